@@ -1,0 +1,66 @@
+"""satchel's error tree.
+
+Every error satchel raises on purpose is a :class:`SatchelError`. Each subclass
+also inherits the builtin that a caller would naturally catch (``ValueError``
+for bad data, ``TypeError`` for objects that cannot be saved), so code written
+for pickle or joblib keeps working. Messages say what was expected, what was
+found, where, and how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "EncodeError",
+    "FormatError",
+    "IntegrityError",
+    "LimitError",
+    "SatchelError",
+    "UnsupportedVersionError",
+    "UntrustedTypesError",
+]
+
+
+class SatchelError(Exception):
+    """Base class of every error satchel raises on purpose."""
+
+
+class FormatError(SatchelError, ValueError):
+    """The bytes are not a well-formed satchel file."""
+
+
+class UnsupportedVersionError(FormatError):
+    """The file was written by a format version this reader does not know."""
+
+
+class IntegrityError(FormatError):
+    """A checksum does not match: the file was changed or damaged after it was written."""
+
+
+class LimitError(FormatError):
+    """The file declares more than a reader accepts (sizes, depth, counts)."""
+
+
+class EncodeError(SatchelError, TypeError):
+    """An object cannot be saved in the satchel format."""
+
+
+class UntrustedTypesError(SatchelError, ValueError):
+    """The file names types or functions that are not trusted.
+
+    Attributes:
+        names: every untrusted name, sorted, in the dotted form that
+            ``trusted=[...]`` accepts.
+    """
+
+    def __init__(self, names: Iterable[str], detail: str = "") -> None:
+        self.names = sorted(set(names))
+        listed = ", ".join(repr(n) for n in self.names)
+        message = (
+            f"the file needs {len(self.names)} untrusted type(s) or function(s): {listed}."
+            f"{' ' + detail if detail else ''}"
+            f" Nothing was imported or run. If you trust the file's author, load it with"
+            f" trusted=[{listed}]."
+        )
+        super().__init__(message)

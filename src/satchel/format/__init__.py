@@ -1,0 +1,1 @@
+"""The satchel file format: container, encoder, decoder, trust policy and handlers."""

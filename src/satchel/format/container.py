@@ -1,0 +1,552 @@
+"""The satchel container: preamble, JSON header and the aligned array section.
+
+This module turns ``(tree, arrays, metadata)`` into bytes and back. It knows
+nothing of Python objects beyond numpy arrays; :mod:`satchel.format.encoder`
+and :mod:`satchel.format.decoder` build the tree. ``docs/FORMAT.md`` is the
+specification; the constants below are the ones it names.
+
+Reading is defensive: every check is cheap, runs in a fixed order and runs
+before anything is allocated from a size the file declares.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import struct
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, Literal
+
+import blake3
+import numpy as np
+import orjson
+
+from satchel.errors import FormatError, IntegrityError, LimitError, UnsupportedVersionError
+
+MAGIC = b"\x89SATCHEL"
+FORMAT_MAJOR = 1
+FORMAT_MINOR = 0
+PREAMBLE_SIZE = 64
+ALIGNMENT = 64
+HASH_SIZE = 32
+_PREAMBLE = struct.Struct("<8sHHIQ32s8s")
+
+#: Limits a reader enforces before it allocates anything (see FORMAT.md, "Limits").
+MAX_HEADER_BYTES = 256 * 1024**2
+MAX_ARRAYS = 1_000_000
+MAX_NDIM = 32
+MAX_ITEMSIZE = 1 << 20
+MAX_COMPRESSION_RATIO = 4096
+_HASH_THREADS_FROM = 1 << 20
+#: Preamble flag: the header is stored zlib-compressed (it is mostly repeated keys).
+FLAG_HEADER_ZLIB = 1
+_HEADER_ZLIB_FROM = 512
+
+Codec = Literal["zstd", "lz4"]
+CODECS: tuple[Codec, ...] = ("zstd", "lz4")
+_SIMPLE_DTYPE = re.compile(r"[<>|][biufcSUV]\d{1,7}|[<>|][Mm]8(\[\d{0,6}[a-zA-Z]{1,2}\])?")
+_DIGEST_TAG = b"satchel/1 content digest\n"
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One entry of the array table: where an array's bytes are and what they mean."""
+
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...]
+    order: Literal["C", "F"]
+    offset: int
+    length: int
+    digest: bytes
+    codec: Codec | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the array once decoded."""
+        count = 1
+        for n in self.shape:
+            count *= n
+        return count * self.dtype.itemsize
+
+
+@dataclass(frozen=True)
+class Header:
+    """A parsed, verified header."""
+
+    version: tuple[int, int]
+    digest: str
+    tree: Any
+    arrays: tuple[ArraySpec, ...]
+    metadata: dict[str, Any]
+    data_start: int
+    file_size: int
+    header_len: int
+
+
+def align(n: int) -> int:
+    """Round ``n`` up to the next multiple of :data:`ALIGNMENT`."""
+    return -(-n // ALIGNMENT) * ALIGNMENT
+
+
+# --------------------------------------------------------------------- dtypes
+
+
+def dtype_to_json(dtype: np.dtype[Any]) -> Any:
+    """Describe a dtype as JSON: a string for simple dtypes, an object for records."""
+    if dtype.hasobject:
+        raise FormatError(f"dtype {dtype} holds Python objects and cannot go in the array section")
+    if dtype.fields is None:
+        if dtype.subdtype is not None:
+            raise FormatError(f"sub-array dtype {dtype} is not supported; use a wider shape")
+        return dtype.str
+    names = list(dtype.names or ())
+    return {
+        "names": names,
+        "formats": [dtype_to_json(dtype.fields[n][0]) for n in names],
+        "offsets": [int(dtype.fields[n][1]) for n in names],
+        "itemsize": dtype.itemsize,
+    }
+
+
+def dtype_from_json(spec: Any, where: str) -> np.dtype[Any]:
+    """Rebuild a dtype from :func:`dtype_to_json` output, refusing anything else."""
+    if isinstance(spec, str):
+        if not _SIMPLE_DTYPE.fullmatch(spec):
+            raise FormatError(
+                f"{where}: expected a simple dtype such as '<f8', found {spec[:40]!r}"
+            )
+        dtype = np.dtype(spec)
+    elif isinstance(spec, dict) and set(spec) == {"names", "formats", "offsets", "itemsize"}:
+        names, formats, offsets = spec["names"], spec["formats"], spec["offsets"]
+        if not (
+            isinstance(names, list)
+            and isinstance(formats, list)
+            and isinstance(offsets, list)
+            and len(names) == len(formats) == len(offsets)
+            and all(isinstance(n, str) for n in names)
+            and all(type(o) is int and 0 <= o < MAX_ITEMSIZE for o in offsets)
+            and type(spec["itemsize"]) is int
+            and 0 < spec["itemsize"] <= MAX_ITEMSIZE
+        ):
+            raise FormatError(f"{where}: malformed record dtype")
+        fields = [dtype_from_json(f, f"{where}.formats") for f in formats]
+        try:
+            dtype = np.dtype(
+                {"names": names, "formats": fields, "offsets": offsets,
+                 "itemsize": spec["itemsize"]}
+            )
+        except (TypeError, ValueError) as exc:
+            raise FormatError(f"{where}: invalid record dtype: {exc}") from None
+    else:
+        raise FormatError(f"{where}: expected a dtype string or record object, found {spec!r:.60}")
+    if dtype.hasobject or dtype.itemsize > MAX_ITEMSIZE:
+        raise FormatError(f"{where}: dtype {dtype} is not allowed in the array section")
+    return dtype
+
+
+# ------------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class Payload:
+    """An array ready to be written: its table entry and the bytes to store."""
+
+    spec: ArraySpec
+    data: memoryview
+
+
+def raw_view(array: np.ndarray[Any, Any]) -> tuple[memoryview, Literal["C", "F"]]:
+    """The array's bytes in storage order, without a copy where the layout allows."""
+    if array.flags.c_contiguous:
+        return memoryview(array.reshape(-1).view(np.uint8)), "C"
+    if array.flags.f_contiguous:
+        return memoryview(array.T.reshape(-1).view(np.uint8)), "F"
+    return memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8)), "C"
+
+
+def hash_bytes(data: memoryview | bytes) -> bytes:
+    """BLAKE3 of ``data``, using every core for large buffers."""
+    threads = blake3.blake3.AUTO if len(data) >= _HASH_THREADS_FROM else 1
+    return blake3.blake3(data, max_threads=threads).digest()
+
+
+def compress(data: memoryview, codec: Codec) -> bytes:
+    """Compress one array's bytes with ``codec``."""
+    if codec == "zstd":
+        import zstandard  # noqa: PLC0415 - optional dependency
+
+        threads = -1 if len(data) >= 4 * _HASH_THREADS_FROM else 0
+        return bytes(zstandard.ZstdCompressor(level=3, threads=threads).compress(data))
+    import lz4.block  # noqa: PLC0415 - optional dependency
+
+    return bytes(lz4.block.compress(data, store_size=False))
+
+
+def prepare(arrays: Sequence[np.ndarray[Any, Any]], codec: Codec | None) -> list[Payload]:
+    """Hash, optionally compress and lay out ``arrays`` in file order."""
+    payloads: list[Payload] = []
+    offset = 0
+    for array in arrays:
+        data, order = raw_view(array)
+        digest = hash_bytes(data)
+        used: Codec | None = None
+        if codec is not None and len(data) >= 4096:
+            packed = compress(data, codec)
+            if len(packed) < len(data):
+                data, used = memoryview(packed), codec
+        spec = ArraySpec(array.dtype, tuple(array.shape), order, offset, len(data), digest, used)
+        payloads.append(Payload(spec, data))
+        offset = align(offset + len(data))
+    return payloads
+
+
+def content_digest(tree: Any, specs: Sequence[ArraySpec]) -> str:
+    """The cryptographic digest of a model: its tree and its arrays' values.
+
+    Offsets, compression and metadata stay out, so the same fitted object has
+    the same digest however it was stored.
+    """
+    hasher = blake3.blake3(_DIGEST_TAG)
+    hasher.update(orjson.dumps(tree))
+    for spec in specs:
+        hasher.update(orjson.dumps([dtype_to_json(spec.dtype), spec.shape, spec.order]))
+        hasher.update(spec.digest)
+    return "blake3:" + hasher.hexdigest()
+
+
+def _spec_to_json(spec: ArraySpec) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "dtype": dtype_to_json(spec.dtype),
+        "shape": list(spec.shape),
+        "order": spec.order,
+        "offset": spec.offset,
+        "length": spec.length,
+        "blake3": spec.digest.hex(),
+    }
+    if spec.codec is not None:
+        entry["codec"] = spec.codec
+    return entry
+
+
+def serialize(
+    tree: Any, arrays: Sequence[np.ndarray[Any, Any]], metadata: dict[str, Any],
+    codec: Codec | None = None,
+) -> Iterator[bytes | memoryview]:
+    """Yield the bytes of a whole satchel file, chunk by chunk."""
+    payloads = prepare(arrays, codec)
+    specs = [p.spec for p in payloads]
+    header = orjson.dumps(
+        {
+            "digest": content_digest(tree, specs),
+            "tree": tree,
+            "arrays": [_spec_to_json(s) for s in specs],
+            "metadata": metadata,
+        }
+    )
+    flags = 0
+    if len(header) >= _HEADER_ZLIB_FROM:
+        header, flags = zlib.compress(header, 6), FLAG_HEADER_ZLIB
+    start = _PREAMBLE.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR, flags, len(header), bytes(32),
+                           bytes(8))
+    header_hash = blake3.blake3(start[:24] + header).digest()
+    yield start[:24] + header_hash + bytes(8)
+    yield header
+    position = PREAMBLE_SIZE + len(header)
+    data_start = align(position)
+    yield bytes(data_start - position)
+    for payload in payloads:
+        here = data_start + payload.spec.offset
+        if here > position and payload is not payloads[0]:
+            yield bytes(here - position)
+        yield payload.data
+        position = here + payload.spec.length
+
+
+def write_file(chunks: Iterator[bytes | memoryview], target: str | os.PathLike[str]) -> None:
+    """Write ``chunks`` to a temporary file beside ``target`` and rename it into place."""
+    path = os.fspath(target)
+    directory = os.path.dirname(os.path.abspath(path))
+    temp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(temp, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+# ------------------------------------------------------------------- reading
+
+_NOT_SATCHEL = (
+    (b"\x80", "a pickle (joblib or pickle.dump wrote it)"),
+    (b"PK\x03\x04", "a zip archive (a skops .skops file or similar)"),
+    (b"\x1f\x8b", "a gzip stream"),
+    (b"\x78", "a zlib stream (a compressed joblib file?)"),
+    (b"\x28\xb5\x2f\xfd", "a zstd stream"),
+    (b"\x04\x22\x4d\x18", "an lz4 frame"),
+)
+
+
+def _describe_foreign(start: bytes) -> str:
+    for prefix, what in _NOT_SATCHEL:
+        if start.startswith(prefix):
+            return what
+    return f"bytes starting {start[:8]!r}"
+
+
+def parse_preamble(start: bytes, file_size: int) -> int:
+    """Check the 64-byte preamble and return the header length."""
+    if len(start) < PREAMBLE_SIZE or not start.startswith(MAGIC):
+        if start.startswith(MAGIC):
+            raise FormatError(f"the file is truncated: {file_size} bytes, not even a preamble")
+        raise FormatError(
+            f"not a satchel file: expected the magic bytes {MAGIC!r}, found"
+            f" {_describe_foreign(start)}. satchel never loads pickles; re-save the model"
+            " with satchel.save() where it was trained."
+        )
+    _, major, minor, flags, header_len, _, reserved = _PREAMBLE.unpack(start[:PREAMBLE_SIZE])
+    if major != FORMAT_MAJOR:
+        raise UnsupportedVersionError(
+            f"the file uses satchel format {major}.{minor}; this satchel reads format"
+            f" {FORMAT_MAJOR}.x. Install a satchel release that reads format {major}."
+        )
+    if flags & ~FLAG_HEADER_ZLIB or reserved != bytes(8):
+        raise FormatError("reserved preamble bytes are not zero: the file is damaged")
+    if header_len > MAX_HEADER_BYTES:
+        raise LimitError(
+            f"the header declares {header_len} bytes; a reader accepts at most"
+            f" {MAX_HEADER_BYTES} (satchel.format.container.MAX_HEADER_BYTES)"
+        )
+    if PREAMBLE_SIZE + header_len > file_size:
+        raise FormatError(
+            f"the file is truncated: the header needs {PREAMBLE_SIZE + header_len} bytes,"
+            f" the file has {file_size}"
+        )
+    return int(header_len)
+
+
+def parse_header(start: bytes, header_bytes: bytes, file_size: int) -> Header:
+    """Verify and decode the header that follows ``start`` (the preamble)."""
+    expected = start[24:56]
+    if blake3.blake3(start[:24] + header_bytes).digest() != expected:
+        raise IntegrityError(
+            "the header checksum does not match: the file was changed or damaged after it"
+            " was written. Restore it from the registry or a backup."
+        )
+    if struct.unpack_from("<I", start, 12)[0] & FLAG_HEADER_ZLIB:
+        header_text = _inflate_header(header_bytes)
+    else:
+        header_text = header_bytes
+    try:
+        raw = orjson.loads(header_text)
+    except orjson.JSONDecodeError as exc:
+        raise FormatError(f"the header is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict) or not {"digest", "tree", "arrays", "metadata"} <= raw.keys():
+        raise FormatError("the header must be an object with digest, tree, arrays and metadata")
+    if not isinstance(raw["arrays"], list) or len(raw["arrays"]) > MAX_ARRAYS:
+        raise LimitError(f"the array table must be a list of at most {MAX_ARRAYS} entries")
+    if not isinstance(raw["metadata"], dict) or not isinstance(raw["digest"], str):
+        raise FormatError("header.metadata must be an object and header.digest a string")
+    data_start = align(PREAMBLE_SIZE + len(header_bytes))
+    specs = tuple(_spec_from_json(e, i) for i, e in enumerate(raw["arrays"]))
+    _check_layout(specs, data_start, file_size)
+    major, minor = struct.unpack_from("<HH", start, 8)
+    return Header((major, minor), raw["digest"], raw["tree"], specs, raw["metadata"],
+                  data_start, file_size, len(header_bytes))
+
+
+def _inflate_header(data: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    try:
+        text = inflater.decompress(data, MAX_HEADER_BYTES)
+    except zlib.error as exc:
+        raise FormatError(f"the compressed header does not inflate: {exc}") from None
+    if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
+        raise LimitError(f"the header inflates past {MAX_HEADER_BYTES} bytes or is malformed")
+    return text
+
+
+def _spec_from_json(entry: Any, index: int) -> ArraySpec:
+    where = f"header.arrays[{index}]"
+    required = {"dtype", "shape", "order", "offset", "length", "blake3"}
+    if not isinstance(entry, dict) or not required <= entry.keys() <= required | {"codec"}:
+        raise FormatError(f"{where}: expected the keys {sorted(required)} (and codec)")
+    dtype = dtype_from_json(entry["dtype"], f"{where}.dtype")
+    shape = entry["shape"]
+    if (not isinstance(shape, list) or len(shape) > MAX_NDIM
+            or not all(type(n) is int and n >= 0 for n in shape)):
+        raise FormatError(f"{where}.shape: expected at most {MAX_NDIM} non-negative integers")
+    offset, length, codec = entry["offset"], entry["length"], entry.get("codec")
+    if type(offset) is not int or type(length) is not int or offset < 0 or length < 0:
+        raise FormatError(f"{where}: offset and length must be non-negative integers")
+    if entry["order"] not in ("C", "F") or codec not in (None, *CODECS):
+        raise FormatError(f"{where}: order must be 'C' or 'F', codec one of {CODECS}")
+    digest = entry["blake3"]
+    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise FormatError(f"{where}.blake3: expected 64 hex digits")
+    spec = ArraySpec(dtype, tuple(shape), entry["order"], offset, length,
+                     bytes.fromhex(digest), codec)
+    if codec is None and length != spec.nbytes:
+        raise FormatError(
+            f"{where}: shape {tuple(shape)} x itemsize {dtype.itemsize} is {spec.nbytes}"
+            f" bytes, but {length} bytes are stored"
+        )
+    if codec is not None and spec.nbytes > max(length * MAX_COMPRESSION_RATIO, 1 << 20):
+        raise LimitError(
+            f"{where}: {length} compressed bytes claim to expand to {spec.nbytes};"
+            f" a reader accepts a ratio of at most {MAX_COMPRESSION_RATIO}"
+            " (satchel.format.container.MAX_COMPRESSION_RATIO)"
+        )
+    return spec
+
+
+def _check_layout(specs: Sequence[ArraySpec], data_start: int, file_size: int) -> None:
+    """Arrays must sit exactly where a writer puts them: in order, aligned, no gaps."""
+    expected = 0
+    end = data_start
+    for index, spec in enumerate(specs):
+        if spec.offset != expected:
+            raise FormatError(
+                f"header.arrays[{index}].offset: expected {expected} (arrays follow each other"
+                f" at {ALIGNMENT}-byte boundaries), found {spec.offset}"
+            )
+        end = data_start + spec.offset + spec.length
+        expected = align(spec.offset + spec.length)
+    if end != file_size:
+        what = "truncated" if end > file_size else "followed by unexpected bytes"
+        raise FormatError(f"the file is {what}: the layout ends at byte {end}, the file at"
+                          f" {file_size}")
+
+
+class Source:
+    """The bytes of one satchel file, read whole or memory-mapped."""
+
+    def __init__(self, buffer: np.ndarray[Any, np.dtype[np.uint8]], writable: bool) -> None:
+        self.buffer = buffer
+        self.writable = writable
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> Source:
+        """Copy ``data`` once so that decoded arrays are writable, like pickle's."""
+        buffer = np.empty(len(data), dtype=np.uint8)
+        buffer[:] = np.frombuffer(data, dtype=np.uint8)
+        return cls(buffer, writable=True)
+
+    @classmethod
+    def from_file(cls, handle: IO[bytes], use_mmap: bool) -> Source:
+        """Read a whole open file, or map it read-only when ``use_mmap``."""
+        fileno = _fileno(handle)
+        if fileno is None:
+            return cls.from_bytes(handle.read())
+        size = os.fstat(fileno).st_size - handle.tell()
+        if use_mmap and size > 0:
+            mapped = mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+            view = np.frombuffer(mapped, dtype=np.uint8)[handle.tell():]
+            return cls(view, writable=False)
+        buffer = np.empty(size, dtype=np.uint8)
+        got = handle.readinto(memoryview(buffer))  # type: ignore[attr-defined]
+        if got != size:
+            raise FormatError(f"the file changed while it was read: expected {size} bytes,"
+                              f" read {got}")
+        return cls(buffer, writable=True)
+
+    def header(self) -> Header:
+        """Parse and verify the preamble and header."""
+        size = len(self.buffer)
+        start = self.buffer[:PREAMBLE_SIZE].tobytes()
+        header_len = parse_preamble(start, size)
+        header_bytes = self.buffer[PREAMBLE_SIZE:PREAMBLE_SIZE + header_len].tobytes()
+        return parse_header(start, header_bytes, size)
+
+    def check_padding(self, header: Header) -> None:
+        """Every byte between the header and the arrays, and between arrays, must be zero."""
+        gap_start = PREAMBLE_SIZE + header.header_len
+        for spec in header.arrays:
+            gap_end = header.data_start + spec.offset
+            if gap_end > gap_start and self.buffer[gap_start:gap_end].any():
+                raise IntegrityError(
+                    f"padding bytes {gap_start}..{gap_end} are not zero: the file was changed"
+                    " or damaged after it was written"
+                )
+            gap_start = gap_end + spec.length
+        if not header.arrays and self.buffer[gap_start:header.data_start].any():
+            raise IntegrityError("padding bytes after the header are not zero: the file was"
+                                 " changed or damaged after it was written")
+
+    def array(self, header: Header, index: int, verify: bool) -> np.ndarray[Any, Any]:
+        """Array ``index`` as a view of the buffer (or a fresh array if compressed)."""
+        spec = header.arrays[index]
+        begin = header.data_start + spec.offset
+        stored = self.buffer[begin:begin + spec.length]
+        raw = stored if spec.codec is None else _decompress(stored, spec, index)
+        if verify and hash_bytes(memoryview(raw)) != spec.digest:
+            raise IntegrityError(
+                f"array {index} ({spec.dtype}, shape {spec.shape}) does not match its"
+                " checksum: the file was changed or damaged after it was written"
+            )
+        count = spec.nbytes // spec.dtype.itemsize if spec.dtype.itemsize else 0
+        flat = np.frombuffer(raw, dtype=spec.dtype, count=count) if count else np.empty(
+            0, dtype=spec.dtype)
+        if spec.order == "F":
+            result = flat.reshape(spec.shape[::-1]).T
+        else:
+            result = flat.reshape(spec.shape)
+        if not self.writable and spec.codec is None:
+            result.flags.writeable = False
+        return result
+
+
+def _decompress(stored: np.ndarray[Any, Any], spec: ArraySpec, index: int) -> np.ndarray[Any, Any]:
+    try:
+        if spec.codec == "zstd":
+            import zstandard  # noqa: PLC0415 - optional dependency
+
+            data = zstandard.ZstdDecompressor().decompress(
+                memoryview(stored), max_output_size=spec.nbytes
+            )
+        else:
+            import lz4.block  # noqa: PLC0415 - optional dependency
+
+            data = lz4.block.decompress(memoryview(stored), uncompressed_size=spec.nbytes)
+    except ImportError:
+        raise FormatError(
+            f"array {index} is compressed with {spec.codec}; install it with"
+            " pip install 'satchel[compression]'"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - codecs raise their own error types
+        raise IntegrityError(f"array {index} does not decompress: {exc}") from None
+    if len(data) != spec.nbytes:
+        raise IntegrityError(f"array {index} decompresses to {len(data)} bytes, expected"
+                             f" {spec.nbytes}")
+    out = np.empty(spec.nbytes, dtype=np.uint8)
+    out[:] = np.frombuffer(data, dtype=np.uint8)
+    return out
+
+
+def _fileno(handle: IO[bytes]) -> int | None:
+    try:
+        fileno = handle.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    import stat  # noqa: PLC0415
+
+    return fileno if stat.S_ISREG(os.fstat(fileno).st_mode) else None
+
+
+def read_header(handle: IO[bytes]) -> Header:
+    """Read and verify only the preamble and header of an open file."""
+    fileno = _fileno(handle)
+    if fileno is None:
+        return Source.from_bytes(handle.read()).header()
+    size = os.fstat(fileno).st_size - handle.tell()
+    start = handle.read(PREAMBLE_SIZE)
+    header_len = parse_preamble(start, size)
+    return parse_header(start, handle.read(header_len), size)

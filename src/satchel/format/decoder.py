@@ -1,0 +1,173 @@
+"""(JSON tree, array section) -> Python objects, under a trust policy.
+
+Decoding runs in two passes. :func:`collect_names` walks the tree without
+building anything, enforces the depth limit and lists every name the file uses
+with its role; the :class:`~satchel.format.trust.TrustPolicy` refuses untrusted
+names before any import. Only then does :class:`Decoder` build objects, through
+the handlers registered in :data:`BY_KIND`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from satchel.errors import FormatError, LimitError, SatchelError, UntrustedTypesError
+from satchel.format.container import Header, Source
+from satchel.format.trust import ROLES, Role, TrustPolicy
+
+Node = Any
+DecodeFn = Callable[["Decoder", dict[str, Any]], Any]
+
+#: Node kind -> handler. Filled by the handler modules.
+BY_KIND: dict[str, DecodeFn] = {}
+#: Node kind -> (key naming a class or function, its role).
+NAMED_KINDS: dict[str, tuple[str, Role]] = {}
+
+MAX_DEPTH = 200
+#: Keys whose values are data, never nodes: the name walk does not enter them.
+DATA_KEYS = frozenset({"$", "@", "to", "a", "n", "b64", "hex", "dtype", "shape", "order",
+                       "name", "cls"})
+
+
+def collect_names(tree: Node) -> set[tuple[Role, str]]:
+    """Every (role, name) the tree uses, found without importing anything.
+
+    Raises:
+        LimitError: the tree nests deeper than :data:`MAX_DEPTH`.
+        FormatError: a node is not of a known kind.
+    """
+    uses: set[tuple[Role, str]] = set()
+    stack: list[tuple[Node, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise LimitError(f"the object tree nests deeper than {MAX_DEPTH} levels")
+        if isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
+        elif isinstance(node, dict):
+            kind = node.get("$")
+            if kind == "dict" and isinstance(node.get("v"), dict):
+                stack.extend((v, depth + 1) for v in node["v"].values())
+                continue
+            if kind not in BY_KIND:
+                raise FormatError(f"unknown node kind {str(kind)[:40]!r}: the file is damaged"
+                                  " or was written by a newer satchel")
+            named = NAMED_KINDS.get(kind)
+            if named is not None:
+                name = node.get(named[0])
+                if not isinstance(name, str):
+                    raise FormatError(f"a {kind!r} node must name a {named[1]} as a string")
+                uses.add((named[1], name))
+            stack.extend((v, depth + 1) for k, v in node.items() if k not in DATA_KEYS)
+    return uses
+
+
+class Decoder:
+    """Builds objects from one file's tree and arrays."""
+
+    def __init__(self, header: Header, source: Source, policy: TrustPolicy,
+                 verify: bool) -> None:
+        self.header = header
+        self.source = source
+        self.policy = policy
+        self.verify = verify
+        self.memo: dict[int, Any] = {}
+        self._resolved: dict[tuple[Role, str], Any] = {}
+        self._arrays: dict[int, np.ndarray[Any, Any]] = {}
+
+    def resolve(self, role: Role, name: str) -> Any:
+        """The trusted object ``name`` names, imported once per load."""
+        key = (role, name)
+        if key not in self._resolved:
+            if not self.policy.trusts(role, name):  # collect_names listed it already
+                raise UntrustedTypesError([name])
+            self._resolved[key] = self.policy.resolve(role, name)
+        return self._resolved[key]
+
+    def array(self, index: Any) -> np.ndarray[Any, Any]:
+        """Array ``index`` of the array section."""
+        if type(index) is not int or not 0 <= index < len(self.header.arrays):
+            raise FormatError(f"array index {index!r} is not in the array table"
+                              f" (0..{len(self.header.arrays) - 1})")
+        found = self._arrays.get(index)
+        if found is None:
+            found = self._arrays[index] = self.source.array(self.header, index, self.verify)
+        return found
+
+    def decode(self, node: Node) -> Any:
+        """Build the value ``node`` describes."""
+        if isinstance(node, dict):
+            handler = BY_KIND.get(node.get("$"))  # type: ignore[arg-type]
+            if handler is None:
+                raise FormatError(f"unknown node kind {str(node.get('$'))[:40]!r}")
+            value = handler(self, node)
+            if "@" in node and node.get("$") not in SELF_REGISTERING:
+                self.remember(node, value)
+            return value
+        if isinstance(node, list):
+            return [self.child(item, f"[{i}]") for i, item in enumerate(node)]
+        return node
+
+    def child(self, node: Node, step: str) -> Any:
+        """Decode ``node`` at ``step``, adding ``step`` to the path of any error."""
+        try:
+            return self.decode(node)
+        except UntrustedTypesError:
+            raise
+        except SatchelError as exc:
+            raise _with_step(exc, step) from exc.__cause__
+
+    def remember(self, node: dict[str, Any], value: Any) -> None:
+        """Record ``value`` under the node's ``@`` number for later references."""
+        number = node["@"]
+        if type(number) is not int or number in self.memo:
+            raise FormatError(f"reference number {number!r} is invalid or used twice")
+        self.memo[number] = value
+
+    def iter_children(self, nodes: Any, what: str) -> Iterator[Any]:
+        """Decode each node of a list, with their positions in error paths."""
+        if not isinstance(nodes, list):
+            raise FormatError(f"{what} must be a list")
+        for i, item in enumerate(nodes):
+            yield self.child(item, f"[{i}]")
+
+
+#: Kinds whose handler registers the value itself (before decoding its state,
+#: so that cycles resolve).
+SELF_REGISTERING: set[str] = set()
+
+
+def _with_step(exc: SatchelError, step: str) -> SatchelError:
+    steps = [step, *getattr(exc, "satchel_path", [])]
+    message = str(exc.args[0]) if exc.args else ""
+    plain = getattr(exc, "satchel_message", message)
+    try:
+        new = type(exc)(f"at {''.join(steps).lstrip('.')}: {plain}")
+    except TypeError:
+        new = exc
+    new.satchel_path = steps  # type: ignore[attr-defined]
+    new.satchel_message = plain  # type: ignore[attr-defined]
+    return new
+
+
+def decode(header: Header, source: Source, policy: TrustPolicy, verify: bool) -> Any:
+    """Check trust, then build the object of a parsed file."""
+    import satchel.format.handlers  # noqa: F401, PLC0415 - registers the handlers
+
+    policy.check(collect_names(header.tree))
+    return Decoder(header, source, policy, verify).decode(header.tree)
+
+
+def required(node: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    """``node[key]``, which must be of ``kind``."""
+    value = node.get(key)
+    if not isinstance(value, kind) or (kind is int and type(value) is bool):
+        raise FormatError(f"a {node.get('$')!r} node needs {key!r} of type"
+                          f" {getattr(kind, '__name__', kind)}, found {type(value).__name__}")
+    return value
+
+
+__all__ = ["BY_KIND", "NAMED_KINDS", "ROLES", "Decoder", "collect_names", "decode", "required"]

@@ -1,0 +1,118 @@
+"""Python objects -> (JSON tree, list of arrays).
+
+The encoder walks an object graph once. Every value becomes a JSON node: plain
+JSON for ``None``, booleans, 64-bit integers, finite floats, strings and lists;
+an object ``{"$": kind, ...}`` for everything else. Numeric arrays go to the
+array section and are referred to by index. Handlers for each type family live
+in :mod:`satchel.format.handlers` and register themselves here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from satchel.errors import EncodeError
+
+Node = Any
+EncodeFn = Callable[["Encoder", Any], Node]
+
+#: Exact type -> handler. Filled by the handler modules.
+BY_TYPE: dict[type, EncodeFn] = {}
+#: (predicate, handler) tried in order for types not in BY_TYPE.
+BY_PREDICATE: list[tuple[Callable[[Any], bool], EncodeFn]] = []
+#: Handler for everything else (set by handlers.objects).
+FALLBACK: list[EncodeFn] = []
+
+_MEMO_TYPES = (np.ndarray,)
+_INT64_MIN, _UINT64_MAX = -(1 << 63), (1 << 64) - 1
+
+
+class Encoder:
+    """Holds the arrays found so far and the objects already encoded."""
+
+    def __init__(self) -> None:
+        self.arrays: list[np.ndarray[Any, Any]] = []
+        self._memo: dict[int, dict[str, Any]] = {}
+        self._keep: list[Any] = []  # keeps ids unique while encoding
+        self._refs = 0
+        self._path: list[str] = []
+
+    @property
+    def path(self) -> str:
+        """Where the encoder is, as ``steps[0][1].func``."""
+        return "".join(self._path) or "<root>"
+
+    def add_array(self, array: np.ndarray[Any, Any]) -> int:
+        """Put ``array`` in the array section and return its index."""
+        self.arrays.append(array)
+        return len(self.arrays) - 1
+
+    def child(self, value: Any, step: str) -> Node:
+        """Encode ``value`` found at ``step`` below the current path."""
+        self._path.append(step)
+        try:
+            return self.encode(value)
+        finally:
+            self._path.pop()
+
+    def encode(self, value: Any) -> Node:
+        """Encode any supported value."""
+        kind = type(value)
+        if kind is str or kind is bool or value is None:
+            return value
+        if kind is int:
+            if _INT64_MIN <= value <= _UINT64_MAX:
+                return value
+            return {"$": "int", "v": str(value)}
+        if kind is float:
+            if value - value == 0.0:  # finite
+                return value
+            return {"$": "float", "v": repr(value)}
+        if kind is list:
+            return self.encode_list(value)
+        handler = BY_TYPE.get(kind)
+        if handler is None:
+            handler = next((h for test, h in BY_PREDICATE if test(value)), FALLBACK[0])
+        if isinstance(value, _MEMO_TYPES) or handler is FALLBACK[0]:
+            return self.memoized(value, handler)
+        return handler(self, value)
+
+    def encode_list(self, items: list[Any]) -> Node:
+        """Lists of many strings are packed; others become JSON arrays."""
+        from satchel.format.handlers.builtins import pack_strings  # noqa: PLC0415
+
+        packed = pack_strings(self, items)
+        if packed is not None:
+            return packed
+        return [self.child(item, f"[{i}]") for i, item in enumerate(items)]
+
+    def memoized(self, value: Any, handler: EncodeFn) -> Node:
+        """Encode ``value`` once; later occurrences become references to it."""
+        key = id(value)
+        first = self._memo.get(key)
+        if first is not None:
+            if "@" not in first:
+                first["@"] = self._refs
+                self._refs += 1
+            return {"$": "ref", "to": first["@"]}
+        node = {"$": "pending"}
+        self._memo[key] = node
+        self._keep.append(value)
+        node.update(handler(self, value))
+        return node
+
+    def fail(self, message: str) -> EncodeError:
+        """An :class:`EncodeError` that says where in the object it happened."""
+        return EncodeError(f"cannot save {self.path}: {message}")
+
+
+def encode(obj: Any) -> tuple[Node, list[np.ndarray[Any, Any]]]:
+    """Encode ``obj``, returning the JSON tree and the arrays it refers to."""
+    import satchel.format.handlers  # noqa: F401, PLC0415 - registers the handlers
+
+    encoder = Encoder()
+    tree = encoder.encode(obj)
+    return tree, encoder.arrays

@@ -1,0 +1,195 @@
+"""Python builtins that JSON cannot say directly, and packed strings.
+
+Large containers of small strings (a vocabulary, class labels, feature names)
+are packed into one UTF-8 array: ``"\\x00"``-joined text, split back in one
+call. That keeps text models compact and fast to load.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any
+
+import numpy as np
+
+from satchel.errors import FormatError
+from satchel.format.decoder import BY_KIND, Decoder, required
+from satchel.format.encoder import BY_TYPE, Encoder, Node
+
+PACK_FROM = 32
+_FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+_BYTES_INLINE = 4096
+
+
+def pack_strings(encoder: Encoder, items: list[Any]) -> Node | None:
+    """A ``strs`` node for a long list of plain strings, else None."""
+    if len(items) < PACK_FROM or not all(type(s) is str for s in items):
+        return None
+    text = "\x00".join(items)
+    if text.count("\x00") != len(items) - 1:
+        return None  # a string holds NUL itself: keep it as JSON
+    data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    return {"$": "strs", "a": encoder.add_array(data), "n": len(items)}
+
+
+def unpack_strings(decoder: Decoder, node: dict[str, Any]) -> list[str]:
+    """The list of strings a ``strs`` node packs."""
+    count = required(node, "n", int)
+    data = decoder.array(node.get("a"))
+    if data.dtype != np.uint8 or data.ndim != 1:
+        raise FormatError("packed strings must be a 1-d uint8 array")
+    if count == 0:
+        return []
+    try:
+        items = data.tobytes().decode("utf-8").split("\x00")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"packed strings are not valid UTF-8: {exc}") from None
+    if len(items) != count:
+        raise FormatError(f"packed strings: expected {count}, found {len(items)}")
+    return items
+
+
+def _encode_dict(encoder: Encoder, value: dict[Any, Any]) -> Node:
+    if all(type(k) is str for k in value):
+        if len(value) >= PACK_FROM and all(type(v) is int for v in value.values()):
+            values = np.fromiter(value.values(), dtype=np.int64, count=len(value))
+            keys = pack_strings(encoder, list(value))
+            if keys is not None:
+                return {"$": "strdict", "k": keys, "v": encoder.add_array(values)}
+        return {"$": "dict", "v": {k: encoder.child(v, f"[{k!r}]") for k, v in value.items()}}
+    return {
+        "$": "dict",
+        "k": [encoder.child(k, f"<key {i}>") for i, k in enumerate(value)],
+        "v": [encoder.child(v, f"[{k!r}]") for k, v in value.items()],
+    }
+
+
+def _decode_dict(decoder: Decoder, node: dict[str, Any]) -> dict[Any, Any]:
+    values = node.get("v")
+    if isinstance(values, dict):
+        return {k: decoder.child(v, f"[{k!r}]") for k, v in values.items()}
+    keys = list(decoder.iter_children(node.get("k"), "dict keys"))
+    items = list(decoder.iter_children(values, "dict values"))
+    if len(keys) != len(items):
+        raise FormatError(f"a dict node has {len(keys)} keys and {len(items)} values")
+    try:
+        return dict(zip(keys, items, strict=True))
+    except TypeError as exc:
+        raise FormatError(f"a dict key is not hashable: {exc}") from None
+
+
+def _decode_strdict(decoder: Decoder, node: dict[str, Any]) -> dict[str, int]:
+    keys = unpack_strings(decoder, required(node, "k", dict))
+    values = decoder.array(node.get("v"))
+    if values.dtype != np.int64 or values.shape != (len(keys),):
+        raise FormatError(f"a strdict needs {len(keys)} int64 values, found {values.dtype}"
+                          f" {values.shape}")
+    return dict(zip(keys, values.tolist(), strict=True))
+
+
+def _ordered(value: set[Any] | frozenset[Any]) -> list[Any]:
+    try:
+        return sorted(value)  # deterministic bytes, whatever the hash seed
+    except TypeError:
+        return list(value)
+
+
+def _decode_items(decoder: Decoder, node: dict[str, Any]) -> list[Any]:
+    return list(decoder.iter_children(node.get("v"), f"{node['$']} items"))
+
+
+def _decode_hashables(decoder: Decoder, node: dict[str, Any]) -> set[Any] | frozenset[Any]:
+    items = _decode_items(decoder, node)
+    try:
+        return set(items) if node["$"] == "set" else frozenset(items)
+    except TypeError as exc:
+        raise FormatError(f"a {node['$']} element is not hashable: {exc}") from None
+
+
+def _encode_bytes(encoder: Encoder, value: bytes | bytearray) -> Node:
+    kind = type(value).__name__
+    if len(value) <= _BYTES_INLINE:
+        return {"$": kind, "b64": base64.b64encode(value).decode("ascii")}
+    return {"$": kind, "a": encoder.add_array(np.frombuffer(bytes(value), dtype=np.uint8))}
+
+
+def _decode_bytes(decoder: Decoder, node: dict[str, Any]) -> bytes | bytearray:
+    if "b64" in node:
+        try:
+            data = base64.b64decode(required(node, "b64", str), validate=True)
+        except ValueError as exc:
+            raise FormatError(f"invalid base64 in a bytes node: {exc}") from None
+    else:
+        array = decoder.array(node.get("a"))
+        if array.dtype != np.uint8 or array.ndim != 1:
+            raise FormatError("a bytes node must refer to a 1-d uint8 array")
+        data = array.tobytes()
+    return bytearray(data) if node["$"] == "bytearray" else data
+
+
+def _numbers(decoder: Decoder, node: dict[str, Any], count: int) -> list[Any]:
+    values = required(node, "v", list)
+    if len(values) != count:
+        raise FormatError(f"a {node['$']} node needs {count} values, found {len(values)}")
+    return [decoder.decode(v) for v in values]
+
+
+def _decode_float(decoder: Decoder, node: dict[str, Any]) -> float:
+    text = required(node, "v", str)
+    if text not in _FLOATS:
+        raise FormatError(f"a float node holds 'nan', 'inf' or '-inf', found {text[:20]!r}")
+    return _FLOATS[text]
+
+
+def _decode_int(decoder: Decoder, node: dict[str, Any]) -> int:
+    text = required(node, "v", str)
+    if not (text.lstrip("-").isdigit() and len(text) <= 4000):
+        raise FormatError(f"an int node holds up to 4000 decimal digits, found {text[:20]!r}")
+    return int(text)
+
+
+def _decode_complex(decoder: Decoder, node: dict[str, Any]) -> complex:
+    real, imag = _numbers(decoder, node, 2)
+    if not all(type(x) in (int, float) for x in (real, imag)):
+        raise FormatError("a complex node holds two numbers")
+    return complex(real, imag)
+
+
+def _decode_slice(decoder: Decoder, node: dict[str, Any]) -> slice | range:
+    start, stop, step = _numbers(decoder, node, 3)
+    if node["$"] == "slice":
+        return slice(start, stop, step)
+    if not all(type(x) is int for x in (start, stop, step)) or step == 0:
+        raise FormatError("a range node holds three integers and a non-zero step")
+    return range(start, stop, step)
+
+
+BY_TYPE.update({
+    dict: _encode_dict,
+    tuple: lambda e, v: {"$": "tuple", "v": [e.child(x, f"[{i}]") for i, x in enumerate(v)]},
+    set: lambda e, v: {"$": "set", "v": [e.child(x, "<item>") for x in _ordered(v)]},
+    frozenset: lambda e, v: {"$": "frozenset", "v": [e.child(x, "<item>") for x in _ordered(v)]},
+    bytes: _encode_bytes,
+    bytearray: _encode_bytes,
+    complex: lambda e, v: {"$": "complex", "v": [e.encode(v.real), e.encode(v.imag)]},
+    slice: lambda e, v: {"$": "slice", "v": [e.encode(v.start), e.encode(v.stop),
+                                            e.encode(v.step)]},
+    range: lambda e, v: {"$": "range", "v": [v.start, v.stop, v.step]},
+})
+
+BY_KIND.update({
+    "float": _decode_float,
+    "int": _decode_int,
+    "tuple": lambda d, n: tuple(_decode_items(d, n)),
+    "dict": _decode_dict,
+    "strdict": _decode_strdict,
+    "strs": unpack_strings,
+    "set": _decode_hashables,
+    "frozenset": _decode_hashables,
+    "bytes": _decode_bytes,
+    "bytearray": _decode_bytes,
+    "complex": _decode_complex,
+    "slice": _decode_slice,
+    "range": _decode_slice,
+})

@@ -1,0 +1,211 @@
+"""numpy: arrays, object arrays, scalars, dtypes, masked arrays and random generators."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import numpy as np
+
+from satchel.errors import FormatError
+from satchel.format.container import dtype_from_json, dtype_to_json, raw_view
+from satchel.format.decoder import BY_KIND, SELF_REGISTERING, Decoder, required
+from satchel.format.encoder import BY_PREDICATE, BY_TYPE, Encoder, Node
+from satchel.format.handlers.builtins import pack_strings, unpack_strings
+
+#: Bit generators a file may name; built with their fixed constructors.
+BIT_GENERATORS = {
+    cls.__name__: cls
+    for cls in (np.random.MT19937, np.random.PCG64, np.random.PCG64DXSM,
+                np.random.Philox, np.random.SFC64)
+}
+_MAX_OBJECTS = 10_000_000
+#: Arrays up to this many bytes are stored in the header, base64-encoded: a
+#: table entry and its alignment padding would cost more than the data.
+INLINE_MAX = 256
+
+
+def _encode_ndarray(encoder: Encoder, array: np.ndarray[Any, Any]) -> Node:
+    if not array.dtype.hasobject:
+        try:
+            dtype = dtype_to_json(array.dtype)
+        except FormatError as exc:
+            raise encoder.fail(str(exc)) from None
+        if array.nbytes > INLINE_MAX:
+            return {"$": "nd", "a": encoder.add_array(array)}
+        data, order = raw_view(array)
+        node = {"$": "nd", "dtype": dtype, "shape": list(array.shape),
+                "b64": base64.b64encode(data).decode("ascii")}
+        if order == "F":
+            node["order"] = "F"
+        return node
+    if array.dtype != np.dtype(object):
+        raise encoder.fail(f"record dtype {array.dtype} holds Python objects")
+    order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
+    flat = array.ravel(order=order).tolist()
+    node: dict[str, Any] = {"$": "objarray", "shape": list(array.shape), "order": order}
+    packed = pack_strings(encoder, flat)
+    if packed is not None:
+        node["strs"] = packed
+    else:
+        node["v"] = [encoder.child(x, f"[{i}]") for i, x in enumerate(flat)]
+    return node
+
+
+def _decode_ndarray(decoder: Decoder, node: dict[str, Any]) -> np.ndarray[Any, Any]:
+    if "b64" not in node:
+        return decoder.array(node.get("a"))
+    dtype = dtype_from_json(node.get("dtype"), "nd.dtype")
+    shape = required(node, "shape", list)
+    if len(shape) > 32 or not all(type(n) is int and 0 <= n <= INLINE_MAX for n in shape):
+        raise FormatError("an inline array needs a shape of at most 32 small sizes")
+    try:
+        data = bytearray(base64.b64decode(required(node, "b64", str), validate=True))
+    except ValueError as exc:
+        raise FormatError(f"invalid base64 in an inline array: {exc}") from None
+    count = 1
+    for n in shape:
+        count *= n
+    if count * dtype.itemsize != len(data):
+        raise FormatError(f"an inline array of shape {tuple(shape)} and dtype {dtype} needs"
+                          f" {count * dtype.itemsize} bytes, found {len(data)}")
+    flat = np.frombuffer(data, dtype=dtype, count=count) if count else np.empty(0, dtype)
+    if node.get("order", "C") == "F":
+        return flat.reshape(shape[::-1]).T
+    return flat.reshape(shape)
+
+
+def _decode_objarray(decoder: Decoder, node: dict[str, Any]) -> np.ndarray[Any, Any]:
+    shape = required(node, "shape", list)
+    if len(shape) > 32 or not all(type(n) is int and 0 <= n <= _MAX_OBJECTS for n in shape):
+        raise FormatError("an objarray shape holds at most 32 sizes")
+    if "strs" in node:
+        items: list[Any] = unpack_strings(decoder, required(node, "strs", dict))
+    else:
+        items = list(decoder.iter_children(node.get("v"), "objarray values"))
+    count = 1
+    for n in shape:
+        count *= n
+    if count != len(items):
+        raise FormatError(f"an objarray of shape {tuple(shape)} needs {count} values,"
+                          f" found {len(items)}")
+    order = node.get("order", "C")
+    if order not in ("C", "F"):
+        raise FormatError("objarray order must be 'C' or 'F'")
+    array = np.empty(count, dtype=object)
+    array[:] = items if count else array
+    return array.reshape(shape, order=order)
+
+
+def _encode_scalar(encoder: Encoder, value: np.generic) -> Node:
+    if value.dtype.hasobject:
+        raise encoder.fail("numpy object scalars cannot be saved")
+    return {"$": "npscalar", "dtype": dtype_to_json(value.dtype), "hex": value.tobytes().hex()}
+
+
+def _decode_scalar(decoder: Decoder, node: dict[str, Any]) -> np.generic:
+    dtype = dtype_from_json(node.get("dtype"), "npscalar.dtype")
+    text = required(node, "hex", str)
+    if len(text) != 2 * dtype.itemsize:
+        raise FormatError(f"an npscalar of {dtype} needs {dtype.itemsize} bytes")
+    try:
+        data = bytes.fromhex(text)
+    except ValueError:
+        raise FormatError("an npscalar holds hex digits") from None
+    return np.frombuffer(data, dtype=dtype)[0]  # type: ignore[no-any-return]
+
+
+def _decode_dtype(decoder: Decoder, node: dict[str, Any]) -> np.dtype[Any]:
+    return dtype_from_json(node.get("dtype"), "dtype")
+
+
+def _encode_masked(encoder: Encoder, value: np.ma.MaskedArray[Any, Any]) -> Node:
+    return {
+        "$": "masked",
+        "data": encoder.child(np.asarray(value.data), ".data"),
+        "mask": encoder.child(np.ma.getmaskarray(value), ".mask"),
+        "fill": encoder.child(value.fill_value, ".fill_value"),
+    }
+
+
+def _decode_masked(decoder: Decoder, node: dict[str, Any]) -> np.ma.MaskedArray[Any, Any]:
+    data = decoder.child(node.get("data"), ".data")
+    mask = decoder.child(node.get("mask"), ".mask")
+    if not (isinstance(data, np.ndarray) and isinstance(mask, np.ndarray)
+            and mask.dtype == np.bool_ and mask.shape == data.shape):
+        raise FormatError("a masked array needs data and a boolean mask of the same shape")
+    try:
+        return np.ma.MaskedArray(data, mask=mask, fill_value=decoder.decode(node.get("fill")))
+    except (TypeError, ValueError) as exc:
+        raise FormatError(f"invalid masked array: {exc}") from None
+
+
+def _bit_generator_state(bit_generator: np.random.BitGenerator) -> dict[str, Any]:
+    name = type(bit_generator).__name__
+    if name not in BIT_GENERATORS:
+        raise TypeError(f"bit generator {name}")
+    return dict(bit_generator.state)
+
+
+def _encode_random(encoder: Encoder, value: Any) -> Node:
+    bit_generator = value if isinstance(value, np.random.BitGenerator) else (
+        value.bit_generator if isinstance(value, np.random.Generator) else value._bit_generator
+    )
+    try:
+        state = _bit_generator_state(bit_generator)
+    except TypeError as exc:
+        raise encoder.fail(f"unsupported {exc}") from None
+    kind = {np.random.Generator: "generator", np.random.RandomState: "randomstate"}.get(
+        type(value), "bitgenerator")
+    node: dict[str, Any] = {"$": kind, "state": encoder.child(state, ".state")}
+    if isinstance(value, np.random.RandomState):
+        legacy = value.get_state(legacy=False)
+        node["gauss"] = [legacy["has_gauss"], legacy["gauss"]]
+    return node
+
+
+def _decode_random(decoder: Decoder, node: dict[str, Any]) -> Any:
+    state = decoder.child(required(node, "state", dict), ".state")
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    if name not in BIT_GENERATORS:
+        raise FormatError(f"bit generator must be one of {sorted(BIT_GENERATORS)},"
+                          f" found {str(name)[:40]!r}")
+    bit_generator = BIT_GENERATORS[name]()
+    try:
+        bit_generator.state = state
+        if node["$"] == "generator":
+            return np.random.Generator(bit_generator)
+        if node["$"] == "bitgenerator":
+            return bit_generator
+        random_state = np.random.RandomState(bit_generator)
+        has_gauss, gauss = required(node, "gauss", list)
+        full = random_state.get_state(legacy=False)
+        full.update(has_gauss=int(has_gauss), gauss=float(gauss))
+        random_state.set_state(full)
+        return random_state
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise FormatError(f"invalid random generator state: {exc}") from None
+
+
+BY_TYPE.update({
+    np.ndarray: _encode_ndarray,
+    np.random.Generator: _encode_random,
+    np.random.RandomState: _encode_random,
+    np.ma.MaskedArray: _encode_masked,
+})
+BY_PREDICATE.extend([
+    (lambda v: isinstance(v, np.generic), _encode_scalar),
+    (lambda v: isinstance(v, np.dtype), lambda e, v: {"$": "dtype", "dtype": dtype_to_json(v)}),
+    (lambda v: isinstance(v, np.random.BitGenerator), _encode_random),
+])
+BY_KIND.update({
+    "nd": _decode_ndarray,
+    "objarray": _decode_objarray,
+    "npscalar": _decode_scalar,
+    "dtype": _decode_dtype,
+    "masked": _decode_masked,
+    "generator": _decode_random,
+    "randomstate": _decode_random,
+    "bitgenerator": _decode_random,
+})
+SELF_REGISTERING.discard("nd")

@@ -1,0 +1,231 @@
+"""Instances of classes, classes and functions as values, partials and references.
+
+An instance is saved through ``__reduce_ex__``, but only in the two shapes that
+can be rebuilt without calling anything the file names:
+
+* ``obj``: ``cls.__new__(cls)`` then ``__setstate__(state)`` (or a ``__dict__``
+  update), the default for Python classes;
+* ``new``: ``cls(*args)`` then the state, for the reviewed compiled types whose
+  constructor allocates from the arguments (scikit-learn's ``Tree``), with the
+  arguments checked by a validator first.
+
+Functions and classes stored as values are references by name: they are looked
+up after the trust check and never called by the loader.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import functools
+import importlib
+import types
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from satchel.errors import FormatError
+from satchel.format.decoder import BY_KIND, NAMED_KINDS, SELF_REGISTERING, Decoder, required
+from satchel.format.encoder import BY_PREDICATE, BY_TYPE, FALLBACK, Encoder, Node
+
+#: Validators keyed by ``module:qualname``: run on constructor arguments
+#: (``ARGS``), on the decoded state before it is set (``STATE``), and on the
+#: finished object (``AFTER``, also matched by isinstance through AFTER_TYPES).
+ARGS: dict[str, Callable[[tuple[Any, ...]], None]] = {}
+STATE: dict[str, Callable[[Any], None]] = {}
+AFTER_TYPES: list[tuple[str, Callable[[Any], None]]] = []
+_after_cache: dict[type, list[Callable[[Any], None]]] = {}
+
+
+def qualified_name(obj: Any) -> str:
+    """``module:qualname`` of a class or function, checked to resolve back to ``obj``."""
+    if isinstance(obj, np.ufunc):
+        return _ufunc_name(obj)
+    module = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str):
+        raise TypeError(f"{obj!r} has no module and name to refer to it by")
+    if "<lambda>" in qualname or "<locals>" in qualname:
+        raise TypeError(
+            f"{module}.{qualname} is a lambda or a local definition and cannot be found by"
+            " name when the file is loaded; define it at the top level of an importable module"
+        )
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    if found is not obj:
+        raise TypeError(f"{module}.{qualname} does not lead back to {obj!r}")
+    return f"{module}:{qualname}"
+
+
+def _ufunc_name(ufunc: np.ufunc) -> str:
+    import scipy.special  # noqa: PLC0415
+
+    for module in (np, scipy.special):
+        if getattr(module, ufunc.__name__, None) is ufunc:
+            return f"{module.__name__}:{ufunc.__name__}"
+    raise TypeError(f"ufunc {ufunc.__name__} is neither in numpy nor in scipy.special")
+
+
+def _reference(encoder: Encoder, value: Any, kind: str) -> Node:
+    try:
+        return {"$": kind, "name": qualified_name(value)}
+    except TypeError as exc:
+        raise encoder.fail(str(exc)) from None
+
+
+def _encode_partial(encoder: Encoder, value: functools.partial[Any]) -> Node:
+    return {
+        "$": "partial",
+        "func": encoder.child(value.func, ".func"),
+        "args": [encoder.child(a, f".args[{i}]") for i, a in enumerate(value.args)],
+        "kw": encoder.child(dict(value.keywords), ".keywords"),
+    }
+
+
+def _decode_partial(decoder: Decoder, node: dict[str, Any]) -> functools.partial[Any]:
+    func_node = required(node, "func", dict)
+    if func_node.get("$") not in ("func", "type", "partial"):
+        raise FormatError("a partial must wrap a function, a class or another partial")
+    func = decoder.child(func_node, ".func")
+    args = list(decoder.iter_children(node.get("args"), "partial args"))
+    keywords = decoder.child(required(node, "kw", dict), ".keywords")
+    if not isinstance(keywords, dict) or not all(type(k) is str for k in keywords):
+        raise FormatError("partial keywords must be a dict with string keys")
+    return functools.partial(func, *args, **keywords)
+
+
+def _encode_instance(encoder: Encoder, value: Any) -> Node:
+    cls = type(value)
+    try:
+        reduced = value.__reduce_ex__(5)
+    except Exception as exc:  # noqa: BLE001 - any failure means "cannot save"
+        raise encoder.fail(f"{cls.__qualname__} cannot be reduced: {exc}") from None
+    if isinstance(reduced, str) or len(reduced) > 6 or (len(reduced) == 6 and reduced[5]):
+        raise encoder.fail(f"{cls.__qualname__} uses a pickle form satchel cannot rebuild safely")
+    func, args, state, listitems, dictitems = (*reduced[:5], None, None, None)[:5]
+    name = _reference(encoder, cls, "type")["name"]
+    if func is copyreg.__newobj__ and args == (cls,) or (
+        getattr(func, "__name__", "") == "newObj" and args == (cls,)
+    ):
+        node: dict[str, Any] = {"$": "obj", "cls": name}
+    elif func is cls:
+        node = {"$": "new", "cls": name,
+                "args": [encoder.child(a, f"<arg {i}>") for i, a in enumerate(args)]}
+    else:
+        raise encoder.fail(
+            f"{cls.__module__}.{cls.__qualname__} is rebuilt by calling {func!r}; satchel only"
+            " rebuilds objects from their class and state. Give the class __getstate__ and"
+            " __setstate__ methods."
+        )
+    if state is not None:
+        node["state"] = encoder.child(state, "")
+    if listitems is not None:
+        node["list"] = [encoder.child(x, f"[{i}]") for i, x in enumerate(listitems)]
+    if dictitems is not None:
+        node["items"] = encoder.child(dict(dictitems), "")
+    return node
+
+
+def _decode_instance(decoder: Decoder, node: dict[str, Any]) -> Any:
+    name = node["cls"]
+    if node["$"] == "obj":
+        cls = decoder.resolve("class", name)
+        value = _call(lambda: cls.__new__(cls), name, "create")
+    else:
+        cls = decoder.resolve("construct", name)
+        args = tuple(decoder.iter_children(node.get("args"), "constructor arguments"))
+        if name in ARGS:
+            ARGS[name](args)
+        value = _call(lambda: cls(*args), name, "construct")
+    if "@" in node:
+        decoder.remember(node, value)
+    if "state" in node:
+        state = decoder.child(node["state"], "")
+        check = STATE.get(name) or STATE.get(name.partition(":")[0] + ":*")
+        if check is not None:
+            check(state)
+        _call(lambda: _set_state(value, state), name, "restore the state of")
+    if "list" in node:
+        items = list(decoder.iter_children(node["list"], "list items"))
+        _call(lambda: value.extend(items), name, "fill")
+    if "items" in node:
+        mapping = decoder.child(required(node, "items", dict), "")
+        _call(lambda: value.update(mapping), name, "fill")
+    for check in _after_checks(type(value)):
+        check(value)
+    return value
+
+
+def _set_state(value: Any, state: Any) -> None:
+    setter = getattr(value, "__setstate__", None)
+    if setter is not None:
+        setter(state)
+        return
+    slots = None
+    if isinstance(state, tuple) and len(state) == 2:
+        state, slots = state
+    if state:
+        if not isinstance(state, dict):
+            raise TypeError(f"expected a dict of attributes, found {type(state).__name__}")
+        value.__dict__.update(state)
+    for key, item in (slots or {}).items():
+        setattr(value, key, item)
+
+
+def _call(action: Callable[[], Any], name: str, verb: str) -> Any:
+    try:
+        return action()
+    except FormatError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a trusted class rejected the file's data
+        raise FormatError(f"could not {verb} {name.replace(':', '.')}: {exc}") from None
+
+
+def _after_checks(cls: type) -> list[Callable[[Any], None]]:
+    found = _after_cache.get(cls)
+    if found is None:
+        names = {f"{c.__module__}:{c.__qualname__}" for c in cls.__mro__}
+        found = _after_cache[cls] = [check for name, check in AFTER_TYPES if name in names]
+    return found
+
+
+def _decode_reference(decoder: Decoder, node: dict[str, Any]) -> Any:
+    role = "function" if node["$"] == "func" else "type"
+    return decoder.resolve(role, node["name"])
+
+
+def _decode_ref(decoder: Decoder, node: dict[str, Any]) -> Any:
+    number = node.get("to")
+    if type(number) is not int or number not in decoder.memo:
+        raise FormatError(f"reference {number!r} points to no object defined before it")
+    return decoder.memo[number]
+
+
+def _is_function(value: Any) -> bool:
+    return isinstance(value, (types.FunctionType, types.BuiltinFunctionType, np.ufunc)) or (
+        type(value).__name__ == "_ArrayFunctionDispatcher"
+    )
+
+
+BY_TYPE[functools.partial] = _encode_partial
+BY_PREDICATE.extend([
+    (lambda v: isinstance(v, type), lambda e, v: _reference(e, v, "type")),
+    (_is_function, lambda e, v: _reference(e, v, "func")),
+])
+FALLBACK.append(_encode_instance)
+BY_KIND.update({
+    "obj": _decode_instance,
+    "new": _decode_instance,
+    "type": _decode_reference,
+    "func": _decode_reference,
+    "partial": _decode_partial,
+    "ref": _decode_ref,
+})
+NAMED_KINDS.update({
+    "obj": ("cls", "class"),
+    "new": ("cls", "construct"),
+    "type": ("name", "type"),
+    "func": ("name", "function"),
+})
+SELF_REGISTERING.update({"obj", "new"})

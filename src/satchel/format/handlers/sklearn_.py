@@ -1,0 +1,254 @@
+"""Validation of scikit-learn state that compiled code indexes without bounds checks.
+
+Type-safe is not memory-safe: a ``Tree`` whose child index points past the end,
+or a ball tree whose index array names a sample that does not exist, would make
+``predict`` read outside its arrays. Every check here runs on load, before the
+object is used, so that these models stay trusted by default. Children must
+come after their parents, which also rules out cycles (a hang at predict).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from satchel.errors import FormatError
+from satchel.format.handlers.objects import AFTER_TYPES, ARGS, STATE
+
+TREE = "sklearn.tree._tree:Tree"
+MAX_OUTPUTS = 1 << 20
+
+
+def _fail(what: str, problem: str) -> FormatError:
+    return FormatError(f"invalid {what}: {problem}. The file was crafted or damaged; refusing"
+                       " to load it")
+
+
+def _is_int(value: Any, low: int = 0, high: int = 1 << 62) -> bool:
+    return type(value) is int and low <= value <= high
+
+
+def _check_children(what: str, left: np.ndarray[Any, Any], right: np.ndarray[Any, Any],
+                    internal: np.ndarray[Any, Any]) -> None:
+    """Internal nodes' children must exist and come after their parent."""
+    count = left.shape[0]
+    index = np.arange(count)[internal]
+    for name, child in (("left", left[internal]), ("right", right[internal])):
+        if child.size and ((child <= index).any() or (child >= count).any()):
+            raise _fail(what, f"a {name} child index is out of range or points backwards")
+
+
+# ----------------------------------------------------------------- sklearn Tree
+
+
+def _tree_args(args: tuple[Any, ...]) -> None:
+    if len(args) != 3:
+        raise _fail("Tree", "expected (n_features, n_classes, n_outputs)")
+    n_features, n_classes, n_outputs = args
+    if not (_is_int(n_features) and _is_int(n_outputs, 1, MAX_OUTPUTS)):
+        raise _fail("Tree", "n_features and n_outputs must be small non-negative integers")
+    if not (isinstance(n_classes, np.ndarray) and n_classes.dtype.kind in "iu"
+            and n_classes.shape == (n_outputs,) and (n_classes >= 1).all()
+            and int(n_classes.max()) * n_outputs <= 1 << 31):
+        raise _fail("Tree", "n_classes must hold n_outputs positive integers")
+
+
+def _tree_state(state: Any) -> None:
+    if not isinstance(state, dict) or not {"nodes", "values", "node_count"} <= state.keys():
+        raise _fail("Tree", "the state needs nodes, values and node_count")
+    nodes = state["nodes"]
+    if not isinstance(nodes, np.ndarray) or nodes.dtype.names is None or nodes.ndim != 1:
+        raise _fail("Tree", "nodes must be a 1-d record array")
+    if state["node_count"] != nodes.shape[0] or nodes.shape[0] == 0:
+        raise _fail("Tree", f"node_count {state['node_count']!r} does not match"
+                            f" {nodes.shape[0]} nodes")
+    if not isinstance(state["values"], np.ndarray) or state["values"].ndim != 3 \
+            or state["values"].shape[0] != nodes.shape[0]:
+        raise _fail("Tree", "values must hold one row per node")
+    try:
+        left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
+    except (KeyError, ValueError):
+        raise _fail("Tree", "nodes lack left_child, right_child or feature") from None
+    internal = left != -1
+    if (right[~internal] != -1).any():
+        raise _fail("Tree", "a leaf has a right child")
+    _check_children("Tree", left, right, internal)
+    if (feature[internal] < 0).any():
+        raise _fail("Tree", "a split uses a negative feature index")
+
+
+def _tree_after(tree: Any) -> None:
+    features = tree.feature[tree.children_left != -1]
+    if features.size and (features >= tree.n_features).any():
+        raise _fail("Tree", f"a split uses a feature outside 0..{tree.n_features - 1}")
+
+
+# ------------------------------------------------------ KD and ball trees, metrics
+
+
+def _binary_tree_state(state: Any) -> None:
+    if not isinstance(state, tuple) or len(state) != 13:
+        raise _fail("neighbour tree", "the state must be a tuple of 13 values")
+    data, idx, node_data, bounds = state[:4]
+    leaf_size, n_levels, n_nodes = state[4:7]
+    arrays_ok = all(isinstance(a, np.ndarray) for a in (data, idx, node_data, bounds))
+    if not arrays_ok or data.ndim != 2 or data.dtype != np.float64:
+        raise _fail("neighbour tree", "data must be a 2-d float64 array")
+    n_samples, n_dims = data.shape
+    if idx.dtype != np.intp or idx.shape != (n_samples,) or (
+            n_samples and (idx.min() < 0 or idx.max() >= n_samples)):
+        raise _fail("neighbour tree", "idx_array must index the samples")
+    if not (_is_int(leaf_size, 1) and _is_int(n_levels, 1, 62) and _is_int(n_nodes, 1)
+            and n_nodes == 2 ** n_levels - 1 and node_data.shape == (n_nodes,)
+            and node_data.dtype.names is not None
+            and {"idx_start", "idx_end", "is_leaf"} <= set(node_data.dtype.names)):
+        raise _fail("neighbour tree", "node counts and levels disagree")
+    start, end = node_data["idx_start"], node_data["idx_end"]
+    if (start < 0).any() or (end > n_samples).any() or (start > end).any():
+        raise _fail("neighbour tree", "a node's sample range is outside the data")
+    internal = node_data["is_leaf"] == 0
+    if (2 * np.flatnonzero(internal) + 2 >= n_nodes).any():
+        raise _fail("neighbour tree", "an internal node has no children")
+    if bounds.ndim != 3 or bounds.shape[1:] != (n_nodes, n_dims) or bounds.dtype != np.float64:
+        raise _fail("neighbour tree", "node_bounds do not match the nodes and data")
+    weights = state[12]
+    if weights is not None and (not isinstance(weights, np.ndarray)
+                                or weights.shape != (n_samples,)):
+        raise _fail("neighbour tree", "sample_weight must hold one weight per sample")
+    _check_metric(state[11], n_dims)
+
+
+def _check_metric(metric: Any, n_dims: int) -> None:
+    from sklearn.metrics._dist_metrics import DistanceMetric64  # noqa: PLC0415
+
+    if not isinstance(metric, DistanceMetric64):
+        raise _fail("neighbour tree", "the distance metric must be a DistanceMetric64")
+    _, vec, mat = metric.__getstate__()
+    name = type(metric).__name__
+    if name.startswith("Mahalanobis") and mat.shape != (n_dims, n_dims):
+        raise _fail(name, f"VI must be {n_dims}x{n_dims}")
+    if (name.startswith(("SEuclidean", "WMinkowski"))
+            or (name.startswith("Minkowski") and vec.size)) and vec.shape != (n_dims,):
+        raise _fail(name, f"the weight vector must have {n_dims} entries")
+
+
+def _metric_state(state: Any) -> None:
+    if not (isinstance(state, tuple) and len(state) == 3
+            and all(isinstance(a, np.ndarray) and a.dtype == np.float64 for a in state[1:])
+            and state[1].ndim == 1 and state[2].ndim == 2):
+        raise _fail("distance metric", "the state must be (p, vec, mat)")
+
+
+# ------------------------------------------------------------ histogram GBM
+
+
+def _predictor_after(predictor: Any) -> None:
+    nodes = getattr(predictor, "nodes", None)
+    if not isinstance(nodes, np.ndarray) or nodes.ndim != 1 or not nodes.size \
+            or nodes.dtype.names is None:
+        raise _fail("TreePredictor", "nodes must be a non-empty record array")
+    try:
+        internal = nodes["is_leaf"] == 0
+        left, right = nodes["left"].astype(np.int64), nodes["right"].astype(np.int64)
+        categorical = internal & (nodes["is_categorical"] != 0)
+        bitset = nodes["bitset_idx"][categorical]
+        feature = nodes["feature_idx"][internal]
+    except (KeyError, ValueError):
+        raise _fail("TreePredictor", "nodes lack the predictor fields") from None
+    _check_children("TreePredictor", left, right, internal)
+    if (feature < 0).any():
+        raise _fail("TreePredictor", "a split uses a negative feature index")
+    for name in ("binned_left_cat_bitsets", "raw_left_cat_bitsets"):
+        bitsets = getattr(predictor, name, None)
+        if not isinstance(bitsets, np.ndarray) or bitsets.ndim != 2 or bitsets.shape[1] != 8 \
+                or bitsets.dtype != np.uint32 or (bitset >= bitsets.shape[0]).any():
+            raise _fail("TreePredictor", f"{name} does not cover the categorical splits")
+
+
+def _hist_gbm_after(model: Any) -> None:
+    n_features = getattr(model, "n_features_in_", None)
+    predictors = getattr(model, "_predictors", None)
+    if n_features is None or predictors is None:
+        return
+    categorical = getattr(getattr(model, "_bin_mapper", None), "is_categorical_", None)
+    for predictor in (p for row in predictors for p in row):
+        nodes = predictor.nodes
+        internal = nodes["is_leaf"] == 0
+        if (nodes["feature_idx"][internal] >= n_features).any():
+            raise _fail(type(model).__name__, f"a split uses a feature beyond {n_features}")
+        cat_features = nodes["feature_idx"][internal & (nodes["is_categorical"] != 0)]
+        if cat_features.size and (categorical is None or not categorical[cat_features].all()):
+            raise _fail(type(model).__name__, "a categorical split uses a numeric feature")
+
+
+# ------------------------------------------------------- estimator consistency
+
+
+def _decision_tree_after(model: Any) -> None:
+    tree = getattr(model, "tree_", None)
+    n_features = getattr(model, "n_features_in_", None)
+    if tree is not None and n_features is not None and tree.n_features != n_features:
+        raise _fail(type(model).__name__, f"tree_ has {tree.n_features} features,"
+                                          f" the estimator {n_features}")
+
+
+def _ensemble_after(model: Any) -> None:
+    n_features = getattr(model, "n_features_in_", None)
+    members = getattr(model, "estimators_", None)
+    if n_features is None or members is None:
+        return
+    members = list(np.ravel(np.asarray(members, dtype=object)))
+    subsets = getattr(model, "estimators_features_", None)
+    for i, member in enumerate(members):
+        expected = n_features
+        if subsets is not None:
+            features = np.asarray(subsets[i])
+            if features.size and (features.min() < 0 or features.max() >= n_features):
+                raise _fail(type(model).__name__, "a member uses a feature out of range")
+            expected = features.shape[0]
+        member_features = getattr(member, "n_features_in_", expected)
+        if member_features != expected:
+            raise _fail(type(model).__name__, f"member {i} expects {member_features} features,"
+                                              f" not {expected}")
+
+
+def _libsvm_after(model: Any) -> None:
+    vectors = getattr(model, "support_vectors_", None)
+    if vectors is None:
+        return
+    n_sv = vectors.shape[0]
+    support, n_support = model.support_, model._n_support
+    dual = model._dual_coef_
+    if support.shape != (n_sv,) or dual.shape[-1] != n_sv or (
+            n_support.sum() != n_sv and n_support.sum() != 0):
+        raise _fail(type(model).__name__, "support vector counts disagree")
+    if model.kernel != "precomputed" and vectors.shape[1] != getattr(
+            model, "n_features_in_", vectors.shape[1]):
+        raise _fail(type(model).__name__, "support vectors and n_features_in_ disagree")
+
+
+def _kmeans_after(model: Any) -> None:
+    centers = getattr(model, "cluster_centers_", None)
+    n_features = getattr(model, "n_features_in_", None)
+    if centers is not None and n_features is not None and (
+            centers.ndim != 2 or centers.shape[1] != n_features):
+        raise _fail(type(model).__name__, "cluster_centers_ and n_features_in_ disagree")
+
+
+ARGS[TREE] = _tree_args
+STATE[TREE] = _tree_state
+for _name in ("sklearn.neighbors._kd_tree:KDTree", "sklearn.neighbors._ball_tree:BallTree"):
+    STATE[_name] = _binary_tree_state
+AFTER_TYPES.extend([
+    (TREE, _tree_after),
+    ("sklearn.ensemble._hist_gradient_boosting.predictor:TreePredictor", _predictor_after),
+    ("sklearn.ensemble._hist_gradient_boosting.gradient_boosting:BaseHistGradientBoosting",
+     _hist_gbm_after),
+    ("sklearn.tree._classes:BaseDecisionTree", _decision_tree_after),
+    ("sklearn.ensemble._base:BaseEnsemble", _ensemble_after),
+    ("sklearn.svm._base:BaseLibSVM", _libsvm_after),
+    ("sklearn.cluster._kmeans:_BaseKMeans", _kmeans_after),
+])
+
+STATE["sklearn.metrics._dist_metrics:*"] = _metric_state

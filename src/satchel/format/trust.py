@@ -1,0 +1,218 @@
+"""Which names a file may use, decided before anything is imported.
+
+A file refers to Python objects only by name (``module:qualname``). Each name
+appears in one *role*:
+
+``class``
+    an instance is built with ``cls.__new__(cls)`` and its state is set;
+``construct``
+    an instance is built by calling the class with data arguments (only for
+    reviewed compiled types such as scikit-learn's ``Tree``);
+``function``
+    a function is looked up and stored, never called by the loader;
+``type``
+    a class is stored as a value (``dtype=np.float64``).
+
+:class:`TrustPolicy` answers from the names alone, so that the refusal can list
+every untrusted name before a single module is imported. :meth:`resolve` then
+imports exactly the trusted names and checks that each one really is what its
+role requires (a re-exported ``os.system`` does not pass for a scikit-learn
+function).
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import importlib.machinery
+import re
+import sys
+import types
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import numpy as np
+
+from satchel.errors import FormatError, UntrustedTypesError
+
+Role = Literal["class", "construct", "function", "type"]
+ROLES: tuple[Role, ...] = ("class", "construct", "function", "type")
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_UNSAFE_SKLEARN_PARTS = frozenset({"tests", "_testing", "externals", "conftest", "_mocking",
+                                   "_build_utils", "estimator_checks"})
+
+#: Compiled scikit-learn types whose state satchel validates before use.
+REVIEWED_COMPILED = frozenset({
+    "sklearn.tree._tree:Tree",
+    "sklearn.neighbors._kd_tree:KDTree",
+    "sklearn.neighbors._ball_tree:BallTree",
+})
+_REVIEWED_COMPILED_MODULES = frozenset({
+    "sklearn._loss._loss", "sklearn.linear_model._sgd_fast", "sklearn.metrics._dist_metrics",
+})
+_CONSTRUCT_MODULES = frozenset({"sklearn._loss._loss", "sklearn.linear_model._sgd_fast"})
+
+#: Classes outside scikit-learn that fitted estimators hold.
+TRUSTED_CLASSES = frozenset({
+    "scipy.interpolate._interpolate:interp1d",
+    "scipy.interpolate._bsplines:BSpline",
+    "scipy.interpolate._interpolate:PPoly",
+    "scipy.stats._distn_infrastructure:rv_continuous_frozen",
+    "scipy.stats._distn_infrastructure:rv_discrete_frozen",
+    "collections:OrderedDict",
+})
+_SCIPY_DISTRIBUTION_MODULES = frozenset({
+    "scipy.stats._continuous_distns", "scipy.stats._discrete_distns",
+})
+
+#: numpy functions (not ufuncs) that estimators take as parameters.
+TRUSTED_NUMPY_FUNCTIONS = frozenset({
+    "mean", "median", "sum", "prod", "std", "var", "min", "max", "amin", "amax", "average",
+    "nanmean", "nanmedian", "nansum", "nanstd", "nanvar", "nanmin", "nanmax", "percentile",
+    "quantile", "ptp", "argmax", "argmin", "clip", "round", "around", "cumsum", "sort",
+    "log1p", "ravel", "transpose",
+})
+_SKLEARN_FUNCTION_MODULES = frozenset({
+    "sklearn.metrics._classification", "sklearn.metrics._regression",
+    "sklearn.metrics._ranking", "sklearn.metrics.cluster._supervised",
+    "sklearn.metrics.cluster._unsupervised", "sklearn.metrics.pairwise",
+    "sklearn.metrics._scorer", "sklearn.feature_selection._univariate_selection",
+    "sklearn.feature_selection._mutual_info", "sklearn.preprocessing._data",
+    "sklearn.utils.extmath",
+})
+_BUILTIN_TYPES = frozenset({"int", "float", "complex", "str", "bytes", "bool", "object"})
+_UFUNC_MODULES = frozenset({"numpy", "scipy.special", "scipy.special._ufuncs"})
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """Split ``module:qualname`` (or a dotted name) into its two parts.
+
+    Raises:
+        FormatError: the name is not made of Python identifiers, or reaches for
+            a dunder attribute.
+    """
+    module, sep, qualname = name.partition(":")
+    if not sep:
+        module, _, qualname = name.rpartition(".")
+    if not (_NAME.fullmatch(module) and _NAME.fullmatch(qualname)) or "__" in qualname:
+        raise FormatError(f"invalid name {name[:80]!r}: expected 'module:qualname' made of"
+                          " Python identifiers")
+    return module, qualname
+
+
+def dotted(name: str) -> str:
+    """The dotted spelling users write in ``trusted=[...]``."""
+    module, qualname = split_name(name)
+    return f"{module}.{qualname}"
+
+
+def _is_sklearn_module(module: str) -> bool:
+    parts = module.split(".")
+    return parts[0] == "sklearn" and not _UNSAFE_SKLEARN_PARTS.intersection(parts)
+
+
+def default_trusts(role: Role, name: str) -> bool:
+    """Whether satchel trusts ``name`` in ``role`` with no help from the user."""
+    module, qualname = split_name(name)
+    if role == "construct":
+        return name == "sklearn.tree._tree:Tree" or (
+            module in _CONSTRUCT_MODULES and "." not in qualname
+        )
+    if role == "function":
+        if module in _UFUNC_MODULES:
+            return "." not in qualname
+        return module in _SKLEARN_FUNCTION_MODULES and not qualname.startswith("_")
+    if role == "type" and (module == "numpy" or (module == "builtins"
+                                                  and qualname in _BUILTIN_TYPES)):
+        return True
+    if module == "sklearn.metrics._dist_metrics" and qualname.startswith("PyFunc"):
+        return False  # holds an arbitrary Python callable
+    return (
+        _is_sklearn_module(module)
+        or name in TRUSTED_CLASSES
+        or (module in _SCIPY_DISTRIBUTION_MODULES and qualname.endswith("_gen"))
+    )
+
+
+class TrustPolicy:
+    """The default trusted set plus the names a user trusted explicitly."""
+
+    def __init__(self, trusted: Iterable[str] = ()) -> None:
+        if isinstance(trusted, str):
+            trusted = [trusted]
+        self.user = frozenset(dotted(n) for n in trusted)
+
+    def trusts(self, role: Role, name: str) -> bool:
+        """Whether ``name`` may be used in ``role``."""
+        return dotted(name) in self.user or default_trusts(role, name)
+
+    def check(self, uses: Iterable[tuple[Role, str]]) -> None:
+        """Raise :class:`UntrustedTypesError` listing every untrusted name."""
+        refused = {dotted(name) for role, name in uses if not self.trusts(role, name)}
+        if refused:
+            raise UntrustedTypesError(refused)
+
+    def resolve(self, role: Role, name: str) -> Any:
+        """Import and return the object ``name`` names, checked against its role."""
+        module_name, qualname = split_name(name)
+        user_trusted = dotted(name) in self.user
+        try:
+            target: Any = importlib.import_module(module_name)
+            for part in qualname.split("."):
+                target = getattr(target, part)
+        except ImportError as exc:
+            raise FormatError(
+                f"{dotted(name)} cannot be imported: {exc}. Install the package that provides"
+                f" {module_name!r} (the same version that saved the file)."
+            ) from None
+        except AttributeError:
+            raise FormatError(
+                f"{dotted(name)} does not exist in the installed {module_name!r};"
+                " the file was saved with another version of it."
+            ) from None
+        if not user_trusted:
+            _check_default_target(role, name, module_name, qualname, target)
+        elif role in ("class", "construct", "type") and not isinstance(target, type):
+            raise FormatError(f"{dotted(name)} was named as a class but is {type(target)}")
+        return target
+
+
+def _check_default_target(role: Role, name: str, module: str, qualname: str,
+                          target: Any) -> None:
+    """A default-trusted name must resolve to the kind of object its rule expects."""
+    if role == "function":
+        if module in _UFUNC_MODULES:
+            ok = isinstance(target, np.ufunc) or (
+                module == "numpy" and qualname in TRUSTED_NUMPY_FUNCTIONS
+            )
+        else:
+            ok = isinstance(target, types.FunctionType) and target.__module__ == module
+    elif role == "type" and module in ("numpy", "builtins"):
+        ok = isinstance(target, type) and (
+            issubclass(target, np.generic) or getattr(builtins, qualname, None) is target
+        )
+    else:
+        ok = (
+            isinstance(target, type)
+            and target.__module__ == module
+            and target.__qualname__ == qualname
+            and (not _is_compiled(target) or _reviewed_compiled(name, module))
+        )
+    if not ok:
+        raise UntrustedTypesError(
+            [dotted(name)],
+            f"{dotted(name)} is not a {role} that satchel trusts by default"
+            f" (found {type(target).__name__}).",
+        )
+
+
+def _reviewed_compiled(name: str, module: str) -> bool:
+    return name in REVIEWED_COMPILED or module in _REVIEWED_COMPILED_MODULES
+
+
+def _is_compiled(cls: type) -> bool:
+    """True for classes defined in an extension module (Cython, C)."""
+    module = sys.modules.get(cls.__module__)
+    filename = getattr(module, "__file__", None) or ""
+    return filename.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
