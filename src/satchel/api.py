@@ -8,13 +8,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from satchel.format import container
+from satchel.format import container, handlers
 from satchel.format.container import Codec, Header, Source
 from satchel.format.decoder import collect_names, decode
 from satchel.format.encoder import encode
 from satchel.format.trust import TrustPolicy, dotted
 
 FileLike = str | os.PathLike[str] | IO[bytes]
+__all__ = ["Inspection", "dumps", "handlers", "inspect", "load", "loads", "save",
+           "untrusted_types"]
 
 
 @dataclass(frozen=True)

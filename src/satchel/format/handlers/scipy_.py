@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from satchel.errors import FormatError
 from satchel.format.decoder import BY_KIND, Decoder, required
@@ -18,15 +17,25 @@ from satchel.format.encoder import BY_PREDICATE, Encoder, Node
 _PARTS = {"csr": ("data", "indices", "indptr"), "csc": ("data", "indices", "indptr"),
           "bsr": ("data", "indices", "indptr"), "coo": ("data", "row", "col"),
           "dia": ("data", "offsets")}
-CLASSES: dict[str, type] = {
-    f"{fmt}_{kind}": getattr(sp, f"{fmt}_{kind}")
-    for fmt in _PARTS for kind in ("matrix", "array")
-}
+NAMES = frozenset(f"{fmt}_{kind}" for fmt in _PARTS for kind in ("matrix", "array"))
+
+
+def _sparse_class(name: str) -> type | None:
+    """The scipy.sparse class called ``name``, imported only when a file needs it."""
+    if name not in NAMES:
+        return None
+    import scipy.sparse  # noqa: PLC0415 - costs 0.2 s; most models never need it
+
+    return getattr(scipy.sparse, name)  # type: ignore[no-any-return]
+
+
+def _is_sparse(value: Any) -> bool:
+    return type(value).__module__.startswith("scipy.sparse") and hasattr(value, "format")
 
 
 def _encode_sparse(encoder: Encoder, value: Any) -> Node:
     name = type(value).__name__
-    if CLASSES.get(name) is not type(value):
+    if _sparse_class(name) is not type(value):
         raise encoder.fail(f"sparse type {name} is not supported; convert it to CSR first")
     node = {"$": "sparse", "cls": name, "shape": list(value.shape)}
     for part in _PARTS[value.format]:
@@ -36,9 +45,9 @@ def _encode_sparse(encoder: Encoder, value: Any) -> Node:
 
 def _decode_sparse(decoder: Decoder, node: dict[str, Any]) -> Any:
     name = required(node, "cls", str)
-    cls = CLASSES.get(name)
+    cls = _sparse_class(name)
     if cls is None:
-        raise FormatError(f"sparse class must be one of {sorted(CLASSES)}, found {name[:40]!r}")
+        raise FormatError(f"sparse class must be one of {sorted(NAMES)}, found {name[:40]!r}")
     shape = required(node, "shape", list)
     if len(shape) != 2 or not all(type(n) is int and n >= 0 for n in shape):
         raise FormatError("a sparse matrix needs a shape of two non-negative integers")
@@ -62,5 +71,5 @@ def _decode_sparse(decoder: Decoder, node: dict[str, Any]) -> Any:
     return matrix
 
 
-BY_PREDICATE.insert(0, (sp.issparse, _encode_sparse))
+BY_PREDICATE.insert(0, (_is_sparse, _encode_sparse))
 BY_KIND["sparse"] = _decode_sparse

@@ -1,0 +1,7 @@
+"""``python -m satchel``."""
+
+import sys
+
+from satchel.cli import main
+
+sys.exit(main())
