@@ -32,7 +32,7 @@ def _inspect(args: argparse.Namespace) -> int:
     info = satchel.inspect(args.file)
     summary: dict[str, Any] = {
         "file": args.file,
-        "format": "%d.%d" % info.version,
+        "format": "{}.{}".format(*info.version),
         "digest": info.digest,
         "size": info.size,
         "arrays": info.array_count,
@@ -46,9 +46,8 @@ def _inspect(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     for key, value in summary.items():
-        if isinstance(value, list):
-            value = ", ".join(value) or "none"
-        print(f"{key:12} {value}")
+        shown = (", ".join(value) or "none") if isinstance(value, list) else value
+        print(f"{key:12} {shown}")
     return 0
 
 

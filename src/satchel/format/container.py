@@ -161,10 +161,10 @@ class Payload:
 def raw_view(array: np.ndarray[Any, Any]) -> tuple[memoryview, Literal["C", "F"]]:
     """The array's bytes in storage order, without a copy where the layout allows."""
     if array.flags.c_contiguous:
-        return memoryview(array.reshape(-1).view(np.uint8)), "C"
+        return array.reshape(-1).view(np.uint8).data, "C"
     if array.flags.f_contiguous:
-        return memoryview(array.T.reshape(-1).view(np.uint8)), "F"
-    return memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8)), "C"
+        return array.T.reshape(-1).view(np.uint8).data, "F"
+    return np.ascontiguousarray(array).reshape(-1).view(np.uint8).data, "C"
 
 
 def hash_bytes(data: memoryview | bytes) -> bytes:
@@ -452,7 +452,7 @@ class Source:
             view = np.frombuffer(mapped, dtype=np.uint8)[handle.tell():]
             return cls(view, writable=False)
         buffer = np.empty(size, dtype=np.uint8)
-        got = handle.readinto(memoryview(buffer))  # type: ignore[attr-defined]
+        got = handle.readinto(buffer.data)  # type: ignore[attr-defined]
         if got != size:
             raise FormatError(f"the file changed while it was read: expected {size} bytes,"
                               f" read {got}")
@@ -487,7 +487,7 @@ class Source:
         begin = header.data_start + spec.offset
         stored = self.buffer[begin:begin + spec.length]
         raw = stored if spec.codec is None else _decompress(stored, spec, index)
-        if verify and hash_bytes(memoryview(raw)) != spec.digest:
+        if verify and hash_bytes(raw.data) != spec.digest:
             raise IntegrityError(
                 f"array {index} ({spec.dtype}, shape {spec.shape}) does not match its"
                 " checksum: the file was changed or damaged after it was written"
@@ -495,10 +495,8 @@ class Source:
         count = spec.nbytes // spec.dtype.itemsize if spec.dtype.itemsize else 0
         flat = np.frombuffer(raw, dtype=spec.dtype, count=count) if count else np.empty(
             0, dtype=spec.dtype)
-        if spec.order == "F":
-            result = flat.reshape(spec.shape[::-1]).T
-        else:
-            result = flat.reshape(spec.shape)
+        result = flat.reshape(spec.shape[::-1]).T if spec.order == "F" else flat.reshape(
+            spec.shape)
         if not self.writable and spec.codec is None:
             result.flags.writeable = False
         return result
@@ -510,18 +508,18 @@ def _decompress(stored: np.ndarray[Any, Any], spec: ArraySpec, index: int) -> np
             import zstandard  # noqa: PLC0415 - optional dependency
 
             data = zstandard.ZstdDecompressor().decompress(
-                memoryview(stored), max_output_size=spec.nbytes
+                stored.data, max_output_size=spec.nbytes
             )
         else:
             import lz4.block  # noqa: PLC0415 - optional dependency
 
-            data = lz4.block.decompress(memoryview(stored), uncompressed_size=spec.nbytes)
+            data = lz4.block.decompress(stored.data, uncompressed_size=spec.nbytes)
     except ImportError:
         raise FormatError(
             f"array {index} is compressed with {spec.codec}; install it with"
             " pip install 'satchel[compression]'"
         ) from None
-    except Exception as exc:  # noqa: BLE001 - codecs raise their own error types
+    except Exception as exc:
         raise IntegrityError(f"array {index} does not decompress: {exc}") from None
     if len(data) != spec.nbytes:
         raise IntegrityError(f"array {index} decompresses to {len(data)} bytes, expected"

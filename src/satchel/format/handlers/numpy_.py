@@ -34,11 +34,11 @@ def _encode_ndarray(encoder: Encoder, array: np.ndarray[Any, Any]) -> Node:
         if array.nbytes > INLINE_MAX:
             return {"$": "nd", "a": encoder.add_array(array)}
         data, order = raw_view(array)
-        node = {"$": "nd", "dtype": dtype, "shape": list(array.shape),
-                "b64": base64.b64encode(data).decode("ascii")}
+        inline = {"$": "nd", "dtype": dtype, "shape": list(array.shape),
+                  "b64": base64.b64encode(data).decode("ascii")}
         if order == "F":
-            node["order"] = "F"
-        return node
+            inline["order"] = "F"
+        return inline
     if array.dtype != np.dtype(object):
         raise encoder.fail(f"record dtype {array.dtype} holds Python objects")
     order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"

@@ -28,6 +28,8 @@ from satchel.errors import FormatError
 from satchel.format.decoder import BY_KIND, NAMED_KINDS, SELF_REGISTERING, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, BY_TYPE, FALLBACK, Encoder, Node
 
+_NEWOBJ = getattr(copyreg, "__newobj__")  # noqa: B009 - not in the stubs
+
 #: Validators keyed by ``module:qualname``: run on constructor arguments
 #: (``ARGS``), on the decoded state before it is set (``STATE``), and on the
 #: finished object (``AFTER``, also matched by isinstance through AFTER_TYPES).
@@ -99,15 +101,14 @@ def _encode_instance(encoder: Encoder, value: Any) -> Node:
     cls = type(value)
     try:
         reduced = value.__reduce_ex__(5)
-    except Exception as exc:  # noqa: BLE001 - any failure means "cannot save"
+    except Exception as exc:
         raise encoder.fail(f"{cls.__qualname__} cannot be reduced: {exc}") from None
     if isinstance(reduced, str) or len(reduced) > 6 or (len(reduced) == 6 and reduced[5]):
         raise encoder.fail(f"{cls.__qualname__} uses a pickle form satchel cannot rebuild safely")
     func, args, state, listitems, dictitems = (*reduced[:5], None, None, None)[:5]
     name = _reference(encoder, cls, "type")["name"]
-    if func is copyreg.__newobj__ and args == (cls,) or (
-        getattr(func, "__name__", "") == "newObj" and args == (cls,)
-    ):
+    rebuilt_by_new = func is _NEWOBJ or getattr(func, "__name__", "") == "newObj"
+    if rebuilt_by_new and args == (cls,):
         node: dict[str, Any] = {"$": "obj", "cls": name}
     elif func is cls:
         node = {"$": "new", "cls": name,
@@ -178,7 +179,7 @@ def _call(action: Callable[[], Any], name: str, verb: str) -> Any:
         return action()
     except FormatError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a trusted class rejected the file's data
+    except Exception as exc:
         raise FormatError(f"could not {verb} {name.replace(':', '.')}: {exc}") from None
 
 
@@ -191,8 +192,7 @@ def _after_checks(cls: type) -> list[Callable[[Any], None]]:
 
 
 def _decode_reference(decoder: Decoder, node: dict[str, Any]) -> Any:
-    role = "function" if node["$"] == "func" else "type"
-    return decoder.resolve(role, node["name"])
+    return decoder.resolve("function" if node["$"] == "func" else "type", node["name"])
 
 
 def _decode_ref(decoder: Decoder, node: dict[str, Any]) -> Any:

@@ -34,11 +34,11 @@ def _is_sparse(value: Any) -> bool:
 
 
 def _encode_sparse(encoder: Encoder, value: Any) -> Node:
-    name = type(value).__name__
+    name, fmt, shape = type(value).__name__, value.format, list(value.shape)
     if _sparse_class(name) is not type(value):
         raise encoder.fail(f"sparse type {name} is not supported; convert it to CSR first")
-    node = {"$": "sparse", "cls": name, "shape": list(value.shape)}
-    for part in _PARTS[value.format]:
+    node: dict[str, Any] = {"$": "sparse", "cls": name, "shape": shape}
+    for part in _PARTS[fmt]:
         node[part] = encoder.child(np.asarray(getattr(value, part)), f".{part}")
     return node
 
@@ -52,6 +52,7 @@ def _decode_sparse(decoder: Decoder, node: dict[str, Any]) -> Any:
     if len(shape) != 2 or not all(type(n) is int and n >= 0 for n in shape):
         raise FormatError("a sparse matrix needs a shape of two non-negative integers")
     fmt = name.split("_")[0]
+    matrix: Any
     parts = [decoder.child(node.get(p), f".{p}") for p in _PARTS[fmt]]
     if not all(isinstance(p, np.ndarray) and p.ndim >= 1 for p in parts):
         raise FormatError(f"the parts of a {name} must be arrays")
