@@ -62,6 +62,7 @@ class ArraySpec:
     length: int
     digest: bytes
     codec: Codec | None = None
+    packed_digest: bytes | None = None
 
     @property
     def nbytes(self) -> int:
@@ -193,11 +194,13 @@ def prepare(arrays: Sequence[np.ndarray[Any, Any]], codec: Codec | None) -> list
         data, order = raw_view(array)
         digest = hash_bytes(data)
         used: Codec | None = None
+        packed_digest = None
         if codec is not None and len(data) >= 4096:
             packed = compress(data, codec)
             if len(packed) < len(data):
-                data, used = memoryview(packed), codec
-        spec = ArraySpec(array.dtype, tuple(array.shape), order, offset, len(data), digest, used)
+                data, used, packed_digest = memoryview(packed), codec, hash_bytes(packed)
+        spec = ArraySpec(array.dtype, tuple(array.shape), order, offset, len(data), digest, used,
+                         packed_digest)
         payloads.append(Payload(spec, data))
         offset = align(offset + len(data))
     return payloads
@@ -226,8 +229,9 @@ def _spec_to_json(spec: ArraySpec) -> dict[str, Any]:
         "length": spec.length,
         "blake3": spec.digest.hex(),
     }
-    if spec.codec is not None:
+    if spec.codec is not None and spec.packed_digest is not None:
         entry["codec"] = spec.codec
+        entry["packed_blake3"] = spec.packed_digest.hex()
     return entry
 
 
@@ -377,8 +381,11 @@ def _inflate_header(data: bytes) -> bytes:
 def _spec_from_json(entry: Any, index: int) -> ArraySpec:
     where = f"header.arrays[{index}]"
     required = {"dtype", "shape", "order", "offset", "length", "blake3"}
-    if not isinstance(entry, dict) or not required <= entry.keys() <= required | {"codec"}:
-        raise FormatError(f"{where}: expected the keys {sorted(required)} (and codec)")
+    compressed = isinstance(entry, dict) and "codec" in entry
+    if compressed:
+        required = required | {"codec", "packed_blake3"}
+    if not isinstance(entry, dict) or entry.keys() != required:
+        raise FormatError(f"{where}: expected exactly the keys {sorted(required)}")
     dtype = dtype_from_json(entry["dtype"], f"{where}.dtype")
     shape = entry["shape"]
     if (not isinstance(shape, list) or len(shape) > MAX_NDIM
@@ -389,11 +396,9 @@ def _spec_from_json(entry: Any, index: int) -> ArraySpec:
         raise FormatError(f"{where}: offset and length must be non-negative integers")
     if entry["order"] not in ("C", "F") or codec not in (None, *CODECS):
         raise FormatError(f"{where}: order must be 'C' or 'F', codec one of {CODECS}")
-    digest = entry["blake3"]
-    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise FormatError(f"{where}.blake3: expected 64 hex digits")
-    spec = ArraySpec(dtype, tuple(shape), entry["order"], offset, length,
-                     bytes.fromhex(digest), codec)
+    digest = _hex_digest(entry["blake3"], f"{where}.blake3")
+    packed = _hex_digest(entry["packed_blake3"], f"{where}.packed_blake3") if compressed else None
+    spec = ArraySpec(dtype, tuple(shape), entry["order"], offset, length, digest, codec, packed)
     if codec is None and length != spec.nbytes:
         raise FormatError(
             f"{where}: shape {tuple(shape)} x itemsize {dtype.itemsize} is {spec.nbytes}"
@@ -406,6 +411,12 @@ def _spec_from_json(entry: Any, index: int) -> ArraySpec:
             " (satchel.format.container.MAX_COMPRESSION_RATIO)"
         )
     return spec
+
+
+def _hex_digest(text: Any, where: str) -> bytes:
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise FormatError(f"{where}: expected 64 hex digits")
+    return bytes.fromhex(text)
 
 
 def _check_layout(specs: Sequence[ArraySpec], data_start: int, file_size: int) -> None:
@@ -486,6 +497,10 @@ class Source:
         spec = header.arrays[index]
         begin = header.data_start + spec.offset
         stored = self.buffer[begin:begin + spec.length]
+        if verify and spec.packed_digest is not None and hash_bytes(
+                stored.data) != spec.packed_digest:
+            raise IntegrityError(f"array {index}'s compressed bytes do not match their checksum:"
+                                 " the file was changed or damaged after it was written")
         raw = stored if spec.codec is None else _decompress(stored, spec, index)
         if verify and hash_bytes(raw.data) != spec.digest:
             raise IntegrityError(

@@ -1,0 +1,165 @@
+"""The byte layout of FORMAT.md: pinned bytes, layout rules, integrity and limits."""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import Any
+
+import numpy as np
+import pytest
+
+import satchel
+from satchel.format import container
+
+PINNED_PREAMBLE = bytes.fromhex(
+    "895341544348454c01000000000000003d01000000000000"
+    "b19aa117ffe4637e7d03b0ecf14c900035e8b1d02e1435c8722cc85799eacac0"
+    "0000000000000000"
+)
+PINNED_HEADER = (
+    b'{"digest":"blake3:34aa29968619f4cfc10092ddf1ba0e17f07c02a9f2aa3f96924205ce4edf9dae",'
+    b'"tree":{"$":"dict","v":{"name":"demo","weights":{"$":"nd","a":0}}},'
+    b'"arrays":[{"dtype":"<i4","shape":[80],"order":"C","offset":0,"length":320,'
+    b'"blake3":"5b0727e15b62118281bc9ceecb3fbaecaf94a19c0e0db4b3de158574c8dd3083"}],'
+    b'"metadata":{}}'
+)
+
+
+def pinned_object() -> dict[str, Any]:
+    """The small object whose bytes FORMAT.md's layout is pinned by."""
+    return {"name": "demo", "weights": np.arange(80, dtype="<i4")}
+
+
+def test_exact_bytes_of_a_small_object() -> None:
+    """A small dict with one array is written exactly as FORMAT.md describes."""
+    data = satchel.dumps(pinned_object())
+    header_end = 64 + len(PINNED_HEADER)
+    assert data[:64] == PINNED_PREAMBLE
+    assert data[64:header_end] == PINNED_HEADER
+    assert data[header_end:384] == bytes(384 - header_end)  # padding to data_start = 384
+    assert data[384:] == np.arange(80, dtype="<i4").tobytes()
+    assert len(data) == 384 + 320
+
+
+def test_preamble_fields() -> None:
+    """The preamble holds magic, version 1.0, flags, header length and the header hash."""
+    magic, major, minor, flags, length, _, reserved = struct.unpack(
+        "<8sHHIQ32s8s", PINNED_PREAMBLE)
+    assert (magic, major, minor, flags, length, reserved) == (
+        b"\x89SATCHEL", 1, 0, 0, len(PINNED_HEADER), bytes(8))
+
+
+def test_large_header_is_zlib_compressed(forest: Any) -> None:
+    """Headers of 512 bytes or more are stored with flag bit 0 and zlib."""
+    data = satchel.dumps(forest)
+    assert struct.unpack_from("<I", data, 12)[0] == container.FLAG_HEADER_ZLIB
+    assert data[64] == 0x78  # zlib stream
+
+
+def test_arrays_are_64_byte_aligned(forest: Any) -> None:
+    """Every array starts on a 64-byte boundary of the file."""
+    header = container.read_header(io.BytesIO(satchel.dumps(forest)))
+    assert header.arrays
+    assert all((header.data_start + spec.offset) % 64 == 0 for spec in header.arrays)
+
+
+def test_same_object_gives_same_bytes_and_digest(forest: Any) -> None:
+    """Saving the same fitted object twice gives identical bytes and digest."""
+    first, second = satchel.dumps(forest), satchel.dumps(forest)
+    assert first == second
+    assert satchel.inspect(io.BytesIO(first)).digest.startswith("blake3:")
+
+
+def test_digest_ignores_compression_and_metadata(forest: Any) -> None:
+    """The content digest is the same compressed or not, whatever the metadata."""
+    plain = satchel.inspect(io.BytesIO(satchel.dumps(forest))).digest
+    packed = satchel.inspect(io.BytesIO(
+        satchel.dumps(forest, compress="zstd", metadata={"note": "x"}))).digest
+    assert plain == packed
+
+
+def test_digest_changes_with_the_model(xy: tuple[Any, Any]) -> None:
+    """Two different fitted models have different digests."""
+    from sklearn.linear_model import LogisticRegression
+
+    first = LogisticRegression(C=1.0).fit(*xy)
+    second = LogisticRegression(C=0.01).fit(*xy)
+    digests = {satchel.inspect(io.BytesIO(satchel.dumps(m))).digest for m in (first, second)}
+    assert len(digests) == 2
+
+
+@pytest.mark.parametrize("compress", [None, "zstd", "lz4"])
+def test_every_single_byte_change_is_detected(compress: str | None) -> None:
+    """Changing any one byte anywhere in a file makes a full load fail."""
+    obj = {"a": np.arange(2000, dtype=np.float64), "b": np.ones((70, 3)), "c": "text" * 200}
+    data = satchel.dumps(obj, compress=compress)  # type: ignore[arg-type]
+    undetected = []
+    for position in range(len(data)):
+        damaged = bytearray(data)
+        damaged[position] ^= 0x01
+        try:
+            satchel.loads(bytes(damaged))
+        except satchel.SatchelError:
+            continue
+        undetected.append(position)
+    assert undetected == []
+
+
+def test_truncation_anywhere_is_refused() -> None:
+    """A file cut at any point is refused with a FormatError."""
+    data = satchel.dumps({"a": np.arange(300, dtype=np.int64)})
+    for cut in range(0, len(data), 7):
+        with pytest.raises(satchel.FormatError):
+            satchel.loads(data[:cut])
+
+
+def test_trailing_bytes_are_refused() -> None:
+    """Bytes after the last array are refused."""
+    data = satchel.dumps({"a": np.arange(300, dtype=np.int64)})
+    with pytest.raises(satchel.FormatError, match="followed by unexpected bytes"):
+        satchel.loads(data + b"\x00")
+
+
+@pytest.mark.parametrize(("start", "what"), [
+    (b"\x80\x05\x95", "a pickle"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"\x78\x9c", "a zlib stream"),
+])
+def test_foreign_files_are_named(start: bytes, what: str) -> None:
+    """Pickles, zips and zlib streams are refused with a message that says what they are."""
+    with pytest.raises(satchel.FormatError, match=f"not a satchel file.*{what}"):
+        satchel.loads(start + bytes(100))
+
+
+def test_unknown_major_version_is_refused() -> None:
+    """A file of another major version is refused with the version to install."""
+    data = bytearray(satchel.dumps(pinned_object()))
+    data[8] = 2
+    with pytest.raises(satchel.UnsupportedVersionError, match="format 2.0"):
+        satchel.loads(bytes(data))
+
+
+def test_compressed_arrays_round_trip() -> None:
+    """zstd and lz4 arrays decode to the same values and are smaller on disk."""
+    array = np.tile(np.arange(1000, dtype=np.float64), 50)
+    for codec in ("zstd", "lz4"):
+        data = satchel.dumps({"x": array}, compress=codec)  # type: ignore[arg-type]
+        assert len(data) < array.nbytes / 4
+        np.testing.assert_array_equal(satchel.loads(data)["x"], array)
+
+
+def test_invalid_codec_is_refused() -> None:
+    """An unknown codec name is a ValueError that lists the choices."""
+    with pytest.raises(ValueError, match="compress must be None or one of"):
+        satchel.dumps({}, compress="gzip")  # type: ignore[arg-type]
+
+
+def test_dtype_descriptions_round_trip() -> None:
+    """Simple, datetime and record dtypes survive, object dtypes never reach the table."""
+    for dtype in ["<f8", ">i4", "|b1", "<M8[ns]", "<m8[s]", "<U7", "|S3", "<c16"]:
+        assert container.dtype_from_json(container.dtype_to_json(np.dtype(dtype)), "x") == dtype
+    record = np.dtype([("a", "<i8"), ("b", "u1")], align=True)
+    assert container.dtype_from_json(container.dtype_to_json(record), "x") == record
+    with pytest.raises(satchel.FormatError, match="expected a simple dtype"):
+        container.dtype_from_json("|O", "arrays[0].dtype")
