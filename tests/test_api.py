@@ -1,0 +1,133 @@
+"""save / load / dumps / loads / inspect: files, file objects, mmap and atomic writes."""
+
+from __future__ import annotations
+
+import io
+import mmap
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import satchel
+
+
+def test_save_and_load_a_path(forest: Any, forest_file: Path, xy: tuple[Any, Any]) -> None:
+    """A model saved to a path loads back and predicts the same."""
+    loaded = satchel.load(forest_file)
+    np.testing.assert_array_equal(loaded.predict(xy[0]), forest.predict(xy[0]))
+
+
+def test_file_objects(forest: Any, xy: tuple[Any, Any], tmp_path: Path) -> None:
+    """save and load accept binary file objects, seekable or not."""
+    buffer = io.BytesIO()
+    satchel.save(forest, buffer)
+    buffer.seek(0)
+    np.testing.assert_array_equal(satchel.load(buffer).predict(xy[0]), forest.predict(xy[0]))
+    with open(tmp_path / "m.satchel", "wb") as handle:
+        satchel.save(forest, handle)
+    with open(tmp_path / "m.satchel", "rb") as handle:
+        assert satchel.load(handle).n_estimators == forest.n_estimators
+
+
+def test_dumps_matches_save(forest: Any, forest_file: Path) -> None:
+    """dumps returns exactly the bytes save writes."""
+    assert satchel.dumps(forest) == forest_file.read_bytes()
+
+
+def test_full_load_gives_writable_arrays(forest_file: Path) -> None:
+    """Arrays of a full load are writable, like pickle's."""
+    assert satchel.load(forest_file).estimators_[0].classes_.flags.writeable
+
+
+def test_mmap_arrays_are_read_only_views_of_the_file(tmp_path: Path) -> None:
+    """With mmap=True every uncompressed array points into the mapped file: zero copy."""
+    weights = np.random.default_rng(0).normal(size=(512, 256))
+    path = tmp_path / "wide.satchel"
+    satchel.save({"w": weights, "f": np.asfortranarray(weights[:64])}, path)
+    loaded = satchel.load(path, mmap=True)
+    for array in loaded.values():
+        assert not array.flags.writeable
+        base = array
+        while isinstance(base, np.ndarray) and base.base is not None:
+            base = base.base
+        assert isinstance(base, memoryview)
+        assert isinstance(base.obj, mmap.mmap)
+    np.testing.assert_array_equal(loaded["w"], weights)
+    assert loaded["f"].flags.f_contiguous
+
+
+def test_mmap_of_compressed_arrays_decodes_them(tmp_path: Path) -> None:
+    """Compressed arrays cannot be mapped; mmap=True still loads them."""
+    array = np.zeros(100_000)
+    satchel.save({"x": array}, tmp_path / "z.satchel", compress="zstd")
+    np.testing.assert_array_equal(satchel.load(tmp_path / "z.satchel", mmap=True)["x"], array)
+
+
+def test_failed_save_keeps_the_old_file(tmp_path: Path, forest: Any) -> None:
+    """A save that fails leaves the previous file intact and no temporary file behind."""
+    path = tmp_path / "model.satchel"
+    satchel.save(forest, path)
+    before = path.read_bytes()
+    with pytest.raises(satchel.EncodeError, match="lambda"):
+        satchel.save({"f": lambda x: x}, path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.satchel"]
+
+
+def test_killed_save_never_leaves_a_half_file(tmp_path: Path) -> None:
+    """A save killed with SIGKILL leaves either no file or the complete old one."""
+    path = tmp_path / "big.satchel"
+    satchel.save({"x": np.zeros(10)}, path)
+    before = path.read_bytes()
+    script = textwrap.dedent(f"""
+        import numpy as np, satchel
+        big = np.random.default_rng(0).normal(size=40_000_000)
+        print("ready", flush=True)
+        while True:
+            satchel.save({{"x": big}}, {str(path)!r})
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == b"ready"
+    time.sleep(0.4)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    loaded = satchel.load(path)
+    assert path.read_bytes() == before or loaded["x"].shape == (40_000_000,)
+
+
+def test_inspect_reads_only_the_header(forest_file: Path) -> None:
+    """inspect reports the header without importing the model's modules."""
+    script = textwrap.dedent(f"""
+        import sys, satchel
+        info = satchel.inspect({str(forest_file)!r})
+        print(info.array_count > 0, info.untrusted == [],
+              "sklearn.ensemble" in sys.modules,
+              "sklearn.ensemble._forest.RandomForestClassifier" in info.types)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.split() == ["True", "True", "False", "True"]
+
+
+def test_untrusted_types_lists_custom_names(tmp_path: Path) -> None:
+    """untrusted_types names what trusted= must hold, without importing it."""
+    from tests.custom import Doubler
+
+    path = tmp_path / "custom.satchel"
+    satchel.save(Doubler(), path)
+    assert satchel.untrusted_types(path) == ["tests.custom.Doubler"]
+
+
+def test_unsaveable_objects_name_their_path() -> None:
+    """An object satchel cannot store is refused with its path inside the structure."""
+    with pytest.raises(satchel.EncodeError, match=r"cannot save \['steps'\]\[1\]"):
+        satchel.dumps({"steps": [1, lambda: 0]})

@@ -1,0 +1,110 @@
+"""The trust policy: what loads by default, what is refused, and that refusal comes first."""
+
+from __future__ import annotations
+
+import functools
+import operator
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.special
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+import satchel
+from satchel.format.trust import TrustPolicy, default_trusts
+from tests.custom import Doubler, double
+
+
+def test_scikit_learn_loads_with_no_trusted_argument(forest: Any, xy: tuple[Any, Any]) -> None:
+    """A model built from scikit-learn alone needs no trusted= argument."""
+    loaded = satchel.loads(satchel.dumps(forest))
+    np.testing.assert_array_equal(loaded.predict(xy[0]), forest.predict(xy[0]))
+
+
+@pytest.mark.parametrize("func", [np.log1p, np.exp, scipy.special.expit, np.mean])
+def test_vetted_functions_are_trusted(func: Any, xy: tuple[Any, Any]) -> None:
+    """numpy and scipy ufuncs and vetted numpy functions load by default."""
+    model = FunctionTransformer(func).fit(np.abs(xy[0]))
+    assert satchel.loads(satchel.dumps(model)).func is func
+
+
+def test_custom_class_is_refused_with_the_fix() -> None:
+    """A custom class is refused, named, with the trusted=[...] that accepts it."""
+    data = satchel.dumps(make_pipeline(StandardScaler(), Doubler()))
+    with pytest.raises(satchel.UntrustedTypesError) as caught:
+        satchel.loads(data)
+    assert caught.value.names == ["tests.custom.Doubler"]
+    assert str(caught.value) == (
+        "the file needs 1 untrusted type(s) or function(s): 'tests.custom.Doubler'. Nothing was"
+        " imported or run. If you trust the file's author, load it with"
+        " trusted=['tests.custom.Doubler']."
+    )
+    assert isinstance(satchel.loads(data, trusted=["tests.custom.Doubler"]).steps[1][1], Doubler)
+
+
+def test_custom_function_is_refused_until_trusted() -> None:
+    """A module-level function is refused until trusted by name, then resolved, not called."""
+    data = satchel.dumps(FunctionTransformer(double))
+    with pytest.raises(satchel.UntrustedTypesError, match=r"'tests\.custom\.double'"):
+        satchel.loads(data)
+    assert satchel.loads(data, trusted=["tests.custom.double"]).func is double
+
+
+@pytest.mark.parametrize(("value", "name"), [
+    (functools.partial(double, 3), "tests.custom.double"),
+    (operator.methodcaller("strip"), "operator.methodcaller"),
+    (operator.attrgetter("real"), "operator.attrgetter"),
+    (print, "builtins.print"),
+])
+def test_hidden_callables_are_refused(value: Any, name: str) -> None:
+    """Callables behind partial or operator objects are refused by name."""
+    with pytest.raises(satchel.UntrustedTypesError) as caught:
+        satchel.loads(satchel.dumps({"f": value}))
+    assert caught.value.names == [name]
+
+
+def test_trust_check_runs_before_any_import() -> None:
+    """A name from a module that does not exist is refused as untrusted, not imported."""
+    from tests.hostile_tools import rewrite_tree
+
+    forged = rewrite_tree(satchel.dumps(1), {"$": "obj", "cls": "no_such_package_xyz.evil:Thing"})
+    with pytest.raises(satchel.UntrustedTypesError) as caught:
+        satchel.loads(forged)
+    assert caught.value.names == ["no_such_package_xyz.evil.Thing"]
+
+
+def test_a_re_exported_foreign_class_is_not_trusted() -> None:
+    """A name under sklearn that resolves to a class defined elsewhere is refused."""
+    from tests.hostile_tools import rewrite_tree
+
+    forged = rewrite_tree(satchel.dumps(1),
+                          {"$": "obj", "cls": "sklearn.utils._param_validation:Integral"})
+    with pytest.raises(satchel.UntrustedTypesError, match="not a class that satchel trusts"):
+        satchel.loads(forged)
+
+
+def test_dunder_names_are_invalid() -> None:
+    """Names reaching for dunder attributes are malformed, whatever is trusted."""
+    with pytest.raises(satchel.FormatError, match="invalid name"):
+        TrustPolicy().trusts("function", "sklearn.base:BaseEstimator.__init__.__globals__")
+
+
+@pytest.mark.parametrize(("role", "name", "trusted"), [
+    ("class", "sklearn.linear_model._logistic:LogisticRegression", True),
+    ("class", "sklearn.utils._testing:TempMemmap", False),
+    ("class", "sklearn.metrics._dist_metrics:PyFuncDistance64", False),
+    ("function", "numpy:log1p", True),
+    ("function", "os:system", False),
+    ("function", "sklearn.metrics._classification:accuracy_score", True),
+    ("function", "sklearn.metrics._classification:_check_targets", False),
+    ("type", "numpy:float64", True),
+    ("type", "builtins:float", True),
+    ("type", "builtins:eval", False),
+    ("construct", "sklearn.tree._tree:Tree", True),
+    ("construct", "operator:methodcaller", False),
+])
+def test_default_policy(role: Any, name: str, trusted: bool) -> None:
+    """The default policy trusts scikit-learn, numpy and vetted names, nothing else."""
+    assert default_trusts(role, name) is trusted
