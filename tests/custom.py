@@ -16,10 +16,10 @@ def double(values: Any) -> Any:
 class Doubler(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """A custom transformer that doubles its input."""
 
-    def fit(self, X: Any, y: Any = None) -> Doubler:  # noqa: N803 - scikit-learn's naming
+    def fit(self, X: Any, y: Any = None) -> Doubler:
         """Nothing to learn."""
         return self
 
-    def transform(self, X: Any) -> Any:  # noqa: N803
+    def transform(self, X: Any) -> Any:
         """Twice the input."""
         return double(X)

@@ -136,7 +136,7 @@ def test_unknown_major_version_is_refused() -> None:
     """A file of another major version is refused with the version to install."""
     data = bytearray(satchel.dumps(pinned_object()))
     data[8] = 2
-    with pytest.raises(satchel.UnsupportedVersionError, match="format 2.0"):
+    with pytest.raises(satchel.UnsupportedVersionError, match=r"format 2\.0"):
         satchel.loads(bytes(data))
 
 
