@@ -7,14 +7,14 @@ from typing import Any
 
 import orjson
 
-from satchel.format import container
+from satchel.format import container, reader
 
 
 def rewrite_tree(data: bytes, tree: Any) -> bytes:
     """``data`` with its object tree replaced and every checksum recomputed."""
-    header = container.read_header(io.BytesIO(data))
+    header = reader.read_header(io.BytesIO(data))
     payload = [
-        container.Source.from_bytes(data).array(header, i, verify=False)
+        reader.Source.from_bytes(data).array(header, i, verify=False)
         for i in range(len(header.arrays))
     ]
     return b"".join(container.serialize(orjson.loads(orjson.dumps(tree)), payload, {}))

@@ -10,19 +10,18 @@ import numpy as np
 import pytest
 
 import satchel
-from satchel.format import container
+from satchel.format import container, reader
 
 PINNED_PREAMBLE = bytes.fromhex(
-    "895341544348454c01000000000000003d01000000000000"
-    "b19aa117ffe4637e7d03b0ecf14c900035e8b1d02e1435c8722cc85799eacac0"
+    "895341544348454c01000000000000005701000000000000"
+    "bad38cd83986e3c9c94f4d85a64a17fde62de519d8b66aba849d5a20af897334"
     "0000000000000000"
 )
 PINNED_HEADER = (
-    b'{"digest":"blake3:34aa29968619f4cfc10092ddf1ba0e17f07c02a9f2aa3f96924205ce4edf9dae",'
-    b'"tree":{"$":"dict","v":{"name":"demo","weights":{"$":"nd","a":0}}},'
-    b'"arrays":[{"dtype":"<i4","shape":[80],"order":"C","offset":0,"length":320,'
-    b'"blake3":"5b0727e15b62118281bc9ceecb3fbaecaf94a19c0e0db4b3de158574c8dd3083"}],'
-    b'"metadata":{}}'
+    b'{"digest":"blake3:34aa29968619f4cfc10092ddf1ba0e17f07c02a9f2aa3f96924205ce4edf9dae","t'
+    b'ree":{"$":"dict","v":{"name":"demo","weights":{"$":"nd","a":0}}},"arrays":[{"dtype":"<'
+    b'i4","shape":[80],"order":"C","offset":0,"length":320,"blake3":"5b0727e15b62118281bc9ce'
+    b'ecb3fbaecaf94a19c0e0db4b3de158574c8dd3083","xxh3":"323cf69d28c5f234"}],"metadata":{}}'
 )
 
 
@@ -37,9 +36,9 @@ def test_exact_bytes_of_a_small_object() -> None:
     header_end = 64 + len(PINNED_HEADER)
     assert data[:64] == PINNED_PREAMBLE
     assert data[64:header_end] == PINNED_HEADER
-    assert data[header_end:384] == bytes(384 - header_end)  # padding to data_start = 384
-    assert data[384:] == np.arange(80, dtype="<i4").tobytes()
-    assert len(data) == 384 + 320
+    assert data[header_end:448] == bytes(448 - header_end)  # padding to data_start = 448
+    assert data[448:] == np.arange(80, dtype="<i4").tobytes()
+    assert len(data) == 448 + 320
 
 
 def test_preamble_fields() -> None:
@@ -59,7 +58,7 @@ def test_large_header_is_zlib_compressed(forest: Any) -> None:
 
 def test_arrays_are_64_byte_aligned(forest: Any) -> None:
     """Every array starts on a 64-byte boundary of the file."""
-    header = container.read_header(io.BytesIO(satchel.dumps(forest)))
+    header = reader.read_header(io.BytesIO(satchel.dumps(forest)))
     assert header.arrays
     assert all((header.data_start + spec.offset) % 64 == 0 for spec in header.arrays)
 

@@ -8,10 +8,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from satchel.format import container, handlers
-from satchel.format.container import Codec, Header, Source
+from satchel.format import container, handlers, reader
+from satchel.format.container import Codec, Header
 from satchel.format.decoder import collect_names, decode
 from satchel.format.encoder import encode
+from satchel.format.reader import Source
 from satchel.format.trust import TrustPolicy, dotted
 
 FileLike = str | os.PathLike[str] | IO[bytes]
@@ -119,25 +120,25 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False) -> 
         FormatError: the file is damaged, crafted, or not a satchel file.
     """
     with _opened(file) as handle:
-        source = Source.from_file(handle, use_mmap=mmap)
-    return _decode(source, trusted, verify=not mmap)
+        if mmap:
+            source = Source.mapped(handle)
+            header = source.header()
+        else:
+            source, header = reader.read_verified(handle)
+    return decode(header, source, TrustPolicy(trusted), verify=not mmap)
 
 
 def loads(data: bytes | bytearray | memoryview, *, trusted: Iterable[str] = ()) -> Any:
     """Load an object from the bytes :func:`dumps` returned (a full, verified load)."""
-    return _decode(Source.from_bytes(data), trusted, verify=True)
-
-
-def _decode(source: Source, trusted: Iterable[str], verify: bool) -> Any:
+    source = Source.from_bytes(data)
     header = source.header()
-    if verify:
-        source.check_padding(header)
-    return decode(header, source, TrustPolicy(trusted), verify)
+    source.verify(header)
+    return decode(header, source, TrustPolicy(trusted), verify=True)
 
 
 def _read_header(file: FileLike) -> Header:
     with _opened(file) as handle:
-        return container.read_header(handle)
+        return reader.read_header(handle)
 
 
 def inspect(file: FileLike) -> Inspection:

@@ -11,18 +11,18 @@ before anything is allocated from a size the file declares.
 
 from __future__ import annotations
 
-import mmap
 import os
 import re
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import blake3
 import numpy as np
 import orjson
+import xxhash
 
 from satchel.errors import FormatError, IntegrityError, LimitError, UnsupportedVersionError
 
@@ -62,7 +62,7 @@ class ArraySpec:
     length: int
     digest: bytes
     codec: Codec | None = None
-    packed_digest: bytes | None = None
+    checksum: str = ""
 
     @property
     def nbytes(self) -> int:
@@ -168,6 +168,11 @@ def raw_view(array: np.ndarray[Any, Any]) -> tuple[memoryview, Literal["C", "F"]
     return np.ascontiguousarray(array).reshape(-1).view(np.uint8).data, "C"
 
 
+def checksum(data: memoryview | bytes) -> str:
+    """The fast integrity checksum of stored bytes: XXH3-64, as 16 hex digits."""
+    return xxhash.xxh3_64_hexdigest(data)
+
+
 def hash_bytes(data: memoryview | bytes) -> bytes:
     """BLAKE3 of ``data``, using every core for large buffers."""
     threads = blake3.blake3.AUTO if len(data) >= _HASH_THREADS_FROM else 1
@@ -194,13 +199,12 @@ def prepare(arrays: Sequence[np.ndarray[Any, Any]], codec: Codec | None) -> list
         data, order = raw_view(array)
         digest = hash_bytes(data)
         used: Codec | None = None
-        packed_digest = None
         if codec is not None and len(data) >= 4096:
             packed = compress(data, codec)
             if len(packed) < len(data):
-                data, used, packed_digest = memoryview(packed), codec, hash_bytes(packed)
+                data, used = memoryview(packed), codec
         spec = ArraySpec(array.dtype, tuple(array.shape), order, offset, len(data), digest, used,
-                         packed_digest)
+                         checksum(data))
         payloads.append(Payload(spec, data))
         offset = align(offset + len(data))
     return payloads
@@ -228,10 +232,10 @@ def _spec_to_json(spec: ArraySpec) -> dict[str, Any]:
         "offset": spec.offset,
         "length": spec.length,
         "blake3": spec.digest.hex(),
+        "xxh3": spec.checksum,
     }
-    if spec.codec is not None and spec.packed_digest is not None:
+    if spec.codec is not None:
         entry["codec"] = spec.codec
-        entry["packed_blake3"] = spec.packed_digest.hex()
     return entry
 
 
@@ -380,10 +384,9 @@ def _inflate_header(data: bytes) -> bytes:
 
 def _spec_from_json(entry: Any, index: int) -> ArraySpec:
     where = f"header.arrays[{index}]"
-    required = {"dtype", "shape", "order", "offset", "length", "blake3"}
-    compressed = isinstance(entry, dict) and "codec" in entry
-    if compressed:
-        required = required | {"codec", "packed_blake3"}
+    required = {"dtype", "shape", "order", "offset", "length", "blake3", "xxh3"}
+    if isinstance(entry, dict) and "codec" in entry:
+        required = required | {"codec"}
     if not isinstance(entry, dict) or entry.keys() != required:
         raise FormatError(f"{where}: expected exactly the keys {sorted(required)}")
     dtype = dtype_from_json(entry["dtype"], f"{where}.dtype")
@@ -396,9 +399,10 @@ def _spec_from_json(entry: Any, index: int) -> ArraySpec:
         raise FormatError(f"{where}: offset and length must be non-negative integers")
     if entry["order"] not in ("C", "F") or codec not in (None, *CODECS):
         raise FormatError(f"{where}: order must be 'C' or 'F', codec one of {CODECS}")
-    digest = _hex_digest(entry["blake3"], f"{where}.blake3")
-    packed = _hex_digest(entry["packed_blake3"], f"{where}.packed_blake3") if compressed else None
-    spec = ArraySpec(dtype, tuple(shape), entry["order"], offset, length, digest, codec, packed)
+    digest = _hex_digest(entry["blake3"], f"{where}.blake3", 64)
+    fast = entry["xxh3"]
+    _hex_digest(fast, f"{where}.xxh3", 16)
+    spec = ArraySpec(dtype, tuple(shape), entry["order"], offset, length, digest, codec, fast)
     if codec is None and length != spec.nbytes:
         raise FormatError(
             f"{where}: shape {tuple(shape)} x itemsize {dtype.itemsize} is {spec.nbytes}"
@@ -413,9 +417,9 @@ def _spec_from_json(entry: Any, index: int) -> ArraySpec:
     return spec
 
 
-def _hex_digest(text: Any, where: str) -> bytes:
-    if not isinstance(text, str) or not re.fullmatch(r"[0-9a-f]{64}", text):
-        raise FormatError(f"{where}: expected 64 hex digits")
+def _hex_digest(text: Any, where: str, digits: int) -> bytes:
+    if not isinstance(text, str) or len(text) != digits or not re.fullmatch(r"[0-9a-f]+", text):
+        raise FormatError(f"{where}: expected {digits} hex digits")
     return bytes.fromhex(text)
 
 
@@ -435,131 +439,3 @@ def _check_layout(specs: Sequence[ArraySpec], data_start: int, file_size: int) -
         what = "truncated" if end > file_size else "followed by unexpected bytes"
         raise FormatError(f"the file is {what}: the layout ends at byte {end}, the file at"
                           f" {file_size}")
-
-
-class Source:
-    """The bytes of one satchel file, read whole or memory-mapped."""
-
-    def __init__(self, buffer: np.ndarray[Any, np.dtype[np.uint8]], writable: bool) -> None:
-        self.buffer = buffer
-        self.writable = writable
-
-    @classmethod
-    def from_bytes(cls, data: bytes | bytearray | memoryview) -> Source:
-        """Copy ``data`` once so that decoded arrays are writable, like pickle's."""
-        buffer = np.empty(len(data), dtype=np.uint8)
-        buffer[:] = np.frombuffer(data, dtype=np.uint8)
-        return cls(buffer, writable=True)
-
-    @classmethod
-    def from_file(cls, handle: IO[bytes], use_mmap: bool) -> Source:
-        """Read a whole open file, or map it read-only when ``use_mmap``."""
-        fileno = _fileno(handle)
-        if fileno is None:
-            return cls.from_bytes(handle.read())
-        size = os.fstat(fileno).st_size - handle.tell()
-        if use_mmap and size > 0:
-            mapped = mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
-            view = np.frombuffer(mapped, dtype=np.uint8)[handle.tell():]
-            return cls(view, writable=False)
-        buffer = np.empty(size, dtype=np.uint8)
-        got = handle.readinto(buffer.data)  # type: ignore[attr-defined]
-        if got != size:
-            raise FormatError(f"the file changed while it was read: expected {size} bytes,"
-                              f" read {got}")
-        return cls(buffer, writable=True)
-
-    def header(self) -> Header:
-        """Parse and verify the preamble and header."""
-        size = len(self.buffer)
-        start = self.buffer[:PREAMBLE_SIZE].tobytes()
-        header_len = parse_preamble(start, size)
-        header_bytes = self.buffer[PREAMBLE_SIZE:PREAMBLE_SIZE + header_len].tobytes()
-        return parse_header(start, header_bytes, size)
-
-    def check_padding(self, header: Header) -> None:
-        """Every byte between the header and the arrays, and between arrays, must be zero."""
-        gap_start = PREAMBLE_SIZE + header.header_len
-        for spec in header.arrays:
-            gap_end = header.data_start + spec.offset
-            if gap_end > gap_start and self.buffer[gap_start:gap_end].any():
-                raise IntegrityError(
-                    f"padding bytes {gap_start}..{gap_end} are not zero: the file was changed"
-                    " or damaged after it was written"
-                )
-            gap_start = gap_end + spec.length
-        if not header.arrays and self.buffer[gap_start:header.data_start].any():
-            raise IntegrityError("padding bytes after the header are not zero: the file was"
-                                 " changed or damaged after it was written")
-
-    def array(self, header: Header, index: int, verify: bool) -> np.ndarray[Any, Any]:
-        """Array ``index`` as a view of the buffer (or a fresh array if compressed)."""
-        spec = header.arrays[index]
-        begin = header.data_start + spec.offset
-        stored = self.buffer[begin:begin + spec.length]
-        if verify and spec.packed_digest is not None and hash_bytes(
-                stored.data) != spec.packed_digest:
-            raise IntegrityError(f"array {index}'s compressed bytes do not match their checksum:"
-                                 " the file was changed or damaged after it was written")
-        raw = stored if spec.codec is None else _decompress(stored, spec, index)
-        if verify and hash_bytes(raw.data) != spec.digest:
-            raise IntegrityError(
-                f"array {index} ({spec.dtype}, shape {spec.shape}) does not match its"
-                " checksum: the file was changed or damaged after it was written"
-            )
-        count = spec.nbytes // spec.dtype.itemsize if spec.dtype.itemsize else 0
-        flat = np.frombuffer(raw, dtype=spec.dtype, count=count) if count else np.empty(
-            0, dtype=spec.dtype)
-        result = flat.reshape(spec.shape[::-1]).T if spec.order == "F" else flat.reshape(
-            spec.shape)
-        if not self.writable and spec.codec is None:
-            result.flags.writeable = False
-        return result
-
-
-def _decompress(stored: np.ndarray[Any, Any], spec: ArraySpec, index: int) -> np.ndarray[Any, Any]:
-    try:
-        if spec.codec == "zstd":
-            import zstandard  # noqa: PLC0415 - optional dependency
-
-            data = zstandard.ZstdDecompressor().decompress(
-                stored.data, max_output_size=spec.nbytes
-            )
-        else:
-            import lz4.block  # noqa: PLC0415 - optional dependency
-
-            data = lz4.block.decompress(stored.data, uncompressed_size=spec.nbytes)
-    except ImportError:
-        raise FormatError(
-            f"array {index} is compressed with {spec.codec}; install it with"
-            " pip install 'satchel[compression]'"
-        ) from None
-    except Exception as exc:
-        raise IntegrityError(f"array {index} does not decompress: {exc}") from None
-    if len(data) != spec.nbytes:
-        raise IntegrityError(f"array {index} decompresses to {len(data)} bytes, expected"
-                             f" {spec.nbytes}")
-    out = np.empty(spec.nbytes, dtype=np.uint8)
-    out[:] = np.frombuffer(data, dtype=np.uint8)
-    return out
-
-
-def _fileno(handle: IO[bytes]) -> int | None:
-    try:
-        fileno = handle.fileno()
-    except (AttributeError, OSError, ValueError):
-        return None
-    import stat  # noqa: PLC0415
-
-    return fileno if stat.S_ISREG(os.fstat(fileno).st_mode) else None
-
-
-def read_header(handle: IO[bytes]) -> Header:
-    """Read and verify only the preamble and header of an open file."""
-    fileno = _fileno(handle)
-    if fileno is None:
-        return Source.from_bytes(handle.read()).header()
-    size = os.fstat(fileno).st_size - handle.tell()
-    start = handle.read(PREAMBLE_SIZE)
-    header_len = parse_preamble(start, size)
-    return parse_header(start, handle.read(header_len), size)

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import FormatError, LimitError, SatchelError, UntrustedTypesError
-from satchel.format.container import Header, Source
+from satchel.format.container import Header
+from satchel.format.reader import Source
 from satchel.format.trust import ROLES, Role, TrustPolicy
 
 Node = Any
