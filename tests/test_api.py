@@ -131,3 +131,47 @@ def test_unsaveable_objects_name_their_path() -> None:
     """An object satchel cannot store is refused with its path inside the structure."""
     with pytest.raises(satchel.EncodeError, match=r"cannot save \['steps'\]\[1\]"):
         satchel.dumps({"steps": [1, lambda: 0]})
+
+
+def test_pandas_objects_round_trip() -> None:
+    """DataFrames with numeric, categorical, string, datetime and nullable columns survive."""
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"n": [1, 2, 3], "cat": pd.Categorical(["x", "y", "x"]), "s": ["p", None, "r"],
+         "t": pd.to_datetime(["2020-01-01", "2021-06-01", "2022-01-01"]),
+         "i": pd.array([1, None, 3], dtype="Int64")},
+        index=pd.Index(["a", "b", "c"], name="id"),
+    )
+    pd.testing.assert_frame_equal(satchel.loads(satchel.dumps(frame)), frame)
+    series = pd.Series([0.5, 1.5], name="x")
+    pd.testing.assert_series_equal(satchel.loads(satchel.dumps(series)), series)
+
+
+def test_scipy_sparse_round_trips() -> None:
+    """Every supported sparse format and class comes back identical."""
+    import scipy.sparse as sp
+
+    dense = np.eye(5)[:, ::-1] * 3
+    for fmt in ("csr", "csc", "coo", "bsr", "dia"):
+        for kind in ("matrix", "array"):
+            value = getattr(sp, f"{fmt}_{kind}")(dense)
+            loaded = satchel.loads(satchel.dumps(value))
+            assert type(loaded) is type(value)
+            np.testing.assert_array_equal(loaded.toarray(), dense)
+
+
+def test_shared_objects_stay_shared() -> None:
+    """An object referenced twice is stored once and comes back as one object."""
+    array = np.arange(1000.0)
+    loaded = satchel.loads(satchel.dumps({"a": array, "b": array, "c": [array]}))
+    assert loaded["a"] is loaded["b"] is loaded["c"][0]
+
+
+def test_random_generators_round_trip() -> None:
+    """RandomState and Generator resume their streams exactly."""
+    state, generator = np.random.RandomState(3), np.random.default_rng(4)
+    state.normal(), generator.normal()
+    loaded_state, loaded_generator = satchel.loads(satchel.dumps((state, generator)))
+    assert loaded_state.normal() == state.normal()
+    assert loaded_generator.normal() == generator.normal()

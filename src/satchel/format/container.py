@@ -282,8 +282,8 @@ def write_file(chunks: Iterator[bytes | memoryview], target: str | os.PathLike[s
         with open(temp, "wb") as handle:
             for chunk in chunks:
                 handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
+            # No fsync: the rename is atomic against crashes of this process, and
+            # forcing the bytes to disk would double the cost of a large save.
         os.replace(temp, path)
     except BaseException:
         if os.path.exists(temp):

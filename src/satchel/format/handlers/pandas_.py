@@ -1,0 +1,134 @@
+"""pandas: Index, Series, DataFrame and categorical data, rebuilt from numpy parts.
+
+pandas objects pickle through pandas internals; satchel stores their columns as
+arrays (object columns of strings packed) and rebuilds them with the public
+constructors. pandas is imported only when a file needs it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from satchel.errors import FormatError
+from satchel.format.decoder import BY_KIND, Decoder, required
+from satchel.format.encoder import BY_PREDICATE, Encoder, Node
+
+_KINDS = ("Index", "RangeIndex", "Series", "DataFrame", "Categorical", "CategoricalDtype")
+#: Extension dtypes rebuilt with pd.array(values, dtype=name).
+_EXTENSION_DTYPE = re.compile(
+    r"str|string(\[python\]|\[pyarrow\])?|U?Int(8|16|32|64)|Float(32|64)|boolean")
+
+
+def _pandas_kind(value: Any) -> str | None:
+    kind = type(value)
+    if kind.__module__.split(".")[0] != "pandas":
+        return None
+    name = kind.__name__
+    return name if name in _KINDS else None
+
+
+def _values(encoder: Encoder, values: Any, step: str) -> Node:
+    """A column's values: a Categorical node, or a numpy array node."""
+    import pandas as pd  # noqa: PLC0415
+
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return encoder.child(pd.Categorical(values), step)
+    if not isinstance(values.dtype, np.dtype):
+        name = str(values.dtype)
+        if not _EXTENSION_DTYPE.fullmatch(name):
+            raise encoder.fail(f"pandas dtype {name} is not supported")
+        objects = np.asarray(values, dtype=object)
+        missing = pd.isna(objects)
+        objects[missing] = None
+        return {"$": "pandas", "kind": "array", "dtype": name,
+                "values": encoder.child(objects, step)}
+    array = np.asarray(values)
+    if array.dtype.kind == "O" or array.dtype.kind in "biufcMmSUV":
+        return encoder.child(array, step)
+    raise encoder.fail(f"pandas dtype {values.dtype} is not supported")
+
+
+def _encode_pandas(encoder: Encoder, value: Any) -> Node:
+    kind = _pandas_kind(value)
+    if kind == "RangeIndex":
+        return {"$": "pandas", "kind": kind, "v": [value.start, value.stop, value.step],
+                "name": encoder.encode(value.name)}
+    if kind == "Index":
+        return {"$": "pandas", "kind": kind, "values": _values(encoder, value, ".values"),
+                "name": encoder.encode(value.name)}
+    if kind == "Series":
+        return {"$": "pandas", "kind": kind, "values": _values(encoder, value, ".values"),
+                "index": encoder.child(value.index, ".index"), "name": encoder.encode(value.name)}
+    if kind == "DataFrame":
+        return {"$": "pandas", "kind": kind,
+                "columns": encoder.child(value.columns, ".columns"),
+                "index": encoder.child(value.index, ".index"),
+                "data": [_values(encoder, value.iloc[:, i], f".iloc[:, {i}]")
+                         for i in range(value.shape[1])]}
+    if kind == "Categorical":
+        return {"$": "pandas", "kind": kind, "codes": encoder.child(value.codes, ".codes"),
+                "dtype": encoder.child(value.dtype, ".dtype")}
+    if kind == "CategoricalDtype":
+        return {"$": "pandas", "kind": kind,
+                "categories": encoder.child(value.categories, ".categories"),
+                "ordered": bool(value.ordered)}
+    raise encoder.fail(f"pandas type {type(value).__name__} is not supported")
+
+
+def _decode_pandas(decoder: Decoder, node: dict[str, Any]) -> Any:
+    try:
+        import pandas as pd  # noqa: PLC0415
+    except ImportError:
+        raise FormatError("the file holds pandas objects; install pandas"
+                          " (pip install 'satchel[pandas]')") from None
+    kind = required(node, "kind", str)
+    keys = ("values", "index", "columns", "codes", "categories", *(
+        ("dtype",) if kind == "Categorical" else ()))
+    parts: dict[str, Any] = {key: decoder.child(node[key], f".{key}") for key in keys
+                             if key in node}
+    try:
+        return _build(pd, kind, node, parts, decoder)
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        raise FormatError(f"invalid pandas {kind}: {exc}") from None
+
+
+def _build(pd: Any, kind: str, node: dict[str, Any], parts: dict[str, Any],
+           decoder: Decoder) -> Any:
+    name = decoder.decode(node.get("name"))
+    if kind == "RangeIndex":
+        start, stop, step = required(node, "v", list)
+        return pd.RangeIndex(int(start), int(stop), int(step), name=name)
+    if kind == "Index":
+        return pd.Index(parts["values"], name=name, dtype=_index_dtype(parts["values"]))
+    if kind == "Series":
+        return pd.Series(parts["values"], index=parts["index"], name=name, copy=False)
+    if kind == "DataFrame":
+        columns = list(decoder.iter_children(node.get("data"), "DataFrame columns"))
+        frame = pd.DataFrame(dict(enumerate(columns)), index=parts["index"], copy=False)
+        frame.columns = parts["columns"]
+        return frame
+    if kind == "Categorical":
+        codes, dtype = parts["codes"], parts["dtype"]
+        if not isinstance(codes, np.ndarray) or codes.dtype.kind != "i" or (
+                codes.size and (codes.min() < -1 or codes.max() >= len(dtype.categories))):
+            raise ValueError("codes must index the categories")
+        return pd.Categorical.from_codes(codes, dtype=dtype)
+    if kind == "array":
+        dtype = required(node, "dtype", str)
+        if not _EXTENSION_DTYPE.fullmatch(dtype):
+            raise ValueError(f"extension dtype {dtype[:40]!r} is not supported")
+        return pd.array(parts["values"], dtype=dtype)
+    if kind == "CategoricalDtype":
+        return pd.CategoricalDtype(parts["categories"], ordered=bool(node.get("ordered")))
+    raise ValueError(f"unknown kind {kind[:40]!r}")
+
+
+def _index_dtype(values: Any) -> Any:
+    return object if isinstance(values, np.ndarray) and values.dtype == object else None
+
+
+BY_PREDICATE.append((lambda v: _pandas_kind(v) is not None, _encode_pandas))
+BY_KIND["pandas"] = _decode_pandas
