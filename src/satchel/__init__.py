@@ -6,26 +6,39 @@ Example:
     >>> model = satchel.load("churn.satchel")            # doctest: +SKIP
 """
 
-from satchel.api import Inspection, dumps, inspect, load, loads, save, untrusted_types
+from satchel.artifact import dumps, load, loads, save
 from satchel.errors import (
     EncodeError,
+    EnvironmentMismatchError,
+    EnvironmentMismatchWarning,
     FormatError,
     IntegrityError,
     LimitError,
+    MissingCodeError,
+    PredictionMismatchError,
     SatchelError,
+    SchemaError,
     UnsupportedVersionError,
     UntrustedTypesError,
 )
+from satchel.inspection import Inspection, inspect, untrusted_types
+from satchel.model import Model
 
 __version__ = "0.1.0"
 
 __all__ = [
     "EncodeError",
+    "EnvironmentMismatchError",
+    "EnvironmentMismatchWarning",
     "FormatError",
     "Inspection",
     "IntegrityError",
     "LimitError",
+    "MissingCodeError",
+    "Model",
+    "PredictionMismatchError",
     "SatchelError",
+    "SchemaError",
     "UnsupportedVersionError",
     "UntrustedTypesError",
     "dumps",

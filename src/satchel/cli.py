@@ -40,7 +40,7 @@ def _inspect(args: argparse.Namespace) -> int:
         "compressed": info.compressed,
         "types": info.types,
         "untrusted": info.untrusted,
-        "metadata": info.metadata,
+        "metadata": info.header.metadata,
     }
     if args.json:
         print(json.dumps(summary, indent=2))

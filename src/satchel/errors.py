@@ -9,10 +9,16 @@ found, where, and how to fix it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 __all__ = [
     "EncodeError",
+    "EnvironmentMismatchError",
+    "EnvironmentMismatchWarning",
+    "MissingCodeError",
+    "PredictionMismatchError",
+    "SchemaError",
     "FormatError",
     "IntegrityError",
     "LimitError",
@@ -64,3 +70,40 @@ class UntrustedTypesError(SatchelError, ValueError):
             f" trusted=[{listed}]."
         )
         super().__init__(message)
+
+
+class SchemaError(SatchelError, ValueError):
+    """An input does not match the model's input schema.
+
+    Attributes:
+        problems: one dict per problem with ``column`` (None for the whole
+            input), ``expected`` and ``found``. Input values never appear.
+    """
+
+    def __init__(self, problems: Sequence[Mapping[str, Any]]) -> None:
+        self.problems = [dict(p) for p in problems]
+        lines = [
+            f"  - {'column ' + repr(p['column']) if p['column'] is not None else 'input'}:"
+            f" expected {p['expected']}, found {p['found']}"
+            for p in problems
+        ]
+        super().__init__(
+            f"the input does not match the model's schema ({len(problems)} problem"
+            f"{'s' if len(problems) != 1 else ''}):\n" + "\n".join(lines)
+        )
+
+
+class PredictionMismatchError(SatchelError, AssertionError):
+    """The model no longer reproduces the predictions stored with it."""
+
+
+class EnvironmentMismatchError(SatchelError, RuntimeError):
+    """The loading environment differs from the saving one (``on_mismatch="error"``)."""
+
+
+class EnvironmentMismatchWarning(UserWarning):
+    """The loading environment differs from the saving one (``on_mismatch="warn"``)."""
+
+
+class MissingCodeError(SatchelError, ImportError):
+    """Custom code the model needs is not installed."""

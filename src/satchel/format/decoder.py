@@ -162,6 +162,12 @@ def decode(header: Header, source: Source, policy: TrustPolicy, verify: bool) ->
     return Decoder(header, source, policy, verify).decode(header.tree)
 
 
+def decode_inline(tree: Node, policy: TrustPolicy) -> Any:
+    """Build a tree that refers to no array section (see ``encode(..., inline=True)``)."""
+    empty = Header((0, 0), "", tree, (), {}, 0, 0, 0)
+    return decode(empty, Source(np.empty(0, dtype=np.uint8), writable=True), policy, True)
+
+
 def required(node: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     """``node[key]``, which must be of ``kind``."""
     value = node.get(key)

@@ -33,7 +33,8 @@ _INT64_MIN, _UINT64_MAX = -(1 << 63), (1 << 64) - 1
 class Encoder:
     """Holds the arrays found so far and the objects already encoded."""
 
-    def __init__(self) -> None:
+    def __init__(self, inline: bool = False) -> None:
+        self.inline = inline  # every array in the tree itself, none in the array section
         self.arrays: list[np.ndarray[Any, Any]] = []
         self._memo: dict[int, dict[str, Any]] = {}
         self._keep: list[Any] = []  # keeps ids unique while encoding
@@ -109,10 +110,14 @@ class Encoder:
         return EncodeError(f"cannot save {self.path}: {message}")
 
 
-def encode(obj: Any) -> tuple[Node, list[np.ndarray[Any, Any]]]:
-    """Encode ``obj``, returning the JSON tree and the arrays it refers to."""
+def encode(obj: Any, inline: bool = False) -> tuple[Node, list[np.ndarray[Any, Any]]]:
+    """Encode ``obj``, returning the JSON tree and the arrays it refers to.
+
+    With ``inline``, arrays are stored in the tree (base64) and the list is
+    empty: for small data kept in metadata, such as a check sample.
+    """
     import satchel.format.handlers  # noqa: F401, PLC0415 - registers the handlers
 
-    encoder = Encoder()
+    encoder = Encoder(inline)
     tree = encoder.encode(obj)
     return tree, encoder.arrays

@@ -24,7 +24,7 @@ _BYTES_INLINE = 4096
 
 def pack_strings(encoder: Encoder, items: list[Any]) -> Node | None:
     """A ``strs`` node for a long list of plain strings, else None."""
-    if len(items) < PACK_FROM or not all(type(s) is str for s in items):
+    if encoder.inline or len(items) < PACK_FROM or not all(type(s) is str for s in items):
         return None
     text = "\x00".join(items)
     if text.count("\x00") != len(items) - 1:
@@ -109,7 +109,7 @@ def _decode_hashables(decoder: Decoder, node: dict[str, Any]) -> set[Any] | froz
 
 def _encode_bytes(encoder: Encoder, value: bytes | bytearray) -> Node:
     kind = type(value).__name__
-    if len(value) <= _BYTES_INLINE:
+    if len(value) <= _BYTES_INLINE or encoder.inline:
         return {"$": kind, "b64": base64.b64encode(value).decode("ascii")}
     return {"$": kind, "a": encoder.add_array(np.frombuffer(bytes(value), dtype=np.uint8))}
 

@@ -31,7 +31,7 @@ def _encode_ndarray(encoder: Encoder, array: np.ndarray[Any, Any]) -> Node:
             dtype = dtype_to_json(array.dtype)
         except FormatError as exc:
             raise encoder.fail(str(exc)) from None
-        if array.nbytes > INLINE_MAX:
+        if array.nbytes > INLINE_MAX and not encoder.inline:
             return {"$": "nd", "a": encoder.add_array(array)}
         data, order = raw_view(array)
         inline = {"$": "nd", "dtype": dtype, "shape": list(array.shape),
@@ -57,8 +57,8 @@ def _decode_ndarray(decoder: Decoder, node: dict[str, Any]) -> np.ndarray[Any, A
         return decoder.array(node.get("a"))
     dtype = dtype_from_json(node.get("dtype"), "nd.dtype")
     shape = required(node, "shape", list)
-    if len(shape) > 32 or not all(type(n) is int and 0 <= n <= INLINE_MAX for n in shape):
-        raise FormatError("an inline array needs a shape of at most 32 small sizes")
+    if len(shape) > 32 or not all(type(n) is int and n >= 0 for n in shape):
+        raise FormatError("an inline array needs a shape of at most 32 non-negative sizes")
     try:
         data = bytearray(base64.b64decode(required(node, "b64", str), validate=True))
     except ValueError as exc:

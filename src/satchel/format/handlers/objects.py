@@ -47,6 +47,11 @@ def qualified_name(obj: Any) -> str:
     qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
     if not isinstance(module, str) or not isinstance(qualname, str):
         raise TypeError(f"{obj!r} has no module and name to refer to it by")
+    if module == "__main__":
+        raise TypeError(
+            f"{qualname} is defined in __main__ (a script or notebook), which will not exist"
+            " when the file is loaded; move it to an importable module"
+        )
     if "<lambda>" in qualname or "<locals>" in qualname:
         raise TypeError(
             f"{module}.{qualname} is a lambda or a local definition and cannot be found by"

@@ -1,0 +1,191 @@
+"""save / load / dumps / loads: a model plus the metadata that makes it safe to reload.
+
+``save`` records the environment, the input and output schemas, a check sample
+and the custom code a model needs; ``load`` checks trust, integrity, the
+custom code and the versions, recomputes the check sample when the
+environment changed, and returns a :class:`~satchel.model.Model` whose
+prediction methods validate their input.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+from satchel import checks, custom_code, environment, schema
+from satchel.errors import EnvironmentMismatchError, EnvironmentMismatchWarning
+from satchel.format import container, reader
+from satchel.format.container import Codec, Header
+from satchel.format.decoder import Decoder, collect_names
+from satchel.format.encoder import encode
+from satchel.format.reader import Source
+from satchel.format.trust import TrustPolicy, split_name
+from satchel.inspection import FileLike, opened
+from satchel.metadata import Metadata
+from satchel.model import Model, is_model
+
+OnMismatch = Literal["warn", "error", "ignore"]
+
+
+def _serialize(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str, Any] | None,
+               embed_source: bool, sample_rows: int) -> Iterator[bytes | memoryview]:
+    if compress is not None and compress not in container.CODECS:
+        raise ValueError(f"compress must be None or one of {container.CODECS}, not {compress!r}")
+    tree, arrays = encode(obj)
+    uses = collect_names(tree)
+    record = Metadata(
+        environment=environment.capture(split_name(name)[0] for _, name in uses),
+        input_schema=schema.infer_input(obj, sample) if is_model(obj) else None,
+        output_schema=_output_schema(obj, sample) if is_model(obj) else None,
+        check=checks.build(obj, sample, sample_rows) if sample is not None else None,
+        code=custom_code.describe(uses, embed_source),
+        user=dict(metadata or {}),
+    )
+    return container.serialize(tree, arrays, record.to_json(), compress)
+
+
+def _output_schema(model: Any, sample: Any) -> schema.OutputSchema:
+    predictions = None
+    if sample is not None and hasattr(model, "predict"):
+        predictions = checks.outputs(model, checks._rows(sample, 5)).get("predict")
+    return schema.infer_output(model, predictions)
+
+
+def save(obj: Any, file: FileLike, *, sample: Any = None, compress: Codec | None = None,
+         metadata: dict[str, Any] | None = None, embed_source: bool = False,
+         sample_rows: int = checks.DEFAULT_ROWS) -> None:
+    """Save ``obj`` with its metadata to ``file`` (a path or a writable binary file).
+
+    A path is written to a temporary file beside it and renamed into place, so a
+    crash never leaves a half-written file under the final name.
+
+    Args:
+        obj: a fitted scikit-learn estimator or pipeline (or any supported value).
+        file: destination path or binary file object.
+        sample: training rows (DataFrame or array). The input schema is inferred
+            from them and the first ``sample_rows`` rows are stored with the
+            model's outputs, to be checked at load time.
+        compress: ``"zstd"`` or ``"lz4"`` to compress each array that shrinks.
+        metadata: JSON-serializable user metadata, kept outside the digest.
+        embed_source: also store the source of custom modules (run only by
+            ``load(..., trust_code=True)``).
+        sample_rows: rows of ``sample`` to keep (bounded to 1 MiB of JSON).
+
+    Raises:
+        EncodeError: ``obj`` holds something satchel cannot store safely (a
+            lambda, a class defined in ``__main__``...); the message gives its
+            path inside ``obj`` and the fix.
+
+    Example:
+        >>> satchel.save(pipeline, "churn.satchel", sample=X_train)  # doctest: +SKIP
+    """
+    chunks = _serialize(obj, sample=sample, compress=compress, metadata=metadata,
+                        embed_source=embed_source, sample_rows=sample_rows)
+    if isinstance(file, (str, os.PathLike)):
+        container.write_file(chunks, file)
+        return
+    for chunk in chunks:
+        file.write(chunk)
+
+
+def dumps(obj: Any, *, sample: Any = None, compress: Codec | None = None,
+          metadata: dict[str, Any] | None = None, embed_source: bool = False) -> bytes:
+    """The bytes :func:`save` would write."""
+    return b"".join(_serialize(obj, sample=sample, compress=compress, metadata=metadata,
+                               embed_source=embed_source, sample_rows=checks.DEFAULT_ROWS))
+
+
+def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
+         verify: bool | None = None, on_mismatch: OnMismatch = "warn",
+         trust_code: bool = False) -> Any:
+    """Load what :func:`save` wrote, checking it on the way.
+
+    Nothing the file names is imported before the trust check and no callable
+    it names is called. A full load verifies every byte of the file.
+
+    Args:
+        file: a path or a readable binary file object.
+        trusted: names to trust beyond the default set (``["mypkg.MyScaler"]``).
+        mmap: map the file; uncompressed arrays become read-only views of it
+            (zero copy). Array checksums are then left to a full load.
+        verify: recompute the check sample. ``None`` (default) does so when the
+            loading environment differs from the saving one.
+        on_mismatch: what a version difference does: ``"warn"`` (one
+            :class:`EnvironmentMismatchWarning`), ``"error"`` or ``"ignore"``.
+        trust_code: run the custom source embedded in the file if its modules
+            are not installed, and trust the names it defines.
+
+    Returns:
+        A :class:`~satchel.model.Model` for estimators, else the object itself.
+
+    Raises:
+        UntrustedTypesError: the file needs names that are not trusted.
+        MissingCodeError: a custom module is not installed.
+        FormatError: the file is damaged, crafted or not a satchel file.
+        EnvironmentMismatchError: versions differ and ``on_mismatch="error"``.
+        PredictionMismatchError: the check sample's outputs changed.
+    """
+    with opened(file) as handle:
+        if mmap:
+            source = Source.mapped(handle)
+            header = source.header()
+        else:
+            source, header = reader.read_verified(handle)
+    return _load(header, source, trusted=trusted, full=not mmap, verify=verify,
+                 on_mismatch=on_mismatch, trust_code=trust_code)
+
+
+def loads(data: bytes | bytearray | memoryview, *, trusted: Iterable[str] = (),
+          verify: bool | None = None, on_mismatch: OnMismatch = "warn",
+          trust_code: bool = False) -> Any:
+    """Load from the bytes :func:`dumps` returned (a full, verified load)."""
+    source = Source.from_bytes(data)
+    header = source.header()
+    source.verify(header)
+    return _load(header, source, trusted=trusted, full=True, verify=verify,
+                 on_mismatch=on_mismatch, trust_code=trust_code)
+
+
+def _load(header: Header, source: Source, *, trusted: Iterable[str], full: bool,
+          verify: bool | None, on_mismatch: OnMismatch, trust_code: bool) -> Any:
+    record = Metadata.from_json(header.metadata)
+    if on_mismatch not in ("warn", "error", "ignore"):
+        raise ValueError(f"on_mismatch must be 'warn', 'error' or 'ignore', not {on_mismatch!r}")
+    extra = custom_code.trusted_names(record.code) if trust_code else []
+    policy = TrustPolicy([*trusted, *extra])
+    policy.check(collect_names(header.tree))
+    custom_code.ensure_available(record.code, trust_code)
+    differences = environment.compare(record.environment) if record.environment else []
+    if differences:
+        _report(differences, on_mismatch)
+    with warnings.catch_warnings():
+        # scikit-learn warns once per estimator; the mismatch report says it once.
+        warnings.filterwarnings("ignore", message="Trying to unpickle estimator")
+        obj = Decoder(header, source, policy, full).decode(header.tree)
+    if record.check is not None and (verify or (verify is None and differences)):
+        checks.verify(obj, record.check, _versions(differences))
+    if not is_model(obj):
+        return obj
+    return Model(obj, record.input_schema, record.output_schema, header.metadata, header.digest)
+
+
+def _versions(differences: list[environment.Difference]) -> str:
+    if not differences:
+        return "The environment is the one the model was saved in"
+    return "Saved -> current: " + ", ".join(str(d) for d in differences)
+
+
+def _report(differences: list[environment.Difference], on_mismatch: OnMismatch) -> None:
+    if on_mismatch == "ignore":
+        return
+    message = (
+        f"the model was saved in another environment ({len(differences)} difference"
+        f"{'s' if len(differences) != 1 else ''}): " + "; ".join(str(d) for d in differences)
+        + ". Install the saved versions (satchel inspect FILE --requirements) or re-save the"
+        " model under the current ones."
+    )
+    if on_mismatch == "error":
+        raise EnvironmentMismatchError(message)
+    warnings.warn(EnvironmentMismatchWarning(message), stacklevel=3)

@@ -1,0 +1,113 @@
+"""The check sample: a few input rows and the model's outputs on them.
+
+Stored in the file's metadata at save time and recomputed at load time, it
+shows that the loaded model still predicts what the saved one did, which a
+version number alone cannot promise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from satchel.errors import PredictionMismatchError
+from satchel.format.decoder import decode_inline
+from satchel.format.encoder import encode
+from satchel.format.trust import TrustPolicy
+
+METHODS = ("predict", "predict_proba", "decision_function", "transform", "score_samples")
+DEFAULT_ROWS = 100
+MAX_BYTES = 1 << 20
+#: Floats match when |saved - current| <= ATOL + RTOL * |saved|; labels must be equal.
+RTOL, ATOL = 1e-6, 1e-9
+
+
+class _NothingTrusted(TrustPolicy):
+    """A check sample is data: it may name no class or function at all."""
+
+    def trusts(self, role: Any, name: str) -> bool:
+        return False
+
+
+def _rows(sample: Any, count: int) -> Any:
+    if hasattr(sample, "iloc"):
+        return sample.iloc[:count]
+    return sample[:count]
+
+
+def outputs(model: Any, rows: Any) -> dict[str, Any]:
+    """The outputs of each of :data:`METHODS` the model has, on ``rows``."""
+    found = {}
+    for method in METHODS:
+        function = getattr(model, method, None)
+        if function is None:
+            continue
+        try:
+            found[method] = function(rows)
+        except Exception:  # noqa: S112 - a method the model cannot run is skipped
+            continue
+    return found
+
+
+def build(model: Any, sample: Any, rows: int = DEFAULT_ROWS) -> dict[str, Any] | None:
+    """The check-sample metadata: at most ``rows`` rows and ``MAX_BYTES`` of JSON."""
+    while rows >= 1:
+        taken = _rows(sample, rows)
+        tree, _ = encode({"input": taken, "outputs": outputs(model, taken)}, inline=True)
+        if len(orjson.dumps(tree)) <= MAX_BYTES:
+            return {"rows": len(taken), "tree": tree}
+        rows //= 2
+    return None
+
+
+def _differences(saved: Any, current: Any) -> tuple[int, float | None] | None:
+    """(rows that differ, largest absolute difference), or None when equal."""
+    saved, current = _dense(saved), _dense(current)
+    if saved.shape != current.shape:
+        return (int(saved.shape[0]) if saved.ndim else 1, None)
+    if saved.dtype.kind in "fc" and current.dtype.kind in "fc":
+        close = np.isclose(current, saved, rtol=RTOL, atol=ATOL, equal_nan=True)
+        gap = np.abs(current - saved)
+        largest = float(np.nanmax(gap)) if gap.size else 0.0
+    else:
+        close, largest = saved == current, None
+    close = np.asarray(close)
+    bad = ~close.reshape(close.shape[0], -1).all(axis=1) if close.ndim else ~close
+    count = int(np.count_nonzero(bad))
+    return (count, largest) if count else None
+
+
+def _dense(values: Any) -> np.ndarray[Any, Any]:
+    if hasattr(values, "toarray"):
+        return np.asarray(values.toarray())
+    return np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values)
+
+
+def verify(model: Any, check: dict[str, Any], versions: str) -> None:
+    """Recompute the stored outputs; raise if any method's outputs changed.
+
+    Raises:
+        PredictionMismatchError: a summary per method (rows that differ, largest
+            absolute difference) and ``versions``, the saved and current versions.
+    """
+    stored = decode_inline(check["tree"], _NothingTrusted())
+    current = outputs(model, stored["input"])
+    problems = []
+    for method, saved in stored["outputs"].items():
+        if method not in current:
+            problems.append(f"{method}: no longer available")
+            continue
+        found = _differences(saved, current[method])
+        if found:
+            rows, largest = found
+            gap = f", largest absolute difference {largest:.3g}" if largest is not None else ""
+            problems.append(f"{method}: {rows} of {check['rows']} rows differ{gap}")
+    if problems:
+        raise PredictionMismatchError(
+            "the loaded model does not reproduce the predictions stored with it: "
+            + "; ".join(problems) + f". {versions}. Floats are compared with rtol={RTOL},"
+            f" atol={ATOL}; labels must be equal. Retrain or re-save the model under the"
+            " current versions, or install the saved ones."
+        )

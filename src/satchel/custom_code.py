@@ -1,0 +1,109 @@
+"""Custom code a model needs: recorded at save, checked (or run, if trusted) at load.
+
+For every class and function outside the default trusted set, a file records
+its module, the distribution and version that provide it and a hash of the
+module's source. ``embed_source=True`` stores the source too; it is only ever
+executed by ``load(..., trust_code=True)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import types
+from collections.abc import Iterable
+from typing import Any
+
+from satchel import environment
+from satchel.errors import FormatError, MissingCodeError
+from satchel.format.trust import default_trusts, dotted, split_name
+
+
+def _source_path(module: str) -> str | None:
+    loaded = sys.modules.get(module)
+    origin = getattr(loaded, "__file__", None)
+    if origin is None:
+        spec = importlib.util.find_spec(module)
+        origin = spec.origin if spec else None
+    return origin if origin and origin.endswith(".py") else None
+
+
+def describe(uses: Iterable[tuple[Any, str]], embed_source: bool) -> list[dict[str, Any]]:
+    """One record per module of custom code the tree names."""
+    modules: dict[str, list[str]] = {}
+    for role, name in sorted(uses):
+        if not default_trusts(role, name):
+            module, _ = split_name(name)
+            modules.setdefault(module, []).append(dotted(name))
+    records = []
+    for module, names in sorted(modules.items()):
+        path = _source_path(module)
+        source = open(path, encoding="utf-8").read() if path else None  # noqa: SIM115
+        distribution = environment.distribution_of(module)
+        record: dict[str, Any] = {
+            "module": module,
+            "names": sorted(set(names)),
+            "distribution": distribution,
+            "version": environment.installed_version(distribution) if distribution else None,
+            "source_sha256": hashlib.sha256(source.encode()).hexdigest() if source else None,
+        }
+        if embed_source and source is not None:
+            record["source"] = source
+        records.append(record)
+    return records
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def ensure_available(records: list[dict[str, Any]], trust_code: bool) -> None:
+    """Make sure every custom module can be imported, running embedded source if trusted.
+
+    Raises:
+        MissingCodeError: a module is missing; the message names the
+            distribution and version to install.
+    """
+    for record in records:
+        module = record.get("module")
+        if not isinstance(module, str) or _importable(module):
+            continue
+        if trust_code and isinstance(record.get("source"), str):
+            _run_embedded(module, record["source"])
+            continue
+        distribution, version = record.get("distribution"), record.get("version")
+        fix = (f"pip install '{distribution}=={version}'" if distribution
+               else f"make module {module!r} importable")
+        if isinstance(record.get("source"), str):
+            fix += ", or load with trust_code=True to run the source embedded in the file"
+        raise MissingCodeError(f"the model needs module {module!r}, which is not installed:"
+                               f" {fix}.")
+
+
+def _run_embedded(module: str, source: str) -> None:
+    """Create ``module`` from ``source`` (the user trusted the file's code)."""
+    parts = module.split(".")
+    for depth in range(1, len(parts)):
+        parent = ".".join(parts[:depth])
+        if parent not in sys.modules and not _importable(parent):
+            package = types.ModuleType(parent)
+            package.__path__ = []
+            sys.modules[parent] = package
+    created = types.ModuleType(module)
+    created.__file__ = f"<satchel embedded {module}>"
+    sys.modules[module] = created
+    try:
+        exec(compile(source, created.__file__, "exec"), created.__dict__)  # noqa: S102
+    except Exception as exc:
+        del sys.modules[module]
+        raise FormatError(f"the embedded source of {module!r} failed to run: {exc}") from exc
+
+
+def trusted_names(records: list[dict[str, Any]]) -> list[str]:
+    """Every custom name recorded in the file."""
+    return [name for record in records for name in record.get("names", [])
+            if isinstance(name, str)]

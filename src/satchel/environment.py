@@ -1,0 +1,126 @@
+"""The environment a model was saved in, and how the loading one differs from it.
+
+``capture`` records the interpreter, the platform and the versions of the
+packages a model needs. ``compare`` lists every difference with its size
+(major, minor, patch), which the load-time version policy reports in one
+message.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import platform
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+#: Distributions always recorded: the ones every model depends on.
+CORE = ("scikit-learn", "numpy", "scipy", "pandas")
+_CORE_MODULES = {"sklearn": "scikit-learn", "numpy": "numpy", "scipy": "scipy",
+                 "pandas": "pandas"}
+_STDLIB = frozenset(sys.stdlib_module_names) | {"builtins"}
+
+
+def installed_version(distribution: str) -> str | None:
+    """The installed version of ``distribution``, or None."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@functools.cache
+def _module_distributions() -> dict[str, list[str]]:
+    return dict(importlib.metadata.packages_distributions())
+
+
+def distribution_of(module: str) -> str | None:
+    """The installed distribution that provides top-level module ``module``."""
+    top = module.split(".", maxsplit=1)[0]
+    if top in _CORE_MODULES:
+        return _CORE_MODULES[top]
+    if top in _STDLIB or top == "__main__":
+        return None
+    found = _module_distributions().get(top)
+    return found[0] if found else None
+
+
+def capture(modules: Iterable[str] = ()) -> dict[str, Any]:
+    """The current environment, with the distributions behind ``modules``.
+
+    Returns:
+        A JSON-ready dict: ``created`` (UTC, ISO 8601), ``python``,
+        ``implementation``, ``platform`` and ``packages`` (name -> version).
+    """
+    from satchel import __version__  # noqa: PLC0415 - avoids an import cycle
+
+    packages = {name: version for name in CORE if (version := installed_version(name))}
+    for module in sorted(set(modules)):
+        name = distribution_of(module)
+        if name and name not in packages and (version := installed_version(name)):
+            packages[name] = version
+    return {
+        "satchel": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": f"{platform.system()}-{platform.machine()}",
+        "packages": packages,
+    }
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way the loading environment differs from the saving one."""
+
+    name: str
+    saved: str | None
+    current: str | None
+    change: str  # "major", "minor", "patch", "missing", "added" or "other"
+
+    def __str__(self) -> str:
+        current = self.current or "not installed"
+        return f"{self.name} {self.saved or '-'} -> {current} ({self.change})"
+
+
+def _release(version: str) -> tuple[int, ...]:
+    match = re.match(r"(\d+(?:\.\d+)*)", version)
+    return tuple(int(p) for p in match.group(1).split(".")) if match else ()
+
+
+def classify(saved: str | None, current: str | None) -> str:
+    """major, minor or patch (the first release number that differs), or missing/other."""
+    if current is None:
+        return "missing"
+    if saved is None:
+        return "added"
+    old, new = _release(saved), _release(current)
+    for position, change in enumerate(("major", "minor", "patch")):
+        if old[position:position + 1] != new[position:position + 1]:
+            return change
+    return "other"
+
+
+def compare(saved: dict[str, Any]) -> list[Difference]:
+    """Every difference between the ``saved`` environment and this one."""
+    differences = []
+    if saved.get("python") and _release(saved["python"])[:2] != _release(
+            platform.python_version())[:2]:
+        differences.append(Difference("python", saved["python"], platform.python_version(),
+                                      classify(saved["python"], platform.python_version())))
+    for name, version in sorted(saved.get("packages", {}).items()):
+        current = installed_version(name)
+        if current != version:
+            differences.append(Difference(name, version, current, classify(version, current)))
+    return differences
+
+
+def requirements(saved: dict[str, Any]) -> str:
+    """The saved packages as a pinned requirements file."""
+    lines = [f"# saved with Python {saved.get('python', '?')} on {saved.get('platform', '?')}"]
+    lines += [f"{name}=={version}" for name, version in sorted(saved.get("packages", {}).items())]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,89 @@
+"""inspect and untrusted_types: what a file holds, read from its header alone."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from satchel.format import handlers, reader
+from satchel.format.container import Header
+from satchel.format.decoder import collect_names
+from satchel.format.trust import TrustPolicy, dotted
+from satchel.metadata import Metadata
+
+FileLike = str | os.PathLike[str] | IO[bytes]
+__all__ = ["FileLike", "Inspection", "handlers", "inspect", "opened", "untrusted_types"]
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What a file's header says, read without importing or running anything.
+
+    Attributes:
+        version: format version as (major, minor).
+        digest: cryptographic content digest (``blake3:<hex>``).
+        size: file size in bytes.
+        array_count: number of arrays in the array section.
+        array_bytes: their total size once decoded.
+        compressed: whether any array is compressed.
+        types: every class and function the file names, dotted, sorted.
+        untrusted: those of ``types`` that the default policy does not trust.
+        metadata: the artifact metadata (environment, schema, check sample, code).
+        tree: the object tree, as stored.
+        header: the parsed header (array table included).
+    """
+
+    version: tuple[int, int]
+    digest: str
+    size: int
+    array_count: int
+    array_bytes: int
+    compressed: bool
+    types: list[str]
+    untrusted: list[str]
+    metadata: Metadata = field(repr=False)
+    tree: Any = field(repr=False)
+    header: Header = field(repr=False)
+
+
+@contextlib.contextmanager
+def opened(file: FileLike) -> Iterator[IO[bytes]]:
+    """``file`` as an open binary file: opened here for paths, as given otherwise."""
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "rb") as handle:
+            yield handle
+    else:
+        yield file
+
+
+def inspect(file: FileLike) -> Inspection:
+    """Describe a file from its header alone: nothing is imported or executed.
+
+    Raises:
+        FormatError: the header is damaged, crafted or not a satchel header.
+    """
+    with opened(file) as handle:
+        header = reader.read_header(handle)
+    names = collect_names(header.tree)
+    policy = TrustPolicy()
+    return Inspection(
+        version=header.version,
+        digest=header.digest,
+        size=header.file_size,
+        array_count=len(header.arrays),
+        array_bytes=sum(spec.nbytes for spec in header.arrays),
+        compressed=any(spec.codec for spec in header.arrays),
+        types=sorted({dotted(name) for _, name in names}),
+        untrusted=sorted({dotted(n) for role, n in names if not policy.trusts(role, n)}),
+        metadata=Metadata.from_json(header.metadata),
+        tree=header.tree,
+        header=header,
+    )
+
+
+def untrusted_types(file: FileLike) -> list[str]:
+    """The names in ``file`` that must be passed to ``trusted=`` to load it."""
+    return inspect(file).untrusted

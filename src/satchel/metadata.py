@@ -1,0 +1,133 @@
+"""The artifact metadata a satchel file carries, as a frozen, strictly decoded record.
+
+It lives in the header's ``metadata`` object, outside the content digest:
+
+``environment``
+    where the model was saved (:func:`satchel.environment.capture`);
+``schema``
+    ``{"input": ..., "output": ...}`` (:mod:`satchel.schema`);
+``check``
+    the check sample (:mod:`satchel.checks`);
+``code``
+    custom code records (:mod:`satchel.custom_code`);
+``user``
+    whatever the caller passed as ``metadata=``.
+
+A file is untrusted input: every field is type-checked on read and an unknown
+field is refused with its location.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from satchel.errors import FormatError
+from satchel.schema import Column, InputSchema, OutputSchema
+
+_FIELDS = {"environment": dict, "schema": dict, "check": dict, "code": list, "user": dict}
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """Everything a file records about its model besides the model itself."""
+
+    environment: dict[str, Any] = field(default_factory=dict)
+    input_schema: InputSchema | None = None
+    output_schema: OutputSchema | None = None
+    check: dict[str, Any] | None = None
+    code: list[dict[str, Any]] = field(default_factory=list)
+    user: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The header's metadata object."""
+        data: dict[str, Any] = {"environment": self.environment}
+        if self.input_schema is not None or self.output_schema is not None:
+            data["schema"] = {
+                "input": self.input_schema.to_json() if self.input_schema else None,
+                "output": self.output_schema.to_json() if self.output_schema else None,
+            }
+        if self.check is not None:
+            data["check"] = self.check
+        if self.code:
+            data["code"] = self.code
+        if self.user:
+            data["user"] = self.user
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Metadata:
+        """Decode the header's metadata object strictly.
+
+        Raises:
+            FormatError: an unknown field, or a field of the wrong type, named by
+                its location (``metadata.schema.input.columns[2].kind``).
+        """
+        for key, value in data.items():
+            kind = _FIELDS.get(key)
+            if kind is None:
+                raise FormatError(f"metadata.{key}: unknown field; expected one of"
+                                  f" {sorted(_FIELDS)}")
+            if not isinstance(value, kind):
+                raise FormatError(f"metadata.{key}: expected {kind.__name__}, found"
+                                  f" {type(value).__name__}")
+        schema = data.get("schema", {})
+        try:
+            return cls(
+                environment=data.get("environment", {}),
+                input_schema=_input(schema.get("input")),
+                output_schema=_output(schema.get("output")),
+                check=_check(data.get("check")),
+                code=[_record(r, i) for i, r in enumerate(data.get("code", []))],
+                user=data.get("user", {}),
+            )
+        except (TypeError, KeyError, ValueError) as exc:
+            raise FormatError(f"metadata.schema: malformed ({exc})") from None
+
+
+def _input(data: Any) -> InputSchema | None:
+    if data is None:
+        return None
+    if data.get("kind") == "frame":
+        columns = data["columns"]
+        for i, column in enumerate(columns):
+            if set(column) != {"name", "dtype", "kind", "nullable"}:
+                raise FormatError(f"metadata.schema.input.columns[{i}]: expected name, dtype,"
+                                  " kind and nullable")
+        return InputSchema(columns=tuple(Column(**c) for c in columns))
+    if data.get("kind") == "array" and set(data) == {"kind", "n_features", "dtype"}:
+        count = data["n_features"]
+        if count is not None and type(count) is not int:
+            raise FormatError("metadata.schema.input.n_features: expected an integer")
+        return InputSchema(n_features=count, dtype=data["dtype"])
+    raise FormatError("metadata.schema.input: expected kind 'frame' or 'array'")
+
+
+def _output(data: Any) -> OutputSchema | None:
+    if data is None:
+        return None
+    if set(data) != {"dtype", "classes"} or not isinstance(data["classes"], list):
+        raise FormatError("metadata.schema.output: expected dtype and a list of classes")
+    return OutputSchema(dtype=data["dtype"], classes=data["classes"])
+
+
+def _check(data: Any) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    if set(data) != {"rows", "tree"} or type(data["rows"]) is not int:
+        raise FormatError("metadata.check: expected rows (an integer) and tree")
+    return dict(data)
+
+
+_RECORD = {"module", "names", "distribution", "version", "source_sha256", "source"}
+
+
+def _record(data: Any, index: int) -> dict[str, Any]:
+    where = f"metadata.code[{index}]"
+    if not isinstance(data, dict) or not set(data) <= _RECORD or "module" not in data:
+        raise FormatError(f"{where}: expected a record with {sorted(_RECORD)}")
+    if not isinstance(data["module"], str) or not isinstance(data.get("names", []), list):
+        raise FormatError(f"{where}: module must be a string and names a list")
+    if "source" in data and not isinstance(data["source"], str):
+        raise FormatError(f"{where}.source: expected a string")
+    return dict(data)

@@ -1,0 +1,206 @@
+"""Input and output schemas: inferred at save, enforced before every prediction.
+
+A schema is either a *frame* (named, ordered columns, each with a dtype, a
+kind and whether it may hold missing values) or an *array* (a number of
+features and a dtype). :meth:`InputSchema.validate` reports every problem of
+an input in one :class:`~satchel.errors.SchemaError`, reorders columns by
+name and makes only safe casts (integer to float, never float to integer or
+text to number).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from satchel.errors import SchemaError
+
+_KINDS = {"b": "boolean", "i": "integer", "u": "integer", "f": "float", "c": "complex",
+          "M": "datetime", "m": "timedelta", "U": "string", "S": "bytes", "O": "object"}
+_TEXT = ("string", "object", "category")
+#: expected kind -> found kinds that are accepted (casting where needed).
+_ACCEPTS = {
+    "float": {"float", "integer", "boolean"},
+    "integer": {"integer", "boolean"},
+    "boolean": {"boolean"},
+    "category": {"category", "string", "object"},
+    "string": {"string", "object", "category"},
+    "object": {"string", "object", "category", "integer", "float", "boolean"},
+    "datetime": {"datetime"},
+    "timedelta": {"timedelta"},
+}
+
+
+def kind_of(dtype: Any) -> str:
+    """The schema kind of a numpy or pandas dtype."""
+    name = str(dtype)
+    if name == "category":
+        return "category"
+    if name in ("str", "string") or name.startswith("string"):
+        return "string"
+    if name.startswith("datetime64"):
+        return "datetime"
+    if name in ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64"):
+        return "integer"
+    if name in ("Float32", "Float64"):
+        return "float"
+    if name == "boolean":
+        return "boolean"
+    return _KINDS.get(getattr(dtype, "kind", "O"), "object")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One expected input column."""
+
+    name: str
+    dtype: str
+    kind: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    """What a model's input must look like."""
+
+    columns: tuple[Column, ...] = ()
+    n_features: int | None = None
+    dtype: str | None = None
+
+    @property
+    def is_frame(self) -> bool:
+        """True when the model expects named columns."""
+        return bool(self.columns)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready description."""
+        if self.is_frame:
+            return {"kind": "frame", "columns": [asdict(c) for c in self.columns]}
+        return {"kind": "array", "n_features": self.n_features, "dtype": self.dtype}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> InputSchema:
+        """Read a description written by :meth:`to_json`."""
+        if data.get("kind") == "frame":
+            return cls(columns=tuple(Column(**c) for c in data["columns"]))
+        return cls(n_features=data.get("n_features"), dtype=data.get("dtype"))
+
+    def validate(self, data: Any) -> Any:
+        """``data`` checked, reordered and safely cast; every problem raised at once.
+
+        Raises:
+            SchemaError: listing each problem with the column, what was expected
+                and what was found.
+        """
+        if self.is_frame:
+            return _validate_frame(self, data)
+        if self.n_features is None:
+            return data
+        return _validate_array(self, data)
+
+
+@dataclass(frozen=True)
+class OutputSchema:
+    """What a model's predictions look like."""
+
+    dtype: str | None = None
+    classes: list[Any] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready description."""
+        return {"dtype": self.dtype, "classes": self.classes}
+
+
+def _closest(name: str, candidates: list[str]) -> str:
+    found = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f" (closest: {found[0]!r})" if found else ""
+
+
+def _frame_problems(schema: InputSchema, frame: Any) -> list[dict[str, Any]]:
+    present = [str(c) for c in frame.columns]
+    expected = [c.name for c in schema.columns]
+    problems = [
+        {"column": c.name, "expected": f"a column of {c.kind}", "found":
+            "missing" + _closest(c.name, [p for p in present if p not in expected])}
+        for c in schema.columns if c.name not in present
+    ]
+    problems += [
+        {"column": name, "expected": "no such column", "found":
+            "an unexpected column" + _closest(name, [e for e in expected if e not in present])}
+        for name in present if name not in expected
+    ]
+    for column in schema.columns:
+        if column.name not in present:
+            continue
+        values = frame[column.name]
+        found = kind_of(values.dtype)
+        if found not in _ACCEPTS.get(column.kind, {found}):
+            problems.append({"column": column.name, "expected": f"{column.kind} ({column.dtype})",
+                             "found": f"{found} ({values.dtype})"})
+        elif not column.nullable and bool(values.isna().any()):
+            problems.append({"column": column.name, "expected": "no missing values",
+                             "found": f"{int(values.isna().sum())} missing values"})
+    return problems
+
+
+def _validate_frame(schema: InputSchema, data: Any) -> Any:
+    import pandas as pd  # noqa: PLC0415 - only frame schemas need pandas
+
+    if not isinstance(data, pd.DataFrame):
+        names = [c.name for c in schema.columns]
+        raise SchemaError([{"column": None, "expected": f"a DataFrame with columns {names}",
+                            "found": type(data).__name__}])
+    problems = _frame_problems(schema, data)
+    if problems:
+        raise SchemaError(problems)
+    frame = data[[c.name for c in schema.columns]]
+    casts = {c.name: c.dtype for c in schema.columns
+             if c.kind == "float" and kind_of(frame[c.name].dtype) in ("integer", "boolean")}
+    return frame.astype(casts) if casts else frame
+
+
+def _validate_array(schema: InputSchema, data: Any) -> Any:
+    array = data.to_numpy() if hasattr(data, "to_numpy") else np.asarray(data)
+    problems = []
+    if array.ndim != 2 or array.shape[1] != schema.n_features:
+        problems.append({"column": None, "expected": f"{schema.n_features} features",
+                         "found": f"shape {array.shape}"})
+    expected = kind_of(np.dtype(schema.dtype)) if schema.dtype else None
+    found = kind_of(array.dtype)
+    if expected and found not in _ACCEPTS.get(expected, {found}):
+        problems.append({"column": None, "expected": f"{expected} ({schema.dtype})",
+                         "found": f"{found} ({array.dtype})"})
+    if problems:
+        raise SchemaError(problems)
+    if expected == "float" and found != "float":
+        return array.astype(schema.dtype)
+    return data
+
+
+def infer_input(model: Any, sample: Any = None) -> InputSchema | None:
+    """The input schema from ``sample``, else from ``feature_names_in_`` / ``n_features_in_``."""
+    if sample is not None and hasattr(sample, "columns") and hasattr(sample, "dtypes"):
+        return InputSchema(columns=tuple(
+            Column(str(name), str(dtype), kind_of(dtype), bool(sample[name].isna().any()))
+            for name, dtype in sample.dtypes.items()
+        ))
+    if sample is not None:
+        array = np.asarray(sample)
+        if array.ndim == 2:
+            return InputSchema(n_features=int(array.shape[1]), dtype=str(array.dtype))
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        return InputSchema(columns=tuple(Column(str(n), "unknown", "any") for n in names))
+    count = getattr(model, "n_features_in_", None)
+    return InputSchema(n_features=int(count)) if count is not None else None
+
+
+def infer_output(model: Any, predictions: Any = None) -> OutputSchema:
+    """The output schema: prediction dtype and ``classes_`` where the model has them."""
+    classes = getattr(model, "classes_", None)
+    listed = np.asarray(classes).tolist() if classes is not None else []
+    dtype = str(np.asarray(predictions).dtype) if predictions is not None else None
+    return OutputSchema(dtype=dtype, classes=listed if isinstance(listed, list) else [])
