@@ -6,7 +6,8 @@ Example:
     >>> model = satchel.load("churn.satchel")            # doctest: +SKIP
 """
 
-from satchel.artifact import dumps, load, loads, save
+from satchel.artifact import Verification, dumps, load, loads, save, verify
+from satchel.diff import Change, diff
 from satchel.errors import (
     EncodeError,
     EnvironmentMismatchError,
@@ -27,6 +28,10 @@ from satchel.model import Model
 __version__ = "0.1.0"
 
 __all__ = [
+    "Change",
+    "Verification",
+    "diff",
+    "verify",
     "EncodeError",
     "EnvironmentMismatchError",
     "EnvironmentMismatchWarning",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from satchel import checks, custom_code, environment, schema
@@ -189,3 +190,36 @@ def _report(differences: list[environment.Difference], on_mismatch: OnMismatch) 
     if on_mismatch == "error":
         raise EnvironmentMismatchError(message)
     warnings.warn(EnvironmentMismatchWarning(message), stacklevel=3)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What :func:`verify` checked."""
+
+    digest: str
+    arrays: int
+    checked_rows: int
+    differences: list[environment.Difference]
+
+
+def verify(file: FileLike, *, trusted: Iterable[str] = (), trust_code: bool = False,
+           progress: reader.Progress | None = None) -> Verification:
+    """Check a file completely: every byte, the content digest and the check sample.
+
+    Raises:
+        IntegrityError: a checksum or the digest does not match.
+        PredictionMismatchError: the check sample's outputs changed.
+        UntrustedTypesError: the file needs names that are not trusted.
+    """
+    with opened(file) as handle:
+        source, header = reader.read_verified(handle, progress)
+    reader.check_digest(source, header)
+    _load(header, source, trusted=trusted, full=True, verify=True, on_mismatch="ignore",
+          trust_code=trust_code)
+    record = Metadata.from_json(header.metadata)
+    return Verification(
+        digest=header.digest,
+        arrays=len(header.arrays),
+        checked_rows=record.check["rows"] if record.check else 0,
+        differences=environment.compare(record.environment) if record.environment else [],
+    )

@@ -1,24 +1,66 @@
-"""The ``satchel`` command: each subcommand parses, calls one public function, renders."""
+"""The ``satchel`` command: each subcommand parses, calls one public function, renders.
+
+Output is a rich table on a terminal (when rich is installed), plain text when
+piped, and JSON with ``--json``. Expected errors print one line and exit with
+the code of their family; they never print a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import satchel
-from satchel.errors import EncodeError, IntegrityError, SatchelError, UntrustedTypesError
+from satchel import environment
+from satchel.diff import diff
+from satchel.errors import (
+    EncodeError,
+    EnvironmentMismatchError,
+    IntegrityError,
+    PredictionMismatchError,
+    SatchelError,
+    UntrustedTypesError,
+)
+from satchel.format.reader import Progress
+from satchel.render import Table, render, tree_rows
 
-#: Exit codes, one per family of expected error.
+#: Exit codes, one per family of expected error (the first match wins).
 EXIT_CODES: dict[type[BaseException], int] = {
     UntrustedTypesError: 3,
     IntegrityError: 4,
-    EncodeError: 5,
+    PredictionMismatchError: 5,
+    EnvironmentMismatchError: 6,
+    EncodeError: 7,
     SatchelError: 2,
     OSError: 2,
 }
+_PROGRESS_FROM = 32 << 20
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+@contextmanager
+def _progress(path: str, label: str) -> Iterator[Progress | None]:
+    """A progress bar for large files on a terminal, else nothing."""
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    if size < _PROGRESS_FROM or not sys.stderr.isatty():
+        yield None
+        return
+    try:
+        from rich.progress import Progress as Bar  # noqa: PLC0415 - optional dependency
+    except ImportError:
+        yield None
+        return
+    with Bar(transient=True) as bar:
+        task = bar.add_task(label, total=size)
+        yield lambda done, total: bar.update(task, completed=done)
 
 
 def _quickstart(args: argparse.Namespace) -> int:
@@ -30,30 +72,74 @@ def _quickstart(args: argparse.Namespace) -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     info = satchel.inspect(args.file)
-    summary: dict[str, Any] = {
-        "file": args.file,
-        "format": "{}.{}".format(*info.version),
-        "digest": info.digest,
-        "size": info.size,
-        "arrays": info.array_count,
-        "array_bytes": info.array_bytes,
-        "compressed": info.compressed,
-        "types": info.types,
-        "untrusted": info.untrusted,
-        "metadata": info.header.metadata,
+    saved_env = info.header.metadata.get("environment", {})
+    if args.requirements:
+        print(environment.requirements(saved_env), end="")
+        return 0
+    summary = {
+        "file": args.file, "format": "{}.{}".format(*info.version), "digest": info.digest,
+        "size": info.size, "arrays": info.array_count, "array_bytes": info.array_bytes,
+        "compressed": info.compressed, "untrusted": info.untrusted,
     }
     if args.json:
-        print(json.dumps(summary, indent=2))
+        _print_json({**summary, "types": info.types, "metadata": info.header.metadata})
         return 0
-    for key, value in summary.items():
-        shown = (", ".join(value) or "none") if isinstance(value, list) else value
-        print(f"{key:12} {shown}")
+    render(Table("file", ["field", "value"], [[k, _plain(v)] for k, v in summary.items()]))
+    render(Table("objects", ["path", "type", "detail", "trust"],
+                 tree_rows(info.header, limit=args.max_rows)))
+    record = info.metadata
+    if record.input_schema is not None:
+        render(Table("input schema", ["column", "dtype", "kind", "nullable"], [
+            [c.name, c.dtype, c.kind, str(c.nullable)] for c in record.input_schema.columns
+        ] or [["(array)", str(record.input_schema.dtype),
+               f"{record.input_schema.n_features} features", "-"]]))
+    render(Table("environment", ["package", "version"], [
+        ["python", str(saved_env.get("python"))], ["created", str(saved_env.get("created"))],
+        *[[k, v] for k, v in saved_env.get("packages", {}).items()]]))
+    if record.code:
+        render(Table("custom code", ["module", "distribution", "version", "source"], [
+            [r["module"], str(r.get("distribution")), str(r.get("version")),
+             "embedded" if "source" in r else "-"] for r in record.code]))
     return 0
+
+
+def _plain(value: Any) -> str:
+    return (", ".join(value) or "none") if isinstance(value, list) else str(value)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    with _progress(args.file, "verifying") as progress:
+        result = satchel.verify(args.file, trusted=args.trust, progress=progress)
+    summary = {
+        "file": args.file, "digest": result.digest, "arrays verified": result.arrays,
+        "check sample rows": result.checked_rows or "none stored",
+        "environment differences": [str(d) for d in result.differences],
+    }
+    if args.json:
+        _print_json({**summary, "ok": True})
+    else:
+        render(Table("verified", ["check", "result"], [[k, _plain(v)] for k, v in
+                                                       summary.items()]))
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    changes = diff(args.left, args.right)
+    if args.json:
+        _print_json([vars(c) for c in changes])
+    elif not changes:
+        print("no differences")
+    else:
+        render(Table(f"{len(changes)} differences", ["where", "kind", args.left, args.right],
+                     [[c.path.lstrip("."), c.kind, c.left, c.right] for c in changes]))
+    return 1 if changes and args.exit_code else 0
 
 
 def _untrusted(args: argparse.Namespace) -> int:
     names = satchel.untrusted_types(args.file)
-    for name in names:
+    if args.json:
+        _print_json(names)
+    for name in [] if args.json else names:
         print(name)
     return 0
 
@@ -62,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``satchel`` command."""
     parser = argparse.ArgumentParser(
         prog="satchel",
-        description="Save, inspect and load fitted scikit-learn pipelines without pickle.",
+        description="Save, inspect, verify and compare fitted scikit-learn models safely.",
     )
     parser.add_argument("--version", action="version", version=f"satchel {satchel.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -76,13 +162,30 @@ def build_parser() -> argparse.ArgumentParser:
     quick = command("quickstart", _quickstart,
                     "Train a demo pipeline, save, inspect, load it back and predict.")
     quick.add_argument("--directory", default=".", help="where to write the demo file")
-    inspect = command("inspect", _inspect,
-                      "Describe a satchel file from its header; nothing is imported or run.")
+    inspect = command("inspect", _inspect, "Show a file's objects, schema, environment and"
+                      " trust status from its header; nothing is imported or run.")
     inspect.add_argument("file", help="path of a .satchel file")
     inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.add_argument("--requirements", action="store_true",
+                         help="print the saved environment as a pinned requirements file")
+    inspect.add_argument("--max-rows", type=int, default=60, help="objects to list (60)")
+    verify = command("verify", _verify, "Check every byte, the content digest and the stored"
+                     " check sample; exit non-zero on any failure.")
+    verify.add_argument("file", help="path of a .satchel file")
+    verify.add_argument("--trust", action="append", default=[], metavar="NAME",
+                        help="trust a custom class or function by name (repeatable)")
+    verify.add_argument("--json", action="store_true", help="print JSON")
+    compare = command("diff", _diff, "List parameter, structure, array and metadata"
+                      " differences between two files.")
+    compare.add_argument("left", help="first .satchel file")
+    compare.add_argument("right", help="second .satchel file")
+    compare.add_argument("--json", action="store_true", help="print JSON")
+    compare.add_argument("--exit-code", action="store_true",
+                         help="exit with 1 when the files differ")
     untrusted = command("untrusted", _untrusted,
                         "List the names a file needs in trusted=[...] to load.")
     untrusted.add_argument("file", help="path of a .satchel file")
+    untrusted.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 

@@ -25,6 +25,7 @@ _CORE_MODULES = {"sklearn": "scikit-learn", "numpy": "numpy", "scipy": "scipy",
 _STDLIB = frozenset(sys.stdlib_module_names) | {"builtins"}
 
 
+@functools.cache
 def installed_version(distribution: str) -> str | None:
     """The installed version of ``distribution``, or None."""
     try:

@@ -55,22 +55,27 @@ def run(directory: str = ".", say: Callable[[str], None] = print) -> str:
 
     path = os.path.join(directory, DEMO_FILE)
     started = time.perf_counter()
-    satchel.save(pipeline, path)
+    satchel.save(pipeline, path, sample=frame)
     say(f"saved     {path} ({os.path.getsize(path):,} bytes) in"
         f" {1000 * (time.perf_counter() - started):.1f} ms")
 
     info = satchel.inspect(path)
-    say(f"inspected {info.digest[:23]}..., {info.array_count} arrays, {len(info.types)} types,"
-        f" untrusted: {info.untrusted or 'none'} (nothing imported or run)")
+    columns = info.metadata.input_schema.columns if info.metadata.input_schema else ()
+    say(f"inspected {info.digest[:23]}..., {len(info.types)} types, untrusted:"
+        f" {info.untrusted or 'none'}, schema: {len(columns)} columns, check sample:"
+        f" {info.metadata.check['rows'] if info.metadata.check else 0} rows"
+        " (nothing imported or run)")
 
     started = time.perf_counter()
     model = satchel.load(path)
-    say(f"loaded    in {1000 * (time.perf_counter() - started):.1f} ms, every byte verified")
+    say(f"loaded    in {1000 * (time.perf_counter() - started):.1f} ms: every byte verified,"
+        " environment compared")
 
-    predictions = model.predict(frame.head(5))
+    predictions = model.predict(frame.head(5)[list(reversed(frame.columns))])
     same = bool((predictions == pipeline.predict(frame.head(5))).all())
     say(f"predicted {predictions.tolist()} for the first 5 rows"
-        f" ({'identical to' if same else 'DIFFERENT from'} the trained pipeline)")
+        f" ({'identical to' if same else 'DIFFERENT from'} the trained pipeline; the columns"
+        " were passed in reverse order and put back by the schema)")
     if not same:
         raise SystemExit(1)
     return path

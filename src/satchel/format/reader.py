@@ -10,6 +10,7 @@ from __future__ import annotations
 import mmap
 import os
 import stat
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
@@ -22,6 +23,8 @@ from satchel.format.container import (
     ArraySpec,
     Header,
     checksum,
+    content_digest,
+    hash_bytes,
     parse_header,
     parse_preamble,
 )
@@ -123,8 +126,14 @@ class Source:
         return result
 
 
-def read_verified(handle: IO[bytes]) -> tuple[Source, Header]:
-    """Read a whole file and verify every byte of it (a full load)."""
+Progress = Callable[[int, int], None]
+
+
+def read_verified(handle: IO[bytes], progress: Progress | None = None) -> tuple[Source, Header]:
+    """Read a whole file and verify every byte of it (a full load).
+
+    ``progress(done, total)`` is called as bytes arrive, for progress bars.
+    """
     fileno = _fileno(handle)
     if fileno is None:
         source = Source.from_bytes(handle.read())
@@ -142,7 +151,7 @@ def read_verified(handle: IO[bytes]) -> tuple[Source, Header]:
         _read_into(handle, buffer, header_end, size)
         source.verify(header)
     else:
-        _read_and_hash(handle, source, header, header_end)
+        _read_and_hash(handle, source, header, header_end, progress)
     return source, header
 
 
@@ -159,7 +168,8 @@ def _read_into(handle: IO[bytes], buffer: Buffer, begin: int, end: int) -> int:
     return end
 
 
-def _read_and_hash(handle: IO[bytes], source: Source, header: Header, position: int) -> None:
+def _read_and_hash(handle: IO[bytes], source: Source, header: Header, position: int,
+                   progress: Progress | None) -> None:
     """Read the array section chunk by chunk while a worker thread hashes what arrived."""
     hashers = [xxhash.xxh3_64() for _ in header.arrays]
     pending: list[Future[None]] = []
@@ -170,6 +180,8 @@ def _read_and_hash(handle: IO[bytes], source: Source, header: Header, position: 
             pending.append(worker.submit(_hash_range, source.buffer, header, hashers,
                                          position, end))
             position = end
+            if progress is not None:
+                progress(position, size)
         for future in pending:
             future.result()
     source.check_padding(header)
@@ -233,3 +245,22 @@ def _fileno(handle: IO[bytes]) -> int | None:
     except (AttributeError, OSError, ValueError):
         return None
     return fileno if stat.S_ISREG(os.fstat(fileno).st_mode) else None
+
+
+def check_digest(source: Source, header: Header) -> None:
+    """Recompute every array's BLAKE3 and the content digest (what ``satchel verify`` adds).
+
+    Raises:
+        IntegrityError: an array or the digest does not match the header.
+    """
+    specs = []
+    for index, spec in enumerate(header.arrays):
+        begin = header.data_start + spec.offset
+        stored = source.buffer[begin:begin + spec.length]
+        raw = stored if spec.codec is None else _decompress(stored, spec, index)
+        if hash_bytes(raw.data) != spec.digest:
+            raise _mismatch(index, spec)
+        specs.append(spec)
+    if content_digest(header.tree, specs) != header.digest:
+        raise IntegrityError(f"the content digest does not match: the header says {header.digest}"
+                             ", the content gives another. The file was altered.")

@@ -55,6 +55,11 @@ def _encode_ndarray(encoder: Encoder, array: np.ndarray[Any, Any]) -> Node:
 def _decode_ndarray(decoder: Decoder, node: dict[str, Any]) -> np.ndarray[Any, Any]:
     if "b64" not in node:
         return decoder.array(node.get("a"))
+    return inline_array(node)
+
+
+def inline_array(node: dict[str, Any]) -> np.ndarray[Any, Any]:
+    """The array an inline ``nd`` node (``dtype``, ``shape``, ``b64``) holds."""
     dtype = dtype_from_json(node.get("dtype"), "nd.dtype")
     shape = required(node, "shape", list)
     if len(shape) > 32 or not all(type(n) is int and n >= 0 for n in shape):

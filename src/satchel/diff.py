@@ -1,0 +1,139 @@
+"""diff: how two satchel files differ, read from their headers and arrays only.
+
+Nothing is imported or executed: the object trees are walked side by side,
+arrays are compared by checksum and, when shapes agree, by value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from satchel.format import reader
+from satchel.format.container import Header
+from satchel.format.handlers.numpy_ import inline_array
+from satchel.inspection import FileLike, opened
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference: where, what kind, and the two sides in words."""
+
+    path: str
+    kind: str  # "value", "type", "array", "added", "removed", "metadata"
+    left: str
+    right: str
+
+    def __str__(self) -> str:
+        return f"{self.path.lstrip('.')}: {self.kind}: {self.left} -> {self.right}"
+
+
+class _Side:
+    def __init__(self, file: FileLike) -> None:
+        with opened(file) as handle:
+            self.source, self.header = reader.read_verified(handle)
+
+    def array(self, node: dict[str, Any]) -> np.ndarray[Any, Any]:
+        if "a" in node:
+            return self.source.array(self.header, node["a"], verify=False)
+        return inline_array(node)
+
+
+def diff(left: FileLike, right: FileLike) -> list[Change]:
+    """Every difference between two files: parameters, structure, arrays and metadata.
+
+    Example:
+        >>> for change in satchel.diff("v1.satchel", "v2.satchel"):  # doctest: +SKIP
+        ...     print(change)
+    """
+    differ = _Differ(_Side(left), _Side(right))
+    differ.walk(differ.a.header.tree, differ.b.header.tree, "")
+    return differ.out + _metadata_changes(differ.a.header, differ.b.header)
+
+
+def _describe(node: Any) -> str:
+    if isinstance(node, dict):
+        kind = node.get("$")
+        name = node.get("cls") or node.get("name")
+        return f"{kind} {name}" if name else str(kind)
+    return type(node).__name__
+
+
+class _Differ:
+    """Walks two object trees side by side, collecting changes."""
+
+    def __init__(self, a: _Side, b: _Side) -> None:
+        self.a, self.b = a, b
+        self.out: list[Change] = []
+
+    def walk(self, x: Any, y: Any, path: str) -> None:
+        if isinstance(x, dict) and isinstance(y, dict):
+            self.walk_node(x, y, path)
+        elif isinstance(x, list) and isinstance(y, list):
+            if len(x) != len(y):
+                self.out.append(Change(path, "value", f"{len(x)} items", f"{len(y)} items"))
+            for i, (p, q) in enumerate(zip(x, y, strict=False)):
+                self.walk(p, q, f"{path}[{i}]")
+        elif x != y:
+            self.out.append(Change(path or "<root>", "value", _short(x), _short(y)))
+
+    def walk_node(self, x: dict[str, Any], y: dict[str, Any], path: str) -> None:
+        if x.get("$") != y.get("$") or x.get("cls") != y.get("cls"):
+            self.out.append(Change(path or "<root>", "type", _describe(x), _describe(y)))
+        elif x.get("$") == "nd":
+            self.compare_arrays(x, y, path)
+        elif x.get("$") == "dict" and isinstance(x.get("v"), dict) and isinstance(
+                y.get("v"), dict):
+            self.walk_mapping(x["v"], y["v"], path, transparent=False)
+        else:
+            keys = [k for k in x if k not in ("$", "@")]
+            self.walk_mapping({k: x[k] for k in keys}, {k: y.get(k) for k in keys}, path,
+                              transparent=True)
+
+    def walk_mapping(self, x: dict[str, Any], y: dict[str, Any], path: str,
+                     transparent: bool) -> None:
+        for key, value in x.items():
+            step = path if transparent and key in ("state", "v") else f"{path}.{key}"
+            if key in y:
+                self.walk(value, y[key], step)
+            else:
+                self.out.append(Change(step, "removed", _short(value), "-"))
+        self.out.extend(Change(f"{path}.{key}", "added", "-", _short(value))
+                        for key, value in y.items() if key not in x)
+
+    def compare_arrays(self, x: dict[str, Any], y: dict[str, Any], path: str) -> None:
+        if x == y:
+            return
+        left, right = self.a.array(x), self.b.array(y)
+        if left.shape != right.shape or left.dtype != right.dtype:
+            self.out.append(Change(path, "array", f"{left.dtype} {left.shape}",
+                                   f"{right.dtype} {right.shape}"))
+        elif not np.array_equal(left, right, equal_nan=left.dtype.kind in "fc"):
+            self.out.append(Change(path, "array", "values", _array_gap(left, right)))
+
+
+def _array_gap(left: np.ndarray[Any, Any], right: np.ndarray[Any, Any]) -> str:
+    if left.dtype.kind in "iufc" and left.dtype.names is None:
+        differ = int(np.count_nonzero(left != right))
+        gap = float(np.nanmax(np.abs(left.astype(float) - right.astype(float))))
+        return f"{differ} of {left.size} values differ, largest difference {gap:.4g}"
+    differ = int(np.count_nonzero(left != right))
+    return f"{differ} of {left.size} entries differ"
+
+
+def _short(value: Any) -> str:
+    text = _describe(value) if isinstance(value, dict) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _metadata_changes(a: Header, b: Header) -> list[Change]:
+    left = a.metadata.get("environment", {}).get("packages", {})
+    right = b.metadata.get("environment", {}).get("packages", {})
+    changes = [Change(f"environment.{name}", "metadata", str(left.get(name)),
+                      str(right.get(name)))
+               for name in sorted(set(left) | set(right)) if left.get(name) != right.get(name)]
+    if a.metadata.get("schema") != b.metadata.get("schema"):
+        changes.append(Change("schema", "metadata", "input/output schema", "changed"))
+    return changes

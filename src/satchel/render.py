@@ -1,0 +1,95 @@
+"""Tables for the command line: rich on a terminal, plain text when piped."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from satchel.format.container import Header
+from satchel.format.trust import TrustPolicy, dotted
+
+
+@dataclass(frozen=True)
+class Table:
+    """A titled table of strings."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+
+
+def render(table: Table) -> None:
+    """Print ``table``: with rich on a terminal, as aligned plain text otherwise."""
+    if sys.stdout.isatty():
+        try:
+            from rich.console import Console  # noqa: PLC0415 - optional dependency
+            from rich.table import Table as RichTable  # noqa: PLC0415
+        except ImportError:
+            pass
+        else:
+            shown = RichTable(*table.columns, title=table.title, title_justify="left")
+            for row in table.rows:
+                shown.add_row(*row)
+            Console().print(shown)
+            return
+    widths = [max(len(str(c)) for c in column) for column in
+              zip(table.columns, *table.rows, strict=True)]
+    print(f"# {table.title}")
+    for row in [table.columns, *table.rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths,
+                                                                      strict=True)).rstrip())
+    print()
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024  # type: ignore[assignment]
+    return f"{count:.1f} TiB"
+
+
+def tree_rows(header: Header, limit: int) -> list[list[str]]:
+    """One row per object, array and reference in the tree: path, type, detail, trust."""
+    policy = TrustPolicy()
+    rows: list[list[str]] = []
+    stack: list[tuple[Any, str]] = [(header.tree, "")]
+    while stack and len(rows) < limit:
+        node, path = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in reversed(list(enumerate(node))))
+            continue
+        if not isinstance(node, dict):
+            continue
+        row = _row(node, path or "<root>", header, policy)
+        if row:
+            rows.append(row)
+        children = node.get("v") if node.get("$") == "dict" else node.get("state", node.get("v"))
+        if isinstance(children, dict) and "$" not in children:
+            stack.extend((v, f"{path}.{k}") for k, v in reversed(list(children.items())))
+        elif children is not None:
+            stack.append((children, path))
+    remaining = len(stack)
+    if remaining:
+        rows.append(["...", f"{remaining}+ more not shown", "use --json for all", ""])
+    return rows
+
+
+def _row(node: dict[str, Any], path: str, header: Header, policy: TrustPolicy) -> list[str]:
+    kind = node.get("$")
+    if kind in ("obj", "new", "func", "type"):
+        name = str(node.get("cls") or node.get("name"))
+        role = {"obj": "class", "new": "construct", "func": "function"}.get(str(kind), "type")
+        trusted = policy.trusts(role, name)  # type: ignore[arg-type]
+        return [path.lstrip("."), dotted(name), role, "trusted" if trusted else "UNTRUSTED"]
+    if kind == "nd":
+        if "a" in node and isinstance(node["a"], int) and node["a"] < len(header.arrays):
+            spec = header.arrays[node["a"]]
+            codec = f", {spec.codec}" if spec.codec else ""
+            return [path.lstrip("."), "ndarray", f"{spec.dtype} {spec.shape} {_size(spec.nbytes)}"
+                    f"{codec}", ""]
+        return [path.lstrip("."), "ndarray", f"{node.get('dtype')} {node.get('shape')} inline", ""]
+    if kind in ("sparse", "pandas", "objarray", "strdict"):
+        return [path.lstrip("."), str(node.get("cls") or node.get("kind") or kind), "", ""]
+    return []
