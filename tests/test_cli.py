@@ -11,7 +11,7 @@ import pytest
 
 from satchel.cli import build_parser, main
 
-COMMANDS = ["quickstart", "inspect", "untrusted"]
+COMMANDS = ["quickstart", "inspect", "verify", "diff", "untrusted"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -41,8 +41,9 @@ def test_quickstart(tmp_path: Path) -> None:
     result = run("quickstart", "--directory", str(tmp_path))
     assert result.returncode == 0, result.stderr
     words = [line.split()[0] for line in result.stdout.splitlines()]
-    assert words == ["trained", "saved", "inspected", "loaded", "predicted"]
+    assert words[:5] == ["trained", "saved", "inspected", "loaded", "predicted"]
     assert "identical to the trained pipeline" in result.stdout
+    assert "schema: 5 columns, check sample: 100 rows" in result.stdout
     assert (tmp_path / "demo-churn.satchel").exists()
 
 
