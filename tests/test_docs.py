@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,3 +37,36 @@ def test_format_spec_names_every_node_kind() -> None:
 
     spec = (ROOT / "docs" / "FORMAT.md").read_text()
     assert [kind for kind in BY_KIND if f"`{kind}`" not in spec] == []
+
+
+def python_blocks(path: Path) -> list[str]:
+    """The ```python blocks of a Markdown file, in order."""
+    return [part.split("```", 1)[0] for part in path.read_text().split("```python\n")[1:]]
+
+
+def run_blocks(blocks: list[str], directory: Path) -> str:
+    """Run ``blocks`` in order, in one namespace, inside ``directory``; return what they print."""
+    namespace: dict[str, object] = {}
+    printed = io.StringIO()
+    previous = os.getcwd()
+    os.chdir(directory)
+    try:
+        for block in blocks:
+            with contextlib.redirect_stdout(printed):
+                exec(compile(block, "docs/ARTIFACTS.md", "exec"), namespace)
+    finally:
+        os.chdir(previous)
+    return printed.getvalue()
+
+
+def test_artifact_docs_examples_run(tmp_path: Path) -> None:
+    """Every example in docs/ARTIFACTS.md runs, in order, in one namespace."""
+    run_blocks(python_blocks(ROOT / "docs" / "ARTIFACTS.md"), tmp_path)
+
+
+def test_artifact_docs_show_the_real_schema_error(tmp_path: Path) -> None:
+    """The SchemaError text quoted in docs/ARTIFACTS.md is what satchel prints."""
+    text = (ROOT / "docs" / "ARTIFACTS.md").read_text()
+    quoted = text.split("The error reads:\n\n```\n", 1)[1].split("```", 1)[0].strip()
+    printed = run_blocks(python_blocks(ROOT / "docs" / "ARTIFACTS.md")[:3], tmp_path)
+    assert printed.strip() == quoted

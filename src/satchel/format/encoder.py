@@ -44,7 +44,7 @@ class Encoder:
     @property
     def path(self) -> str:
         """Where the encoder is, as ``steps[0][1].func``."""
-        return "".join(self._path) or "<root>"
+        return "".join(self._path).lstrip(".") or "<root>"
 
     def add_array(self, array: np.ndarray[Any, Any]) -> int:
         """Put ``array`` in the array section and return its index."""

@@ -50,6 +50,11 @@ def unpack_strings(decoder: Decoder, node: dict[str, Any]) -> list[str]:
     return items
 
 
+def encode_attributes(encoder: Encoder, value: dict[str, Any]) -> Node:
+    """A dict node for an object's attributes, with ``.name`` steps in error paths."""
+    return {"$": "dict", "v": {k: encoder.child(v, f".{k}") for k, v in value.items()}}
+
+
 def _encode_dict(encoder: Encoder, value: dict[Any, Any]) -> Node:
     if all(type(k) is str for k in value):
         if len(value) >= PACK_FROM and all(type(v) is int for v in value.values()):

@@ -27,6 +27,7 @@ import numpy as np
 from satchel.errors import FormatError
 from satchel.format.decoder import BY_KIND, NAMED_KINDS, SELF_REGISTERING, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, BY_TYPE, FALLBACK, Encoder, Node
+from satchel.format.handlers.builtins import encode_attributes
 
 _NEWOBJ = getattr(copyreg, "__newobj__")  # noqa: B009 - not in the stubs
 
@@ -47,15 +48,15 @@ def qualified_name(obj: Any) -> str:
     qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
     if not isinstance(module, str) or not isinstance(qualname, str):
         raise TypeError(f"{obj!r} has no module and name to refer to it by")
-    if module == "__main__":
-        raise TypeError(
-            f"{qualname} is defined in __main__ (a script or notebook), which will not exist"
-            " when the file is loaded; move it to an importable module"
-        )
     if "<lambda>" in qualname or "<locals>" in qualname:
         raise TypeError(
             f"{module}.{qualname} is a lambda or a local definition and cannot be found by"
             " name when the file is loaded; define it at the top level of an importable module"
+        )
+    if module == "__main__":
+        raise TypeError(
+            f"{qualname} is defined in __main__ (a script or notebook), which will not exist"
+            " when the file is loaded; move it to an importable module"
         )
     found: Any = importlib.import_module(module)
     for part in qualname.split("."):
@@ -124,7 +125,9 @@ def _encode_instance(encoder: Encoder, value: Any) -> Node:
             " rebuilds objects from their class and state. Give the class __getstate__ and"
             " __setstate__ methods."
         )
-    if state is not None:
+    if type(state) is dict and all(type(k) is str for k in state):
+        node["state"] = encode_attributes(encoder, state)
+    elif state is not None:
         node["state"] = encoder.child(state, "")
     if listitems is not None:
         node["list"] = [encoder.child(x, f"[{i}]") for i, x in enumerate(listitems)]
