@@ -163,7 +163,10 @@ def _validate_frame(schema: InputSchema, data: Any) -> Any:
 
 
 def _validate_array(schema: InputSchema, data: Any) -> Any:
-    array = data.to_numpy() if hasattr(data, "to_numpy") else np.asarray(data)
+    if hasattr(data, "tocsr"):  # scipy.sparse: check the shape and dtype without densifying
+        array: Any = data
+    else:
+        array = data.to_numpy() if hasattr(data, "to_numpy") else np.asarray(data)
     problems = []
     if array.ndim != 2 or array.shape[1] != schema.n_features:
         problems.append({"column": None, "expected": f"{schema.n_features} features",

@@ -30,7 +30,7 @@ NAMED_KINDS: dict[str, tuple[str, Role]] = {}
 MAX_DEPTH = 200
 #: Keys whose values are data, never nodes: the name walk does not enter them.
 DATA_KEYS = frozenset({"$", "@", "to", "a", "n", "b64", "hex", "dtype", "shape", "order",
-                       "name", "cls"})
+                       "name", "cls", "kind"})
 
 
 def collect_names(tree: Node) -> set[tuple[Role, str]]:

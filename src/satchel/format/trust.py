@@ -81,6 +81,14 @@ _SKLEARN_FUNCTION_MODULES = frozenset({
     "sklearn.feature_selection._mutual_info", "sklearn.preprocessing._data",
     "sklearn.utils.extmath",
 })
+#: Individual functions estimators hold as attributes (checked to be functions of
+#: exactly that module and name after import).
+TRUSTED_FUNCTIONS = frozenset({
+    "sklearn.cluster._kmeans:_kmeans_single_lloyd",
+    "sklearn.cluster._kmeans:_kmeans_single_elkan",
+    "sklearn.utils.validation:check_array",
+    "scipy._lib.array_api_compat.numpy._aliases:asarray",
+})
 _BUILTIN_TYPES = frozenset({"int", "float", "complex", "str", "bytes", "bool", "object"})
 _UFUNC_MODULES = frozenset({"numpy", "scipy.special", "scipy.special._ufuncs"})
 
@@ -122,7 +130,8 @@ def default_trusts(role: Role, name: str) -> bool:
     if role == "function":
         if module in _UFUNC_MODULES:
             return "." not in qualname
-        return module in _SKLEARN_FUNCTION_MODULES and not qualname.startswith("_")
+        return name in TRUSTED_FUNCTIONS or (
+            module in _SKLEARN_FUNCTION_MODULES and not qualname.startswith("_"))
     if role == "type" and (module == "numpy" or (module == "builtins"
                                                   and qualname in _BUILTIN_TYPES)):
         return True
@@ -187,7 +196,8 @@ def _check_default_target(role: Role, name: str, module: str, qualname: str,
                 module == "numpy" and qualname in TRUSTED_NUMPY_FUNCTIONS
             )
         else:
-            ok = isinstance(target, types.FunctionType) and target.__module__ == module
+            ok = (isinstance(target, types.FunctionType) and target.__module__ == module
+                  and target.__qualname__ == qualname)
     elif role == "type" and module in ("numpy", "builtins"):
         ok = isinstance(target, type) and (
             issubclass(target, np.generic) or getattr(builtins, qualname, None) is target

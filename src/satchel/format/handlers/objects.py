@@ -116,6 +116,8 @@ def _encode_instance(encoder: Encoder, value: Any) -> Node:
     rebuilt_by_new = func is _NEWOBJ or getattr(func, "__name__", "") == "newObj"
     if rebuilt_by_new and args == (cls,):
         node: dict[str, Any] = {"$": "obj", "cls": name}
+    elif _stateless_cython(func, args, cls):
+        node = {"$": "new", "cls": name, "args": []}
     elif func is cls:
         node = {"$": "new", "cls": name,
                 "args": [encoder.child(a, f"<arg {i}>") for i, a in enumerate(args)]}
@@ -134,6 +136,34 @@ def _encode_instance(encoder: Encoder, value: Any) -> Node:
     if dictitems is not None:
         node["items"] = encoder.child(dict(dictitems), "")
     return node
+
+
+def _stateless_cython(func: Any, args: Any, cls: type) -> bool:
+    """Cython's generated pickling of a class without fields: rebuilt as ``cls()``."""
+    return (getattr(func, "__name__", "") == f"__pyx_unpickle_{cls.__name__}"
+            and isinstance(args, tuple) and len(args) == 3 and args[0] is cls
+            and args[2] == ())
+
+
+def _encode_namedtuple(encoder: Encoder, value: tuple[Any, ...]) -> Node:
+    name = _reference(encoder, type(value), "type")["name"]
+    return {"$": "namedtuple", "cls": name,
+            "v": [encoder.child(item, f".{field}") for field, item in
+                  zip(type(value)._fields, value, strict=True)]}  # type: ignore[attr-defined]
+
+
+def _decode_namedtuple(decoder: Decoder, node: dict[str, Any]) -> Any:
+    cls = decoder.resolve("class", node["cls"])
+    items = list(decoder.iter_children(node.get("v"), "namedtuple fields"))
+    fields = getattr(cls, "_fields", None)
+    if not (isinstance(cls, type) and issubclass(cls, tuple) and isinstance(fields, tuple)
+            and len(fields) == len(items)):
+        raise FormatError(f"{node['cls']} is not a named tuple of {len(items)} fields")
+    return tuple.__new__(cls, items)
+
+
+def _is_namedtuple(value: Any) -> bool:
+    return isinstance(value, tuple) and isinstance(getattr(type(value), "_fields", None), tuple)
 
 
 def _decode_instance(decoder: Decoder, node: dict[str, Any]) -> Any:
@@ -218,6 +248,7 @@ def _is_function(value: Any) -> bool:
 
 BY_TYPE[functools.partial] = _encode_partial
 BY_PREDICATE.extend([
+    (_is_namedtuple, _encode_namedtuple),
     (lambda v: isinstance(v, type), lambda e, v: _reference(e, v, "type")),
     (_is_function, lambda e, v: _reference(e, v, "func")),
 ])
@@ -228,10 +259,12 @@ BY_KIND.update({
     "type": _decode_reference,
     "func": _decode_reference,
     "partial": _decode_partial,
+    "namedtuple": _decode_namedtuple,
     "ref": _decode_ref,
 })
 NAMED_KINDS.update({
     "obj": ("cls", "class"),
+    "namedtuple": ("cls", "class"),
     "new": ("cls", "construct"),
     "type": ("name", "type"),
     "func": ("name", "function"),

@@ -64,6 +64,8 @@ def _decode_sparse(decoder: Decoder, node: dict[str, Any]) -> Any:
         else:
             matrix = cls(tuple(parts), shape=tuple(shape))
         if fmt in ("csr", "csc", "bsr"):
+            # scipy narrows index arrays that fit in int32; keep the saved dtypes.
+            matrix.indices, matrix.indptr = parts[1], parts[2]
             matrix.check_format(full_check=True)
         elif fmt == "dia" and matrix.data.shape[0] != matrix.offsets.shape[0]:
             raise ValueError("dia data and offsets disagree")
@@ -74,3 +76,47 @@ def _decode_sparse(decoder: Decoder, node: dict[str, Any]) -> Any:
 
 BY_PREDICATE.insert(0, (_is_sparse, _encode_sparse))
 BY_KIND["sparse"] = _decode_sparse
+
+
+def _is_frozen_distribution(value: Any) -> bool:
+    kind = type(value)
+    return kind.__module__.startswith("scipy.stats") and kind.__name__.endswith("_frozen")
+
+
+def _encode_distribution(encoder: Encoder, value: Any) -> Node:
+    """A frozen scipy.stats distribution, as its distribution's name and parameters."""
+    return {
+        "$": "distribution",
+        "name": value.dist.name,
+        "args": [encoder.child(a, f".args[{i}]") for i, a in enumerate(value.args)],
+        "kw": encoder.child(dict(value.kwds), ".kwds"),
+        "random_state": encoder.child(value.random_state, ".random_state"),
+    }
+
+
+def _decode_distribution(decoder: Decoder, node: dict[str, Any]) -> Any:
+    import scipy.stats  # noqa: PLC0415
+
+    name = required(node, "name", str)
+    dist = getattr(scipy.stats, name, None) if name.isidentifier() else None
+    if not isinstance(dist, (scipy.stats.rv_continuous, scipy.stats.rv_discrete)):
+        raise FormatError(f"{name[:40]!r} is not a scipy.stats distribution")
+    args = list(decoder.iter_children(node.get("args"), "distribution parameters"))
+    keywords = decoder.child(required(node, "kw", dict), ".kwds")
+    numbers = (int, float, np.integer, np.floating)
+    if not (all(isinstance(a, numbers) for a in args) and isinstance(keywords, dict)
+            and all(type(k) is str and isinstance(v, numbers) for k, v in keywords.items())):
+        raise FormatError(f"the parameters of distribution {name} must be numbers")
+    random_state = decoder.child(node.get("random_state"), ".random_state")
+    if not isinstance(random_state, (np.random.RandomState, np.random.Generator)):
+        raise FormatError("a distribution's random_state must be a numpy generator")
+    try:
+        frozen = dist(*args, **keywords)
+    except (TypeError, ValueError) as exc:
+        raise FormatError(f"invalid parameters for distribution {name}: {exc}") from None
+    frozen.random_state = random_state
+    return frozen
+
+
+BY_PREDICATE.insert(0, (_is_frozen_distribution, _encode_distribution))
+BY_KIND["distribution"] = _decode_distribution

@@ -220,8 +220,9 @@ def _libsvm_after(model: Any) -> None:
     n_sv = vectors.shape[0]
     support, n_support = model.support_, model._n_support
     dual = model._dual_coef_
+    classifier = len(getattr(model, "classes_", ())) >= 2
     if support.shape != (n_sv,) or dual.shape[-1] != n_sv or (
-            n_support.sum() != n_sv and n_support.sum() != 0):
+            classifier and n_support.sum() != n_sv):
         raise _fail(type(model).__name__, "support vector counts disagree")
     if model.kernel != "precomputed" and vectors.shape[1] != getattr(
             model, "n_features_in_", vectors.shape[1]):
