@@ -9,13 +9,16 @@ Example:
 from satchel.artifact import Verification, dumps, load, loads, save, verify
 from satchel.diff import Change, diff
 from satchel.errors import (
+    ConflictError,
     EncodeError,
     EnvironmentMismatchError,
     EnvironmentMismatchWarning,
     FormatError,
     IntegrityError,
+    InvalidNameError,
     LimitError,
     MissingCodeError,
+    NotFoundError,
     PredictionMismatchError,
     SatchelError,
     SchemaError,
@@ -25,9 +28,23 @@ from satchel.errors import (
 from satchel.inspection import Inspection, inspect, untrusted_types
 from satchel.model import Model
 
+
+def __getattr__(name: str) -> object:
+    # The registry needs SQLAlchemy (the [registry] extra): imported on first use.
+    if name == "Registry":
+        from satchel.registry import Registry  # noqa: PLC0415
+
+        return Registry
+    raise AttributeError(f"module 'satchel' has no attribute {name!r}")
+
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConflictError",
+    "InvalidNameError",
+    "NotFoundError",
+    "Registry",
     "Change",
     "Verification",
     "diff",

@@ -26,6 +26,7 @@ from satchel.format.trust import TrustPolicy, split_name
 from satchel.inspection import FileLike, opened
 from satchel.metadata import Metadata
 from satchel.model import Model, is_model
+from satchel.registry.names import is_model_uri
 
 OnMismatch = Literal["warn", "error", "ignore"]
 
@@ -91,6 +92,12 @@ def save(obj: Any, file: FileLike, *, sample: Any = None, compress: Codec | None
         file.write(chunk)
 
 
+def save_model(model: Model, file: str | os.PathLike[str]) -> None:
+    """Save a loaded :class:`Model` again, keeping the metadata it was saved with."""
+    tree, arrays = encode(model.unwrap())
+    container.write_file(container.serialize(tree, arrays, model.metadata), file)
+
+
 def dumps(obj: Any, *, sample: Any = None, compress: Codec | None = None,
           metadata: dict[str, Any] | None = None, embed_source: bool = False) -> bytes:
     """The bytes :func:`save` would write."""
@@ -118,6 +125,10 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
         trust_code: run the custom source embedded in the file if its modules
             are not installed, and trust the names it defines.
 
+    ``file`` may also be a ``models:/name``, ``models:/name/3`` or
+    ``models:/name@alias`` URI, loaded from the registry ``SATCHEL_REGISTRY``
+    names (``./satchel-registry`` by default).
+
     Returns:
         A :class:`~satchel.model.Model` for estimators, else the object itself.
 
@@ -128,6 +139,11 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
         EnvironmentMismatchError: versions differ and ``on_mismatch="error"``.
         PredictionMismatchError: the check sample's outputs changed.
     """
+    if is_model_uri(file):
+        from satchel.registry import Registry  # noqa: PLC0415 - the registry is optional
+
+        return Registry().load(str(file), trusted=trusted, mmap=mmap, verify=verify,
+                               on_mismatch=on_mismatch, trust_code=trust_code)
     with opened(file) as handle:
         if mmap:
             source = Source.mapped(handle)

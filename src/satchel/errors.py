@@ -13,7 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "ConflictError",
     "EncodeError",
+    "InvalidNameError",
+    "NotFoundError",
     "EnvironmentMismatchError",
     "EnvironmentMismatchWarning",
     "MissingCodeError",
@@ -107,3 +110,15 @@ class EnvironmentMismatchWarning(UserWarning):
 
 class MissingCodeError(SatchelError, ImportError):
     """Custom code the model needs is not installed."""
+
+
+class NotFoundError(SatchelError, LookupError):
+    """A registered model, version or alias does not exist."""
+
+
+class InvalidNameError(SatchelError, ValueError):
+    """A model, alias or tag name is not allowed."""
+
+
+class ConflictError(SatchelError, RuntimeError):
+    """The operation would lose or orphan something stored (use force=True to insist)."""

@@ -1,0 +1,441 @@
+"""Registry: names, versions, aliases, tags, metrics and lineage for satchel models."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from satchel.errors import ConflictError, IntegrityError, InvalidNameError, NotFoundError
+from satchel.inspection import inspect
+from satchel.registry import database as db
+from satchel.registry.artifacts import ArtifactStore
+from satchel.registry.names import check_name, is_model_uri, parse_uri
+from satchel.registry.search import matches, order
+
+DEFAULT_PATH = "satchel-registry"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version, with what the registry knows without downloading it."""
+
+    name: str
+    version: int
+    digest: str
+    size: int
+    status: str
+    description: str
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    params: dict[str, Any]
+    lineage: dict[str, Any]
+    artifact: dict[str, Any]
+    created_at: datetime
+    aliases: list[str] = field(default_factory=list)
+
+    @property
+    def uri(self) -> str:
+        """``models:/name/version``."""
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One entry of an alias's history: which version it pointed to, from when."""
+
+    name: str
+    alias: str
+    version: int | None
+    previous: int | None
+    at: datetime
+
+
+def _locations(uri: str | None, artifacts: str | None) -> tuple[str, str]:
+    """(database URL, artifact store URL) for a registry location."""
+    uri = uri or os.environ.get("SATCHEL_REGISTRY") or DEFAULT_PATH
+    if "://" not in uri:
+        folder = os.path.abspath(uri)
+        os.makedirs(folder, exist_ok=True)
+        return f"sqlite:///{os.path.join(folder, 'registry.db')}", artifacts or os.path.join(
+            folder, "artifacts")
+    artifacts = artifacts or os.environ.get("SATCHEL_ARTIFACTS")
+    if not artifacts:
+        raise InvalidNameError(
+            f"the registry database {uri.split('://')[0]}://... needs an artifact store: pass"
+            " artifacts='s3://bucket/prefix' (any fsspec URL) or set SATCHEL_ARTIFACTS"
+        )
+    return uri, artifacts
+
+
+class Registry:
+    """Registered models: metadata in SQLAlchemy, artifacts in an fsspec store.
+
+    Args:
+        uri: a folder (default ``./satchel-registry``, or ``SATCHEL_REGISTRY``)
+            holding a SQLite database and an ``artifacts`` folder, or a database
+            URL such as ``postgresql+psycopg://host/db``.
+        artifacts: an fsspec URL for the artifacts (``s3://bucket/prefix``);
+            required with a database URL (or ``SATCHEL_ARTIFACTS``).
+        cache: where remote artifacts are cached locally.
+
+    Example:
+        >>> reg = satchel.Registry()                                   # doctest: +SKIP
+        >>> v = reg.register("churn", pipeline, metrics={"auc": 0.91})  # doctest: +SKIP
+        >>> reg.set_alias("churn", "production", v.version)            # doctest: +SKIP
+        >>> model = reg.load("models:/churn@production")               # doctest: +SKIP
+    """
+
+    def __init__(self, uri: str | None = None, artifacts: str | None = None,
+                 cache: str | None = None) -> None:
+        self.database_url, artifacts_url = _locations(uri, artifacts)
+        self.engine = db.create_engine(self.database_url)
+        db.upgrade(self.engine)
+        self.store = ArtifactStore(artifacts_url, cache)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.engine.url.render_as_string()!r}, artifacts={self.store.url!r})"
+
+    # ---------------------------------------------------------------- register
+
+    def register(self, name: str, model_or_file: Any, *, description: str = "",
+                 tags: Mapping[str, str] | None = None,
+                 metrics: Mapping[str, float] | None = None,
+                 params: Mapping[str, Any] | None = None,
+                 lineage: Mapping[str, Any] | None = None, sample: Any = None) -> ModelVersion:
+        """Register a model (object, loaded Model or satchel file) as the next version.
+
+        The artifact is stored first, by digest (once, however often it is
+        registered), then the version row is written in one transaction: a
+        crash leaves at most an orphaned artifact, which ``gc`` removes.
+
+        Raises:
+            InvalidNameError: the name, a tag key or a metric is not valid.
+        """
+        check_name(name)
+        tags, metrics = _tags(tags), _metrics(metrics)
+        path, temporary = _artifact_file(model_or_file, sample)
+        try:
+            info = inspect(path)
+            self.store.put(path, info.digest)
+        finally:
+            if temporary:
+                os.unlink(path)
+        record = _artifact_record(info.header.metadata)
+        with db.write(self.engine) as connection:
+            model_id = db.lock_model(connection, name)
+            version = db.next_version(connection, model_id)
+            connection.execute(sa.insert(db.versions).values(
+                model_id=model_id, version=version, digest=info.digest, size=info.size,
+                status="active", description=description, tags=tags, metrics=metrics,
+                params=dict(params or {}), lineage=dict(lineage or {}), artifact=record,
+                created_at=db.now()))
+        return self.version(name, version)
+
+    # ------------------------------------------------------------------ reading
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every model: name, description, latest version, aliases."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(db.models).order_by(db.models.c.name)).all()
+            result = []
+            for row in rows:
+                latest = connection.execute(
+                    sa.select(sa.func.max(db.versions.c.version))
+                    .where(db.versions.c.model_id == row.id, db.versions.c.status != "deleted")
+                ).scalar()
+                aliases = dict(connection.execute(
+                    sa.select(db.aliases.c.alias, db.aliases.c.version)
+                    .where(db.aliases.c.model_id == row.id)).all())
+                result.append({"name": row.name, "description": row.description,
+                               "latest": latest, "aliases": aliases,
+                               "created_at": row.created_at})
+        return result
+
+    def versions(self, name: str, *, include_archived: bool = True) -> list[ModelVersion]:
+        """Every version of ``name`` (deleted ones excluded), oldest first."""
+        statuses = ("active", "archived") if include_archived else ("active",)
+        return self._versions(name, db.versions.c.status.in_(statuses))
+
+    def version(self, name: str, version: int) -> ModelVersion:
+        """Version ``version`` of ``name``.
+
+        Raises:
+            NotFoundError: naming the versions that do exist.
+        """
+        found = self._versions(name, db.versions.c.version == version,
+                               db.versions.c.status != "deleted")
+        if not found:
+            existing = [v.version for v in self.versions(name)]
+            raise NotFoundError(f"model {name!r} has no version {version}; it has versions"
+                                f" {existing or 'none'}")
+        return found[0]
+
+    def latest(self, name: str) -> ModelVersion:
+        """The highest active version of ``name``."""
+        active = self.versions(name, include_archived=False)
+        if not active:
+            raise NotFoundError(f"model {name!r} has no active version")
+        return active[-1]
+
+    def resolve(self, uri: str) -> ModelVersion:
+        """The version a ``models:/`` URI names (latest, a number or an alias)."""
+        parsed = parse_uri(uri)
+        if parsed.version is not None:
+            return self.version(parsed.name, parsed.version)
+        if parsed.alias is None:
+            return self.latest(parsed.name)
+        with self.engine.connect() as connection:
+            model_id = self._model_id(connection, parsed.name)
+            version = connection.execute(
+                sa.select(db.aliases.c.version).where(db.aliases.c.model_id == model_id,
+                                                      db.aliases.c.alias == parsed.alias)
+            ).scalar()
+            if version is None:
+                known = connection.execute(sa.select(db.aliases.c.alias).where(
+                    db.aliases.c.model_id == model_id)).scalars().all()
+                raise NotFoundError(f"model {parsed.name!r} has no alias {parsed.alias!r};"
+                                    f" its aliases are {sorted(known) or 'none'}")
+        return self.version(parsed.name, int(version))
+
+    def search(self, name: str | None = None, *, tags: Mapping[str, str] | None = None,
+               metrics: Iterable[str] = (), order_by: str | None = None,
+               include_archived: bool = False, limit: int | None = None
+               ) -> list[ModelVersion]:
+        """Versions matching a name, tags and metric filters such as ``"auc >= 0.9"``.
+
+        ``order_by`` is a field (``version``, ``created_at``, ``metrics.auc``),
+        prefixed with ``-`` for descending order.
+        """
+        conditions = [db.versions.c.status.in_(("active", "archived") if include_archived
+                                                else ("active",))]
+        found = self._versions(name, *conditions) if name else self._all_versions(*conditions)
+        selected = [v for v in found if matches(v, tags or {}, list(metrics))]
+        return order(selected, order_by)[:limit]
+
+    def load(self, uri: str, **options: Any) -> Any:
+        """Load a registered model (``models:/name``, ``/version`` or ``@alias``).
+
+        The artifact's header must carry the digest the registry recorded, and a
+        full load then verifies every byte. Options are those of :func:`satchel.load`.
+        """
+        if not is_model_uri(uri):
+            uri = f"models:/{uri}"
+        parsed = parse_uri(uri)
+        with self.engine.connect() as connection:
+            found = db.find_digest(connection, parsed.name, parsed.version, parsed.alias)
+        if found is None:
+            self.resolve(uri)  # raises NotFoundError saying what exists instead
+            raise NotFoundError(f"{uri} names no loadable version")
+        from satchel.artifact import load  # noqa: PLC0415 - avoids an import cycle
+
+        path = self.store.local_path(found[1])
+        model = load(path, **options)
+        digest = getattr(model, "digest", None) or inspect(path).digest
+        if digest != found[1]:
+            raise IntegrityError(f"{uri}: the registry recorded {found[1]}, the artifact"
+                                 f" holds {digest}")
+        return model
+
+    # --------------------------------------------------------------- aliases
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        """Point ``alias`` at ``version`` (creating or moving it); the move is recorded."""
+        check_name(alias, "alias")
+        self.version(name, version)
+        with db.write(self.engine) as connection:
+            model_id = self._model_id(connection, name)
+            previous = connection.execute(sa.select(db.aliases.c.version).where(
+                db.aliases.c.model_id == model_id, db.aliases.c.alias == alias)).scalar()
+            connection.execute(sa.delete(db.aliases).where(
+                db.aliases.c.model_id == model_id, db.aliases.c.alias == alias))
+            connection.execute(sa.insert(db.aliases).values(
+                model_id=model_id, alias=alias, version=version, updated_at=db.now()))
+            connection.execute(sa.insert(db.alias_history).values(
+                model_id=model_id, alias=alias, version=version, previous=previous,
+                at=db.now()))
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove ``alias``; the removal is recorded in its history."""
+        self.resolve(f"models:/{name}@{check_name(alias, 'alias')}")
+        with db.write(self.engine) as connection:
+            model_id = self._model_id(connection, name)
+            previous = connection.execute(sa.select(db.aliases.c.version).where(
+                db.aliases.c.model_id == model_id, db.aliases.c.alias == alias)).scalar()
+            connection.execute(sa.delete(db.aliases).where(
+                db.aliases.c.model_id == model_id, db.aliases.c.alias == alias))
+            connection.execute(sa.insert(db.alias_history).values(
+                model_id=model_id, alias=alias, version=None, previous=previous, at=db.now()))
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
+        """Every move of the model's aliases (or of one alias), oldest first."""
+        with self.engine.connect() as connection:
+            model_id = self._model_id(connection, name)
+            query = sa.select(db.alias_history).where(db.alias_history.c.model_id == model_id)
+            if alias is not None:
+                query = query.where(db.alias_history.c.alias == alias)
+            rows = connection.execute(query.order_by(db.alias_history.c.id)).all()
+        return [AliasMove(name, r.alias, r.version, r.previous, r.at) for r in rows]
+
+    # --------------------------------------------------------------- changes
+
+    def update(self, name: str, version: int, *, tags: Mapping[str, str] | None = None,
+               remove_tags: Iterable[str] = (), description: str | None = None) -> ModelVersion:
+        """Merge ``tags`` into a version's tags, remove ``remove_tags``, set its description."""
+        current = self.version(name, version)
+        merged = {k: v for k, v in {**current.tags, **_tags(tags)}.items()
+                  if k not in set(remove_tags)}
+        values: dict[str, Any] = {"tags": merged}
+        if description is not None:
+            values["description"] = description
+        self._set(name, version, **values)
+        return self.version(name, version)
+
+    def describe(self, name: str, description: str) -> None:
+        """Set a model's description."""
+        with db.write(self.engine) as connection:
+            model_id = self._model_id(connection, name)
+            connection.execute(sa.update(db.models).where(db.models.c.id == model_id)
+                               .values(description=description))
+
+    def archive(self, name: str, version: int) -> None:
+        """Mark a version archived: kept and loadable, left out of searches and ``latest``."""
+        self.version(name, version)
+        self._set(name, version, status="archived")
+
+    def delete(self, name: str, version: int, *, force: bool = False) -> None:
+        """Delete a version (its number is never reused; ``gc`` frees its artifact).
+
+        Raises:
+            ConflictError: an alias points to it and ``force`` is false.
+        """
+        found = self.version(name, version)
+        if found.aliases and not force:
+            raise ConflictError(f"{found.uri} is the target of alias(es) {found.aliases};"
+                                " move them first or pass force=True to delete them too")
+        for alias in found.aliases:
+            self.delete_alias(name, alias)
+        self._set(name, version, status="deleted")
+
+    def gc(self, grace_seconds: float = 3600.0) -> list[str]:
+        """Remove artifacts no live version refers to; return their digests.
+
+        Artifacts younger than ``grace_seconds`` are kept: a registration may be
+        storing one right now, before its version row is written.
+        """
+        with self.engine.connect() as connection:
+            live = set(connection.execute(sa.select(db.versions.c.digest).where(
+                db.versions.c.status != "deleted")).scalars())
+        cutoff = time.time() - grace_seconds
+        removed = [d for d, mtime in self.store.digests() if d not in live and mtime < cutoff]
+        for digest in removed:
+            self.store.delete(digest)
+        return removed
+
+    # -------------------------------------------------------------- internals
+
+    def _model_id(self, connection: sa.Connection, name: str) -> int:
+        found = connection.execute(
+            sa.select(db.models.c.id).where(db.models.c.name == check_name(name))).scalar()
+        if found is None:
+            names = connection.execute(sa.select(db.models.c.name)).scalars().all()
+            close = difflib.get_close_matches(name, names, n=3)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else (
+                f"; registered models: {sorted(names)[:10] or 'none'}")
+            raise NotFoundError(f"no model named {name!r}{hint}")
+        return int(found)
+
+    def _set(self, name: str, version: int, **values: Any) -> None:
+        with db.write(self.engine) as connection:
+            model_id = self._model_id(connection, name)
+            connection.execute(sa.update(db.versions).where(
+                db.versions.c.model_id == model_id, db.versions.c.version == version
+            ).values(**values))
+
+    def _versions(self, name: str, *conditions: Any) -> list[ModelVersion]:
+        with self.engine.connect() as connection:
+            model_id = self._model_id(connection, name)
+            return self._query(connection, db.versions.c.model_id == model_id, *conditions)
+
+    def _all_versions(self, *conditions: Any) -> list[ModelVersion]:
+        with self.engine.connect() as connection:
+            return self._query(connection, *conditions)
+
+    def _query(self, connection: sa.Connection, *conditions: Any) -> list[ModelVersion]:
+        rows = connection.execute(
+            sa.select(db.versions, db.models.c.name)
+            .join(db.models, db.models.c.id == db.versions.c.model_id)
+            .where(*conditions).order_by(db.models.c.name, db.versions.c.version)).all()
+        aliases: dict[tuple[int, int], list[str]] = {}
+        for model_id, alias, version in connection.execute(
+                sa.select(db.aliases.c.model_id, db.aliases.c.alias, db.aliases.c.version)):
+            aliases.setdefault((model_id, version), []).append(alias)
+        return [ModelVersion(
+            name=r.name, version=r.version, digest=r.digest, size=r.size, status=r.status,
+            description=r.description, tags=r.tags, metrics=r.metrics, params=r.params,
+            lineage=r.lineage, artifact=r.artifact, created_at=r.created_at,
+            aliases=sorted(aliases.get((r.model_id, r.version), []))) for r in rows]
+
+
+def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    result = {}
+    for key, value in (tags or {}).items():
+        check_name(key, "tag key")
+        if not isinstance(value, str) or len(value) > 1024:
+            raise InvalidNameError(f"tag {key!r}: expected a string of at most 1024 characters,"
+                                   f" found {type(value).__name__}")
+        result[key] = value
+    return result
+
+
+def _metrics(metrics: Mapping[str, float] | None) -> dict[str, float]:
+    result = {}
+    for key, value in (metrics or {}).items():
+        check_name(key, "metric name")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise InvalidNameError(f"metric {key!r}: expected a number, found {value!r:.40}")
+        result[key] = float(value)
+    return result
+
+
+def _artifact_file(model_or_file: Any, sample: Any) -> tuple[str, bool]:
+    """A satchel file for what was given, and whether it is a temporary one."""
+    if isinstance(model_or_file, (str, os.PathLike)) and not is_model_uri(model_or_file):
+        if not os.path.isfile(model_or_file):
+            raise NotFoundError(f"no such file: {os.fspath(model_or_file)!r}")
+        return os.fspath(model_or_file), False
+    from satchel.artifact import save, save_model  # noqa: PLC0415 - avoids an import cycle
+    from satchel.model import Model  # noqa: PLC0415
+
+    handle, path = tempfile.mkstemp(suffix=".satchel")
+    os.close(handle)
+    try:
+        if isinstance(model_or_file, Model):
+            save_model(model_or_file, path)
+        else:
+            save(model_or_file, path, sample=sample)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path, True
+
+
+def _artifact_record(metadata: dict[str, Any]) -> dict[str, Any]:
+    """What the registry keeps of a file's metadata: queryable without the file."""
+    check = metadata.get("check")
+    return {
+        "environment": metadata.get("environment", {}),
+        "schema": metadata.get("schema"),
+        "check_rows": check.get("rows") if isinstance(check, dict) else 0,
+        "code": [{k: v for k, v in r.items() if k != "source"}
+                 for r in metadata.get("code", []) if isinstance(r, dict)],
+        "user": metadata.get("user", {}),
+    }

@@ -1,0 +1,178 @@
+"""The registry's metadata store: SQLAlchemy tables on SQLite or PostgreSQL.
+
+Versions are numbered per model inside one write transaction: on SQLite the
+transaction takes the write lock up front (``BEGIN IMMEDIATE``), on
+PostgreSQL it locks the model's row (``SELECT ... FOR UPDATE``), so concurrent
+registrations get consecutive numbers and none is lost. The schema is created
+and upgraded by the alembic migrations in ``satchel/registry/migrations``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from satchel.errors import SatchelError
+
+#: The alembic revision the code expects; opening a database upgrades it to this.
+HEAD = "0001"
+
+metadata = sa.MetaData()
+models = sa.Table(
+    "satchel_models", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+versions = sa.Table(
+    "satchel_versions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("satchel_models.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(80), nullable=False, index=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, default="active"),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("lineage", sa.JSON, nullable=False),
+    sa.Column("artifact", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("model_id", "version", name="uq_satchel_versions_model_version"),
+)
+aliases = sa.Table(
+    "satchel_aliases", metadata,
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("satchel_models.id"), primary_key=True),
+    sa.Column("alias", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+alias_history = sa.Table(
+    "satchel_alias_history", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("satchel_models.id"), nullable=False),
+    sa.Column("alias", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("previous", sa.Integer, nullable=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def now() -> datetime:
+    """The current UTC time."""
+    return datetime.now(UTC)
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for ``url`` with the locking each backend needs."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60, "isolation_level": None})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(connection: Any, _: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(connection: Connection) -> None:
+            # Writers take the write lock up front, so that two of them never both read
+            # the same highest version; readers run in autocommit and block no one.
+            if connection.get_execution_options().get("satchel_write", False):
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    try:
+        return sa.create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        raise SatchelError(f"the database driver for {url.split(':', 1)[0]!r} is not installed"
+                           f" ({exc.name}); for PostgreSQL: pip install 'satchel[postgres]'"
+                           ) from None
+
+
+def upgrade(engine: Engine) -> None:
+    """Create or upgrade the schema to :data:`HEAD` with alembic, if it is not there yet."""
+    with engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        if inspector.has_table("satchel_alembic_version"):
+            current = connection.execute(
+                sa.text("SELECT version_num FROM satchel_alembic_version")).scalar()
+            if current == HEAD:
+                return
+    from alembic import command  # noqa: PLC0415 - only needed when the schema changes
+    from alembic.config import Config  # noqa: PLC0415
+
+    config = Config()
+    config.set_main_option("script_location", os.path.join(os.path.dirname(__file__),
+                                                           "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction (the SQLite write lock is taken at its start)."""
+    with engine.connect().execution_options(satchel_write=True) as connection, \
+            connection.begin():
+        yield connection
+
+
+def find_digest(connection: Connection, name: str, version: int | None,
+                alias: str | None) -> tuple[int, str] | None:
+    """(version, digest) for a name and a version, an alias or neither (latest), in one query."""
+    query = (sa.select(versions.c.version, versions.c.digest)
+             .join(models, models.c.id == versions.c.model_id)
+             .where(models.c.name == name, versions.c.status != "deleted"))
+    if alias is not None:
+        query = query.join(aliases, (aliases.c.model_id == versions.c.model_id)
+                           & (aliases.c.version == versions.c.version)
+                           ).where(aliases.c.alias == alias)
+    elif version is not None:
+        query = query.where(versions.c.version == version)
+    else:
+        query = query.where(versions.c.status == "active").order_by(
+            versions.c.version.desc()).limit(1)
+    row = connection.execute(query).first()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def lock_model(connection: Connection, name: str) -> int:
+    """The id of model ``name``, created if new, locked for this transaction."""
+    query = sa.select(models.c.id).where(models.c.name == name)
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            sa.dialects.postgresql.insert(models)
+            .values(name=name, description="", created_at=now())
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        found = connection.execute(query.with_for_update()).scalar_one()
+        return int(found)
+    found = connection.execute(query).scalar()
+    if found is None:
+        inserted = connection.execute(
+            sa.insert(models).values(name=name, description="", created_at=now())
+        ).inserted_primary_key
+        found = inserted[0] if inserted else None
+    return int(found)
+
+
+def next_version(connection: Connection, model_id: int) -> int:
+    """One more than the highest version of ``model_id``.
+
+    Deleted versions stay as rows with status ``deleted``, so numbers are never reused.
+    """
+    highest = connection.execute(
+        sa.select(sa.func.max(versions.c.version)).where(versions.c.model_id == model_id)
+    ).scalar()
+    return int(highest or 0) + 1

@@ -1,0 +1,77 @@
+"""Names in the registry: what a model, alias or tag key may be called, and URIs.
+
+Names become parts of URIs (``models:/churn@production``) and of log lines, so
+they are short, printable and cannot traverse paths.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from satchel.errors import InvalidNameError
+
+MAX_LENGTH = 128
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))?")
+
+
+def check_name(name: object, what: str = "model name") -> str:
+    """``name`` if it is a valid registry name.
+
+    Raises:
+        InvalidNameError: saying what is allowed, what was found, and a fix.
+    """
+    if not isinstance(name, str):
+        raise InvalidNameError(f"a {what} must be a string, not {type(name).__name__}")
+    if not name or len(name) > MAX_LENGTH or not _NAME.fullmatch(name) or ".." in name:
+        suggestion = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-._")[:MAX_LENGTH]
+        fix = f"; for example {suggestion!r}" if suggestion and _NAME.fullmatch(suggestion) \
+            and ".." not in suggestion else ""
+        raise InvalidNameError(
+            f"invalid {what} {name[:60]!r}: expected 1 to {MAX_LENGTH} letters, digits, '.',"
+            f" '_' or '-', starting with a letter or digit, without '..'{fix}"
+        )
+    if name.isdigit() and what == "alias":
+        raise InvalidNameError(f"invalid alias {name!r}: an alias cannot be a number, which"
+                               " would read as a version")
+    return name
+
+
+@dataclass(frozen=True)
+class ModelURI:
+    """A parsed ``models:/name``, ``models:/name/3`` or ``models:/name@alias``."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+
+    def __str__(self) -> str:
+        if self.version is not None:
+            return f"models:/{self.name}/{self.version}"
+        return f"models:/{self.name}" + (f"@{self.alias}" if self.alias else "")
+
+
+def is_model_uri(text: object) -> bool:
+    """Whether ``text`` is a ``models:/`` URI."""
+    return isinstance(text, str) and text.startswith("models:/")
+
+
+def parse_uri(text: str) -> ModelURI:
+    """Parse a ``models:/`` URI.
+
+    Raises:
+        InvalidNameError: the URI is malformed; the message shows the three forms.
+    """
+    match = _URI.fullmatch(text)
+    forms = "models:/NAME (latest), models:/NAME/VERSION or models:/NAME@ALIAS"
+    if not match:
+        raise InvalidNameError(f"invalid model URI {text[:80]!r}: expected {forms}")
+    version = match.group("version")
+    if version is not None and not (version.isdigit() and int(version) >= 1):
+        raise InvalidNameError(f"invalid version {version[:20]!r} in {text[:80]!r}: expected a"
+                               " positive integer")
+    alias = match.group("alias")
+    return ModelURI(check_name(match.group("name")),
+                    int(version) if version is not None else None,
+                    check_name(alias, "alias") if alias is not None else None)
