@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import satchel
-from satchel import environment
+from satchel import cli_registry, environment
 from satchel.diff import diff
 from satchel.errors import (
     EncodeError,
@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "List the names a file needs in trusted=[...] to load.")
     untrusted.add_argument("file", help="path of a .satchel file")
     untrusted.add_argument("--json", action="store_true", help="print JSON")
+    cli_registry.add_commands(commands)
     return parser
 
 

@@ -78,4 +78,20 @@ def run(directory: str = ".", say: Callable[[str], None] = print) -> str:
         " were passed in reverse order and put back by the schema)")
     if not same:
         raise SystemExit(1)
+    _register(path, frame, float(pipeline.score(frame, labels)), say, directory)
     return path
+
+
+def _register(path: str, frame: Any, accuracy: float, say: Callable[[str], None],
+              directory: str) -> None:
+    """Register the demo model, point the production alias at it and load it by alias."""
+    from satchel.registry import Registry  # noqa: PLC0415 - needs the [registry] extra
+
+    location = os.path.join(directory, "satchel-registry")
+    registry = Registry(location)
+    version = registry.register("churn-demo", path, metrics={"accuracy": accuracy},
+                                tags={"source": "quickstart"})
+    registry.set_alias("churn-demo", "production", version.version)
+    model = registry.load("models:/churn-demo@production")
+    say(f"registered {version.uri} in {location} and pointed models:/churn-demo@production"
+        f" at it; loaded back by alias: {model.predict(frame.head(3)).tolist()}")

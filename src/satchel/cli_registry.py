@@ -1,0 +1,159 @@
+"""``satchel registry ...``: the registry's commands, each over one Registry method."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from satchel.render import Table, render
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from satchel.registry import Registry  # noqa: PLC0415 - needs the [registry] extra
+
+    return Registry(args.registry, artifacts=args.artifacts)
+
+
+def _version_row(v: Any) -> list[str]:
+    metrics = ", ".join(f"{k}={v:g}" for k, v in v.metrics.items())
+    return [str(v.version), v.status, ", ".join(v.aliases), metrics,
+            ", ".join(f"{k}={t}" for k, t in v.tags.items()), v.digest[:19],
+            v.created_at.strftime("%Y-%m-%d %H:%M")]
+
+
+def _version_json(v: Any) -> dict[str, Any]:
+    return {**vars(v), "created_at": v.created_at.isoformat(), "uri": v.uri}
+
+
+def _emit(args: argparse.Namespace, data: Any, table: Table) -> int:
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        render(table)
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    models = _registry(args).models()
+    return _emit(args, models, Table("models", ["name", "latest", "aliases", "description"], [
+        [m["name"], str(m["latest"]), ", ".join(f"{a}->{v}" for a, v in m["aliases"].items()),
+         m["description"]] for m in models]))
+
+
+def _versions(args: argparse.Namespace) -> int:
+    found = _registry(args).versions(args.name)
+    return _emit(args, [_version_json(v) for v in found], Table(
+        f"versions of {args.name}",
+        ["version", "status", "aliases", "metrics", "tags", "digest", "created"],
+        [_version_row(v) for v in found]))
+
+
+def _show(args: argparse.Namespace) -> int:
+    found = _registry(args).resolve(args.uri)
+    rows = [[k, json.dumps(v, default=str) if isinstance(v, (dict, list)) else str(v)]
+            for k, v in _version_json(found).items()]
+    return _emit(args, _version_json(found), Table(found.uri, ["field", "value"], rows))
+
+
+def _register(args: argparse.Namespace) -> int:
+    tags = dict(_pair(t) for t in args.tag)
+    metrics = {k: float(v) for k, v in map(_pair, args.metric)}
+    found = _registry(args).register(args.name, args.file, description=args.description,
+                                     tags=tags, metrics=metrics)
+    if args.json:
+        print(json.dumps(_version_json(found), indent=2, default=str))
+    else:
+        print(f"registered {found.uri} ({found.digest})")
+    return 0
+
+
+def _pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, found {text!r}")
+    return key, value
+
+
+def _alias(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    if args.delete:
+        registry.delete_alias(args.name, args.alias)
+        print(f"deleted alias {args.name}@{args.alias}")
+        return 0
+    if args.version is None:
+        raise SystemExit("satchel: error: alias needs a VERSION (or --delete)")
+    registry.set_alias(args.name, args.alias, args.version)
+    print(f"models:/{args.name}@{args.alias} -> version {args.version}")
+    return 0
+
+
+def _tag(args: argparse.Namespace) -> int:
+    found = _registry(args).update(args.name, args.version, tags=dict(map(_pair, args.set)),
+                                   remove_tags=args.remove, description=args.description)
+    print(f"{found.uri} tags: {found.tags}")
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    if args.archive:
+        registry.archive(args.name, args.version)
+        print(f"archived models:/{args.name}/{args.version}")
+    else:
+        registry.delete(args.name, args.version, force=args.force)
+        print(f"deleted models:/{args.name}/{args.version}")
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    removed = _registry(args).gc(grace_seconds=args.grace)
+    print(f"removed {len(removed)} orphaned artifact(s)")
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    """Add ``registry`` and its subcommands to the ``satchel`` parser."""
+    parent = commands.add_parser("registry", help="Manage registered models, versions and"
+                                 " aliases.", description="Manage registered models, versions"
+                                 " and aliases (SATCHEL_REGISTRY or --registry).")
+    sub = parent.add_subparsers(dest="registry_command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Any, text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text)
+        parser.add_argument("--registry", default=None, help="registry folder or database URL"
+                            " (default: SATCHEL_REGISTRY or ./satchel-registry)")
+        parser.add_argument("--artifacts", default=None, help="artifact store URL (s3://...)")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+        parser.set_defaults(handler=handler)
+        return parser
+
+    command("models", _models, "List registered models with their latest version and aliases.")
+    command("versions", _versions, "List the versions of a model.").add_argument("name")
+    command("show", _show, "Show one version: models:/NAME, /VERSION or @ALIAS.").add_argument(
+        "uri")
+    register = command("register", _register, "Register a satchel file as the next version.")
+    register.add_argument("file")
+    register.add_argument("name")
+    register.add_argument("--description", default="")
+    register.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
+    register.add_argument("--metric", action="append", default=[], metavar="KEY=NUMBER")
+    alias = command("alias", _alias, "Point an alias at a version (or --delete it).")
+    alias.add_argument("name")
+    alias.add_argument("alias")
+    alias.add_argument("version", type=int, nargs="?")
+    alias.add_argument("--delete", action="store_true")
+    tag = command("tag", _tag, "Set or remove tags and the description of a version.")
+    tag.add_argument("name")
+    tag.add_argument("version", type=int)
+    tag.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    tag.add_argument("--remove", action="append", default=[], metavar="KEY")
+    tag.add_argument("--description", default=None)
+    delete = command("delete", _delete, "Delete (or --archive) a version.")
+    delete.add_argument("name")
+    delete.add_argument("version", type=int)
+    delete.add_argument("--force", action="store_true", help="also delete its aliases")
+    delete.add_argument("--archive", action="store_true", help="archive instead of deleting")
+    gc = command("gc", _gc, "Remove artifacts that no version refers to.")
+    gc.add_argument("--grace", type=float, default=3600.0,
+                    help="keep artifacts younger than this many seconds (3600)")
