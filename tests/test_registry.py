@@ -1,0 +1,181 @@
+"""The registry on every backend: versions, aliases, search, URIs, artifacts and bad input."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import satchel
+from satchel.registry import Registry
+from tests.backends import Backend, backend, s3_endpoint  # noqa: F401 - fixtures
+
+
+@pytest.fixture
+def registry(backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:  # noqa: F811
+    """A fresh registry on the backend under test."""
+    for key, value in backend.environment.items():
+        monkeypatch.setenv(key, value)
+    return Registry(backend.uri, artifacts=backend.artifacts, cache=str(tmp_path / "cache"))
+
+
+def model(c: float = 1.0) -> Any:
+    """A small fitted classifier."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(60, 3))
+    return LogisticRegression(C=c).fit(features, features[:, 0] > 0)
+
+
+def test_versions_are_consecutive_from_one(registry: Registry) -> None:
+    """Each registration of a name gets the next version number, starting at 1."""
+    numbers = [registry.register("churn", model(c)).version for c in (1.0, 0.5, 0.1)]
+    assert numbers == [1, 2, 3]
+    assert [v.version for v in registry.versions("churn")] == [1, 2, 3]
+
+
+def test_register_records_metadata_without_download(registry: Registry) -> None:
+    """Metrics, tags, params, lineage and the artifact's schema are queryable."""
+    found = registry.register(
+        "churn", model(), description="first", tags={"team": "growth"},
+        metrics={"auc": 0.91}, params={"C": 1.0},
+        lineage={"commit": "abc123", "run_id": "r1", "data_digest": "d1"},
+        sample=np.zeros((5, 3)))
+    assert (found.tags, found.metrics, found.params) == ({"team": "growth"}, {"auc": 0.91},
+                                                        {"C": 1.0})
+    assert found.lineage["commit"] == "abc123"
+    assert found.artifact["schema"]["input"] == {"kind": "array", "n_features": 3,
+                                                 "dtype": "float64"}
+    assert found.artifact["environment"]["packages"]["scikit-learn"]
+    assert found.artifact["check_rows"] == 5
+
+
+def test_same_model_is_stored_once(registry: Registry) -> None:
+    """Registering the same model twice stores its bytes once."""
+    fitted = model()
+    first, second = registry.register("a", fitted), registry.register("b", fitted)
+    assert first.digest == second.digest
+    assert len(list(registry.store.digests())) == 1
+
+
+def test_uris_resolve_latest_version_and_alias(registry: Registry) -> None:
+    """models:/name, models:/name/N and models:/name@alias load the right version."""
+    for c in (1.0, 0.01):
+        registry.register("churn", model(c))
+    registry.set_alias("churn", "production", 1)
+    assert registry.resolve("models:/churn").version == 2
+    assert registry.resolve("models:/churn/1").version == 1
+    assert registry.resolve("models:/churn@production").version == 1
+    loaded = registry.load("models:/churn@production")
+    np.testing.assert_array_equal(loaded.coef_, model(1.0).coef_)
+
+
+def test_satchel_load_reads_the_registry_from_the_environment(
+        registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    """satchel.load("models:/...") uses SATCHEL_REGISTRY (and SATCHEL_ARTIFACTS)."""
+    registry.register("churn", model())
+    monkeypatch.setenv("SATCHEL_REGISTRY", registry.database_url
+                       if "postgresql" in registry.database_url
+                       else os.path.dirname(registry.database_url.removeprefix("sqlite:///")))
+    monkeypatch.setenv("SATCHEL_ARTIFACTS", registry.store.url)
+    assert satchel.load("models:/churn/1").coef_.shape == (1, 3)
+
+
+def test_alias_moves_are_recorded(registry: Registry) -> None:
+    """Setting, moving and deleting an alias each leave an entry in its history."""
+    for c in (1.0, 0.5):
+        registry.register("churn", model(c))
+    registry.set_alias("churn", "production", 1)
+    registry.set_alias("churn", "production", 2)
+    registry.delete_alias("churn", "production")
+    moves = [(m.version, m.previous) for m in registry.alias_history("churn", "production")]
+    assert moves == [(1, None), (2, 1), (None, 2)]
+
+
+def test_search_filters_and_orders(registry: Registry) -> None:
+    """Versions can be searched by name, tag and metric, and ordered by a metric."""
+    for c, auc, team in ((1.0, 0.8, "a"), (0.5, 0.9, "b"), (0.1, 0.95, "b")):
+        registry.register("churn", model(c), metrics={"auc": auc}, tags={"team": team})
+    found = registry.search("churn", tags={"team": "b"}, metrics=["auc >= 0.9"],
+                            order_by="-metrics.auc")
+    assert [v.version for v in found] == [3, 2]
+    assert [v.version for v in registry.search(order_by="metrics.auc", limit=1)] == [1]
+
+
+def test_tags_descriptions_archive_and_delete(registry: Registry) -> None:
+    """Tags and descriptions update; archived versions leave latest; deletion is guarded."""
+    for c in (1.0, 0.5):
+        registry.register("churn", model(c))
+    assert registry.update("churn", 1, tags={"stage": "qa"}, description="x").tags == {
+        "stage": "qa"}
+    registry.archive("churn", 2)
+    assert registry.latest("churn").version == 1
+    registry.set_alias("churn", "production", 1)
+    with pytest.raises(satchel.ConflictError, match="target of alias"):
+        registry.delete("churn", 1)
+    registry.delete("churn", 1, force=True)
+    assert [v.version for v in registry.versions("churn")] == [2]
+    assert registry.register("churn", model(0.2)).version == 3  # numbers are never reused
+
+
+def test_missing_things_name_what_exists(registry: Registry) -> None:
+    """Missing models, versions and aliases raise NotFoundError naming what exists nearby."""
+    registry.register("churn", model())
+    with pytest.raises(satchel.NotFoundError, match="did you mean 'churn'"):
+        registry.resolve("models:/chrun")
+    with pytest.raises(satchel.NotFoundError, match=r"has no version 7; it has versions \[1\]"):
+        registry.resolve("models:/churn/7")
+    with pytest.raises(satchel.NotFoundError, match="has no alias 'prod'; its aliases are none"):
+        registry.resolve("models:/churn@prod")
+
+
+@pytest.mark.parametrize("name", ["../etc", "a/b", "", "x" * 200, "bad name", "..", "-x"])
+def test_invalid_names_are_refused(registry: Registry, name: str) -> None:
+    """Names with path separators, traversal, spaces or bad length are refused."""
+    with pytest.raises(satchel.InvalidNameError, match="invalid model name"):
+        registry.register(name, model())
+    assert registry.models() == []
+
+
+def test_failed_registration_loses_nothing(registry: Registry) -> None:
+    """A registration that fails leaves the stored versions untouched."""
+    registry.register("churn", model())
+    with pytest.raises(satchel.InvalidNameError):
+        registry.register("churn", model(0.5), metrics={"auc": "high"})  # type: ignore[dict-item]
+    assert [v.version for v in registry.versions("churn")] == [1]
+    assert registry.load("models:/churn/1").coef_.shape == (1, 3)
+
+
+def test_gc_removes_only_orphans(registry: Registry) -> None:
+    """gc removes artifacts of deleted versions and keeps those still referenced."""
+    registry.register("churn", model(1.0))
+    registry.register("churn", model(0.5))
+    registry.delete("churn", 1)
+    removed = registry.gc(grace_seconds=0)
+    assert len(removed) == 1
+    assert registry.load("models:/churn/2").coef_.shape == (1, 3)
+
+
+def test_loaded_model_digest_is_checked(registry: Registry) -> None:
+    """A stored artifact replaced by another model is refused on load."""
+    first = registry.register("churn", model(1.0))
+    other = registry.register("other", model(0.01))
+    if not registry.store.local:
+        pytest.skip("tampering is tested on the local store")
+    os.replace(registry.store.path(other.digest), registry.store.path(first.digest))
+    with pytest.raises(satchel.IntegrityError, match="the registry recorded"):
+        registry.load("models:/churn/1")
+
+
+def test_remote_loads_use_the_cache(registry: Registry) -> None:
+    """The second load of a remote artifact reads the local cache (and can map it)."""
+    if registry.store.local:
+        pytest.skip("local stores are read in place")
+    found = registry.register("churn", model())
+    registry.load("models:/churn/1")
+    cached = registry.store.local_path(found.digest)
+    assert os.path.exists(cached)
+    assert registry.load("models:/churn/1", mmap=True).coef_.shape == (1, 3)

@@ -1,0 +1,88 @@
+"""Concurrent and interrupted registrations: no lost versions, no half versions."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from satchel.registry import Registry
+from tests.backends import Backend, backend, s3_endpoint  # noqa: F401 - fixtures
+
+WORKER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from satchel.registry import Registry
+
+    uri, artifacts, cache, count, seed = sys.argv[1:6]
+    registry = Registry(uri, artifacts=None if artifacts == "-" else artifacts, cache=cache)
+    rng = np.random.default_rng(int(seed))
+    features = rng.normal(size=(30, 3))
+    model = LogisticRegression().fit(features, features[:, 0] > 0)
+    print("ready", flush=True)
+    for i in range(int(count)):
+        model.intercept_ = np.array([float(int(seed) * 1000 + i)])
+        registry.register("shared", model, tags={"worker": seed})
+""")
+
+
+def start(backend: Backend, tmp_path: Path, count: int, seed: int) -> subprocess.Popen[bytes]:  # noqa: F811
+    """A registering worker process."""
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER, backend.uri, backend.artifacts or "-",
+         str(tmp_path / "cache"), str(count), str(seed)],
+        stdout=subprocess.PIPE, env={**os.environ, **backend.environment})
+
+
+def open_registry(backend: Backend, tmp_path: Path) -> Registry:  # noqa: F811
+    """The backend's registry, opened in this process."""
+    os.environ.update(backend.environment)
+    return Registry(backend.uri, artifacts=backend.artifacts, cache=str(tmp_path / "cache"))
+
+
+@pytest.mark.slow
+def test_eight_processes_lose_no_version(backend: Backend, tmp_path: Path) -> None:  # noqa: F811
+    """8 processes registering 50 versions each get 400 distinct consecutive versions."""
+    registry = open_registry(backend, tmp_path)
+    workers = [start(backend, tmp_path, 50, seed) for seed in range(1, 9)]
+    for worker in workers:
+        assert worker.wait(timeout=600) == 0
+    versions = registry.versions("shared")
+    assert [v.version for v in versions] == list(range(1, 401))
+    per_worker = {str(seed): 0 for seed in range(1, 9)}
+    for version in versions:
+        per_worker[version.tags["worker"]] += 1
+    assert set(per_worker.values()) == {50}
+    assert len({v.digest for v in versions}) == 400
+
+
+@pytest.mark.slow
+def test_killed_registrations_leave_no_half_version(backend: Backend, tmp_path: Path) -> None:  # noqa: F811
+    """Registrations killed with SIGKILL at random points leave only whole versions."""
+    registry = open_registry(backend, tmp_path)
+    for round_number, delay in enumerate((0.3, 0.7, 1.1, 1.6, 2.2)):
+        worker = start(backend, tmp_path, 1000, round_number + 1)
+        assert worker.stdout is not None
+        worker.stdout.readline()
+        time.sleep(delay)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+    versions = registry.versions("shared")
+    assert [v.version for v in versions] == list(range(1, len(versions) + 1))
+    for version in versions:
+        assert registry.store.exists(version.digest)
+    assert registry.load(f"models:/shared/{versions[-1].version}").coef_.shape == (1, 3)
+    registry.gc(grace_seconds=0)
+    assert all(registry.store.exists(v.digest) for v in registry.versions("shared"))
+    stored = {digest for digest, _ in registry.store.digests()}
+    assert stored == {v.digest for v in registry.versions("shared")}
+    worker = start(backend, tmp_path, 1, 99)
+    assert worker.wait(timeout=120) == 0
+    assert registry.versions("shared")[-1].version == len(versions) + 1
