@@ -135,6 +135,27 @@ def _diff(args: argparse.Namespace) -> int:
     return 1 if changes and args.exit_code else 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from satchel.serving.run import serve  # noqa: PLC0415 - needs the [server] extra
+
+    serve(args.target, host=args.host, port=args.port, workers=args.workers,
+          max_body_bytes=args.max_body_bytes,
+          batch_wait_ms=None if args.no_batching else args.batch_wait_ms,
+          poll_interval=args.poll_interval)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from satchel.batch import score  # noqa: PLC0415
+
+    with _progress(args.input, "scoring") as progress:
+        rows = score(args.target, args.input, args.output, method=args.method,
+                     chunk_rows=args.chunk_rows, progress=progress)
+    print(f"scored {rows} rows of {args.input} with {args.target} -> {args.output}",
+          file=sys.stderr)
+    return 0
+
+
 def _untrusted(args: argparse.Namespace) -> int:
     names = satchel.untrusted_types(args.file)
     if args.json:
@@ -186,6 +207,26 @@ def build_parser() -> argparse.ArgumentParser:
                         "List the names a file needs in trusted=[...] to load.")
     untrusted.add_argument("file", help="path of a .satchel file")
     untrusted.add_argument("--json", action="store_true", help="print JSON")
+    serve = command("serve", _serve, "Serve a satchel file or a models:/ URI over HTTP"
+                    " (MLflow-compatible /invocations).")
+    serve.add_argument("target", help="a .satchel file or models:/NAME[/VERSION|@ALIAS]")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (8080)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (1)")
+    serve.add_argument("--max-body-bytes", type=int, default=10 << 20,
+                       help="larger request bodies get 413 (10 MiB)")
+    serve.add_argument("--batch-wait-ms", type=float, default=0.0,
+                       help="how long single rows wait to be batched (0: only waiting ones)")
+    serve.add_argument("--no-batching", action="store_true", help="switch batching off")
+    serve.add_argument("--poll-interval", type=float, default=5.0,
+                       help="seconds between checks of a followed alias (5)")
+    predict = command("predict", _predict, "Score a CSV or Parquet file in chunks, with the"
+                      " same input validation as the server.")
+    predict.add_argument("target", help="a .satchel file or models:/ URI")
+    predict.add_argument("input", help="CSV or Parquet file to score")
+    predict.add_argument("-o", "--output", required=True, help="CSV or Parquet file to write")
+    predict.add_argument("--method", default="predict", help="predict, predict_proba, ...")
+    predict.add_argument("--chunk-rows", type=int, default=100_000, help="rows per chunk")
     cli_registry.add_commands(commands)
     return parser
 

@@ -20,13 +20,16 @@ __all__ = [
     "EnvironmentMismatchError",
     "EnvironmentMismatchWarning",
     "MissingCodeError",
+    "PayloadTooLargeError",
     "PredictionMismatchError",
+    "RequestError",
     "SchemaError",
     "FormatError",
     "IntegrityError",
     "LimitError",
     "SatchelError",
     "UnsupportedVersionError",
+    "UnsupportedMediaTypeError",
     "UntrustedTypesError",
 ]
 
@@ -122,3 +125,15 @@ class InvalidNameError(SatchelError, ValueError):
 
 class ConflictError(SatchelError, RuntimeError):
     """The operation would lose or orphan something stored (use force=True to insist)."""
+
+
+class RequestError(SatchelError, ValueError):
+    """A prediction request that cannot be read (HTTP 400)."""
+
+
+class UnsupportedMediaTypeError(RequestError):
+    """A request in a content type the server does not read (HTTP 415)."""
+
+
+class PayloadTooLargeError(RequestError):
+    """A request body over the server's limit (HTTP 413)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import time
 from collections.abc import Callable
 from typing import Any
@@ -95,3 +97,9 @@ def _register(path: str, frame: Any, accuracy: float, say: Callable[[str], None]
     model = registry.load("models:/churn-demo@production")
     say(f"registered {version.uri} in {location} and pointed models:/churn-demo@production"
         f" at it; loaded back by alias: {model.predict(frame.head(3)).tolist()}")
+    row = frame.head(1).astype({"plan": str}).to_dict(orient="records")[0]
+    body = json.dumps({"dataframe_records": [row]})
+    say("serve it:  SATCHEL_REGISTRY=" + shlex.quote(location)
+        + " satchel serve models:/churn-demo@production --port 8080")
+    say("then ask:  curl -s 127.0.0.1:8080/invocations -H 'content-type: application/json'"
+        f" -d {shlex.quote(body)}")

@@ -1,6 +1,20 @@
-"""The model registry: names, versions, aliases and lineage over SQLAlchemy and fsspec."""
+"""The model registry: names, versions, aliases and lineage over SQLAlchemy and fsspec.
 
-from satchel.registry.core import AliasMove, ModelVersion, Registry
+``satchel.registry.names`` (URIs and name rules) needs nothing beyond satchel;
+``Registry`` and its records need the ``[registry]`` extra and are imported on
+first use.
+"""
+
+from typing import Any
+
 from satchel.registry.names import ModelURI, parse_uri
 
 __all__ = ["AliasMove", "ModelURI", "ModelVersion", "Registry", "parse_uri"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("AliasMove", "ModelVersion", "Registry"):
+        from satchel.registry import core  # noqa: PLC0415 - imports SQLAlchemy
+
+        return getattr(core, name)
+    raise AttributeError(f"module 'satchel.registry' has no attribute {name!r}")

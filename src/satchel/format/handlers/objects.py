@@ -18,6 +18,7 @@ from __future__ import annotations
 import copyreg
 import functools
 import importlib
+import sys
 import types
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +49,9 @@ def qualified_name(obj: Any) -> str:
     qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
     if not isinstance(module, str) or not isinstance(qualname, str):
         raise TypeError(f"{obj!r} has no module and name to refer to it by")
+    # Some compiled modules report a bare name ("_loss" for sklearn._loss._loss);
+    # the module object knows its full name.
+    module = str(getattr(sys.modules.get(module), "__name__", module))
     if "<lambda>" in qualname or "<locals>" in qualname:
         raise TypeError(
             f"{module}.{qualname} is a lambda or a local definition and cannot be found by"

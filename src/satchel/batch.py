@@ -1,0 +1,64 @@
+"""Batch scoring: a CSV or Parquet file through a model, in chunks, with validation."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from satchel.artifact import load
+from satchel.errors import RequestError
+
+
+def _chunks(path: str, rows: int) -> Iterator[Any]:
+    import pandas as pd  # noqa: PLC0415
+
+    if path.endswith((".parquet", ".pq")):
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+            yield batch.to_pandas()
+    elif path.endswith((".csv", ".csv.gz", ".txt")):
+        yield from pd.read_csv(path, chunksize=rows)
+    else:
+        raise RequestError(f"cannot read {path!r}: expected a .csv or .parquet file")
+
+
+def score(target: str, source: str, output: str, *, method: str = "predict",
+          chunk_rows: int = 100_000, progress: Callable[[int, int], None] | None = None) -> int:
+    """Write ``method``'s outputs for every row of ``source`` to ``output``; return the rows.
+
+    Each chunk is validated against the model's input schema like a server
+    request. The output is written to a temporary file and renamed into place.
+
+    Raises:
+        SchemaError: a chunk does not match the schema (nothing is written).
+    """
+    import pandas as pd  # noqa: PLC0415
+
+    model = load(target, mmap=True)
+    function = getattr(model, method)
+    total = os.path.getsize(source)
+    parts, done = [], 0
+    for chunk in _chunks(source, chunk_rows):
+        result = np.asarray(function(chunk))
+        columns = ([method] if result.ndim == 1 else
+                   [f"{method}_{i}" for i in range(result.shape[1])])
+        parts.append(pd.DataFrame(result.reshape(len(chunk), -1), columns=columns))
+        done += len(chunk)
+        if progress is not None:
+            progress(min(total, done), total)
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    temporary = f"{output}.{os.getpid()}.tmp"
+    try:
+        if output.endswith((".parquet", ".pq")):
+            frame.to_parquet(temporary, index=False)
+        else:
+            frame.to_csv(temporary, index=False)
+        os.replace(temporary, output)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return done

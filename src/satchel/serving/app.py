@@ -1,0 +1,231 @@
+"""The prediction server: a small Starlette app of routes, usable from any ASGI server.
+
+Routes: ``POST /invocations`` (MLflow's request formats), ``GET /ping``,
+``/health``, ``/version``, ``/metadata``, ``/metrics`` (Prometheus) and
+``/openapi.json``. Every error is mapped to a status in one place
+(:data:`STATUS`); error bodies never echo input rows or stack traces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+import satchel
+from satchel.checks import METHODS
+from satchel.errors import (
+    PayloadTooLargeError,
+    RequestError,
+    SchemaError,
+    UnsupportedMediaTypeError,
+)
+from satchel.serving.batching import Batcher
+from satchel.serving.holder import Holder
+from satchel.serving.inputs import jsonable, parse
+from satchel.serving.metrics import Metrics
+from satchel.serving.openapi import openapi
+
+log = logging.getLogger("satchel.serving")
+
+#: Error type -> HTTP status, most specific first.
+STATUS: list[tuple[type[BaseException], int]] = [
+    (SchemaError, 422),
+    (PayloadTooLargeError, 413),
+    (UnsupportedMediaTypeError, 415),
+    (RequestError, 400),
+]
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
+                    media_type="application/json")
+
+
+class Server:
+    """The state behind the routes: the held model, the batcher and the metrics."""
+
+    def __init__(self, holder: Holder, *, max_body_bytes: int, batch_wait_ms: float | None,
+                 poll_interval: float) -> None:
+        self.holder = holder
+        self.max_body_bytes = max_body_bytes
+        self.poll_interval = poll_interval
+        self.metrics = Metrics()
+        self.batcher = (Batcher(self._call, wait_ms=batch_wait_ms)
+                        if batch_wait_ms is not None else None)
+
+    def _call(self, method: str, rows: Any) -> Any:
+        """Run ``method`` of the current model on already validated rows."""
+        served = self.holder.current
+        assert served is not None  # the app only starts once a model is loaded
+        return getattr(served.model.unwrap(), method)(rows)
+
+    async def invocations(self, request: Request) -> Response:
+        """Predict: parse, validate, run (batched for single rows), answer."""
+        started = time.perf_counter()
+        method = "predict"
+        try:
+            body = await self._body(request)
+            served = self.holder.current
+            assert served is not None
+            rows, params = parse(body, request.headers.get("content-type", ""),
+                                 served.model.input_schema)
+            method = str(request.query_params.get("method") or params.get("method") or method)
+            output = await self._predict(served.model, method, rows)
+            response = _json({"predictions": jsonable(output)})
+        except Exception as exc:
+            response = self._error(exc)
+        self.metrics.observe(method, response.status_code, time.perf_counter() - started,
+                             self.holder.current)
+        return response
+
+    async def _body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise PayloadTooLargeError(f"the body has {declared} bytes; the limit is"
+                                       f" {self.max_body_bytes} (--max-body-bytes)")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise PayloadTooLargeError(f"the body exceeds the limit of"
+                                           f" {self.max_body_bytes} bytes (--max-body-bytes)")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _predict(self, model: Any, method: str, rows: Any) -> Any:
+        if method not in METHODS or not hasattr(model.unwrap(), method):
+            available = [m for m in METHODS if hasattr(model.unwrap(), m)]
+            raise RequestError(f"unknown method {method[:40]!r}; this model offers {available}")
+        validated = model.validate(rows)
+        if self.batcher is not None and len(validated) == 1:
+            return await self.batcher.submit(method, validated)
+        return await asyncio.to_thread(self._call, method, validated)
+
+    def _error(self, exc: Exception) -> Response:
+        for kind, status in STATUS:
+            if isinstance(exc, kind):
+                body: dict[str, Any] = {"error_code": type(exc).__name__, "message": str(exc)}
+                if isinstance(exc, SchemaError):
+                    body = {"error_code": "SchemaError", "message": "the input does not match"
+                            " the model's schema", "problems": exc.problems}
+                return _json(body, status)
+        error_id = uuid.uuid4().hex[:12]
+        log.error("prediction failed (error id %s)", error_id, exc_info=exc)
+        return _json({"error_code": "InternalError", "error_id": error_id, "message":
+                      "the model failed on this request; the server log has the details under"
+                      " this error id"}, 500)
+
+    async def ping(self, request: Request) -> Response:
+        """200 once the model is loaded and verified."""
+        return PlainTextResponse("ok" if self.holder.current else "loading",
+                                 200 if self.holder.current else 503)
+
+    async def health(self, request: Request) -> Response:
+        """Readiness, the served version and the last alias-switch problem."""
+        served = self.holder.current
+        return _json({
+            "status": "ok" if served else "loading",
+            "model": served.name if served else None,
+            "version": served.version if served else None,
+            "digest": served.digest if served else None,
+            "follows": self.holder.target if self.holder.follows_alias else None,
+            "last_check": self.holder.last_check,
+            "last_error": self.holder.last_error,
+        }, 200 if served else 503)
+
+    async def version(self, request: Request) -> Response:
+        """satchel's version and the served model's version."""
+        served = self.holder.current
+        return _json({"satchel": satchel.__version__,
+                      "model_version": served.version if served else None})
+
+    async def metadata(self, request: Request) -> Response:
+        """Input schema, environment, model name, version and digest."""
+        served = self.holder.current
+        if served is None:
+            return _json({"status": "loading"}, 503)
+        model = served.model
+        return _json({
+            "name": served.name, "version": served.version, "digest": served.digest,
+            "input_schema": model.input_schema.to_json() if model.input_schema else None,
+            "output_schema": model.output_schema.to_json() if model.output_schema else None,
+            "environment": model.environment,
+            "methods": [m for m in METHODS if hasattr(model.unwrap(), m)],
+        })
+
+    async def prometheus(self, request: Request) -> Response:
+        """Request counts and latency histograms, in Prometheus's text format."""
+        body, content_type = self.metrics.render()
+        return Response(body, media_type=content_type)
+
+    async def schema(self, request: Request) -> Response:
+        """The OpenAPI document, with the request format built from the input schema."""
+        served = self.holder.current
+        return _json(openapi(served.model.input_schema if served else None))
+
+
+def create_app(target: str, *, registry: Any = None, mmap: bool = True,
+               max_body_bytes: int = 10 << 20, batch_wait_ms: float | None = 0.0,
+               poll_interval: float = 5.0) -> Starlette:
+    """An ASGI app serving ``target`` (a satchel file or a ``models:/`` URI).
+
+    Args:
+        target: the file or URI to serve; ``models:/name@alias`` is followed.
+        registry: the Registry for ``models:/`` targets (default: SATCHEL_REGISTRY).
+        mmap: map the model's arrays (workers then share their memory).
+        max_body_bytes: larger request bodies are answered 413.
+        batch_wait_ms: how long single-row requests wait to be batched with others
+            (0: only those already waiting); None switches batching off.
+        poll_interval: seconds between checks of a followed alias.
+
+    Example:
+        >>> app = create_app("models:/churn@production")  # doctest: +SKIP
+    """
+    holder = Holder(target, registry=registry, mmap=mmap)
+    server = Server(holder, max_body_bytes=max_body_bytes, batch_wait_ms=batch_wait_ms,
+                    poll_interval=poll_interval)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(holder.start)
+        follower = (asyncio.create_task(holder.follow(poll_interval))
+                    if holder.follows_alias else None)
+        yield
+        if follower is not None:
+            follower.cancel()
+
+    routes = [
+        Route("/invocations", server.invocations, methods=["POST"]),
+        Route("/ping", server.ping, methods=["GET"]),
+        Route("/health", server.health, methods=["GET"]),
+        Route("/version", server.version, methods=["GET"]),
+        Route("/metadata", server.metadata, methods=["GET"]),
+        Route("/metrics", server.prometheus, methods=["GET"]),
+        Route("/openapi.json", server.schema, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.server = server
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """The app ``satchel serve`` runs in each worker, configured by SATCHEL_SERVE_* variables."""
+    wait = os.environ.get("SATCHEL_SERVE_BATCH_WAIT_MS", "0")
+    return create_app(
+        os.environ["SATCHEL_SERVE_TARGET"],
+        max_body_bytes=int(os.environ.get("SATCHEL_SERVE_MAX_BODY", str(10 << 20))),
+        batch_wait_ms=None if wait == "off" else float(wait),
+        poll_interval=float(os.environ.get("SATCHEL_SERVE_POLL", "5")),
+    )

@@ -1,0 +1,74 @@
+"""Micro-batching: concurrent single-row requests share one predict call.
+
+Each request is validated on its own (so a bad row never spoils a batch), then
+queued. A collector takes what is waiting, up to ``max_rows`` rows, optionally
+waiting ``wait_ms`` for more, calls the model once per method and hands each
+caller its own rows back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class _Pending:
+    method: str
+    rows: Any
+    future: asyncio.Future[Any]
+
+
+class Batcher:
+    """Gathers single-row requests into batches for ``call(method, rows)``."""
+
+    def __init__(self, call: Callable[[str, Any], Any], *, wait_ms: float = 0.0,
+                 max_rows: int = 256) -> None:
+        self.call = call
+        self.wait = wait_ms / 1000.0
+        self.max_rows = max_rows
+        self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    async def submit(self, method: str, rows: Any) -> Any:
+        """The outputs of ``method`` for ``rows`` (one row), computed in some batch."""
+        if self.task is None:
+            self.task = asyncio.create_task(self._run())
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self.queue.put(_Pending(method, rows, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            if self.wait:
+                await asyncio.sleep(self.wait)
+            while len(batch) < self.max_rows and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            for method in {p.method for p in batch}:
+                await self._predict([p for p in batch if p.method == method])
+
+    async def _predict(self, batch: list[_Pending]) -> None:
+        try:
+            outputs = await asyncio.to_thread(self.call, batch[0].method, _concat(batch))
+        except Exception as exc:  # handed to each caller, who answers 500
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+            return
+        for index, pending in enumerate(batch):
+            if not pending.future.done():
+                pending.future.set_result(outputs[index:index + 1])
+
+
+def _concat(batch: list[_Pending]) -> Any:
+    first = batch[0].rows
+    if hasattr(first, "iloc"):
+        import pandas as pd  # noqa: PLC0415
+
+        return pd.concat([p.rows for p in batch], ignore_index=True)
+    return np.concatenate([np.asarray(p.rows) for p in batch])

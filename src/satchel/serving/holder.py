@@ -1,0 +1,99 @@
+"""The model a server serves, and how it follows a registry alias.
+
+A server started on ``models:/name@alias`` polls the registry. When the alias
+moves, the new version is loaded and its check sample verified off the event
+loop; only then is it swapped in, with one assignment, so requests in flight
+finish on the version they started with. If the new version fails, the old one
+keeps serving and the reason is shown in ``/health``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from satchel.artifact import load
+from satchel.errors import SatchelError
+from satchel.inspection import inspect
+from satchel.registry.names import is_model_uri, parse_uri
+
+log = logging.getLogger("satchel.serving")
+
+
+@dataclass
+class Served:
+    """One loaded model and where it came from."""
+
+    model: Any
+    digest: str
+    name: str
+    version: int | None
+    source: str
+    loaded_at: float = field(default_factory=time.time)
+
+
+class Holder:
+    """Holds the current model; swaps it when a followed alias moves."""
+
+    def __init__(self, target: str, *, registry: Any = None, mmap: bool = True) -> None:
+        self.target = target
+        self.mmap = mmap
+        self.registry = registry
+        self.current: Served | None = None
+        self.last_error: str | None = None
+        self.last_check: float | None = None
+
+    @property
+    def follows_alias(self) -> bool:
+        """True when the target is a ``models:/name@alias`` URI."""
+        return is_model_uri(self.target) and parse_uri(self.target).alias is not None
+
+    def _registry(self) -> Any:
+        if self.registry is None:
+            from satchel.registry import Registry  # noqa: PLC0415 - only for models:/ targets
+
+            self.registry = Registry()
+        return self.registry
+
+    def load_now(self) -> Served:
+        """Load (and verify) the target as it is now."""
+        if not is_model_uri(self.target):
+            model = load(self.target, mmap=self.mmap, verify=True)
+            digest = getattr(model, "digest", None) or inspect(self.target).digest
+            return Served(model, digest, self.target.rsplit("/", 1)[-1], None, self.target)
+        registry = self._registry()
+        found = registry.resolve(self.target)
+        model = registry.load(found.uri, mmap=self.mmap, verify=True)
+        return Served(model, found.digest, found.name, found.version, self.target)
+
+    def start(self) -> None:
+        """Load the model for the first time; the server is not ready until this passes."""
+        self.current = self.load_now()
+        log.info("serving %s version %s (%s)", self.current.name, self.current.version,
+                 self.current.digest)
+
+    async def follow(self, interval: float) -> None:
+        """Poll the alias every ``interval`` seconds and swap in new versions."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.refresh()
+
+    async def refresh(self) -> None:
+        """Check the alias once; load and swap if it moved."""
+        self.last_check = time.time()
+        try:
+            found = await asyncio.to_thread(self._registry().resolve, self.target)
+            if self.current is not None and found.digest == self.current.digest:
+                return
+            candidate = await asyncio.to_thread(self.load_now)
+        except (SatchelError, OSError, ValueError) as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.error("could not switch %s: %s; still serving the previous version",
+                      self.target, self.last_error)
+            return
+        self.current, self.last_error = candidate, None
+        log.info("switched %s to version %s (%s)", self.target, candidate.version,
+                 candidate.digest)

@@ -1,0 +1,112 @@
+"""Request bodies in MLflow's formats -> model inputs, and outputs -> JSON.
+
+Accepted, as in ``mlflow models serve``: JSON objects with ``dataframe_split``
+(``columns``, ``data``, optional ``index``), ``dataframe_records`` (a list of
+row objects), ``instances`` or ``inputs`` (rows, a column mapping or a tensor),
+optionally with ``params``; and ``text/csv`` with a header row.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import orjson
+
+from satchel.errors import RequestError, UnsupportedMediaTypeError
+from satchel.schema import InputSchema
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+def parse(body: bytes, content_type: str, schema: InputSchema | None) -> tuple[Any, dict[str, Any]]:
+    """(model input, params) from a request body."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind in ("text/csv", "application/csv"):
+        return _csv(body, schema), {}
+    if kind not in ("application/json", ""):
+        raise UnsupportedMediaTypeError(f"unsupported content type {kind!r}: send application/json"
+                                   " (MLflow's formats) or text/csv")
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise RequestError(f"expected a JSON object with one of {list(FORMATS)}")
+    present = [key for key in FORMATS if key in document]
+    if len(present) != 1:
+        raise RequestError(f"expected exactly one of {list(FORMATS)}, found {present or 'none'}")
+    params = document.get("params") or {}
+    if not isinstance(params, dict):
+        raise RequestError("params must be a JSON object")
+    return _decode(present[0], document[present[0]], schema), params
+
+
+def _frame(data: Any, columns: Any = None, index: Any = None) -> Any:
+    import pandas as pd  # noqa: PLC0415
+
+    try:
+        return pd.DataFrame(data, columns=columns, index=index)
+    except (ValueError, TypeError) as exc:
+        raise RequestError(f"cannot build a table from the request: {exc}") from None
+
+
+def _decode(kind: str, value: Any, schema: InputSchema | None) -> Any:
+    if kind == "dataframe_split":
+        if not isinstance(value, dict) or not isinstance(value.get("data"), list):
+            raise RequestError("dataframe_split needs an object with 'columns' and 'data'")
+        return _typed(_frame(value["data"], value.get("columns"), value.get("index")), schema)
+    if kind == "dataframe_records":
+        if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+            raise RequestError("dataframe_records needs a list of row objects")
+        return _typed(_frame(value), schema)
+    if isinstance(value, dict):
+        return _typed(_frame({k: v if isinstance(v, list) else [v] for k, v in value.items()}),
+                      schema)
+    if not isinstance(value, list):
+        raise RequestError(f"{kind} needs a list of rows or an object of columns")
+    if value and all(isinstance(row, dict) for row in value):
+        return _typed(_frame(value), schema)
+    if schema is not None and schema.is_frame:
+        return _typed(_frame(value, [c.name for c in schema.columns]), schema)
+    try:
+        return np.asarray(value)
+    except ValueError as exc:
+        raise RequestError(f"{kind} is not a rectangular array: {exc}") from None
+
+
+def _csv(body: bytes, schema: InputSchema | None) -> Any:
+    import pandas as pd  # noqa: PLC0415
+
+    try:
+        frame = pd.read_csv(io.BytesIO(body))
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise RequestError(f"the body is not valid CSV: {exc}") from None
+    return _typed(frame, schema)
+
+
+def _typed(frame: Any, schema: InputSchema | None) -> Any:
+    """JSON has no dates or categories: convert the columns the schema says are."""
+    import pandas as pd  # noqa: PLC0415
+
+    if schema is None or not schema.is_frame:
+        return frame
+    for column in schema.columns:
+        if column.name not in frame.columns:
+            continue
+        if column.kind == "datetime" and frame[column.name].dtype.kind != "M":
+            try:
+                frame[column.name] = pd.to_datetime(frame[column.name])
+            except (ValueError, TypeError):
+                continue  # left as is: validation reports the column
+    return frame
+
+
+def jsonable(output: Any) -> Any:
+    """A prediction as JSON-ready lists."""
+    if hasattr(output, "toarray"):
+        output = output.toarray()
+    if hasattr(output, "to_dict") and hasattr(output, "columns"):
+        return output.to_dict(orient="records")
+    return np.asarray(output).tolist()
