@@ -251,29 +251,26 @@ class Registry:
         """Point ``alias`` at ``version`` (creating or moving it); the move is recorded."""
         check_name(alias, "alias")
         self.version(name, version)
-        with db.write(self.engine) as connection:
-            model_id = self._model_id(connection, name)
-            previous = connection.execute(sa.select(db.aliases.c.version).where(
-                db.aliases.c.model_id == model_id, db.aliases.c.alias == alias)).scalar()
-            connection.execute(sa.delete(db.aliases).where(
-                db.aliases.c.model_id == model_id, db.aliases.c.alias == alias))
-            connection.execute(sa.insert(db.aliases).values(
-                model_id=model_id, alias=alias, version=version, updated_at=db.now()))
-            connection.execute(sa.insert(db.alias_history).values(
-                model_id=model_id, alias=alias, version=version, previous=previous,
-                at=db.now()))
+        self._move_alias(name, alias, version)
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove ``alias``; the removal is recorded in its history."""
         self.resolve(f"models:/{name}@{check_name(alias, 'alias')}")
+        self._move_alias(name, alias, None)
+
+    def _move_alias(self, name: str, alias: str, version: int | None) -> None:
+        """Point ``alias`` at ``version`` (None removes it) and record the move."""
         with db.write(self.engine) as connection:
             model_id = self._model_id(connection, name)
-            previous = connection.execute(sa.select(db.aliases.c.version).where(
-                db.aliases.c.model_id == model_id, db.aliases.c.alias == alias)).scalar()
-            connection.execute(sa.delete(db.aliases).where(
-                db.aliases.c.model_id == model_id, db.aliases.c.alias == alias))
+            which = (db.aliases.c.model_id == model_id) & (db.aliases.c.alias == alias)
+            previous = connection.execute(sa.select(db.aliases.c.version).where(which)).scalar()
+            connection.execute(sa.delete(db.aliases).where(which))
+            if version is not None:
+                connection.execute(sa.insert(db.aliases).values(
+                    model_id=model_id, alias=alias, version=version, updated_at=db.now()))
             connection.execute(sa.insert(db.alias_history).values(
-                model_id=model_id, alias=alias, version=None, previous=previous, at=db.now()))
+                model_id=model_id, alias=alias, version=version, previous=previous,
+                at=db.now()))
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
         """Every move of the model's aliases (or of one alias), oldest first."""
