@@ -11,7 +11,8 @@ import pytest
 
 from satchel.cli import build_parser, main
 
-COMMANDS = ["quickstart", "inspect", "verify", "diff", "untrusted"]
+COMMANDS = ["quickstart", "inspect", "verify", "diff", "untrusted", "serve", "predict",
+            "registry"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -205,7 +205,7 @@ def _report(differences: list[environment.Difference], on_mismatch: OnMismatch) 
     )
     if on_mismatch == "error":
         raise EnvironmentMismatchError(message)
-    warnings.warn(EnvironmentMismatchWarning(message), stacklevel=3)
+    warnings.warn(EnvironmentMismatchWarning(message), stacklevel=4)  # the caller of load()
 
 
 @dataclass(frozen=True)

@@ -93,9 +93,17 @@ def _inspect(args: argparse.Namespace) -> int:
             [c.name, c.dtype, c.kind, str(c.nullable)] for c in record.input_schema.columns
         ] or [["(array)", str(record.input_schema.dtype),
                f"{record.input_schema.n_features} features", "-"]]))
-    render(Table("environment", ["package", "version"], [
-        ["python", str(saved_env.get("python"))], ["created", str(saved_env.get("created"))],
+    if record.output_schema is not None:
+        render(Table("output schema", ["field", "value"], [
+            ["dtype", str(record.output_schema.dtype)],
+            ["classes", ", ".join(map(str, record.output_schema.classes)) or "-"]]))
+    render(Table("environment", ["field", "value"], [
+        *[[key, str(saved_env.get(key))] for key in
+          ("satchel", "created", "python", "implementation", "platform")],
         *[[k, v] for k, v in saved_env.get("packages", {}).items()]]))
+    if record.user:
+        render(Table("metadata", ["key", "value"], [[k, json.dumps(v, default=str)]
+                                                   for k, v in record.user.items()]))
     if record.code:
         render(Table("custom code", ["module", "distribution", "version", "source"], [
             [r["module"], str(r.get("distribution")), str(r.get("version")),

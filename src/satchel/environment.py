@@ -9,7 +9,9 @@ message.
 from __future__ import annotations
 
 import functools
+import glob
 import importlib.metadata
+import os
 import platform
 import re
 import sys
@@ -18,16 +20,36 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-#: Distributions always recorded: the ones every model depends on.
+#: Distributions recorded whenever they are imported at save time.
 CORE = ("scikit-learn", "numpy", "scipy", "pandas")
 _CORE_MODULES = {"sklearn": "scikit-learn", "numpy": "numpy", "scipy": "scipy",
                  "pandas": "pandas"}
+_DISTRIBUTION_MODULES = {v: k for k, v in _CORE_MODULES.items()}
 _STDLIB = frozenset(sys.stdlib_module_names) | {"builtins"}
 
 
 @functools.cache
 def installed_version(distribution: str) -> str | None:
-    """The installed version of ``distribution``, or None."""
+    """The installed version of ``distribution``, or None.
+
+    Read from the imported module's ``__version__`` for the core packages and
+    from the ``NAME-VERSION.dist-info`` folder name otherwise: both are far
+    cheaper than parsing the distribution's METADATA file at every load.
+    """
+    module = _DISTRIBUTION_MODULES.get(distribution)
+    version = getattr(sys.modules.get(module or ""), "__version__", None)
+    if isinstance(version, str):
+        return version
+    return _dist_info_version(distribution)
+
+
+def _dist_info_version(distribution: str) -> str | None:
+    normalized = re.sub(r"[-_.]+", "_", distribution).lower()
+    for entry in sys.path:
+        for folder in glob.glob(os.path.join(entry or ".", "*.dist-info")):
+            name, _, version = os.path.basename(folder)[:-len(".dist-info")].partition("-")
+            if re.sub(r"[-_.]+", "_", name).lower() == normalized and version:
+                return version
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
@@ -59,7 +81,9 @@ def capture(modules: Iterable[str] = ()) -> dict[str, Any]:
     """
     from satchel import __version__  # noqa: PLC0415 - avoids an import cycle
 
-    packages = {name: version for name in CORE if (version := installed_version(name))}
+    packages = {name: version for name in CORE
+                if _DISTRIBUTION_MODULES[name] in sys.modules
+                and (version := installed_version(name))}
     for module in sorted(set(modules)):
         name = distribution_of(module)
         if name and name not in packages and (version := installed_version(name)):

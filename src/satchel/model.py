@@ -47,6 +47,8 @@ class Model:
         return self.input_schema.validate(data) if self.input_schema else data
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_estimator":
+            raise AttributeError(name)  # not yet set while copy or pickle rebuild the object
         attribute = getattr(self._estimator, name)
         if name in METHODS and callable(attribute):
             return self._checked(attribute)
