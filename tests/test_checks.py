@@ -1,0 +1,225 @@
+"""The check sample: stored at save, recomputed at load when it matters or when asked."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+import satchel
+from satchel import checks
+from satchel.format.decoder import decode_inline
+from satchel.format.trust import TrustPolicy
+from tests.hostile_tools import forge_check_outputs, forge_environment
+
+SKLEARN = __import__("sklearn").__version__
+
+
+@pytest.fixture(scope="module")
+def rows() -> np.ndarray[Any, Any]:
+    """150 rows of 4 features."""
+    return np.random.default_rng(1).normal(size=(150, 4))
+
+
+@pytest.fixture(scope="module")
+def classifier(rows: np.ndarray[Any, Any]) -> Any:
+    """A fitted pipeline with predict, predict_proba and decision_function."""
+    return make_pipeline(StandardScaler(), LogisticRegression()).fit(rows, rows[:, 0] > 0)
+
+
+@pytest.fixture(scope="module")
+def saved(classifier: Any, rows: np.ndarray[Any, Any]) -> bytes:
+    """The classifier saved with its training rows as the sample."""
+    return satchel.dumps(classifier, sample=rows)
+
+
+def _stored(data: bytes) -> tuple[int, dict[str, Any]]:
+    check = satchel.inspect(io.BytesIO(data)).metadata.check
+    assert check is not None
+    return check["rows"], decode_inline(check["tree"], TrustPolicy())
+
+
+def _flip_labels(outputs: dict[str, Any]) -> None:
+    outputs["predict"][:3] = ~outputs["predict"][:3]
+
+
+def test_sample_keeps_the_first_100_rows_and_every_output(saved: bytes, classifier: Any,
+                                                          rows: np.ndarray[Any, Any]) -> None:
+    """The first 100 rows are stored with the outputs of each method the model has."""
+    count, stored = _stored(saved)
+    assert count == checks.DEFAULT_ROWS == 100
+    np.testing.assert_array_equal(stored["input"], rows[:100])
+    assert sorted(stored["outputs"]) == ["decision_function", "predict", "predict_proba"]
+    for method, values in stored["outputs"].items():
+        np.testing.assert_array_equal(values, getattr(classifier, method)(rows[:100]))
+
+
+def test_sample_rows_is_configurable(tmp_path: Path, classifier: Any,
+                                     rows: np.ndarray[Any, Any]) -> None:
+    """sample_rows= keeps that many rows instead."""
+    satchel.save(classifier, tmp_path / "m.satchel", sample=rows, sample_rows=10)
+    count, stored = _stored((tmp_path / "m.satchel").read_bytes())
+    assert count == 10
+    assert stored["input"].shape == (10, 4)
+
+
+def test_transform_outputs_are_stored(rows: np.ndarray[Any, Any]) -> None:
+    """A transformer's sample stores its transform output."""
+    scaler = StandardScaler().fit(rows)
+    _, stored = _stored(satchel.dumps(scaler, sample=rows))
+    assert list(stored["outputs"]) == ["transform"]
+    np.testing.assert_array_equal(stored["outputs"]["transform"], scaler.transform(rows[:100]))
+
+
+def test_sample_is_bounded_in_bytes() -> None:
+    """A wide sample keeps fewer rows so that its JSON stays within checks.MAX_BYTES."""
+    wide = np.random.default_rng(0).normal(size=(120, 2000))
+    data = satchel.dumps(LinearRegression().fit(wide, wide[:, 0]), sample=wide)
+    check = satchel.inspect(io.BytesIO(data)).metadata.check
+    assert check is not None
+    assert check["rows"] == 25
+    assert len(orjson.dumps(check["tree"])) <= checks.MAX_BYTES == 1 << 20
+
+
+def test_no_sample_no_check(classifier: Any) -> None:
+    """Without sample= no check sample is stored and verify=True has nothing to recompute."""
+    data = satchel.dumps(classifier)
+    assert satchel.inspect(io.BytesIO(data)).metadata.check is None
+    assert isinstance(satchel.loads(data, verify=True), satchel.Model)
+
+
+def test_an_intact_file_verifies(saved: bytes) -> None:
+    """verify=True recomputes the sample and accepts a model that reproduces it."""
+    assert isinstance(satchel.loads(saved, verify=True), satchel.Model)
+
+
+def test_frame_samples_verify() -> None:
+    """A DataFrame sample with category and text columns is stored and recomputed."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=40),
+                          "plan": pd.Categorical(rng.choice(["a", "b"], 40)),
+                          "city": rng.choice(["oslo", "rome"], 40)})
+    pipeline = Pipeline([
+        ("columns", ColumnTransformer([("num", StandardScaler(), ["x"]),
+                                       ("cat", OneHotEncoder(), ["plan", "city"])])),
+        ("model", LogisticRegression()),
+    ]).fit(frame, frame["x"] > 0)
+    data = satchel.dumps(pipeline, sample=frame)
+    count, stored = _stored(data)
+    assert count == 40
+    pd.testing.assert_frame_equal(stored["input"], frame)
+    satchel.loads(data, verify=True)
+    forged = forge_check_outputs(data, _flip_labels)
+    with pytest.raises(satchel.PredictionMismatchError, match="predict: 3 of 40 rows differ"):
+        satchel.loads(forged, verify=True)
+
+
+def test_wrong_outputs_are_reported_with_a_summary(saved: bytes) -> None:
+    """A mismatch names each method, the rows that differ, the largest gap and the versions."""
+    def change(outputs: dict[str, Any]) -> None:
+        _flip_labels(outputs)
+        outputs["predict_proba"][5, 0] += 0.25
+
+    with pytest.raises(satchel.PredictionMismatchError) as caught:
+        satchel.loads(forge_check_outputs(saved, change), verify=True)
+    assert str(caught.value) == (
+        "the loaded model does not reproduce the predictions stored with it: predict: 3 of 100"
+        " rows differ; predict_proba: 1 of 100 rows differ, largest absolute difference 0.25."
+        " The environment is the one the model was saved in. Floats are compared with"
+        " rtol=1e-06, atol=1e-09; labels must be equal. Retrain or re-save the model under the"
+        " current versions, or install the saved ones."
+    )
+    assert isinstance(caught.value, AssertionError)
+
+
+def test_verification_skipped_when_the_environment_is_the_same(saved: bytes) -> None:
+    """With the saving environment, load does not recompute the sample unless asked."""
+    forged = forge_check_outputs(saved, _flip_labels)
+    assert isinstance(satchel.loads(forged), satchel.Model)
+    with pytest.raises(satchel.PredictionMismatchError, match="predict: 3 of 100 rows differ"):
+        satchel.loads(forged, verify=True)
+
+
+def test_verification_runs_when_the_environment_differs(saved: bytes) -> None:
+    """When a version differs, load recomputes the sample by default and names the versions."""
+    forged = forge_environment(forge_check_outputs(saved, _flip_labels),
+                               {"scikit-learn": "1.0.2"})
+    with pytest.raises(satchel.PredictionMismatchError) as caught, \
+            pytest.warns(satchel.EnvironmentMismatchWarning):
+        satchel.loads(forged)
+    assert (f"predict: 3 of 100 rows differ. Saved -> current: scikit-learn 1.0.2 -> {SKLEARN}"
+            " (minor). Floats are compared") in str(caught.value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", satchel.EnvironmentMismatchWarning)
+        assert isinstance(satchel.loads(forged, verify=False), satchel.Model)
+
+
+def test_an_intact_model_passes_in_another_environment(saved: bytes) -> None:
+    """A model that still reproduces its sample loads with only the mismatch warning."""
+    forged = forge_environment(saved, {"numpy": "1.26.0"})
+    with pytest.warns(satchel.EnvironmentMismatchWarning):
+        assert isinstance(satchel.loads(forged), satchel.Model)
+
+
+def test_tolerances_are_the_documented_ones() -> None:
+    """Floats match within |saved - current| <= 1e-9 + 1e-6 * |saved|."""
+    assert (checks.RTOL, checks.ATOL) == (1e-6, 1e-9)
+
+
+@pytest.mark.parametrize(("scale", "fails"), [(0.5, False), (3.0, True)])
+def test_float_outputs_match_within_tolerance(rows: np.ndarray[Any, Any], scale: float,
+                                              fails: bool) -> None:
+    """A float output off by half the tolerance passes; off by three times it fails."""
+    regressor = LinearRegression().fit(rows, rows @ [1.0, 2.0, 3.0, 4.0] + 10.0)
+    data = satchel.dumps(regressor, sample=rows)
+
+    def nudge(outputs: dict[str, Any]) -> None:
+        saved = outputs["predict"]
+        outputs["predict"] = saved + scale * (checks.ATOL + checks.RTOL * np.abs(saved))
+
+    forged = forge_check_outputs(data, nudge)
+    if not fails:
+        satchel.loads(forged, verify=True)
+        return
+    with pytest.raises(satchel.PredictionMismatchError, match=(
+            r"predict: 100 of 100 rows differ, largest absolute difference \d")):
+        satchel.loads(forged, verify=True)
+
+
+def test_labels_must_match_exactly(saved: bytes) -> None:
+    """One changed label is a mismatch, with no tolerance."""
+    def flip_one(outputs: dict[str, Any]) -> None:
+        outputs["predict"][42] = ~outputs["predict"][42]
+
+    with pytest.raises(satchel.PredictionMismatchError, match=r"predict: 1 of 100 rows differ\. "):
+        satchel.loads(forge_check_outputs(saved, flip_one), verify=True)
+
+
+def test_a_missing_method_is_a_mismatch(saved: bytes) -> None:
+    """A stored method the loaded model no longer has is reported."""
+    def add(outputs: dict[str, Any]) -> None:
+        outputs["score_samples"] = np.zeros(100)
+
+    with pytest.raises(satchel.PredictionMismatchError,
+                       match="score_samples: no longer available"):
+        satchel.loads(forge_check_outputs(saved, add), verify=True)
+
+
+def test_satchel_verify_counts_the_checked_rows(tmp_path: Path, saved: bytes) -> None:
+    """satchel.verify recomputes the sample and reports how many rows it checked."""
+    (tmp_path / "m.satchel").write_bytes(saved)
+    result = satchel.verify(tmp_path / "m.satchel")
+    assert (result.checked_rows, result.differences) == (100, [])
+    (tmp_path / "bad.satchel").write_bytes(forge_check_outputs(saved, _flip_labels))
+    with pytest.raises(satchel.PredictionMismatchError):
+        satchel.verify(tmp_path / "bad.satchel")

@@ -1,0 +1,255 @@
+"""Custom code: refused when it cannot be found again, recorded, checked and embedded."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+import satchel
+from tests.custom import Doubler, double
+
+ROOT = Path(__file__).resolve().parent.parent
+CUSTOM = ROOT / "tests" / "custom.py"
+_NOT_FOUND_AGAIN = (" is a lambda or a local definition and cannot be found by name when the"
+                    " file is loaded; define it at the top level of an importable module")
+
+STEP_SOURCE = '''\
+"""A custom step that announces its import by writing a marker file."""
+import pathlib
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+pathlib.Path({marker!r}).write_text("imported")
+
+
+class Shift(TransformerMixin, BaseEstimator):
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.asarray(X) + 1.0
+'''
+
+
+def _inspect(data: bytes) -> satchel.Inspection:
+    return satchel.inspect(io.BytesIO(data))
+
+
+def test_lambda_is_refused_with_its_path() -> None:
+    """A lambda inside a pipeline is refused with its path and the fix."""
+    pipeline = Pipeline([("f", FunctionTransformer(lambda x: x))])
+    with pytest.raises(satchel.EncodeError) as caught:
+        satchel.dumps(pipeline)
+    assert str(caught.value) == (
+        f"cannot save steps[0][1].func: {__name__}.test_lambda_is_refused_with_its_path"
+        f".<locals>.<lambda>{_NOT_FOUND_AGAIN}")
+    assert isinstance(caught.value, TypeError)
+
+
+def test_local_function_is_refused_with_its_path() -> None:
+    """A function defined inside another is refused at its path in the pipeline."""
+    def local(values: Any) -> Any:
+        return values
+
+    with pytest.raises(satchel.EncodeError) as caught:
+        satchel.dumps(make_pipeline(StandardScaler(), FunctionTransformer(inverse_func=local)))
+    assert str(caught.value) == (
+        f"cannot save steps[1][1].inverse_func: {__name__}."
+        f"test_local_function_is_refused_with_its_path.<locals>.local{_NOT_FOUND_AGAIN}")
+
+
+def test_local_class_is_refused_with_its_path(tmp_path: Path) -> None:
+    """A class defined inside a function is refused at its path, and no file is written."""
+    class Local(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+        def fit(self, X: Any, y: Any = None) -> Any:
+            return self
+
+    with pytest.raises(satchel.EncodeError) as caught:
+        satchel.save(make_pipeline(StandardScaler(), Local()), tmp_path / "m.satchel")
+    assert str(caught.value) == (
+        f"cannot save steps[1][1]: {__name__}."
+        f"test_local_class_is_refused_with_its_path.<locals>.Local{_NOT_FOUND_AGAIN}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_main_is_refused_with_its_path(tmp_path: Path) -> None:
+    """A class defined in a script's __main__ is refused with its path and the fix."""
+    script = textwrap.dedent(f"""
+        import satchel
+        from sklearn.base import BaseEstimator, TransformerMixin
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        class Clean(TransformerMixin, BaseEstimator):
+            def fit(self, X, y=None):
+                return self
+
+        try:
+            satchel.save(Pipeline([("scale", StandardScaler()), ("clean", Clean())]),
+                         {str(tmp_path / "m.satchel")!r})
+        except satchel.EncodeError as error:
+            print(error)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout == (
+        "cannot save steps[1][1]: Clean is defined in __main__ (a script or notebook), which"
+        " will not exist when the file is loaded; move it to an importable module\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_custom_code_is_recorded(xy: tuple[Any, Any]) -> None:
+    """A custom class and function are recorded: module, names, distribution, version, hash."""
+    pipeline = make_pipeline(Doubler(), FunctionTransformer(double), StandardScaler()).fit(xy[0])
+    info = _inspect(satchel.dumps(pipeline))
+    assert info.metadata.code == [{
+        "module": "tests.custom",
+        "names": ["tests.custom.Doubler", "tests.custom.double"],
+        "distribution": None,
+        "version": None,
+        "source_sha256": hashlib.sha256(CUSTOM.read_bytes()).hexdigest(),
+    }]
+    assert info.untrusted == ["tests.custom.Doubler", "tests.custom.double"]
+
+
+def test_scikit_learn_alone_records_no_custom_code(xy: tuple[Any, Any]) -> None:
+    """A model made only of trusted scikit-learn parts has no custom code record."""
+    info = _inspect(satchel.dumps(make_pipeline(StandardScaler(), LinearRegression()).fit(*xy)))
+    assert info.metadata.code == []
+
+
+@pytest.fixture
+def step_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
+    """A custom module in tmp_path, importable until the test removes it (name, marker path)."""
+    name = f"satchel_step_{tmp_path.name.replace('-', '_')}"
+    marker = tmp_path / "imported.txt"
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / f"{name}.py").write_text(STEP_SOURCE.format(marker=str(marker)))
+    monkeypatch.syspath_prepend(str(site))
+    yield name, marker
+    sys.modules.pop(name, None)
+
+
+def _save_with(name: str, path: Path, **options: Any) -> None:
+    module = __import__(name)
+    rows = np.arange(20.0).reshape(10, 2)
+    model = make_pipeline(module.Shift(), LinearRegression()).fit(rows, rows[:, 0])
+    satchel.save(model, path, sample=rows, **options)
+
+
+def _forget(name: str, site: Path) -> None:
+    """Make module ``name`` unimportable again, as on a machine that never had it."""
+    sys.modules.pop(name, None)
+    sys.path.remove(str(site))
+    sys.path_importer_cache.pop(str(site), None)
+
+
+def test_missing_module_names_what_to_install(tmp_path: Path,
+                                              step_module: tuple[str, Path]) -> None:
+    """Loading without the custom module raises MissingCodeError naming the module."""
+    name, _ = step_module
+    path = tmp_path / "m.satchel"
+    _save_with(name, path)
+    _forget(name, tmp_path / "site")
+    with pytest.raises(satchel.MissingCodeError) as caught:
+        satchel.load(path, trusted=[f"{name}.Shift"])
+    assert str(caught.value) == (
+        f"the model needs module {name!r}, which is not installed: make module {name!r}"
+        " importable.")
+    assert isinstance(caught.value, ImportError)
+
+
+def test_distribution_of_custom_code_is_captured(tmp_path: Path) -> None:
+    """A custom module shipped in an installed distribution records it, and load names it."""
+    site = tmp_path / "site"
+    (site / "acme_features-2.1.0.dist-info").mkdir(parents=True)
+    (site / "acme_features-2.1.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: acme-features\nVersion: 2.1.0\n")
+    (site / "acme_features-2.1.0.dist-info" / "top_level.txt").write_text("acme_steps\n")
+    (site / "acme_steps.py").write_text(STEP_SOURCE.format(marker=str(tmp_path / "m.txt")))
+    path = tmp_path / "m.satchel"
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(site)!r})
+        import numpy as np, satchel, acme_steps
+        from sklearn.linear_model import LinearRegression
+        from sklearn.pipeline import make_pipeline
+        rows = np.arange(20.0).reshape(10, 2)
+        model = make_pipeline(acme_steps.Shift(), LinearRegression()).fit(rows, rows[:, 0])
+        satchel.save(model, {str(path)!r})
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True)
+    info = satchel.inspect(path)
+    assert info.metadata.environment["packages"]["acme-features"] == "2.1.0"
+    [record] = info.metadata.code
+    assert (record["module"], record["names"], record["distribution"], record["version"]) == (
+        "acme_steps", ["acme_steps.Shift"], "acme-features", "2.1.0")
+    with pytest.raises(satchel.MissingCodeError) as caught:
+        satchel.load(path, trusted=["acme_steps.Shift"])
+    assert str(caught.value) == ("the model needs module 'acme_steps', which is not installed:"
+                                 " pip install 'acme-features==2.1.0'.")
+
+
+def test_untrusted_custom_code_is_refused_before_the_missing_check(
+        tmp_path: Path, step_module: tuple[str, Path]) -> None:
+    """Without trusted=, a custom name is refused as untrusted, whether installed or not."""
+    name, _ = step_module
+    path = tmp_path / "m.satchel"
+    _save_with(name, path)
+    _forget(name, tmp_path / "site")
+    with pytest.raises(satchel.UntrustedTypesError) as caught:
+        satchel.load(path)
+    assert caught.value.names == [f"{name}.Shift"]
+
+
+def test_embedded_source_runs_only_with_trust_code(tmp_path: Path,
+                                                   step_module: tuple[str, Path]) -> None:
+    """embed_source stores the source; inspect and load leave it unrun unless trust_code."""
+    name, marker = step_module
+    path = tmp_path / "m.satchel"
+    _save_with(name, path, embed_source=True)
+    _forget(name, tmp_path / "site")
+    marker.unlink()
+
+    info = satchel.inspect(path)
+    source = (tmp_path / "site" / f"{name}.py").read_text()
+    assert info.metadata.code[0]["source"] == source
+    assert info.metadata.code[0]["source_sha256"] == hashlib.sha256(source.encode()).hexdigest()
+    with pytest.raises(satchel.MissingCodeError) as caught:
+        satchel.load(path, trusted=[f"{name}.Shift"])
+    assert str(caught.value) == (
+        f"the model needs module {name!r}, which is not installed: make module {name!r}"
+        " importable, or load with trust_code=True to run the source embedded in the file.")
+    with pytest.raises(satchel.UntrustedTypesError):
+        satchel.load(path)
+    assert not marker.exists()
+
+    model = satchel.load(path, trust_code=True, verify=True)
+    assert marker.read_text() == "imported"
+    assert model.predict(np.array([[2.0, 3.0]])) == pytest.approx([2.0])
+
+
+def test_without_embed_source_no_source_is_stored(tmp_path: Path,
+                                                  step_module: tuple[str, Path]) -> None:
+    """By default only the hash of the source is stored, never the source itself."""
+    name, _ = step_module
+    _save_with(name, tmp_path / "m.satchel")
+    [record] = satchel.inspect(tmp_path / "m.satchel").metadata.code
+    assert "source" not in record
+    assert record["source_sha256"] == hashlib.sha256(
+        (tmp_path / "site" / f"{name}.py").read_bytes()).hexdigest()

@@ -1,0 +1,145 @@
+"""diff: parameter, structure, array and metadata differences between two files."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+import satchel
+from tests.custom import Doubler
+from tests.hostile_tools import forge_environment
+
+SKLEARN = __import__("sklearn").__version__
+
+
+def _save(tmp_path: Path, name: str, obj: Any, **options: Any) -> Path:
+    path = tmp_path / f"{name}.satchel"
+    satchel.save(obj, path, **options)
+    return path
+
+
+def _fit(xy: tuple[Any, Any], scaler: Any = None, **params: Any) -> Any:
+    return make_pipeline(scaler or StandardScaler(), LogisticRegression(**params)).fit(*xy)
+
+
+def test_identical_files_have_no_differences(tmp_path: Path, xy: tuple[Any, Any]) -> None:
+    """Two saves of the same model differ in nothing, although their times may differ."""
+    left = _save(tmp_path, "a", _fit(xy), metadata={"owner": "growth"})
+    right = _save(tmp_path, "b", _fit(xy), metadata={"owner": "growth"})
+    assert satchel.diff(left, right) == []
+
+
+def test_parameter_and_array_changes(tmp_path: Path, xy: tuple[Any, Any]) -> None:
+    """A changed parameter is a value change; refitted arrays are counted and measured."""
+    left = _save(tmp_path, "a", _fit(xy))
+    right = _save(tmp_path, "b", _fit(xy, C=0.01))
+    changes = {c.path.lstrip("."): c for c in satchel.diff(left, right)}
+    assert str(changes["steps[1][1].C"]) == "steps[1][1].C: value: 1.0 -> 0.01"
+    coef = changes["steps[1][1].coef_"]
+    assert (coef.kind, coef.left) == ("array", "values")
+    assert coef.right.startswith("4 of 4 values differ, largest difference ")
+    assert "steps[0][1].mean_" not in changes
+
+
+def test_array_shape_changes(tmp_path: Path) -> None:
+    """Arrays of another shape or dtype are reported with both."""
+    left = _save(tmp_path, "a", {"w": np.zeros((100, 3))})
+    right = _save(tmp_path, "b", {"w": np.zeros((100, 4), dtype=np.float32)})
+    assert [str(c) for c in satchel.diff(left, right)] == [
+        "w: array: float64 (100, 3) -> float32 (100, 4)"]
+
+
+def test_large_arrays_in_the_array_section(tmp_path: Path) -> None:
+    """Arrays stored in the array section are compared by value, with the largest gap."""
+    values = np.arange(10_000.0)
+    changed = values.copy()
+    changed[[3, 7]] += [0.5, 2.0]
+    left = _save(tmp_path, "a", {"w": values})
+    right = _save(tmp_path, "b", {"w": changed})
+    assert satchel.inspect(left).array_count == 1
+    assert [str(c) for c in satchel.diff(left, right)] == [
+        "w: array: values -> 2 of 10000 values differ, largest difference 2"]
+
+
+def test_structure_changes(tmp_path: Path, xy: tuple[Any, Any]) -> None:
+    """A step of another type, and a pipeline of another length, are structure changes."""
+    base = _save(tmp_path, "a", _fit(xy))
+    other_step = _save(tmp_path, "b", _fit(xy, scaler=MinMaxScaler()))
+    changes = {c.path.lstrip("."): c for c in satchel.diff(base, other_step)}
+    assert str(changes["steps[0][1]"]) == (
+        "steps[0][1]: type: obj sklearn.preprocessing._data:StandardScaler ->"
+        " obj sklearn.preprocessing._data:MinMaxScaler")
+    longer = _save(tmp_path, "c", make_pipeline(StandardScaler(), Doubler(),
+                                                LogisticRegression()).fit(*xy))
+    assert "steps: value: 2 items -> 3 items" in [str(c) for c in satchel.diff(base, longer)]
+
+
+def test_environment_changes_are_metadata(tmp_path: Path, xy: tuple[Any, Any]) -> None:
+    """A package saved at another version is a metadata change."""
+    left = _save(tmp_path, "a", _fit(xy))
+    right = tmp_path / "old.satchel"
+    right.write_bytes(forge_environment(left.read_bytes(), {"scikit-learn": "1.0.2"}))
+    assert [str(c) for c in satchel.diff(right, left)] == [
+        f"environment.scikit-learn: metadata: 1.0.2 -> {SKLEARN}"]
+
+
+def test_schema_changes_are_metadata(tmp_path: Path, xy: tuple[Any, Any]) -> None:
+    """Files whose input schemas differ say so."""
+    model = _fit(xy)
+    left = _save(tmp_path, "a", model)
+    right = _save(tmp_path, "b", model, sample=xy[0].astype(np.float32))
+    assert "schema: metadata: input/output schema -> changed" in [
+        str(c) for c in satchel.diff(left, right)]
+
+
+def test_user_metadata_changes_are_reported(tmp_path: Path, xy: tuple[Any, Any]) -> None:
+    """A change in the metadata= a model was saved with is a metadata difference."""
+    model = _fit(xy)
+    left = _save(tmp_path, "a", model, metadata={"owner": "growth", "auc": 0.91})
+    right = _save(tmp_path, "b", model, metadata={"owner": "risk", "auc": 0.91})
+    changes = satchel.diff(left, right)
+    assert [(c.kind, "owner" in c.path, "growth" in c.left, "risk" in c.right)
+            for c in changes] == [("metadata", True, True, True)]
+
+
+def test_diff_reads_files_without_importing_them(tmp_path: Path, xy: tuple[Any, Any]) -> None:
+    """diff of two files with custom code neither imports nor trusts it."""
+    left = _save(tmp_path, "a", make_pipeline(Doubler(), LogisticRegression()).fit(*xy))
+    right = _save(tmp_path, "b", make_pipeline(Doubler(), LogisticRegression(C=2.0)).fit(*xy))
+    script = textwrap.dedent(f"""
+        import sys, satchel
+        changes = satchel.diff({str(left)!r}, {str(right)!r})
+        print(len(changes) > 0, "tests.custom" in sys.modules, "sklearn.linear_model" in
+              sys.modules)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert result.stdout.split() == ["True", "False", "False"]
+
+
+def test_diff_accepts_file_objects(tmp_path: Path, xy: tuple[Any, Any]) -> None:
+    """diff takes binary file objects as well as paths."""
+    left = io.BytesIO(satchel.dumps(_fit(xy)))
+    right = io.BytesIO(satchel.dumps(_fit(xy, C=0.5)))
+    assert "steps[1][1].C: value: 1.0 -> 0.5" in [str(c) for c in satchel.diff(left, right)]
+
+
+def test_diff_refuses_damaged_files(tmp_path: Path, xy: tuple[Any, Any]) -> None:
+    """A damaged file is an IntegrityError, not a list of differences."""
+    left = _save(tmp_path, "a", {"w": np.arange(10_000.0)})
+    data = bytearray(left.read_bytes())
+    data[-8] ^= 0xFF
+    right = tmp_path / "bad.satchel"
+    right.write_bytes(bytes(data))
+    with pytest.raises(satchel.IntegrityError, match="does not match its checksum"):
+        satchel.diff(left, right)

@@ -1,0 +1,261 @@
+"""The saved environment and the load-time version policy (on_mismatch)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import io
+import platform
+import re
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dateutil.parser
+import numpy as np
+import pytest
+import yaml
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+import satchel
+from satchel import environment
+from satchel.format import container
+from tests.custom import Doubler
+from tests.hostile_tools import forge_environment, forge_sklearn_version
+
+CORE = ["scikit-learn", "numpy", "scipy", "pandas"]
+
+
+def _installed(name: str) -> str:
+    return importlib.metadata.version(name)
+
+
+def _bumped(version: str, part: int) -> str:
+    """``version`` with release number ``part`` (0 major, 1 minor, 2 patch) raised by one."""
+    numbers = [int(n) for n in re.findall(r"\d+", version)[:3]] + [0, 0]
+    numbers[part] += 1
+    return ".".join(str(n) for n in [*numbers[:part + 1], *[0] * (2 - part)])
+
+
+def _as_file(data: bytes) -> io.BytesIO:
+    return io.BytesIO(data)
+
+
+@pytest.fixture(scope="module")
+def pipeline(xy: tuple[Any, Any]) -> Any:
+    """A fitted scikit-learn pipeline with a custom step from tests/custom.py."""
+    return make_pipeline(StandardScaler(), Doubler(), LogisticRegression()).fit(*xy)
+
+
+@pytest.fixture(scope="module")
+def plain(xy: tuple[Any, Any]) -> bytes:
+    """A scikit-learn-only pipeline, dumped."""
+    return satchel.dumps(make_pipeline(StandardScaler(), LogisticRegression()).fit(*xy))
+
+
+def test_save_records_the_saving_environment(tmp_path: Path, pipeline: Any) -> None:
+    """save records satchel's version, UTC time, Python, its implementation and the platform."""
+    before = datetime.now(UTC).replace(microsecond=0)
+    satchel.save(pipeline, tmp_path / "m.satchel")
+    saved = satchel.inspect(tmp_path / "m.satchel").metadata.environment
+    assert set(saved) == {"satchel", "created", "python", "implementation", "platform",
+                          "packages"}
+    assert saved["satchel"] == satchel.__version__
+    assert saved["python"] == platform.python_version()
+    assert saved["implementation"] == platform.python_implementation()
+    assert saved["platform"] == f"{platform.system()}-{platform.machine()}"
+    assert saved["created"].endswith("Z")
+    created = datetime.fromisoformat(saved["created"])
+    assert created.utcoffset() == timedelta(0)
+    assert before <= created <= datetime.now(UTC) + timedelta(seconds=1)
+
+
+def test_save_records_the_format_version(tmp_path: Path, pipeline: Any) -> None:
+    """The file records the format version it was written in, read back by inspect."""
+    satchel.save(pipeline, tmp_path / "m.satchel")
+    info = satchel.inspect(tmp_path / "m.satchel")
+    assert info.version == (container.FORMAT_MAJOR, container.FORMAT_MINOR) == (1, 0)
+
+
+def test_core_packages_are_always_recorded(plain: bytes) -> None:
+    """scikit-learn, numpy, scipy and pandas are recorded with their installed versions."""
+    saved = satchel.inspect(_as_file(plain)).metadata.environment["packages"]
+    assert saved == {name: _installed(name) for name in CORE}
+
+
+def test_custom_module_outside_a_distribution(pipeline: Any) -> None:
+    """A custom class from a module no distribution provides records distribution None."""
+    info = satchel.inspect(_as_file(satchel.dumps(pipeline)))
+    assert info.metadata.environment["packages"] == {name: _installed(name) for name in CORE}
+    [record] = info.metadata.code
+    assert record["module"] == "tests.custom"
+    assert record["names"] == ["tests.custom.Doubler"]
+    assert record["distribution"] is None
+    assert record["version"] is None
+
+
+@pytest.mark.parametrize(("func", "module", "distribution"), [
+    (yaml.safe_dump, "yaml", "PyYAML"),
+    (dateutil.parser.parse, "dateutil.parser._parser", "python-dateutil"),
+])
+def test_distribution_of_a_referenced_module_is_recorded(func: Any, module: str,
+                                                         distribution: str) -> None:
+    """A function from an installed package records the distribution that provides it."""
+    top = module.split(".", maxsplit=1)[0]
+    assert importlib.metadata.packages_distributions()[top] == [distribution] != [top]
+    info = satchel.inspect(_as_file(satchel.dumps(FunctionTransformer(func=func))))
+    packages = info.metadata.environment["packages"]
+    assert packages == {**{name: _installed(name) for name in CORE},
+                        distribution: _installed(distribution)}
+    [record] = info.metadata.code
+    assert (record["module"], record["distribution"], record["version"]) == (
+        module, distribution, _installed(distribution))
+
+
+def test_requirements_pin_every_saved_package(plain: bytes) -> None:
+    """environment.requirements turns the record into a sorted, pinned requirements file."""
+    saved = satchel.inspect(_as_file(plain)).metadata.environment
+    assert environment.requirements(saved) == (
+        f"# saved with Python {platform.python_version()} on"
+        f" {platform.system()}-{platform.machine()}\n"
+        + "".join(f"{name}=={_installed(name)}\n" for name in sorted(CORE))
+    )
+
+
+@pytest.mark.parametrize(("saved", "current", "change"), [
+    ("1.8.0", "2.0.0", "major"),
+    ("1.8.0", "1.9.1", "minor"),
+    ("1.9.0", "1.9.1", "patch"),
+    ("1.9.1rc1", "1.9.1", "other"),
+    ("1.9.1", None, "missing"),
+])
+def test_classify_names_the_size_of_a_change(saved: str, current: str | None,
+                                             change: str) -> None:
+    """A version change is major, minor or patch by the first release number that differs."""
+    assert environment.classify(saved, current) == change
+
+
+def test_same_environment_is_silent(plain: bytes) -> None:
+    """A file loaded where it was saved gives no warning, even with on_mismatch='error'."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        satchel.loads(plain, on_mismatch="error")
+        satchel.loads(plain)
+
+
+def _forged_everywhere(data: bytes) -> tuple[bytes, str]:
+    """A file claiming a major, a minor, a patch and a Python change and a missing package."""
+    python = platform.python_version()
+    sklearn, numpy_, scipy_ = _installed("scikit-learn"), _installed("numpy"), _installed("scipy")
+    forged = forge_environment(
+        data,
+        {"scikit-learn": _bumped(sklearn, 0), "numpy": _bumped(numpy_, 2),
+         "scipy": _bumped(scipy_, 1), "acme-not-installed": "1.0.0"},
+        python=_bumped(python, 1),
+    )
+    differences = [
+        f"python {_bumped(python, 1)} -> {python} (minor)",
+        "acme-not-installed 1.0.0 -> not installed (missing)",
+        f"numpy {_bumped(numpy_, 2)} -> {numpy_} (patch)",
+        f"scikit-learn {_bumped(sklearn, 0)} -> {sklearn} (major)",
+        f"scipy {_bumped(scipy_, 1)} -> {scipy_} (minor)",
+    ]
+    message = (
+        "the model was saved in another environment (5 differences): "
+        + "; ".join(differences)
+        + ". Install the saved versions (satchel inspect FILE --requirements) or re-save the"
+        " model under the current ones."
+    )
+    return forged, message
+
+
+def test_warn_gives_one_warning_listing_every_difference(plain: bytes) -> None:
+    """on_mismatch='warn' (the default) emits one warning naming each difference and its size."""
+    forged, message = _forged_everywhere(plain)
+    with pytest.warns(satchel.EnvironmentMismatchWarning) as caught:
+        satchel.loads(forged)
+    assert [str(w.message) for w in caught] == [message]
+
+
+def test_warning_points_at_the_callers_line(tmp_path: Path, plain: bytes) -> None:
+    """The mismatch warning is attributed to the line that called load, not to satchel."""
+    path = tmp_path / "old.satchel"
+    path.write_bytes(forge_environment(plain, {"numpy": "1.0.0"}))
+    for call in (lambda: satchel.load(path), lambda: satchel.loads(path.read_bytes())):
+        with pytest.warns(satchel.EnvironmentMismatchWarning) as caught:
+            call()
+        assert caught[0].filename == __file__
+
+
+def test_error_raises_with_every_difference(plain: bytes) -> None:
+    """on_mismatch='error' raises EnvironmentMismatchError with the same message."""
+    forged, message = _forged_everywhere(plain)
+    with pytest.raises(satchel.EnvironmentMismatchError) as caught:
+        satchel.loads(forged, on_mismatch="error")
+    assert str(caught.value) == message
+    assert isinstance(caught.value, RuntimeError)
+
+
+def test_ignore_is_silent(plain: bytes) -> None:
+    """on_mismatch='ignore' loads a file from another environment without a word."""
+    forged, _ = _forged_everywhere(plain)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = satchel.loads(forged, on_mismatch="ignore")
+    assert caught == []
+    assert isinstance(model, satchel.Model)
+
+
+def test_unknown_policy_is_refused(plain: bytes) -> None:
+    """An on_mismatch value other than warn, error or ignore is a ValueError."""
+    with pytest.raises(ValueError, match="on_mismatch must be 'warn', 'error' or 'ignore', not"
+                                         " 'loud'"):
+        satchel.loads(plain, on_mismatch="loud")  # type: ignore[arg-type]
+
+
+def test_sklearn_version_warning_is_folded_in(plain: bytes) -> None:
+    """scikit-learn's InconsistentVersionWarning is not raised; the one mismatch warning says it."""
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    old = forge_environment(forge_sklearn_version(plain, "1.0.2"), {"scikit-learn": "1.0.2"})
+    with pytest.warns(satchel.EnvironmentMismatchWarning) as caught:
+        satchel.loads(old)
+    assert not any(issubclass(w.category, InconsistentVersionWarning) for w in caught)
+    assert [str(w.message) for w in caught] == [
+        "the model was saved in another environment (1 difference): scikit-learn 1.0.2 ->"
+        f" {_installed('scikit-learn')} (minor). Install the saved versions (satchel inspect"
+        " FILE --requirements) or re-save the model under the current ones."
+    ]
+    with warnings.catch_warnings(record=True) as silent:
+        warnings.simplefilter("always")
+        satchel.loads(old, on_mismatch="ignore")
+    assert silent == []
+
+
+def test_forged_sklearn_version_reaches_scikit_learn(plain: bytes) -> None:
+    """The forged estimators do trigger scikit-learn's own warning when unpickled bare."""
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    from satchel.format import reader
+    from satchel.format.decoder import Decoder
+    from satchel.format.trust import TrustPolicy
+
+    old = forge_sklearn_version(plain, "1.0.2")
+    source = reader.Source.from_bytes(old)
+    header = source.header()
+    with pytest.warns(InconsistentVersionWarning):
+        Decoder(header, source, TrustPolicy(), True).decode(header.tree)
+
+
+def test_version_policy_applies_to_mmap_loads(tmp_path: Path, plain: bytes) -> None:
+    """A memory-mapped load applies the same version policy as a full one."""
+    forged, message = _forged_everywhere(plain)
+    path = tmp_path / "old.satchel"
+    path.write_bytes(forged)
+    with pytest.raises(satchel.EnvironmentMismatchError) as caught:
+        satchel.load(path, mmap=True, on_mismatch="error")
+    assert str(caught.value) == message
+    np.testing.assert_array_equal(satchel.load(path, mmap=True, on_mismatch="ignore").classes_,
+                                  [0, 1])

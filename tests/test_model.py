@@ -1,0 +1,120 @@
+"""Model: the loaded estimator whose prediction methods check their input first."""
+
+from __future__ import annotations
+
+import copy
+import io
+import pickle
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import IsolationForest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import satchel
+
+
+@pytest.fixture(scope="module")
+def frame(xy: tuple[Any, Any]) -> pd.DataFrame:
+    """The shared features as a DataFrame with named columns."""
+    return pd.DataFrame(xy[0], columns=["a", "b", "c", "d"])
+
+
+@pytest.fixture(scope="module")
+def pipeline(frame: pd.DataFrame, xy: tuple[Any, Any]) -> Pipeline:
+    """A fitted classification pipeline over named columns."""
+    return make_pipeline(StandardScaler(), LogisticRegression()).fit(frame, xy[1])
+
+
+@pytest.fixture(scope="module")
+def model(pipeline: Pipeline, frame: pd.DataFrame) -> satchel.Model:
+    """The pipeline saved with a sample and loaded back."""
+    return satchel.loads(satchel.dumps(pipeline, sample=frame, metadata={"owner": "growth"}))
+
+
+_ESTIMATORS = {
+    "predict": lambda: make_pipeline(StandardScaler(), LogisticRegression()),
+    "predict_proba": lambda: make_pipeline(StandardScaler(), LogisticRegression()),
+    "decision_function": lambda: make_pipeline(StandardScaler(), LogisticRegression()),
+    "transform": StandardScaler,
+    "score_samples": lambda: IsolationForest(n_estimators=5, random_state=0),
+}
+
+
+@pytest.mark.parametrize("method", sorted(_ESTIMATORS))
+def test_every_prediction_method_validates_first(method: str, frame: pd.DataFrame,
+                                                 xy: tuple[Any, Any]) -> None:
+    """predict, predict_proba, decision_function, transform and score_samples check input."""
+    fitted = _ESTIMATORS[method]().fit(frame, xy[1])
+    model = satchel.loads(satchel.dumps(fitted, sample=frame))
+    bound = getattr(model, method)
+    assert bound.__name__ == method
+    np.testing.assert_allclose(bound(frame.head(5)), getattr(fitted, method)(frame.head(5)))
+    with pytest.raises(satchel.SchemaError) as caught:
+        bound(frame.head(5).rename(columns={"d": "dd"}))
+    assert caught.value.problems == [
+        {"column": "d", "expected": "a column of float", "found": "missing (closest: 'dd')"},
+        {"column": "dd", "expected": "no such column",
+         "found": "an unexpected column (closest: 'd')"},
+    ]
+
+
+def test_unwrap_gives_the_bare_estimator(model: satchel.Model, frame: pd.DataFrame) -> None:
+    """unwrap returns the estimator itself, which does no satchel checks."""
+    bare = model.unwrap()
+    assert type(bare) is Pipeline
+    assert not isinstance(bare, satchel.Model)
+    reordered = frame[["d", "c", "b", "a"]].head(3)
+    assert len(model.predict(reordered)) == 3
+    with pytest.raises(ValueError, match="feature names") as caught:
+        bare.predict(reordered)
+    assert not isinstance(caught.value, satchel.SchemaError)
+
+
+def test_other_attributes_are_the_estimators(model: satchel.Model) -> None:
+    """Attributes other than the checked methods are read from the estimator."""
+    assert model.classes_.tolist() == [0, 1]
+    assert model.named_steps["logisticregression"] is model.unwrap().named_steps[
+        "logisticregression"]
+    assert "named_steps" in dir(model)
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        _ = model.nonexistent
+
+
+def test_model_carries_its_metadata(model: satchel.Model, pipeline: Pipeline,
+                                    frame: pd.DataFrame) -> None:
+    """A Model knows its digest, saved environment, user metadata and schemas."""
+    data = satchel.dumps(pipeline, sample=frame, metadata={"owner": "growth"})
+    assert model.digest == satchel.inspect(io.BytesIO(data)).digest
+    assert model.environment["packages"]["scikit-learn"]
+    assert model.metadata["user"] == {"owner": "growth"}
+    assert model.input_schema is not None
+    assert [c.name for c in model.input_schema.columns] == ["a", "b", "c", "d"]
+    assert model.output_schema is not None
+    assert model.output_schema.classes == [0, 1]
+    assert repr(model).startswith("Model(Pipeline(")
+
+
+def test_values_that_are_not_estimators_are_not_wrapped() -> None:
+    """load returns plain values as they are, not as a Model."""
+    loaded = satchel.loads(satchel.dumps({"weights": np.arange(3.0)}))
+    assert type(loaded) is dict
+
+
+def test_valid_input_is_not_copied(xy: tuple[Any, Any]) -> None:
+    """An array that already matches the schema reaches the estimator as is, uncopied."""
+    model = satchel.loads(satchel.dumps(make_pipeline(StandardScaler()).fit(xy[0])))
+    rows = xy[0][:3]
+    assert model.input_schema is not None
+    assert model.validate(rows) is rows
+
+
+def test_model_can_be_copied_and_pickled(model: satchel.Model, frame: pd.DataFrame) -> None:
+    """A Model survives copy.deepcopy and pickle (joblib workers need both)."""
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        np.testing.assert_array_equal(clone.predict(frame.head(3)),
+                                      model.predict(frame.head(3)))

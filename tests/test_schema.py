@@ -1,0 +1,232 @@
+"""Input and output schemas: what save infers, and what every prediction checks first."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+import satchel
+from satchel.schema import Column, InputSchema
+
+
+def _frame(rows: int = 80) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({
+        "age": rng.integers(18, 80, rows),
+        "income": rng.normal(50_000, 15_000, rows),
+        "plan": pd.Categorical(rng.choice(["basic", "pro"], rows)),
+        "city": pd.Series(rng.choice(["oslo", "rome"], rows), dtype="string"),
+        "joined": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, rows),
+                                                               unit="D"),
+        "score": np.where(np.arange(rows) % 5 == 0, np.nan, rng.random(rows)),
+    })
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    """Training rows with integer, float, category, string, datetime and nullable columns."""
+    return _frame()
+
+
+@pytest.fixture(scope="module")
+def churn(frame: pd.DataFrame) -> Any:
+    """A pipeline over some of the frame's columns, predicting text labels."""
+    labels = np.where(frame["income"] > 50_000, "churn", "stay")
+    return Pipeline([
+        ("columns", ColumnTransformer([("num", StandardScaler(), ["age", "income"]),
+                                       ("cat", OneHotEncoder(), ["plan", "city"])])),
+        ("model", LogisticRegression()),
+    ]).fit(frame, labels)
+
+
+@pytest.fixture(scope="module")
+def model(churn: Any, frame: pd.DataFrame) -> satchel.Model:
+    """The pipeline saved with the frame as its sample, and loaded."""
+    return satchel.loads(satchel.dumps(churn, sample=frame))
+
+
+def _schema(data: bytes) -> dict[str, Any]:
+    return dict(satchel.inspect(io.BytesIO(data)).header.metadata["schema"])
+
+
+def test_frame_schema_from_sample(churn: Any, frame: pd.DataFrame) -> None:
+    """A DataFrame sample gives names in order, dtypes, kinds and nullability of every column."""
+    assert _schema(satchel.dumps(churn, sample=frame))["input"] == {"kind": "frame", "columns": [
+        {"name": "age", "dtype": "int64", "kind": "integer", "nullable": False},
+        {"name": "income", "dtype": "float64", "kind": "float", "nullable": False},
+        {"name": "plan", "dtype": "category", "kind": "category", "nullable": False},
+        {"name": "city", "dtype": "string", "kind": "string", "nullable": False},
+        {"name": "joined", "dtype": "datetime64[us]", "kind": "datetime", "nullable": False},
+        {"name": "score", "dtype": "float64", "kind": "float", "nullable": True},
+    ]}
+
+
+def test_output_schema_records_dtype_and_classes(churn: Any, frame: pd.DataFrame) -> None:
+    """The output schema has the prediction dtype and the classifier's classes_."""
+    assert _schema(satchel.dumps(churn, sample=frame))["output"] == {
+        "dtype": "<U5", "classes": ["churn", "stay"]}
+
+
+def test_regressor_output_schema_has_no_classes(xy: tuple[Any, Any]) -> None:
+    """A regressor's output schema records its float dtype and no classes."""
+    features, target = xy
+    regressor = LinearRegression().fit(features, target.astype(float))
+    assert _schema(satchel.dumps(regressor, sample=features))["output"] == {
+        "dtype": "float64", "classes": []}
+
+
+def test_array_schema_from_sample(xy: tuple[Any, Any]) -> None:
+    """An array sample gives the number of features and the dtype."""
+    features, target = xy
+    data = satchel.dumps(LogisticRegression().fit(features, target), sample=features)
+    assert _schema(data) == {"input": {"kind": "array", "n_features": 4, "dtype": "float64"},
+                             "output": {"dtype": "int64", "classes": [0, 1]}}
+
+
+def test_schema_from_feature_names_without_sample(churn: Any) -> None:
+    """Without a sample, the column names come from feature_names_in_, in order."""
+    columns = _schema(satchel.dumps(churn))["input"]["columns"]
+    assert [c["name"] for c in columns] == ["age", "income", "plan", "city", "joined", "score"]
+    model = satchel.loads(satchel.dumps(churn))
+    with pytest.raises(satchel.SchemaError) as caught:
+        model.predict(_frame(3).drop(columns=["plan"]))
+    assert [(p["column"], p["found"]) for p in caught.value.problems] == [("plan", "missing")]
+    assert model.output_schema is not None
+    assert model.output_schema.classes == ["churn", "stay"]
+
+
+def test_schema_from_n_features_without_sample(xy: tuple[Any, Any]) -> None:
+    """Without a sample or names, the schema is the number of features from n_features_in_."""
+    data = satchel.dumps(LogisticRegression().fit(*xy))
+    assert _schema(data)["input"] == {"kind": "array", "n_features": 4, "dtype": None}
+    model = satchel.loads(data)
+    with pytest.raises(satchel.SchemaError) as caught:
+        model.predict(np.zeros((2, 3)))
+    assert str(caught.value) == (
+        "the input does not match the model's schema (1 problem):\n"
+        "  - input: expected 4 features, found shape (2, 3)"
+    )
+
+
+def test_all_problems_in_one_error(model: satchel.Model, frame: pd.DataFrame) -> None:
+    """Missing, unexpected and mistyped columns are reported together, with the closest names."""
+    broken = (frame.head(3).rename(columns={"income": "incme"}).drop(columns=["joined"])
+              .assign(age=["a", "b", "c"], extra=1))
+    with pytest.raises(satchel.SchemaError) as caught:
+        model.predict(broken)
+    assert str(caught.value) == (
+        "the input does not match the model's schema (5 problems):\n"
+        "  - column 'income': expected a column of float, found missing (closest: 'incme')\n"
+        "  - column 'joined': expected a column of datetime, found missing\n"
+        "  - column 'incme': expected no such column, found an unexpected column"
+        " (closest: 'income')\n"
+        "  - column 'extra': expected no such column, found an unexpected column\n"
+        "  - column 'age': expected integer (int64), found string (str)"
+    )
+    assert caught.value.problems[0] == {"column": "income", "expected": "a column of float",
+                                        "found": "missing (closest: 'incme')"}
+    assert isinstance(caught.value, ValueError)
+
+
+def test_input_values_never_appear_in_errors(model: satchel.Model, frame: pd.DataFrame) -> None:
+    """A schema error names columns and types, never the values it was given."""
+    with pytest.raises(satchel.SchemaError) as caught:
+        model.predict(frame.head(2).assign(income=["secret-1", "secret-2"]))
+    assert "secret" not in str(caught.value)
+
+
+def test_columns_are_reordered_by_name(model: satchel.Model, churn: Any,
+                                       frame: pd.DataFrame) -> None:
+    """Columns in another order are put back in the schema's order before predicting."""
+    shuffled = frame[["score", "joined", "city", "plan", "income", "age"]]
+    assert list(model.validate(shuffled).columns) == list(frame.columns)
+    np.testing.assert_array_equal(model.predict(shuffled), churn.predict(frame))
+
+
+def test_integer_to_float_is_cast(model: satchel.Model, frame: pd.DataFrame) -> None:
+    """An integer column where a float one is expected is accepted and cast."""
+    given = frame.head(4).assign(income=[40_000, 50_000, 60_000, 70_000])
+    checked = model.validate(given)
+    assert checked["income"].dtype == np.float64
+    assert list(checked["income"]) == [40_000.0, 50_000.0, 60_000.0, 70_000.0]
+    assert len(model.predict(given)) == 4
+
+
+@pytest.mark.parametrize(("column", "values", "found"), [
+    ("age", [30.5, 40.0, 50.0], "float (float64)"),
+    ("income", ["1", "2", "3"], "string (str)"),
+    ("joined", ["2020-01-01", "2020-01-02", "2020-01-03"], "string (str)"),
+])
+def test_unsafe_casts_are_refused(model: satchel.Model, frame: pd.DataFrame, column: str,
+                                  values: list[Any], found: str) -> None:
+    """Float to integer, text to number and text to datetime are refused, never cast."""
+    expected = {"age": "integer (int64)", "income": "float (float64)",
+                "joined": "datetime (datetime64[us])"}[column]
+    with pytest.raises(satchel.SchemaError) as caught:
+        model.predict(frame.head(3).assign(**{column: values}))
+    assert caught.value.problems == [{"column": column, "expected": expected, "found": found}]
+
+
+def test_nulls_refused_where_the_sample_had_none(model: satchel.Model,
+                                                 frame: pd.DataFrame) -> None:
+    """A column with no missing values in the sample refuses them; a nullable one accepts."""
+    with pytest.raises(satchel.SchemaError) as caught:
+        model.predict(frame.head(3).assign(income=[1.0, np.nan, 3.0]))
+    assert caught.value.problems == [{"column": "income", "expected": "no missing values",
+                                      "found": "1 missing values"}]
+    assert len(model.predict(frame.head(3).assign(score=[np.nan, np.nan, 0.5]))) == 3
+
+
+def test_category_accepts_text(model: satchel.Model, frame: pd.DataFrame) -> None:
+    """A category column may arrive as plain text with the same values."""
+    given = frame.head(5).assign(plan=frame["plan"].head(5).astype(str))
+    assert len(model.predict(given)) == 5
+
+
+def test_frame_schema_refuses_an_array(model: satchel.Model, frame: pd.DataFrame) -> None:
+    """A model that expects named columns refuses an unnamed array."""
+    with pytest.raises(satchel.SchemaError) as caught:
+        model.predict(frame.head(2).to_numpy())
+    assert str(caught.value) == (
+        "the input does not match the model's schema (1 problem):\n"
+        "  - input: expected a DataFrame with columns ['age', 'income', 'plan', 'city',"
+        " 'joined', 'score'], found ndarray"
+    )
+
+
+def test_array_schema_checks_count_and_type_together() -> None:
+    """An array with the wrong number of features and a text dtype gives both problems."""
+    schema = InputSchema(n_features=4, dtype="float64")
+    with pytest.raises(satchel.SchemaError) as caught:
+        schema.validate(np.array([["a", "b", "c"]]))
+    assert caught.value.problems == [
+        {"column": None, "expected": "4 features", "found": "shape (1, 3)"},
+        {"column": None, "expected": "float (float64)", "found": "string (<U1)"},
+    ]
+
+
+def test_array_schema_casts_only_safely() -> None:
+    """An integer array becomes float for a float model; a float array is refused by an int one."""
+    assert InputSchema(n_features=2, dtype="float64").validate(
+        np.array([[1, 2]])).dtype == np.float64
+    with pytest.raises(satchel.SchemaError) as caught:
+        InputSchema(n_features=2, dtype="int64").validate(np.array([[1.5, 2.0]]))
+    assert caught.value.problems == [
+        {"column": None, "expected": "integer (int64)", "found": "float (float64)"}]
+
+
+def test_schema_round_trips_through_json() -> None:
+    """A schema written by to_json reads back equal."""
+    schema = InputSchema(columns=(Column("a", "int64", "integer", False),
+                                  Column("b", "category", "category", True)))
+    assert InputSchema.from_json(schema.to_json()) == schema
+    array = InputSchema(n_features=3, dtype="float32")
+    assert InputSchema.from_json(array.to_json()) == array
