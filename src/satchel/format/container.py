@@ -112,8 +112,24 @@ def dtype_to_json(dtype: np.dtype[Any]) -> Any:
     }
 
 
+_DTYPES: dict[bytes, np.dtype[Any]] = {}
+
+
 def dtype_from_json(spec: Any, where: str) -> np.dtype[Any]:
-    """Rebuild a dtype from :func:`dtype_to_json` output, refusing anything else."""
+    """Rebuild a dtype from :func:`dtype_to_json` output, refusing anything else.
+
+    Forests repeat the same record dtype for every tree: parsed ones are cached.
+    """
+    key = orjson.dumps(spec) if isinstance(spec, (str, dict)) else b""
+    found = _DTYPES.get(key)
+    if found is None:
+        found = _parse_dtype(spec, where)
+        if len(_DTYPES) < 1024:
+            _DTYPES[key] = found
+    return found
+
+
+def _parse_dtype(spec: Any, where: str) -> np.dtype[Any]:
     if isinstance(spec, str):
         if not _SIMPLE_DTYPE.fullmatch(spec):
             raise FormatError(

@@ -33,10 +33,10 @@ from satchel.format.handlers.builtins import encode_attributes
 _NEWOBJ = getattr(copyreg, "__newobj__")  # noqa: B009 - not in the stubs
 
 #: Validators keyed by ``module:qualname``: run on constructor arguments
-#: (``ARGS``), on the decoded state before it is set (``STATE``), and on the
-#: finished object (``AFTER``, also matched by isinstance through AFTER_TYPES).
+#: (``ARGS``), on the decoded state (with those arguments) before it is set
+#: (``STATE``), and on the finished object (``AFTER_TYPES``, matched through the MRO).
 ARGS: dict[str, Callable[[tuple[Any, ...]], None]] = {}
-STATE: dict[str, Callable[[Any], None]] = {}
+STATE: dict[str, Callable[[Any, tuple[Any, ...]], None]] = {}
 AFTER_TYPES: list[tuple[str, Callable[[Any], None]]] = []
 _after_cache: dict[type, list[Callable[[Any], None]]] = {}
 
@@ -172,6 +172,7 @@ def _is_namedtuple(value: Any) -> bool:
 
 def _decode_instance(decoder: Decoder, node: dict[str, Any]) -> Any:
     name = node["cls"]
+    args: tuple[Any, ...] = ()
     if node["$"] == "obj":
         cls = decoder.resolve("class", name)
         value = _call(lambda: cls.__new__(cls), name, "create")
@@ -187,7 +188,7 @@ def _decode_instance(decoder: Decoder, node: dict[str, Any]) -> Any:
         state = decoder.child(node["state"], "")
         check = STATE.get(name) or STATE.get(name.partition(":")[0] + ":*")
         if check is not None:
-            check(state)
+            check(state, args)
         _call(lambda: _set_state(value, state), name, "restore the state of")
     if "list" in node:
         items = list(decoder.iter_children(node["list"], "list items"))
@@ -195,8 +196,8 @@ def _decode_instance(decoder: Decoder, node: dict[str, Any]) -> Any:
     if "items" in node:
         mapping = decoder.child(required(node, "items", dict), "")
         _call(lambda: value.update(mapping), name, "fill")
-    for check in _after_checks(type(value)):
-        check(value)
+    for after in _after_checks(type(value)):
+        after(value)
     return value
 
 

@@ -29,14 +29,23 @@ def _is_int(value: Any, low: int = 0, high: int = 1 << 62) -> bool:
     return type(value) is int and low <= value <= high
 
 
-def _check_children(what: str, left: np.ndarray[Any, Any], right: np.ndarray[Any, Any],
-                    internal: np.ndarray[Any, Any]) -> None:
-    """Internal nodes' children must exist and come after their parent."""
+def _check_links(what: str, nodes: np.ndarray[Any, Any], fields: tuple[str, str, str],
+                 internal: np.ndarray[Any, Any], n_features: int | None) -> None:
+    """Internal nodes' children exist and come after them; their features are in range.
+
+    One vectorised pass over contiguous copies of the three fields: this runs for
+    every tree of a forest, so it must cost little more than reading them.
+    """
+    left, right, feature = (np.ascontiguousarray(nodes[f]).astype(np.int64, copy=False)
+                            for f in fields)
     count = left.shape[0]
-    index = np.arange(count)[internal]
-    for name, child in (("left", left[internal]), ("right", right[internal])):
-        if child.size and ((child <= index).any() or (child >= count).any()):
-            raise _fail(what, f"a {name} child index is out of range or points backwards")
+    index = np.arange(count)
+    bad = (left <= index) | (right <= index) | (left >= count) | (right >= count) | (feature < 0)
+    if n_features is not None:
+        bad |= feature >= n_features
+    if (bad & internal).any():
+        raise _fail(what, "a child index is out of range or points backwards, or a split"
+                          " uses a feature that does not exist")
 
 
 # ----------------------------------------------------------------- sklearn Tree
@@ -54,7 +63,7 @@ def _tree_args(args: tuple[Any, ...]) -> None:
         raise _fail("Tree", "n_classes must hold n_outputs positive integers")
 
 
-def _tree_state(state: Any) -> None:
+def _tree_state(state: Any, args: tuple[Any, ...]) -> None:
     if not isinstance(state, dict) or not {"nodes", "values", "node_count"} <= state.keys():
         raise _fail("Tree", "the state needs nodes, values and node_count")
     nodes = state["nodes"]
@@ -66,28 +75,19 @@ def _tree_state(state: Any) -> None:
     if not isinstance(state["values"], np.ndarray) or state["values"].ndim != 3 \
             or state["values"].shape[0] != nodes.shape[0]:
         raise _fail("Tree", "values must hold one row per node")
-    try:
-        left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
-    except (KeyError, ValueError):
-        raise _fail("Tree", "nodes lack left_child, right_child or feature") from None
-    internal = left != -1
-    if (right[~internal] != -1).any():
+    fields = ("left_child", "right_child", "feature")
+    if not set(fields) <= set(nodes.dtype.names):
+        raise _fail("Tree", "nodes lack left_child, right_child or feature")
+    internal = nodes["left_child"] != -1
+    if (nodes["right_child"][~internal] != -1).any():
         raise _fail("Tree", "a leaf has a right child")
-    _check_children("Tree", left, right, internal)
-    if (feature[internal] < 0).any():
-        raise _fail("Tree", "a split uses a negative feature index")
-
-
-def _tree_after(tree: Any) -> None:
-    features = tree.feature[tree.children_left != -1]
-    if features.size and (features >= tree.n_features).any():
-        raise _fail("Tree", f"a split uses a feature outside 0..{tree.n_features - 1}")
+    _check_links("Tree", nodes, fields, internal, args[0] if args else None)
 
 
 # ------------------------------------------------------ KD and ball trees, metrics
 
 
-def _binary_tree_state(state: Any) -> None:
+def _binary_tree_state(state: Any, args: tuple[Any, ...]) -> None:
     if not isinstance(state, tuple) or len(state) != 13:
         raise _fail("neighbour tree", "the state must be a tuple of 13 values")
     data, idx, node_data, bounds = state[:4]
@@ -133,7 +133,7 @@ def _check_metric(metric: Any, n_dims: int) -> None:
         raise _fail(name, f"the weight vector must have {n_dims} entries")
 
 
-def _metric_state(state: Any) -> None:
+def _metric_state(state: Any, args: tuple[Any, ...]) -> None:
     if not (isinstance(state, tuple) and len(state) == 3
             and all(isinstance(a, np.ndarray) and a.dtype == np.float64 for a in state[1:])
             and state[1].ndim == 1 and state[2].ndim == 2):
@@ -148,17 +148,12 @@ def _predictor_after(predictor: Any) -> None:
     if not isinstance(nodes, np.ndarray) or nodes.ndim != 1 or not nodes.size \
             or nodes.dtype.names is None:
         raise _fail("TreePredictor", "nodes must be a non-empty record array")
-    try:
-        internal = nodes["is_leaf"] == 0
-        left, right = nodes["left"].astype(np.int64), nodes["right"].astype(np.int64)
-        categorical = internal & (nodes["is_categorical"] != 0)
-        bitset = nodes["bitset_idx"][categorical]
-        feature = nodes["feature_idx"][internal]
-    except (KeyError, ValueError):
-        raise _fail("TreePredictor", "nodes lack the predictor fields") from None
-    _check_children("TreePredictor", left, right, internal)
-    if (feature < 0).any():
-        raise _fail("TreePredictor", "a split uses a negative feature index")
+    fields = ("left", "right", "feature_idx")
+    if not {*fields, "is_leaf", "is_categorical", "bitset_idx"} <= set(nodes.dtype.names):
+        raise _fail("TreePredictor", "nodes lack the predictor fields")
+    internal = nodes["is_leaf"] == 0
+    bitset = nodes["bitset_idx"][internal & (nodes["is_categorical"] != 0)]
+    _check_links("TreePredictor", nodes, fields, internal, None)
     for name in ("binned_left_cat_bitsets", "raw_left_cat_bitsets"):
         bitsets = getattr(predictor, name, None)
         if not isinstance(bitsets, np.ndarray) or bitsets.ndim != 2 or bitsets.shape[1] != 8 \
@@ -242,7 +237,6 @@ STATE[TREE] = _tree_state
 for _name in ("sklearn.neighbors._kd_tree:KDTree", "sklearn.neighbors._ball_tree:BallTree"):
     STATE[_name] = _binary_tree_state
 AFTER_TYPES.extend([
-    (TREE, _tree_after),
     ("sklearn.ensemble._hist_gradient_boosting.predictor:TreePredictor", _predictor_after),
     ("sklearn.ensemble._hist_gradient_boosting.gradient_boosting:BaseHistGradientBoosting",
      _hist_gbm_after),
