@@ -11,11 +11,13 @@ before anything is allocated from a size the file declares.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -95,8 +97,13 @@ def align(n: int) -> int:
 # --------------------------------------------------------------------- dtypes
 
 
+@functools.lru_cache(maxsize=256)
 def dtype_to_json(dtype: np.dtype[Any]) -> Any:
-    """Describe a dtype as JSON: a string for simple dtypes, an object for records."""
+    """Describe a dtype as JSON: a string for simple dtypes, an object for records.
+
+    Cached: reading a record dtype's fields is slow, and forests repeat one per tree.
+    The result is shared, so callers must not modify it.
+    """
     if dtype.hasobject:
         raise FormatError(f"dtype {dtype} holds Python objects and cannot go in the array section")
     if dtype.fields is None:
@@ -207,18 +214,32 @@ def compress(data: memoryview, codec: Codec) -> bytes:
     return bytes(lz4.block.compress(data, store_size=False))
 
 
+def _stored(array: np.ndarray[Any, Any], codec: Codec | None
+            ) -> tuple[memoryview, Literal["C", "F"], bytes, Codec | None]:
+    """(stored bytes, order, BLAKE3 of the raw bytes, codec used) of one array."""
+    data, order = raw_view(array)
+    digest = hash_bytes(data)
+    if codec is not None and len(data) >= 4096:
+        packed = compress(data, codec)
+        if len(packed) < len(data):
+            return memoryview(packed), order, digest, codec
+    return data, order, digest, None
+
+
 def prepare(arrays: Sequence[np.ndarray[Any, Any]], codec: Codec | None) -> list[Payload]:
-    """Hash, optionally compress and lay out ``arrays`` in file order."""
+    """Hash, optionally compress and lay out ``arrays`` in file order.
+
+    Hashing and compression release the GIL, so arrays are processed on two
+    threads when there are several.
+    """
+    if len(arrays) > 1:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            stored = list(pool.map(lambda a: _stored(a, codec), arrays))
+    else:
+        stored = [_stored(a, codec) for a in arrays]
     payloads: list[Payload] = []
     offset = 0
-    for array in arrays:
-        data, order = raw_view(array)
-        digest = hash_bytes(data)
-        used: Codec | None = None
-        if codec is not None and len(data) >= 4096:
-            packed = compress(data, codec)
-            if len(packed) < len(data):
-                data, used = memoryview(packed), codec
+    for array, (data, order, digest, used) in zip(arrays, stored, strict=True):
         spec = ArraySpec(array.dtype, tuple(array.shape), order, offset, len(data), digest, used,
                          checksum(data))
         payloads.append(Payload(spec, data))
