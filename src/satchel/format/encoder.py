@@ -26,7 +26,9 @@ BY_PREDICATE: list[tuple[Callable[[Any], bool], EncodeFn]] = []
 #: Handler for everything else (set by handlers.objects).
 FALLBACK: list[EncodeFn] = []
 
-_MEMO_TYPES = (np.ndarray,)
+#: Types stored once however often they are referred to (identity matters: a forest's
+#: trees share one RandomState, and a shared array must not be stored twice).
+_MEMO_TYPES = (np.ndarray, np.random.RandomState, np.random.Generator, np.random.BitGenerator)
 _INT64_MIN, _UINT64_MAX = -(1 << 63), (1 << 64) - 1
 
 

@@ -175,7 +175,7 @@ def _decode_random(decoder: Decoder, node: dict[str, Any]) -> Any:
     if name not in BIT_GENERATORS:
         raise FormatError(f"bit generator must be one of {sorted(BIT_GENERATORS)},"
                           f" found {str(name)[:40]!r}")
-    bit_generator = BIT_GENERATORS[name]()
+    bit_generator = BIT_GENERATORS[name](0)  # a fixed seed: no entropy read, state follows
     try:
         bit_generator.state = state
         if node["$"] == "generator":
