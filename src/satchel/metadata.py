@@ -72,6 +72,7 @@ class Metadata:
                 raise FormatError(f"metadata.{key}: expected {kind.__name__}, found"
                                   f" {type(value).__name__}")
         schema = data.get("schema", {})
+        _check_environment(data.get("environment", {}))
         try:
             return cls(
                 environment=data.get("environment", {}),
@@ -85,13 +86,36 @@ class Metadata:
             raise FormatError(f"metadata.schema: malformed ({exc})") from None
 
 
+_ENVIRONMENT = {"satchel", "created", "python", "implementation", "platform", "packages"}
+
+
+def _check_environment(data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        if key not in _ENVIRONMENT:
+            raise FormatError(f"metadata.environment.{key}: unknown field; expected one of"
+                              f" {sorted(_ENVIRONMENT)}")
+        if key != "packages" and not isinstance(value, str):
+            raise FormatError(f"metadata.environment.{key}: expected a string")
+    packages = data.get("packages", {})
+    if not isinstance(packages, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in packages.items()):
+        raise FormatError("metadata.environment.packages: expected an object of name: version"
+                          " strings")
+
+
 def _input(data: Any) -> InputSchema | None:
     if data is None:
         return None
+    if not isinstance(data, dict):
+        raise FormatError("metadata.schema.input: expected an object")
     if data.get("kind") == "frame":
         columns = data["columns"]
         for i, column in enumerate(columns):
-            if set(column) != {"name", "dtype", "kind", "nullable"}:
+            if not isinstance(column, dict) or set(column) != {"name", "dtype", "kind",
+                                                               "nullable"} or not (
+                    isinstance(column["name"], str) and isinstance(column["dtype"], str)
+                    and isinstance(column["kind"], str)
+                    and isinstance(column["nullable"], bool)):
                 raise FormatError(f"metadata.schema.input.columns[{i}]: expected name, dtype,"
                                   " kind and nullable")
         return InputSchema(columns=tuple(Column(**c) for c in columns))
@@ -106,7 +130,8 @@ def _input(data: Any) -> InputSchema | None:
 def _output(data: Any) -> OutputSchema | None:
     if data is None:
         return None
-    if set(data) != {"dtype", "classes"} or not isinstance(data["classes"], list):
+    if (not isinstance(data, dict) or set(data) != {"dtype", "classes"}
+            or not isinstance(data["classes"], list)):
         raise FormatError("metadata.schema.output: expected dtype and a list of classes")
     return OutputSchema(dtype=data["dtype"], classes=data["classes"])
 

@@ -50,6 +50,8 @@ def collect_names(tree: Node) -> set[tuple[Role, str]]:
             stack.extend((item, depth + 1) for item in node)
         elif isinstance(node, dict):
             kind = node.get("$")
+            if not isinstance(kind, str):
+                raise FormatError(f"a node's kind must be a string, found {type(kind).__name__}")
             if kind == "dict" and isinstance(node.get("v"), dict):
                 stack.extend((v, depth + 1) for v in node["v"].values())
                 continue
@@ -101,7 +103,8 @@ class Decoder:
     def decode(self, node: Node) -> Any:
         """Build the value ``node`` describes."""
         if isinstance(node, dict):
-            handler = BY_KIND.get(node.get("$"))  # type: ignore[arg-type]
+            kind = node.get("$")
+            handler = BY_KIND.get(kind) if isinstance(kind, str) else None
             if handler is None:
                 raise FormatError(f"unknown node kind {str(node.get('$'))[:40]!r}")
             value = handler(self, node)

@@ -1,0 +1,288 @@
+"""Forge hostile satchel files from valid ones, with every checksum recomputed.
+
+Run ``python -m tests.forge`` to regenerate ``tests/corpus/``: one ``.satchel``
+file per attack and ``expected.json``, which names the error each must raise
+and a fragment of its message. Checksums are recomputed so that the attacks
+reach the checks behind them, not just the integrity check.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import json
+import pickle
+import struct
+import sys
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from satchel.format import container, reader
+from satchel.format.encoder import encode
+from satchel.format.handlers.numpy_ import inline_array
+
+CORPUS = Path(__file__).parent / "corpus"
+MARKER = "/tmp/satchel-hostile-marker"  # a forged callable would create it if ever called
+
+
+def parts(data: bytes) -> tuple[Any, list[np.ndarray[Any, Any]], dict[str, Any]]:
+    """(tree, arrays as writable copies, metadata) of a valid file."""
+    header = reader.read_header(io.BytesIO(data))
+    source = reader.Source.from_bytes(data)
+    arrays = [np.array(source.array(header, i, verify=False)) for i in range(len(header.arrays))]
+    return copy.deepcopy(header.tree), arrays, header.metadata
+
+
+def build(tree: Any, arrays: list[np.ndarray[Any, Any]], metadata: dict[str, Any] | None = None
+          ) -> bytes:
+    """A file with valid checksums around ``tree`` and ``arrays``."""
+    return b"".join(container.serialize(tree, arrays, metadata or {}))
+
+
+def raw_header(data: bytes) -> dict[str, Any]:
+    """The decoded JSON header of a file."""
+    length = struct.unpack_from("<Q", data, 16)[0]
+    stored = data[64:64 + length]
+    flags = struct.unpack_from("<I", data, 12)[0]
+    return dict(orjson.loads(zlib.decompress(stored) if flags & 1 else stored))
+
+
+def with_header(data: bytes, header: dict[str, Any] | bytes) -> bytes:
+    """``data`` with its JSON header replaced (array section kept, hashes recomputed)."""
+    old_length = struct.unpack_from("<Q", data, 16)[0]
+    old_start = container.align(64 + old_length)
+    text = header if isinstance(header, bytes) else orjson.dumps(header)
+    start = struct.pack("<8sHHIQ", container.MAGIC, 1, 0, 0, len(text))
+    preamble = start + __import__("blake3").blake3(start + text).digest() + bytes(8)
+    body = preamble + text
+    return body + bytes(container.align(len(body)) - len(body)) + data[old_start:]
+
+
+def find(tree: Any, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The first node of ``tree`` (depth first) that satisfies ``predicate``."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if predicate(node):
+                return node
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    raise LookupError("no such node")
+
+
+def _fitted(kind: str) -> bytes:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.neighbors import KDTree
+    from sklearn.svm import SVC
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(300, 4))
+    labels = (features[:, 0] * features[:, 1] + rng.normal(size=300) > 0).astype(int)
+    model = {"tree": lambda: DecisionTreeClassifier(max_depth=4).fit(features, labels),
+             "hgb": lambda: HistGradientBoostingClassifier(max_iter=3).fit(features, labels),
+             "kdtree": lambda: KDTree(features, leaf_size=10),
+             "svc": lambda: SVC().fit(features, labels)}[kind]()
+    tree, arrays = encode(model)
+    return build(tree, arrays)
+
+
+def _edit_array(data: bytes, field_path: Callable[[Any], dict[str, Any]],
+                change: Callable[[np.ndarray[Any, Any]], None]) -> bytes:
+    tree, arrays, metadata = parts(data)
+    node = field_path(tree)
+    if "a" in node:
+        change(arrays[node["a"]])
+    else:  # a small array stored in the header
+        values = np.array(inline_array(node))
+        change(values)
+        node["b64"] = base64.b64encode(values.tobytes()).decode("ascii")
+    return build(tree, arrays, metadata)
+
+
+def _tree_nodes(tree: Any) -> dict[str, Any]:
+    tree_node = find(tree, lambda n: n.get("cls") == "sklearn.tree._tree:Tree")
+    nodes: dict[str, Any] = tree_node["state"]["v"]["nodes"]
+    return nodes
+
+
+def _set_field(name: str, index: int, value: int) -> Callable[[np.ndarray[Any, Any]], None]:
+    def change(nodes: np.ndarray[Any, Any]) -> None:
+        nodes[name][index] = value
+    return change
+
+
+def _name_attack(node: dict[str, Any]) -> bytes:
+    return build({"$": "dict", "v": {"payload": node}}, [])
+
+
+def attacks() -> dict[str, tuple[bytes, str, str]]:
+    """name -> (file bytes, expected error class name, message fragment)."""
+    base = build(*encode({"x": np.arange(100.0), "y": "text"}))
+    tree_file, hgb, kdtree, svc = (_fitted(k) for k in ("tree", "hgb", "kdtree", "svc"))
+    untrusted, invalid = "UntrustedTypesError", "FormatError"
+    found: dict[str, tuple[bytes, str, str]] = {
+        "class_os_system": (_name_attack({"$": "obj", "cls": "os:system"}), untrusted,
+                            "os.system"),
+        "class_subprocess_popen": (_name_attack({"$": "obj", "cls": "subprocess:Popen",
+                                                 "state": {"$": "dict", "v": {"args": [
+                                                     "touch", MARKER]}}}), untrusted,
+                                   "subprocess.Popen"),
+        "class_unknown_module": (_name_attack({"$": "obj", "cls": "no_such_pkg_x.mod:Thing"}),
+                                 untrusted, "no_such_pkg_x.mod.Thing"),
+        "class_reexported_in_sklearn": (_name_attack(
+            {"$": "obj", "cls": "sklearn.utils._param_validation:Integral"}), untrusted,
+            "not a class that satchel trusts"),
+        "function_eval": (_name_attack({"$": "func", "name": "builtins:eval"}), untrusted,
+                          "builtins.eval"),
+        "function_exec": (_name_attack({"$": "func", "name": "builtins:exec"}), untrusted,
+                          "builtins.exec"),
+        "function_os_system": (_name_attack({"$": "func", "name": "os:system"}), untrusted,
+                               "os.system"),
+        "function_numpy_load": (_name_attack({"$": "func", "name": "numpy:load"}), untrusted,
+                                "numpy.load"),
+        "function_module_reexport": (_name_attack(
+            {"$": "func", "name": "sklearn.metrics._classification:np"}), untrusted,
+            "not a function that satchel trusts"),
+        "type_numpy_function": (_name_attack({"$": "type", "name": "numpy:load"}), untrusted,
+                                "numpy.load"),
+        "partial_os_system": (_name_attack({"$": "partial", "func": {
+            "$": "func", "name": "os:system"}, "args": [f"touch {MARKER}"],
+            "kw": {"$": "dict", "v": {}}}), untrusted, "os.system"),
+        "methodcaller": (_name_attack({"$": "new", "cls": "operator:methodcaller",
+                                       "args": ["system", f"touch {MARKER}"]}), untrusted,
+                         "operator.methodcaller"),
+        "attrgetter": (_name_attack({"$": "new", "cls": "operator:attrgetter",
+                                     "args": ["__globals__"]}), untrusted,
+                       "operator.attrgetter"),
+        "construct_sklearn_python_class": (_name_attack(
+            {"$": "new", "cls": "sklearn.pipeline:Pipeline", "args": [[]]}), untrusted,
+            "sklearn.pipeline.Pipeline"),
+        "dunder_name": (_name_attack({"$": "func", "name":
+                                      "sklearn.base:BaseEstimator.__init__.__globals__"}),
+                        invalid, "invalid name"),
+        "unknown_node_kind": (_name_attack({"$": "pickle", "data": "gASVAAAAAAAAAAA="}),
+                              invalid, "unknown node kind"),
+        "ref_forward": (build({"$": "tuple", "v": [{"$": "ref", "to": 3}]}, []), invalid,
+                        "points to no object"),
+        "deep_nesting": (build(orjson.loads("[" * 240 + "]" * 240), []), "LimitError",
+                         "nests deeper"),
+        "deep_nesting_json_10000": (with_header(base, b'{"digest":"","tree":' + b"[" * 10000
+                                                + b"]" * 10000 + b',"arrays":[],"metadata":{}}'),
+                                    invalid, "not valid JSON"),
+        "inline_size_mismatch": (_name_attack({"$": "nd", "dtype": "<f8", "shape": [1000],
+                                               "b64": "AAAAAAAAAAA="}), invalid,
+                                 "needs 8000 bytes"),
+        "strs_count_mismatch": (build({"$": "strs", "a": 0, "n": 5},
+                                      [np.frombuffer(b"a\x00b", dtype=np.uint8).copy()]),
+                                invalid, "expected 5, found 2"),
+        "sparse_index_out_of_range": (build(
+            {"$": "sparse", "cls": "csr_matrix", "shape": [2, 2],
+             "data": {"$": "nd", "a": 0}, "indices": {"$": "nd", "a": 1},
+             "indptr": {"$": "nd", "a": 2}},
+            [np.ones(2), np.array([0, 99], dtype=np.int32), np.array([0, 1, 2],
+                                                                      dtype=np.int32)]),
+            invalid, "invalid csr_matrix"),
+        "tree_child_out_of_range": (_edit_array(tree_file, _tree_nodes,
+                                                _set_field("left_child", 0, 10**9)),
+                                    invalid, "invalid Tree"),
+        "tree_child_backwards": (_edit_array(tree_file, _tree_nodes,
+                                             _set_field("right_child", 0, 0)),
+                                 invalid, "invalid Tree"),
+        "tree_feature_out_of_range": (_edit_array(tree_file, _tree_nodes,
+                                                  _set_field("feature", 0, 10**6)),
+                                      invalid, "invalid Tree"),
+        "tree_leaf_with_child": (_edit_array(tree_file, _tree_nodes,
+                                             _set_field("right_child", -1, 1)),
+                                 invalid, "invalid Tree"),
+        "hgb_predictor_bad_child": (_edit_array(hgb, lambda t: find(
+            t, lambda n: n.get("cls", "").endswith(":TreePredictor"))["state"]["v"]["nodes"],
+            _set_field("left", 0, 10**6)), invalid, "invalid TreePredictor"),
+        "hgb_feature_out_of_range": (_edit_array(hgb, lambda t: find(
+            t, lambda n: n.get("cls", "").endswith(":TreePredictor"))["state"]["v"]["nodes"],
+            _set_field("feature_idx", 0, 10**6)), invalid, "a split uses a feature"),
+        "kdtree_index_out_of_range": (_edit_array(kdtree, lambda t: find(
+            t, lambda n: n.get("cls", "").endswith(":KDTree"))["state"]["v"][1],
+            lambda idx: idx.__setitem__(0, 10**7)), invalid, "idx_array must index"),
+        "svc_support_counts": (_edit_array(svc, lambda t: find(
+            t, lambda n: n.get("cls", "").endswith(":SVC"))["state"]["v"]["_n_support"],
+            lambda counts: counts.__setitem__(0, counts[0] + 5)), invalid,
+            "support vector counts disagree"),
+    }
+    found.update(_layout_attacks(base))
+    return found
+
+
+def _layout_attacks(base: bytes) -> dict[str, tuple[bytes, str, str]]:
+    header = raw_header(base)
+    limit, invalid, integrity = "LimitError", "FormatError", "IntegrityError"
+
+    def entry(**changes: Any) -> bytes:
+        edited = copy.deepcopy(header)
+        edited["arrays"][0].update(changes)
+        return with_header(base, edited)
+
+    huge = bytearray(base)
+    struct.pack_into("<Q", huge, 16, 1 << 62)
+    flipped_array, flipped_header, flipped_padding = bytearray(base), bytearray(base), \
+        bytearray(base)
+    flipped_array[-5] ^= 0x40
+    flipped_header[70] ^= 0x01
+    header_end = 64 + struct.unpack_from("<Q", base, 16)[0]
+    flipped_padding[header_end] ^= 0x01
+    joblib_like = io.BytesIO()
+    pickle.dump({"x": 1}, joblib_like, protocol=2)
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("schema.json", "{}")
+    return {
+        "huge_declared_shape": (entry(shape=[1 << 40]), invalid, "bytes are stored"),
+        "huge_header_length": (bytes(huge), limit, "header declares"),
+        "compression_bomb": (entry(codec="zstd", shape=[1 << 36], length=800), limit,
+                             "claim to expand"),
+        "object_dtype": (entry(dtype="|O8"), invalid, "expected a simple dtype"),
+        "record_dtype_with_object": (entry(dtype={"names": ["a"], "formats": ["|O8"],
+                                                  "offsets": [0], "itemsize": 8}),
+                                     invalid, "expected a simple dtype"),
+        "offset_overlapping": (entry(offset=64), invalid, "arrays follow each other"),
+        "offset_out_of_range": (entry(offset=1 << 40), invalid, "arrays follow each other"),
+        "offset_misaligned": (entry(offset=8), invalid, "arrays follow each other"),
+        "length_past_end": (entry(length=10**6, shape=[125000]), invalid, "truncated"),
+        "truncated_preamble": (base[:40], invalid, "truncated"),
+        "truncated_header": (base[:100], invalid, "truncated"),
+        "truncated_array": (base[:-10], invalid, "truncated"),
+        "trailing_bytes": (base + b"\x00" * 64, invalid, "unexpected bytes"),
+        "bit_flip_array": (bytes(flipped_array), integrity, "does not match its checksum"),
+        "bit_flip_header": (bytes(flipped_header), integrity, "header checksum"),
+        "bit_flip_padding": (bytes(flipped_padding), integrity, "padding bytes"),
+        "pickle_renamed": (pickle.dumps({"x": 1}, protocol=5), invalid, "a pickle"),
+        "joblib_renamed": (joblib_like.getvalue(), invalid, "a pickle"),
+        "zip_renamed": (zipped.getvalue(), invalid, "a zip archive"),
+        "empty_file": (b"", invalid, "not a satchel file"),
+        "wrong_version": (bytes(base[:8]) + struct.pack("<H", 9) + base[10:],
+                          "UnsupportedVersionError", "format 9.0"),
+    }
+
+
+def main() -> None:
+    """Write every attack to tests/corpus/ with expected.json."""
+    CORPUS.mkdir(exist_ok=True)
+    expected = {}
+    for name, (data, error, fragment) in sorted(attacks().items()):
+        (CORPUS / f"{name}.satchel").write_bytes(data)
+        expected[name] = {"error": error, "message": fragment}
+    (CORPUS / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+    print(f"wrote {len(expected)} hostile files to {CORPUS}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
