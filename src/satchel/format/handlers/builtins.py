@@ -59,6 +59,9 @@ def _encode_dict(encoder: Encoder, value: dict[Any, Any]) -> Node:
     if all(type(k) is str for k in value):
         if len(value) >= PACK_FROM and all(type(v) is int for v in value.values()):
             values = np.fromiter(value.values(), dtype=np.int64, count=len(value))
+            if values.size:  # the narrowest integer type that holds them all
+                values = values.astype(np.result_type(np.min_scalar_type(values.min()),
+                                                      np.min_scalar_type(values.max())))
             keys = pack_strings(encoder, list(value))
             if keys is not None:
                 return {"$": "strdict", "k": keys, "v": encoder.add_array(values)}
@@ -87,8 +90,8 @@ def _decode_dict(decoder: Decoder, node: dict[str, Any]) -> dict[Any, Any]:
 def _decode_strdict(decoder: Decoder, node: dict[str, Any]) -> dict[str, int]:
     keys = unpack_strings(decoder, required(node, "k", dict))
     values = decoder.array(node.get("v"))
-    if values.dtype != np.int64 or values.shape != (len(keys),):
-        raise FormatError(f"a strdict needs {len(keys)} int64 values, found {values.dtype}"
+    if values.dtype.kind not in "iu" or values.shape != (len(keys),):
+        raise FormatError(f"a strdict needs {len(keys)} integer values, found {values.dtype}"
                           f" {values.shape}")
     return dict(zip(keys, values.tolist(), strict=True))
 
