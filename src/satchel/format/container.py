@@ -46,6 +46,8 @@ _HASH_THREADS_FROM = 1 << 20
 #: Preamble flag: the header is stored zlib-compressed (it is mostly repeated keys).
 FLAG_HEADER_ZLIB = 1
 _HEADER_ZLIB_FROM = 512
+#: With a codec, arrays of at least this many bytes are compressed (when it pays).
+_COMPRESS_FROM = 256
 
 Codec = Literal["zstd", "lz4"]
 CODECS: tuple[Codec, ...] = ("zstd", "lz4")
@@ -219,7 +221,7 @@ def _stored(array: np.ndarray[Any, Any], codec: Codec | None
     """(stored bytes, order, BLAKE3 of the raw bytes, codec used) of one array."""
     data, order = raw_view(array)
     digest = hash_bytes(data)
-    if codec is not None and len(data) >= 4096:
+    if codec is not None and len(data) >= _COMPRESS_FROM:
         packed = compress(data, codec)
         if len(packed) < len(data):
             return memoryview(packed), order, digest, codec
