@@ -107,7 +107,7 @@ def dumps(obj: Any, *, sample: Any = None, compress: Codec | None = None,
 
 def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
          verify: bool | None = None, on_mismatch: OnMismatch = "warn",
-         trust_code: bool = False) -> Any:
+         trust_code: bool = False, check_arrays: bool | None = None) -> Any:
     """Load what :func:`save` wrote, checking it on the way.
 
     Nothing the file names is imported before the trust check and no callable
@@ -124,6 +124,9 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
             :class:`EnvironmentMismatchWarning`), ``"error"`` or ``"ignore"``.
         trust_code: run the custom source embedded in the file if its modules
             are not installed, and trust the names it defines.
+        check_arrays: verify every array's checksum. ``None`` (default) does so
+            for full loads and not for ``mmap=True``, whose point is not to read
+            every page; a server passes True (one pass over shared pages).
 
     ``file`` may also be a ``models:/name``, ``models:/name/3`` or
     ``models:/name@alias`` URI, loaded from the registry ``SATCHEL_REGISTRY``
@@ -143,11 +146,14 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
         from satchel.registry import Registry  # noqa: PLC0415 - the registry is optional
 
         return Registry().load(str(file), trusted=trusted, mmap=mmap, verify=verify,
-                               on_mismatch=on_mismatch, trust_code=trust_code)
+                               on_mismatch=on_mismatch, trust_code=trust_code,
+                               check_arrays=check_arrays)
     with opened(file) as handle:
         if mmap:
             source = Source.mapped(handle)
             header = source.header()
+            if check_arrays:
+                source.verify(header)
         else:
             source, header = reader.read_verified(handle)
     return _load(header, source, trusted=trusted, full=not mmap, verify=verify,

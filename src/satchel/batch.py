@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from satchel.artifact import load
+from satchel.checks import METHODS
 from satchel.errors import RequestError
 
 
@@ -26,6 +27,16 @@ def _chunks(path: str, rows: int) -> Iterator[Any]:
         raise RequestError(f"cannot read {path!r}: expected a .csv or .parquet file")
 
 
+def _count_rows(path: str) -> int:
+    """Rows in a Parquet file (from its footer) or a CSV file (lines less the header)."""
+    if path.endswith((".parquet", ".pq")):
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    with open(path, "rb") as handle:
+        return max(sum(1 for _ in handle) - 1, 0)
+
+
 def score(target: str, source: str, output: str, *, method: str = "predict",
           chunk_rows: int = 100_000, progress: Callable[[int, int], None] | None = None) -> int:
     """Write ``method``'s outputs for every row of ``source`` to ``output``; return the rows.
@@ -38,9 +49,14 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     """
     import pandas as pd  # noqa: PLC0415
 
+    if method not in METHODS:
+        raise RequestError(f"unknown method {method!r}: expected one of {list(METHODS)}")
     model = load(target, mmap=True)
+    if not hasattr(model.unwrap(), method):
+        raise RequestError(f"this model has no {method}; it offers"
+                           f" {[m for m in METHODS if hasattr(model.unwrap(), m)]}")
     function = getattr(model, method)
-    total = os.path.getsize(source)
+    total = _count_rows(source)
     parts, done = [], 0
     for chunk in _chunks(source, chunk_rows):
         result = np.asarray(function(chunk))
@@ -49,7 +65,7 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
         parts.append(pd.DataFrame(result.reshape(len(chunk), -1), columns=columns))
         done += len(chunk)
         if progress is not None:
-            progress(min(total, done), total)
+            progress(done, max(total, done))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     temporary = f"{output}.{os.getpid()}.tmp"
     try:

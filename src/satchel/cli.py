@@ -156,7 +156,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from satchel.batch import score  # noqa: PLC0415
 
-    with _progress(args.input, "scoring") as progress:
+    with _progress(args.input, "scoring (rows)") as progress:
         rows = score(args.target, args.input, args.output, method=args.method,
                      chunk_rows=args.chunk_rows, progress=progress)
     print(f"scored {rows} rows of {args.input} with {args.target} -> {args.output}",

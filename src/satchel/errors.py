@@ -17,6 +17,7 @@ __all__ = [
     "EncodeError",
     "InvalidNameError",
     "NotFoundError",
+    "NotReadyError",
     "EnvironmentMismatchError",
     "EnvironmentMismatchWarning",
     "MissingCodeError",
@@ -137,3 +138,7 @@ class UnsupportedMediaTypeError(RequestError):
 
 class PayloadTooLargeError(RequestError):
     """A request body over the server's limit (HTTP 413)."""
+
+
+class NotReadyError(SatchelError, RuntimeError):
+    """A server's model is not loaded (yet) (HTTP 503)."""

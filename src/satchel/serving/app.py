@@ -26,13 +26,14 @@ from starlette.routing import Route
 import satchel
 from satchel.checks import METHODS
 from satchel.errors import (
+    NotReadyError,
     PayloadTooLargeError,
     RequestError,
     SchemaError,
     UnsupportedMediaTypeError,
 )
 from satchel.serving.batching import Batcher
-from satchel.serving.holder import Holder
+from satchel.serving.holder import Holder, Served
 from satchel.serving.inputs import jsonable, parse
 from satchel.serving.metrics import Metrics
 from satchel.serving.openapi import openapi
@@ -41,6 +42,7 @@ log = logging.getLogger("satchel.serving")
 
 #: Error type -> HTTP status, most specific first.
 STATUS: list[tuple[type[BaseException], int]] = [
+    (NotReadyError, 503),
     (SchemaError, 422),
     (PayloadTooLargeError, 413),
     (UnsupportedMediaTypeError, 415),
@@ -65,20 +67,36 @@ class Server:
         self.batcher = (Batcher(self._call, wait_ms=batch_wait_ms)
                         if batch_wait_ms is not None else None)
 
-    def _call(self, method: str, rows: Any) -> Any:
-        """Run ``method`` of the current model on already validated rows."""
-        served = self.holder.current
-        assert served is not None  # the app only starts once a model is loaded
-        return getattr(served.model.unwrap(), method)(rows)
+        self._loading = asyncio.Lock()
+
+    @staticmethod
+    def _call(key: tuple[Any, str], rows: Any) -> Any:
+        """Run a method of a model on rows already validated for that model."""
+        model, method = key
+        return getattr(model.unwrap(), method)(rows)
+
+    async def ensure_loaded(self) -> Served | None:
+        """The served model, loaded now if no lifespan did it (a plain Mount)."""
+        if self.holder.current is None:
+            async with self._loading:
+                if self.holder.current is None:
+                    try:
+                        await asyncio.to_thread(self.holder.start)
+                    except Exception as exc:
+                        self.holder.last_error = f"{type(exc).__name__}: {exc}"
+                        log.error("could not load %s: %s", self.holder.target,
+                                  self.holder.last_error)
+        return self.holder.current
 
     async def invocations(self, request: Request) -> Response:
         """Predict: parse, validate, run (batched for single rows), answer."""
         started = time.perf_counter()
         method = "predict"
         try:
+            served = await self.ensure_loaded()
+            if served is None:
+                raise NotReadyError(f"the model is not loaded: {self.holder.last_error}")
             body = await self._body(request)
-            served = self.holder.current
-            assert served is not None
             rows, params = parse(body, request.headers.get("content-type", ""),
                                  served.model.input_schema)
             method = str(request.query_params.get("method") or params.get("method") or method)
@@ -86,8 +104,8 @@ class Server:
             response = _json({"predictions": jsonable(output)})
         except Exception as exc:
             response = self._error(exc)
-        self.metrics.observe(method, response.status_code, time.perf_counter() - started,
-                             self.holder.current)
+        self.metrics.observe(method if method in METHODS else "other", response.status_code,
+                             time.perf_counter() - started, self.holder.current)
         return response
 
     async def _body(self, request: Request) -> bytes:
@@ -110,8 +128,8 @@ class Server:
             raise RequestError(f"unknown method {method[:40]!r}; this model offers {available}")
         validated = model.validate(rows)
         if self.batcher is not None and len(validated) == 1:
-            return await self.batcher.submit(method, validated)
-        return await asyncio.to_thread(self._call, method, validated)
+            return await self.batcher.submit((model, method), validated)
+        return await asyncio.to_thread(self._call, (model, method), validated)
 
     def _error(self, exc: Exception) -> Response:
         for kind, status in STATUS:
@@ -129,12 +147,13 @@ class Server:
 
     async def ping(self, request: Request) -> Response:
         """200 once the model is loaded and verified."""
+        await self.ensure_loaded()
         return PlainTextResponse("ok" if self.holder.current else "loading",
                                  200 if self.holder.current else 503)
 
     async def health(self, request: Request) -> Response:
         """Readiness, the served version and the last alias-switch problem."""
-        served = self.holder.current
+        served = await self.ensure_loaded()
         return _json({
             "status": "ok" if served else "loading",
             "model": served.name if served else None,
@@ -153,7 +172,7 @@ class Server:
 
     async def metadata(self, request: Request) -> Response:
         """Input schema, environment, model name, version and digest."""
-        served = self.holder.current
+        served = await self.ensure_loaded()
         if served is None:
             return _json({"status": "loading"}, 503)
         model = served.model
@@ -199,7 +218,7 @@ def create_app(target: str, *, registry: Any = None, mmap: bool = True,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await asyncio.to_thread(holder.start)
+        await server.ensure_loaded()
         follower = (asyncio.create_task(holder.follow(poll_interval))
                     if holder.follows_alias else None)
         yield

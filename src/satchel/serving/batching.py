@@ -18,15 +18,20 @@ import numpy as np
 
 @dataclass
 class _Pending:
-    method: str
+    key: Any
     rows: Any
     future: asyncio.Future[Any]
 
 
 class Batcher:
-    """Gathers single-row requests into batches for ``call(method, rows)``."""
+    """Gathers single-row requests into batches for ``call(key, rows)``.
 
-    def __init__(self, call: Callable[[str, Any], Any], *, wait_ms: float = 0.0,
+    Requests are batched only with others of the same ``key`` (the model and
+    method they were validated for). If a batched call fails, each of its
+    requests is retried alone, so that one bad row fails only its own request.
+    """
+
+    def __init__(self, call: Callable[[Any, Any], Any], *, wait_ms: float = 0.0,
                  max_rows: int = 256) -> None:
         self.call = call
         self.wait = wait_ms / 1000.0
@@ -34,12 +39,12 @@ class Batcher:
         self.queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
 
-    async def submit(self, method: str, rows: Any) -> Any:
-        """The outputs of ``method`` for ``rows`` (one row), computed in some batch."""
+    async def submit(self, key: Any, rows: Any) -> Any:
+        """The outputs for ``rows`` (one row) under ``key``, computed in some batch."""
         if self.task is None:
             self.task = asyncio.create_task(self._run())
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Pending(method, rows, future))
+        await self.queue.put(_Pending(key, rows, future))
         return await future
 
     async def _run(self) -> None:
@@ -49,16 +54,22 @@ class Batcher:
                 await asyncio.sleep(self.wait)
             while len(batch) < self.max_rows and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
-            for method in {p.method for p in batch}:
-                await self._predict([p for p in batch if p.method == method])
+            groups: dict[int, list[_Pending]] = {}
+            for pending in batch:
+                groups.setdefault(id(pending.key), []).append(pending)
+            for group in groups.values():
+                await self._predict(group)
 
     async def _predict(self, batch: list[_Pending]) -> None:
         try:
-            outputs = await asyncio.to_thread(self.call, batch[0].method, _concat(batch))
-        except Exception as exc:  # handed to each caller, who answers 500
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(exc)
+            outputs = await asyncio.to_thread(self.call, batch[0].key, _concat(batch))
+        except Exception as exc:  # handed to the caller, who answers 500
+            if len(batch) == 1:
+                if not batch[0].future.done():
+                    batch[0].future.set_exception(exc)
+                return
+            for pending in batch:  # find the rows that fail, alone
+                await self._predict([pending])
             return
         for index, pending in enumerate(batch):
             if not pending.future.done():
@@ -66,8 +77,7 @@ class Batcher:
 
 
 def _concat(batch: list[_Pending]) -> Any:
-    first = batch[0].rows
-    if hasattr(first, "iloc"):
+    if all(hasattr(p.rows, "iloc") for p in batch):
         import pandas as pd  # noqa: PLC0415
 
         return pd.concat([p.rows for p in batch], ignore_index=True)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from satchel.artifact import load
-from satchel.errors import SatchelError
 from satchel.inspection import inspect
 from satchel.registry.names import is_model_uri, parse_uri
 
@@ -61,12 +60,12 @@ class Holder:
     def load_now(self) -> Served:
         """Load (and verify) the target as it is now."""
         if not is_model_uri(self.target):
-            model = load(self.target, mmap=self.mmap, verify=True)
+            model = load(self.target, mmap=self.mmap, verify=True, check_arrays=True)
             digest = getattr(model, "digest", None) or inspect(self.target).digest
             return Served(model, digest, self.target.rsplit("/", 1)[-1], None, self.target)
         registry = self._registry()
         found = registry.resolve(self.target)
-        model = registry.load(found.uri, mmap=self.mmap, verify=True)
+        model = registry.load(found.uri, mmap=self.mmap, verify=True, check_arrays=True)
         return Served(model, found.digest, found.name, found.version, self.target)
 
     def start(self) -> None:
@@ -89,7 +88,7 @@ class Holder:
             if self.current is not None and found.digest == self.current.digest:
                 return
             candidate = await asyncio.to_thread(self.load_now)
-        except (SatchelError, OSError, ValueError) as exc:
+        except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.error("could not switch %s: %s; still serving the previous version",
                       self.target, self.last_error)

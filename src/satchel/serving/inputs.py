@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from satchel.errors import RequestError, UnsupportedMediaTypeError
+from satchel.errors import RequestError, SchemaError, UnsupportedMediaTypeError
 from satchel.schema import InputSchema
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -69,7 +69,14 @@ def _decode(kind: str, value: Any, schema: InputSchema | None) -> Any:
     if value and all(isinstance(row, dict) for row in value):
         return _typed(_frame(value), schema)
     if schema is not None and schema.is_frame:
-        return _typed(_frame(value, [c.name for c in schema.columns]), schema)
+        names = [c.name for c in schema.columns]
+        widths = {len(row) if isinstance(row, list) else -1 for row in value}
+        if widths - {len(names)}:
+            raise SchemaError([{"column": None, "expected": f"rows of {len(names)} values"
+                                f" ({', '.join(names)})", "found": "rows of "
+                                + ", ".join(str(w) if w >= 0 else "non-list" for w in
+                                            sorted(widths)) + " values"}])
+        return _typed(_frame(value, names), schema)
     try:
         return np.asarray(value)
     except ValueError as exc:

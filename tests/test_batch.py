@@ -1,0 +1,244 @@
+"""satchel predict: CSV and Parquet files scored in chunks like model.predict, and nothing
+written when the input does not match the model."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import satchel
+from satchel.batch import score
+from satchel.cli import main
+from satchel.registry import Registry
+
+COLUMNS = ["a", "b", "c", "d"]
+
+
+def table(rows: int, seed: int = 0) -> pd.DataFrame:
+    """Four float columns of normal noise."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(rng.normal(size=(rows, len(COLUMNS))), columns=COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def model() -> LogisticRegression:
+    """A classifier of a + b > 0."""
+    frame = table(200)
+    return LogisticRegression().fit(frame, (frame["a"] + frame["b"] > 0).astype(np.int64))
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory: pytest.TempPathFactory, model: Any) -> Path:
+    """The classifier saved with a frame schema and a check sample."""
+    path = tmp_path_factory.mktemp("batch") / "churn.satchel"
+    satchel.save(model, path, sample=table(200)[:50])
+    return path
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    """53 rows to score: not a multiple of the chunk size."""
+    return table(53, seed=1)
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``satchel predict ARGS`` in a new process."""
+    return subprocess.run([sys.executable, "-m", "satchel", "predict", *args],
+                          capture_output=True, text=True, check=False)
+
+
+@dataclass(frozen=True)
+class Result:
+    """The exit code and standard error of one ``satchel predict``."""
+
+    returncode: int
+    stderr: str
+
+
+Predict = Callable[..., Result]
+
+
+@pytest.fixture
+def predict(capsys: pytest.CaptureFixture[str]) -> Predict:
+    """Run ``satchel predict ARGS`` through the command's entry point, in this process."""
+
+    def run_main(*args: str) -> Result:
+        code = main(["predict", *args])
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        return Result(code, captured.err)
+
+    return run_main
+
+
+def read(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet output file."""
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
+@pytest.mark.parametrize(("source", "output"), [("csv", "csv"), ("parquet", "parquet"),
+                                                ("csv", "parquet"), ("parquet", "csv")])
+def test_predict_in_chunks_matches_the_model(predict: Predict, tmp_path: Path, model_file: Path,
+                                             model: Any, rows: pd.DataFrame, source: str,
+                                             output: str) -> None:
+    """satchel predict with --chunk-rows 7 writes exactly model.predict's outputs."""
+    given, written = tmp_path / f"rows.{source}", tmp_path / f"scores.{output}"
+    if source == "csv":
+        rows.to_csv(given, index=False)
+    else:
+        rows.to_parquet(given, index=False)
+    result = predict(str(model_file), str(given), "-o", str(written), "--chunk-rows", "7")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"scored 53 rows of {given} with {model_file} -> {written}\n"
+    scores = read(written)
+    assert list(scores.columns) == ["predict"]
+    assert scores["predict"].tolist() == model.predict(rows).tolist()
+
+
+def test_predict_proba_in_chunks(predict: Predict, tmp_path: Path, model_file: Path, model: Any,
+                                 rows: pd.DataFrame) -> None:
+    """--method predict_proba writes one column per class, equal to model.predict_proba."""
+    given, written = tmp_path / "rows.parquet", tmp_path / "scores.parquet"
+    rows.to_parquet(given, index=False)
+    result = predict(str(model_file), str(given), "-o", str(written), "--chunk-rows", "10",
+                     "--method", "predict_proba")
+    assert result.returncode == 0, result.stderr
+    scores = read(written)
+    assert list(scores.columns) == ["predict_proba_0", "predict_proba_1"]
+    np.testing.assert_allclose(scores.to_numpy(), model.predict_proba(rows), rtol=1e-12,
+                               atol=1e-15)
+
+
+def test_predict_from_the_registry(predict: Predict, tmp_path: Path, model: Any,
+                                   rows: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    """satchel predict models:/name@alias scores with the alias's version (SATCHEL_REGISTRY)."""
+    registry = Registry(str(tmp_path / "registry"))
+    registry.register("churn", model, sample=table(200)[:50])
+    registry.set_alias("churn", "production", 1)
+    given, written = tmp_path / "rows.csv", tmp_path / "scores.csv"
+    rows.to_csv(given, index=False)
+    monkeypatch.setenv("SATCHEL_REGISTRY", str(tmp_path / "registry"))
+    result = predict("models:/churn@production", str(given), "-o", str(written),
+                     "--chunk-rows", "20")
+    assert result.returncode == 0, result.stderr
+    assert read(written)["predict"].tolist() == model.predict(rows).tolist()
+
+
+def test_predict_reorders_columns(predict: Predict, tmp_path: Path, model_file: Path, model: Any,
+                                  rows: pd.DataFrame) -> None:
+    """Columns in another order are matched by name, as the server does."""
+    given, written = tmp_path / "rows.csv", tmp_path / "scores.csv"
+    rows[COLUMNS[::-1]].to_csv(given, index=False)
+    result = predict(str(model_file), str(given), "-o", str(written), "--chunk-rows", "7")
+    assert result.returncode == 0, result.stderr
+    assert read(written)["predict"].tolist() == model.predict(rows).tolist()
+
+
+def bad_text_in_last_chunk(rows: pd.DataFrame, path: Path) -> None:
+    """``rows`` as CSV with text in column b of row 50: only the last chunk is wrong."""
+    broken = rows.astype({"b": object})
+    broken.loc[50, "b"] = "zq-secret-text"
+    broken.to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("output", ["scores.csv", "scores.parquet"])
+def test_schema_problem_in_a_late_chunk_writes_nothing(predict: Predict, tmp_path: Path,
+                                                       model_file: Path, rows: pd.DataFrame,
+                                                       output: str) -> None:
+    """Text in a float column of the last chunk: exit 2, a clear message, no output file."""
+    given = tmp_path / "rows.csv"
+    bad_text_in_last_chunk(rows, given)
+    result = predict(str(model_file), str(given), "-o", str(tmp_path / output),
+                     "--chunk-rows", "7")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "satchel: error: the input does not match the model's schema (1 problem):\n"
+        "  - column 'b': expected float (float64), found string (str)\n")
+    assert "zq-secret-text" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
+
+
+def test_missing_and_extra_columns_write_nothing(predict: Predict, tmp_path: Path, model_file: Path,
+                                                 rows: pd.DataFrame) -> None:
+    """A renamed column is reported as missing and unexpected, with the closest name."""
+    given, written = tmp_path / "rows.parquet", tmp_path / "scores.csv"
+    rows.rename(columns={"c": "cc"}).to_parquet(given, index=False)
+    result = predict(str(model_file), str(given), "-o", str(written), "--chunk-rows", "7")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "satchel: error: the input does not match the model's schema (2 problems):\n"
+        "  - column 'c': expected a column of float, found missing (closest: 'cc')\n"
+        "  - column 'cc': expected no such column, found an unexpected column"
+        " (closest: 'c')\n")
+    assert not written.exists()
+
+
+def test_existing_output_is_left_alone_on_a_schema_problem(predict: Predict, tmp_path: Path,
+                                                           model_file: Path, rows: pd.DataFrame
+                                                           ) -> None:
+    """A failed run leaves a previous output file as it was."""
+    given, written = tmp_path / "rows.csv", tmp_path / "scores.csv"
+    written.write_text("previous\n")
+    bad_text_in_last_chunk(rows, given)
+    result = predict(str(model_file), str(given), "-o", str(written), "--chunk-rows", "7")
+    assert result.returncode == 2
+    assert written.read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "scores.csv"]
+
+
+def test_unsupported_input_format(predict: Predict, tmp_path: Path, model_file: Path,
+                                  rows: pd.DataFrame) -> None:
+    """An input that is neither CSV nor Parquet exits 2 and says which formats are read."""
+    given, written = tmp_path / "rows.json", tmp_path / "scores.csv"
+    rows.to_json(given)
+    result = predict(str(model_file), str(given), "-o", str(written))
+    assert result.returncode == 2
+    assert result.stderr == (f"satchel: error: cannot read {str(given)!r}: expected a .csv or"
+                             " .parquet file\n")
+    assert not written.exists()
+
+
+@pytest.mark.parametrize("method", ["explode", "fit"])
+def test_unknown_method_exits_cleanly(tmp_path: Path, model_file: Path, rows: pd.DataFrame,
+                                      method: str) -> None:
+    """--method that is not a prediction method exits 2 with one line, like the server's 400."""
+    given, written = tmp_path / "rows.csv", tmp_path / "scores.csv"
+    rows.to_csv(given, index=False)
+    result = run(str(model_file), str(given), "-o", str(written), "--method", method)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"satchel: error: unknown method {method!r}")
+    assert "Traceback" not in result.stderr
+    assert not written.exists()
+
+
+def test_predict_command_in_a_new_process(tmp_path: Path, model_file: Path, model: Any,
+                                          rows: pd.DataFrame) -> None:
+    """python -m satchel predict scores a CSV file in chunks and reports on stderr."""
+    given, written = tmp_path / "rows.csv", tmp_path / "scores.csv"
+    rows.to_csv(given, index=False)
+    result = run(str(model_file), str(given), "-o", str(written), "--chunk-rows", "7")
+    assert (result.returncode, result.stdout) == (0, ""), result.stderr
+    assert result.stderr == f"scored 53 rows of {given} with {model_file} -> {written}\n"
+    assert read(written)["predict"].tolist() == model.predict(rows).tolist()
+
+
+def test_score_reports_progress_up_to_its_total(tmp_path: Path, model_file: Path,
+                                                rows: pd.DataFrame) -> None:
+    """score() calls progress(done, total) per chunk, growing, and ends at done == total."""
+    given, written = tmp_path / "rows.csv", tmp_path / "scores.csv"
+    rows.to_csv(given, index=False)
+    calls: list[tuple[int, int]] = []
+    assert score(str(model_file), str(given), str(written), chunk_rows=10,
+                 progress=lambda done, total: calls.append((done, total))) == 53
+    assert len(calls) == 6
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert calls[-1][0] == calls[-1][1]

@@ -1,0 +1,1141 @@
+"""The prediction server over real HTTP on 127.0.0.1: the serve command, routes, request
+formats, errors, alias following, micro-batching, a mixed load and memory shared by workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+import pandas as pd
+import psutil
+import pytest
+import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
+from sklearn.linear_model import LogisticRegression
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+
+import satchel
+from satchel.registry import Registry
+from satchel.serving import create_app
+from satchel.serving.batching import Batcher
+from tests.backends import free_port
+
+COLUMNS = ["a", "b", "c", "d"]
+JSON = {"content-type": "application/json"}
+CSV = {"content-type": "text/csv"}
+SECRET = "zq-secret-4417"
+
+# ------------------------------------------------------------------ models and files
+
+
+def table(rows: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Four float columns of normal noise."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(rng.normal(size=(rows, len(COLUMNS))), columns=COLUMNS)
+
+
+def fit(frame: pd.DataFrame, *, flip: bool = False) -> LogisticRegression:
+    """A classifier of a + b > 0 (or of its opposite, so that every prediction changes)."""
+    target = (frame["a"] + frame["b"] > 0).astype(np.int64)
+    return LogisticRegression().fit(frame, 1 - target if flip else target)
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    """The training table, also the rows the tests send."""
+    return table()
+
+
+@pytest.fixture(scope="module")
+def model(frame: pd.DataFrame) -> LogisticRegression:
+    """The classifier the module-scoped servers serve."""
+    return fit(frame)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory: pytest.TempPathFactory, model: Any, frame: pd.DataFrame) -> Path:
+    """The classifier saved with a frame schema and a check sample."""
+    path = tmp_path_factory.mktemp("served") / "churn.satchel"
+    satchel.save(model, path, sample=frame[:50])
+    return path
+
+
+def records(rows: pd.DataFrame) -> dict[str, Any]:
+    """An MLflow ``dataframe_records`` request."""
+    return {"dataframe_records": rows.to_dict(orient="records")}
+
+
+# ------------------------------------------------------------------ real servers
+
+
+@contextlib.contextmanager
+def thread_server(app: Any) -> Iterator[str]:
+    """``app`` under uvicorn in a thread on 127.0.0.1; yields its base URL, stops it on exit."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
+                                          log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            thread.join(10)
+            raise RuntimeError("the uvicorn server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        assert not thread.is_alive(), "the uvicorn server did not stop"
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a ``satchel serve`` process and every worker it started."""
+    try:
+        family = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+    for child in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
+    """Return once ``GET /ping`` answers 200; fail with the server's log if it never does."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"satchel serve exited with {process.returncode}:\n{log.read_text()}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+    pytest.fail(f"satchel serve did not get ready in {seconds} s:\n{log.read_text()}")
+
+
+@contextlib.contextmanager
+def cli_server(log: Path, *args: str, env: dict[str, str] | None = None
+               ) -> Iterator[tuple[str, psutil.Process]]:
+    """``satchel serve ARGS --port P`` as a subprocess; yields (base URL, process)."""
+    port = free_port()
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "satchel", "serve", *args, "--port", str(port)],
+            stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, process, log)
+        yield url, psutil.Process(process.pid)
+    finally:
+        stop(process)
+
+
+def listening(process: psutil.Process) -> set[tuple[str, int]]:
+    """The TCP addresses ``process`` listens on."""
+    return {(c.laddr.ip, c.laddr.port) for c in process.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN}
+
+
+def workers_of(process: psutil.Process) -> list[psutil.Process]:
+    """uvicorn's worker processes (spawned children), or the process itself without them."""
+    children = [c for c in process.children() if "spawn_main" in " ".join(c.cmdline())]
+    return children or [process]
+
+
+@pytest.fixture(scope="module")
+def server(model_file: Path) -> Iterator[str]:
+    """One server on the classifier for the tests that do not change it (4 KiB body limit)."""
+    with thread_server(create_app(str(model_file), max_body_bytes=4096)) as url:
+        yield url
+
+
+@pytest.fixture
+def client(server: str) -> Iterator[httpx.Client]:
+    """An HTTP client of the module's server."""
+    with httpx.Client(base_url=server, timeout=30) as http:
+        yield http
+
+
+def metric(text: str, sample_name: str, /, **labels: str) -> float:
+    """The value of ``sample_name`` with ``labels`` in a Prometheus text page (0 if absent)."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == sample_name and all(sample.labels.get(k) == v
+                                                  for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+# ------------------------------------------------------------------ 1. satchel serve
+
+
+def test_serve_file_on_default_host(tmp_path: Path, model_file: Path, model: Any,
+                                    frame: pd.DataFrame) -> None:
+    """satchel serve FILE --port P --no-batching listens on 127.0.0.1:P only and predicts."""
+    rows = frame[:32].reset_index(drop=True)
+    with cli_server(tmp_path / "serve.log", str(model_file), "--no-batching") as (url, process):
+        port = int(url.rsplit(":", 1)[1])
+        assert listening(process) == {("127.0.0.1", port)}
+        response = httpx.post(f"{url}/invocations", json=records(frame[:5]), timeout=30)
+        assert response.status_code == 200
+        assert response.json() == {"predictions": model.predict(frame[:5]).tolist()}
+        probabilities = asyncio.run(concurrent_rows(url, rows, "predict_proba"))
+        np.testing.assert_allclose(probabilities, model.predict_proba(rows), rtol=1e-12,
+                                   atol=1e-15)
+        health = httpx.get(f"{url}/health", timeout=30).json()
+        assert (health["status"], health["model"], health["version"]) == (
+            "ok", "churn.satchel", None)
+
+
+def test_serve_registry_uri(tmp_path: Path, model: Any, frame: pd.DataFrame) -> None:
+    """satchel serve models:/name@alias serves the alias's version from SATCHEL_REGISTRY."""
+    registry = Registry(str(tmp_path / "registry"))
+    registry.register("churn", fit(frame, flip=True), sample=frame[:20])
+    second = registry.register("churn", model, sample=frame[:20])
+    registry.set_alias("churn", "production", 2)
+    with cli_server(tmp_path / "serve.log", "models:/churn@production",
+                    env={"SATCHEL_REGISTRY": str(tmp_path / "registry")}) as (url, _):
+        health = httpx.get(f"{url}/health", timeout=30).json()
+        assert (health["status"], health["model"], health["version"], health["digest"],
+                health["follows"], health["last_error"]) == (
+            "ok", "churn", 2, second.digest, "models:/churn@production", None)
+        response = httpx.post(f"{url}/invocations", json=records(frame[:8]), timeout=30)
+        assert response.status_code == 200
+        assert response.json()["predictions"] == model.predict(frame[:8]).tolist()
+        assert httpx.get(f"{url}/version", timeout=30).json() == {
+            "satchel": satchel.__version__, "model_version": 2}
+
+
+def test_serve_two_workers(tmp_path: Path, model_file: Path, model: Any,
+                           frame: pd.DataFrame) -> None:
+    """satchel serve --workers 2 --batch-wait-ms 20 runs two workers that answer correctly."""
+    rows = frame[:32].reset_index(drop=True)
+    with cli_server(tmp_path / "serve.log", str(model_file), "--workers", "2",
+                    "--batch-wait-ms", "20") as (url, process):
+        workers = workers_of(process)
+        assert len(workers) == 2
+        assert all(w.is_running() for w in workers)
+        probabilities = asyncio.run(concurrent_rows(url, rows, "predict_proba"))
+        np.testing.assert_allclose(probabilities, model.predict_proba(rows), rtol=1e-12,
+                                   atol=1e-15)
+        for start in range(0, 40, 4):  # a new connection each time: both workers take some
+            rows = frame[start:start + 4]
+            with httpx.Client(base_url=url, timeout=30) as http:
+                response = http.post("/invocations", json=records(rows))
+            assert response.status_code == 200
+            assert response.json()["predictions"] == model.predict(rows).tolist()
+
+
+def test_app_mounted_in_another_starlette_app(model_file: Path, model: Any,
+                                              frame: pd.DataFrame) -> None:
+    """create_app is an ASGI app: mounted under /model, it serves next to the host's routes."""
+    inner = create_app(str(model_file))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with inner.router.lifespan_context(inner):
+            yield
+
+    async def home(request: Request) -> Response:
+        return PlainTextResponse("host")
+
+    outer = Starlette(routes=[Route("/", home), Mount("/model", app=inner)], lifespan=lifespan)
+    with thread_server(outer) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get("/").text == "host"
+        assert (http.get("/model/ping").status_code, http.get("/model/ping").text) == (200, "ok")
+        response = http.post("/model/invocations", json=records(frame[:6]))
+        assert response.status_code == 200
+        assert response.json()["predictions"] == model.predict(frame[:6]).tolist()
+
+
+def test_app_mounted_without_lifespan_wiring_serves(model_file: Path, model: Any,
+                                                    frame: pd.DataFrame) -> None:
+    """A plain Mount("/model", create_app(...)) loads the model and serves it."""
+    outer = Starlette(routes=[Mount("/model", app=create_app(str(model_file)))])
+    with thread_server(outer) as url, httpx.Client(base_url=url, timeout=30) as http:
+        deadline = time.monotonic() + 5
+        while http.get("/model/ping").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert http.get("/model/ping").status_code == 200
+        response = http.post("/model/invocations", json=records(frame[:6]))
+        assert response.status_code == 200
+        assert response.json()["predictions"] == model.predict(frame[:6]).tolist()
+
+
+# ------------------------------------------------------------------ 2. routes and formats
+
+FORMATS: dict[str, Callable[[pd.DataFrame], dict[str, Any]]] = {
+    "dataframe_split": lambda rows: {"json": {"dataframe_split": rows.to_dict(orient="split")}},
+    "dataframe_records": lambda rows: {"json": records(rows)},
+    "dataframe_records, columns reversed": lambda rows: {"json": records(rows[COLUMNS[::-1]])},
+    "instances as rows": lambda rows: {"json": {"instances": rows.to_numpy().tolist()}},
+    "instances as records": lambda rows: {"json": {"instances": rows.to_dict(orient="records")}},
+    "inputs as columns": lambda rows: {"json": {"inputs": rows.to_dict(orient="list")}},
+    "text/csv": lambda rows: {"content": rows.to_csv(index=False).encode(), "headers": CSV},
+    "text/csv with a charset": lambda rows: {
+        "content": rows.to_csv(index=False).encode(), "headers": {
+            "content-type": "text/csv; charset=utf-8"}},
+}
+
+
+@pytest.mark.parametrize("size", [1, 7])
+@pytest.mark.parametrize("kind", list(FORMATS))
+def test_request_formats(client: httpx.Client, model: Any, frame: pd.DataFrame, kind: str,
+                         size: int) -> None:
+    """Every MLflow request format and CSV answer {"predictions": [...]} like model.predict."""
+    rows = frame[10:10 + size]
+    response = client.post("/invocations", **FORMATS[kind](rows))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"predictions": model.predict(rows).tolist()}
+
+
+@pytest.mark.parametrize("how", ["query", "params"])
+@pytest.mark.parametrize("method", ["predict_proba", "decision_function"])
+def test_method_per_request(client: httpx.Client, model: Any, frame: pd.DataFrame, how: str,
+                            method: str) -> None:
+    """?method=... or params.method picks the method of each request."""
+    rows = frame[20:25]
+    if how == "query":
+        response = client.post(f"/invocations?method={method}", json=records(rows))
+    else:
+        response = client.post("/invocations", json={**records(rows), "params": {"method": method}})
+    assert response.status_code == 200, response.text
+    np.testing.assert_allclose(response.json()["predictions"], getattr(model, method)(rows),
+                               rtol=1e-12, atol=1e-15)
+
+
+def test_ping_health_version(client: httpx.Client, model_file: Path) -> None:
+    """/ping says ok, /health the model and digest, /version satchel's version."""
+    assert (client.get("/ping").status_code, client.get("/ping").text) == (200, "ok")
+    health = client.get("/health")
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok", "model": "churn.satchel", "version": None,
+                             "digest": satchel.inspect(model_file).digest, "follows": None,
+                             "last_check": None, "last_error": None}
+    version = client.get("/version")
+    assert version.status_code == 200
+    assert version.json() == {"satchel": satchel.__version__, "model_version": None}
+
+
+def test_metadata(client: httpx.Client, model_file: Path) -> None:
+    """/metadata gives the input schema, environment, name, version, digest and methods."""
+    response = client.get("/metadata")
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["name"], body["version"], body["digest"]) == (
+        "churn.satchel", None, satchel.inspect(model_file).digest)
+    assert body["input_schema"] == {"kind": "frame", "columns": [
+        {"name": name, "dtype": "float64", "kind": "float", "nullable": False}
+        for name in COLUMNS]}
+    assert body["output_schema"] == {"dtype": "int64", "classes": [0, 1]}
+    assert body["environment"]["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert body["environment"]["packages"]["scikit-learn"]
+    assert body["methods"] == ["predict", "predict_proba", "decision_function"]
+
+
+def test_health_is_ready_only_once_loaded(model_file: Path, tmp_path: Path) -> None:
+    """/health and /ping answer 503 until the model loads, then 200 (mounted app, no lifespan)."""
+    target = tmp_path / "later.satchel"
+    outer = Starlette(routes=[Mount("/", app=create_app(str(target)))])
+    with thread_server(outer) as url, httpx.Client(base_url=url, timeout=30) as http:
+        health = http.get("/health")
+        assert (health.status_code, health.json()["status"], health.json()["model"]) == (
+            503, "loading", None)
+        assert (http.get("/ping").status_code, http.get("/ping").text) == (503, "loading")
+        assert http.get("/metadata").status_code == 503
+        target.write_bytes(model_file.read_bytes())
+        health = http.get("/health")
+        assert (health.status_code, health.json()["status"]) == (200, "ok")
+        assert http.get("/ping").status_code == 200
+
+
+def test_invocations_before_the_model_is_loaded_is_503(tmp_path: Path,
+                                                       frame: pd.DataFrame) -> None:
+    """A prediction request while the model cannot be loaded is answered 503, not 500."""
+    outer = Starlette(routes=[Mount("/", app=create_app(str(tmp_path / "missing.satchel")))])
+    with thread_server(outer) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get("/health").status_code == 503
+        response = http.post("/invocations", json=records(frame[:2]))
+        assert response.status_code == 503
+        assert response.json()["error_code"] == "NotReadyError"
+
+
+def test_metrics_count_requests_by_method_and_status(client: httpx.Client, model_file: Path,
+                                                     frame: pd.DataFrame) -> None:
+    """/metrics counts requests and observes latency by method and status, with the model."""
+    before = client.get("/metrics").text
+    for _ in range(3):
+        assert client.post("/invocations", json=records(frame[:2])).status_code == 200
+    assert client.post("/invocations?method=predict_proba",
+                       json=records(frame[:2])).status_code == 200
+    assert client.post("/invocations", json={"dataframe_records": [{"a": 1.0}]}).status_code == 422
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    after = response.text
+
+    def delta(name: str, **labels: str) -> float:
+        return metric(after, name, **labels) - metric(before, name, **labels)
+
+    assert delta("satchel_requests_total", method="predict", status="200") == 3
+    assert delta("satchel_requests_total", method="predict_proba", status="200") == 1
+    assert delta("satchel_requests_total", method="predict", status="422") == 1
+    assert delta("satchel_request_seconds_count", method="predict", status="200") == 3
+    assert delta("satchel_request_seconds_bucket", method="predict", status="200",
+                 le="+Inf") == 3
+    assert delta("satchel_request_seconds_count", method="predict", status="422") == 1
+    assert metric(after, "satchel_request_seconds_sum", method="predict", status="200") > 0
+    assert metric(after, "satchel_model_info", name="churn.satchel",
+                  digest=satchel.inspect(model_file).digest) == 1
+
+
+def test_openapi_describes_the_request_from_the_schema(client: httpx.Client) -> None:
+    """/openapi.json describes /invocations with the model's columns and their JSON types."""
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    post = document["paths"]["/invocations"]["post"]
+    assert set(post["responses"]) == {"200", "400", "413", "415", "422", "500"}
+    content = post["requestBody"]["content"]
+    assert set(content) == {"application/json", "text/csv"}
+    properties = content["application/json"]["schema"]["properties"]
+    record = properties["dataframe_records"]["items"]
+    assert record["required"] == COLUMNS
+    assert record["properties"] == {name: {"type": "number"} for name in COLUMNS}
+    assert properties["dataframe_split"]["properties"]["columns"]["example"] == COLUMNS
+    assert "predict_proba" in properties["params"]["properties"]["method"]["enum"]
+    assert {"/ping", "/health", "/version", "/metadata", "/metrics"} <= set(document["paths"])
+
+
+def test_openapi_of_an_array_model(tmp_path: Path) -> None:
+    """For a model without column names, /openapi.json asks for rows of n_features numbers."""
+    features = np.random.default_rng(1).normal(size=(40, 3))
+    path = tmp_path / "array.satchel"
+    satchel.save(LogisticRegression().fit(features, features[:, 0] > 0), path, sample=features)
+    with thread_server(create_app(str(path))) as url:
+        document = httpx.get(f"{url}/openapi.json", timeout=30).json()
+    schema = document["paths"]["/invocations"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]
+    assert schema["properties"]["instances"]["items"] == {
+        "type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3}
+
+
+# ------------------------------------------------------------------ 3. errors
+
+
+#: request -> the exact problems reported (None: any non-empty list of problems).
+SCHEMA_PROBLEMS: dict[str, tuple[dict[str, Any], list[dict[str, Any]] | None]] = {
+    "text in a float column and an extra column": (
+        {"json": {"dataframe_records": [
+            {"a": SECRET, "b": 31337.25, "c": 1.5, "d": 2.5, "extra": "zq-extra-9921"}]}},
+        [{"column": "extra", "expected": "no such column", "found": "an unexpected column"},
+         {"column": "a", "expected": "float (float64)", "found": "string (str)"}]),
+    "a missing column": (
+        {"json": {"dataframe_split": {"columns": ["a", "b", "c", "dd"],
+                                      "data": [[31337.25, 1.0, 2.0, 3.0]]}}},
+        [{"column": "d", "expected": "a column of float", "found": "missing (closest: 'dd')"},
+         {"column": "dd", "expected": "no such column", "found": "an unexpected column"
+                                                                  " (closest: 'd')"}]),
+    "a missing value": (
+        {"json": {"dataframe_records": [{"a": None, "b": 31337.25, "c": 1.0, "d": 1.0},
+                                        {"a": 1.0, "b": 2.0, "c": 1.0, "d": 1.0}]}},
+        [{"column": "a", "expected": "no missing values", "found": "1 missing values"}]),
+    "text in a CSV column": (
+        {"content": f"a,b,c,d\n1.0,{SECRET},2.0,31337.25\n".encode(), "headers": CSV},
+        [{"column": "b", "expected": "float (float64)", "found": "string (str)"}]),
+    "rows of three values for four columns": (
+        {"json": {"instances": [[31337.25, 1.0, 2.0]]}}, None),
+}
+
+
+@pytest.mark.parametrize("case", list(SCHEMA_PROBLEMS))
+def test_schema_problems_are_422_without_input_values(client: httpx.Client, model: Any,
+                                                      frame: pd.DataFrame, case: str) -> None:
+    """A request that misses the schema gets 422 and its problems, never the values sent."""
+    request, problems = SCHEMA_PROBLEMS[case]
+    response = client.post("/invocations", **request)
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["error_code"] == "SchemaError"
+    if problems is None:
+        assert body["problems"]
+        assert all(set(p) == {"column", "expected", "found"} for p in body["problems"])
+    else:
+        assert body["problems"] == problems
+    for value in (SECRET, "zq-extra-9921", "31337"):
+        assert value not in response.text
+    following = client.post("/invocations", json=records(frame[:3]))
+    assert following.status_code == 200
+    assert following.json()["predictions"] == model.predict(frame[:3]).tolist()
+
+
+def chunks(data: bytes, size: int = 512) -> Iterator[bytes]:
+    """``data`` in pieces: httpx sends it chunked, without a content-length."""
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
+
+
+def oversize(frame: pd.DataFrame) -> bytes:
+    """A valid request body of more than the module server's 4 KiB."""
+    body = orjson.dumps(records(frame[:60]))
+    assert len(body) > 4096
+    return body
+
+
+BAD_REQUESTS: dict[str, tuple[Callable[[pd.DataFrame], dict[str, Any]], int, str]] = {
+    "malformed JSON": (lambda f: {"content": b'{"instances": [[1, 2', "headers": JSON},
+                       400, "RequestError"),
+    "JSON that is not an object": (lambda f: {"content": b"[1, 2]", "headers": JSON},
+                                   400, "RequestError"),
+    "no known format key": (lambda f: {"json": {"rows": [[1, 2, 3, 4]]}}, 400, "RequestError"),
+    "two format keys": (lambda f: {"json": {**records(f[:1]), "instances": [[1, 2, 3, 4]]}},
+                        400, "RequestError"),
+    "unknown method": (lambda f: {"json": {**records(f[:1]), "params": {"method": "fit"}}},
+                       400, "RequestError"),
+    "oversize body": (lambda f: {"content": oversize(f), "headers": JSON},
+                      413, "PayloadTooLargeError"),
+    "oversize chunked body": (lambda f: {"content": chunks(oversize(f)), "headers": JSON},
+                              413, "PayloadTooLargeError"),
+    "unsupported content type": (lambda f: {"content": b"a=1&b=2", "headers": {
+        "content-type": "application/x-www-form-urlencoded"}}, 415,
+                                 "UnsupportedMediaTypeError"),
+    "plain text": (lambda f: {"content": b"1,2,3,4", "headers": {"content-type": "text/plain"}},
+                   415, "UnsupportedMediaTypeError"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+def test_bad_requests_get_their_status_and_the_next_one_is_served(
+        client: httpx.Client, model: Any, frame: pd.DataFrame, case: str) -> None:
+    """Each unreadable request gets its 4xx and a JSON error; the next valid one gets 200."""
+    build, status, code = BAD_REQUESTS[case]
+    response = client.post("/invocations", **build(frame))
+    assert response.status_code == status, response.text
+    assert response.json()["error_code"] == code
+    following = client.post("/invocations", json=records(frame[:3]))
+    assert following.status_code == 200
+    assert following.json()["predictions"] == model.predict(frame[:3]).tolist()
+
+
+def test_unknown_method_in_the_query(client: httpx.Client, frame: pd.DataFrame) -> None:
+    """?method=NAME for a method the model lacks is a 400 that lists the methods it has."""
+    response = client.post("/invocations?method=transform", json=records(frame[:1]))
+    assert response.status_code == 400
+    assert response.json() == {
+        "error_code": "RequestError", "message": "unknown method 'transform'; this model offers"
+        " ['predict', 'predict_proba', 'decision_function']"}
+
+
+def test_model_failure_is_500_with_an_error_id_only(client: httpx.Client, model: Any,
+                                                    frame: pd.DataFrame) -> None:
+    """An exception inside the model (infinity in a row) is a 500 with an id, no traceback."""
+    body = b"a,b,c,d\ninf,1.0,2.0,3.0\n"
+    for rows in (body, body + b"1.0,1.0,1.0,1.0\n"):  # batched single row, then two rows
+        response = client.post("/invocations", content=rows, headers=CSV)
+        assert response.status_code == 500
+        failure = response.json()
+        assert set(failure) == {"error_code", "error_id", "message"}
+        assert failure["error_code"] == "InternalError"
+        assert re.fullmatch(r"[0-9a-f]{12}", failure["error_id"])
+        for leak in ("Traceback", "ValueError", "infinity", "sklearn", ".py"):
+            assert leak not in response.text
+        following = client.post("/invocations", json=records(frame[:3]))
+        assert following.status_code == 200
+        assert following.json()["predictions"] == model.predict(frame[:3]).tolist()
+
+
+# ------------------------------------------------------------------ 4. following an alias
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 15) -> None:
+    """Poll ``check`` until it is true; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"still false after {seconds} s: {check.__doc__}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Traffic:
+    """Requests sent in a loop by background threads, with every answer kept."""
+
+    url: str
+    bodies: list[dict[str, Any]]
+    answers: list[tuple[int, int, Any]]
+    running: threading.Event
+
+    def loop(self, index: int) -> None:
+        """Send the bodies round robin until stopped; keep (body index, status, predictions)."""
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            sent = index
+            while self.running.is_set():
+                which = sent % len(self.bodies)
+                response = http.post("/invocations", json=self.bodies[which])
+                payload = (response.json()["predictions"] if response.status_code == 200
+                           else response.text)
+                self.answers.append((which, response.status_code, payload))
+                sent += 1
+
+
+@contextlib.contextmanager
+def traffic(url: str, bodies: list[dict[str, Any]], threads: int = 3) -> Iterator[Traffic]:
+    """Background request loops for the duration of the block."""
+    state = Traffic(url, bodies, [], threading.Event())
+    state.running.set()
+    workers = [threading.Thread(target=state.loop, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    try:
+        yield state
+    finally:
+        state.running.clear()
+        for worker in workers:
+            worker.join(30)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Registry:
+    """An empty registry: SQLite and a local artifact folder."""
+    return Registry(str(tmp_path / "registry"))
+
+
+def test_alias_move_switches_without_failing_requests(registry: Registry, frame: pd.DataFrame
+                                                      ) -> None:
+    """When the alias moves, the server switches to the new version; no request fails."""
+    old, new = fit(frame), fit(frame, flip=True)
+    first = registry.register("churn", old, sample=frame[:20])
+    second = registry.register("churn", new, sample=frame[:20])
+    registry.set_alias("churn", "production", 1)
+    app = create_app("models:/churn@production", registry=registry, poll_interval=0.2)
+    bodies = [records(frame[i:i + 1]) for i in range(8)] + [records(frame[:16])]
+    expected = {version: [fitted.predict(pd.DataFrame(b["dataframe_records"])).tolist()
+                          for b in bodies] for version, fitted in ((1, old), (2, new))}
+    with thread_server(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get("/health").json()["version"] == 1
+        with traffic(url, bodies) as load:
+            wait_for(lambda: len(load.answers) > 30)
+            registry.set_alias("churn", "production", 2)
+
+            def switched() -> bool:
+                """/health shows version 2."""
+                return bool(http.get("/health").json()["version"] == 2)
+
+            wait_for(switched)
+            switched_at = len(load.answers)
+            wait_for(lambda: len(load.answers) > switched_at + 30)
+        health = http.get("/health").json()
+        metrics = http.get("/metrics").text
+    assert [a for a in load.answers if a[1] != 200] == []
+    versions = []
+    for which, _, predictions in load.answers:
+        matches = [v for v in (1, 2) if predictions == expected[v][which]]
+        assert matches, f"an answer matches neither version: {predictions}"
+        versions.append(matches[0])
+    assert versions[0] == 1
+    assert versions[-10:] == [2] * 10
+    assert (health["version"], health["digest"], health["last_error"]) == (
+        2, second.digest, None)
+    assert health["last_check"] is not None
+    assert first.digest != second.digest
+    assert metric(metrics, "satchel_model_info", name="churn", version="2",
+                  digest=second.digest) == 1
+
+
+def truncate(path: str) -> None:
+    """Damage a stored artifact: keep only its first half."""
+    size = os.path.getsize(path)
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as handle:
+        handle.truncate(size // 2)
+
+
+def test_alias_to_a_damaged_version_keeps_the_old_one(registry: Registry, frame: pd.DataFrame
+                                                      ) -> None:
+    """If the new version fails to load, the old one keeps serving and /health says why."""
+    old = fit(frame)
+    registry.register("churn", old, sample=frame[:20])
+    damaged = registry.register("churn", fit(frame, flip=True), sample=frame[:20])
+    repaired = registry.register("churn", fit(frame[:150], flip=True), sample=frame[:20])
+    truncate(registry.store.path(damaged.digest))
+    registry.set_alias("churn", "production", 1)
+    app = create_app("models:/churn@production", registry=registry, poll_interval=0.2)
+    rows = frame[:10]
+    with thread_server(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        with traffic(url, [records(rows)], threads=2) as load:
+            registry.set_alias("churn", "production", 2)
+
+            def failed() -> bool:
+                """/health shows the failed switch."""
+                return http.get("/health").json()["last_error"] is not None
+
+            wait_for(failed)
+            health = http.get("/health").json()
+            assert (health["status"], health["version"]) == ("ok", 1)
+            assert health["last_error"].startswith("FormatError: ")
+            assert "truncated" in health["last_error"]
+            response = http.post("/invocations", json=records(rows))
+            assert response.status_code == 200
+            assert response.json()["predictions"] == old.predict(rows).tolist()
+            registry.set_alias("churn", "production", 3)
+
+            def repaired_served() -> bool:
+                """/health shows version 3."""
+                return bool(http.get("/health").json()["version"] == 3)
+
+            wait_for(repaired_served)
+        health = http.get("/health").json()
+    assert (health["digest"], health["last_error"]) == (repaired.digest, None)
+    assert {status for _, status, _ in load.answers} == {200}
+
+
+def test_alias_to_a_version_with_a_flipped_array_bit_keeps_the_old_one(
+        registry: Registry) -> None:
+    """A new version whose array bytes changed on disk is refused by its checksum."""
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(100, 300))
+    old = LogisticRegression().fit(features, features[:, 0] > 0)
+    registry.register("wide", old, sample=features[:10])
+    flipped = registry.register("wide", LogisticRegression(C=0.5).fit(features,
+                                                                      features[:, 0] > 0),
+                                sample=features[:10])
+    path = registry.store.path(flipped.digest)
+    info = satchel.inspect(path)
+    coef = next(s for s in info.header.arrays if s.shape == (1, 300))
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as handle:  # the lowest mantissa bit: predictions do not change
+        handle.seek(info.header.data_start + coef.offset)
+        byte = handle.read(1)[0]
+        handle.seek(info.header.data_start + coef.offset)
+        handle.write(bytes([byte ^ 1]))
+    registry.set_alias("wide", "production", 1)
+    app = create_app("models:/wide@production", registry=registry, poll_interval=0.2)
+    with thread_server(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        registry.set_alias("wide", "production", 2)
+
+        def decided() -> bool:
+            """/health shows version 2 or a failed switch."""
+            health = http.get("/health").json()
+            return bool(health["version"] == 2 or health["last_error"] is not None)
+
+        wait_for(decided)
+        health = http.get("/health").json()
+        assert health["version"] == 1
+        assert health["last_error"] is not None
+        assert health["last_error"].startswith("IntegrityError: ")
+        response = http.post("/invocations", json={"instances": features[:5].tolist()})
+        assert response.status_code == 200
+        assert response.json()["predictions"] == old.predict(features[:5]).tolist()
+
+
+# ------------------------------------------------------------------ 5. micro-batching
+
+
+def test_batcher_gathers_waiting_rows_into_one_call() -> None:
+    """32 rows submitted together make one call, and each caller gets its own row's output."""
+    calls: list[tuple[str, int]] = []
+
+    def call(method: str, rows: Any) -> Any:
+        calls.append((method, len(rows)))
+        return np.asarray(rows).sum(axis=1)
+
+    async def main() -> list[Any]:
+        batcher = Batcher(call, wait_ms=0)
+        outputs = await asyncio.gather(*(batcher.submit("predict", np.array([[i, 0.5]]))
+                                         for i in range(32)))
+        assert batcher.task is not None
+        batcher.task.cancel()
+        return outputs
+
+    outputs = asyncio.run(main())
+    assert calls == [("predict", 32)]
+    assert [o.tolist() for o in outputs] == [[i + 0.5] for i in range(32)]
+
+
+def test_batcher_calls_once_per_method() -> None:
+    """Rows for different methods waiting together make one call per method."""
+    calls: list[tuple[str, int]] = []
+
+    def call(method: str, rows: Any) -> Any:
+        calls.append((method, len(rows)))
+        values = np.asarray(rows)[:, 0]
+        return values * (10 if method == "predict_proba" else 1)
+
+    async def main() -> list[Any]:
+        batcher = Batcher(call, wait_ms=0)
+        return list(await asyncio.gather(*(
+            batcher.submit("predict_proba" if i % 2 else "predict", np.array([[float(i)]]))
+            for i in range(20))))
+
+    outputs = asyncio.run(main())
+    assert sorted(calls) == [("predict", 10), ("predict_proba", 10)]
+    assert [o.tolist() for o in outputs] == [[i * (10 if i % 2 else 1)] for i in range(20)]
+
+
+def test_batcher_waits_for_more_rows_and_caps_the_batch() -> None:
+    """With wait_ms, rows arriving a little later join the batch; max_rows caps its size."""
+    calls: list[int] = []
+
+    def call(method: str, rows: Any) -> Any:
+        calls.append(len(rows))
+        return np.asarray(rows)[:, 0]
+
+    async def staggered(batcher: Batcher, i: int) -> Any:
+        await asyncio.sleep(i * 0.001)
+        return await batcher.submit("predict", np.array([[float(i)]]))
+
+    async def main(wait_ms: float, count: int, max_rows: int) -> list[Any]:
+        batcher = Batcher(call, wait_ms=wait_ms, max_rows=max_rows)
+        return list(await asyncio.gather(*(staggered(batcher, i) for i in range(count))))
+
+    outputs = asyncio.run(main(200, 32, 256))
+    assert sum(calls) == 32
+    assert len(calls) <= 2
+    assert [o.tolist() for o in outputs] == [[float(i)] for i in range(32)]
+    calls.clear()
+    outputs = asyncio.run(main(0, 1, 256))
+    assert calls == [1]
+
+    async def burst() -> list[Any]:
+        batcher = Batcher(call, wait_ms=0, max_rows=256)
+        return list(await asyncio.gather(*(batcher.submit("predict", np.array([[float(i)]]))
+                                           for i in range(300))))
+
+    calls.clear()
+    outputs = asyncio.run(burst())
+    assert calls == [256, 44]
+    assert [o.tolist() for o in outputs] == [[float(i)] for i in range(300)]
+
+
+def test_batcher_concatenates_frames_and_isolates_failing_rows() -> None:
+    """One-row frames are concatenated; a failing batch is retried row by row."""
+    seen: list[Any] = []
+
+    def call(method: str, rows: Any) -> Any:
+        seen.append(rows)
+        if (rows["a"] < 0).any():
+            raise ValueError("negative")
+        return rows["a"].to_numpy() * 2
+
+    async def main() -> tuple[list[Any], Any]:
+        batcher = Batcher(call, wait_ms=0)
+        failing = await asyncio.gather(*(
+            batcher.submit("predict", pd.DataFrame({"a": [float(i) - 1]})) for i in range(4)),
+            return_exceptions=True)
+        working = await asyncio.gather(*(
+            batcher.submit("predict", pd.DataFrame({"a": [float(i)]})) for i in range(4)))
+        return list(failing), working
+
+    failing, working = asyncio.run(main())
+    assert isinstance(failing[0], ValueError)
+    assert [f.tolist() for f in failing[1:]] == [[0.0], [2.0], [4.0]]
+    assert [w.tolist() for w in working] == [[0.0], [2.0], [4.0], [6.0]]
+    assert [list(batch["a"]) for batch in seen] == [
+        [-1.0, 0.0, 1.0, 2.0], [-1.0], [0.0], [1.0], [2.0], [0.0, 1.0, 2.0, 3.0]]
+    assert list(seen[-1].index) == [0, 1, 2, 3]
+
+
+async def concurrent_rows(url: str, frame: pd.DataFrame, method: str) -> list[Any]:
+    """One single-row request per row of ``frame``, all at once; the predictions in order."""
+    async with httpx.AsyncClient(base_url=url, timeout=60,
+                                 limits=httpx.Limits(max_connections=64)) as http:
+        responses = await asyncio.gather(*(
+            http.post(f"/invocations?method={method}", json=records(frame[i:i + 1]))
+            for i in range(len(frame))))
+    assert [r.status_code for r in responses] == [200] * len(frame)
+    return [r.json()["predictions"][0] for r in responses]
+
+
+@pytest.mark.parametrize("batch_wait_ms", [20.0, 0.0, None], ids=["wait-20ms", "no-wait", "off"])
+def test_concurrent_single_rows_each_get_their_prediction(
+        model_file: Path, model: Any, frame: pd.DataFrame, batch_wait_ms: float | None) -> None:
+    """32 concurrent one-row requests each get their own row's prediction, batched or not."""
+    rows = frame[100:132].reset_index(drop=True)
+    app = create_app(str(model_file), batch_wait_ms=batch_wait_ms)
+    with thread_server(app) as url:
+        probabilities = asyncio.run(concurrent_rows(url, rows, "predict_proba"))
+        classes = asyncio.run(concurrent_rows(url, rows, "predict"))
+    np.testing.assert_allclose(probabilities, model.predict_proba(rows), rtol=1e-12, atol=1e-15)
+    assert classes == model.predict(rows).tolist()
+
+
+async def post_all(url: str, requests: list[dict[str, Any]]) -> list[httpx.Response]:
+    """Send the first request, then all the others at once; the responses in order.
+
+    With a long batch wait, the first request opens a batch that the others join.
+    """
+    async with httpx.AsyncClient(base_url=url, timeout=60,
+                                 limits=httpx.Limits(max_connections=64)) as http:
+        first = asyncio.create_task(http.post("/invocations", **requests[0]))
+        await asyncio.sleep(0.1)
+        others = await asyncio.gather(*(http.post("/invocations", **r) for r in requests[1:]))
+        return [await first, *others]
+
+
+def test_a_failing_row_fails_only_its_own_request(model_file: Path, model: Any,
+                                                  frame: pd.DataFrame) -> None:
+    """A row the model fails on, batched with 31 others, gets 500; the others get 200."""
+    rows = frame[:31].reset_index(drop=True)
+    requests: list[dict[str, Any]] = [{"json": records(rows[i:i + 1])} for i in range(31)]
+    requests.insert(5, {"content": b"a,b,c,d\ninf,1.0,2.0,3.0\n", "headers": CSV})
+    with thread_server(create_app(str(model_file), batch_wait_ms=500)) as url:
+        responses = asyncio.run(post_all(url, requests))
+    assert [r.status_code for r in responses] == [200] * 5 + [500] + [200] * 26
+    valid = responses[:5] + responses[6:]
+    assert [r.json()["predictions"][0] for r in valid] == model.predict(rows).tolist()
+
+
+def test_array_model_batches_rows_sent_in_different_formats(tmp_path: Path) -> None:
+    """Single rows for an array model, as dataframe_split and as instances, batch together."""
+    features = np.random.default_rng(4).normal(size=(64, 4))
+    fitted = LogisticRegression().fit(features, features[:, 0] > 0)
+    path = tmp_path / "array.satchel"
+    satchel.save(fitted, path, sample=features)
+    requests = [{"json": {"dataframe_split": {"columns": ["x0", "x1", "x2", "x3"],
+                                              "data": features[i:i + 1].tolist()}}}
+                if i % 2 == 0 else {"json": {"instances": features[i:i + 1].tolist()}}
+                for i in range(32)]
+    with thread_server(create_app(str(path), batch_wait_ms=500)) as url:
+        responses = asyncio.run(post_all(url, requests))
+    assert [r.status_code for r in responses] == [200] * 32
+    assert [r.json()["predictions"][0] for r in responses] == fitted.predict(
+        features[:32]).tolist()
+
+
+# ------------------------------------------------------------------ 7. a mixed load
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request of the load test and what its answer must be."""
+
+    kind: str
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    status: int
+    expected: Any = None
+
+
+KINDS = ("records", "split", "instances", "csv", "proba", "malformed", "columns", "types",
+         "oversize", "media", "method")
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Rows to send and the model's outputs for them, computed once."""
+
+    frame: pd.DataFrame
+    values: list[list[float]]
+    labels: list[int]
+    probabilities: list[list[float]]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, model: Any) -> Pool:
+        """The pool of ``frame``'s rows."""
+        frame = frame.reset_index(drop=True)
+        return cls(frame, frame.to_numpy().tolist(), model.predict(frame).tolist(),
+                   model.predict_proba(frame).tolist())
+
+    def records(self, start: int, stop: int, **replace: Any) -> list[dict[str, Any]]:
+        """Rows ``start:stop`` as record objects, with some columns replaced or renamed."""
+        names = [replace.get(name, name) for name in COLUMNS]
+        return [dict(zip(names, row, strict=True)) for row in self.values[start:stop]]
+
+
+def job(kind: str, pool: Pool, start: int, stop: int, big: bytes) -> Job:
+    """A request of ``kind`` for rows ``start:stop`` and the answer it must get."""
+    body = orjson.dumps({"dataframe_records": pool.records(start, stop)})
+    labels = pool.labels[start:stop]
+    if kind == "records":
+        return Job(kind, "/invocations", body, JSON, 200, labels)
+    if kind == "split":
+        split = {"columns": COLUMNS, "data": pool.values[start:stop]}
+        return Job(kind, "/invocations", orjson.dumps({"dataframe_split": split}), JSON, 200,
+                   labels)
+    if kind == "instances":
+        instances = orjson.dumps({"instances": pool.values[start:stop]})
+        return Job(kind, "/invocations", instances, JSON, 200, labels)
+    if kind == "csv":
+        csv = pool.frame[start:stop].to_csv(index=False).encode()
+        return Job(kind, "/invocations", csv, CSV, 200, labels)
+    if kind == "proba":
+        return Job(kind, "/invocations?method=predict_proba", body, JSON, 200,
+                   pool.probabilities[start:stop])
+    if kind == "columns":
+        renamed = orjson.dumps({"dataframe_records": pool.records(start, stop, c="cc")})
+        return Job(kind, "/invocations", renamed, JSON, 422)
+    if kind == "types":
+        texts = [{**r, "b": SECRET} for r in pool.records(start, stop)]
+        return Job(kind, "/invocations", orjson.dumps({"dataframe_records": texts}), JSON, 422)
+    return {
+        "malformed": Job(kind, "/invocations", body[:-3], JSON, 400),
+        "oversize": Job(kind, "/invocations", big, JSON, 413),
+        "media": Job(kind, "/invocations", body, {"content-type": "text/xml"}, 415),
+        "method": Job(kind, "/invocations?method=explode", body, JSON, 400),
+    }[kind]
+
+
+def load_jobs(pool: Pool, count: int) -> list[Job]:
+    """``count`` requests, valid and invalid of every kind, of 1 to 8 rows drawn at random."""
+    pick = random.Random(7)
+    big = orjson.dumps({"dataframe_records": pool.records(0, 80)})
+    jobs = []
+    for index in range(count):
+        start = pick.randrange(len(pool.values) - 8)
+        stop = start + pick.choice((1, 1, 1, 3, 8))
+        jobs.append(job(KINDS[index % len(KINDS)], pool, start, stop, big))
+    return jobs
+
+
+def send_all(url: str, jobs: list[Job], clients: int) -> list[tuple[Job, int, bytes]]:
+    """Send ``jobs`` through ``clients`` concurrent keep-alive clients; every answer."""
+    answers: list[tuple[Job, int, bytes]] = []
+
+    def one_client(share: list[Job]) -> None:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            for each in share:
+                response = http.post(each.url, content=each.body, headers=each.headers)
+                answers.append((each, response.status_code, response.content))
+
+    threads = [threading.Thread(target=one_client, args=(jobs[i::clients],))
+               for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def wrong(job: Job, status: int, content: bytes) -> bool:
+    """Whether an answer is not the one ``job`` must get."""
+    if status != job.status:
+        return True
+    body = orjson.loads(content)
+    if status != 200:
+        return "error_code" not in body or SECRET in content.decode()
+    if job.kind == "proba":
+        return not np.allclose(body["predictions"], job.expected, rtol=1e-12, atol=1e-15)
+    return bool(body["predictions"] != job.expected)
+
+
+@pytest.mark.slow
+def test_mixed_load_of_ten_thousand_requests(tmp_path: Path, model_file: Path, model: Any,
+                                             frame: pd.DataFrame) -> None:
+    """10,000 concurrent valid and invalid requests each get the right status and answer."""
+    jobs = load_jobs(Pool.of(frame, model), 10_000)
+    with cli_server(tmp_path / "serve.log", str(model_file),
+                    "--max-body-bytes", "4096") as (url, _):
+        answers = send_all(url, jobs, clients=16)
+        ping = httpx.get(f"{url}/ping", timeout=30)
+        metrics = httpx.get(f"{url}/metrics", timeout=30).text
+    assert len(answers) == 10_000
+    failures = [(job.kind, job.status, status, content[:200]) for job, status, content in answers
+                if wrong(job, status, content)]
+    assert failures == [], f"{len(failures)} wrong answers, e.g. {failures[:5]}"
+    assert not any(status >= 500 for _, status, _ in answers)
+    assert (ping.status_code, ping.text) == (200, "ok")
+    counted = sum(metric(metrics, "satchel_requests_total", status=str(s), method=m)
+                  for s in (200, 400, 413, 415, 422)
+                  for m in ("predict", "predict_proba", "explode"))
+    assert counted == 10_000
+
+
+# ------------------------------------------------------------------ 8. workers share memory
+
+
+def wide_model(classes: int, features: int) -> LogisticRegression:
+    """A classifier whose coef_ is a (classes, features) float64 array of noise."""
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(20, features))
+    fitted = LogisticRegression(max_iter=5).fit(rows, np.arange(20) % 2)
+    fitted.coef_ = rng.normal(size=(classes, features))
+    fitted.intercept_ = np.zeros(classes)
+    fitted.classes_ = np.arange(classes)
+    return fitted
+
+
+def model_mapped(workers: list[psutil.Process], path: Path) -> list[int]:
+    """The bytes of ``path`` resident in each worker's memory map."""
+    return [sum(m.rss for m in worker.memory_maps(grouped=True) if m.path == str(path))
+            for worker in workers]
+
+
+def own_memory(worker: psutil.Process, path: Path) -> int:
+    """A worker's anonymous memory plus its share (PSS) of the mapped model file.
+
+    Shared libraries are left out: their PSS depends on how many other Python processes on
+    the machine map them, which says nothing about the model.
+    """
+    return sum(m.pss if m.path == str(path) else m.anonymous
+               for m in worker.memory_maps(grouped=True))
+
+
+@contextlib.contextmanager
+def warmed_server(log: Path, path: Path, workers: int, features: int, array_bytes: int
+                  ) -> Iterator[list[psutil.Process]]:
+    """``satchel serve PATH --workers N`` once each worker has predicted; yields the workers."""
+    body = orjson.dumps({"instances": [[0.5] * features] * 2})
+    with cli_server(log, str(path), "--workers", str(workers)) as (url, process):
+        processes = workers_of(process)
+        assert len(processes) == workers
+        for attempt in range(80):  # a new connection each time, so that every worker predicts
+            with httpx.Client(base_url=url, timeout=60) as http:
+                assert http.post("/invocations", content=body, headers=JSON).status_code == 200
+            if attempt >= 4 * workers and all(r >= 0.95 * array_bytes for r in
+                                              model_mapped(processes, path)):
+                break
+        assert all(r >= 0.95 * array_bytes for r in model_mapped(processes, path))
+        yield processes
+
+
+@pytest.mark.slow
+def test_workers_share_the_model_arrays(tmp_path: Path) -> None:
+    """A second worker adds less than 10% of the model's array bytes to the total memory."""
+    # 2,000 classes x 10,000 features: as big as 10 x 2,000,000 (160 MB of coefficients) with
+    # short rows, so that request buffers stay small next to the arrays being measured.
+    classes, features = 2_000, 10_000
+    wide, small = tmp_path / "wide.satchel", tmp_path / "small.satchel"
+    satchel.save(wide_model(classes, features), wide)
+    satchel.save(wide_model(2, features), small)
+    array_bytes = classes * features * 8
+    memory = {}
+    for workers in (1, 2):  # the wide and the small model side by side, each in its own file
+        with warmed_server(tmp_path / f"wide-{workers}.log", wide, workers, features,
+                           array_bytes) as big, \
+                warmed_server(tmp_path / f"small-{workers}.log", small, workers, features,
+                              0) as little:
+            memory["wide", workers] = sum(own_memory(w, wide) for w in big)
+            memory["small", workers] = sum(own_memory(w, small) for w in little)
+    one_worker_model = memory["wide", 1] - memory["small", 1]
+    second_worker = memory["wide", 2] - memory["wide", 1]
+    second_worker_without_model = memory["small", 2] - memory["small", 1]
+    assert one_worker_model > 0.9 * array_bytes, memory  # the measure does see the arrays
+    assert second_worker - second_worker_without_model < 0.1 * array_bytes, memory
