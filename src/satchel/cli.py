@@ -49,7 +49,7 @@ def _print_json(data: Any) -> None:
 @contextmanager
 def _progress(path: str, label: str) -> Iterator[Progress | None]:
     """A progress bar for large files on a terminal, else nothing."""
-    size = os.path.getsize(path) if os.path.exists(path) else 0
+    size = _size(path)
     if size < _PROGRESS_FROM or not sys.stderr.isatty():
         yield None
         return
@@ -111,6 +111,10 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(path: str) -> int:
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
 def _plain(value: Any) -> str:
     return (", ".join(value) or "none") if isinstance(value, list) else str(value)
 
@@ -132,7 +136,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    changes = diff(args.left, args.right)
+    with _progress(max((args.left, args.right), key=_size), "reading") as progress:
+        changes = diff(args.left, args.right, progress=progress)
     if args.json:
         _print_json([vars(c) for c in changes])
     elif not changes:

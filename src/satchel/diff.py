@@ -31,9 +31,9 @@ class Change:
 
 
 class _Side:
-    def __init__(self, file: FileLike) -> None:
+    def __init__(self, file: FileLike, progress: reader.Progress | None) -> None:
         with opened(file) as handle:
-            self.source, self.header = reader.read_verified(handle)
+            self.source, self.header = reader.read_verified(handle, progress)
 
     def array(self, node: dict[str, Any]) -> np.ndarray[Any, Any]:
         if "a" in node:
@@ -41,14 +41,17 @@ class _Side:
         return inline_array(node)
 
 
-def diff(left: FileLike, right: FileLike) -> list[Change]:
+def diff(left: FileLike, right: FileLike, *,
+         progress: reader.Progress | None = None) -> list[Change]:
     """Every difference between two files: parameters, structure, arrays and metadata.
+
+    ``progress(done, total)`` is called while each file is read (for progress bars).
 
     Example:
         >>> for change in satchel.diff("v1.satchel", "v2.satchel"):  # doctest: +SKIP
         ...     print(change)
     """
-    differ = _Differ(_Side(left), _Side(right))
+    differ = _Differ(_Side(left, progress), _Side(right, progress))
     differ.walk(differ.a.header.tree, differ.b.header.tree, "")
     return differ.out + _metadata_changes(differ.a.header, differ.b.header)
 
