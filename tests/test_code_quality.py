@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_ruff() -> None:
     """ruff finds nothing in src, tests and bench."""
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "src", "tests", "bench"],
+    folders = [name for name in ("src", "tests", "bench") if (ROOT / name).is_dir()]
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", *folders],
                             cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
 

@@ -180,7 +180,7 @@ def _decode_instance(decoder: Decoder, node: dict[str, Any]) -> Any:
         cls = decoder.resolve("construct", name)
         args = tuple(decoder.iter_children(node.get("args"), "constructor arguments"))
         if name in ARGS:
-            ARGS[name](args)
+            _check(ARGS[name], name, args)
         value = _call(lambda: cls(*args), name, "construct")
     if "@" in node:
         decoder.remember(node, value)
@@ -188,7 +188,7 @@ def _decode_instance(decoder: Decoder, node: dict[str, Any]) -> Any:
         state = decoder.child(node["state"], "")
         check = STATE.get(name) or STATE.get(name.partition(":")[0] + ":*")
         if check is not None:
-            check(state, args)
+            _check(check, name, state, args)
         _call(lambda: _set_state(value, state), name, "restore the state of")
     if "list" in node:
         items = list(decoder.iter_children(node["list"], "list items"))
@@ -197,8 +197,19 @@ def _decode_instance(decoder: Decoder, node: dict[str, Any]) -> Any:
         mapping = decoder.child(required(node, "items", dict), "")
         _call(lambda: value.update(mapping), name, "fill")
     for after in _after_checks(type(value)):
-        after(value)
+        _check(after, name, value)
     return value
+
+
+def _check(validator: Callable[..., None], name: str, *values: Any) -> None:
+    """Run a validator; state too malformed for it to even inspect is refused too."""
+    try:
+        validator(*values)
+    except FormatError:
+        raise
+    except Exception as exc:  # the file's data broke the validator's assumptions
+        raise FormatError(f"invalid {name.replace(':', '.')}: malformed state"
+                          f" ({type(exc).__name__}: {exc})") from None
 
 
 def _set_state(value: Any, state: Any) -> None:
