@@ -1064,7 +1064,7 @@ def test_mixed_load_of_ten_thousand_requests(tmp_path: Path, model_file: Path, m
     assert (ping.status_code, ping.text) == (200, "ok")
     counted = sum(metric(metrics, "satchel_requests_total", status=str(s), method=m)
                   for s in (200, 400, 413, 415, 422)
-                  for m in ("predict", "predict_proba", "explode"))
+                  for m in ("predict", "predict_proba", "other"))
     assert counted == 10_000
 
 

@@ -58,13 +58,15 @@ class ArtifactStore:
         return f"{self.root}/{value[:2]}/{value}.satchel"
 
     def exists(self, digest: str) -> bool:
-        """Whether the store holds ``digest``."""
-        return bool(self.fs.exists(self.path(digest)))
+        """Whether the store holds ``digest`` (asked afresh: listings are not cached)."""
+        path = self.path(digest)
+        self.fs.invalidate_cache(path.rsplit("/", 1)[0])
+        return bool(self.fs.exists(path))
 
     def put(self, local_file: str, digest: str) -> None:
         """Store ``local_file`` as ``digest`` unless it is there already."""
         target = self.path(digest)
-        if self.fs.exists(target):
+        if self.exists(digest):
             return
         temporary = f"{target}.{uuid.uuid4().hex}.tmp"
         self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
@@ -105,6 +107,7 @@ class ArtifactStore:
 
     def digests(self) -> Iterator[tuple[str, float]]:
         """Every stored digest with its modification time (seconds since the epoch)."""
+        self.fs.invalidate_cache(self.root)
         if not self.fs.exists(self.root):
             return
         for info in self.fs.find(self.root, detail=True).values():
