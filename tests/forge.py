@@ -152,7 +152,7 @@ def attacks() -> dict[str, tuple[bytes, str, str]]:
                                 "numpy.load"),
         "function_module_reexport": (_name_attack(
             {"$": "func", "name": "sklearn.metrics._classification:np"}), untrusted,
-            "not a function that satchel trusts"),
+            "leads into module"),
         "type_numpy_function": (_name_attack({"$": "type", "name": "numpy:load"}), untrusted,
                                 "numpy.load"),
         "partial_os_system": (_name_attack({"$": "partial", "func": {
@@ -178,7 +178,7 @@ def attacks() -> dict[str, tuple[bytes, str, str]]:
                          "nests deeper"),
         "deep_nesting_json_10000": (with_header(base, b'{"digest":"","tree":' + b"[" * 10000
                                                 + b"]" * 10000 + b',"arrays":[],"metadata":{}}'),
-                                    invalid, "not valid JSON"),
+                                    "LimitError", "deeper"),
         "inline_size_mismatch": (_name_attack({"$": "nd", "dtype": "<f8", "shape": [1000],
                                                "b64": "AAAAAAAAAAA="}), invalid,
                                  "needs 8000 bytes"),

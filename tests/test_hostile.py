@@ -1,23 +1,35 @@
 """The hostile corpus: every forged, damaged or foreign file is refused, safely.
 
-All loads run in one child process with an address-space limit, so that a
-crash, a MemoryError or runaway allocation would show as a failed child, never
-as a passing test. Forged callables target a marker file that must never appear.
+Two scripts write the corpus: ``tests/forge.py`` (expectations in
+``expected.json``) and ``tests/hostile.py`` (expectations beside each builder,
+in :data:`tests.hostile.CASES`). The first set loads in one child process with
+an address-space limit. Of the second, files that cannot harm the test process
+load in it; files that could crash it (scikit-learn state that compiled code
+indexes, then ``predict``), exhaust its memory, or must be loaded by a fresh
+interpreter to show what it imports load in child processes. Forged callables
+target marker files that must never appear.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import satchel
+from satchel.format import container, reader
+from tests import hostile
 from tests.forge import CORPUS, MARKER
+from tests.hostile import CASES, Case, Forge
+from tests.hostile_child import LookupRecorder, Report, attempt, run_case
 
 EXPECTED: dict[str, dict[str, str]] = json.loads((CORPUS / "expected.json").read_text())
 CHILD = textwrap.dedent("""
@@ -50,7 +62,7 @@ def outcomes() -> dict[str, dict[str, Any]]:
     """What loading each corpus file did, in a memory-limited child process."""
     if os.path.exists(MARKER):
         os.unlink(MARKER)
-    paths = sorted(str(p) for p in CORPUS.glob("*.satchel"))
+    paths = [str(CORPUS / f"{name}.satchel") for name in sorted(EXPECTED)]
     child = subprocess.run([sys.executable, "-c", CHILD, *paths], capture_output=True,
                            text=True, timeout=600, check=False)
     assert child.returncode == 0, f"the loading process died: {child.stderr[-2000:]}"
@@ -62,7 +74,8 @@ def test_corpus_is_large_and_complete() -> None:
     """The corpus holds at least 30 files and each has an expected outcome."""
     names = {p.stem for p in CORPUS.glob("*.satchel")}
     assert len(names) >= 30
-    assert names == set(EXPECTED)
+    assert not set(EXPECTED) & set(CASES)
+    assert names == set(EXPECTED) | set(CASES)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -129,3 +142,172 @@ def test_corpus_matches_the_forge(tmp_path: Path) -> None:
     from tests.forge import attacks
 
     assert set(attacks()) == set(EXPECTED)
+
+
+# ------------------------------------------------- the cases of tests/hostile.py
+
+IN_PROCESS = sorted(name for name, item in CASES.items() if not item.isolate)
+ISOLATED = sorted(name for name, item in CASES.items() if item.isolate)
+#: The address-space limit of the memory cases, and what a load may allocate in it:
+#: inflating a header up to the reader's cap is allowed (and costs up to twice that).
+ADDRESS_SPACE = 2 << 30
+MEMORY_BUDGET = 2 * container.MAX_HEADER_BYTES + (64 << 20)
+CHILD_TIMEOUT = 300
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _describe(outcome: Report) -> str:
+    detail = outcome.get("message", outcome.get("value", ""))
+    return f"{outcome['result']} {outcome.get('type', '')}: {detail} {outcome.get('where', '')}"
+
+
+def refusal_problems(item: Case, report: Report) -> list[str]:
+    """How ``report`` (see tests.hostile_child) breaks what ``item`` expects; empty if it holds."""
+    problems = []
+    for verb in ("loads", "load"):
+        outcome = report[verb]
+        if outcome["result"] != "refused":
+            problems.append(f"{verb}: {_describe(outcome)}")
+            continue
+        found = getattr(satchel, outcome["type"], None)
+        expected = item.error
+        if (found is not expected) if item.exact else not (
+                isinstance(found, type) and issubclass(found, expected)):
+            problems.append(f"{verb}: expected {expected.__name__}, got {_describe(outcome)}")
+        problems += [f"{verb}: the message lacks {m!r}: {outcome['message']}"
+                     for m in item.match if m not in outcome["message"]]
+        if item.names is not None and tuple(outcome["names"] or ()) != item.names:
+            problems.append(f"{verb}: names {outcome['names']}, expected {list(item.names)}")
+    if report["lookups"] or report["imported"]:
+        problems.append(f"looked up {report['lookups']}, imported {report['imported']}")
+    return problems
+
+
+def _markers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.glob(f"{hostile.MARKER}*"))
+
+
+def test_forge_round_trips_valid_files() -> None:
+    """Taking a valid file apart and putting it back together gives the same bytes."""
+    for name in ("value", "kdtree", "sparse", "hgb"):
+        data = hostile.base(name)
+        assert Forge.parse(data).to_bytes() == data
+
+
+def test_forged_files_pass_every_checksum() -> None:
+    """An edited file has a valid header hash, array checksums and content digest."""
+    assert satchel.loads(hostile.pack(hostile.header_text(b"[1,2]"))) == [1, 2]
+    forge = Forge.parse(hostile.base("value"))
+    forge.tree["v"]["t"] = "changed"
+    forge.set_arrays([array * 2 for array in forge.arrays()])
+    data = forge.to_bytes()
+    source = reader.Source.from_bytes(data)
+    reader.check_digest(source, source.header())
+    loaded = satchel.loads(data)
+    assert (loaded["t"], loaded["x"][1], loaded["i"][3]) == ("changed", 2.0, 6)
+
+
+@pytest.mark.parametrize("name", IN_PROCESS)
+def test_crafted_file_is_refused(name: str, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """load and loads refuse the file with the expected error, message and names; nothing ran."""
+    monkeypatch.chdir(tmp_path)
+    item = CASES[name]
+    problems = refusal_problems(item, run_case(item))
+    assert not problems, f"{item.about}\n" + "\n".join(problems)
+    assert _markers(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", IN_PROCESS)
+def test_inspect_reads_the_header_alone(name: str) -> None:
+    """inspect describes the file or raises a SatchelError, and imports or looks up nothing."""
+    satchel.inspect(io.BytesIO(hostile.base("value")))
+    before = set(sys.modules)
+    with LookupRecorder() as recorder:
+        outcome, _ = attempt(lambda: satchel.inspect(CASES[name].path))
+    assert outcome["result"] != "leaked", _describe(outcome)
+    assert recorder.names == []
+    assert set(sys.modules) == before
+
+
+@pytest.mark.parametrize("name", IN_PROCESS)
+def test_mapped_load_refuses_or_loads(name: str, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """load(mmap=True), which leaves array checksums to a full load, raises only SatchelErrors."""
+    monkeypatch.chdir(tmp_path)
+    item = CASES[name]
+    outcome, _ = attempt(lambda: satchel.load(item.path, mmap=True, **dict(item.options)))
+    assert outcome["result"] != "leaked", _describe(outcome)
+    assert _markers(tmp_path) == []
+
+
+def test_every_cut_of_a_file_is_refused() -> None:
+    """A neighbours file cut anywhere in its first kilobyte, then every 61 bytes, is refused."""
+    data = hostile.base("kdtree")
+    for cut in [*range(1024), *range(1024, len(data), 61)]:
+        with pytest.raises(satchel.FormatError):
+            satchel.loads(data[:cut])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def isolated_child(tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """The child that loads the isolated cases, started early so that it runs beside the rest.
+
+    tests.hostile_child forks once per case; the scratch directory holds one
+    folder per case (where markers would appear) and ``path/``, which provides
+    the marker package.
+    """
+    scratch = tmp_path_factory.mktemp("isolated")
+    package = scratch / "path" / hostile.MARKER_MODULE
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        f"open({hostile.MARKER + '-imported'!r}, 'w').close()\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(scratch / "path")]),
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "tests.hostile_child", "--predict",
+               "--limit-as", str(ADDRESS_SPACE), *ISOLATED]
+    with (scratch / "stdout").open("wb") as out, (scratch / "stderr").open("wb") as err:
+        child = subprocess.Popen(command, cwd=scratch, env=env, stdout=out, stderr=err)
+    yield child, scratch
+    if child.poll() is None:
+        child.kill()
+        child.wait()
+
+
+@pytest.fixture(scope="module")
+def isolated_reports(isolated_child: tuple[subprocess.Popen[bytes], Path]
+                     ) -> dict[str, Report]:
+    """What loading each isolated case did (see tests.hostile_child)."""
+    child, scratch = isolated_child
+    child.wait(timeout=CHILD_TIMEOUT)
+    stderr = (scratch / "stderr").read_text(errors="replace")
+    assert child.returncode == 0, f"the child itself failed: {stderr[-3000:]}"
+    reports = {}
+    for line in (scratch / "stdout").read_text().splitlines():
+        report = json.loads(line)
+        reports[report["case"]] = {**report, "stderr": stderr,
+                                   "markers": _markers(scratch / report["case"])}
+    return reports
+
+
+@pytest.mark.parametrize("name", ISOLATED)
+def test_isolated_file_is_refused_safely(name: str,
+                                         isolated_reports: dict[str, Report]) -> None:
+    """In a child process the file is refused as expected: no crash, hang or runaway memory."""
+    item, report = CASES[name], isolated_reports[name]
+    assert "died" not in report, f"{item.about}\n{report['died']}"
+    problems = refusal_problems(item, report)
+    if "predict" in report:
+        problems.append(f"then predict ran: {_describe(report['predict'])}")
+    if report.get("peak", 0) > MEMORY_BUDGET:
+        problems.append(f"a load allocated {report['peak'] >> 20} MiB at its peak; the budget"
+                        f" is {MEMORY_BUDGET >> 20} MiB")
+    if report["inspect"]["result"] == "leaked" or report["inspect_imports"]:
+        problems.append(f"inspect: {_describe(report['inspect'])},"
+                        f" imported {report['inspect_imports']}")
+    if report["markers"]:
+        problems.append(f"code ran: it created {report['markers']}")
+    if "Fatal Python error" in report["stderr"]:
+        problems.append(report["stderr"][-1500:])
+    assert not problems, f"{item.about}\n" + "\n".join(problems)

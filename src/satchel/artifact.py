@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from satchel import checks, custom_code, environment, schema
-from satchel.errors import EnvironmentMismatchError, EnvironmentMismatchWarning
+from satchel.errors import EnvironmentMismatchError, EnvironmentMismatchWarning, FormatError
 from satchel.format import container, reader
 from satchel.format.container import Codec, Header
 from satchel.format.decoder import Decoder, collect_names
@@ -178,8 +178,14 @@ def _load(header: Header, source: Source, *, trusted: Iterable[str], full: bool,
         raise ValueError(f"on_mismatch must be 'warn', 'error' or 'ignore', not {on_mismatch!r}")
     extra = custom_code.trusted_names(record.code) if trust_code else []
     policy = TrustPolicy([*trusted, *extra])
-    policy.check(collect_names(header.tree))
-    custom_code.ensure_available(record.code, trust_code)
+    uses = collect_names(header.tree)
+    policy.check(uses)
+    modules = {split_name(name)[0] for _, name in uses}
+    stray = sorted({str(r["module"]) for r in record.code} - modules)
+    if stray:
+        raise FormatError(f"metadata.code records module(s) {stray} that the object does not"
+                          " use: the metadata was altered")
+    custom_code.ensure_available(record.code, trust_code, modules)
     differences = environment.compare(record.environment) if record.environment else []
     if differences:
         _report(differences, on_mismatch)

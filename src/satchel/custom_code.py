@@ -61,8 +61,13 @@ def _importable(module: str) -> bool:
         return False
 
 
-def ensure_available(records: list[dict[str, Any]], trust_code: bool) -> None:
-    """Make sure every custom module can be imported, running embedded source if trusted.
+def ensure_available(records: list[dict[str, Any]], trust_code: bool,
+                     modules: set[str]) -> None:
+    """Make sure the custom modules the tree uses can be imported (or run, if trusted).
+
+    Only records for ``modules`` (the modules of names the file uses, which
+    already passed the trust check) are looked at: looking up any other module
+    could import its parent packages.
 
     Raises:
         MissingCodeError: a module is missing; the message names the
@@ -70,7 +75,7 @@ def ensure_available(records: list[dict[str, Any]], trust_code: bool) -> None:
     """
     for record in records:
         module = record.get("module")
-        if not isinstance(module, str) or _importable(module):
+        if not isinstance(module, str) or module not in modules or _importable(module):
             continue
         if trust_code and isinstance(record.get("source"), str):
             _run_embedded(module, record["source"])

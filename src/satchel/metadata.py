@@ -139,8 +139,9 @@ def _output(data: Any) -> OutputSchema | None:
 def _check(data: Any) -> dict[str, Any] | None:
     if data is None:
         return None
-    if set(data) != {"rows", "tree"} or type(data["rows"]) is not int:
-        raise FormatError("metadata.check: expected rows (an integer) and tree")
+    if set(data) != {"rows", "tree"} or type(data["rows"]) is not int or not isinstance(
+            data["tree"], dict):
+        raise FormatError("metadata.check: expected rows (an integer) and tree (a node)")
     return dict(data)
 
 

@@ -37,7 +37,7 @@ HASH_SIZE = 32
 _PREAMBLE = struct.Struct("<8sHHIQ32s8s")
 
 #: Limits a reader enforces before it allocates anything (see FORMAT.md, "Limits").
-MAX_HEADER_BYTES = 256 * 1024**2
+MAX_HEADER_BYTES = 64 * 1024**2
 MAX_ARRAYS = 1_000_000
 MAX_NDIM = 32
 MAX_ITEMSIZE = 1 << 20
@@ -144,7 +144,10 @@ def _parse_dtype(spec: Any, where: str) -> np.dtype[Any]:
             raise FormatError(
                 f"{where}: expected a simple dtype such as '<f8', found {spec[:40]!r}"
             )
-        dtype = np.dtype(spec)
+        try:
+            dtype = np.dtype(spec)
+        except (TypeError, ValueError) as exc:
+            raise FormatError(f"{where}: {spec!r} is not a dtype numpy knows: {exc}") from None
     elif isinstance(spec, dict) and set(spec) == {"names", "formats", "offsets", "itemsize"}:
         names, formats, offsets = spec["names"], spec["formats"], spec["offsets"]
         if not (
@@ -168,7 +171,7 @@ def _parse_dtype(spec: Any, where: str) -> np.dtype[Any]:
             raise FormatError(f"{where}: invalid record dtype: {exc}") from None
     else:
         raise FormatError(f"{where}: expected a dtype string or record object, found {spec!r:.60}")
-    if dtype.hasobject or dtype.itemsize > MAX_ITEMSIZE:
+    if dtype.hasobject or not 0 < dtype.itemsize <= MAX_ITEMSIZE:
         raise FormatError(f"{where}: dtype {dtype} is not allowed in the array section")
     return dtype
 
@@ -395,6 +398,8 @@ def parse_header(start: bytes, header_bytes: bytes, file_size: int) -> Header:
     try:
         raw = orjson.loads(header_text)
     except orjson.JSONDecodeError as exc:
+        if "memory" in str(exc):
+            raise LimitError(f"the header is too large to parse within memory: {exc}") from None
         raise FormatError(f"the header is not valid JSON: {exc}") from None
     if not isinstance(raw, dict) or not {"digest", "tree", "arrays", "metadata"} <= raw.keys():
         raise FormatError("the header must be an object with digest, tree, arrays and metadata")

@@ -80,6 +80,7 @@ class Decoder:
         self.memo: dict[int, Any] = {}
         self._resolved: dict[tuple[Role, str], Any] = {}
         self._arrays: dict[int, np.ndarray[Any, Any]] = {}
+        self._depth = 0
 
     def resolve(self, role: Role, name: str) -> Any:
         """The trusted object ``name`` names, imported once per load."""
@@ -117,12 +118,17 @@ class Decoder:
 
     def child(self, node: Node, step: str) -> Any:
         """Decode ``node`` at ``step``, adding ``step`` to the path of any error."""
+        self._depth += 1
         try:
+            if self._depth > MAX_DEPTH:
+                raise LimitError(f"the object tree nests deeper than {MAX_DEPTH} levels")
             return self.decode(node)
         except UntrustedTypesError:
             raise
         except SatchelError as exc:
             raise _with_step(exc, step) from exc.__cause__
+        finally:
+            self._depth -= 1
 
     def remember(self, node: dict[str, Any], value: Any) -> None:
         """Record ``value`` under the node's ``@`` number for later references."""

@@ -119,8 +119,11 @@ class Source:
         count = spec.nbytes // spec.dtype.itemsize if spec.dtype.itemsize else 0
         flat = (np.frombuffer(raw, dtype=spec.dtype, count=count) if count
                 else np.empty(0, dtype=spec.dtype))
-        result = flat.reshape(spec.shape[::-1]).T if spec.order == "F" else flat.reshape(
-            spec.shape)
+        try:
+            result = flat.reshape(spec.shape[::-1]).T if spec.order == "F" else flat.reshape(
+                spec.shape)
+        except ValueError as exc:
+            raise FormatError(f"array {index} cannot take shape {spec.shape}: {exc}") from None
         if not self.writable and spec.codec is None:
             result.flags.writeable = False
         return result
@@ -217,6 +220,11 @@ def _decompress(stored: Buffer, spec: ArraySpec, index: int) -> Buffer:
         if spec.codec == "zstd":
             import zstandard  # noqa: PLC0415 - optional dependency
 
+            declared = zstandard.frame_content_size(stored.data)
+            if declared != spec.nbytes:  # zstd would allocate what the frame declares
+                raise IntegrityError(f"array {index} does not decompress to its size: its zstd"
+                                     f" frame declares {declared} bytes, the table"
+                                     f" {spec.nbytes}")
             data = zstandard.ZstdDecompressor().decompress(
                 stored.data, max_output_size=spec.nbytes)
         else:
@@ -228,7 +236,9 @@ def _decompress(stored: Buffer, spec: ArraySpec, index: int) -> Buffer:
             f"array {index} is compressed with {spec.codec}; install it with"
             " pip install 'satchel[compression]'"
         ) from None
-    except Exception as exc:
+    except IntegrityError:
+        raise
+    except Exception as exc:  # codecs raise their own error types
         raise IntegrityError(f"array {index} does not decompress: {exc}") from None
     if len(data) != spec.nbytes:
         raise IntegrityError(f"array {index} decompresses to {len(data)} bytes, expected"

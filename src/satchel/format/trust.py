@@ -100,6 +100,8 @@ def split_name(name: str) -> tuple[str, str]:
         FormatError: the name is not made of Python identifiers, or reaches for
             a dunder attribute.
     """
+    if not isinstance(name, str):
+        raise FormatError(f"a name must be a string, found {type(name).__name__}")
     module, sep, qualname = name.partition(":")
     if not sep:
         module, _, qualname = name.rpartition(".")
@@ -130,8 +132,9 @@ def default_trusts(role: Role, name: str) -> bool:
     if role == "function":
         if module in _UFUNC_MODULES:
             return "." not in qualname
-        return name in TRUSTED_FUNCTIONS or (
-            module in _SKLEARN_FUNCTION_MODULES and not qualname.startswith("_"))
+        return name in TRUSTED_FUNCTIONS or (  # top-level functions only, never methods
+            module in _SKLEARN_FUNCTION_MODULES and not qualname.startswith("_")
+            and "." not in qualname)
     if role == "type" and (module == "numpy" or (module == "builtins"
                                                   and qualname in _BUILTIN_TYPES)):
         return True
@@ -169,7 +172,7 @@ class TrustPolicy:
         try:
             target: Any = importlib.import_module(module_name)
             for part in qualname.split("."):
-                target = getattr(target, part)
+                target = _attribute(target, part, name)
         except ImportError as exc:
             raise FormatError(
                 f"{dotted(name)} cannot be imported: {exc}. Install the package that provides"
@@ -185,6 +188,28 @@ class TrustPolicy:
         elif role in ("class", "construct", "type") and not isinstance(target, type):
             raise FormatError(f"{dotted(name)} was named as a class but is {type(target)}")
         return target
+
+
+def _attribute(target: Any, part: str, name: str) -> Any:
+    """``target.part`` without letting a module import anything on the way.
+
+    A module's ``__getattr__`` may import submodules lazily (numpy does), so
+    module attributes are read from the module's namespace only, and a name may
+    never lead into another module.
+    """
+    if isinstance(target, types.ModuleType):
+        found = vars(target).get(part, _MISSING)
+        if found is _MISSING:
+            raise AttributeError(part)
+    else:
+        found = getattr(target, part)
+    if isinstance(found, types.ModuleType):
+        raise UntrustedTypesError([dotted(name)], f"{dotted(name)} leads into module"
+                                  f" {found.__name__}, which is never a class or function.")
+    return found
+
+
+_MISSING = object()
 
 
 def _check_default_target(role: Role, name: str, module: str, qualname: str,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -152,7 +153,7 @@ def _decode_float(decoder: Decoder, node: dict[str, Any]) -> float:
 
 def _decode_int(decoder: Decoder, node: dict[str, Any]) -> int:
     text = required(node, "v", str)
-    if not (text.lstrip("-").isdigit() and len(text) <= 4000):
+    if not (re.fullmatch(r"-?[0-9]{1,4000}", text)):
         raise FormatError(f"an int node holds up to 4000 decimal digits, found {text[:20]!r}")
     return int(text)
 
@@ -161,7 +162,10 @@ def _decode_complex(decoder: Decoder, node: dict[str, Any]) -> complex:
     real, imag = _numbers(decoder, node, 2)
     if not all(type(x) in (int, float) for x in (real, imag)):
         raise FormatError("a complex node holds two numbers")
-    return complex(real, imag)
+    try:
+        return complex(real, imag)
+    except OverflowError:
+        raise FormatError("a complex node's parts are too large") from None
 
 
 def _decode_slice(decoder: Decoder, node: dict[str, Any]) -> slice | range:

@@ -75,9 +75,11 @@ def inline_array(node: dict[str, Any]) -> np.ndarray[Any, Any]:
         raise FormatError(f"an inline array of shape {tuple(shape)} and dtype {dtype} needs"
                           f" {count * dtype.itemsize} bytes, found {len(data)}")
     flat = np.frombuffer(data, dtype=dtype, count=count) if count else np.empty(0, dtype)
-    if node.get("order", "C") == "F":
-        return flat.reshape(shape[::-1]).T
-    return flat.reshape(shape)
+    try:
+        return flat.reshape(shape[::-1]).T if node.get("order", "C") == "F" else flat.reshape(
+            shape)
+    except ValueError as exc:
+        raise FormatError(f"an inline array cannot take shape {tuple(shape)}: {exc}") from None
 
 
 def _decode_objarray(decoder: Decoder, node: dict[str, Any]) -> np.ndarray[Any, Any]:

@@ -184,9 +184,9 @@ def _decode_instance(decoder: Decoder, node: dict[str, Any]) -> Any:
         value = _call(lambda: cls(*args), name, "construct")
     if "@" in node:
         decoder.remember(node, value)
-    if "state" in node:
-        state = decoder.child(node["state"], "")
-        check = STATE.get(name) or STATE.get(name.partition(":")[0] + ":*")
+    check = STATE.get(name) or STATE.get(name.partition(":")[0] + ":*")
+    if "state" in node or check is not None:  # a validated type is never left stateless
+        state = decoder.child(node.get("state"), "")
         if check is not None:
             _check(check, name, state, args)
         _call(lambda: _set_state(value, state), name, "restore the state of")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from satchel.errors import FormatError
+from satchel.errors import FormatError, SatchelError
 from satchel.format.decoder import BY_KIND, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, Encoder, Node
 
@@ -51,17 +51,24 @@ def _values(encoder: Encoder, values: Any, step: str) -> Node:
     raise encoder.fail(f"pandas dtype {values.dtype} is not supported")
 
 
+def _name(encoder: Encoder, name: Any) -> Any:
+    """An Index or Series name, which is stored as plain JSON."""
+    if not (name is None or type(name) in (str, int, float, bool)):
+        raise encoder.fail(f"pandas names must be strings or numbers, not {type(name).__name__}")
+    return name
+
+
 def _encode_pandas(encoder: Encoder, value: Any) -> Node:
     kind = _pandas_kind(value)
     if kind == "RangeIndex":
         return {"$": "pandas", "kind": kind, "v": [value.start, value.stop, value.step],
-                "name": encoder.encode(value.name)}
+                "name": _name(encoder, value.name)}
     if kind == "Index":
         return {"$": "pandas", "kind": kind, "values": _values(encoder, value, ".values"),
-                "name": encoder.encode(value.name)}
+                "name": _name(encoder, value.name)}
     if kind == "Series":
         return {"$": "pandas", "kind": kind, "values": _values(encoder, value, ".values"),
-                "index": encoder.child(value.index, ".index"), "name": encoder.encode(value.name)}
+                "index": encoder.child(value.index, ".index"), "name": _name(encoder, value.name)}
     if kind == "DataFrame":
         return {"$": "pandas", "kind": kind,
                 "columns": encoder.child(value.columns, ".columns"),
@@ -91,13 +98,17 @@ def _decode_pandas(decoder: Decoder, node: dict[str, Any]) -> Any:
                              if key in node}
     try:
         return _build(pd, kind, node, parts, decoder)
+    except SatchelError:
+        raise
     except (TypeError, ValueError, KeyError, IndexError) as exc:
         raise FormatError(f"invalid pandas {kind}: {exc}") from None
 
 
 def _build(pd: Any, kind: str, node: dict[str, Any], parts: dict[str, Any],
            decoder: Decoder) -> Any:
-    name = decoder.decode(node.get("name"))
+    name = node.get("name")
+    if not (name is None or type(name) in (str, int, float, bool)):
+        raise ValueError("a pandas name must be a string, a number or null")
     if kind == "RangeIndex":
         start, stop, step = required(node, "v", list)
         return pd.RangeIndex(int(start), int(stop), int(step), name=name)

@@ -9,6 +9,7 @@ come after their parents, which also rules out cycles (a hang at predict).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -87,7 +88,7 @@ def _tree_state(state: Any, args: tuple[Any, ...]) -> None:
 # ------------------------------------------------------ KD and ball trees, metrics
 
 
-def _binary_tree_state(state: Any, args: tuple[Any, ...]) -> None:
+def _binary_tree_state(state: Any, args: tuple[Any, ...], bound_rows: int) -> None:
     if not isinstance(state, tuple) or len(state) != 13:
         raise _fail("neighbour tree", "the state must be a tuple of 13 values")
     data, idx, node_data, bounds = state[:4]
@@ -110,7 +111,7 @@ def _binary_tree_state(state: Any, args: tuple[Any, ...]) -> None:
     internal = node_data["is_leaf"] == 0
     if (2 * np.flatnonzero(internal) + 2 >= n_nodes).any():
         raise _fail("neighbour tree", "an internal node has no children")
-    if bounds.ndim != 3 or bounds.shape[1:] != (n_nodes, n_dims) or bounds.dtype != np.float64:
+    if bounds.shape != (bound_rows, n_nodes, n_dims) or bounds.dtype != np.float64:
         raise _fail("neighbour tree", "node_bounds do not match the nodes and data")
     weights = state[12]
     if weights is not None and (not isinstance(weights, np.ndarray)
@@ -161,8 +162,22 @@ def _predictor_after(predictor: Any) -> None:
             raise _fail("TreePredictor", f"{name} does not cover the categorical splits")
 
 
+def _fitted_width(model: Any, fitted: str) -> int | None:
+    """``n_features_in_`` of a model that holds ``fitted``; required once it is fitted.
+
+    scikit-learn checks an input's width against ``n_features_in_`` and skips the
+    check when it is missing, so a fitted model without it could index past X.
+    """
+    if getattr(model, fitted, None) is None:
+        return None
+    width = getattr(model, "n_features_in_", None)
+    if type(width) is not int or width < 0:
+        raise _fail(type(model).__name__, f"it holds {fitted} but no valid n_features_in_")
+    return width
+
+
 def _hist_gbm_after(model: Any) -> None:
-    n_features = getattr(model, "n_features_in_", None)
+    n_features = _fitted_width(model, "_predictors")
     predictors = getattr(model, "_predictors", None)
     if n_features is None or predictors is None:
         return
@@ -181,15 +196,15 @@ def _hist_gbm_after(model: Any) -> None:
 
 
 def _decision_tree_after(model: Any) -> None:
+    n_features = _fitted_width(model, "tree_")
     tree = getattr(model, "tree_", None)
-    n_features = getattr(model, "n_features_in_", None)
-    if tree is not None and n_features is not None and tree.n_features != n_features:
+    if tree is not None and tree.n_features != n_features:
         raise _fail(type(model).__name__, f"tree_ has {tree.n_features} features,"
                                           f" the estimator {n_features}")
 
 
 def _ensemble_after(model: Any) -> None:
-    n_features = getattr(model, "n_features_in_", None)
+    n_features = _fitted_width(model, "estimators_")
     members = getattr(model, "estimators_", None)
     if n_features is None or members is None:
         return
@@ -215,9 +230,12 @@ def _libsvm_after(model: Any) -> None:
     n_sv = vectors.shape[0]
     support, n_support = model.support_, model._n_support
     dual = model._dual_coef_
-    classifier = len(getattr(model, "classes_", ())) >= 2
-    if support.shape != (n_sv,) or dual.shape[-1] != n_sv or (
-            classifier and n_support.sum() != n_sv):
+    classes = len(getattr(model, "classes_", ()))
+    classifier = classes >= 2
+    pairs = classes * (classes - 1) // 2 if classifier else 1
+    if support.shape != (n_sv,) or dual.shape != (max(classes - 1, 1), n_sv) or (
+            classifier and (n_support.sum() != n_sv or n_support.shape != (classes,))) \
+            or model._intercept_.shape != (pairs,):
         raise _fail(type(model).__name__, "support vector counts disagree")
     if model.kernel != "precomputed" and vectors.shape[1] != getattr(
             model, "n_features_in_", vectors.shape[1]):
@@ -234,8 +252,10 @@ def _kmeans_after(model: Any) -> None:
 
 ARGS[TREE] = _tree_args
 STATE[TREE] = _tree_state
-for _name in ("sklearn.neighbors._kd_tree:KDTree", "sklearn.neighbors._ball_tree:BallTree"):
-    STATE[_name] = _binary_tree_state
+# KD trees keep lower and upper bounds per node, ball trees one centroid.
+STATE["sklearn.neighbors._kd_tree:KDTree"] = functools.partial(_binary_tree_state, bound_rows=2)
+STATE["sklearn.neighbors._ball_tree:BallTree"] = functools.partial(_binary_tree_state,
+                                                                   bound_rows=1)
 AFTER_TYPES.extend([
     ("sklearn.ensemble._hist_gradient_boosting.predictor:TreePredictor", _predictor_after),
     ("sklearn.ensemble._hist_gradient_boosting.gradient_boosting:BaseHistGradientBoosting",
