@@ -529,7 +529,7 @@ def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """One result from several rounds: medians of numbers, lists joined, the rest as last."""
     merged: dict[str, Any] = {}
     for key, last in rounds[-1].items():
-        values = [found[key] for found in rounds]
+        values = [found[key] for found in rounds if key in found]
         if isinstance(last, dict):
             merged[key] = merge_rounds(values)
         elif isinstance(last, list):
@@ -628,7 +628,7 @@ def report(results: dict[str, dict[str, Any]], config: dict[str, Any],
         for row in found:
             verdict = ("" if row["holds"] is None else
                        f"target {row['target']}: {'holds' if row['holds'] else 'FAILS'}")
-            print(f"  {row['variant']:<16} {row['metric']:<16} {row['ratio']:>7.3f}  {verdict}")
+            print(f"  {row['variant']:<16} {row['metric']:<18} {row['ratio']:>7.3f}  {verdict}")
 
 
 def main(argv: list[str] | None = None) -> int:

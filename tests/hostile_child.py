@@ -129,11 +129,12 @@ def _read_until(fd: int, deadline: float) -> tuple[bytes, bool]:
         chunks.append(chunk)
 
 
-def run_forked(name: str, predict: bool, limit_as: int, timeout: float) -> Report:
+def run_forked(name: str, predict: bool, limit_as: int) -> Report:
     """:func:`run_case` in a forked process, so that a crash or a hang is reported, not fatal.
 
     For a memory case, the fork sets the address-space limit ``limit_as`` and
-    traces allocations. It works in the directory ``./<name>``.
+    traces allocations. It works in the directory ``./<name>`` and counts as
+    hung after the case's ``seconds``.
     """
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -153,6 +154,7 @@ def run_forked(name: str, predict: bool, limit_as: int, timeout: float) -> Repor
         say(run_case(CASES[name], predict, lambda stage: say({"stage": stage})))
         os._exit(0)
     os.close(write_end)
+    timeout = CASES[name].seconds
     output, finished = _read_until(read_end, time.monotonic() + timeout)
     os.close(read_end)
     if not finished:
@@ -163,8 +165,10 @@ def run_forked(name: str, predict: bool, limit_as: int, timeout: float) -> Repor
         if "case" in message:
             return message
     stage = next((m["stage"] for m in reversed(messages) if "stage" in m), "load")
-    why = _describe_status(status) if finished else f"no answer within {timeout:g} s (a hang)"
-    return {"case": name, "died": f"the process died during {stage}: {why}"}
+    if not finished:
+        return {"case": name, "died": f"the process hung during {stage}: no answer within"
+                                      f" {timeout:g} s, so it was killed"}
+    return {"case": name, "died": f"the process died during {stage}: {_describe_status(status)}"}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -172,7 +176,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--predict", action="store_true")
     parser.add_argument("--limit-as", type=int, default=0)
-    parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("cases", nargs="+")
     args = parser.parse_args(argv)
     training_data()
@@ -182,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import sklearn.svm  # noqa: F401 - imported once here rather than in every fork
 
     for name in args.cases:
-        report = run_forked(name, args.predict, args.limit_as, args.timeout)
+        report = run_forked(name, args.predict, args.limit_as)
         print(json.dumps(report), flush=True)
 
 

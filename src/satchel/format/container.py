@@ -39,6 +39,9 @@ _PREAMBLE = struct.Struct("<8sHHIQ32s8s")
 #: Limits a reader enforces before it allocates anything (see FORMAT.md, "Limits").
 MAX_HEADER_BYTES = 64 * 1024**2
 MAX_ARRAYS = 1_000_000
+#: Containers (JSON objects and arrays) a header may hold, counted before parsing:
+#: a forest of 200 deep trees has well under 100,000.
+MAX_NODES = 1_000_000
 MAX_NDIM = 32
 MAX_ITEMSIZE = 1 << 20
 MAX_COMPRESSION_RATIO = 4096
@@ -395,11 +398,15 @@ def parse_header(start: bytes, header_bytes: bytes, file_size: int) -> Header:
         header_text = _inflate_header(header_bytes)
     else:
         header_text = header_bytes
+    if header_text.count(b"[") + header_text.count(b"{") > MAX_NODES:
+        raise LimitError(f"the header holds more than {MAX_NODES} objects and lists; a reader"
+                         " accepts at most that many (satchel.format.container.MAX_NODES)")
     try:
         raw = orjson.loads(header_text)
     except orjson.JSONDecodeError as exc:
-        if "memory" in str(exc):
-            raise LimitError(f"the header is too large to parse within memory: {exc}") from None
+        if "memory" in str(exc) or "depth" in str(exc):
+            raise LimitError(f"the header is too large, or nests deeper than a reader parses:"
+                             f" {exc}") from None
         raise FormatError(f"the header is not valid JSON: {exc}") from None
     if not isinstance(raw, dict) or not {"digest", "tree", "arrays", "metadata"} <= raw.keys():
         raise FormatError("the header must be an object with digest, tree, arrays and metadata")

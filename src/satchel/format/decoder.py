@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import FormatError, LimitError, SatchelError, UntrustedTypesError
-from satchel.format.container import Header
+from satchel.format.container import MAX_NODES, Header
 from satchel.format.reader import Source
 from satchel.format.trust import ROLES, Role, TrustPolicy
 
@@ -42,8 +42,12 @@ def collect_names(tree: Node) -> set[tuple[Role, str]]:
     """
     uses: set[tuple[Role, str]] = set()
     stack: list[tuple[Node, int]] = [(tree, 0)]
+    count = 0
     while stack:
         node, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise LimitError(f"the object tree holds more than {MAX_NODES} nodes")
         if depth > MAX_DEPTH:
             raise LimitError(f"the object tree nests deeper than {MAX_DEPTH} levels")
         if isinstance(node, list):
