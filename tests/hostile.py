@@ -425,9 +425,9 @@ def foreign_skops_zip() -> bytes:
     """A skops-like zip archive naming os.system, with a pickle inside."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("schema.json", orjson.dumps(
+        archive.writestr(zipfile.ZipInfo("schema.json"), orjson.dumps(  # fixed dates: same bytes
             {"__class__": "system", "__module__": "os", "__loader__": "ObjectNode"}))
-        archive.writestr("payload.pkl", pickle.dumps(_Payload()))
+        archive.writestr(zipfile.ZipInfo("payload.pkl"), pickle.dumps(_Payload()))
     return buffer.getvalue()
 
 
