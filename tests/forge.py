@@ -80,7 +80,7 @@ def find(tree: Any, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, An
 
 
 def _fitted(kind: str) -> bytes:
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.neighbors import KDTree
     from sklearn.svm import SVC
     from sklearn.tree import DecisionTreeClassifier
@@ -91,7 +91,10 @@ def _fitted(kind: str) -> bytes:
     model = {"tree": lambda: DecisionTreeClassifier(max_depth=4).fit(features, labels),
              "hgb": lambda: HistGradientBoostingClassifier(max_iter=3).fit(features, labels),
              "kdtree": lambda: KDTree(features, leaf_size=10),
-             "svc": lambda: SVC().fit(features, labels)}[kind]()
+             "svc": lambda: SVC().fit(features, labels),
+             "forest": lambda: RandomForestClassifier(n_estimators=3, max_depth=3,
+                                                      random_state=0).fit(features, labels),
+             }[kind]()
     tree, arrays = encode(model)
     return build(tree, arrays)
 
@@ -115,6 +118,95 @@ def _tree_nodes(tree: Any) -> dict[str, Any]:
     return nodes
 
 
+def _predictor_nodes(tree: Any) -> dict[str, Any]:
+    members = find(tree, lambda n: n.get("cls", "").endswith(":TreePredictor"))
+    nodes: dict[str, Any] = members["state"]["v"]["nodes"]
+    return nodes["v"] if nodes.get("$") == "cat" else nodes  # predictors stored as columns
+
+
+def _forest_column(name: str, part: str = "v") -> Callable[[Any], dict[str, Any]]:
+    """The ``part`` of a column of the forest's trees (stored as columns)."""
+    def column(tree: Any) -> dict[str, Any]:
+        trees = find(tree, lambda n: n.get("$") == "news" and n["cls"].endswith(":Tree"))
+        found: dict[str, Any] = trees["state"]["v"][name][part]
+        return found
+    return column
+
+
+def _edit_tree(data: bytes, edit: Callable[[Any], None]) -> bytes:
+    tree, arrays, metadata = parts(data)
+    edit(tree)
+    return build(tree, arrays, metadata)
+
+
+def _members(kind: str) -> Callable[[Any], dict[str, Any]]:
+    return lambda tree: find(tree, lambda n: n.get("$") == kind)
+
+
+def _columnar_attacks(forest: bytes, hgb: bytes) -> dict[str, tuple[bytes, str, str]]:
+    """Trees and predictors stored as columns: their batch checks and the column nodes."""
+    invalid = "FormatError"
+    trees = _members("news")
+
+    def change(what: Callable[[Any], dict[str, Any]], **values: Any) -> Callable[[Any], None]:
+        return lambda tree: what(tree).update(values)
+
+    def node_count(tree: Any) -> None:
+        trees(tree)["state"]["v"]["node_count"]["v"][1] += 1
+
+    def short_column(tree: Any) -> None:
+        trees(tree)["state"]["v"]["node_count"]["v"].pop()
+
+    def shared_object(tree: Any) -> None:
+        trees(tree)["state"]["v"]["max_depth"] = {"$": "same", "v": {"$": "dict", "v": {}}}
+
+    def untrusted_class(tree: Any) -> None:
+        trees(tree)["cls"] = "subprocess:Popen"
+
+    return {
+        "forest_child_out_of_range": (_edit_array(forest, _forest_column("nodes"),
+                                                  _set_field("left_child", 0, 10**9)),
+                                      invalid, "invalid Tree"),
+        "forest_child_into_next_tree": (_edit_array(forest, _forest_column("nodes"),
+                                                    _set_field("right_child", 0, 15)),
+                                        invalid, "invalid Tree"),
+        "forest_feature_out_of_range": (_edit_array(forest, _forest_column("nodes"),
+                                                    _set_field("feature", 2, 4)),
+                                        invalid, "invalid Tree"),
+        "forest_leaf_with_child": (_edit_array(forest, _forest_column("nodes"),
+                                               _set_field("right_child", -1, 1)),
+                                   invalid, "a leaf has a right child"),
+        "forest_row_counts_wrong": (_edit_array(forest, _forest_column("nodes", "lens"),
+                                                lambda lens: lens.__setitem__(0, lens[0] + 1)),
+                                    invalid, "row counts do not add up"),
+        "forest_row_counts_negative": (_edit_array(
+            forest, _forest_column("nodes", "lens"),
+            lambda lens: lens.__setitem__(slice(0, 2), [lens[0] + 1, lens[1] - 1 - 10**6])),
+            invalid, "row counts do not add up"),
+        "forest_node_count_mismatch": (_edit_tree(forest, node_count), invalid,
+                                       "node_count does not match"),
+        "forest_n_classes_zero": (_edit_array(forest, lambda t: trees(t)["args"][1]["v"],
+                                              lambda n: n.__setitem__(0, 0)),
+                                  invalid, "n_classes must hold"),
+        "objs_column_short": (_edit_tree(forest, short_column), invalid,
+                              "holds 2 values for 3 members"),
+        "objs_shared_object": (_edit_tree(forest, shared_object), invalid,
+                               "a shared value must be a JSON scalar"),
+        "objs_untrusted_class": (_edit_tree(forest, untrusted_class), "UntrustedTypesError",
+                                 "subprocess.Popen"),
+        "objs_count_huge": (_edit_tree(forest, change(trees, n=10**7)), "LimitError",
+                            "more than"),
+        "objs_count_mismatch": (_edit_tree(forest, change(trees, n=2)), invalid,
+                                "row counts do not add up"),
+        "objs_refs_malformed": (_edit_tree(forest, change(trees, refs=[0])), invalid,
+                                "refs must hold one entry per member"),
+        "objs_rows_not_dividing": (_edit_tree(hgb, change(_members("objs"), rows=2)), invalid,
+                                   "does not divide"),
+        "column_outside_objs": (_name_attack({"$": "cat", "v": {"$": "nd", "a": 0}}), invalid,
+                                "can only be a column"),
+    }
+
+
 def _set_field(name: str, index: int, value: int) -> Callable[[np.ndarray[Any, Any]], None]:
     def change(nodes: np.ndarray[Any, Any]) -> None:
         nodes[name][index] = value
@@ -128,7 +220,8 @@ def _name_attack(node: dict[str, Any]) -> bytes:
 def attacks() -> dict[str, tuple[bytes, str, str]]:
     """name -> (file bytes, expected error class name, message fragment)."""
     base = build(*encode({"x": np.arange(100.0), "y": "text"}))
-    tree_file, hgb, kdtree, svc = (_fitted(k) for k in ("tree", "hgb", "kdtree", "svc"))
+    tree_file, hgb, kdtree, svc, forest = (_fitted(k) for k in ("tree", "hgb", "kdtree", "svc",
+                                                                "forest"))
     untrusted, invalid = "UntrustedTypesError", "FormatError"
     found: dict[str, tuple[bytes, str, str]] = {
         "class_os_system": (_name_attack({"$": "obj", "cls": "os:system"}), untrusted,
@@ -204,12 +297,12 @@ def attacks() -> dict[str, tuple[bytes, str, str]]:
         "tree_leaf_with_child": (_edit_array(tree_file, _tree_nodes,
                                              _set_field("right_child", -1, 1)),
                                  invalid, "invalid Tree"),
-        "hgb_predictor_bad_child": (_edit_array(hgb, lambda t: find(
-            t, lambda n: n.get("cls", "").endswith(":TreePredictor"))["state"]["v"]["nodes"],
-            _set_field("left", 0, 10**6)), invalid, "invalid TreePredictor"),
-        "hgb_feature_out_of_range": (_edit_array(hgb, lambda t: find(
-            t, lambda n: n.get("cls", "").endswith(":TreePredictor"))["state"]["v"]["nodes"],
-            _set_field("feature_idx", 0, 10**6)), invalid, "a split uses a feature"),
+        "hgb_predictor_bad_child": (_edit_array(hgb, _predictor_nodes,
+                                                _set_field("left", 0, 10**6)), invalid,
+                                    "invalid TreePredictor"),
+        "hgb_feature_out_of_range": (_edit_array(hgb, _predictor_nodes,
+                                                 _set_field("feature_idx", 0, 10**6)), invalid,
+                                     "a split uses a feature"),
         "kdtree_index_out_of_range": (_edit_array(kdtree, lambda t: find(
             t, lambda n: n.get("cls", "").endswith(":KDTree"))["state"]["v"][1],
             lambda idx: idx.__setitem__(0, 10**7)), invalid, "idx_array must index"),
@@ -219,6 +312,7 @@ def attacks() -> dict[str, tuple[bytes, str, str]]:
             "support vector counts disagree"),
     }
     found.update(_layout_attacks(base))
+    found.update(_columnar_attacks(forest, hgb))
     return found
 
 

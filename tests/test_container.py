@@ -14,8 +14,8 @@ from satchel.format import container, reader
 from satchel.format.encoder import encode
 
 PINNED_PREAMBLE = bytes.fromhex(
-    "895341544348454c01000000000000005701000000000000"
-    "bad38cd83986e3c9c94f4d85a64a17fde62de519d8b66aba849d5a20af897334"
+    "895341544348454c01000100000000005701000000000000"
+    "bdbf1874b5330604cd1a7f61925f5e4eb70a8f924eea818239d3b8e036cf6009"
     "0000000000000000"
 )
 PINNED_HEADER = (
@@ -49,11 +49,11 @@ def test_exact_bytes_of_a_small_object() -> None:
 
 
 def test_preamble_fields() -> None:
-    """The preamble holds magic, version 1.0, flags, header length and the header hash."""
+    """The preamble holds magic, version 1.1, flags, header length and the header hash."""
     magic, major, minor, flags, length, _, reserved = struct.unpack(
         "<8sHHIQ32s8s", PINNED_PREAMBLE)
     assert (magic, major, minor, flags, length, reserved) == (
-        b"\x89SATCHEL", 1, 0, 0, len(PINNED_HEADER), bytes(8))
+        b"\x89SATCHEL", 1, 1, 0, len(PINNED_HEADER), bytes(8))
 
 
 def test_large_header_is_zlib_compressed(forest: Any) -> None:
@@ -144,7 +144,7 @@ def test_unknown_major_version_is_refused() -> None:
     """A file of another major version is refused with the version to install."""
     data = bytearray(format_bytes(pinned_object()))
     data[8] = 2
-    with pytest.raises(satchel.UnsupportedVersionError, match=r"format 2\.0"):
+    with pytest.raises(satchel.UnsupportedVersionError, match=r"format 2\.1"):
         satchel.loads(bytes(data))
 
 

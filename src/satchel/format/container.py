@@ -30,7 +30,7 @@ from satchel.errors import FormatError, IntegrityError, LimitError, UnsupportedV
 
 MAGIC = b"\x89SATCHEL"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1
 PREAMBLE_SIZE = 64
 ALIGNMENT = 64
 HASH_SIZE = 32
@@ -51,6 +51,7 @@ FLAG_HEADER_ZLIB = 1
 _HEADER_ZLIB_FROM = 512
 #: With a codec, arrays of at least this many bytes are compressed (when it pays).
 _COMPRESS_FROM = 256
+_THREADS_FROM = 4 << 20
 
 Codec = Literal["zstd", "lz4"]
 CODECS: tuple[Codec, ...] = ("zstd", "lz4")
@@ -238,9 +239,9 @@ def prepare(arrays: Sequence[np.ndarray[Any, Any]], codec: Codec | None) -> list
     """Hash, optionally compress and lay out ``arrays`` in file order.
 
     Hashing and compression release the GIL, so arrays are processed on two
-    threads when there are several.
+    threads when there are several and enough bytes to repay starting a thread.
     """
-    if len(arrays) > 1:
+    if len(arrays) > 1 and sum(a.nbytes for a in arrays) >= _THREADS_FROM:
         with ThreadPoolExecutor(max_workers=2) as pool:
             stored = list(pool.map(lambda a: _stored(a, codec), arrays))
     else:

@@ -28,6 +28,7 @@ BY_KIND: dict[str, DecodeFn] = {}
 NAMED_KINDS: dict[str, tuple[str, Role]] = {}
 
 MAX_DEPTH = 200
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 #: Keys whose values are data, never nodes: the name walk does not enter them.
 DATA_KEYS = frozenset({"$", "@", "to", "a", "n", "b64", "hex", "dtype", "shape", "order",
                        "name", "cls", "kind"})
@@ -56,7 +57,9 @@ def collect_names(tree: Node) -> set[tuple[Role, str]]:
             kind = node.get("$")
             if not isinstance(kind, str):
                 raise FormatError(f"a node's kind must be a string, found {type(kind).__name__}")
-            if kind == "dict" and isinstance(node.get("v"), dict):
+            if kind in ("objs", "news") and type(node.get("n")) is int:
+                count += max(node["n"], 0)  # each member is an object built
+            if kind in ("dict", "cols") and isinstance(node.get("v"), dict):
                 stack.extend((v, depth + 1) for v in node["v"].values())
                 continue
             if kind not in BY_KIND:
@@ -122,6 +125,8 @@ class Decoder:
 
     def child(self, node: Node, step: str) -> Any:
         """Decode ``node`` at ``step``, adding ``step`` to the path of any error."""
+        if type(node) in _SCALARS:
+            return node
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:

@@ -42,6 +42,7 @@ class Encoder:
         self._keep: list[Any] = []  # keeps ids unique while encoding
         self._refs = 0
         self._path: list[str] = []
+        self._member_slots: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
 
     @property
     def path(self) -> str:
@@ -84,13 +85,39 @@ class Encoder:
         return handler(self, value)
 
     def encode_list(self, items: list[Any]) -> Node:
-        """Lists of many strings are packed; others become JSON arrays."""
+        """Lists of many strings are packed, of many trees stored as columns; others
+        become JSON arrays."""
         from satchel.format.handlers.builtins import pack_strings  # noqa: PLC0415
+        from satchel.format.handlers.columns import encode_members  # noqa: PLC0415
 
         packed = pack_strings(self, items)
+        if packed is None:
+            packed = encode_members(self, items)
         if packed is not None:
             return packed
         return [self.child(item, f"[{i}]") for i, item in enumerate(items)]
+
+    def seen(self, value: Any) -> bool:
+        """Whether ``value`` was encoded already (a later use becomes a reference)."""
+        return id(value) in self._memo
+
+    def remember_members(self, node: dict[str, Any], members: list[Any]) -> None:
+        """Let later uses of objects stored as columns refer to them.
+
+        Each member gets a slot; :meth:`finish` writes the reference numbers that
+        later uses gave the slots into the node's ``refs``.
+        """
+        slots: list[dict[str, Any]] = [{} for _ in members]
+        for member, slot in zip(members, slots, strict=True):
+            self._memo[id(member)] = slot
+            self._keep.append(member)
+        self._member_slots.append((node, slots))
+
+    def finish(self) -> None:
+        """Complete the nodes that depend on the whole tree."""
+        for node, slots in self._member_slots:
+            if any("@" in slot for slot in slots):
+                node["refs"] = [slot.get("@") for slot in slots]
 
     def memoized(self, value: Any, handler: EncodeFn) -> Node:
         """Encode ``value`` once; later occurrences become references to it."""
@@ -122,4 +149,5 @@ def encode(obj: Any, inline: bool = False) -> tuple[Node, list[np.ndarray[Any, A
 
     encoder = Encoder(inline)
     tree = encoder.encode(obj)
+    encoder.finish()
     return tree, encoder.arrays

@@ -1,5 +1,13 @@
 """One module per type family; importing this package registers them all."""
 
-from satchel.format.handlers import builtins, numpy_, objects, pandas_, scipy_, sklearn_
+from satchel.format.handlers import (
+    builtins,
+    columns,
+    numpy_,
+    objects,
+    pandas_,
+    scipy_,
+    sklearn_,
+)
 
-__all__ = ["builtins", "numpy_", "objects", "pandas_", "scipy_", "sklearn_"]
+__all__ = ["builtins", "columns", "numpy_", "objects", "pandas_", "scipy_", "sklearn_"]

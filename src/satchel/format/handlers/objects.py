@@ -15,6 +15,7 @@ up after the trust check and never called by the loader.
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import functools
 import importlib
@@ -39,10 +40,23 @@ ARGS: dict[str, Callable[[tuple[Any, ...]], None]] = {}
 STATE: dict[str, Callable[[Any, tuple[Any, ...]], None]] = {}
 AFTER_TYPES: list[tuple[str, Callable[[Any], None]]] = []
 _after_cache: dict[type, list[Callable[[Any], None]]] = {}
+#: Classes and functions already named (the lookup imports and walks attributes).
+_qualified: dict[Any, str] = {}
 
 
 def qualified_name(obj: Any) -> str:
     """``module:qualname`` of a class or function, checked to resolve back to ``obj``."""
+    try:
+        return _qualified[obj]
+    except (KeyError, TypeError):  # not seen yet, or unhashable
+        pass
+    name = _find_name(obj)
+    with contextlib.suppress(TypeError):
+        _qualified[obj] = name
+    return name
+
+
+def _find_name(obj: Any) -> str:
     if isinstance(obj, np.ufunc):
         return _ufunc_name(obj)
     module = getattr(obj, "__module__", None)
@@ -107,30 +121,39 @@ def _decode_partial(decoder: Decoder, node: dict[str, Any]) -> functools.partial
     return functools.partial(func, *args, **keywords)
 
 
-def _encode_instance(encoder: Encoder, value: Any) -> Node:
+def reduced(encoder: Encoder, value: Any) -> tuple[dict[str, Any], Any, Any, Any]:
+    """How an instance is rebuilt: its node without state, its state, list and dict items.
+
+    The node is ``{"$": "obj", "cls": ...}`` or ``{"$": "new", "cls": ..., "args": [...]}``
+    with the arguments still unencoded.
+    """
     cls = type(value)
     try:
-        reduced = value.__reduce_ex__(5)
+        result = value.__reduce_ex__(5)
     except Exception as exc:
         raise encoder.fail(f"{cls.__qualname__} cannot be reduced: {exc}") from None
-    if isinstance(reduced, str) or len(reduced) > 6 or (len(reduced) == 6 and reduced[5]):
+    if isinstance(result, str) or len(result) > 6 or (len(result) == 6 and result[5]):
         raise encoder.fail(f"{cls.__qualname__} uses a pickle form satchel cannot rebuild safely")
-    func, args, state, listitems, dictitems = (*reduced[:5], None, None, None)[:5]
+    func, args, state, listitems, dictitems = (*result[:5], None, None, None)[:5]
     name = _reference(encoder, cls, "type")["name"]
     rebuilt_by_new = func is _NEWOBJ or getattr(func, "__name__", "") == "newObj"
     if rebuilt_by_new and args == (cls,):
-        node: dict[str, Any] = {"$": "obj", "cls": name}
-    elif _stateless_cython(func, args, cls):
-        node = {"$": "new", "cls": name, "args": []}
-    elif func is cls:
-        node = {"$": "new", "cls": name,
-                "args": [encoder.child(a, f"<arg {i}>") for i, a in enumerate(args)]}
-    else:
-        raise encoder.fail(
-            f"{cls.__module__}.{cls.__qualname__} is rebuilt by calling {func!r}; satchel only"
-            " rebuilds objects from their class and state. Give the class __getstate__ and"
-            " __setstate__ methods."
-        )
+        return {"$": "obj", "cls": name}, state, listitems, dictitems
+    if _stateless_cython(func, args, cls):
+        return {"$": "new", "cls": name, "args": []}, state, listitems, dictitems
+    if func is cls:
+        return {"$": "new", "cls": name, "args": list(args)}, state, listitems, dictitems
+    raise encoder.fail(
+        f"{cls.__module__}.{cls.__qualname__} is rebuilt by calling {func!r}; satchel only"
+        " rebuilds objects from their class and state. Give the class __getstate__ and"
+        " __setstate__ methods."
+    )
+
+
+def _encode_instance(encoder: Encoder, value: Any) -> Node:
+    node, state, listitems, dictitems = reduced(encoder, value)
+    if "args" in node:
+        node["args"] = [encoder.child(a, f"<arg {i}>") for i, a in enumerate(node["args"])]
     if type(state) is dict and all(type(k) is str for k in state):
         node["state"] = encode_attributes(encoder, state)
     elif state is not None:
@@ -175,33 +198,33 @@ def _decode_instance(decoder: Decoder, node: dict[str, Any]) -> Any:
     args: tuple[Any, ...] = ()
     if node["$"] == "obj":
         cls = decoder.resolve("class", name)
-        value = _call(lambda: cls.__new__(cls), name, "create")
+        value = attempt(lambda: cls.__new__(cls), name, "create")
     else:
         cls = decoder.resolve("construct", name)
         args = tuple(decoder.iter_children(node.get("args"), "constructor arguments"))
         if name in ARGS:
-            _check(ARGS[name], name, args)
-        value = _call(lambda: cls(*args), name, "construct")
+            run_check(ARGS[name], name, args)
+        value = attempt(lambda: cls(*args), name, "construct")
     if "@" in node:
         decoder.remember(node, value)
     check = STATE.get(name) or STATE.get(name.partition(":")[0] + ":*")
     if "state" in node or check is not None:  # a validated type is never left stateless
         state = decoder.child(node.get("state"), "")
         if check is not None:
-            _check(check, name, state, args)
-        _call(lambda: _set_state(value, state), name, "restore the state of")
+            run_check(check, name, state, args)
+        attempt(lambda: set_state(value, state), name, "restore the state of")
     if "list" in node:
         items = list(decoder.iter_children(node["list"], "list items"))
-        _call(lambda: value.extend(items), name, "fill")
+        attempt(lambda: value.extend(items), name, "fill")
     if "items" in node:
         mapping = decoder.child(required(node, "items", dict), "")
-        _call(lambda: value.update(mapping), name, "fill")
-    for after in _after_checks(type(value)):
-        _check(after, name, value)
+        attempt(lambda: value.update(mapping), name, "fill")
+    for after in after_checks(type(value)):
+        run_check(after, name, value)
     return value
 
 
-def _check(validator: Callable[..., None], name: str, *values: Any) -> None:
+def run_check(validator: Callable[..., None], name: str, *values: Any) -> None:
     """Run a validator; state too malformed for it to even inspect is refused too."""
     try:
         validator(*values)
@@ -212,7 +235,7 @@ def _check(validator: Callable[..., None], name: str, *values: Any) -> None:
                           f" ({type(exc).__name__}: {exc})") from None
 
 
-def _set_state(value: Any, state: Any) -> None:
+def set_state(value: Any, state: Any) -> None:
     setter = getattr(value, "__setstate__", None)
     if setter is not None:
         setter(state)
@@ -228,7 +251,7 @@ def _set_state(value: Any, state: Any) -> None:
         setattr(value, key, item)
 
 
-def _call(action: Callable[[], Any], name: str, verb: str) -> Any:
+def attempt(action: Callable[[], Any], name: str, verb: str) -> Any:
     try:
         return action()
     except FormatError:
@@ -237,7 +260,7 @@ def _call(action: Callable[[], Any], name: str, verb: str) -> Any:
         raise FormatError(f"could not {verb} {name.replace(':', '.')}: {exc}") from None
 
 
-def _after_checks(cls: type) -> list[Callable[[Any], None]]:
+def after_checks(cls: type) -> list[Callable[[Any], None]]:
     found = _after_cache.get(cls)
     if found is None:
         names = {f"{c.__module__}:{c.__qualname__}" for c in cls.__mro__}

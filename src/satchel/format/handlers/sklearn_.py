@@ -10,15 +10,19 @@ come after their parents, which also rules out cycles (a hang at predict).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from satchel.errors import FormatError
+from satchel.format.handlers.columns import COLUMNAR, Bases, Batch
 from satchel.format.handlers.objects import AFTER_TYPES, ARGS, STATE
 
 TREE = "sklearn.tree._tree:Tree"
 MAX_OUTPUTS = 1 << 20
+#: Nodes checked at a time: the temporaries of a chunk stay in the CPU cache.
+_CHUNK = 1 << 13
 
 
 def _fail(what: str, problem: str) -> FormatError:
@@ -31,22 +35,55 @@ def _is_int(value: Any, low: int = 0, high: int = 1 << 62) -> bool:
 
 
 def _check_links(what: str, nodes: np.ndarray[Any, Any], fields: tuple[str, str, str],
-                 internal: np.ndarray[Any, Any], n_features: int | None) -> None:
+                 internal_of: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]],
+                 n_features: Any, *, lengths: np.ndarray[Any, Any] | None = None) -> None:
     """Internal nodes' children exist and come after them; their features are in range.
 
-    One vectorised pass over contiguous copies of the three fields: this runs for
-    every tree of a forest, so it must cost little more than reading them.
+    ``nodes`` holds one tree, or with ``lengths`` several trees one after the
+    other (child indices are then local to each tree, and ``n_features`` may hold
+    one limit per tree); ``internal_of`` tells the internal nodes of a slice. This
+    runs on every forest, so it must cost little more than reading the nodes
+    once: it goes through them in chunks that stay in the CPU cache, with each
+    bound a single unsigned comparison.
     """
-    left, right, feature = (np.ascontiguousarray(nodes[f]).astype(np.int64, copy=False)
-                            for f in fields)
-    count = left.shape[0]
-    index = np.arange(count)
-    bad = (left <= index) | (right <= index) | (left >= count) | (right >= count) | (feature < 0)
-    if n_features is not None:
-        bad |= feature >= n_features
-    if (bad & internal).any():
-        raise _fail(what, "a child index is out of range or points backwards, or a split"
-                          " uses a feature that does not exist")
+    total = nodes.shape[0]
+    sizes = np.asarray(lengths if lengths is not None else [total], dtype=np.int64)
+    ends = np.cumsum(sizes)
+    # Without a limit, a feature only has to be non-negative (below 2**62).
+    widths = np.broadcast_to(np.asarray(1 << 62 if n_features is None else n_features,
+                                        dtype=np.int64), ends.shape)
+    if lengths is None:
+        firsts, lasts, limits = np.zeros(1, np.int64), ends, widths
+    else:
+        firsts, lasts, limits = (np.repeat(v, sizes) for v in (ends - sizes, ends, widths))
+    for start in range(0, total, _CHUNK):
+        part = nodes[start:start + _CHUNK]
+        at = slice(start, start + part.shape[0]) if lengths is not None else slice(0, 1)
+        after = np.arange(start + 1, start + part.shape[0] + 1)  # global index + 1
+        room = (lasts[at] - after).view(np.uint64)
+        bad = _as_int64(part[fields[2]]).view(np.uint64) >= limits[at].view(np.uint64)
+        for field in fields[:2]:  # first + child - (index + 1) must lie in [0, room)
+            bad |= (_as_int64(part[field]) + firsts[at] - after).view(np.uint64) >= room
+        if (bad & internal_of(part)).any():
+            raise _fail(what, "a child index is out of range or points backwards, or a split"
+                              " uses a feature that does not exist")
+
+
+def _as_int64(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    return values.astype(np.int64, copy=False)
+
+
+def _tree_internal(part: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Internal nodes of a Tree's node slice; its leaves must have no right child."""
+    internal: np.ndarray[Any, Any] = part["left_child"] != -1
+    if ((part["right_child"] != -1) & ~internal).any():
+        raise _fail("Tree", "a leaf has a right child")
+    return internal
+
+
+def _predictor_internal(part: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    internal: np.ndarray[Any, Any] = part["is_leaf"] == 0
+    return internal
 
 
 # ----------------------------------------------------------------- sklearn Tree
@@ -79,10 +116,47 @@ def _tree_state(state: Any, args: tuple[Any, ...]) -> None:
     fields = ("left_child", "right_child", "feature")
     if not set(fields) <= set(nodes.dtype.names):
         raise _fail("Tree", "nodes lack left_child, right_child or feature")
-    internal = nodes["left_child"] != -1
-    if (nodes["right_child"][~internal] != -1).any():
-        raise _fail("Tree", "a leaf has a right child")
-    _check_links("Tree", nodes, fields, internal, args[0] if args else None)
+    _check_links("Tree", nodes, fields, _tree_internal, args[0] if args else None)
+
+
+def _trees_args(args: list[tuple[Any, ...]], bases: Bases) -> bool:
+    """:func:`_tree_args` for the trees of a forest at once."""
+    if "1" not in bases:
+        return False
+    if not all(len(a) == 3 and _is_int(a[0]) and _is_int(a[2], 1, MAX_OUTPUTS) for a in args):
+        raise _fail("Tree", "n_features and n_outputs must be small non-negative integers")
+    classes, lengths = bases["1"]
+    outputs = np.array([a[2] for a in args], dtype=np.int64)
+    if not (classes.dtype.kind in "iu" and classes.ndim == 1 and (lengths == outputs).all()
+            and (classes >= 1).all() and (classes <= 1 << 31).all()):
+        raise _fail("Tree", "n_classes must hold n_outputs positive integers")
+    widest = np.maximum.reduceat(classes.astype(np.int64), np.cumsum(lengths) - lengths)
+    if (widest * outputs > 1 << 31).any():
+        raise _fail("Tree", "n_classes must hold n_outputs positive integers")
+    return True
+
+
+def _trees_state(states: list[dict[str, Any]], args: list[tuple[Any, ...]], bases: Bases
+                 ) -> bool:
+    """:func:`_tree_state` for the trees of a forest at once, on their concatenated nodes."""
+    if not {"nodes", "values"} <= bases.keys() or "node_count" not in states[0]:
+        return False
+    counts = [state["node_count"] for state in states]
+    if not all(type(c) is int for c in counts):
+        return False
+    nodes, lengths = bases["nodes"]
+    values, value_lengths = bases["values"]
+    if nodes.dtype.names is None or nodes.ndim != 1 or (lengths == 0).any() \
+            or (np.array(counts) != lengths).any():
+        raise _fail("Tree", "node_count does not match the nodes, or nodes are missing")
+    if values.ndim != 3 or (value_lengths != lengths).any():
+        raise _fail("Tree", "values must hold one row per node")
+    fields = ("left_child", "right_child", "feature")
+    if not set(fields) <= set(nodes.dtype.names):
+        raise _fail("Tree", "nodes lack left_child, right_child or feature")
+    widths = np.array([a[0] for a in args], dtype=np.int64)
+    _check_links("Tree", nodes, fields, _tree_internal, widths, lengths=lengths)
+    return True
 
 
 # ------------------------------------------------------ KD and ball trees, metrics
@@ -154,12 +228,39 @@ def _predictor_after(predictor: Any) -> None:
         raise _fail("TreePredictor", "nodes lack the predictor fields")
     internal = nodes["is_leaf"] == 0
     bitset = nodes["bitset_idx"][internal & (nodes["is_categorical"] != 0)]
-    _check_links("TreePredictor", nodes, fields, internal, None)
+    _check_links("TreePredictor", nodes, fields, _predictor_internal, None)
     for name in ("binned_left_cat_bitsets", "raw_left_cat_bitsets"):
         bitsets = getattr(predictor, name, None)
         if not isinstance(bitsets, np.ndarray) or bitsets.ndim != 2 or bitsets.shape[1] != 8 \
                 or bitsets.dtype != np.uint32 or (bitset >= bitsets.shape[0]).any():
             raise _fail("TreePredictor", f"{name} does not cover the categorical splits")
+
+
+def _predictors_state(states: list[dict[str, Any]], args: list[tuple[Any, ...]],
+                      bases: Bases) -> bool:
+    """:func:`_predictor_after` for the predictors of a boosted model at once."""
+    from sklearn.ensemble._hist_gradient_boosting.common import (  # noqa: PLC0415
+        PREDICTOR_RECORD_DTYPE,
+    )
+
+    bitsets = ("binned_left_cat_bitsets", "raw_left_cat_bitsets")
+    if not {"nodes", *bitsets} <= bases.keys() or bases["nodes"][0].dtype != \
+            PREDICTOR_RECORD_DTYPE:
+        return False
+    nodes, lengths = bases["nodes"]
+    if (lengths == 0).any():
+        raise _fail("TreePredictor", "nodes must be a non-empty record array")
+    internal = nodes["is_leaf"] == 0
+    _check_links("TreePredictor", nodes, ("left", "right", "feature_idx"), _predictor_internal,
+                 None, lengths=lengths)
+    categorical = internal & (nodes["is_categorical"] != 0)
+    for name in bitsets:
+        table, table_lengths = bases[name]
+        limit = np.repeat(table_lengths, lengths)
+        if table.ndim != 2 or table.shape[1] != 8 or table.dtype != np.uint32 \
+                or (nodes["bitset_idx"][categorical] >= limit[categorical]).any():
+            raise _fail("TreePredictor", f"{name} does not cover the categorical splits")
+    return True
 
 
 def _fitted_width(model: Any, fitted: str) -> int | None:
@@ -176,20 +277,37 @@ def _fitted_width(model: Any, fitted: str) -> int | None:
     return width
 
 
+def _all_nodes(every: list[np.ndarray[Any, Any]]) -> dict[str, np.ndarray[Any, Any]] | None:
+    """The split fields of many predictors' nodes, one array per field.
+
+    Predictors stored as columns are views of one array: their fields are read
+    from it at once (a superset check, as it holds exactly their nodes).
+    """
+    if not every:
+        return None
+    fields = ("is_leaf", "feature_idx", "is_categorical")
+    base = every[0].base
+    if isinstance(base, np.ndarray) and base.dtype == every[0].dtype and base.ndim == 1 \
+            and all(n.base is base for n in every) and sum(map(len, every)) == len(base):
+        return {f: base[f] for f in fields}
+    return {f: np.concatenate([n[f] for n in every]) for f in fields}
+
+
 def _hist_gbm_after(model: Any) -> None:
     n_features = _fitted_width(model, "_predictors")
     predictors = getattr(model, "_predictors", None)
     if n_features is None or predictors is None:
         return
     categorical = getattr(getattr(model, "_bin_mapper", None), "is_categorical_", None)
-    for predictor in (p for row in predictors for p in row):
-        nodes = predictor.nodes
-        internal = nodes["is_leaf"] == 0
-        if (nodes["feature_idx"][internal] >= n_features).any():
-            raise _fail(type(model).__name__, f"a split uses a feature beyond {n_features}")
-        cat_features = nodes["feature_idx"][internal & (nodes["is_categorical"] != 0)]
-        if cat_features.size and (categorical is None or not categorical[cat_features].all()):
-            raise _fail(type(model).__name__, "a categorical split uses a numeric feature")
+    nodes = _all_nodes([p.nodes for row in predictors for p in row])
+    if nodes is None:
+        return
+    internal = nodes["is_leaf"] == 0
+    if (nodes["feature_idx"][internal] >= n_features).any():
+        raise _fail(type(model).__name__, f"a split uses a feature beyond {n_features}")
+    cat_features = nodes["feature_idx"][internal & (nodes["is_categorical"] != 0)]
+    if cat_features.size and (categorical is None or not categorical[cat_features].all()):
+        raise _fail(type(model).__name__, "a categorical split uses a numeric feature")
 
 
 # ------------------------------------------------------- estimator consistency
@@ -250,6 +368,14 @@ def _kmeans_after(model: Any) -> None:
         raise _fail(type(model).__name__, "cluster_centers_ and n_features_in_ disagree")
 
 
+PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor:TreePredictor"
+COLUMNAR.update({
+    TREE: Batch(args=_trees_args, state=_trees_state),
+    PREDICTOR: Batch(state=_predictors_state, covers=frozenset({_predictor_after})),
+    **{f"sklearn.tree._classes:{name}": Batch() for name in (
+        "DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifier",
+        "ExtraTreeRegressor")},
+})
 ARGS[TREE] = _tree_args
 STATE[TREE] = _tree_state
 # KD trees keep lower and upper bounds per node, ball trees one centroid.
@@ -257,7 +383,7 @@ STATE["sklearn.neighbors._kd_tree:KDTree"] = functools.partial(_binary_tree_stat
 STATE["sklearn.neighbors._ball_tree:BallTree"] = functools.partial(_binary_tree_state,
                                                                    bound_rows=1)
 AFTER_TYPES.extend([
-    ("sklearn.ensemble._hist_gradient_boosting.predictor:TreePredictor", _predictor_after),
+    (PREDICTOR, _predictor_after),
     ("sklearn.ensemble._hist_gradient_boosting.gradient_boosting:BaseHistGradientBoosting",
      _hist_gbm_after),
     ("sklearn.tree._classes:BaseDecisionTree", _decision_tree_after),

@@ -1,0 +1,291 @@
+"""Many objects of one class, stored column by column.
+
+A forest holds hundreds of trees and a boosted model hundreds of predictors:
+objects of one class whose attributes have the same names. Stored one by one,
+each would cost its own nodes, arrays, table entries and checks. Stored as
+columns, an attribute that is an array in every member becomes one
+concatenated array (each member gets a view of its rows), a scalar that every
+member shares is stored once, and a class's batch validator checks all members
+in one vectorised pass.
+
+Only classes registered in :data:`COLUMNAR` are stored this way, and only when
+every member reduces the plain way (``obj`` or ``new`` with a dict of
+attributes, the same names in the same order). ``docs/FORMAT.md`` describes the
+nodes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from satchel.errors import FormatError
+from satchel.format.container import MAX_NODES
+from satchel.format.decoder import BY_KIND, NAMED_KINDS, Decoder, required
+from satchel.format.encoder import Encoder, Node
+from satchel.format.handlers.objects import (
+    ARGS,
+    STATE,
+    after_checks,
+    attempt,
+    reduced,
+    run_check,
+    set_state,
+)
+
+#: Rows of each member, per concatenated column: (base array, row counts).
+Bases = dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Checks of a columnar class over all members at once.
+
+    ``args`` and ``state`` take every member's values and the concatenated
+    columns; they return False when the columns are not in the shape they
+    vectorise over (the per-member validators then run instead). ``covers``
+    lists the per-member after-checks the state check makes redundant.
+    """
+
+    args: Callable[[list[tuple[Any, ...]], Bases], bool] | None = None
+    state: Callable[[list[dict[str, Any]], list[tuple[Any, ...]], Bases], bool] | None = None
+    covers: frozenset[Callable[[Any], None]] = field(default_factory=frozenset)
+
+
+#: ``module:qualname`` of the classes stored as columns -> their batch checks.
+COLUMNAR: dict[str, Batch] = {}
+MIN_MEMBERS = 2
+_PRIMITIVES = (str, bool, int, float, type(None))
+_names: dict[type, str | None] = {}
+
+
+def _columnar_name(cls: type) -> str | None:
+    if cls not in _names:
+        name = f"{cls.__module__}:{cls.__qualname__}"
+        _names[cls] = name if name in COLUMNAR else None
+    return _names[cls]
+
+
+# ------------------------------------------------------------------ encoding
+
+
+def encode_members(encoder: Encoder, items: list[Any]) -> Node | None:
+    """An ``objs``/``news`` node for a list of columnar objects, else None.
+
+    A list of equally long lists of them (a boosted model's predictors per
+    iteration) is stored flat with ``rows``.
+    """
+    if encoder.inline or len(items) < MIN_MEMBERS:
+        return None
+    rows = None
+    flat = items
+    if type(items[0]) is list:
+        rows = len(items[0])
+        if not rows or not all(type(row) is list and len(row) == rows for row in items):
+            return None
+        flat = [item for row in items for item in row]
+    cls = type(flat[0])
+    if _columnar_name(cls) is None or not all(type(item) is cls for item in flat):
+        return None
+    if len({id(item) for item in flat}) != len(flat) or any(encoder.seen(i) for i in flat):
+        return None
+    shapes = [reduced(encoder, item) for item in flat]
+    first, keys = shapes[0][0], _keys(shapes[0])
+    if keys is None or any(s[0]["$"] != first["$"] or len(s[0].get("args", ())) != len(
+            first.get("args", ())) or _keys(s) != keys for s in shapes):
+        return None
+    node: dict[str, Any] = {"$": "news" if first["$"] == "new" else "objs",
+                            "cls": first["cls"], "n": len(flat)}
+    if rows is not None:
+        node["rows"] = rows
+    if "args" in first:
+        node["args"] = [_column(encoder, [s[0]["args"][i] for s in shapes], f"<arg {i}>")
+                        for i in range(len(first["args"]))]
+    encoder.remember_members(node, flat)
+    node["state"] = {"$": "cols", "v": {key: _column(encoder, [s[1][key] for s in shapes],
+                                                      f".{key}") for key in keys}}
+    return node
+
+
+def _keys(shape: tuple[dict[str, Any], Any, Any, Any]) -> list[str] | None:
+    _, state, listitems, dictitems = shape
+    if listitems is not None or dictitems is not None or type(state) is not dict \
+            or not all(type(k) is str for k in state):
+        return None
+    return list(state)
+
+
+def _column(encoder: Encoder, values: list[Any], step: str) -> Node:
+    first = values[0]
+    kind = type(first)
+    if kind in _PRIMITIVES and all(type(v) is kind and v == first for v in values):
+        node = encoder.child(first, step)
+        if not isinstance(node, dict | list):
+            return {"$": "same", "v": node}
+    if _stackable(encoder, values):
+        lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+        return {"$": "cat", "v": encoder.child(_concatenate(values), step),
+                "lens": encoder.child(lengths, step)}
+    nested = encode_members(encoder, values)
+    if nested is not None and "rows" not in nested:
+        return nested
+    return {"$": "each", "v": [encoder.child(v, f"[{i}]{step}") for i, v in enumerate(values)]}
+
+
+def _concatenate(values: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+    """The arrays one after the other, byte for byte.
+
+    ``np.concatenate`` would pack record dtypes (drop their padding), which
+    compiled code would then have to convert back, and copies records field by
+    field; the bytes are copied as they are, padding included, as for any array.
+    """
+    first = values[0]
+    joined = np.empty(sum(v.nbytes for v in values), dtype=np.uint8)
+    start = 0
+    for value in values:
+        raw = np.ascontiguousarray(value).reshape(-1).view(np.uint8)
+        joined[start:start + raw.size] = raw
+        start += raw.size
+    return joined.view(first.dtype).reshape(-1, *first.shape[1:])
+
+
+def _stackable(encoder: Encoder, values: list[Any]) -> bool:
+    first = values[0]
+    if type(first) is not np.ndarray or first.dtype.hasobject or first.ndim == 0:
+        return False
+    return all(type(v) is np.ndarray and v.dtype == first.dtype and v.ndim == first.ndim
+               and v.shape[1:] == first.shape[1:] and (v.ndim == 1 or v.flags.c_contiguous)
+               and not encoder.seen(v) for v in values) and len({id(v) for v in values}) == len(
+        values)
+
+
+# ------------------------------------------------------------------ decoding
+
+
+def decode_members(decoder: Decoder, node: dict[str, Any]) -> list[Any]:
+    """The members an ``objs``/``news`` node holds (grouped by ``rows`` if it has them)."""
+    name, count = node["cls"], required(node, "n", int)
+    if not 1 <= count <= MAX_NODES:
+        raise FormatError(f"an {node['$']!r} node must hold 1 to {MAX_NODES} members")
+    batch = COLUMNAR.get(name, Batch())
+    args: list[tuple[Any, ...]] = [()] * count
+    if node["$"] == "news":
+        cls = decoder.resolve("construct", name)
+        columns, bases = _columns(decoder, dict(enumerate(required(node, "args", list))), count)
+        args = list(zip(*columns.values(), strict=True)) if columns else args
+        batched = batch.args is not None and _batched(batch.args, name, args, bases)
+        if name in ARGS and not batched:
+            for member_args in args:
+                run_check(ARGS[name], name, member_args)
+        members = [attempt(functools.partial(cls, *a), name, "construct") for a in args]
+    else:
+        cls = decoder.resolve("class", name)
+        members = [attempt(lambda: cls.__new__(cls), name, "create") for _ in range(count)]
+    _remember(decoder, node, members)
+    _restore(decoder, node, members, args)
+    return _grouped(node, members)
+
+
+def _batched(check: Callable[..., bool], name: str, *values: Any) -> bool:
+    """Run a batch check; malformed values it trips on are refused as a FormatError."""
+    result: list[bool] = []
+    run_check(lambda *v: result.append(check(*v)), name, *values)
+    return result[0]
+
+
+def _remember(decoder: Decoder, node: dict[str, Any], members: list[Any]) -> None:
+    numbers = node.get("refs", [None] * len(members))
+    if not isinstance(numbers, list) or len(numbers) != len(members):
+        raise FormatError("an objs node's refs must hold one entry per member")
+    for number, member in zip(numbers, members, strict=True):
+        if number is not None:
+            decoder.remember({"@": number}, member)
+
+
+def _restore(decoder: Decoder, node: dict[str, Any], members: list[Any],
+             args: list[tuple[Any, ...]]) -> None:
+    name = node["cls"]
+    batch = COLUMNAR.get(name, Batch())
+    state_node = required(node, "state", dict)
+    if state_node.get("$") != "cols":
+        raise FormatError("an objs node's state must be a 'cols' node")
+    columns, bases = _columns(decoder, required(state_node, "v", dict), len(members))
+    states: list[dict[str, Any]] = [{} for _ in members]
+    for key, values in columns.items():
+        for state, value in zip(states, values, strict=True):
+            state[key] = value
+    check = STATE.get(name) or STATE.get(name.partition(":")[0] + ":*")
+    batched = batch.state is not None and _batched(batch.state, name, states, args, bases)
+    if check is not None and not batched:
+        for state, member_args in zip(states, args, strict=True):
+            run_check(check, name, state, member_args)
+    for member, state in zip(members, states, strict=True):
+        attempt(functools.partial(set_state, member, state), name, "restore the state of")
+    checks = [c for c in after_checks(type(members[0])) if not (batched and c in batch.covers)]
+    for member in members:
+        for after in checks:
+            run_check(after, name, member)
+
+
+def _columns(decoder: Decoder, nodes: dict[Any, Any], count: int) -> tuple[dict[Any, list[Any]],
+                                                                           Bases]:
+    columns: dict[Any, list[Any]] = {}
+    bases: Bases = {}
+    for key, column in nodes.items():
+        step = f".{key}" if isinstance(key, str) else f"<arg {key}>"
+        kind = column.get("$") if isinstance(column, dict) else None
+        if kind == "same":
+            value = decoder.child(column.get("v"), step)
+            if not isinstance(value, _PRIMITIVES):
+                raise FormatError(f"column {step}: a shared value must be a JSON scalar")
+            columns[key] = [value] * count
+        elif kind == "cat":
+            base, lengths, columns[key] = _split(decoder, column, count, step)
+            bases[str(key)] = (base, lengths)
+        elif kind == "each":
+            columns[key] = list(decoder.iter_children(column.get("v"), f"column {step}"))
+        elif kind in ("objs", "news") and "rows" not in column:
+            columns[key] = decoder.child(column, step)
+        else:
+            raise FormatError(f"column {step} must be a same, cat, each or objs node")
+        if len(columns[key]) != count:
+            raise FormatError(f"column {step} holds {len(columns[key])} values for {count}"
+                              " members")
+    return columns, bases
+
+
+def _split(decoder: Decoder, column: dict[str, Any], count: int, step: str
+           ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], list[Any]]:
+    base = decoder.child(column.get("v"), step)
+    lengths = decoder.child(column.get("lens"), step)
+    if not (isinstance(base, np.ndarray) and base.ndim >= 1 and not base.dtype.hasobject
+            and isinstance(lengths, np.ndarray) and lengths.dtype == np.int64
+            and lengths.shape == (count,) and (lengths >= 0).all()
+            and int(lengths.sum()) == base.shape[0]):
+        raise FormatError(f"column {step}: the row counts do not add up to the concatenated"
+                          " array")
+    ends = np.cumsum(lengths).tolist()
+    starts = [0, *ends[:-1]]
+    return base, lengths, [base[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
+def _grouped(node: dict[str, Any], members: list[Any]) -> list[Any]:
+    rows = node.get("rows")
+    if rows is None:
+        return members
+    if type(rows) is not int or rows < 1 or len(members) % rows:
+        raise FormatError(f"rows {rows!r} does not divide {len(members)} members")
+    return [members[i:i + rows] for i in range(0, len(members), rows)]
+
+
+def _not_alone(decoder: Decoder, node: dict[str, Any]) -> Any:
+    raise FormatError(f"a {node.get('$')!r} node can only be a column of an objs node")
+
+
+BY_KIND.update({"objs": decode_members, "news": decode_members,
+                **dict.fromkeys(("same", "cat", "each", "cols"), _not_alone)})
+NAMED_KINDS.update({"objs": ("cls", "class"), "news": ("cls", "construct")})

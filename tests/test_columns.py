@@ -1,0 +1,101 @@
+"""Many trees stored as columns: layout, identity, and equality after a round trip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.ensemble import (
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
+from sklearn.tree import DecisionTreeClassifier
+
+import satchel
+from satchel.format.encoder import encode
+from tests.equality import assert_deep_equal
+from tests.forge import find
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(400, 5))
+    return features, (features[:, 0] + rng.normal(size=400) > 0).astype(int)
+
+
+def _kinds(tree: Any) -> list[str]:
+    found: list[str] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found.append(str(node.get("$")))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def test_forest_trees_become_columns_of_a_few_arrays(data: Any) -> None:
+    """A forest's trees are one objs node whose Tree nodes are one concatenated array."""
+    forest = RandomForestClassifier(n_estimators=20, max_depth=5, random_state=0).fit(*data)
+    tree, arrays = encode(forest)
+    assert _kinds(tree).count("news") == 1 and _kinds(tree).count("objs") == 1
+    assert len(arrays) <= 6
+    trees = find(tree, lambda n: n.get("$") == "news")
+    assert trees["n"] == 20 and trees["state"]["v"]["nodes"]["$"] == "cat"
+
+
+@pytest.mark.parametrize("make", [
+    lambda: RandomForestClassifier(n_estimators=7, max_depth=4, random_state=0),
+    lambda: GradientBoostingRegressor(n_estimators=9, max_depth=2, random_state=0),
+    lambda: HistGradientBoostingClassifier(max_iter=6, random_state=0),
+], ids=["forest", "gradient-boosting", "hist-gbm"])
+def test_columnar_models_load_equal_and_predict_the_same(make: Any, data: Any) -> None:
+    """Trees and predictors stored as columns load deeply equal, dtypes and padding included."""
+    model = make().fit(*data)
+    loaded = satchel.loads(satchel.dumps(model)).unwrap()
+    assert_deep_equal(model, loaded, "model")
+    np.testing.assert_array_equal(model.predict(data[0]), loaded.predict(data[0]))
+
+
+def test_mmap_members_are_views_of_the_file(tmp_path: Any, data: Any) -> None:
+    """With mmap, predictors' node arrays are read-only views of one mapped array."""
+    model = HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(*data)
+    satchel.save(model, tmp_path / "m.satchel")
+    loaded = satchel.load(tmp_path / "m.satchel", mmap=True).unwrap()
+    nodes = [p.nodes for row in loaded._predictors for p in row]
+    assert all(not n.flags.writeable for n in nodes)
+    assert len({id(n.base) for n in nodes}) == 1
+    np.testing.assert_array_equal(model.predict_proba(data[0]), loaded.predict_proba(data[0]))
+
+
+def test_a_member_used_twice_stays_one_object(data: Any) -> None:
+    """A tree referred to from elsewhere is the same object as the list's member after loading."""
+    trees = [DecisionTreeClassifier(max_depth=2, random_state=i).fit(*data) for i in range(3)]
+    loaded = satchel.loads(satchel.dumps({"trees": trees, "best": trees[1]}))
+    assert loaded["best"] is loaded["trees"][1]
+    assert_deep_equal(trees, loaded["trees"], "trees")
+
+
+def test_arrays_shared_between_members_are_not_concatenated(data: Any) -> None:
+    """An array two members share keeps being one array, so members stay per member."""
+    trees = [DecisionTreeClassifier(max_depth=2).fit(*data) for _ in range(3)]
+    shared = np.arange(4.0)
+    for member in trees:
+        member.extra_ = shared
+    tree, _ = encode(trees)
+    members = find(tree, lambda n: n.get("$") == "objs")
+    assert members["state"]["v"]["extra_"]["$"] == "each"
+    loaded = satchel.loads(satchel.dumps(trees))
+    assert loaded[0].extra_ is loaded[1].extra_ is loaded[2].extra_
+
+
+def test_lists_of_other_objects_stay_plain(data: Any) -> None:
+    """Mixed lists, and single members, are stored one by one."""
+    tree_model = DecisionTreeClassifier(max_depth=2).fit(*data)
+    for value in ([tree_model], [tree_model, RandomForestClassifier(n_estimators=2)]):
+        assert "objs" not in _kinds(encode(value)[0])
