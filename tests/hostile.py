@@ -45,6 +45,7 @@ from satchel.errors import (
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 MAGIC = b"\x89SATCHEL"
+VERSION = (1, 1)  # what satchel writes; files of 1.0 are read too
 ALIGNMENT = 64
 PREAMBLE_SIZE = 64
 FLAG_ZLIB = 1
@@ -69,7 +70,7 @@ def align(n: int) -> int:
 
 
 def pack(header: bytes, section: bytes = b"", *, compress: bool | None = None,
-         version: tuple[int, int] = (1, 0), flags: int | None = None,
+         version: tuple[int, int] = VERSION, flags: int | None = None,
          declared_length: int | None = None) -> bytes:
     """A whole file around the JSON ``header`` text, with a correct header hash.
 

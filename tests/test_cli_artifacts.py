@@ -112,11 +112,15 @@ def test_inspect_plain_output(churn: Path) -> None:
     assert any(line.split()[:4] == ["<root>", "sklearn.pipeline.Pipeline", "class", "trusted"]
                for line in lines if line)
     forest = [line for line in lines if line.startswith("steps[1][1] ")]
+    forest_model = satchel.load(churn).unwrap()[-1]
     assert forest[0].split()[1:] == ["sklearn.ensemble._forest.RandomForestClassifier", "class",
                                      "trusted"]
-    nodes = satchel.load(churn).unwrap()[-1].estimators_[0].tree_.node_count
-    assert ["steps[1][1].estimators_[0].tree_.values", "ndarray", "float64",
-            f"({nodes},", "1,", "2)", f"{nodes * 16}", "B"] in [line.split() for line in lines]
+    assert ["steps[1][1].estimators_", "sklearn.tree._classes.DecisionTreeClassifier", "class",
+            f"x{len(forest_model.estimators_)},", "as", "columns", "trusted"] in [
+        line.split() for line in lines]
+    nodes = sum(tree.tree_.node_count for tree in forest_model.estimators_)
+    assert ["steps[1][1].estimators_[*].tree_.values", "ndarray", "float64",
+            f"({nodes},", "1,", "2)"] in [line.split()[:6] for line in lines]
     assert ["steps[0][1].mean_", "ndarray", "<f8", "[4]", "inline"] in [
         line.split() for line in lines]
     assert any(line.split()[:4] == ["age", "float64", "float", "False"] for line in lines if line)
@@ -163,7 +167,7 @@ def test_inspect_json(churn: Path) -> None:
     data = json.loads(result.stdout)
     info = satchel.inspect(churn)
     assert data["digest"] == info.digest
-    assert data["format"] == "1.0"
+    assert data["format"] == "1.1"
     assert data["untrusted"] == []
     assert data["arrays"] == info.array_count
     assert "sklearn.ensemble._forest.RandomForestClassifier" in data["types"]

@@ -171,3 +171,20 @@ def test_dtype_descriptions_round_trip() -> None:
     assert container.dtype_from_json(container.dtype_to_json(record), "x") == record
     with pytest.raises(satchel.FormatError, match="expected a simple dtype"):
         container.dtype_from_json("|O", "arrays[0].dtype")
+
+
+def test_large_saves_are_streamed_with_the_same_content(tmp_path: Any) -> None:
+    """A save of 16 MiB+ writes its header last, uncompressed, with the digest dumps gives."""
+    obj = {"big": np.arange(3 << 20, dtype=np.float64), "names": [f"c{i}" for i in range(300)]}
+    satchel.save(obj, tmp_path / "big.satchel")
+    data = (tmp_path / "big.satchel").read_bytes()
+    assert struct.unpack_from("<I", data, 12)[0] == 0  # header not compressed
+    assert satchel.inspect(tmp_path / "big.satchel").digest == satchel.inspect(
+        io.BytesIO(satchel.dumps(obj))).digest
+    source = reader.Source.from_bytes(data)
+    reader.check_digest(source, source.header())
+    np.testing.assert_array_equal(satchel.loads(data)["big"], obj["big"])
+    satchel.save(obj, tmp_path / "big.satchel")  # replacing the file
+    again = satchel.inspect(tmp_path / "big.satchel")
+    assert again.digest == satchel.inspect(io.BytesIO(data)).digest
+    assert [p.name for p in tmp_path.iterdir()] == ["big.satchel"]

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from satchel import checks, custom_code, environment, schema
 from satchel.errors import EnvironmentMismatchError, EnvironmentMismatchWarning, FormatError
-from satchel.format import container, reader
+from satchel.format import container, reader, writer
 from satchel.format.container import Codec, Header
 from satchel.format.decoder import Decoder, collect_names
 from satchel.format.encoder import encode
@@ -31,8 +33,10 @@ from satchel.registry.names import is_model_uri
 OnMismatch = Literal["warn", "error", "ignore"]
 
 
-def _serialize(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str, Any] | None,
-               embed_source: bool, sample_rows: int) -> Iterator[bytes | memoryview]:
+def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str, Any] | None,
+            embed_source: bool, sample_rows: int
+            ) -> tuple[Any, list[np.ndarray[Any, Any]], dict[str, Any]]:
+    """(tree, arrays, metadata) of the file ``obj`` is saved as."""
     if compress is not None and compress not in container.CODECS:
         raise ValueError(f"compress must be None or one of {container.CODECS}, not {compress!r}")
     tree, arrays = encode(obj)
@@ -45,7 +49,7 @@ def _serialize(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[
         code=custom_code.describe(uses, embed_source),
         user=dict(metadata or {}),
     )
-    return container.serialize(tree, arrays, record.to_json(), compress)
+    return tree, arrays, record.to_json()
 
 
 def _output_schema(model: Any, sample: Any) -> schema.OutputSchema:
@@ -83,26 +87,27 @@ def save(obj: Any, file: FileLike, *, sample: Any = None, compress: Codec | None
     Example:
         >>> satchel.save(pipeline, "churn.satchel", sample=X_train)  # doctest: +SKIP
     """
-    chunks = _serialize(obj, sample=sample, compress=compress, metadata=metadata,
-                        embed_source=embed_source, sample_rows=sample_rows)
+    tree, arrays, record = _encode(obj, sample=sample, compress=compress, metadata=metadata,
+                                   embed_source=embed_source, sample_rows=sample_rows)
     if isinstance(file, (str, os.PathLike)):
-        container.write_file(chunks, file)
+        writer.write(tree, arrays, record, file, compress)
         return
-    for chunk in chunks:
+    for chunk in container.serialize(tree, arrays, record, compress):
         file.write(chunk)
 
 
 def save_model(model: Model, file: str | os.PathLike[str]) -> None:
     """Save a loaded :class:`Model` again, keeping the metadata it was saved with."""
     tree, arrays = encode(model.unwrap())
-    container.write_file(container.serialize(tree, arrays, model.metadata), file)
+    writer.write(tree, arrays, model.metadata, file)
 
 
 def dumps(obj: Any, *, sample: Any = None, compress: Codec | None = None,
           metadata: dict[str, Any] | None = None, embed_source: bool = False) -> bytes:
     """The bytes :func:`save` would write."""
-    return b"".join(_serialize(obj, sample=sample, compress=compress, metadata=metadata,
-                               embed_source=embed_source, sample_rows=checks.DEFAULT_ROWS))
+    tree, arrays, record = _encode(obj, sample=sample, compress=compress, metadata=metadata,
+                                   embed_source=embed_source, sample_rows=checks.DEFAULT_ROWS)
+    return b"".join(container.serialize(tree, arrays, record, compress))
 
 
 def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,

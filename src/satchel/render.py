@@ -65,6 +65,12 @@ def tree_rows(header: Header, limit: int) -> list[list[str]]:
         row = _row(node, path or "<root>", header, policy)
         if row:
             rows.append(row)
+        if node.get("$") in ("objs", "news"):  # members stored as columns: one row per column
+            columns = (node.get("state") or {}).get("v")
+            member = path if "[*]" in path else f"{path}[*]"  # a column of members is per member
+            if isinstance(columns, dict):
+                stack.extend((v, f"{member}.{k}") for k, v in reversed(list(columns.items())))
+            continue
         children = node.get("v") if node.get("$") == "dict" else node.get("state", node.get("v"))
         if isinstance(children, dict) and "$" not in children:
             stack.extend((v, f"{path}.{k}") for k, v in reversed(list(children.items())))
@@ -78,11 +84,13 @@ def tree_rows(header: Header, limit: int) -> list[list[str]]:
 
 def _row(node: dict[str, Any], path: str, header: Header, policy: TrustPolicy) -> list[str]:
     kind = node.get("$")
-    if kind in ("obj", "new", "func", "type"):
+    if kind in ("obj", "new", "func", "type", "objs", "news"):
         name = str(node.get("cls") or node.get("name"))
-        role = {"obj": "class", "new": "construct", "func": "function"}.get(str(kind), "type")
+        role = {"obj": "class", "objs": "class", "new": "construct", "news": "construct",
+                "func": "function"}.get(str(kind), "type")
         trusted = policy.trusts(role, name)  # type: ignore[arg-type]
-        return [path.lstrip("."), dotted(name), role, "trusted" if trusted else "UNTRUSTED"]
+        detail = f"{role} x{node.get('n')}, as columns" if kind in ("objs", "news") else role
+        return [path.lstrip("."), dotted(name), detail, "trusted" if trusted else "UNTRUSTED"]
     if kind == "nd":
         if "a" in node and isinstance(node["a"], int) and node["a"] < len(header.arrays):
             spec = header.arrays[node["a"]]

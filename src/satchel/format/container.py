@@ -12,7 +12,6 @@ before anything is allocated from a size the file declares.
 from __future__ import annotations
 
 import functools
-import os
 import re
 import struct
 import zlib
@@ -285,28 +284,34 @@ def _spec_to_json(spec: ArraySpec) -> dict[str, Any]:
     return entry
 
 
+def build_header(tree: Any, specs: Sequence[ArraySpec], metadata: dict[str, Any]) -> bytes:
+    """The JSON header of a file, uncompressed."""
+    return orjson.dumps({
+        "digest": content_digest(tree, specs),
+        "tree": tree,
+        "arrays": [_spec_to_json(s) for s in specs],
+        "metadata": metadata,
+    })
+
+
+def preamble(header: bytes, flags: int) -> bytes:
+    """The 64-byte preamble in front of the stored ``header``."""
+    start = _PREAMBLE.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR, flags, len(header), bytes(32),
+                           bytes(8))[:24]
+    return start + blake3.blake3(start + header).digest() + bytes(8)
+
+
 def serialize(
     tree: Any, arrays: Sequence[np.ndarray[Any, Any]], metadata: dict[str, Any],
     codec: Codec | None = None,
 ) -> Iterator[bytes | memoryview]:
     """Yield the bytes of a whole satchel file, chunk by chunk."""
     payloads = prepare(arrays, codec)
-    specs = [p.spec for p in payloads]
-    header = orjson.dumps(
-        {
-            "digest": content_digest(tree, specs),
-            "tree": tree,
-            "arrays": [_spec_to_json(s) for s in specs],
-            "metadata": metadata,
-        }
-    )
+    header = build_header(tree, [p.spec for p in payloads], metadata)
     flags = 0
     if len(header) >= _HEADER_ZLIB_FROM:
         header, flags = zlib.compress(header, 6), FLAG_HEADER_ZLIB
-    start = _PREAMBLE.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR, flags, len(header), bytes(32),
-                           bytes(8))
-    header_hash = blake3.blake3(start[:24] + header).digest()
-    yield start[:24] + header_hash + bytes(8)
+    yield preamble(header, flags)
     yield header
     position = PREAMBLE_SIZE + len(header)
     data_start = align(position)
@@ -317,24 +322,6 @@ def serialize(
             yield bytes(here - position)
         yield payload.data
         position = here + payload.spec.length
-
-
-def write_file(chunks: Iterator[bytes | memoryview], target: str | os.PathLike[str]) -> None:
-    """Write ``chunks`` to a temporary file beside ``target`` and rename it into place."""
-    path = os.fspath(target)
-    directory = os.path.dirname(os.path.abspath(path))
-    temp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        with open(temp, "wb") as handle:
-            for chunk in chunks:
-                handle.write(chunk)
-            # No fsync: the rename is atomic against crashes of this process, and
-            # forcing the bytes to disk would double the cost of a large save.
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
 
 
 # ------------------------------------------------------------------- reading

@@ -150,7 +150,8 @@ def _concatenate(values: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
         raw = np.ascontiguousarray(value).reshape(-1).view(np.uint8)
         joined[start:start + raw.size] = raw
         start += raw.size
-    return joined.view(first.dtype).reshape(-1, *first.shape[1:])
+    rows: np.ndarray[Any, Any] = joined.view(first.dtype).reshape(-1, *first.shape[1:])
+    return rows
 
 
 def _stackable(encoder: Encoder, values: list[Any]) -> bool:

@@ -1,0 +1,135 @@
+"""Writing files to a path: a temporary file beside it, renamed into place.
+
+Large uncompressed files are *streamed*: the array section is written first,
+each chunk hashed on a second thread while the next is written, and the header
+last, at the front of the file. This works because the header's length is
+known before the hashes are: digests and checksums are fixed-width hex, and
+the header of a streamed file is stored uncompressed (FORMAT.md, section 2).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import IO, Any
+
+import blake3
+import numpy as np
+import xxhash
+
+from satchel.format.container import (
+    PREAMBLE_SIZE,
+    ArraySpec,
+    Codec,
+    align,
+    build_header,
+    preamble,
+    raw_view,
+    serialize,
+)
+
+#: Uncompressed array sections from this size on are hashed while written.
+STREAM_FROM = 16 << 20
+_CHUNK = 8 << 20
+_BLANK_DIGEST, _BLANK_CHECKSUM = bytes(32), "0" * 16
+
+
+def write(tree: Any, arrays: Sequence[np.ndarray[Any, Any]], metadata: dict[str, Any],
+          target: str | os.PathLike[str], codec: Codec | None = None) -> None:
+    """Write a satchel file to the path ``target``; a crash never leaves half a file there."""
+    if codec is None and sum(a.nbytes for a in arrays) >= STREAM_FROM:
+        _atomically(target, lambda handle: _stream(handle, tree, arrays, metadata))
+    else:
+        write_chunks(serialize(tree, arrays, metadata, codec), target)
+
+
+def write_chunks(chunks: Iterator[bytes | memoryview], target: str | os.PathLike[str]) -> None:
+    """Write ``chunks`` to a temporary file beside ``target`` and rename it into place."""
+    def fill(handle: IO[bytes]) -> None:
+        for chunk in chunks:
+            handle.write(chunk)
+
+    _atomically(target, fill)
+
+
+def _atomically(target: str | os.PathLike[str], fill: Callable[[IO[bytes]], None]) -> None:
+    path = os.fspath(target)
+    directory = os.path.dirname(os.path.abspath(path))
+    temp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(temp, "wb") as handle:
+            fill(handle)
+            # No fsync: the rename is atomic against crashes of this process, and
+            # forcing the bytes to disk would double the cost of a large save.
+        _replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def _replace(temp: str, path: str) -> None:
+    """Rename ``temp`` over ``path``; the file it replaces is freed in the background.
+
+    Freeing a large file's blocks takes the filesystem tens of milliseconds.
+    Holding the old file open across the rename moves that work to the last
+    close, which a background thread does, so that the save returns as soon as
+    the new file is in place.
+    """
+    old = None
+    if os.name == "posix":
+        try:
+            old = os.open(path, os.O_RDONLY)
+        except OSError:
+            old = None
+    try:
+        os.replace(temp, path)
+    finally:
+        if old is not None:
+            threading.Thread(target=os.close, args=(old,), daemon=True).start()
+
+
+def _stream(handle: IO[bytes], tree: Any, arrays: Sequence[np.ndarray[Any, Any]],
+            metadata: dict[str, Any]) -> None:
+    views = [raw_view(a) for a in arrays]
+    specs, offset = [], 0
+    for array, (data, order) in zip(arrays, views, strict=True):
+        specs.append(ArraySpec(array.dtype, tuple(array.shape), order, offset, len(data),
+                               _BLANK_DIGEST, None, _BLANK_CHECKSUM))
+        offset = align(offset + len(data))
+    blank = build_header(tree, specs, metadata)
+    data_start = align(PREAMBLE_SIZE + len(blank))
+    handle.seek(data_start)
+    hashed, end = [], 0
+    with ThreadPoolExecutor(max_workers=1) as hasher:
+        for (data, _), spec in zip(views, specs, strict=True):
+            handle.write(bytes(spec.offset - end))  # alignment padding
+            hashed.append(_write_hashed(handle, data, hasher))
+            end = spec.offset + len(data)
+    specs = [replace(spec, digest=digest, checksum=check)
+             for spec, (digest, check) in zip(specs, hashed, strict=True)]
+    header = build_header(tree, specs, metadata)
+    if len(header) != len(blank):  # fixed-width fields: cannot happen
+        raise AssertionError("the header changed length once the hashes were known")
+    handle.seek(0)
+    handle.write(preamble(header, 0) + header + bytes(data_start - PREAMBLE_SIZE - len(header)))
+
+
+def _write_hashed(handle: IO[bytes], data: memoryview, hasher: ThreadPoolExecutor
+                  ) -> tuple[bytes, str]:
+    """Write one array's bytes; return their BLAKE3 digest and XXH3 checksum."""
+    strong, fast = blake3.blake3(max_threads=1), xxhash.xxh3_64()
+
+    def update(chunk: memoryview) -> None:
+        strong.update(chunk)
+        fast.update(chunk)
+
+    for start in range(0, len(data), _CHUNK):
+        chunk = data[start:start + _CHUNK]
+        done = hasher.submit(update, chunk)
+        handle.write(chunk)
+        done.result()
+    return strong.digest(), fast.hexdigest()
