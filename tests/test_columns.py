@@ -43,10 +43,12 @@ def test_forest_trees_become_columns_of_a_few_arrays(data: Any) -> None:
     """A forest's trees are one objs node whose Tree nodes are one concatenated array."""
     forest = RandomForestClassifier(n_estimators=20, max_depth=5, random_state=0).fit(*data)
     tree, arrays = encode(forest)
-    assert _kinds(tree).count("news") == 1 and _kinds(tree).count("objs") == 1
+    assert _kinds(tree).count("news") == 1
+    assert _kinds(tree).count("objs") == 1
     assert len(arrays) <= 6
     trees = find(tree, lambda n: n.get("$") == "news")
-    assert trees["n"] == 20 and trees["state"]["v"]["nodes"]["$"] == "cat"
+    assert trees["n"] == 20
+    assert trees["state"]["v"]["nodes"]["$"] == "cat"
 
 
 @pytest.mark.parametrize("make", [
