@@ -768,11 +768,8 @@ def test_batcher_gathers_waiting_rows_into_one_call() -> None:
 
     async def main() -> list[Any]:
         batcher = Batcher(call, wait_ms=0)
-        outputs = await asyncio.gather(*(batcher.submit("predict", np.array([[i, 0.5]]))
-                                         for i in range(32)))
-        assert batcher.task is not None
-        batcher.task.cancel()
-        return outputs
+        return await asyncio.gather(*(batcher.submit("predict", np.array([[i, 0.5]]))
+                                      for i in range(32)))
 
     outputs = asyncio.run(main())
     assert calls == [("predict", 32)]

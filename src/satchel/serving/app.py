@@ -33,6 +33,7 @@ from satchel.errors import (
     UnsupportedMediaTypeError,
 )
 from satchel.serving.batching import Batcher
+from satchel.serving.columns import Columns
 from satchel.serving.holder import Holder, Served
 from satchel.serving.inputs import jsonable, parse
 from satchel.serving.metrics import Metrics
@@ -48,6 +49,10 @@ STATUS: list[tuple[type[BaseException], int]] = [
     (UnsupportedMediaTypeError, 415),
     (RequestError, 400),
 ]
+
+
+def _count(rows: Any) -> int:
+    return int(rows.shape[0]) if hasattr(rows, "shape") and rows.shape else len(rows)
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -70,10 +75,15 @@ class Server:
         self._loading = asyncio.Lock()
 
     @staticmethod
-    def _call(key: tuple[Any, str], rows: Any) -> Any:
-        """Run a method of a model on rows already validated for that model."""
-        model, method = key
-        return getattr(model.unwrap(), method)(rows)
+    def _call(key: tuple[Served, str, bool], rows: Any) -> Any:
+        """Run a method of a served model on rows already checked for it."""
+        served, method, _ = key
+        if not isinstance(rows, Columns):
+            return getattr(served.model.unwrap(), method)(rows)
+        if served.plan is not None and method in served.plan.methods:
+            with contextlib.suppress(Exception):  # else the pipeline answers, or fails its way
+                return served.plan.run(method, rows)
+        return getattr(served.model.unwrap(), method)(rows.frame())
 
     async def ensure_loaded(self) -> Served | None:
         """The served model, loaded now if no lifespan did it (a plain Mount)."""
@@ -93,14 +103,14 @@ class Server:
         started = time.perf_counter()
         method = "predict"
         try:
-            served = await self.ensure_loaded()
+            served = self.holder.current or await self.ensure_loaded()
             if served is None:
                 raise NotReadyError(f"the model is not loaded: {self.holder.last_error}")
             body = await self._body(request)
             rows, params = parse(body, request.headers.get("content-type", ""),
-                                 served.model.input_schema)
+                                 served.model.input_schema, served.layout)
             method = str(request.query_params.get("method") or params.get("method") or method)
-            output = await self._predict(served.model, method, rows)
+            output = await self._predict(served, method, rows)
             response = _json({"predictions": jsonable(output)})
         except Exception as exc:
             response = self._error(exc)
@@ -122,14 +132,18 @@ class Server:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _predict(self, model: Any, method: str, rows: Any) -> Any:
-        if method not in METHODS or not hasattr(model.unwrap(), method):
-            available = [m for m in METHODS if hasattr(model.unwrap(), m)]
-            raise RequestError(f"unknown method {method[:40]!r}; this model offers {available}")
-        validated = model.validate(rows)
-        if self.batcher is not None and len(validated) == 1:
-            return await self.batcher.submit((model, method), validated)
-        return await asyncio.to_thread(self._call, (model, method), validated)
+    async def _predict(self, served: Served, method: str, rows: Any) -> Any:
+        """Single rows run on the event loop (batched unless switched off); more in a thread."""
+        if method not in served.methods:
+            raise RequestError(f"unknown method {method[:40]!r}; this model offers"
+                               f" {list(served.methods)}")
+        checked = rows if isinstance(rows, Columns) else served.model.validate(rows)
+        key = (served, method, isinstance(checked, Columns))
+        if _count(checked) != 1:
+            return await asyncio.to_thread(self._call, key, checked)
+        if self.batcher is not None:
+            return await self.batcher.submit(key, checked)
+        return self._call(key, checked)
 
     def _error(self, exc: Exception) -> Response:
         for kind, status in STATUS:
@@ -181,7 +195,7 @@ class Server:
             "input_schema": model.input_schema.to_json() if model.input_schema else None,
             "output_schema": model.output_schema.to_json() if model.output_schema else None,
             "environment": model.environment,
-            "methods": [m for m in METHODS if hasattr(model.unwrap(), m)],
+            "methods": list(served.methods),
         })
 
     async def prometheus(self, request: Request) -> Response:

@@ -16,15 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from satchel.artifact import load
+from satchel.checks import METHODS
 from satchel.inspection import inspect
 from satchel.registry.names import is_model_uri, parse_uri
+from satchel.serving import plan
+from satchel.serving.columns import Layout, layout
 
 log = logging.getLogger("satchel.serving")
 
 
-@dataclass
+@dataclass(eq=False)
 class Served:
-    """One loaded model and where it came from."""
+    """One loaded model, where it came from, and what requests need of it, prepared once."""
 
     model: Any
     digest: str
@@ -32,6 +35,15 @@ class Served:
     version: int | None
     source: str
     loaded_at: float = field(default_factory=time.time)
+    methods: tuple[str, ...] = ()
+    layout: Layout | None = None
+    plan: plan.Plan | None = None
+
+    def __post_init__(self) -> None:
+        estimator = self.model.unwrap()
+        self.methods = tuple(m for m in METHODS if hasattr(estimator, m))
+        self.layout = layout(self.model.input_schema)
+        self.plan = plan.build(self.model, self.layout)
 
 
 class Holder:

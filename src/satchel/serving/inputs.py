@@ -3,7 +3,9 @@
 Accepted, as in ``mlflow models serve``: JSON objects with ``dataframe_split``
 (``columns``, ``data``, optional ``index``), ``dataframe_records`` (a list of
 row objects), ``instances`` or ``inputs`` (rows, a column mapping or a tensor),
-optionally with ``params``; and ``text/csv`` with a header row.
+optionally with ``params``; and ``text/csv`` with a header row. Rows that fit
+the schema exactly take the fast path of :mod:`satchel.serving.columns`; the
+rest become a DataFrame (or an array) for the model's schema to check.
 """
 
 from __future__ import annotations
@@ -16,12 +18,19 @@ import orjson
 
 from satchel.errors import RequestError, SchemaError, UnsupportedMediaTypeError
 from satchel.schema import InputSchema
+from satchel.serving.columns import Layout, columns
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
-def parse(body: bytes, content_type: str, schema: InputSchema | None) -> tuple[Any, dict[str, Any]]:
-    """(model input, params) from a request body."""
+def parse(body: bytes, content_type: str, schema: InputSchema | None,
+          found: Layout | None = None) -> tuple[Any, dict[str, Any]]:
+    """(model input, params) from a request body.
+
+    The model input is :class:`~satchel.serving.columns.Columns`, already
+    checked, when ``found`` (the schema's layout) is given and the rows fit it;
+    otherwise a DataFrame or an array still to be validated.
+    """
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind in ("text/csv", "application/csv"):
         return _csv(body, schema), {}
@@ -40,7 +49,9 @@ def parse(body: bytes, content_type: str, schema: InputSchema | None) -> tuple[A
     params = document.get("params") or {}
     if not isinstance(params, dict):
         raise RequestError("params must be a JSON object")
-    return _decode(present[0], document[present[0]], schema), params
+    value = document[present[0]]
+    fast = columns(present[0], value, found) if found is not None else None
+    return (fast if fast is not None else _decode(present[0], value, schema)), params
 
 
 def _frame(data: Any, columns: Any = None, index: Any = None) -> Any:
