@@ -162,9 +162,8 @@ def listening(process: psutil.Process) -> set[tuple[str, int]]:
 
 
 def workers_of(process: psutil.Process) -> list[psutil.Process]:
-    """uvicorn's worker processes (spawned children), or the process itself without them."""
-    children = [c for c in process.children() if "spawn_main" in " ".join(c.cmdline())]
-    return children or [process]
+    """The workers ``satchel serve`` forked, or the process itself when it serves alone."""
+    return process.children() or [process]
 
 
 @pytest.fixture(scope="module")
@@ -1098,7 +1097,10 @@ def own_memory(worker: psutil.Process, path: Path) -> int:
 @contextlib.contextmanager
 def warmed_server(log: Path, path: Path, workers: int, features: int, array_bytes: int
                   ) -> Iterator[list[psutil.Process]]:
-    """``satchel serve PATH --workers N`` once each worker has predicted; yields the workers."""
+    """``satchel serve PATH --workers N`` once each worker has predicted; yields its processes.
+
+    Those are the workers and, with several, the parent that loaded the model and forked them.
+    """
     body = orjson.dumps({"instances": [[0.5] * features] * 2})
     with cli_server(log, str(path), "--workers", str(workers)) as (url, process):
         processes = workers_of(process)
@@ -1110,7 +1112,7 @@ def warmed_server(log: Path, path: Path, workers: int, features: int, array_byte
                                               model_mapped(processes, path)):
                 break
         assert all(r >= 0.95 * array_bytes for r in model_mapped(processes, path))
-        yield processes
+        yield [process, *process.children()]
 
 
 @pytest.mark.slow

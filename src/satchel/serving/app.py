@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -84,6 +83,15 @@ class Server:
             with contextlib.suppress(Exception):  # else the pipeline answers, or fails its way
                 return served.plan.run(method, rows)
         return getattr(served.model.unwrap(), method)(rows.frame())
+
+    def preload(self) -> None:
+        """Load the model now, before serving (``satchel serve`` does, then forks any workers)."""
+        try:
+            self.holder.start()
+        except Exception as exc:  # the workers try again; /health shows why
+            self.holder.last_error = f"{type(exc).__name__}: {exc}"
+            log.error("could not load %s: %s", self.holder.target, self.holder.last_error)
+        self.holder.forget_registry()  # each worker opens its own connections
 
     async def ensure_loaded(self) -> Served | None:
         """The served model, loaded now if no lifespan did it (a plain Mount)."""
@@ -251,14 +259,3 @@ def create_app(target: str, *, registry: Any = None, mmap: bool = True,
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.server = server
     return app
-
-
-def app_from_environment() -> Starlette:
-    """The app ``satchel serve`` runs in each worker, configured by SATCHEL_SERVE_* variables."""
-    wait = os.environ.get("SATCHEL_SERVE_BATCH_WAIT_MS", "0")
-    return create_app(
-        os.environ["SATCHEL_SERVE_TARGET"],
-        max_body_bytes=int(os.environ.get("SATCHEL_SERVE_MAX_BODY", str(10 << 20))),
-        batch_wait_ms=None if wait == "off" else float(wait),
-        poll_interval=float(os.environ.get("SATCHEL_SERVE_POLL", "5")),
-    )

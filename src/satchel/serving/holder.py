@@ -53,6 +53,7 @@ class Holder:
         self.target = target
         self.mmap = mmap
         self.registry = registry
+        self._owns_registry = registry is None
         self.current: Served | None = None
         self.last_error: str | None = None
         self.last_check: float | None = None
@@ -68,6 +69,11 @@ class Holder:
 
             self.registry = Registry()
         return self.registry
+
+    def forget_registry(self) -> None:
+        """Drop a registry this holder opened, so that forked workers open their own."""
+        if self._owns_registry:
+            self.registry = None
 
     def load_now(self) -> Served:
         """Load (and verify) the target as it is now."""
