@@ -34,10 +34,8 @@ The target is registry_load / file_load <= 1.2 in each setting.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -46,6 +44,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from common import machine_load, progress
 
 import satchel
 
@@ -93,18 +93,8 @@ def summary(times: list[float]) -> dict[str, Any]:
             "runs_ms": [round(1000 * t, 3) for t in times]}
 
 
-def machine_load() -> str:
-    """Load average and CPU pressure: other work on the machine skews every figure."""
-    text = "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-    with contextlib.suppress(OSError):
-        some = Path("/proc/pressure/cpu").read_text().split("\n")[0]
-        text += f"; CPU pressure {some.split(' ', 1)[1]}"
-    return text
 
 
-def progress(message: str) -> None:
-    """One line of progress on stderr."""
-    print(message, file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------ register

@@ -36,10 +36,18 @@ Each server (``--servers``, in this order, one after the other) is started
   The client shares the machine's cores with the server; its CPU time and the
   server's are reported.
 - **batch**: one request of 1,000 rows, median of 20 after 3 warm-ups.
-- **memory**: RSS (psutil) of every process of the server, after the load.
-  ``mlflow models serve`` is a CLI process (the parent) that runs uvicorn as a
-  child (the worker); ``satchel serve --workers 1`` is one process, which is
-  its worker. The target compares the RSS of one worker; totals are shown too.
+- **memory**: RSS, PSS and USS (psutil's ``memory_full_info``, the same for
+  both servers) of every process of the server, after the load; and of a
+  separate start with ``--memory-workers`` (2) workers, after 20 requests per
+  worker, each on a new connection. ``mlflow models serve`` is a CLI process
+  that runs uvicorn as a child, which with several workers spawns them (each
+  imports and loads everything itself); ``satchel serve --workers 1`` is one
+  process, and with several it loads the model in a parent that forks the
+  workers. The workers are the processes without children. The target compares
+  the USS per worker of the multi-worker start (the pages only that worker
+  holds: what one more worker costs); RSS (which counts shared pages in full in
+  every process) and PSS per worker, and the PSS total of all the server's
+  processes, are shown beside it.
 
 All servers get the same request bodies (``dataframe_split``); the 1,000-row
 predictions of every server are compared. Both run one worker
@@ -59,7 +67,7 @@ with py-spy (raw collapsed stacks in DIR); those runs are not part of the
 numbers.
 
 Targets: satchel's single-row p50 <= 0.5x MLflow's, throughput >= 4x, cold
-start <= 0.3x and RSS per worker <= 0.5x.
+start <= 0.3x and memory (USS) per worker <= 0.5x.
 """
 
 from __future__ import annotations
@@ -88,6 +96,7 @@ import numpy as np
 import pandas as pd
 import psutil
 import sklearn
+from common import machine_load, progress
 
 import satchel
 from satchel.quickstart import demo_data, demo_pipeline
@@ -116,9 +125,6 @@ print(json.dumps({"mlflow": mlflow.__version__, "sklearn": sklearn.__version__})
 """
 
 
-def progress(message: str) -> None:
-    """One line of progress on stderr."""
-    print(message, file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------ models
@@ -422,27 +428,57 @@ def cpu_seconds(server: Server) -> float:
 
 
 def memory(server: Server) -> dict[str, Any]:
-    """RSS of the server's parent and of each worker (the processes with no children)."""
+    """RSS, PSS and USS (psutil) of the server's parent and of each worker, and totals.
+
+    The workers are the processes with no children (multiprocessing's helpers
+    aside). RSS counts every page a process maps, shared or not; PSS divides
+    each shared page among the processes sharing it; USS counts only the pages
+    no other process has, which is what one more such worker costs.
+    """
     root, children = server.processes()
     everyone = [root, *children]
-    workers = [p for p in everyone if not p.children()]
+    workers = [p for p in everyone if not p.children()
+               and "resource_tracker" not in " ".join(p.cmdline())]
     parents = [p for p in everyone if p not in workers]
+    found = {p.pid: p.memory_full_info() for p in everyone}
 
-    def rss(process: psutil.Process) -> int:
-        return int(process.memory_info().rss)
+    def mean(kind: str, processes: list[psutil.Process]) -> float:
+        return statistics.mean(getattr(found[p.pid], kind) for p in processes) / MIB
 
-    def uss(process: psutil.Process) -> int:
-        return int(process.memory_full_info().uss)
+    def total(kind: str, processes: list[psutil.Process]) -> float:
+        return sum(getattr(found[p.pid], kind) for p in processes) / MIB
 
     return {
-        "parent_rss_mib": sum(rss(p) for p in parents) / MIB,
-        "worker_rss_mib": statistics.mean(rss(p) for p in workers) / MIB,
-        "worker_uss_mib": statistics.mean(uss(p) for p in workers) / MIB,
-        "total_rss_mib": sum(rss(p) for p in everyone) / MIB,
+        "workers": len(workers),
+        "parent_rss_mib": total("rss", parents),
+        **{f"worker_{kind}_mib": mean(kind, workers) for kind in ("rss", "pss", "uss")},
+        **{f"total_{kind}_mib": total(kind, everyone) for kind in ("rss", "pss", "uss")},
         "processes": [{"pid": p.pid, "role": "worker" if p in workers else "parent",
-                       "command": " ".join(p.cmdline())[:160], "rss_mib": rss(p) / MIB}
-                      for p in everyone],
+                       "command": " ".join(p.cmdline())[:160],
+                       "rss_mib": found[p.pid].rss / MIB, "pss_mib": found[p.pid].pss / MIB,
+                       "uss_mib": found[p.pid].uss / MIB} for p in everyone],
     }
+
+
+def warm_workers(port: int, bodies: list[bytes], connections: int) -> None:
+    """Single-row requests, each on a new connection, so that every worker serves some."""
+    for index in range(connections):
+        with client(port) as http:
+            for body in bodies[index % 10::10][:5]:
+                http.post(body)
+
+
+def workers_memory(name: str, args: argparse.Namespace, models: dict[str, Any],
+                   bodies: list[bytes], folder: Path) -> dict[str, Any]:
+    """Memory of the server started with ``--memory-workers`` workers, once they have served."""
+    server = server_for(name, models, args.mlflow_python, args.memory_workers, folder)
+    try:
+        server.start()
+        server.wait_ready()
+        warm_workers(server.port, bodies, 20 * args.memory_workers)
+        return memory(server)
+    finally:
+        server.stop()
 
 
 # ---------------------------------------------------------------- profiling
@@ -516,20 +552,15 @@ def bench_server(server: Server, args: argparse.Namespace, bodies: list[bytes],
 # ------------------------------------------------------------------ report
 
 
-def machine_load() -> str:
-    """Load average and CPU pressure: other work on the machine skews every figure."""
-    text = "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-    with contextlib.suppress(OSError):
-        some = Path("/proc/pressure/cpu").read_text().split("\n")[0]
-        text += f"; CPU pressure {some.split(' ', 1)[1]}"
-    return text
 
 
 def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """One result from several rounds: medians of numbers, lists joined, the rest as last."""
     merged: dict[str, Any] = {}
-    for key, last in rounds[-1].items():
+    keys = dict.fromkeys(key for found in rounds for key in found)  # "profile": last round only
+    for key in keys:
         values = [found[key] for found in rounds if key in found]
+        last = values[-1]
         if isinstance(last, dict):
             merged[key] = merge_rounds(values)
         elif isinstance(last, list):
@@ -556,9 +587,15 @@ ROWS: list[tuple[str, tuple[str, ...], str]] = [
     ("batch request (ms, median)", ("batch", "median_ms"), "{:.1f}"),
     ("RSS parent (MiB)", ("memory", "parent_rss_mib"), "{:.1f}"),
     ("RSS per worker (MiB)", ("memory", "worker_rss_mib"), "{:.1f}"),
+    ("PSS per worker (MiB)", ("memory", "worker_pss_mib"), "{:.1f}"),
     ("USS per worker (MiB)", ("memory", "worker_uss_mib"), "{:.1f}"),
     ("RSS total (MiB)", ("memory", "total_rss_mib"), "{:.1f}"),
+    ("PSS total (MiB)", ("memory", "total_pss_mib"), "{:.1f}"),
     ("RSS per worker, idle (MiB)", ("memory_ready", "worker_rss_mib"), "{:.1f}"),
+    ("N workers: RSS per worker", ("memory_workers", "worker_rss_mib"), "{:.1f}"),
+    ("N workers: PSS per worker", ("memory_workers", "worker_pss_mib"), "{:.1f}"),
+    ("N workers: USS per worker", ("memory_workers", "worker_uss_mib"), "{:.1f}"),
+    ("N workers: PSS total (MiB)", ("memory_workers", "total_pss_mib"), "{:.1f}"),
 ]
 
 #: (label, path, satchel / mlflow must be <= bound, or >= bound when ``at_least``; None: shown)
@@ -566,7 +603,9 @@ TARGETS: list[tuple[str, tuple[str, ...], float | None, bool]] = [
     ("single-row p50", ("single_row", "p50_ms"), 0.5, False),
     ("throughput", ("throughput", "throughput_rps"), 4.0, True),
     ("cold start", ("cold_start_s",), 0.3, False),
-    ("RSS per worker", ("memory", "worker_rss_mib"), 0.5, False),
+    ("USS per worker", ("memory_workers", "worker_uss_mib"), 0.5, False),
+    ("RSS per worker", ("memory_workers", "worker_rss_mib"), None, False),
+    ("PSS total", ("memory_workers", "total_pss_mib"), None, False),
     ("single-row p99", ("single_row", "p99_ms"), None, False),
     ("CPU/req, 1 client", ("single_row", "server_cpu_ms_per_request"), None, False),
     ("CPU/req, loaded", ("throughput", "server_cpu_ms_per_request"), None, False),
@@ -614,7 +653,8 @@ def report(results: dict[str, dict[str, Any]], config: dict[str, Any],
     print(f"machine after:  {config['machine_after']}")
     print(f"\n{'metric':<30}" + "".join(f"{name:>17}" for name in names))
     for label, path, fmt in ROWS:
-        shown = label.replace("clients", f"{config['clients']} clients")
+        shown = label.replace("clients", f"{config['clients']} clients").replace(
+            "N workers", f"{config['memory_workers']} workers")
         print(f"{shown:<30}" + "".join(f"{fmt.format(dig(results[n], path)):>17}"
                                        for n in names))
     for name in names:
@@ -645,6 +685,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="throughput test length")
     parser.add_argument("--batch-rows", type=int, default=1000, help="rows of the batch request")
     parser.add_argument("--cold-starts", type=int, default=3, help="starts per server")
+    parser.add_argument("--memory-workers", type=int, default=2,
+                        help="workers of the extra start that measures memory per worker")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run the servers in turn this many times; medians are shown")
     parser.add_argument("--py-spy", type=Path, help="record each server with py-spy into DIR")
@@ -679,13 +721,17 @@ def main(argv: list[str] | None = None) -> int:
                 result, answers[name] = bench_server(
                     server, args, bodies, batch,
                     args.py_spy if round_number == args.rounds - 1 else None)
+                progress(f"  {name}: memory with {args.memory_workers} workers")
+                result["memory_workers"] = workers_memory(name, args, models, bodies,
+                                                          Path(folder))
                 rounds[name].append(result)
     results = {name: merge_rounds(found) for name, found in rounds.items()}
     first = next(iter(answers.values()))
     config = {
         "pipeline": "quickstart demo_pipeline (ColumnTransformer[StandardScaler, OneHotEncoder]"
                     " + LogisticRegression) on demo_data(2000 rows)",
-        "workers": args.workers, "clients": args.clients, "seconds": args.seconds,
+        "workers": args.workers, "memory_workers": args.memory_workers,
+        "clients": args.clients, "seconds": args.seconds,
         "requests": args.requests, "batch_rows": args.batch_rows,
         "versions": {"satchel": satchel.__version__, "sklearn": sklearn.__version__,
                      "python": sys.version.split()[0],
