@@ -33,10 +33,28 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+#: The S3 server of the test session. Each test module that imports ``s3_endpoint``
+#: gets its own session-scoped instance of the fixture from pytest; they must all
+#: share one server, or the test process (whose s3fs client keeps the endpoint it
+#: was created with) would read another server than the one its workers write to.
+_SERVER: dict[str, str] = {}
+
+
+def s3_environment(endpoint: str) -> dict[str, str]:
+    """What a process needs to reach the test S3 server."""
+    return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1", "FSSPEC_S3_ENDPOINT_URL": endpoint,
+            "AWS_ENDPOINT_URL_S3": endpoint}
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """moto's standalone S3 server on 127.0.0.1, started for the session."""
+    """moto's standalone S3 server on 127.0.0.1, started once for the session."""
     pytest.importorskip("moto", reason="moto is not installed: pip install 'satchel[test]'")
+    if "endpoint" in _SERVER:
+        os.environ.update(s3_environment(_SERVER["endpoint"]))
+        yield _SERVER["endpoint"]
+        return
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
                                str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -47,12 +65,14 @@ def s3_endpoint() -> Iterator[str]:
                 break
         time.sleep(0.1)
     endpoint = f"http://127.0.0.1:{port}"
-    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "FSSPEC_S3_ENDPOINT_URL": endpoint,
-                       "AWS_ENDPOINT_URL_S3": endpoint})
-    yield endpoint
-    server.terminate()
-    server.wait(10)
+    os.environ.update(s3_environment(endpoint))
+    _SERVER["endpoint"] = endpoint
+    try:
+        yield endpoint
+    finally:
+        del _SERVER["endpoint"]
+        server.terminate()
+        server.wait(10)
 
 
 def _reset_postgres(url: str) -> None:
@@ -81,7 +101,4 @@ def backend(request: pytest.FixtureRequest, tmp_path: object) -> Backend:
 
     s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir(bucket)
     _reset_postgres(url)
-    environment = {"FSSPEC_S3_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                   "AWS_SECRET_ACCESS_KEY": "testing", "AWS_ENDPOINT_URL_S3": endpoint,
-                   "AWS_DEFAULT_REGION": "us-east-1"}
-    return Backend(request.param, url, f"s3://{bucket}/models", environment)
+    return Backend(request.param, url, f"s3://{bucket}/models", s3_environment(endpoint))
