@@ -1,5 +1,6 @@
 """The prediction server over real HTTP on 127.0.0.1: the serve command, routes, request
-formats, errors, alias following, micro-batching, a mixed load and memory shared by workers."""
+formats, errors, alias following, micro-batching, a mixed load, memory shared by workers and
+the fast path."""
 
 from __future__ import annotations
 
@@ -26,15 +27,21 @@ import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
 import satchel
+from satchel.quickstart import demo_data, demo_pipeline
 from satchel.registry import Registry
 from satchel.serving import create_app
 from satchel.serving.batching import Batcher
+from satchel.serving.columns import Columns, columns, layout
+from satchel.serving.holder import Holder
+from satchel.serving.inputs import parse
 from tests.backends import free_port
 
 COLUMNS = ["a", "b", "c", "d"]
@@ -1138,3 +1145,107 @@ def test_workers_share_the_model_arrays(tmp_path: Path) -> None:
     second_worker_without_model = memory["small", 2] - memory["small", 1]
     assert one_worker_model > 0.9 * array_bytes, memory  # the measure does see the arrays
     assert second_worker - second_worker_without_model < 0.1 * array_bytes, memory
+
+
+# ------------------------------------------------------------------ 9. the fast path
+
+
+@pytest.fixture(scope="module")
+def churn(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, pd.DataFrame, Any, Path]:
+    """The quickstart pipeline (a ColumnTransformer, then a classifier), fitted and saved."""
+    frame, labels = demo_data(300)
+    pipeline = demo_pipeline().fit(frame, labels)
+    path = tmp_path_factory.mktemp("churn") / "pipeline.satchel"
+    satchel.save(pipeline, path, sample=frame)
+    return pipeline, frame, labels, path
+
+
+def as_json(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows as JSON carries them: categories become plain strings."""
+    return rows.astype({c: object for c in rows.columns if rows[c].dtype == "category"})
+
+
+BODIES: dict[str, Callable[[pd.DataFrame], dict[str, Any]]] = {
+    "dataframe_split": lambda r: {"dataframe_split": r.to_dict(orient="split", index=False)},
+    "dataframe_records": lambda r: {"dataframe_records": r.to_dict(orient="records")},
+    "instances": lambda r: {"instances": r.to_dict(orient="split")["data"]},
+    "inputs": lambda r: {"inputs": r.to_dict(orient="list")},
+}
+
+
+@pytest.mark.parametrize("kind", BODIES)
+def test_fast_columns_give_the_frame_the_schema_gives(churn: Any, kind: str) -> None:
+    """Rows that fit the schema become columns whose frame equals the general path's, validated."""
+    _, frame, _, path = churn
+    model = satchel.load(path)
+    body = orjson.dumps(BODIES[kind](as_json(frame[:7])))
+    fast, _ = parse(body, "application/json", model.input_schema, layout(model.input_schema))
+    general, _ = parse(body, "application/json", model.input_schema)
+    assert isinstance(fast, Columns)
+    assert len(fast) == 7
+    pd.testing.assert_frame_equal(fast.frame(), model.validate(general))
+
+
+@pytest.mark.parametrize("change", [
+    {"tenure_months": None}, {"tenure_months": True}, {"tenure_months": 2.0},
+    {"monthly_charges": "70"}, {"plan": 3}, {"extra": 1}, {"plan": ...}])
+def test_fast_columns_leave_everything_else_to_the_schema(churn: Any,
+                                                          change: dict[str, Any]) -> None:
+    """A null, a bool or a float for an integer, a wrong type, an odd column: the general path."""
+    _, frame, _, path = churn
+    found = layout(satchel.load(path).input_schema)
+    assert found is not None
+    record = {**as_json(frame[:1]).to_dict(orient="records")[0], **change}
+    record = {k: v for k, v in record.items() if v is not ...}
+    assert columns("dataframe_records", [record], found) is None
+    assert columns("dataframe_split", {"columns": list(record), "data": [list(record.values())],
+                                       "index": [0]}, found) is None
+
+
+def test_pipeline_plan_reproduces_the_pipeline(churn: Any) -> None:
+    """The quickstart pipeline is compiled for its methods and gives exactly its outputs."""
+    pipeline, frame, _, path = churn
+    served = Holder(str(path)).load_now()
+    assert served.plan is not None
+    assert served.layout is not None
+    assert served.plan.methods == {"predict", "predict_proba", "decision_function"}
+    rows = columns("dataframe_split", as_json(frame[:40]).to_dict(orient="split", index=False),
+                   served.layout)
+    assert rows is not None
+    for method in sorted(served.plan.methods):
+        np.testing.assert_array_equal(served.plan.run(method, rows),
+                                      getattr(pipeline, method)(frame[:40]))
+
+
+def test_no_plan_for_a_nested_pipeline_and_the_pipeline_still_answers(tmp_path: Path) -> None:
+    """A ColumnTransformer holding a pipeline is not compiled; the model predicts as before."""
+    frame, labels = demo_data(200)
+    pipeline = demo_pipeline()
+    pipeline.set_params(columns__numbers=make_pipeline(StandardScaler()))
+    pipeline.fit(frame, labels)
+    satchel.save(pipeline, tmp_path / "nested.satchel", sample=frame)
+    served = Holder(str(tmp_path / "nested.satchel")).load_now()
+    assert served.plan is None
+    with thread_server(create_app(str(tmp_path / "nested.satchel"))) as url:
+        body = BODIES["dataframe_split"](as_json(frame[:5]))
+        answer = httpx.post(f"{url}/invocations", json=body, timeout=30).json()
+    assert answer["predictions"] == pipeline.predict(frame[:5]).tolist()
+
+
+def test_a_row_the_plan_fails_on_fails_as_in_the_pipeline_alone(churn: Any,
+                                                                tmp_path: Path) -> None:
+    """An unknown category under handle_unknown='error' is a 500; its batch mates are answered."""
+    _, frame, labels, _ = churn
+    strict = demo_pipeline().set_params(columns__categories__handle_unknown="error")
+    strict.fit(frame, labels)
+    satchel.save(strict, tmp_path / "strict.satchel", sample=frame)
+    rows = as_json(frame[:12]).reset_index(drop=True)
+    rows.loc[5, "plan"] = "gold"
+    with thread_server(create_app(str(tmp_path / "strict.satchel"))) as url:
+        responses = asyncio.run(post_all(url, [
+            {"json": BODIES["dataframe_records"](rows[i:i + 1])} for i in range(12)]))
+    assert [r.status_code for r in responses] == [500 if i == 5 else 200 for i in range(12)]
+    assert set(responses[5].json()) == {"error_code", "error_id", "message"}
+    expected = strict.predict(frame[:12]).tolist()
+    assert [r.json()["predictions"][0] for i, r in enumerate(responses) if i != 5] == [
+        label for i, label in enumerate(expected) if i != 5]
