@@ -1,16 +1,31 @@
 """The registry's artifact store: satchel files addressed by content digest, on fsspec.
 
-An artifact lives at ``<root>/<hex[:2]>/<hex>.satchel``. It is written under a
-temporary name and renamed (moved, on object stores) into place, so a
-half-written artifact is never visible under its final name. A remote store is
-read through a local cache: the first read downloads the file, checks its
-content digest cryptographically and keeps it; later reads (and memory maps)
-use the cached copy.
+An artifact lives at ``<root>/<hex[:2]>/<hex>.satchel``, and its final name is
+only ever written whole:
+
+* in a local folder, the file is written under a temporary name in the same
+  folder, flushed to disk and renamed into place (``os.replace`` is atomic);
+* in an object store (S3 and the like), the final key is written with one PUT
+  (one multipart upload for large files): an object store makes an object
+  visible whole or not at all, so nothing is written under another name and
+  nothing is moved. Object stores have no rename, and a copy-then-delete
+  "move" can be cut short halfway.
+
+The final name of an artifact is never deleted except by ``delete`` (which only
+the registry's ``gc`` calls). Writing the same digest twice, even from two
+processes at once, writes the same bytes. A remote store is read through a
+local cache: the first read downloads the file, checks its content digest
+cryptographically and keeps it; later reads (and memory maps) use the cached
+copy. Each store opens its own fsspec filesystem (fsspec would otherwise share
+one per process, with the client and listings of whoever opened it first).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -19,6 +34,10 @@ from typing import Any
 from satchel.errors import IntegrityError, SatchelError
 from satchel.format import reader
 
+#: Names in the store: ``<hex>.satchel`` and the temporaries of local writes.
+_ARTIFACT = re.compile(r"[0-9a-f]{64}\.satchel")
+_TEMPORARY = re.compile(r"[0-9a-f]{64}\.satchel\.[0-9a-f]{32}\.tmp")
+
 
 def _filesystem(url: str) -> tuple[Any, str]:
     try:
@@ -26,7 +45,10 @@ def _filesystem(url: str) -> tuple[Any, str]:
     except ImportError:
         raise SatchelError("the registry needs fsspec: pip install 'satchel[registry]'") from None
     try:
-        fs, root = fsspec.core.url_to_fs(url)
+        # A store of its own, not fsspec's instance shared by the whole process: its
+        # client and listings then follow the configuration (endpoint, credentials)
+        # in force when the registry is opened.
+        fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True)
     except (ImportError, ValueError) as exc:
         extra = "s3" if url.startswith("s3:") else "registry"
         raise SatchelError(f"cannot open artifact store {url!r}: {exc}. Install the backend:"
@@ -59,23 +81,44 @@ class ArtifactStore:
 
     def exists(self, digest: str) -> bool:
         """Whether the store holds ``digest`` (asked afresh: listings are not cached)."""
-        path = self.path(digest)
+        return self._size(self.path(digest)) is not None
+
+    def _size(self, path: str) -> int | None:
+        """The size of the file at ``path`` (asked afresh), None if there is none."""
+        if self.local:
+            try:
+                return os.stat(path).st_size
+            except FileNotFoundError:
+                return None
+        self.fs.invalidate_cache(path)
         self.fs.invalidate_cache(path.rsplit("/", 1)[0])
-        return bool(self.fs.exists(path))
+        try:
+            info = self.fs.info(path)
+        except FileNotFoundError:
+            return None
+        return int(info["size"]) if info.get("type") == "file" else None
 
     def put(self, local_file: str, digest: str) -> None:
-        """Store ``local_file`` as ``digest`` unless it is there already."""
+        """Store ``local_file`` as ``digest`` unless a file of its size is there already.
+
+        The caller vouches that ``local_file`` holds ``digest``. A stored file of
+        another size (a damaged one) is replaced; reads check the digest.
+
+        Raises:
+            IntegrityError: the store does not hold the whole file afterwards.
+        """
         target = self.path(digest)
-        if self.exists(digest):
+        size = os.path.getsize(local_file)
+        if self._size(target) == size:
             return
-        temporary = f"{target}.{uuid.uuid4().hex}.tmp"
-        self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
-        self.fs.put_file(local_file, temporary)
-        try:
-            self.fs.mv(temporary, target)
-        finally:
-            if self.fs.exists(temporary):
-                self.fs.rm(temporary)
+        if self.local:
+            _write_local(local_file, target)
+        else:
+            self.fs.put_file(local_file, target)
+        stored = self._size(target)
+        if stored != size:
+            raise IntegrityError(f"storing {digest} in {self.url} left {stored} bytes of"
+                                 f" {size}")
 
     def local_path(self, digest: str) -> str:
         """A local file holding ``digest``: the store's own for local stores, else cached."""
@@ -94,7 +137,12 @@ class ArtifactStore:
         os.makedirs(self.cache, exist_ok=True)
         partial = f"{cached}.{uuid.uuid4().hex}.tmp"
         try:
-            self.fs.get_file(self.path(digest), partial)
+            try:
+                self.fs.get_file(self.path(digest), partial)
+            except FileNotFoundError:
+                raise IntegrityError(f"artifact {digest} is missing from {self.url}; run"
+                                     " 'satchel registry gc' and re-register the model"
+                                     ) from None
             with open(partial, "rb") as handle:
                 source, header = reader.read_verified(handle)
             reader.check_digest(source, header)
@@ -105,19 +153,55 @@ class ArtifactStore:
             if os.path.exists(partial):
                 os.unlink(partial)
 
-    def digests(self) -> Iterator[tuple[str, float]]:
-        """Every stored digest with its modification time (seconds since the epoch)."""
-        self.fs.invalidate_cache(self.root)
+    def _files(self) -> Iterator[tuple[str, str, float]]:
+        """(path, name, modification time) of every file in the store, listed afresh."""
+        self.fs.invalidate_cache()
         if not self.fs.exists(self.root):
             return
         for info in self.fs.find(self.root, detail=True).values():
-            name = info["name"].rsplit("/", 1)[-1]
-            if name.endswith(".satchel") and len(name) == 72:
-                yield f"blake3:{name[:64]}", _mtime(info)
+            if info.get("type", "file") == "file":
+                yield info["name"], info["name"].rsplit("/", 1)[-1], _mtime(info)
+
+    def digests(self) -> Iterator[tuple[str, float]]:
+        """Every stored digest with its modification time (seconds since the epoch)."""
+        for _, name, mtime in self._files():
+            if _ARTIFACT.fullmatch(name):
+                yield f"blake3:{name[:64]}", mtime
+
+    def temporaries(self) -> Iterator[tuple[str, float]]:
+        """Leftover temporary files (of killed writes) with their modification times."""
+        for path, name, mtime in self._files():
+            if _TEMPORARY.fullmatch(name):
+                yield path, mtime
 
     def delete(self, digest: str) -> None:
-        """Remove the artifact of ``digest``."""
-        self.fs.rm(self.path(digest))
+        """Remove the artifact of ``digest`` (only ``Registry.gc`` should)."""
+        self._remove(self.path(digest))
+
+    def delete_temporary(self, path: str) -> None:
+        """Remove a leftover temporary file listed by :meth:`temporaries`."""
+        if not _TEMPORARY.fullmatch(path.rsplit("/", 1)[-1]):
+            raise IntegrityError(f"{path!r} is not a temporary artifact file")
+        self._remove(path)
+
+    def _remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):  # removed meanwhile by another gc
+            self.fs.rm_file(path)
+
+
+def _write_local(local_file: str, target: str) -> None:
+    """Copy ``local_file`` to ``target`` through a flushed temporary file and a rename."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    temporary = f"{target}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(local_file, "rb") as source, open(temporary, "wb") as destination:
+            shutil.copyfileobj(source, destination, 1 << 20)
+            destination.flush()
+            os.fsync(destination.fileno())
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
 
 
 def _mtime(info: dict[str, Any]) -> float:
