@@ -80,8 +80,8 @@ def _reset_postgres(url: str) -> None:
 
     engine = sa.create_engine(url)
     with engine.begin() as connection:
-        for table in ("satchel_alias_history", "satchel_aliases", "satchel_versions",
-                      "satchel_models", "satchel_alembic_version"):
+        for table in ("satchel_claims", "satchel_alias_history", "satchel_aliases",
+                      "satchel_versions", "satchel_models", "satchel_alembic_version"):
             connection.execute(sa.text(f"DROP TABLE IF EXISTS {table} CASCADE"))
     engine.dispose()
 

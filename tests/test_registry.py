@@ -179,3 +179,65 @@ def test_remote_loads_use_the_cache(registry: Registry) -> None:
     cached = registry.store.local_path(found.digest)
     assert os.path.exists(cached)
     assert registry.load("models:/churn/1", mmap=True).coef_.shape == (1, 3)
+
+
+def test_registries_open_their_own_store(registry: Registry) -> None:
+    """Each registry opens its store afresh (client and listings follow its configuration)."""
+    other = Registry(registry.database_url, artifacts=registry.store.url)
+    assert other.store.fs is not registry.store.fs
+
+
+def test_damaged_stored_artifact_is_replaced(registry: Registry) -> None:
+    """A truncated file under an artifact's name is rewritten by the next registration."""
+    first = registry.register("churn", model())
+    registry.store.delete(first.digest)
+    registry.store.fs.pipe_file(registry.store.path(first.digest), b"SATCHEL truncated")
+    again = registry.register("churn", model())
+    assert again.digest == first.digest
+    assert registry.load("models:/churn/1").coef_.shape == (1, 3)
+
+
+def test_gc_during_a_registration_loses_nothing(registry: Registry,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """gc with no grace period, run between a registration's upload and its commit."""
+    put = registry.store.put
+    runs: list[list[str]] = []
+
+    def put_then_gc(local_file: str, digest: str) -> None:
+        put(local_file, digest)
+        if not runs:
+            runs.append(registry.gc(grace_seconds=0))
+
+    monkeypatch.setattr(registry.store, "put", put_then_gc)
+    version = registry.register("churn", model())
+    assert runs == [[version.digest]]  # the claim had expired: gc removed the upload
+    assert registry.store.exists(version.digest)  # and the registration stored it again
+    assert registry.load("models:/churn/1").coef_.shape == (1, 3)
+    assert registry.gc(grace_seconds=0) == []
+
+
+def test_gc_keeps_claimed_artifacts_and_removes_old_temporaries(registry: Registry) -> None:
+    """An old orphan that a registration in progress claims is kept; old temporaries go."""
+    if not registry.store.local:
+        pytest.skip("modification times are set on the local store")
+    from satchel.registry import database as db
+
+    orphan = registry.register("churn", model(0.5))
+    registry.register("churn", model(1.0))
+    registry.delete("churn", 1)
+    path = registry.store.path(orphan.digest)
+    old = os.path.getmtime(path) - 7200
+    os.utime(path, (old, old))
+    stale, fresh = f"{path}.{'a' * 32}.tmp", f"{path}.{'b' * 32}.tmp"
+    for temporary in (stale, fresh):
+        Path(temporary).write_bytes(b"partial")
+    os.utime(stale, (old, old))
+    with db.write(registry.engine) as connection:
+        claim = db.claim(connection, orphan.digest)
+    assert registry.gc() == []
+    assert registry.store.exists(orphan.digest)
+    assert (os.path.exists(stale), os.path.exists(fresh)) == (False, True)
+    with db.write(registry.engine) as connection:
+        assert db.release(connection, claim)
+    assert registry.gc() == [orphan.digest]
+    assert not registry.store.exists(orphan.digest)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import os
@@ -9,7 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +23,10 @@ from satchel.registry.names import check_name, is_model_uri, parse_uri
 from satchel.registry.search import matches, order
 
 DEFAULT_PATH = "satchel-registry"
+
+
+class _ClaimExpiredError(Exception):
+    """gc dropped a registration's claim before its version was written."""
 
 
 @dataclass(frozen=True)
@@ -113,32 +118,65 @@ class Registry:
                  lineage: Mapping[str, Any] | None = None, sample: Any = None) -> ModelVersion:
         """Register a model (object, loaded Model or satchel file) as the next version.
 
-        The artifact is stored first, by digest (once, however often it is
-        registered), then the version row is written in one transaction: a
-        crash leaves at most an orphaned artifact, which ``gc`` removes.
+        The registration first claims the artifact's digest (a committed row that
+        ``gc`` respects), stores the artifact by digest (once, however often it
+        is registered), then writes the version row and drops the claim in one
+        transaction: a crash at any point leaves at most an orphaned artifact
+        and a stale claim, which ``gc`` removes, never a version without its
+        artifact.
 
         Raises:
             InvalidNameError: the name, a tag key or a metric is not valid.
+            ConflictError: ``gc`` with a grace period shorter than the upload
+                expired this registration's claim three times.
         """
         check_name(name)
         tags, metrics = _tags(tags), _metrics(metrics)
         path, temporary = _artifact_file(model_or_file, sample)
         try:
             info = inspect(path)
-            self.store.put(path, info.digest)
+            record = _artifact_record(info.header.metadata)
+            for _ in range(3):
+                with db.write(self.engine) as connection:
+                    claim = db.claim(connection, info.digest)
+                try:
+                    self.store.put(path, info.digest)
+                    version = self._commit_version(name, claim, {
+                        "digest": info.digest, "size": info.size, "status": "active",
+                        "description": description, "tags": tags, "metrics": metrics,
+                        "params": dict(params or {}), "lineage": dict(lineage or {}),
+                        "artifact": record})
+                except BaseException:
+                    self._drop_claim(claim)
+                    raise
+                if version is not None:
+                    return self.version(name, version)
         finally:
             if temporary:
                 os.unlink(path)
-        record = _artifact_record(info.header.metadata)
-        with db.write(self.engine) as connection:
-            model_id = db.lock_model(connection, name)
-            version = db.next_version(connection, model_id)
-            connection.execute(sa.insert(db.versions).values(
-                model_id=model_id, version=version, digest=info.digest, size=info.size,
-                status="active", description=description, tags=tags, metrics=metrics,
-                params=dict(params or {}), lineage=dict(lineage or {}), artifact=record,
-                created_at=db.now()))
-        return self.version(name, version)
+        raise ConflictError(f"registering {name!r}: gc expired the claim on {info.digest}"
+                            " three times; run gc with a grace period longer than uploads")
+
+    def _commit_version(self, name: str, claim: int, values: dict[str, Any]) -> int | None:
+        """Write the next version of ``name`` and drop the claim; None if gc expired it."""
+        try:
+            with db.write(self.engine) as connection:
+                # The model's row is locked before the claims are written: gc waits for
+                # transactions that wrote claims and never for a model's lock.
+                model_id = db.lock_model(connection, name)
+                if not db.release(connection, claim):
+                    raise _ClaimExpiredError  # rolls back (a new model's row too)
+                version = db.next_version(connection, model_id)
+                connection.execute(sa.insert(db.versions).values(
+                    model_id=model_id, version=version, created_at=db.now(), **values))
+        except _ClaimExpiredError:
+            return None
+        return version
+
+    def _drop_claim(self, claim: int) -> None:
+        """Drop the claim of a registration that failed (gc expires it otherwise)."""
+        with contextlib.suppress(sa.exc.SQLAlchemyError), db.write(self.engine) as connection:
+            db.release(connection, claim)
 
     # ------------------------------------------------------------------ reading
 
@@ -325,16 +363,34 @@ class Registry:
     def gc(self, grace_seconds: float = 3600.0) -> list[str]:
         """Remove artifacts no live version refers to; return their digests.
 
-        Artifacts younger than ``grace_seconds`` are kept: a registration may be
-        storing one right now, before its version row is written.
+        Artifacts younger than ``grace_seconds`` are kept, and so are those a
+        registration in progress has claimed; claims older than the grace period
+        (left by registrations that died) are dropped first, and so are
+        temporary files older than it. Each batch of removals is decided again
+        under a lock that registrations wait for, so an artifact that a
+        registration starts to rely on meanwhile is kept.
         """
+        cutoff = time.time() - grace_seconds
+        with db.write(self.engine) as connection:
+            db.gc_lock(connection)
+            db.expire_claims(connection, datetime.fromtimestamp(cutoff, UTC))
         with self.engine.connect() as connection:
             live = set(connection.execute(sa.select(db.versions.c.digest).where(
                 db.versions.c.status != "deleted")).scalars())
-        cutoff = time.time() - grace_seconds
-        removed = [d for d, mtime in self.store.digests() if d not in live and mtime < cutoff]
-        for digest in removed:
-            self.store.delete(digest)
+        candidates = [d for d, mtime in self.store.digests() if d not in live and mtime < cutoff]
+        removed = []
+        for start in range(0, len(candidates), 100):
+            batch = candidates[start:start + 100]
+            with db.write(self.engine) as connection:
+                db.gc_lock(connection)
+                kept = db.referenced(connection, batch)
+                for digest in batch:
+                    if digest not in kept:
+                        self.store.delete(digest)
+                        removed.append(digest)
+        for path, mtime in self.store.temporaries():
+            if mtime < cutoff:
+                self.store.delete_temporary(path)
         return removed
 
     # -------------------------------------------------------------- internals

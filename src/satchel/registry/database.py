@@ -5,6 +5,13 @@ transaction takes the write lock up front (``BEGIN IMMEDIATE``), on
 PostgreSQL it locks the model's row (``SELECT ... FOR UPDATE``), so concurrent
 registrations get consecutive numbers and none is lost. The schema is created
 and upgraded by the alembic migrations in ``satchel/registry/migrations``.
+
+A registration in progress holds a *claim* on its artifact's digest (a row of
+``satchel_claims``, committed before the artifact is stored and removed in the
+transaction that writes the version): ``gc`` never removes an artifact that a
+version or a claim refers to. ``gc`` decides under :func:`gc_lock`, which
+claims and version commits wait for, so no registration can start relying on
+an artifact between gc's check and its deletion.
 """
 
 from __future__ import annotations
@@ -21,7 +28,10 @@ from sqlalchemy.engine import Connection, Engine
 from satchel.errors import SatchelError
 
 #: The alembic revision the code expects; opening a database upgrades it to this.
-HEAD = "0001"
+HEAD = "0002"
+
+#: The PostgreSQL advisory lock key that serialises schema upgrades ("satchel").
+_UPGRADE_LOCK = 0x73617463686C
 
 metadata = sa.MetaData()
 models = sa.Table(
@@ -65,6 +75,13 @@ alias_history = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
 )
 
+claims = sa.Table(
+    "satchel_claims", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("digest", sa.String(80), nullable=False, index=True),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 
 def now() -> datetime:
     """The current UTC time."""
@@ -101,23 +118,36 @@ def create_engine(url: str) -> Engine:
 
 
 def upgrade(engine: Engine) -> None:
-    """Create or upgrade the schema to :data:`HEAD` with alembic, if it is not there yet."""
+    """Create or upgrade the schema to :data:`HEAD` with alembic, if it is not there yet.
+
+    Processes opening an old database at once upgrade it one at a time: the upgrade
+    runs in a write transaction (on PostgreSQL, under an advisory lock), and the
+    revision is read again once the lock is held.
+    """
     with engine.connect() as connection:
-        inspector = sa.inspect(connection)
-        if inspector.has_table("satchel_alembic_version"):
-            current = connection.execute(
-                sa.text("SELECT version_num FROM satchel_alembic_version")).scalar()
-            if current == HEAD:
-                return
+        if _revision(connection) == HEAD:
+            return
     from alembic import command  # noqa: PLC0415 - only needed when the schema changes
     from alembic.config import Config  # noqa: PLC0415
 
     config = Config()
     config.set_main_option("script_location", os.path.join(os.path.dirname(__file__),
                                                            "migrations"))
-    with engine.begin() as connection:
+    with write(engine) as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_UPGRADE_LOCK)))
+        if _revision(connection) == HEAD:
+            return
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def _revision(connection: Connection) -> str | None:
+    """The database's alembic revision, None for a database without the registry."""
+    if not sa.inspect(connection).has_table("satchel_alembic_version"):
+        return None
+    found = connection.execute(sa.text("SELECT version_num FROM satchel_alembic_version"))
+    return found.scalar()
 
 
 @contextmanager
@@ -176,3 +206,45 @@ def next_version(connection: Connection, model_id: int) -> int:
         sa.select(sa.func.max(versions.c.version)).where(versions.c.model_id == model_id)
     ).scalar()
     return int(highest or 0) + 1
+
+
+def claim(connection: Connection, digest: str) -> int:
+    """Record that a registration is storing ``digest``; the claim's id."""
+    inserted = connection.execute(
+        sa.insert(claims).values(digest=digest, claimed_at=now())).inserted_primary_key
+    if not inserted:
+        raise SatchelError("the database returned no id for a new claim")
+    return int(inserted[0])
+
+
+def release(connection: Connection, claim_id: int) -> bool:
+    """Remove a claim; whether it was still there (gc drops claims older than its grace)."""
+    return bool(connection.execute(sa.delete(claims).where(claims.c.id == claim_id)).rowcount)
+
+
+def gc_lock(connection: Connection) -> None:
+    """Make claims and version commits wait until this transaction ends.
+
+    On SQLite the write transaction holds the database's write lock already; on
+    PostgreSQL the claims table is locked against writes (new claims and the
+    release that commits a version both write it).
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("LOCK TABLE satchel_claims IN EXCLUSIVE MODE"))
+
+
+def referenced(connection: Connection, digests: list[str]) -> set[str]:
+    """Which of ``digests`` a live version or a claim refers to."""
+    found: set[str] = set()
+    for start in range(0, len(digests), 500):
+        chunk = digests[start:start + 500]
+        found.update(connection.execute(sa.select(versions.c.digest).where(
+            versions.c.digest.in_(chunk), versions.c.status != "deleted")).scalars())
+        found.update(connection.execute(
+            sa.select(claims.c.digest).where(claims.c.digest.in_(chunk))).scalars())
+    return found
+
+
+def expire_claims(connection: Connection, before: datetime) -> int:
+    """Remove claims made before ``before`` (their registrations died); how many."""
+    return int(connection.execute(sa.delete(claims).where(claims.c.claimed_at < before)).rowcount)

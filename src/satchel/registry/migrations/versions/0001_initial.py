@@ -3,9 +3,9 @@
 Revision ID: 0001
 Revises: none
 
-The first revision creates the tables exactly as ``satchel.registry.database``
-declares them; every later revision states its changes with explicit
-operations, so that old databases upgrade step by step.
+The first revision creates its four tables exactly as
+``satchel.registry.database`` declares them; every later revision states its
+changes with explicit operations, so that old databases upgrade step by step.
 """
 
 from alembic import op
@@ -18,11 +18,15 @@ branch_labels = None
 depends_on = None
 
 
+#: The tables of this revision (later revisions add theirs themselves).
+TABLES = ("satchel_models", "satchel_versions", "satchel_aliases", "satchel_alias_history")
+
+
 def upgrade() -> None:
-    """Create every table."""
-    metadata.create_all(bind=op.get_bind())
+    """Create the first revision's tables."""
+    metadata.create_all(bind=op.get_bind(), tables=[metadata.tables[n] for n in TABLES])
 
 
 def downgrade() -> None:
-    """Drop every table."""
-    metadata.drop_all(bind=op.get_bind())
+    """Drop the first revision's tables."""
+    metadata.drop_all(bind=op.get_bind(), tables=[metadata.tables[n] for n in TABLES])
