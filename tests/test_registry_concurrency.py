@@ -66,9 +66,6 @@ def test_eight_processes_lose_no_version(backend: Backend, tmp_path: Path) -> No
 @pytest.mark.slow
 def test_killed_registrations_leave_no_half_version(backend: Backend, tmp_path: Path) -> None:  # noqa: F811
     """Registrations killed with SIGKILL at random points leave only whole versions."""
-    if backend.name == "postgres+s3":
-        pytest.skip("open bug: on PostgreSQL with S3 (moto), a version's artifact was once"
-                    " found missing after killed registrations; under investigation")
     registry = open_registry(backend, tmp_path)
     for round_number, delay in enumerate((0.3, 0.7, 1.1, 1.6, 2.2)):
         worker = start(backend, tmp_path, 1000, round_number + 1)
