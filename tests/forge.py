@@ -51,6 +51,9 @@ def raw_header(data: bytes) -> dict[str, Any]:
     length = struct.unpack_from("<Q", data, 16)[0]
     stored = data[64:64 + length]
     flags = struct.unpack_from("<I", data, 12)[0]
+    if flags & 2:  # the preset dictionary
+        inflater = zlib.decompressobj(zdict=container.HEADER_DICTIONARY)
+        return dict(orjson.loads(inflater.decompress(stored) + inflater.flush()))
     return dict(orjson.loads(zlib.decompress(stored) if flags & 1 else stored))
 
 

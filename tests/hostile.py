@@ -42,6 +42,7 @@ from satchel.errors import (
     UnsupportedVersionError,
     UntrustedTypesError,
 )
+from satchel.format.container import HEADER_DICTIONARY
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 MAGIC = b"\x89SATCHEL"
@@ -49,6 +50,21 @@ VERSION = (1, 1)  # what satchel writes; files of 1.0 are read too
 ALIGNMENT = 64
 PREAMBLE_SIZE = 64
 FLAG_ZLIB = 1
+FLAG_DICTIONARY = 2
+
+
+def deflate(header: bytes) -> bytes:
+    """A header compressed the way satchel stores it: zlib with the preset dictionary."""
+    deflater = zlib.compressobj(9, zdict=HEADER_DICTIONARY)
+    return deflater.compress(header) + deflater.flush()
+
+
+def inflate(stored: bytes, flags: int) -> bytes:
+    """The text of a stored zlib header (flag bit 1: with the preset dictionary)."""
+    if flags & FLAG_DICTIONARY:
+        inflater = zlib.decompressobj(zdict=HEADER_DICTIONARY)
+        return inflater.decompress(stored) + inflater.flush()
+    return zlib.decompress(stored)
 MAX_HEADER_BYTES = 256 * 1024**2
 #: What a forged callable would create if it ever ran. Relative: tests load in a
 #: scratch directory and look for ``MARKER*`` there.
@@ -81,8 +97,8 @@ def pack(header: bytes, section: bytes = b"", *, compress: bool | None = None,
     """
     if compress is None:
         compress = len(header) >= 512
-    stored = zlib.compress(header, 6) if compress else header
-    flags = (FLAG_ZLIB if compress else 0) if flags is None else flags
+    stored = deflate(header) if compress else header
+    flags = (FLAG_ZLIB | FLAG_DICTIONARY if compress else 0) if flags is None else flags
     length = len(stored) if declared_length is None else declared_length
     start = struct.pack("<8sHHIQ", MAGIC, *version, flags, length)
     body = start + blake3.blake3(start + stored).digest() + bytes(8) + stored
@@ -146,7 +162,7 @@ class Forge:
         """Take a valid file apart."""
         flags, length = struct.unpack_from("<IQ", data, 12)
         stored = data[PREAMBLE_SIZE:PREAMBLE_SIZE + length]
-        text = zlib.decompress(stored) if flags & FLAG_ZLIB else stored
+        text = inflate(stored, flags) if flags & FLAG_ZLIB else stored
         return cls(orjson.loads(text), data[align(PREAMBLE_SIZE + length):])
 
     @property

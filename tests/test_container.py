@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
+import zlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,10 +60,34 @@ def test_preamble_fields() -> None:
 
 
 def test_large_header_is_zlib_compressed(forest: Any) -> None:
-    """Headers of 512 bytes or more are stored with flag bit 0 and zlib."""
+    """Headers of 512 bytes or more are stored with flag bits 0 and 1: zlib, preset dictionary."""
     data = satchel.dumps(forest)
-    assert struct.unpack_from("<I", data, 12)[0] == container.FLAG_HEADER_ZLIB
+    assert struct.unpack_from("<I", data, 12)[0] == 3
+    length = struct.unpack_from("<Q", data, 16)[0]
     assert data[64] == 0x78  # zlib stream
+    assert data[65] & 0x20  # FDICT
+    assert struct.unpack_from(">I", data, 66)[0] == zlib.adler32(container.HEADER_DICTIONARY)
+    inflater = zlib.decompressobj(zdict=container.HEADER_DICTIONARY)
+    assert inflater.decompress(data[64:64 + length]).startswith(b'{"digest":"blake3:')
+
+
+def test_the_dictionary_is_the_one_format_md_prints() -> None:
+    """FORMAT.md's appendix A holds the header dictionary, piece by piece."""
+    text = (Path(__file__).parent.parent / "docs" / "FORMAT.md").read_text()
+    appendix = text.split("## Appendix A", 1)[1].split("```", 2)[1]
+    pieces = [json.loads(line) for line in appendix.strip().splitlines()[1:]]
+    assert "".join(pieces).encode() == container.HEADER_DICTIONARY
+
+
+def test_a_header_without_the_dictionary_flag_is_read_as_plain_zlib() -> None:
+    """Files written before the dictionary (flag bit 0 alone) still load."""
+    header = b'{"digest":"blake3:' + b"0" * 64 + b'","tree":[1,2],"arrays":[],"metadata":{}}'
+    stored = zlib.compress(header + b" " * 600, 6)
+    data = container.preamble(stored, container.FLAG_HEADER_ZLIB) + stored
+    data += bytes(container.align(len(data)) - len(data))
+    with pytest.raises(satchel.IntegrityError, match="content digest"):
+        reader.check_digest(reader.Source.from_bytes(data), reader.read_header(io.BytesIO(data)))
+    assert reader.read_header(io.BytesIO(data)).tree == [1, 2]
 
 
 def test_arrays_are_64_byte_aligned(forest: Any) -> None:
@@ -178,7 +205,7 @@ def test_large_saves_are_streamed_with_the_same_content(tmp_path: Any) -> None:
     obj = {"big": np.arange(3 << 20, dtype=np.float64), "names": [f"c{i}" for i in range(300)]}
     satchel.save(obj, tmp_path / "big.satchel")
     data = (tmp_path / "big.satchel").read_bytes()
-    assert struct.unpack_from("<I", data, 12)[0] == 0  # header not compressed
+    assert struct.unpack_from("<I", data, 12)[0] == 3  # zlib with the preset dictionary
     assert satchel.inspect(tmp_path / "big.satchel").digest == satchel.inspect(
         io.BytesIO(satchel.dumps(obj))).digest
     source = reader.Source.from_bytes(data)
@@ -188,3 +215,11 @@ def test_large_saves_are_streamed_with_the_same_content(tmp_path: Any) -> None:
     again = satchel.inspect(tmp_path / "big.satchel")
     assert again.digest == satchel.inspect(io.BytesIO(data)).digest
     assert [p.name for p in tmp_path.iterdir()] == ["big.satchel"]
+
+
+def test_the_dictionary_flag_without_zlib_is_refused() -> None:
+    """Flag bit 1 means nothing without bit 0: such a preamble is refused."""
+    header = b'{"digest":"","tree":1,"arrays":[],"metadata":{}}'
+    data = container.preamble(header, container.FLAG_HEADER_DICTIONARY) + header
+    with pytest.raises(satchel.FormatError, match="reserved preamble bytes"):
+        satchel.loads(data + bytes(container.align(len(data)) - len(data)))

@@ -47,6 +47,46 @@ MAX_COMPRESSION_RATIO = 4096
 _HASH_THREADS_FROM = 1 << 20
 #: Preamble flag: the header is stored zlib-compressed (it is mostly repeated keys).
 FLAG_HEADER_ZLIB = 1
+#: Preamble flag (with FLAG_HEADER_ZLIB): deflated with HEADER_DICTIONARY preset.
+FLAG_HEADER_DICTIONARY = 2
+#: A deflate stored block of no bytes (not final): padding that inflates to nothing.
+_EMPTY_BLOCK = b"\x00\x00\x00\xff\xff"
+#: zlib's preset dictionary for headers (FORMAT.md, appendix A): text that headers
+#: usually hold, so that even a small model's header compresses well. Never changes
+#: within format 1: files written with it must stay readable.
+HEADER_DICTIONARY = "".join((
+    '{"digest":"blake3:', '"tree":', '"arrays":[', '"metadata":{',
+    '{"$":"dict","v":{', '{"$":"tuple","v":[', '{"$":"ref","to":', '{"$":"type","name":"numpy:',
+    '{"$":"func","name":"', '{"$":"objarray","shape":[', '"order":"C","v":["',
+    '{"$":"strs","a":', '{"$":"npscalar","dtype":"<f8","hex":"',
+    '"n_jobs":null,', '"random_state":null,', '"verbose":0,', '"verbose":false,', '"copy":true,',
+    '"max_iter":100,', '"tol":0.0001,', '"warm_start":false,', '"fit_intercept":true,',
+    '"class_weight":null,', '"max_depth":null,', '"criterion":"', '"max_features":',
+    '"min_samples_split":2,', '"min_samples_leaf":1,', '"min_weight_fraction_leaf":0.0,',
+    '"max_leaf_nodes":null,', '"min_impurity_decrease":0.0,', '"ccp_alpha":0.0,',
+    '"monotonic_cst":null,', '"n_estimators":100,', '"n_outputs_":1,', '"n_classes_":',
+    '"estimators_":', '"estimator":', '"learning_rate":', '"loss":"', '"classes_":',
+    '"coef_":', '"intercept_":', '"n_iter_":', '"feature_names_in_":', '"n_features_in_":',
+    '"steps":[', '"memory":null,', '"transform_input":null,', '"transformers":[',
+    '"remainder":"drop",', '"sparse_threshold":0.3,', '"transformer_weights":null,',
+    '"verbose_feature_names_out":true,', '"handle_unknown":"ignore",', '"categories_":[',
+    '"with_mean":true,"with_std":true,', '"mean_":', '"var_":', '"scale_":',
+    '"n_samples_seen_":', '{"$":"obj","cls":"sklearn.tree._classes:DecisionTree',
+    '{"$":"news","cls":"sklearn.tree._tree:Tree","n":', '"node_count":', '"nodes":',
+    '"values":', '{"$":"cat","v":', '"lens":', '{"$":"same","v":', '{"$":"each","v":[',
+    '"state":{"$":"cols","v":{', '"names":["left_child","right_child","feature","threshold",'
+    '"impurity","n_node_samples","weighted_n_node_samples","missing_go_to_left"],'
+    '"formats":["<i8","<i8","<i8","<f8","<f8","<i8","<f8","|u1"],'
+    '"offsets":[0,8,16,24,32,40,48,56],"itemsize":64}',
+    '"environment":{"satchel":"', '"created":"20', '"python":"3.', '"implementation":"CPython",',
+    '"platform":"Linux-x86_64","packages":{"scikit-learn":"1.', '"numpy":"2.', '"scipy":"1.',
+    '"pandas":"', '"schema":{"input":{"kind":"array","n_features":', '"kind":"frame","columns":[',
+    '{"name":"', '"nullable":false', '"output":{"dtype":null,"classes":[', '"check":{"rows":',
+    '"code":[', '"user":{', '{"$":"obj","cls":"sklearn.', '","state":{"$":"dict","v":{',
+    '{"$":"nd","a":', '{"$":"nd","dtype":"<f8","shape":[', '],"b64":"', '"_sklearn_version":"1.',
+    '{"dtype":"<f8","shape":[', '{"dtype":"<i8","shape":[', '],"order":"C","offset":',
+    ',"length":', ',"blake3":"', '","xxh3":"', '"},{"dtype":',
+)).encode("utf-8")
 _HEADER_ZLIB_FROM = 512
 #: With a codec, arrays of at least this many bytes are compressed (when it pays).
 _COMPRESS_FROM = 256
@@ -294,6 +334,27 @@ def build_header(tree: Any, specs: Sequence[ArraySpec], metadata: dict[str, Any]
     })
 
 
+def deflate_header(header: bytes, size: range | None = None) -> bytes:
+    """zlib of ``header`` with the preset dictionary, padded to a length in ``size``.
+
+    Padding is empty stored blocks (five bytes each), which inflate to nothing:
+    a streamed file reserves room for its header before the hashes are known.
+
+    Raises:
+        ValueError: the compressed header does not fit ``size``.
+    """
+    deflater = zlib.compressobj(9, zdict=HEADER_DICTIONARY)
+    stream = deflater.compress(header)
+    if size is not None:
+        stream += deflater.flush(zlib.Z_SYNC_FLUSH)  # ends on a byte-aligned block boundary
+        # The last flush adds an empty final block and the Adler-32: 6 bytes.
+        stream += _EMPTY_BLOCK * max(0, -(-(size.start - len(stream) - 6) // 5))
+    stream += deflater.flush()
+    if size is not None and len(stream) not in size:
+        raise ValueError(f"the header takes {len(stream)} bytes, not {size.start}..{size.stop}")
+    return stream
+
+
 def preamble(header: bytes, flags: int) -> bytes:
     """The 64-byte preamble in front of the stored ``header``."""
     start = _PREAMBLE.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR, flags, len(header), bytes(32),
@@ -310,7 +371,7 @@ def serialize(
     header = build_header(tree, [p.spec for p in payloads], metadata)
     flags = 0
     if len(header) >= _HEADER_ZLIB_FROM:
-        header, flags = zlib.compress(header, 6), FLAG_HEADER_ZLIB
+        header, flags = deflate_header(header), FLAG_HEADER_ZLIB | FLAG_HEADER_DICTIONARY
     yield preamble(header, flags)
     yield header
     position = PREAMBLE_SIZE + len(header)
@@ -359,7 +420,8 @@ def parse_preamble(start: bytes, file_size: int) -> int:
             f"the file uses satchel format {major}.{minor}; this satchel reads format"
             f" {FORMAT_MAJOR}.x. Install a satchel release that reads format {major}."
         )
-    if flags & ~FLAG_HEADER_ZLIB or reserved != bytes(8):
+    if flags & ~(FLAG_HEADER_ZLIB | FLAG_HEADER_DICTIONARY) or reserved != bytes(8) or (
+            flags & FLAG_HEADER_DICTIONARY and not flags & FLAG_HEADER_ZLIB):
         raise FormatError("reserved preamble bytes are not zero: the file is damaged")
     if header_len > MAX_HEADER_BYTES:
         raise LimitError(
@@ -382,8 +444,9 @@ def parse_header(start: bytes, header_bytes: bytes, file_size: int) -> Header:
             "the header checksum does not match: the file was changed or damaged after it"
             " was written. Restore it from the registry or a backup."
         )
-    if struct.unpack_from("<I", start, 12)[0] & FLAG_HEADER_ZLIB:
-        header_text = _inflate_header(header_bytes)
+    flags = struct.unpack_from("<I", start, 12)[0]
+    if flags & FLAG_HEADER_ZLIB:
+        header_text = _inflate_header(header_bytes, bool(flags & FLAG_HEADER_DICTIONARY))
     else:
         header_text = header_bytes
     if header_text.count(b"[") + header_text.count(b"{") > MAX_NODES:
@@ -410,8 +473,8 @@ def parse_header(start: bytes, header_bytes: bytes, file_size: int) -> Header:
                   data_start, file_size, len(header_bytes))
 
 
-def _inflate_header(data: bytes) -> bytes:
-    inflater = zlib.decompressobj()
+def _inflate_header(data: bytes, dictionary: bool) -> bytes:
+    inflater = zlib.decompressobj(zdict=HEADER_DICTIONARY) if dictionary else zlib.decompressobj()
     try:
         text = inflater.decompress(data, MAX_HEADER_BYTES)
     except zlib.error as exc:
