@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import satchel
-from satchel.format import container, reader
+from satchel.format import container, reader, writer
 from satchel.format.encoder import encode
 
 PINNED_PREAMBLE = bytes.fromhex(
@@ -200,10 +200,18 @@ def test_dtype_descriptions_round_trip() -> None:
         container.dtype_from_json("|O", "arrays[0].dtype")
 
 
-def test_large_saves_are_streamed_with_the_same_content(tmp_path: Any) -> None:
-    """A save of 16 MiB+ writes its header last, uncompressed, with the digest dumps gives."""
-    obj = {"big": np.arange(3 << 20, dtype=np.float64), "names": [f"c{i}" for i in range(300)]}
+def test_large_saves_are_streamed_with_the_same_content(tmp_path: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A save of 16 MiB+ writes its header last, in the room it reserved, with dumps' digest."""
+    obj = {"big": np.arange(3 << 20, dtype=np.float64), "names": [f"c{i}" for i in range(300)],
+           "parts": [np.full(1000 + i, i, dtype=np.int32) for i in range(40)]}
+
+    def no_fallback(*args: Any) -> Any:
+        raise AssertionError("the streamed header did not fit its room")
+
+    monkeypatch.setattr(writer, "serialize", no_fallback)
     satchel.save(obj, tmp_path / "big.satchel")
+    monkeypatch.undo()
     data = (tmp_path / "big.satchel").read_bytes()
     assert struct.unpack_from("<I", data, 12)[0] == 3  # zlib with the preset dictionary
     assert satchel.inspect(tmp_path / "big.satchel").digest == satchel.inspect(
