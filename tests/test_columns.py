@@ -101,3 +101,54 @@ def test_lists_of_other_objects_stay_plain(data: Any) -> None:
     tree_model = DecisionTreeClassifier(max_depth=2).fit(*data)
     for value in ([tree_model], [tree_model, RandomForestClassifier(n_estimators=2)]):
         assert "objs" not in _kinds(encode(value)[0])
+
+
+def _links_hold(nodes: np.ndarray[Any, Any], n_features: int) -> bool:
+    """The rule of the link check, one node at a time."""
+    for index, node in enumerate(nodes):
+        if node["left_child"] == -1:
+            continue
+        children = (int(node["left_child"]), int(node["right_child"]))
+        if not all(index < child < len(nodes) for child in children) or not (
+                0 <= node["feature"] < n_features):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_batch_link_check_agrees_with_a_check_per_tree(seed: int) -> None:
+    """Trees checked together (small ones batched, large ones sliced) pass exactly when each does."""
+    from sklearn.tree._tree import NODE_DTYPE
+
+    from satchel.errors import FormatError
+    from satchel.format.handlers import sklearn_
+
+    rng = np.random.default_rng(seed)
+    sizes = rng.choice([1, 3, 50, 4000, 20000], size=rng.integers(1, 8))
+    trees = []
+    for size in sizes:
+        nodes = np.zeros(size, dtype=NODE_DTYPE)
+        index = np.arange(size)
+        internal = index < size // 2
+        nodes["left_child"] = np.where(internal, 2 * index + 1, -1)
+        nodes["right_child"] = np.where(internal, 2 * index + 2, -1)
+        nodes["feature"] = np.where(internal, rng.integers(0, 5, size), -2)
+        trees.append(nodes)
+    if seed % 2:  # break one node of one tree
+        broken = trees[rng.integers(len(trees))]
+        inner = np.flatnonzero(broken["left_child"] != -1)
+        if inner.size:
+            node = rng.choice(inner)
+            field, value = [("left_child", node), ("right_child", len(broken)),
+                            ("feature", 5), ("left_child", -7)][seed % 4]
+            broken[field][node] = value
+    expected = all(_links_hold(t, 5) for t in trees)
+    joined = np.concatenate(trees)
+    try:
+        sklearn_._check_links("Tree", joined, ("left_child", "right_child", "feature"),
+                              sklearn_._tree_internal, np.full(len(trees), 5),
+                              lengths=np.array([len(t) for t in trees]))
+        found = True
+    except FormatError:
+        found = False
+    assert found is expected

@@ -43,30 +43,46 @@ def _check_links(what: str, nodes: np.ndarray[Any, Any], fields: tuple[str, str,
     other (child indices are then local to each tree, and ``n_features`` may hold
     one limit per tree); ``internal_of`` tells the internal nodes of a slice. This
     runs on every forest, so it must cost little more than reading the nodes
-    once: it goes through them in chunks that stay in the CPU cache, with each
-    bound a single unsigned comparison.
+    once: it goes through them in parts of about :data:`_CHUNK` nodes (whole
+    small trees, or slices of a large one) whose temporaries stay in the CPU
+    cache, with each bound a single unsigned comparison.
     """
-    total = nodes.shape[0]
-    sizes = np.asarray(lengths if lengths is not None else [total], dtype=np.int64)
+    sizes = np.asarray(lengths if lengths is not None else [nodes.shape[0]], dtype=np.int64)
     ends = np.cumsum(sizes)
+    starts = ends - sizes
     # Without a limit, a feature only has to be non-negative (below 2**62).
     widths = np.broadcast_to(np.asarray(1 << 62 if n_features is None else n_features,
-                                        dtype=np.int64), ends.shape)
-    if lengths is None:
-        firsts, lasts, limits = np.zeros(1, np.int64), ends, widths
-    else:
-        firsts, lasts, limits = (np.repeat(v, sizes) for v in (ends - sizes, ends, widths))
-    for start in range(0, total, _CHUNK):
-        part = nodes[start:start + _CHUNK]
-        at = slice(start, start + part.shape[0]) if lengths is not None else slice(0, 1)
-        after = np.arange(start + 1, start + part.shape[0] + 1)  # global index + 1
-        room = (lasts[at] - after).view(np.uint64)
-        bad = _as_int64(part[fields[2]]).view(np.uint64) >= limits[at].view(np.uint64)
-        for field in fields[:2]:  # first + child - (index + 1) must lie in [0, room)
-            bad |= (_as_int64(part[field]) + firsts[at] - after).view(np.uint64) >= room
-        if (bad & internal_of(part)).any():
-            raise _fail(what, "a child index is out of range or points backwards, or a split"
-                              " uses a feature that does not exist")
+                                        dtype=np.int64), sizes.shape)
+    # Trees [cuts[i], cuts[i + 1]) hold about _CHUNK nodes together (or one tree more).
+    marks = np.searchsorted(ends, np.arange(_CHUNK, int(ends[-1]) + _CHUNK, _CHUNK))
+    cuts = np.unique(np.concatenate(([0], np.minimum(marks + 1, len(sizes)))))
+    for first_tree, stop_tree in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+        trees = slice(first_tree, stop_tree)
+        low, high = int(starts[first_tree]), int(ends[stop_tree - 1])
+        if stop_tree - first_tree == 1:  # one tree, perhaps a large one: slices of it
+            for begin in range(low, high, _CHUNK):
+                _check_part(what, nodes, fields, internal_of,
+                            span=(begin, min(begin + _CHUNK, high)),
+                            bounds=(starts[trees], ends[trees], widths[trees]))
+        else:
+            _check_part(what, nodes, fields, internal_of, span=(low, high), bounds=tuple(
+                np.repeat(v[trees], sizes[trees]) for v in (starts, ends, widths)))
+
+
+def _check_part(what: str, nodes: np.ndarray[Any, Any], fields: tuple[str, str, str],
+                internal_of: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]], *,
+                span: tuple[int, int], bounds: tuple[np.ndarray[Any, Any], ...]) -> None:
+    """:func:`_check_links` on ``nodes[span]``, given each node's tree start, end and width."""
+    first, last, width = bounds
+    part = nodes[span[0]:span[1]]
+    after = np.arange(span[0] + 1, span[1] + 1)  # global index + 1
+    room = (last - after).view(np.uint64)
+    bad = _as_int64(part[fields[2]]).view(np.uint64) >= width.view(np.uint64)
+    for field in fields[:2]:  # first + child - (index + 1) must lie in [0, room)
+        bad |= (_as_int64(part[field]) + first - after).view(np.uint64) >= room
+    if (bad & internal_of(part)).any():
+        raise _fail(what, "a child index is out of range or points backwards, or a split"
+                          " uses a feature that does not exist")
 
 
 def _as_int64(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
