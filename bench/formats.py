@@ -15,7 +15,8 @@ What is measured, per model and format:
 - **size**: bytes on disk.
 - **dump**: ``save``/``dump`` to a file, in this process, median of ``--runs``
   (at least 3, fewer than ``--runs`` once a format has spent 60 s). Each dump
-  replaces the file the previous one wrote, as re-saving a model does.
+  replaces the file the previous one wrote, as re-saving a model does, and
+  starts with no dirty pages waiting to be written (``os.sync`` before it).
 - **load**: one load per fresh subprocess (``load_child.py``), median of
   ``--runs``. The child first imports numpy, scikit-learn, the format's library
   and every module the model's classes come from, so only deserialization is
@@ -40,6 +41,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import pickle
 import statistics
 import subprocess
@@ -105,8 +107,14 @@ RATIOS: list[tuple[str, tuple[str, str], tuple[str, str]]] = [
 
 
 def time_dump(obj: Any, dump: Callable[[Any, Path], Any], path: Path) -> float:
-    """Seconds one dump of ``obj`` to ``path`` takes."""
+    """Seconds one dump of ``obj`` to ``path`` takes.
+
+    Dirty pages are written back first (``os.sync``, untimed): otherwise a dump
+    that follows others pays for their write-back when the kernel throttles
+    writers, and the order of the formats would decide who pays.
+    """
     gc.collect()
+    os.sync()
     start = time.perf_counter()
     dump(obj, path)
     return time.perf_counter() - start
