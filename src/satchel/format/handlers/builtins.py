@@ -21,7 +21,6 @@ from satchel.format.encoder import BY_TYPE, Encoder, Node
 PACK_FROM = 32
 _FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 _BYTES_INLINE = 4096
-_DICT_CHUNK = 1 << 14
 
 
 def pack_strings(encoder: Encoder, items: list[Any]) -> Node | None:
@@ -95,14 +94,7 @@ def _decode_strdict(decoder: Decoder, node: dict[str, Any]) -> dict[str, int]:
     if values.dtype.kind not in "iu" or values.shape != (len(keys),):
         raise FormatError(f"a strdict needs {len(keys)} integer values, found {values.dtype}"
                           f" {values.shape}")
-    # Sized once (no growing table copied over), filled a chunk of ints at a time.
-    vocabulary: dict[str, Any] = dict.fromkeys(keys)
-    if len(vocabulary) != len(keys):
-        raise FormatError("a strdict holds the same key twice")
-    for start in range(0, len(keys), _DICT_CHUNK):
-        vocabulary.update(zip(keys[start:start + _DICT_CHUNK],
-                              values[start:start + _DICT_CHUNK].tolist(), strict=True))
-    return vocabulary
+    return dict(zip(keys, values.tolist(), strict=True))
 
 
 def _ordered(value: set[Any] | frozenset[Any]) -> list[Any]:
