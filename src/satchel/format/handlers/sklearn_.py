@@ -188,7 +188,7 @@ def _binary_tree_state(state: Any, args: tuple[Any, ...], bound_rows: int) -> No
         raise _fail("neighbour tree", "data must be a 2-d float64 array")
     n_samples, n_dims = data.shape
     if idx.dtype != np.intp or idx.shape != (n_samples,) or (
-            n_samples and (idx.min() < 0 or idx.max() >= n_samples)):
+            n_samples and (idx.view(np.uintp) >= n_samples).any()):  # negatives wrap: too big
         raise _fail("neighbour tree", "idx_array must index the samples")
     if not (_is_int(leaf_size, 1) and _is_int(n_levels, 1, 62) and _is_int(n_nodes, 1)
             and n_nodes == 2 ** n_levels - 1 and node_data.shape == (n_nodes,)
@@ -196,7 +196,7 @@ def _binary_tree_state(state: Any, args: tuple[Any, ...], bound_rows: int) -> No
             and {"idx_start", "idx_end", "is_leaf"} <= set(node_data.dtype.names)):
         raise _fail("neighbour tree", "node counts and levels disagree")
     start, end = node_data["idx_start"], node_data["idx_end"]
-    if (start < 0).any() or (end > n_samples).any() or (start > end).any():
+    if ((start < 0) | (end > n_samples) | (start > end)).any():
         raise _fail("neighbour tree", "a node's sample range is outside the data")
     internal = node_data["is_leaf"] == 0
     if (2 * np.flatnonzero(internal) + 2 >= n_nodes).any():
