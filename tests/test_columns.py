@@ -117,7 +117,7 @@ def _links_hold(nodes: np.ndarray[Any, Any], n_features: int) -> bool:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_the_batch_link_check_agrees_with_a_check_per_tree(seed: int) -> None:
-    """Trees checked together (small ones batched, large ones sliced) pass exactly when each does."""
+    """Trees checked together (small ones batched, large ones sliced) pass when each does."""
     from sklearn.tree._tree import NODE_DTYPE
 
     from satchel.errors import FormatError
