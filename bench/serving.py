@@ -43,11 +43,12 @@ Each server (``--servers``, in this order, one after the other) is started
   that runs uvicorn as a child, which with several workers spawns them (each
   imports and loads everything itself); ``satchel serve --workers 1`` is one
   process, and with several it loads the model in a parent that forks the
-  workers. The workers are the processes without children. The target compares
-  the USS per worker of the multi-worker start (the pages only that worker
-  holds: what one more worker costs); RSS (which counts shared pages in full in
-  every process) and PSS per worker, and the PSS total of all the server's
-  processes, are shown beside it.
+  workers. The workers are the processes without children. The target, as the
+  issue states it, compares the RSS per worker of the multi-worker start. RSS
+  counts shared pages in full in every process (a forked worker's RSS includes
+  the parent's memory whose page tables it inherited), so the USS per worker
+  (the pages only that worker holds: what one more worker costs), the PSS per
+  worker and the PSS total of all the server's processes are shown beside it.
 
 All servers get the same request bodies (``dataframe_split``); the 1,000-row
 predictions of every server are compared. Both run one worker
@@ -603,8 +604,9 @@ TARGETS: list[tuple[str, tuple[str, ...], float | None, bool]] = [
     ("single-row p50", ("single_row", "p50_ms"), 0.5, False),
     ("throughput", ("throughput", "throughput_rps"), 4.0, True),
     ("cold start", ("cold_start_s",), 0.3, False),
-    ("USS per worker", ("memory_workers", "worker_uss_mib"), 0.5, False),
-    ("RSS per worker", ("memory_workers", "worker_rss_mib"), None, False),
+    ("RSS per worker", ("memory_workers", "worker_rss_mib"), 0.5, False),
+    ("USS per worker", ("memory_workers", "worker_uss_mib"), None, False),
+    ("PSS per worker", ("memory_workers", "worker_pss_mib"), None, False),
     ("PSS total", ("memory_workers", "total_pss_mib"), None, False),
     ("single-row p99", ("single_row", "p99_ms"), None, False),
     ("CPU/req, 1 client", ("single_row", "server_cpu_ms_per_request"), None, False),
