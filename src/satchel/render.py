@@ -6,7 +6,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from satchel.format import handlers  # noqa: F401 - fills NAMED_KINDS
 from satchel.format.container import Header
+from satchel.format.decoder import NAMED_KINDS
 from satchel.format.trust import TrustPolicy, dotted
 
 
@@ -86,9 +88,8 @@ def _row(node: dict[str, Any], path: str, header: Header, policy: TrustPolicy) -
     kind = node.get("$")
     if kind in ("obj", "new", "func", "type", "objs", "news"):
         name = str(node.get("cls") or node.get("name"))
-        role = {"obj": "class", "objs": "class", "new": "construct", "news": "construct",
-                "func": "function"}.get(str(kind), "type")
-        trusted = policy.trusts(role, name)  # type: ignore[arg-type]
+        role = NAMED_KINDS[str(kind)][1]
+        trusted = policy.trusts(role, name)
         detail = f"{role} x{node.get('n')}, as columns" if kind in ("objs", "news") else role
         return [path.lstrip("."), dotted(name), detail, "trusted" if trusted else "UNTRUSTED"]
     if kind == "nd":

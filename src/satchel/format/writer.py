@@ -10,6 +10,7 @@ end where the arrays begin (FORMAT.md, section 2).
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
@@ -100,24 +101,23 @@ def _replace(temp: str, path: str) -> None:
             _release(old)
 
 
-_closing: queue.SimpleQueue[int] = queue.SimpleQueue()
-_closer_started = threading.Lock()
-_closer: list[threading.Thread] = []
-
-
 def _release(descriptor: int) -> None:
     """Close ``descriptor`` on the one background thread that frees replaced files."""
-    _closing.put(descriptor)
-    with _closer_started:
-        if not _closer:
-            _closer.append(threading.Thread(target=_close_forever, name="satchel-release",
-                                            daemon=True))
-            _closer[0].start()
+    _closer().put(descriptor)
 
 
-def _close_forever() -> None:
+@functools.cache
+def _closer() -> queue.SimpleQueue[int]:
+    """The queue of the closing thread, started on first use."""
+    descriptors: queue.SimpleQueue[int] = queue.SimpleQueue()
+    threading.Thread(target=_close_forever, args=(descriptors,), name="satchel-release",
+                     daemon=True).start()
+    return descriptors
+
+
+def _close_forever(descriptors: queue.SimpleQueue[int]) -> None:
     while True:
-        os.close(_closing.get())
+        os.close(descriptors.get())
 
 
 def _stream(handle: IO[bytes], tree: Any, arrays: Sequence[np.ndarray[Any, Any]],

@@ -29,12 +29,12 @@ from satchel.format.decoder import BY_KIND, NAMED_KINDS, Decoder, required
 from satchel.format.encoder import Encoder, Node
 from satchel.format.handlers.objects import (
     ARGS,
-    STATE,
     after_checks,
     attempt,
     reduced,
     run_check,
     set_state,
+    state_check,
 )
 
 #: Rows of each member, per concatenated column: (base array, row counts).
@@ -73,17 +73,17 @@ def _columnar_name(cls: type) -> str | None:
 # ------------------------------------------------------------------ encoding
 
 
-def encode_members(encoder: Encoder, items: list[Any]) -> Node | None:
+def encode_members(encoder: Encoder, items: list[Any], *, grouped: bool = True) -> Node | None:
     """An ``objs``/``news`` node for a list of columnar objects, else None.
 
-    A list of equally long lists of them (a boosted model's predictors per
-    iteration) is stored flat with ``rows``.
+    With ``grouped``, a list of equally long lists of them (a boosted model's
+    predictors per iteration) is stored flat with ``rows``.
     """
     if encoder.inline or len(items) < MIN_MEMBERS:
         return None
     rows = None
     flat = items
-    if type(items[0]) is list:
+    if grouped and type(items[0]) is list:
         rows = len(items[0])
         if not rows or not all(type(row) is list and len(row) == rows for row in items):
             return None
@@ -130,8 +130,8 @@ def _column(encoder: Encoder, values: list[Any], step: str) -> Node:
         lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
         return {"$": "cat", "v": encoder.child(_concatenate(values), step),
                 "lens": encoder.child(lengths, step)}
-    nested = encode_members(encoder, values)
-    if nested is not None and "rows" not in nested:
+    nested = encode_members(encoder, values, grouped=False)
+    if nested is not None:
         return nested
     return {"$": "each", "v": [encoder.child(v, f"[{i}]{step}") for i, v in enumerate(values)]}
 
@@ -178,7 +178,7 @@ def decode_members(decoder: Decoder, node: dict[str, Any]) -> list[Any]:
         cls = decoder.resolve("construct", name)
         columns, bases = _columns(decoder, dict(enumerate(required(node, "args", list))), count)
         args = list(zip(*columns.values(), strict=True)) if columns else args
-        batched = batch.args is not None and _batched(batch.args, name, args, bases)
+        batched = batch.args is not None and run_check(batch.args, name, args, bases)
         if name in ARGS and not batched:
             for member_args in args:
                 run_check(ARGS[name], name, member_args)
@@ -189,13 +189,6 @@ def decode_members(decoder: Decoder, node: dict[str, Any]) -> list[Any]:
     _remember(decoder, node, members)
     _restore(decoder, node, members, args)
     return _grouped(node, members)
-
-
-def _batched(check: Callable[..., bool], name: str, *values: Any) -> bool:
-    """Run a batch check; malformed values it trips on are refused as a FormatError."""
-    result: list[bool] = []
-    run_check(lambda *v: result.append(check(*v)), name, *values)
-    return result[0]
 
 
 def _remember(decoder: Decoder, node: dict[str, Any], members: list[Any]) -> None:
@@ -219,8 +212,8 @@ def _restore(decoder: Decoder, node: dict[str, Any], members: list[Any],
     for key, values in columns.items():
         for state, value in zip(states, values, strict=True):
             state[key] = value
-    check = STATE.get(name) or STATE.get(name.partition(":")[0] + ":*")
-    batched = batch.state is not None and _batched(batch.state, name, states, args, bases)
+    check = state_check(name)
+    batched = batch.state is not None and run_check(batch.state, name, states, args, bases)
     if check is not None and not batched:
         for state, member_args in zip(states, args, strict=True):
             run_check(check, name, state, member_args)
@@ -249,14 +242,22 @@ def _columns(decoder: Decoder, nodes: dict[Any, Any], count: int) -> tuple[dict[
             bases[str(key)] = (base, lengths)
         elif kind == "each":
             columns[key] = list(decoder.iter_children(column.get("v"), f"column {step}"))
-        elif kind in ("objs", "news") and "rows" not in column:
-            columns[key] = decoder.child(column, step)
+        elif kind in ("objs", "news"):
+            columns[key] = decode_flat(decoder, column, step)
         else:
             raise FormatError(f"column {step} must be a same, cat, each or objs node")
         if len(columns[key]) != count:
             raise FormatError(f"column {step} holds {len(columns[key])} values for {count}"
                               " members")
     return columns, bases
+
+
+def decode_flat(decoder: Decoder, node: Any, step: str) -> list[Any]:
+    """The members of an ``objs``/``news`` node that must not group them in ``rows``."""
+    if not isinstance(node, dict) or node.get("$") not in ("objs", "news") or "rows" in node:
+        raise FormatError(f"{step or 'an objarray'}: expected an objs node without rows")
+    members: list[Any] = decoder.child(node, step)
+    return members
 
 
 def _split(decoder: Decoder, column: dict[str, Any], count: int, step: str

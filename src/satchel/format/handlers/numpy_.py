@@ -12,7 +12,7 @@ from satchel.format.container import dtype_from_json, dtype_to_json, raw_view
 from satchel.format.decoder import BY_KIND, SELF_REGISTERING, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, BY_TYPE, Encoder, Node
 from satchel.format.handlers.builtins import pack_strings, unpack_strings
-from satchel.format.handlers.columns import encode_members
+from satchel.format.handlers.columns import decode_flat, encode_members
 
 #: Bit generators a file may name; built with their fixed constructors.
 BIT_GENERATORS = {
@@ -46,10 +46,10 @@ def _encode_ndarray(encoder: Encoder, array: np.ndarray[Any, Any]) -> Node:
     flat = array.ravel(order=order).tolist()
     node: dict[str, Any] = {"$": "objarray", "shape": list(array.shape), "order": order}
     packed = pack_strings(encoder, flat)
-    members = None if packed is not None else encode_members(encoder, flat)
+    members = None if packed is not None else encode_members(encoder, flat, grouped=False)
     if packed is not None:
         node["strs"] = packed
-    elif members is not None and "rows" not in members:
+    elif members is not None:
         node["objs"] = members
     else:
         node["v"] = [encoder.child(x, f"[{i}]") for i, x in enumerate(flat)]
@@ -93,10 +93,7 @@ def _decode_objarray(decoder: Decoder, node: dict[str, Any]) -> np.ndarray[Any, 
     if "strs" in node:
         items: list[Any] = unpack_strings(decoder, required(node, "strs", dict))
     elif "objs" in node:
-        members = required(node, "objs", dict)
-        if members.get("$") not in ("objs", "news") or "rows" in members:
-            raise FormatError("an objarray's objs must be an objs node without rows")
-        items = decoder.child(members, "")
+        items = decode_flat(decoder, node["objs"], "")
     else:
         items = list(decoder.iter_children(node.get("v"), "objarray values"))
     count = 1

@@ -207,7 +207,7 @@ def _decode_instance(decoder: Decoder, node: dict[str, Any]) -> Any:
         value = attempt(lambda: cls(*args), name, "construct")
     if "@" in node:
         decoder.remember(node, value)
-    check = STATE.get(name) or STATE.get(name.partition(":")[0] + ":*")
+    check = state_check(name)
     if "state" in node or check is not None:  # a validated type is never left stateless
         state = decoder.child(node.get("state"), "")
         if check is not None:
@@ -224,10 +224,16 @@ def _decode_instance(decoder: Decoder, node: dict[str, Any]) -> Any:
     return value
 
 
-def run_check(validator: Callable[..., None], name: str, *values: Any) -> None:
-    """Run a validator; state too malformed for it to even inspect is refused too."""
+def state_check(name: str) -> Callable[[Any, tuple[Any, ...]], None] | None:
+    """The validator of the state of class ``name`` (or of every class of its module)."""
+    return STATE.get(name) or STATE.get(name.partition(":")[0] + ":*")
+
+
+def run_check(validator: Callable[..., Any], name: str, *values: Any) -> Any:
+    """Run a validator and return what it returns; state too malformed for it to even
+    inspect is refused too."""
     try:
-        validator(*values)
+        return validator(*values)
     except FormatError:
         raise
     except Exception as exc:  # the file's data broke the validator's assumptions
