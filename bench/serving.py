@@ -68,7 +68,7 @@ with py-spy (raw collapsed stacks in DIR); those runs are not part of the
 numbers.
 
 Targets: satchel's single-row p50 <= 0.5x MLflow's, throughput >= 4x, cold
-start <= 0.3x and memory (USS) per worker <= 0.5x.
+start <= 0.3x and RSS per worker <= 0.5x (with ``--memory-workers`` workers).
 """
 
 from __future__ import annotations

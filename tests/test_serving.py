@@ -257,6 +257,30 @@ def test_serve_two_workers(tmp_path: Path, model_file: Path, model: Any,
             assert response.json()["predictions"] == model.predict(rows).tolist()
 
 
+LEAN_START = """
+import sys
+from satchel.serving.app import create_app
+from satchel.serving.run import _lean_start
+with _lean_start():
+    create_app(sys.argv[1]).state.server.preload()
+import pyarrow
+import sklearn.callback._progressbar as bar
+print(pyarrow.default_memory_pool().backend_name, "rich.progress" in sys.modules,
+      hasattr(bar, "_Progress"))
+import rich.progress
+print("rich.progress" in sys.modules)
+"""
+
+
+def test_start_keeps_the_arrow_pool_and_rich_out_of_the_parent(model_file: Path) -> None:
+    """The forked workers inherit no mimalloc pool and no rich; rich imports again after."""
+    pytest.importorskip("rich")
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    done = subprocess.run([sys.executable, "-c", LEAN_START, str(model_file)], env=env,
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["system", "False", "False", "True"]
+
+
 def test_app_mounted_in_another_starlette_app(model_file: Path, model: Any,
                                               frame: pd.DataFrame) -> None:
     """create_app is an ASGI app: mounted under /model, it serves next to the host's routes."""

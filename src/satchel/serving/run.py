@@ -18,6 +18,8 @@ import importlib.util
 import os
 import signal
 import socket
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 from satchel.errors import SatchelError
@@ -41,9 +43,10 @@ def serve(target: str, *, host: str = "127.0.0.1", port: int = 8080, workers: in
     from satchel.serving.app import create_app  # noqa: PLC0415 - after the check above
 
     gc.disable()  # importing the model's libraries makes objects, not garbage: 10-15% faster
-    app = create_app(target, max_body_bytes=max_body_bytes, batch_wait_ms=batch_wait_ms,
-                     poll_interval=poll_interval)
-    app.state.server.preload()
+    with _lean_start():
+        app = create_app(target, max_body_bytes=max_body_bytes, batch_wait_ms=batch_wait_ms,
+                         poll_interval=poll_interval)
+        app.state.server.preload()
     gc.enable()
     gc.freeze()  # what the start made stays out of later collections (and shared, once forked)
     config = uvicorn.Config(
@@ -58,6 +61,29 @@ def serve(target: str, *, host: str = "127.0.0.1", port: int = 8080, workers: in
                                     if ":" in host else socket.AF_INET)
     listener.set_inheritable(True)
     _supervise(lambda: uvicorn.Server(config).run(sockets=[listener]), workers)
+
+
+@contextlib.contextmanager
+def _lean_start() -> Iterator[None]:
+    """Keep two optional allocations out of the start, which forked workers would inherit.
+
+    pandas imports pyarrow, whose default mimalloc pool reserves 4 MiB of huge
+    pages on the first string column it meets (the check sample's); the server
+    does no Arrow work per request, so Arrow uses the system allocator unless
+    ``ARROW_DEFAULT_MEMORY_POOL`` says otherwise. scikit-learn imports rich for
+    its fit progress bars when rich is installed (5 MiB); a server never fits,
+    so while the model loads rich's progress module cannot be imported, unless
+    something imported rich already.
+    """
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    blocked = "rich" not in sys.modules and "rich.progress" not in sys.modules
+    if blocked:
+        sys.modules["rich.progress"] = None  # type: ignore[assignment]  # fails the import
+    try:
+        yield
+    finally:
+        if blocked and sys.modules.get("rich.progress", 0) is None:
+            del sys.modules["rich.progress"]
 
 
 def _supervise(run: Any, workers: int) -> None:
