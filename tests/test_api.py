@@ -82,6 +82,26 @@ def test_failed_save_keeps_the_old_file(tmp_path: Path, forest: Any) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.satchel"]
 
 
+def test_save_over_a_fifo_replaces_it_without_waiting(tmp_path: Path) -> None:
+    """The file a save replaces is opened without blocking: a FIFO there is replaced."""
+    path = tmp_path / "model.satchel"
+    os.mkfifo(path)
+    script = f"import satchel; satchel.save({{'x': 1}}, {str(path)!r})"
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert satchel.load(path) == {"x": 1}
+
+
+def test_save_over_a_file_another_process_maps(tmp_path: Path) -> None:
+    """Replacing a file whose arrays another holder maps leaves those arrays intact."""
+    path = tmp_path / "model.satchel"
+    weights = np.random.default_rng(0).normal(size=(3000, 1000))
+    satchel.save({"w": weights}, path)
+    mapped = satchel.load(path, mmap=True)
+    satchel.save({"w": -weights}, path)
+    np.testing.assert_array_equal(mapped["w"], weights)
+    np.testing.assert_array_equal(satchel.load(path)["w"], -weights)
+
+
 def test_killed_save_never_leaves_a_half_file(tmp_path: Path) -> None:
     """A save killed with SIGKILL leaves either no file or the complete old one."""
     path = tmp_path / "big.satchel"

@@ -10,6 +10,7 @@ end where the arrays begin (FORMAT.md, section 2).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import queue
@@ -67,38 +68,44 @@ def _atomically(target: str | os.PathLike[str], fill: Callable[[IO[bytes]], None
     path = os.fspath(target)
     directory = os.path.dirname(os.path.abspath(path))
     temp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    old = _hold(path)
     try:
         with open(temp, "wb") as handle:
             fill(handle)
             # No fsync: the rename is atomic against crashes of this process, and
             # forcing the bytes to disk would double the cost of a large save.
-        _replace(temp, path)
+        os.replace(temp, path)
     except BaseException:
         if os.path.exists(temp):
             os.unlink(temp)
         raise
-
-
-def _replace(temp: str, path: str) -> None:
-    """Rename ``temp`` over ``path``; the file it replaces is freed in the background.
-
-    Freeing a file's blocks takes the filesystem from a fraction of a millisecond
-    (a small file, with online discard) to tens of milliseconds (a large one).
-    Holding the old file open across the rename moves that work to the last
-    close, which a background thread does, so that the save returns as soon as
-    the new file is in place.
-    """
-    old = None
-    if os.name == "posix":
-        try:
-            old = os.open(path, os.O_RDONLY)
-        except OSError:
-            old = None
-    try:
-        os.replace(temp, path)
     finally:
         if old is not None:
             _release(old)
+
+
+def _hold(path: str) -> int | None:
+    """Open the file a save replaces, if any, and drop its pages from the page cache.
+
+    Freeing a file's pages and blocks takes from a fraction of a millisecond (a
+    small file) to tens of milliseconds (a large one, with online discard).
+    Holding the old file open moves that work to the last close, which a
+    background thread does once the new file is in place, so that the save
+    returns without it. Its cached pages are dropped before the new file is
+    written (the file itself is untouched until the rename), so that the new
+    file's pages are the ones just freed rather than pages the kernel has to
+    find while the old ones are freed beside it; pages that another process
+    maps stay.
+    """
+    if os.name != "posix":
+        return None
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with contextlib.suppress(OSError):
+        os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+    return descriptor
 
 
 def _release(descriptor: int) -> None:
