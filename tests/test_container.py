@@ -225,6 +225,32 @@ def test_large_saves_are_streamed_with_the_same_content(tmp_path: Any,
     assert [p.name for p in tmp_path.iterdir()] == ["big.satchel"]
 
 
+def test_forest_columns_are_streamed_unjoined(tmp_path: Path, forest: Any, xy: tuple[Any, Any],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A streamed save writes a column's parts as they are, in chunks, with dumps' bytes."""
+    _, arrays = encode(forest)
+    assert any(isinstance(a, container.Joined) for a in arrays)
+
+    join = container.Joined.array
+
+    def no_join(self: container.Joined) -> Any:
+        assert self.nbytes <= container.INLINE_MAX, "a column was copied into one buffer"
+        return join(self)  # an inline column is joined to be base64-encoded
+
+    monkeypatch.setattr(writer, "STREAM_FROM", 0)
+    monkeypatch.setattr(writer, "_CHUNK", 1000)  # parts cut, and chunks across parts
+    monkeypatch.setattr(container.Joined, "array", no_join)
+    satchel.save(forest, tmp_path / "forest.satchel")
+    monkeypatch.undo()
+    data = (tmp_path / "forest.satchel").read_bytes()
+    whole = satchel.dumps(forest)
+    start = reader.Source.from_bytes(data).header().data_start
+    assert data[start:] == whole[reader.Source.from_bytes(whole).header().data_start:]
+    assert satchel.inspect(io.BytesIO(data)).digest == satchel.inspect(io.BytesIO(whole)).digest
+    loaded = satchel.loads(data)
+    np.testing.assert_array_equal(loaded.predict_proba(xy[0]), forest.predict_proba(xy[0]))
+
+
 def test_the_dictionary_flag_without_zlib_is_refused() -> None:
     """Flag bit 1 means nothing without bit 0: such a preamble is refused."""
     header = b'{"digest":"","tree":1,"arrays":[],"metadata":{}}'

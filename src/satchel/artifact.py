@@ -15,8 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
-
 from satchel import checks, custom_code, environment, schema
 from satchel.errors import EnvironmentMismatchError, EnvironmentMismatchWarning, FormatError
 from satchel.format import container, reader, writer
@@ -35,7 +33,7 @@ OnMismatch = Literal["warn", "error", "ignore"]
 
 def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str, Any] | None,
             embed_source: bool, sample_rows: int
-            ) -> tuple[Any, list[np.ndarray[Any, Any]], dict[str, Any]]:
+            ) -> tuple[Any, list[container.Stored], dict[str, Any]]:
     """(tree, arrays, metadata) of the file ``obj`` is saved as."""
     if compress is not None and compress not in container.CODECS:
         raise ValueError(f"compress must be None or one of {container.CODECS}, not {compress!r}")

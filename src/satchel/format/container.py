@@ -88,6 +88,9 @@ HEADER_DICTIONARY = "".join((
     ',"length":', ',"blake3":"', '","xxh3":"', '"},{"dtype":',
 )).encode("utf-8")
 _HEADER_ZLIB_FROM = 512
+#: Arrays up to this many bytes are stored in the header, base64-encoded: a
+#: table entry and its alignment padding would cost more than the data.
+INLINE_MAX = 256
 #: With a codec, arrays of at least this many bytes are compressed (when it pays).
 _COMPRESS_FROM = 256
 _THREADS_FROM = 4 << 20
@@ -230,8 +233,58 @@ class Payload:
     data: memoryview
 
 
-def raw_view(array: np.ndarray[Any, Any]) -> tuple[memoryview, Literal["C", "F"]]:
+@dataclass(frozen=True)
+class Joined:
+    """Arrays stored as one: their bytes one after the other, joined only if a codec needs it.
+
+    A column of objects (``cat``, FORMAT.md section 3) is one array in the file.
+    Streamed saves write its parts one after the other and hash them as they go,
+    so that a forest's nodes are never copied into one buffer first.
+    """
+
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...]
+    parts: tuple[memoryview, ...]
+    nbytes: int
+
+    @classmethod
+    def of(cls, arrays: Sequence[np.ndarray[Any, Any]]) -> Joined:
+        """The rows of ``arrays`` (same dtype and row shape), byte for byte, padding included.
+
+        ``np.concatenate`` would pack record dtypes (drop their padding), which
+        compiled code would then have to convert back.
+        """
+        first = arrays[0]
+        rows = sum(len(a) for a in arrays)
+        parts = tuple(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data for a in arrays)
+        return cls(first.dtype, (rows, *first.shape[1:]), parts, sum(map(len, parts)))
+
+    def array(self) -> np.ndarray[Any, Any]:
+        """The joined array, copied into one buffer."""
+        joined = np.empty(self.nbytes, dtype=np.uint8)
+        start = 0
+        for part in self.parts:
+            joined[start:start + len(part)] = part
+            start += len(part)
+        return joined.view(self.dtype).reshape(self.shape)
+
+
+#: An array as the encoder hands it to the writer.
+Stored = np.ndarray[Any, Any] | Joined
+
+
+def raw_parts(array: Stored) -> tuple[Sequence[memoryview], Literal["C", "F"]]:
+    """The array's bytes in storage order, as parts to write one after the other."""
+    if isinstance(array, Joined):
+        return array.parts, "C"
+    data, order = raw_view(array)
+    return (data,), order
+
+
+def raw_view(array: Stored) -> tuple[memoryview, Literal["C", "F"]]:
     """The array's bytes in storage order, without a copy where the layout allows."""
+    if isinstance(array, Joined):
+        return array.array().reshape(-1).view(np.uint8).data, "C"
     if array.flags.c_contiguous:
         return array.reshape(-1).view(np.uint8).data, "C"
     if array.flags.f_contiguous:
@@ -262,7 +315,7 @@ def compress(data: memoryview, codec: Codec) -> bytes:
     return bytes(lz4.block.compress(data, store_size=False))
 
 
-def _stored(array: np.ndarray[Any, Any], codec: Codec | None
+def _stored(array: Stored, codec: Codec | None
             ) -> tuple[memoryview, Literal["C", "F"], bytes, Codec | None]:
     """(stored bytes, order, BLAKE3 of the raw bytes, codec used) of one array."""
     data, order = raw_view(array)
@@ -274,7 +327,7 @@ def _stored(array: np.ndarray[Any, Any], codec: Codec | None
     return data, order, digest, None
 
 
-def prepare(arrays: Sequence[np.ndarray[Any, Any]], codec: Codec | None) -> list[Payload]:
+def prepare(arrays: Sequence[Stored], codec: Codec | None) -> list[Payload]:
     """Hash, optionally compress and lay out ``arrays`` in file order.
 
     Hashing and compression release the GIL, so arrays are processed on two
@@ -363,7 +416,7 @@ def preamble(header: bytes, flags: int) -> bytes:
 
 
 def serialize(
-    tree: Any, arrays: Sequence[np.ndarray[Any, Any]], metadata: dict[str, Any],
+    tree: Any, arrays: Sequence[Stored], metadata: dict[str, Any],
     codec: Codec | None = None,
 ) -> Iterator[bytes | memoryview]:
     """Yield the bytes of a whole satchel file, chunk by chunk."""

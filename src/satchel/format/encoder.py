@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import EncodeError
+from satchel.format.container import Stored
 
 Node = Any
 EncodeFn = Callable[["Encoder", Any], Node]
@@ -37,7 +38,7 @@ class Encoder:
 
     def __init__(self, inline: bool = False) -> None:
         self.inline = inline  # every array in the tree itself, none in the array section
-        self.arrays: list[np.ndarray[Any, Any]] = []
+        self.arrays: list[Stored] = []
         self._memo: dict[int, dict[str, Any]] = {}
         self._keep: list[Any] = []  # keeps ids unique while encoding
         self._refs = 0
@@ -49,7 +50,7 @@ class Encoder:
         """Where the encoder is, as ``steps[0][1].func``."""
         return "".join(self._path).lstrip(".") or "<root>"
 
-    def add_array(self, array: np.ndarray[Any, Any]) -> int:
+    def add_array(self, array: Stored) -> int:
         """Put ``array`` in the array section and return its index."""
         self.arrays.append(array)
         return len(self.arrays) - 1
@@ -139,7 +140,7 @@ class Encoder:
         return EncodeError(f"cannot save {self.path}: {message}")
 
 
-def encode(obj: Any, inline: bool = False) -> tuple[Node, list[np.ndarray[Any, Any]]]:
+def encode(obj: Any, inline: bool = False) -> tuple[Node, list[Stored]]:
     """Encode ``obj``, returning the JSON tree and the arrays it refers to.
 
     With ``inline``, arrays are stored in the tree (base64) and the list is

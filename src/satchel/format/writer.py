@@ -21,7 +21,6 @@ from dataclasses import replace
 from typing import IO, Any
 
 import blake3
-import numpy as np
 import xxhash
 
 from satchel.format.container import (
@@ -31,11 +30,12 @@ from satchel.format.container import (
     PREAMBLE_SIZE,
     ArraySpec,
     Codec,
+    Stored,
     align,
     build_header,
     deflate_header,
     preamble,
-    raw_view,
+    raw_parts,
     serialize,
 )
 
@@ -46,7 +46,7 @@ _CHUNK = 8 << 20
 _HEADER_SLACK = 16
 
 
-def write(tree: Any, arrays: Sequence[np.ndarray[Any, Any]], metadata: dict[str, Any],
+def write(tree: Any, arrays: Sequence[Stored], metadata: dict[str, Any],
           target: str | os.PathLike[str], codec: Codec | None = None) -> None:
     """Write a satchel file to the path ``target``; a crash never leaves half a file there."""
     if codec is None and sum(a.nbytes for a in arrays) >= STREAM_FROM:
@@ -127,25 +127,26 @@ def _close_forever(descriptors: queue.SimpleQueue[int]) -> None:
         os.close(descriptors.get())
 
 
-def _stream(handle: IO[bytes], tree: Any, arrays: Sequence[np.ndarray[Any, Any]],
+def _stream(handle: IO[bytes], tree: Any, arrays: Sequence[Stored],
             metadata: dict[str, Any]) -> None:
-    views = [raw_view(a) for a in arrays]
+    views = [raw_parts(a) for a in arrays]
     specs, offset = [], 0
-    for index, (array, (data, order)) in enumerate(zip(arrays, views, strict=True)):
+    for index, (array, (parts, order)) in enumerate(zip(arrays, views, strict=True)):
         # Unrelated random bytes, which compress as the real digest and checksum will.
         digest, check = (blake3.blake3(b"%s %d" % (what, index)).digest() for what in (b"d", b"c"))
-        specs.append(ArraySpec(array.dtype, tuple(array.shape), order, offset, len(data),
+        length = sum(len(part) for part in parts)
+        specs.append(ArraySpec(array.dtype, tuple(array.shape), order, offset, length,
                                digest, None, check[:8].hex()))
-        offset = align(offset + len(data))
+        offset = align(offset + length)
     reserved = len(deflate_header(build_header(tree, specs, metadata))) + _HEADER_SLACK
     data_start = align(PREAMBLE_SIZE + reserved)
     handle.seek(data_start)
     hashed, end = [], 0
     with ThreadPoolExecutor(max_workers=1) as hasher:
-        for (data, _), spec in zip(views, specs, strict=True):
+        for (parts, _), spec in zip(views, specs, strict=True):
             handle.write(bytes(spec.offset - end))  # alignment padding
-            hashed.append(_write_hashed(handle, data, hasher))
-            end = spec.offset + len(data)
+            hashed.append(_write_hashed(handle, parts, hasher))
+            end = spec.offset + spec.length
     specs = [replace(spec, digest=digest, checksum=check)
              for spec, (digest, check) in zip(specs, hashed, strict=True)]
     text = build_header(tree, specs, metadata)
@@ -164,18 +165,38 @@ def _stream(handle: IO[bytes], tree: Any, arrays: Sequence[np.ndarray[Any, Any]]
                  + bytes(data_start - PREAMBLE_SIZE - len(header)))
 
 
-def _write_hashed(handle: IO[bytes], data: memoryview, hasher: ThreadPoolExecutor
+def _write_hashed(handle: IO[bytes], parts: Sequence[memoryview], hasher: ThreadPoolExecutor
                   ) -> tuple[bytes, str]:
-    """Write one array's bytes; return their BLAKE3 digest and XXH3 checksum."""
+    """Write one array's parts; return the BLAKE3 digest and XXH3 checksum of their bytes.
+
+    Each chunk of about 8 MiB is hashed on ``hasher`` while it is written.
+    """
     strong, fast = blake3.blake3(max_threads=1), xxhash.xxh3_64()
 
-    def update(chunk: memoryview) -> None:
-        strong.update(chunk)
-        fast.update(chunk)
+    def update(chunk: list[memoryview]) -> None:
+        for piece in chunk:
+            strong.update(piece)
+            fast.update(piece)
 
-    for start in range(0, len(data), _CHUNK):
-        chunk = data[start:start + _CHUNK]
+    for chunk in _chunks(parts):
         done = hasher.submit(update, chunk)
-        handle.write(chunk)
+        for piece in chunk:
+            handle.write(piece)
         done.result()
     return strong.digest(), fast.hexdigest()
+
+
+def _chunks(parts: Sequence[memoryview]) -> Iterator[list[memoryview]]:
+    """``parts`` in groups of about :data:`_CHUNK` bytes; a larger part is cut."""
+    chunk: list[memoryview] = []
+    filled = 0
+    for part in parts:
+        for start in range(0, len(part), _CHUNK):
+            piece = part[start:start + _CHUNK]
+            chunk.append(piece)
+            filled += len(piece)
+            if filled >= _CHUNK:
+                yield chunk
+                chunk, filled = [], 0
+    if chunk:
+        yield chunk

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import FormatError
-from satchel.format.container import MAX_NODES
+from satchel.format.container import INLINE_MAX, MAX_NODES, Joined, dtype_to_json
 from satchel.format.decoder import BY_KIND, NAMED_KINDS, Decoder, required
 from satchel.format.encoder import Encoder, Node
 from satchel.format.handlers.objects import (
@@ -128,7 +128,7 @@ def _column(encoder: Encoder, values: list[Any], step: str) -> Node:
             return {"$": "same", "v": node}
     if _stackable(encoder, values):
         lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
-        return {"$": "cat", "v": encoder.child(_concatenate(values), step),
+        return {"$": "cat", "v": _joined(encoder, Joined.of(values), step),
                 "lens": encoder.child(lengths, step)}
     nested = encode_members(encoder, values, grouped=False)
     if nested is not None:
@@ -136,22 +136,15 @@ def _column(encoder: Encoder, values: list[Any], step: str) -> Node:
     return {"$": "each", "v": [encoder.child(v, f"[{i}]{step}") for i, v in enumerate(values)]}
 
 
-def _concatenate(values: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
-    """The arrays one after the other, byte for byte.
-
-    ``np.concatenate`` would pack record dtypes (drop their padding), which
-    compiled code would then have to convert back, and copies records field by
-    field; the bytes are copied as they are, padding included, as for any array.
-    """
-    first = values[0]
-    joined = np.empty(sum(v.nbytes for v in values), dtype=np.uint8)
-    start = 0
-    for value in values:
-        raw = np.ascontiguousarray(value).reshape(-1).view(np.uint8)
-        joined[start:start + raw.size] = raw
-        start += raw.size
-    rows: np.ndarray[Any, Any] = joined.view(first.dtype).reshape(-1, *first.shape[1:])
-    return rows
+def _joined(encoder: Encoder, joined: Joined, step: str) -> Node:
+    """The node of a concatenated column: in the array section unjoined, or inline."""
+    try:
+        dtype_to_json(joined.dtype)
+    except FormatError as exc:
+        raise encoder.fail(str(exc)) from None
+    if joined.nbytes > INLINE_MAX and not encoder.inline:
+        return {"$": "nd", "a": encoder.add_array(joined)}
+    return encoder.child(joined.array(), step)
 
 
 def _stackable(encoder: Encoder, values: list[Any]) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import FormatError
-from satchel.format.container import dtype_from_json, dtype_to_json, raw_view
+from satchel.format.container import INLINE_MAX, dtype_from_json, dtype_to_json, raw_view
 from satchel.format.decoder import BY_KIND, SELF_REGISTERING, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, BY_TYPE, Encoder, Node
 from satchel.format.handlers.builtins import pack_strings, unpack_strings
@@ -21,9 +21,6 @@ BIT_GENERATORS = {
                 np.random.Philox, np.random.SFC64)
 }
 _MAX_OBJECTS = 10_000_000
-#: Arrays up to this many bytes are stored in the header, base64-encoded: a
-#: table entry and its alignment padding would cost more than the data.
-INLINE_MAX = 256
 
 
 def _encode_ndarray(encoder: Encoder, array: np.ndarray[Any, Any]) -> Node:
