@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import mmap
 import os
 import signal
@@ -100,6 +101,26 @@ def test_save_over_a_file_another_process_maps(tmp_path: Path) -> None:
     satchel.save({"w": -weights}, path)
     np.testing.assert_array_equal(mapped["w"], weights)
     np.testing.assert_array_equal(satchel.load(path)["w"], -weights)
+
+
+def test_packed_strings_keep_exact_types() -> None:
+    """Only plain str keys and int values are packed; subclasses and bools keep their types."""
+    words = [f"w{i}" for i in range(100)]
+    plain = dict(zip(words, range(100), strict=True))
+    subclass = {**plain, np.str_("numpy"): 1}
+    flags = {**plain, "flag": True}
+    mixed_list = [*words, np.str_("numpy")]
+    for value in (plain, subclass, flags, words, mixed_list, {}):
+        loaded = satchel.loads(satchel.dumps({"x": value}))["x"]
+        assert loaded == value
+        items = loaded.items() if isinstance(value, dict) else zip(loaded, loaded, strict=True)
+        expected = value.items() if isinstance(value, dict) else zip(value, value, strict=True)
+        assert [(type(k), type(v)) for k, v in items] == [(type(k), type(v)) for k, v in expected]
+    kinds = {name: json.dumps(satchel.inspect(io.BytesIO(satchel.dumps(v))).tree)
+             for name, v in (("plain", plain), ("subclass", subclass), ("flags", flags))}
+    assert '"strdict"' in kinds["plain"]
+    assert '"strdict"' not in kinds["subclass"]
+    assert '"strdict"' not in kinds["flags"]
 
 
 def test_killed_save_never_leaves_a_half_file(tmp_path: Path) -> None:

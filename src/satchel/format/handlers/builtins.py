@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -23,9 +24,14 @@ _FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 _BYTES_INLINE = 4096
 
 
+def only(kind: type, items: Iterable[Any]) -> bool:
+    """Whether every item's type is exactly ``kind`` (subclasses are not), in one C pass."""
+    return set(map(type, items)) <= {kind}
+
+
 def pack_strings(encoder: Encoder, items: list[Any]) -> Node | None:
     """A ``strs`` node for a long list of plain strings, else None."""
-    if encoder.inline or len(items) < PACK_FROM or not all(type(s) is str for s in items):
+    if encoder.inline or len(items) < PACK_FROM or not only(str, items):
         return None
     text = "\x00".join(items)
     if text.count("\x00") != len(items) - 1:
@@ -57,8 +63,8 @@ def encode_attributes(encoder: Encoder, value: dict[str, Any]) -> Node:
 
 
 def _encode_dict(encoder: Encoder, value: dict[Any, Any]) -> Node:
-    if all(type(k) is str for k in value):
-        if len(value) >= PACK_FROM and all(type(v) is int for v in value.values()):
+    if only(str, value):
+        if len(value) >= PACK_FROM and only(int, value.values()):
             values = np.fromiter(value.values(), dtype=np.int64, count=len(value))
             if values.size:  # the narrowest integer type that holds them all
                 values = values.astype(np.result_type(np.min_scalar_type(values.min()),
