@@ -33,6 +33,10 @@ def pack_strings(encoder: Encoder, items: list[Any]) -> Node | None:
     """A ``strs`` node for a long list of plain strings, else None."""
     if encoder.inline or len(items) < PACK_FROM or not only(str, items):
         return None
+    return _pack(encoder, items)
+
+
+def _pack(encoder: Encoder, items: list[str]) -> Node | None:
     text = "\x00".join(items)
     if text.count("\x00") != len(items) - 1:
         return None  # a string holds NUL itself: keep it as JSON
@@ -69,7 +73,7 @@ def _encode_dict(encoder: Encoder, value: dict[Any, Any]) -> Node:
             if values.size:  # the narrowest integer type that holds them all
                 values = values.astype(np.result_type(np.min_scalar_type(values.min()),
                                                       np.min_scalar_type(values.max())))
-            keys = pack_strings(encoder, list(value))
+            keys = None if encoder.inline else _pack(encoder, list(value))
             if keys is not None:
                 return {"$": "strdict", "k": keys, "v": encoder.add_array(values)}
         return {"$": "dict", "v": {k: encoder.child(v, f"[{k!r}]") for k, v in value.items()}}
