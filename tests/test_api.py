@@ -47,6 +47,17 @@ def test_full_load_gives_writable_arrays(forest_file: Path) -> None:
     assert satchel.load(forest_file).estimators_[0].classes_.flags.writeable
 
 
+def test_full_load_arrays_do_not_pin_the_rest_of_the_file(tmp_path: Path) -> None:
+    """A full load gives each array memory of its own, not a view of one buffer of the file."""
+    weights = np.arange(1000.0)
+    path = tmp_path / "text.satchel"
+    satchel.save({"vocabulary": {f"word{i:06d}": i for i in range(50_000)}, "w": weights}, path)
+    base = satchel.load(path)["w"]
+    while isinstance(base, np.ndarray) and base.base is not None:
+        base = base.base
+    assert memoryview(base).nbytes == weights.nbytes  # the packed words are freed
+
+
 def test_mmap_arrays_are_read_only_views_of_the_file(tmp_path: Path) -> None:
     """With mmap=True every uncompressed array points into the mapped file: zero copy."""
     weights = np.random.default_rng(0).normal(size=(512, 256))
