@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ import numpy as np
 import pytest
 
 import satchel
+from satchel.format import reader
+from satchel.format.decoder import Decoder
+from satchel.format.trust import TrustPolicy
 
 
 def test_save_and_load_a_path(forest: Any, forest_file: Path, xy: tuple[Any, Any]) -> None:
@@ -56,6 +60,22 @@ def test_full_load_arrays_do_not_pin_the_rest_of_the_file(tmp_path: Path) -> Non
     while isinstance(base, np.ndarray) and base.base is not None:
         base = base.base
     assert memoryview(base).nbytes == weights.nbytes  # the packed words are freed
+
+
+def test_packed_strings_decode_without_a_copy_of_their_text(tmp_path: Path) -> None:
+    """Decoding a vocabulary holds no copy of its whole text beside the strings it builds."""
+    vocabulary = {f"{i:0200d}": i for i in range(20_000)}  # 4 MB of text
+    satchel.save(vocabulary, tmp_path / "words.satchel")
+    with open(tmp_path / "words.satchel", "rb") as handle:
+        source, header = reader.read_verified(handle)
+    tracemalloc.start()
+    try:
+        loaded = Decoder(header, source, TrustPolicy(), verify=True).decode(header.tree)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert loaded == vocabulary
+    assert peak - current < 1 << 20  # a copy of the text alone would be 4 MB
 
 
 def test_mmap_arrays_are_read_only_views_of_the_file(tmp_path: Path) -> None:
