@@ -133,7 +133,7 @@ class Source:
                                  " changed or damaged after it was written")
 
     def array(self, header: Header, index: int, verify: bool) -> np.ndarray[Any, Any]:
-        """Array ``index``: a view of the buffer, or fresh memory if it was compressed."""
+        """Array ``index``: a view of its stored bytes, or fresh memory if it was compressed."""
         spec = header.arrays[index]
         stored = self.stored(header, index)
         if verify and not self.verified and checksum(stored.data) != spec.checksum:
