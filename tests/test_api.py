@@ -20,6 +20,7 @@ import pytest
 import satchel
 from satchel.format import reader
 from satchel.format.decoder import Decoder
+from satchel.format.handlers import builtins
 from satchel.format.trust import TrustPolicy
 
 
@@ -76,6 +77,16 @@ def test_packed_strings_decode_without_a_copy_of_their_text(tmp_path: Path) -> N
         tracemalloc.stop()
     assert loaded == vocabulary
     assert peak - current < 1 << 20  # a copy of the text alone would be 4 MB
+
+
+@pytest.mark.parametrize("step", [4, 5, 7, 1 << 16])
+def test_packed_strings_cut_anywhere_between_steps_round_trip(
+        monkeypatch: pytest.MonkeyPatch, step: int) -> None:
+    """Strings and characters that the decoder's steps cut in two come back whole."""
+    monkeypatch.setattr(builtins, "_TEXT_STEP", step)
+    words = ["", "a", "é中😀", "😀" * 5000, *(f"w{i}é" for i in range(40)), ""]
+    loaded = satchel.loads(satchel.dumps({"words": words, "index": dict.fromkeys(words[1:], 7)}))
+    assert loaded == {"words": words, "index": dict.fromkeys(words[1:], 7)}
 
 
 def test_mmap_arrays_are_read_only_views_of_the_file(tmp_path: Path) -> None:

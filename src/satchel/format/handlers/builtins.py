@@ -24,7 +24,7 @@ from satchel.format.encoder import BY_TYPE, Encoder, Node
 PACK_FROM = 32
 _FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 _BYTES_INLINE = 4096
-_TEXT_STEP = 1 << 16
+_TEXT_STEP = 1 << 16  # packed text decoded at a time: at least 4, a UTF-8 character's most
 
 
 def pack_strings(encoder: Encoder, items: list[Any]) -> Node | None:
@@ -41,12 +41,12 @@ def pack_strings(encoder: Encoder, items: list[Any]) -> Node | None:
 def unpack_strings(decoder: Decoder, node: dict[str, Any]) -> list[str]:
     """The list of strings a ``strs`` node packs."""
     items: list[str] = []
-    for batch in iter_strings(decoder, node):
+    for batch in _iter_strings(decoder, node):
         items += batch
     return items
 
 
-def iter_strings(decoder: Decoder, node: dict[str, Any]) -> Iterator[list[str]]:
+def _iter_strings(decoder: Decoder, node: dict[str, Any]) -> Iterator[list[str]]:
     """The strings a ``strs`` node packs, in lists split from about 64 KiB of text each.
 
     Raises:
@@ -134,7 +134,7 @@ def _decode_strdict(decoder: Decoder, node: dict[str, Any]) -> dict[str, int]:
                           f" {values.shape}")
     result: dict[str, int] = {}
     done = 0
-    for batch in iter_strings(decoder, keys):  # no list of all keys or values at once
+    for batch in _iter_strings(decoder, keys):  # no list of all keys or values at once
         result.update(zip(batch, values[done:done + len(batch)].tolist(), strict=True))
         done += len(batch)
     return result
