@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,10 @@ import numpy as np
 import pytest
 
 import satchel
+from satchel.format import reader
+from satchel.format.decoder import Decoder
+from satchel.format.handlers import builtins
+from satchel.format.trust import TrustPolicy
 
 
 def test_save_and_load_a_path(forest: Any, forest_file: Path, xy: tuple[Any, Any]) -> None:
@@ -46,6 +51,43 @@ def test_dumps_matches_save(forest: Any, forest_file: Path) -> None:
 def test_full_load_gives_writable_arrays(forest_file: Path) -> None:
     """Arrays of a full load are writable, like pickle's."""
     assert satchel.load(forest_file).estimators_[0].classes_.flags.writeable
+
+
+def test_full_load_arrays_do_not_pin_the_rest_of_the_file(tmp_path: Path) -> None:
+    """A full load gives each array memory of its own, not a view of one buffer of the file."""
+    weights = np.arange(1000.0)
+    path = tmp_path / "text.satchel"
+    satchel.save({"vocabulary": {f"word{i:06d}": i for i in range(50_000)}, "w": weights}, path)
+    base = satchel.load(path)["w"]
+    while isinstance(base, np.ndarray) and base.base is not None:
+        base = base.base
+    assert memoryview(base).nbytes == weights.nbytes  # the packed words are freed
+
+
+def test_packed_strings_decode_without_a_copy_of_their_text(tmp_path: Path) -> None:
+    """Decoding a vocabulary holds no copy of its whole text beside the strings it builds."""
+    vocabulary = {f"{i:0200d}": i for i in range(20_000)}  # 4 MB of text
+    satchel.save(vocabulary, tmp_path / "words.satchel")
+    with open(tmp_path / "words.satchel", "rb") as handle:
+        source, header = reader.read_verified(handle)
+    tracemalloc.start()
+    try:
+        loaded = Decoder(header, source, TrustPolicy(), verify=True).decode(header.tree)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert loaded == vocabulary
+    assert peak - current < 1 << 20  # a copy of the text alone would be 4 MB
+
+
+@pytest.mark.parametrize("step", [4, 5, 7, 1 << 16])
+def test_packed_strings_cut_anywhere_between_steps_round_trip(
+        monkeypatch: pytest.MonkeyPatch, step: int) -> None:
+    """Strings and characters that the decoder's steps cut in two come back whole."""
+    monkeypatch.setattr(builtins, "_TEXT_STEP", step)
+    words = ["", "a", "é中😀", "😀" * 5000, *(f"w{i}é" for i in range(40)), ""]
+    loaded = satchel.loads(satchel.dumps({"words": words, "index": dict.fromkeys(words[1:], 7)}))
+    assert loaded == {"words": words, "index": dict.fromkeys(words[1:], 7)}
 
 
 def test_mmap_arrays_are_read_only_views_of_the_file(tmp_path: Path) -> None:

@@ -141,6 +141,29 @@ def test_every_single_byte_change_is_detected(compress: str | None) -> None:
     assert undetected == []
 
 
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_every_single_byte_change_in_a_file_is_detected(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipelined: bool) -> None:
+    """A full load from a path, read chunk by chunk and hashed on a worker or not, finds any one
+    changed byte."""
+    if pipelined:
+        monkeypatch.setattr(reader, "_PIPELINE_FROM", 0)
+        monkeypatch.setattr(reader, "CHUNK", 200)
+    data = satchel.dumps({"a": np.arange(300.0), "b": np.ones((70, 3))})
+    path = tmp_path / "damaged.satchel"
+    undetected = []
+    for position in range(len(data)):
+        damaged = bytearray(data)
+        damaged[position] ^= 0x01
+        path.write_bytes(damaged)
+        try:
+            satchel.load(path)
+        except satchel.SatchelError:
+            continue
+        undetected.append(position)
+    assert undetected == []
+
+
 def test_truncation_anywhere_is_refused() -> None:
     """A file cut at any point is refused with a FormatError."""
     data = satchel.dumps({"a": np.arange(300, dtype=np.int64)})

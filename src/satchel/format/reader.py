@@ -1,8 +1,12 @@
 """Reading satchel files: whole and verified, memory-mapped, or header only.
 
-A full load reads the file into one private buffer and checks every stored
-byte against its XXH3 checksum. Hashing runs on a second thread while the next
-chunk is read, so verification costs little more than the read itself.
+A full load reads each array into a buffer of its own and checks every stored
+byte against its XXH3 checksum (and every padding byte against zero). Hashing
+runs on a second thread while the next chunk is read, so verification costs
+little more than the read itself. Because no buffer is shared, an array the
+loaded object does not keep, such as the packed text of a vocabulary once its
+strings are decoded, is freed with the load instead of staying pinned by the
+arrays that are kept.
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ from __future__ import annotations
 import mmap
 import os
 import stat
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 import numpy as np
@@ -53,12 +57,26 @@ def _mismatch(index: int, spec: ArraySpec) -> IntegrityError:
 
 
 class Source:
-    """The bytes of one satchel file and what has been verified of them."""
+    """The bytes of one satchel file and what has been verified of them.
 
-    def __init__(self, buffer: Buffer, writable: bool) -> None:
+    ``buffer`` holds the whole file (``loads``, a mapped file) and arrays are
+    views of it, unless ``parts`` holds each array's stored bytes in a buffer of
+    its own (a full load from a file, whose ``buffer`` is then empty).
+    """
+
+    def __init__(self, buffer: Buffer, writable: bool,
+                 parts: Sequence[Buffer] | None = None) -> None:
         self.buffer = buffer
         self.writable = writable
+        self.parts = parts
         self.verified = False
+
+    @classmethod
+    def of_parts(cls, parts: Sequence[Buffer]) -> Source:
+        """Arrays read into buffers of their own and already verified."""
+        source = cls(np.empty(0, dtype=np.uint8), writable=True, parts=parts)
+        source.verified = True
+        return source
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> Source:
@@ -84,12 +102,18 @@ class Source:
         header_bytes = self.buffer[PREAMBLE_SIZE:PREAMBLE_SIZE + header_len].tobytes()
         return parse_header(start, header_bytes, size)
 
+    def stored(self, header: Header, index: int) -> Buffer:
+        """The stored bytes of array ``index`` (compressed or not)."""
+        if self.parts is not None:
+            return self.parts[index]
+        begin = header.data_start + header.arrays[index].offset
+        return self.buffer[begin:begin + header.arrays[index].length]
+
     def verify(self, header: Header) -> None:
-        """Check every padding byte and every array's stored bytes."""
+        """Check every padding byte and every array's stored bytes (of a whole-file buffer)."""
         self.check_padding(header)
         for index, spec in enumerate(header.arrays):
-            begin = header.data_start + spec.offset
-            if checksum(self.buffer[begin:begin + spec.length].data) != spec.checksum:
+            if checksum(self.stored(header, index).data) != spec.checksum:
                 raise _mismatch(index, spec)
         self.verified = True
 
@@ -109,10 +133,9 @@ class Source:
                                  " changed or damaged after it was written")
 
     def array(self, header: Header, index: int, verify: bool) -> np.ndarray[Any, Any]:
-        """Array ``index``: a view of the buffer, or fresh memory if it was compressed."""
+        """Array ``index``: a view of its stored bytes, or fresh memory if it was compressed."""
         spec = header.arrays[index]
-        begin = header.data_start + spec.offset
-        stored = self.buffer[begin:begin + spec.length]
+        stored = self.stored(header, index)
         if verify and not self.verified and checksum(stored.data) != spec.checksum:
             raise _mismatch(index, spec)
         raw = stored if spec.codec is None else _decompress(stored, spec, index)
@@ -135,7 +158,8 @@ Progress = Callable[[int, int], None]
 def read_verified(handle: IO[bytes], progress: Progress | None = None) -> tuple[Source, Header]:
     """Read a whole file and verify every byte of it (a full load).
 
-    ``progress(done, total)`` is called as bytes arrive, for progress bars.
+    Each array is read into a buffer of its own. ``progress(done, total)`` is
+    called as bytes arrive, for progress bars.
     """
     fileno = _fileno(handle)
     if fileno is None:
@@ -144,64 +168,90 @@ def read_verified(handle: IO[bytes], progress: Progress | None = None) -> tuple[
         source.verify(header)
         return source, header
     size = os.fstat(fileno).st_size - handle.tell()
-    buffer = _allocate(size)
-    start = _read_into(handle, buffer, 0, min(PREAMBLE_SIZE, size))
-    header_end = PREAMBLE_SIZE + parse_preamble(buffer[:start].tobytes(), size)
-    _read_into(handle, buffer, start, header_end)
-    source = Source(buffer, writable=True)
-    header = source.header()
+    start = _read(handle, 0, min(PREAMBLE_SIZE, size))
+    header = parse_header(start, _read(handle, len(start), parse_preamble(start, size)), size)
+    parts = [_allocate(spec.length) for spec in header.arrays]
+    hashers = [xxhash.xxh3_64() for _ in parts]
+    batches = _read_arrays(handle, header, parts, hashers, progress)
     if size < _PIPELINE_FROM:
-        _read_into(handle, buffer, header_end, size)
-        source.verify(header)
+        for batch in batches:
+            _hash(batch)
     else:
-        _read_and_hash(handle, source, header, header_end, progress)
-    return source, header
-
-
-def _read_into(handle: IO[bytes], buffer: Buffer, begin: int, end: int) -> int:
-    """Fill ``buffer[begin:end]`` from ``handle``; the file must not be shorter."""
-    view = buffer[begin:end].data
-    got = 0
-    while got < end - begin:
-        count = handle.readinto(view[got:])  # type: ignore[attr-defined]
-        if not count:
-            raise FormatError(f"the file changed while it was read: expected {end} bytes,"
-                              f" found {begin + got}")
-        got += count
-    return end
-
-
-def _read_and_hash(handle: IO[bytes], source: Source, header: Header, position: int,
-                   progress: Progress | None) -> None:
-    """Read the array section chunk by chunk while a worker thread hashes what arrived."""
-    hashers = [xxhash.xxh3_64() for _ in header.arrays]
-    pending: list[Future[None]] = []
-    size = len(source.buffer)
-    with ThreadPoolExecutor(max_workers=1) as worker:
-        while position < size:
-            end = _read_into(handle, source.buffer, position, min(position + CHUNK, size))
-            pending.append(worker.submit(_hash_range, source.buffer, header, hashers,
-                                         position, end))
-            position = end
-            if progress is not None:
-                progress(position, size)
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            pending = [worker.submit(_hash, batch) for batch in batches]
         for future in pending:
             future.result()
-    source.check_padding(header)
     for index, (spec, hasher) in enumerate(zip(header.arrays, hashers, strict=True)):
         if hasher.hexdigest() != spec.checksum:
             raise _mismatch(index, spec)
-    source.verified = True
+    return Source.of_parts(parts), header
 
 
-def _hash_range(buffer: Buffer, header: Header, hashers: list[Any], begin: int,
-                end: int) -> None:
-    """Feed the parts of ``buffer[begin:end]`` that belong to arrays to their hashers."""
-    for spec, hasher in zip(header.arrays, hashers, strict=True):
-        low = max(begin, header.data_start + spec.offset)
-        high = min(end, header.data_start + spec.offset + spec.length)
-        if low < high:
-            hasher.update(buffer[low:high].data)
+def _read(handle: IO[bytes], position: int, count: int) -> bytes:
+    """The next ``count`` bytes of ``handle``, which is at ``position``."""
+    buffer = _allocate(count)
+    _fill(handle, buffer.data, position)
+    return buffer.tobytes()
+
+
+def _fill(handle: IO[bytes], view: memoryview, position: int) -> int:
+    """Fill ``view`` from ``handle``, which is at ``position``; return the position after it."""
+    got = 0
+    while got < len(view):
+        count = handle.readinto(view[got:])  # type: ignore[attr-defined]
+        if not count:
+            raise FormatError(f"the file changed while it was read: expected"
+                              f" {position + len(view)} bytes, found {position + got}")
+        got += count
+    return position + got
+
+
+Batch = list[tuple[Any, memoryview]]
+
+
+def _read_arrays(handle: IO[bytes], header: Header, parts: Sequence[Buffer],
+                 hashers: Sequence[Any], progress: Progress | None) -> Iterator[Batch]:
+    """Read the array section into ``parts``, checking its padding as it passes.
+
+    Yields what arrived in batches of about :data:`CHUNK` bytes, each piece with
+    the hasher of its array, so that a worker can hash one batch while the next
+    is read.
+    """
+    position = PREAMBLE_SIZE + header.header_len
+    batch: Batch = []
+    batched = 0
+    for spec, part, hasher in zip(header.arrays, parts, hashers, strict=True):
+        position = _read_padding(handle, position, header.data_start + spec.offset)
+        for begin in range(0, spec.length, CHUNK):
+            piece = part[begin:begin + CHUNK].data
+            position = _fill(handle, piece, position)
+            batch.append((hasher, piece))
+            batched += len(piece)
+            if batched >= CHUNK:
+                yield batch
+                batch, batched = [], 0
+                if progress is not None:
+                    progress(position, header.file_size)
+    _read_padding(handle, position, header.data_start)  # a file without arrays
+    if batch:
+        yield batch
+    if progress is not None:
+        progress(header.file_size, header.file_size)
+
+
+def _read_padding(handle: IO[bytes], position: int, end: int) -> int:
+    """Read the padding up to ``end``, which must be zero; return the position after it."""
+    if end <= position:
+        return position
+    if any(_read(handle, position, end - position)):
+        raise IntegrityError(f"padding bytes {position}..{end} are not zero: the file was"
+                             " changed or damaged after it was written")
+    return end
+
+
+def _hash(batch: Batch) -> None:
+    for hasher, piece in batch:
+        hasher.update(piece)
 
 
 def read_header(handle: IO[bytes]) -> Header:
@@ -265,8 +315,7 @@ def check_digest(source: Source, header: Header) -> None:
     """
     specs = []
     for index, spec in enumerate(header.arrays):
-        begin = header.data_start + spec.offset
-        stored = source.buffer[begin:begin + spec.length]
+        stored = source.stored(header, index)
         raw = stored if spec.codec is None else _decompress(stored, spec, index)
         if hash_bytes(raw.data) != spec.digest:
             raise _mismatch(index, spec)

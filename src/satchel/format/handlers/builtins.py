@@ -1,16 +1,18 @@
 """Python builtins that JSON cannot say directly, and packed strings.
 
 Large containers of small strings (a vocabulary, class labels, feature names)
-are packed into one UTF-8 array: ``"\\x00"``-joined text, split back in one
-call. That keeps text models compact and fast to load.
+are packed into one UTF-8 array: ``"\\x00"``-joined text. That keeps text
+models compact and fast to load. The text is decoded and split piece by piece,
+so that a load holds no copy of the whole text beside the strings it builds.
 """
 
 from __future__ import annotations
 
 import base64
+import codecs
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,7 @@ from satchel.format.encoder import BY_TYPE, Encoder, Node
 PACK_FROM = 32
 _FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 _BYTES_INLINE = 4096
+_TEXT_STEP = 1 << 16  # packed text decoded at a time: at least 4, a UTF-8 character's most
 
 
 def only(kind: type, items: Iterable[Any]) -> bool:
@@ -46,19 +49,52 @@ def _pack(encoder: Encoder, items: list[str]) -> Node | None:
 
 def unpack_strings(decoder: Decoder, node: dict[str, Any]) -> list[str]:
     """The list of strings a ``strs`` node packs."""
+    items: list[str] = []
+    for batch in _iter_strings(decoder, node):
+        items += batch
+    return items
+
+
+def _iter_strings(decoder: Decoder, node: dict[str, Any]) -> Iterator[list[str]]:
+    """The strings a ``strs`` node packs, in lists split from about 64 KiB of text each.
+
+    Raises:
+        FormatError: the array is not 1-d uint8, its text not UTF-8, or the number of
+            strings not the node's ``n``.
+    """
     count = required(node, "n", int)
     data = decoder.array(node.get("a"))
     if data.dtype != np.uint8 or data.ndim != 1:
         raise FormatError("packed strings must be a 1-d uint8 array")
-    if count == 0:
-        return []
-    try:
-        items = str(data.data, "utf-8").split("\x00")  # decoded from the buffer, no copy
-    except UnicodeDecodeError as exc:
-        raise FormatError(f"packed strings are not valid UTF-8: {exc}") from None
-    if len(items) != count:
-        raise FormatError(f"packed strings: expected {count}, found {len(items)}")
-    return items
+    found = 0
+    for items in _split(data.data) if count else ():
+        found += len(items)
+        if found > count:
+            raise FormatError(f"packed strings: expected {count}, found more")
+        yield items
+    if found != count:
+        raise FormatError(f"packed strings: expected {count}, found {found}")
+
+
+def _split(text: memoryview) -> Iterator[list[str]]:
+    """The NUL-separated UTF-8 strings of ``text``, decoded and split a step at a time."""
+    position, cut = 0, []  # cut: the parts of a string that steps ended inside
+    while True:
+        end = position + _TEXT_STEP
+        final = end >= len(text)
+        try:  # a character that ``end`` cuts is left for the next step
+            step, used = codecs.utf_8_decode(text[position:end], "strict", final)
+        except UnicodeDecodeError as exc:
+            raise FormatError(f"packed strings are not valid UTF-8: {exc}") from None
+        position += used
+        items = step.split("\x00")
+        cut.append(items[0])
+        if len(items) > 1 or final:
+            items[0] = "".join(cut)  # joined once: a long string costs no quadratic copying
+            cut = [] if final else [items.pop()]
+            yield items
+        if final:
+            return
 
 
 def encode_attributes(encoder: Encoder, value: dict[str, Any]) -> Node:
@@ -99,12 +135,18 @@ def _decode_dict(decoder: Decoder, node: dict[str, Any]) -> dict[Any, Any]:
 
 
 def _decode_strdict(decoder: Decoder, node: dict[str, Any]) -> dict[str, int]:
-    keys = unpack_strings(decoder, required(node, "k", dict))
+    keys = required(node, "k", dict)
+    count = required(keys, "n", int)
     values = decoder.array(node.get("v"))
-    if values.dtype.kind not in "iu" or values.shape != (len(keys),):
-        raise FormatError(f"a strdict needs {len(keys)} integer values, found {values.dtype}"
+    if values.dtype.kind not in "iu" or values.shape != (count,):
+        raise FormatError(f"a strdict needs {count} integer values, found {values.dtype}"
                           f" {values.shape}")
-    return dict(zip(keys, values.tolist(), strict=True))
+    result: dict[str, int] = {}
+    done = 0
+    for batch in _iter_strings(decoder, keys):  # no list of all keys or values at once
+        result.update(zip(batch, values[done:done + len(batch)].tolist(), strict=True))
+        done += len(batch)
+    return result
 
 
 def _ordered(value: set[Any] | frozenset[Any]) -> list[Any]:
