@@ -165,6 +165,17 @@ def test_packed_strings_keep_exact_types() -> None:
     assert '"strdict"' not in kinds["flags"]
 
 
+@pytest.mark.parametrize("value", ["\ud800x", ["\ud800x"] * 40, {"\udcff": 1}])
+def test_lone_surrogates_are_refused_at_save(tmp_path: Path, value: Any) -> None:
+    """Text that is not valid Unicode is an EncodeError at save, never a file that won't load."""
+    path = tmp_path / "model.satchel"
+    satchel.save({"x": 1}, path)
+    with pytest.raises(satchel.EncodeError, match="lone surrogate"):
+        satchel.save({"x": value}, path)
+    assert satchel.load(path) == {"x": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["model.satchel"]
+
+
 def test_killed_save_never_leaves_a_half_file(tmp_path: Path) -> None:
     """A save killed with SIGKILL leaves either no file or the complete old one."""
     path = tmp_path / "big.satchel"

@@ -25,7 +25,13 @@ import numpy as np
 import orjson
 import xxhash
 
-from satchel.errors import FormatError, IntegrityError, LimitError, UnsupportedVersionError
+from satchel.errors import (
+    EncodeError,
+    FormatError,
+    IntegrityError,
+    LimitError,
+    UnsupportedVersionError,
+)
 
 MAGIC = b"\x89SATCHEL"
 FORMAT_MAJOR = 1
@@ -355,7 +361,7 @@ def content_digest(tree: Any, specs: Sequence[ArraySpec]) -> str:
     the same digest however it was stored.
     """
     hasher = blake3.blake3(_DIGEST_TAG)
-    hasher.update(orjson.dumps(tree))
+    hasher.update(_json(tree))
     for spec in specs:
         hasher.update(orjson.dumps([dtype_to_json(spec.dtype), spec.shape, spec.order]))
         hasher.update(spec.digest)
@@ -379,12 +385,24 @@ def _spec_to_json(spec: ArraySpec) -> dict[str, Any]:
 
 def build_header(tree: Any, specs: Sequence[ArraySpec], metadata: dict[str, Any]) -> bytes:
     """The JSON header of a file, uncompressed."""
-    return orjson.dumps({
+    return _json({
         "digest": content_digest(tree, specs),
         "tree": tree,
         "arrays": [_spec_to_json(s) for s in specs],
         "metadata": metadata,
     })
+
+
+def _json(value: Any) -> bytes:
+    """``value`` as JSON; text that is not valid Unicode is an :class:`EncodeError`."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise EncodeError(
+            f"cannot save: {exc}. A string holds a lone surrogate (as os.fsdecode makes of"
+            " undecodable bytes), which is not valid Unicode text and cannot be stored as"
+            " UTF-8; store such a value as bytes instead."
+        ) from None
 
 
 def deflate_header(header: bytes, size: range | None = None) -> bytes:

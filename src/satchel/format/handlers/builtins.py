@@ -43,7 +43,10 @@ def _pack(encoder: Encoder, items: list[str]) -> Node | None:
     text = "\x00".join(items)
     if text.count("\x00") != len(items) - 1:
         return None  # a string holds NUL itself: keep it as JSON
-    data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    try:
+        data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    except UnicodeEncodeError:
+        return None  # a lone surrogate: the header refuses it with the reason
     return {"$": "strs", "a": encoder.add_array(data), "n": len(items)}
 
 
