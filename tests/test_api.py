@@ -54,10 +54,12 @@ def test_full_load_gives_writable_arrays(forest_file: Path) -> None:
 
 
 def test_full_load_arrays_do_not_pin_the_rest_of_the_file(tmp_path: Path) -> None:
-    """A full load gives each array memory of its own, not a view of one buffer of the file."""
+    """A full load of a file over 1 MiB gives each array memory of its own, not a view of one
+    buffer of the file."""
     weights = np.arange(1000.0)
     path = tmp_path / "text.satchel"
-    satchel.save({"vocabulary": {f"word{i:06d}": i for i in range(50_000)}, "w": weights}, path)
+    satchel.save({"vocabulary": {f"word{i:06d}": i for i in range(150_000)}, "w": weights}, path)
+    assert path.stat().st_size >= reader._WHOLE_BELOW
     base = satchel.load(path)["w"]
     while isinstance(base, np.ndarray) and base.base is not None:
         base = base.base

@@ -141,12 +141,14 @@ def test_every_single_byte_change_is_detected(compress: str | None) -> None:
     assert undetected == []
 
 
-@pytest.mark.parametrize("pipelined", [False, True])
+@pytest.mark.parametrize("reading", ["whole", "by array", "pipelined"])
 def test_every_single_byte_change_in_a_file_is_detected(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipelined: bool) -> None:
-    """A full load from a path, read chunk by chunk and hashed on a worker or not, finds any one
-    changed byte."""
-    if pipelined:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reading: str) -> None:
+    """A full load from a path, read whole or array by array, hashed on a worker or not, finds
+    any one changed byte."""
+    if reading != "whole":
+        monkeypatch.setattr(reader, "_WHOLE_BELOW", 0)
+    if reading == "pipelined":
         monkeypatch.setattr(reader, "_PIPELINE_FROM", 0)
         monkeypatch.setattr(reader, "CHUNK", 200)
     data = satchel.dumps({"a": np.arange(300.0), "b": np.ones((70, 3))})
