@@ -173,15 +173,16 @@ def dtype_to_json(dtype: np.dtype[Any]) -> Any:
     }
 
 
-_DTYPES: dict[bytes, np.dtype[Any]] = {}
+_DTYPES: dict[str | bytes, np.dtype[Any]] = {}
 
 
 def dtype_from_json(spec: Any, where: str) -> np.dtype[Any]:
     """Rebuild a dtype from :func:`dtype_to_json` output, refusing anything else.
 
-    Forests repeat the same record dtype for every tree: parsed ones are cached.
+    Forests repeat the same record dtype for every tree: parsed ones are cached,
+    simple ones under their text and records under their JSON.
     """
-    key = orjson.dumps(spec) if isinstance(spec, (str, dict)) else b""
+    key = spec if type(spec) is str else orjson.dumps(spec) if isinstance(spec, dict) else b""
     found = _DTYPES.get(key)
     if found is None:
         found = _parse_dtype(spec, where)
@@ -555,44 +556,51 @@ def _inflate_header(data: bytes, dictionary: bool) -> bytes:
     return text
 
 
+_SPEC_KEYS = frozenset({"dtype", "shape", "order", "offset", "length", "blake3", "xxh3"})
+_SPEC_KEYS_CODEC = _SPEC_KEYS | {"codec"}
+_HEX = re.compile("[0-9a-f]*")
+
+
 def _spec_from_json(entry: Any, index: int) -> ArraySpec:
-    where = f"header.arrays[{index}]"
-    required = {"dtype", "shape", "order", "offset", "length", "blake3", "xxh3"}
-    if isinstance(entry, dict) and "codec" in entry:
-        required = required | {"codec"}
-    if not isinstance(entry, dict) or entry.keys() != required:
-        raise FormatError(f"{where}: expected exactly the keys {sorted(required)}")
-    dtype = dtype_from_json(entry["dtype"], f"{where}.dtype")
+    """One entry of the array table, checked; a forest's table holds thousands of them."""
+    if type(entry) is not dict or not (entry.keys() == _SPEC_KEYS
+                                       or entry.keys() == _SPEC_KEYS_CODEC):
+        required = _SPEC_KEYS_CODEC if isinstance(entry, dict) and "codec" in entry else _SPEC_KEYS
+        raise FormatError(f"header.arrays[{index}]: expected exactly the keys {sorted(required)}")
+    dtype = dtype_from_json(entry["dtype"], f"header.arrays[{index}].dtype")
     shape = entry["shape"]
-    if (not isinstance(shape, list) or len(shape) > MAX_NDIM
-            or not all(type(n) is int and n >= 0 for n in shape)):
-        raise FormatError(f"{where}.shape: expected at most {MAX_NDIM} non-negative integers")
+    if type(shape) is not list or len(shape) > MAX_NDIM or not all(
+            type(n) is int and n >= 0 for n in shape):
+        raise FormatError(f"header.arrays[{index}].shape: expected at most {MAX_NDIM}"
+                          " non-negative integers")
     offset, length, codec = entry["offset"], entry["length"], entry.get("codec")
     if type(offset) is not int or type(length) is not int or offset < 0 or length < 0:
-        raise FormatError(f"{where}: offset and length must be non-negative integers")
+        raise FormatError(f"header.arrays[{index}]: offset and length must be non-negative"
+                          " integers")
     if entry["order"] not in ("C", "F") or codec not in (None, *CODECS):
-        raise FormatError(f"{where}: order must be 'C' or 'F', codec one of {CODECS}")
-    digest = _hex_digest(entry["blake3"], f"{where}.blake3", 64)
+        raise FormatError(f"header.arrays[{index}]: order must be 'C' or 'F', codec one of"
+                          f" {CODECS}")
+    digest = _hex_digest(entry["blake3"], index, "blake3", 64)
     fast = entry["xxh3"]
-    _hex_digest(fast, f"{where}.xxh3", 16)
+    _hex_digest(fast, index, "xxh3", 16)
     spec = ArraySpec(dtype, tuple(shape), entry["order"], offset, length, digest, codec, fast)
     if codec is None and length != spec.nbytes:
         raise FormatError(
-            f"{where}: shape {tuple(shape)} x itemsize {dtype.itemsize} is {spec.nbytes}"
-            f" bytes, but {length} bytes are stored"
+            f"header.arrays[{index}]: shape {tuple(shape)} x itemsize {dtype.itemsize} is"
+            f" {spec.nbytes} bytes, but {length} bytes are stored"
         )
     if codec is not None and spec.nbytes > max(length * MAX_COMPRESSION_RATIO, 1 << 20):
         raise LimitError(
-            f"{where}: {length} compressed bytes claim to expand to {spec.nbytes};"
-            f" a reader accepts a ratio of at most {MAX_COMPRESSION_RATIO}"
+            f"header.arrays[{index}]: {length} compressed bytes claim to expand to"
+            f" {spec.nbytes}; a reader accepts a ratio of at most {MAX_COMPRESSION_RATIO}"
             " (satchel.format.container.MAX_COMPRESSION_RATIO)"
         )
     return spec
 
 
-def _hex_digest(text: Any, where: str, digits: int) -> bytes:
-    if not isinstance(text, str) or len(text) != digits or not re.fullmatch(r"[0-9a-f]+", text):
-        raise FormatError(f"{where}: expected {digits} hex digits")
+def _hex_digest(text: Any, index: int, key: str, digits: int) -> bytes:
+    if type(text) is not str or len(text) != digits or not _HEX.fullmatch(text):
+        raise FormatError(f"header.arrays[{index}].{key}: expected {digits} hex digits")
     return bytes.fromhex(text)
 
 
