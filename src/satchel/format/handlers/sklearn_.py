@@ -188,7 +188,7 @@ def _binary_tree_state(state: Any, args: tuple[Any, ...], bound_rows: int) -> No
         raise _fail("neighbour tree", "data must be a 2-d float64 array")
     n_samples, n_dims = data.shape
     if idx.dtype != np.intp or idx.shape != (n_samples,) or (
-            n_samples and (idx.view(np.uintp) >= n_samples).any()):  # negatives wrap: too big
+            n_samples and idx.view(np.uintp).max() >= n_samples):  # negatives wrap: too big
         raise _fail("neighbour tree", "idx_array must index the samples")
     if not (_is_int(leaf_size, 1) and _is_int(n_levels, 1, 62) and _is_int(n_nodes, 1)
             and n_nodes == 2 ** n_levels - 1 and node_data.shape == (n_nodes,)
