@@ -167,9 +167,7 @@ def loads(data: bytes | bytearray | memoryview, *, trusted: Iterable[str] = (),
           verify: bool | None = None, on_mismatch: OnMismatch = "warn",
           trust_code: bool = False) -> Any:
     """Load from the bytes :func:`dumps` returned (a full, verified load)."""
-    source = Source.from_bytes(data)
-    header = source.header()
-    source.verify(header)
+    source, header = reader.verified(Source.from_bytes(data))
     return _load(header, source, trusted=trusted, full=True, verify=verify,
                  on_mismatch=on_mismatch, trust_code=trust_code)
 

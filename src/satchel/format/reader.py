@@ -166,10 +166,7 @@ def read_verified(handle: IO[bytes], progress: Progress | None = None) -> tuple[
     """
     fileno = _fileno(handle)
     if fileno is None:
-        source = Source.from_bytes(handle.read())
-        header = source.header()
-        source.verify(header)
-        return source, header
+        return verified(Source.from_bytes(handle.read()))
     size = os.fstat(fileno).st_size - handle.tell()
     if size < _WHOLE_BELOW:
         source, header = _read_whole(handle, size)
@@ -195,18 +192,18 @@ def read_verified(handle: IO[bytes], progress: Progress | None = None) -> tuple[
     return Source.of_parts(parts), header
 
 
-def _read_whole(handle: IO[bytes], size: int) -> tuple[Source, Header]:
-    """Read a small file with one call and verify it; its arrays are views of one buffer.
-
-    One read instead of one per array and per padding gap: for a model of a few
-    hundred kilobytes the calls, not the bytes, are what a load waits for.
-    """
-    buffer = _allocate(size)
-    _fill(handle, buffer.data, 0)
-    source = Source(buffer, writable=True)
+def verified(source: Source) -> tuple[Source, Header]:
+    """``source`` (a whole-file buffer) and its header, with every byte verified."""
     header = source.header()
     source.verify(header)
     return source, header
+
+
+def _read_whole(handle: IO[bytes], size: int) -> tuple[Source, Header]:
+    """Read a small file with one call (not one per array and padding gap) and verify it."""
+    buffer = _allocate(size)
+    _fill(handle, buffer.data, 0)
+    return verified(Source(buffer, writable=True))
 
 
 def _read(handle: IO[bytes], position: int, count: int) -> bytes:
