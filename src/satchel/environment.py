@@ -44,11 +44,11 @@ def installed_version(distribution: str) -> str | None:
 
 
 def _dist_info_version(distribution: str) -> str | None:
-    normalized = re.sub(r"[-_.]+", "_", distribution).lower()
+    normalized = _SEPARATORS.sub("_", distribution).lower()
     for entry in sys.path:
         for folder in glob.glob(os.path.join(entry or ".", "*.dist-info")):
             name, _, version = os.path.basename(folder)[:-len(".dist-info")].partition("-")
-            if re.sub(r"[-_.]+", "_", name).lower() == normalized and version:
+            if _SEPARATORS.sub("_", name).lower() == normalized and version:
                 return version
     try:
         return importlib.metadata.version(distribution)
@@ -112,8 +112,12 @@ class Difference:
         return f"{self.name} {self.saved or '-'} -> {current} ({self.change})"
 
 
+_RELEASE = re.compile(r"(\d+(?:\.\d+)*)")
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
 def _release(version: str) -> tuple[int, ...]:
-    match = re.match(r"(\d+(?:\.\d+)*)", version)
+    match = _RELEASE.match(version)
     return tuple(int(p) for p in match.group(1).split(".")) if match else ()
 
 
@@ -133,10 +137,11 @@ def classify(saved: str | None, current: str | None) -> str:
 def compare(saved: dict[str, Any]) -> list[Difference]:
     """Every difference between the ``saved`` environment and this one."""
     differences = []
-    if saved.get("python") and _release(saved["python"])[:2] != _release(
-            platform.python_version())[:2]:
-        differences.append(Difference("python", saved["python"], platform.python_version(),
-                                      classify(saved["python"], platform.python_version())))
+    python, saved_python = platform.python_version(), saved.get("python")
+    if saved_python and saved_python != python and _release(saved_python)[:2] != _release(
+            python)[:2]:
+        differences.append(Difference("python", saved_python, python,
+                                      classify(saved_python, python)))
     for name, version in sorted(saved.get("packages", {}).items()):
         current = installed_version(name)
         if current != version:

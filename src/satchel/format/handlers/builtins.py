@@ -206,9 +206,12 @@ def _decode_float(decoder: Decoder, node: dict[str, Any]) -> float:
     return _FLOATS[text]
 
 
+_DECIMAL = re.compile(r"-?[0-9]{1,4000}")
+
+
 def _decode_int(decoder: Decoder, node: dict[str, Any]) -> int:
     text = required(node, "v", str)
-    if not (re.fullmatch(r"-?[0-9]{1,4000}", text)):
+    if not _DECIMAL.fullmatch(text):
         raise FormatError(f"an int node holds up to 4000 decimal digits, found {text[:20]!r}")
     return int(text)
 
