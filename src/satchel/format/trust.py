@@ -102,13 +102,24 @@ def split_name(name: str) -> tuple[str, str]:
     """
     if not isinstance(name, str):
         raise FormatError(f"a name must be a string, found {type(name).__name__}")
+    found = _SPLIT.get(name)
+    if found is not None:
+        return found
     module, sep, qualname = name.partition(":")
     if not sep:
         module, _, qualname = name.rpartition(".")
     if not (_NAME.fullmatch(module) and _NAME.fullmatch(qualname)) or "__" in qualname:
         raise FormatError(f"invalid name {name[:80]!r}: expected 'module:qualname' made of"
                           " Python identifiers")
+    if len(_SPLIT) < _MEMO_SIZE:
+        _SPLIT[name] = module, qualname
     return module, qualname
+
+
+#: Valid names already split, and default verdicts already given (both pure).
+_SPLIT: dict[str, tuple[str, str]] = {}
+_VERDICTS: dict[tuple[str, str], bool] = {}
+_MEMO_SIZE = 4096
 
 
 def dotted(name: str) -> str:
@@ -124,6 +135,15 @@ def _is_sklearn_module(module: str) -> bool:
 
 def default_trusts(role: Role, name: str) -> bool:
     """Whether satchel trusts ``name`` in ``role`` with no help from the user."""
+    verdict = _VERDICTS.get((role, name))
+    if verdict is None:
+        verdict = _default_verdict(role, name)
+        if len(_VERDICTS) < _MEMO_SIZE:
+            _VERDICTS[role, name] = verdict
+    return verdict
+
+
+def _default_verdict(role: Role, name: str) -> bool:
     module, qualname = split_name(name)
     if role == "construct":
         return name == "sklearn.tree._tree:Tree" or (
