@@ -16,7 +16,6 @@ nodes.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,10 +174,10 @@ def decode_members(decoder: Decoder, node: dict[str, Any]) -> list[Any]:
         if name in ARGS and not batched:
             for member_args in args:
                 run_check(ARGS[name], name, member_args)
-        members = [attempt(functools.partial(cls, *a), name, "construct") for a in args]
+        members = attempt(lambda: [cls(*a) for a in args], name, "construct")
     else:
         cls = decoder.resolve("class", name)
-        members = [attempt(lambda: cls.__new__(cls), name, "create") for _ in range(count)]
+        members = attempt(lambda: [cls.__new__(cls) for _ in range(count)], name, "create")
     _remember(decoder, node, members)
     _restore(decoder, node, members, args)
     return _grouped(node, members)
@@ -210,12 +209,21 @@ def _restore(decoder: Decoder, node: dict[str, Any], members: list[Any],
     if check is not None and not batched:
         for state, member_args in zip(states, args, strict=True):
             run_check(check, name, state, member_args)
-    for member, state in zip(members, states, strict=True):
-        attempt(functools.partial(set_state, member, state), name, "restore the state of")
+    attempt(lambda: _set_states(members, states), name, "restore the state of")
     checks = [c for c in after_checks(type(members[0])) if not (batched and c in batch.covers)]
     for member in members:
         for after in checks:
             run_check(after, name, member)
+
+
+def _set_states(members: list[Any], states: list[dict[str, Any]]) -> None:
+    setter = getattr(type(members[0]), "__setstate__", None)
+    if setter is None:  # every member is of one class
+        for member, state in zip(members, states, strict=True):
+            set_state(member, state)
+        return
+    for member, state in zip(members, states, strict=True):
+        setter(member, state)
 
 
 def _columns(decoder: Decoder, nodes: dict[Any, Any], count: int) -> tuple[dict[Any, list[Any]],
