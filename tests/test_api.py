@@ -101,10 +101,9 @@ def test_mmap_arrays_are_read_only_views_of_the_file(tmp_path: Path) -> None:
     for array in loaded.values():
         assert not array.flags.writeable
         base = array
-        while isinstance(base, np.ndarray) and base.base is not None:
-            base = base.base
-        assert isinstance(base, memoryview)
-        assert isinstance(base.obj, mmap.mmap)
+        while isinstance(base, np.ndarray | memoryview):
+            base = base.base if isinstance(base, np.ndarray) else base.obj
+        assert isinstance(base, mmap.mmap)
     np.testing.assert_array_equal(loaded["w"], weights)
     assert loaded["f"].flags.f_contiguous
 

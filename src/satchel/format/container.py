@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 import struct
+import sys
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -189,6 +190,22 @@ def dtype_from_json(spec: Any, where: str) -> np.dtype[Any]:
         if len(_DTYPES) < 1024:
             _DTYPES[key] = found
     return found
+
+
+#: Record dtypes that an array's equal dtype is replaced by when it is decoded:
+#: ``(module, attribute)``, looked up in ``sys.modules`` (nothing is imported).
+#: Compiled classes compare their nodes' dtype at every ``__setstate__``, and the
+#: same object compares at once. Filled by the handlers.
+KNOWN_DTYPES: list[tuple[str, str]] = []
+
+
+def known_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """The entry of :data:`KNOWN_DTYPES` equal to the record dtype ``dtype``, else ``dtype``."""
+    for module, attribute in KNOWN_DTYPES:
+        known = getattr(sys.modules.get(module), attribute, None)
+        if isinstance(known, np.dtype) and known == dtype:
+            return known
+    return dtype
 
 
 def _parse_dtype(spec: Any, where: str) -> np.dtype[Any]:

@@ -30,6 +30,7 @@ from satchel.format.container import (
     checksum,
     content_digest,
     hash_bytes,
+    known_dtype,
     parse_header,
     parse_preamble,
 )
@@ -142,9 +143,12 @@ class Source:
         if verify and not self.verified and checksum(stored.data) != spec.checksum:
             raise _mismatch(index, spec)
         raw = stored if spec.codec is None else _decompress(stored, spec, index)
-        count = spec.nbytes // spec.dtype.itemsize if spec.dtype.itemsize else 0
-        flat = (np.frombuffer(raw, dtype=spec.dtype, count=count) if count
-                else np.empty(0, dtype=spec.dtype))
+        dtype = spec.dtype if spec.dtype.names is None else known_dtype(spec.dtype)
+        count = spec.nbytes // dtype.itemsize if dtype.itemsize else 0
+        # From a memoryview, not the buffer itself: the array is then the base of
+        # its own views, so that the members of a column can be seen to share it.
+        flat = (np.frombuffer(raw.data, dtype=dtype, count=count) if count
+                else np.empty(0, dtype=dtype))
         try:
             result = flat.reshape(spec.shape[::-1]).T if spec.order == "F" else flat.reshape(
                 spec.shape)

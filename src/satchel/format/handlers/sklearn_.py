@@ -10,12 +10,14 @@ come after their parents, which also rules out cycles (a hang at predict).
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from satchel.errors import FormatError
+from satchel.format.container import KNOWN_DTYPES
 from satchel.format.handlers.columns import COLUMNAR, Bases, Batch
 from satchel.format.handlers.objects import AFTER_TYPES, ARGS, STATE
 
@@ -54,9 +56,11 @@ def _check_links(what: str, nodes: np.ndarray[Any, Any], fields: tuple[str, str,
     widths = np.broadcast_to(np.asarray(1 << 62 if n_features is None else n_features,
                                         dtype=np.int64), sizes.shape)
     # Trees [cuts[i], cuts[i + 1]) hold about _CHUNK nodes together (or one tree more).
-    marks = np.searchsorted(ends, np.arange(_CHUNK, int(ends[-1]) + _CHUNK, _CHUNK))
-    cuts = np.unique(np.concatenate(([0], np.minimum(marks + 1, len(sizes)))))
-    for first_tree, stop_tree in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+    cuts = [0, len(sizes)]
+    if int(ends[-1]) > _CHUNK:
+        marks = np.searchsorted(ends, np.arange(_CHUNK, int(ends[-1]) + _CHUNK, _CHUNK))
+        cuts = np.unique(np.concatenate(([0], np.minimum(marks + 1, len(sizes))))).tolist()
+    for first_tree, stop_tree in itertools.pairwise(cuts):
         trees = slice(first_tree, stop_tree)
         low, high = int(starts[first_tree]), int(ends[stop_tree - 1])
         if stop_tree - first_tree == 1:  # one tree, perhaps a large one: slices of it
@@ -392,6 +396,9 @@ COLUMNAR.update({
         "DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifier",
         "ExtraTreeRegressor")},
 })
+KNOWN_DTYPES.extend([("sklearn.tree._tree", "NODE_DTYPE"),
+                     ("sklearn.ensemble._hist_gradient_boosting.common",
+                      "PREDICTOR_RECORD_DTYPE")])
 ARGS[TREE] = _tree_args
 STATE[TREE] = _tree_state
 # KD trees keep lower and upper bounds per node, ball trees one centroid.
