@@ -9,7 +9,7 @@ the handlers registered in :data:`BY_KIND`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ NAMED_KINDS: dict[str, tuple[str, Role]] = {}
 
 MAX_DEPTH = 200
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_CONTAINERS = frozenset({dict, list})
 #: Keys whose values are data, never nodes: the name walk does not enter them.
 DATA_KEYS = frozenset({"$", "@", "to", "a", "n", "b64", "hex", "dtype", "shape", "order",
                        "name", "cls", "kind"})
@@ -51,27 +52,35 @@ def collect_names(tree: Node) -> set[tuple[Role, str]]:
             raise LimitError(f"the object tree holds more than {MAX_NODES} nodes")
         if depth > MAX_DEPTH:
             raise LimitError(f"the object tree nests deeper than {MAX_DEPTH} levels")
-        if isinstance(node, list):
-            stack.extend((item, depth + 1) for item in node)
-        elif isinstance(node, dict):
+        if type(node) is list:
+            children: Iterable[Node] = node
+        elif type(node) is dict:
             kind = node.get("$")
-            if not isinstance(kind, str):
+            if type(kind) is not str:
                 raise FormatError(f"a node's kind must be a string, found {type(kind).__name__}")
-            if kind in ("objs", "news") and type(node.get("n")) is int:
-                count += max(node["n"], 0)  # each member is an object built
-            if kind in ("dict", "cols") and isinstance(node.get("v"), dict):
-                stack.extend((v, depth + 1) for v in node["v"].values())
+            if kind == "ref":  # the commonest kinds first
                 continue
-            if kind not in BY_KIND:
-                raise FormatError(f"unknown node kind {str(kind)[:40]!r}: the file is damaged"
-                                  " or was written by a newer satchel")
-            named = NAMED_KINDS.get(kind)
-            if named is not None:
-                name = node.get(named[0])
-                if not isinstance(name, str):
-                    raise FormatError(f"a {kind!r} node must name a {named[1]} as a string")
-                uses.add((named[1], name))
-            stack.extend((v, depth + 1) for k, v in node.items() if k not in DATA_KEYS)
+            if kind == "same":
+                children = (node.get("v"),)
+            elif kind in ("dict", "cols") and type(node.get("v")) is dict:
+                children = node["v"].values()
+            else:
+                if kind not in BY_KIND:
+                    raise FormatError(f"unknown node kind {kind[:40]!r}: the file is damaged"
+                                      " or was written by a newer satchel")
+                if kind in ("objs", "news") and type(node.get("n")) is int:
+                    count += max(node["n"], 0)  # each member is an object built
+                named = NAMED_KINDS.get(kind)
+                if named is not None:
+                    name = node.get(named[0])
+                    if type(name) is not str:
+                        raise FormatError(f"a {kind!r} node must name a {named[1]} as a string")
+                    uses.add((named[1], name))
+                children = [v for k, v in node.items() if k not in DATA_KEYS]
+        else:
+            continue
+        depth += 1
+        stack.extend((child, depth) for child in children if type(child) in _CONTAINERS)
     return uses
 
 
