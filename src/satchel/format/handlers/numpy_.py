@@ -189,9 +189,12 @@ def _decode_random(decoder: Decoder, node: dict[str, Any]) -> Any:
             return bit_generator
         random_state = np.random.RandomState(bit_generator)
         has_gauss, gauss = required(node, "gauss", list)
-        full = random_state.get_state(legacy=False)
-        full.update(has_gauss=int(has_gauss), gauss=float(gauss))
-        random_state.set_state(full)
+        if type(has_gauss) is not int or type(gauss) not in (int, float):
+            raise TypeError("the cached gaussian must be [int, float]")
+        if has_gauss or gauss:  # a new RandomState holds no cached gaussian
+            full = random_state.get_state(legacy=False)
+            full.update(has_gauss=int(has_gauss), gauss=float(gauss))
+            random_state.set_state(full)
         return random_state
     except (TypeError, ValueError, KeyError, OverflowError) as exc:
         raise FormatError(f"invalid random generator state: {exc}") from None
