@@ -579,42 +579,49 @@ _HEX = re.compile("[0-9a-f]*")
 
 
 def _spec_from_json(entry: Any, index: int) -> ArraySpec:
-    where = f"header.arrays[{index}]"
     if type(entry) is not dict or not (entry.keys() == _SPEC_KEYS
                                        or entry.keys() == _SPEC_KEYS_CODEC):
         required = _SPEC_KEYS_CODEC if isinstance(entry, dict) and "codec" in entry else _SPEC_KEYS
-        raise FormatError(f"{where}: expected exactly the keys {sorted(required)}")
-    dtype = dtype_from_json(entry["dtype"], f"{where}.dtype")
+        raise FormatError(f"{_where(index)}: expected exactly the keys {sorted(required)}")
+    dtype = _DTYPES.get(entry["dtype"]) if type(entry["dtype"]) is str else None
+    if dtype is None:
+        dtype = dtype_from_json(entry["dtype"], f"{_where(index)}.dtype")
     shape = entry["shape"]
-    if (type(shape) is not list or len(shape) > MAX_NDIM
-            or not all(type(n) is int and n >= 0 for n in shape)):
-        raise FormatError(f"{where}.shape: expected at most {MAX_NDIM} non-negative integers")
+    if type(shape) is not list or len(shape) > MAX_NDIM or not all(
+            type(n) is int and n >= 0 for n in shape):
+        raise FormatError(f"{_where(index)}.shape: expected at most {MAX_NDIM} non-negative"
+                          " integers")
     offset, length, codec = entry["offset"], entry["length"], entry.get("codec")
     if type(offset) is not int or type(length) is not int or offset < 0 or length < 0:
-        raise FormatError(f"{where}: offset and length must be non-negative integers")
+        raise FormatError(f"{_where(index)}: offset and length must be non-negative integers")
     if entry["order"] not in ("C", "F") or codec not in (None, *CODECS):
-        raise FormatError(f"{where}: order must be 'C' or 'F', codec one of {CODECS}")
-    digest = _hex_digest(entry["blake3"], f"{where}.blake3", 64)
+        raise FormatError(f"{_where(index)}: order must be 'C' or 'F', codec one of {CODECS}")
+    digest = _hex_digest(entry["blake3"], index, "blake3", 64)
     fast = entry["xxh3"]
-    _hex_digest(fast, f"{where}.xxh3", 16)
+    _hex_digest(fast, index, "xxh3", 16)
     spec = ArraySpec(dtype, tuple(shape), entry["order"], offset, length, digest, codec, fast)
-    if codec is None and length != spec.nbytes:
+    nbytes = spec.nbytes
+    if codec is None and length != nbytes:
         raise FormatError(
-            f"{where}: shape {tuple(shape)} x itemsize {dtype.itemsize} is {spec.nbytes}"
+            f"{_where(index)}: shape {tuple(shape)} x itemsize {dtype.itemsize} is {nbytes}"
             f" bytes, but {length} bytes are stored"
         )
-    if codec is not None and spec.nbytes > max(length * MAX_COMPRESSION_RATIO, 1 << 20):
+    if codec is not None and nbytes > max(length * MAX_COMPRESSION_RATIO, 1 << 20):
         raise LimitError(
-            f"{where}: {length} compressed bytes claim to expand to {spec.nbytes};"
+            f"{_where(index)}: {length} compressed bytes claim to expand to {nbytes};"
             f" a reader accepts a ratio of at most {MAX_COMPRESSION_RATIO}"
             " (satchel.format.container.MAX_COMPRESSION_RATIO)"
         )
     return spec
 
 
-def _hex_digest(text: Any, where: str, digits: int) -> bytes:
+def _where(index: int) -> str:
+    return f"header.arrays[{index}]"
+
+
+def _hex_digest(text: Any, index: int, key: str, digits: int) -> bytes:
     if type(text) is not str or len(text) != digits or not _HEX.fullmatch(text):
-        raise FormatError(f"{where}: expected {digits} hex digits")
+        raise FormatError(f"{_where(index)}.{key}: expected {digits} hex digits")
     return bytes.fromhex(text)
 
 
