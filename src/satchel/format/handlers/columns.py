@@ -217,13 +217,8 @@ def _restore(decoder: Decoder, node: dict[str, Any], members: list[Any],
 
 
 def _set_states(members: list[Any], states: list[dict[str, Any]]) -> None:
-    setter = getattr(type(members[0]), "__setstate__", None)
-    if setter is None:  # every member is of one class
-        for member, state in zip(members, states, strict=True):
-            set_state(member, state)
-        return
     for member, state in zip(members, states, strict=True):
-        setter(member, state)
+        set_state(member, state)
 
 
 def _columns(decoder: Decoder, nodes: dict[Any, Any], count: int) -> tuple[dict[Any, list[Any]],
