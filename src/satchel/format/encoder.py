@@ -98,9 +98,11 @@ class Encoder:
             return packed
         return [self.child(item, f"[{i}]") for i, item in enumerate(items)]
 
-    def seen(self, value: Any) -> bool:
-        """Whether ``value`` was encoded already (a later use becomes a reference)."""
-        return id(value) in self._memo
+    def unseen(self, values: list[Any]) -> bool:
+        """Whether ``values`` are distinct objects none of which was encoded already
+        (a later use of an encoded object becomes a reference to it)."""
+        ids = set(map(id, values))
+        return len(ids) == len(values) and self._memo.keys().isdisjoint(ids)
 
     def remember_members(self, node: dict[str, Any], members: list[Any]) -> None:
         """Let later uses of objects stored as columns refer to them.

@@ -88,14 +88,11 @@ def encode_members(encoder: Encoder, items: list[Any], *, grouped: bool = True) 
             return None
         flat = [item for row in items for item in row]
     cls = type(flat[0])
-    if _columnar_name(cls) is None or not all(type(item) is cls for item in flat):
-        return None
-    if len({id(item) for item in flat}) != len(flat) or any(encoder.seen(i) for i in flat):
+    if _columnar_name(cls) is None or not _one_type(flat, cls) or not encoder.unseen(flat):
         return None
     shapes = [reduced(encoder, item) for item in flat]
     first, keys = shapes[0][0], _keys(shapes[0])
-    if keys is None or any(s[0]["$"] != first["$"] or len(s[0].get("args", ())) != len(
-            first.get("args", ())) or _keys(s) != keys for s in shapes):
+    if keys is None or not _alike(shapes, keys):
         return None
     node: dict[str, Any] = {"$": "news" if first["$"] == "new" else "objs",
                             "cls": first["cls"], "n": len(flat)}
@@ -113,15 +110,32 @@ def encode_members(encoder: Encoder, items: list[Any], *, grouped: bool = True) 
 def _keys(shape: tuple[dict[str, Any], Any, Any, Any]) -> list[str] | None:
     _, state, listitems, dictitems = shape
     if listitems is not None or dictitems is not None or type(state) is not dict \
-            or not all(type(k) is str for k in state):
+            or not _one_type(state, str):
         return None
     return list(state)
+
+
+def _one_type(values: Any, kind: type) -> bool:
+    """Whether every one of ``values`` is exactly of type ``kind`` (one pass in C)."""
+    return set(map(type, values)) <= {kind}
+
+
+def _alike(shapes: list[tuple[dict[str, Any], Any, Any, Any]], keys: list[str]) -> bool:
+    """Whether every member reduces as the first does: same node kind, argument count
+    and attribute names in the same order (the first's names are known to be strings)."""
+    first = shapes[0][0]
+    kind, arity = first["$"], len(first.get("args", ()))
+    return all(node["$"] == kind and len(node.get("args", ())) == arity
+               and type(state) is dict and list(state) == keys
+               and listitems is None and dictitems is None
+               for node, state, listitems, dictitems in shapes)
 
 
 def _column(encoder: Encoder, values: list[Any], step: str) -> Node:
     first = values[0]
     kind = type(first)
-    if kind in _PRIMITIVES and all(type(v) is kind and v == first for v in values):
+    # count() compares in C (identity first); the type check keeps 1, 1.0 and True apart.
+    if kind in _PRIMITIVES and values.count(first) == len(values) and _one_type(values, kind):
         node = encoder.child(first, step)
         if not isinstance(node, dict | list):
             return {"$": "same", "v": node}
@@ -150,10 +164,11 @@ def _stackable(encoder: Encoder, values: list[Any]) -> bool:
     first = values[0]
     if type(first) is not np.ndarray or first.dtype.hasobject or first.ndim == 0:
         return False
-    return all(type(v) is np.ndarray and v.dtype == first.dtype and v.ndim == first.ndim
-               and v.shape[1:] == first.shape[1:] and (v.ndim == 1 or v.flags.c_contiguous)
-               and not encoder.seen(v) for v in values) and len({id(v) for v in values}) == len(
-        values)
+    if not _one_type(values, np.ndarray) or not encoder.unseen(values):
+        return False
+    dtype, ndim, rows = first.dtype, first.ndim, first.shape[1:]
+    return all(v.dtype == dtype and v.ndim == ndim and v.shape[1:] == rows
+               and (ndim == 1 or v.flags.c_contiguous) for v in values)
 
 
 # ------------------------------------------------------------------ decoding
