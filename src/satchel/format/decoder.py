@@ -9,7 +9,7 @@ the handlers registered in :data:`BY_KIND`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ BY_KIND: dict[str, DecodeFn] = {}
 NAMED_KINDS: dict[str, tuple[str, Role]] = {}
 
 MAX_DEPTH = 200
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+SCALARS = frozenset({str, int, float, bool, type(None)})
 _CONTAINERS = frozenset({dict, list})
 #: Keys whose values are data, never nodes: the name walk does not enter them.
 DATA_KEYS = frozenset({"$", "@", "to", "a", "n", "b64", "hex", "dtype", "shape", "order",
@@ -129,12 +129,13 @@ class Decoder:
                 self.remember(node, value)
             return value
         if isinstance(node, list):
-            return [self.child(item, f"[{i}]") for i, item in enumerate(node)]
+            return self.children(node, "a list")
         return node
 
-    def child(self, node: Node, step: str) -> Any:
-        """Decode ``node`` at ``step``, adding ``step`` to the path of any error."""
-        if type(node) in _SCALARS:
+    def child(self, node: Node, step: str | int) -> Any:
+        """Decode ``node`` at ``step`` (an attribute path or a list index), adding
+        ``step`` to the path of any error."""
+        if type(node) in SCALARS:
             return node
         self._depth += 1
         try:
@@ -144,7 +145,7 @@ class Decoder:
         except UntrustedTypesError:
             raise
         except SatchelError as exc:
-            raise _with_step(exc, step) from exc.__cause__
+            raise _with_step(exc, step if type(step) is str else f"[{step}]") from exc.__cause__
         finally:
             self._depth -= 1
 
@@ -155,12 +156,25 @@ class Decoder:
             raise FormatError(f"reference number {number!r} is invalid or used twice")
         self.memo[number] = value
 
-    def iter_children(self, nodes: Any, what: str) -> Iterator[Any]:
-        """Decode each node of a list, with their positions in error paths."""
+    def children(self, nodes: Any, what: str) -> list[Any]:
+        """Decode each node of a list, with their positions in error paths.
+
+        Scalars and plain references (a forest's members sharing one random
+        state) are taken without a call each.
+        """
         if not isinstance(nodes, list):
             raise FormatError(f"{what} must be a list")
+        memo, values = self.memo, []
         for i, item in enumerate(nodes):
-            yield self.child(item, f"[{i}]")
+            if type(item) in SCALARS:
+                values.append(item)
+                continue
+            number = item.get("to") if type(item) is dict and len(item) == 2 else None
+            if type(number) is int and item.get("$") == "ref" and number in memo:
+                values.append(memo[number])
+            else:
+                values.append(self.child(item, i))
+        return values
 
 
 #: Kinds whose handler registers the value itself (before decoding its state,
@@ -204,4 +218,5 @@ def required(node: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> A
     return value
 
 
-__all__ = ["BY_KIND", "NAMED_KINDS", "ROLES", "Decoder", "collect_names", "decode", "required"]
+__all__ = ["BY_KIND", "NAMED_KINDS", "ROLES", "SCALARS", "Decoder", "collect_names", "decode",
+           "required"]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import FormatError
-from satchel.format.decoder import BY_KIND, Decoder, required
+from satchel.format.decoder import BY_KIND, SCALARS, Decoder, required
 from satchel.format.encoder import BY_TYPE, Encoder, Node
 
 PACK_FROM = 32
@@ -126,9 +126,11 @@ def _encode_dict(encoder: Encoder, value: dict[Any, Any]) -> Node:
 def _decode_dict(decoder: Decoder, node: dict[str, Any]) -> dict[Any, Any]:
     values = node.get("v")
     if isinstance(values, dict):
-        return {k: decoder.child(v, f"[{k!r}]") for k, v in values.items()}
-    keys = list(decoder.iter_children(node.get("k"), "dict keys"))
-    items = list(decoder.iter_children(values, "dict values"))
+        # Scalars are taken as they are: no call and no error step built for each.
+        return {k: v if type(v) in SCALARS else decoder.child(v, f"[{k!r}]")
+                for k, v in values.items()}
+    keys = decoder.children(node.get("k"), "dict keys")
+    items = decoder.children(values, "dict values")
     if len(keys) != len(items):
         raise FormatError(f"a dict node has {len(keys)} keys and {len(items)} values")
     try:
@@ -160,7 +162,7 @@ def _ordered(value: set[Any] | frozenset[Any]) -> list[Any]:
 
 
 def _decode_items(decoder: Decoder, node: dict[str, Any]) -> list[Any]:
-    return list(decoder.iter_children(node.get("v"), f"{node['$']} items"))
+    return decoder.children(node.get("v"), f"{node['$']} items")
 
 
 def _decode_hashables(decoder: Decoder, node: dict[str, Any]) -> set[Any] | frozenset[Any]:

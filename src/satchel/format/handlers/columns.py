@@ -146,7 +146,21 @@ def _column(encoder: Encoder, values: list[Any], step: str) -> Node:
     nested = encode_members(encoder, values, grouped=False)
     if nested is not None:
         return nested
-    return {"$": "each", "v": [encoder.child(v, f"[{i}]{step}") for i, v in enumerate(values)]}
+    return {"$": "each", "v": _each(encoder, values, step)}
+
+
+def _each(encoder: Encoder, values: list[Any], step: str) -> list[Node]:
+    """Each member's value; a run of one object (the random state a boosted model's
+    trees share) is referred to by one reference node, not encoded again for each."""
+    nodes: list[Node] = []
+    previous: Any = nodes  # matches no value
+    node: Node = None
+    for i, value in enumerate(values):
+        if value is not previous or type(node) is not dict or node.get("$") != "ref":
+            node = encoder.child(value, f"[{i}]{step}")
+        nodes.append(node)
+        previous = value
+    return nodes
 
 
 def _joined(encoder: Encoder, joined: Joined, step: str) -> Node:
@@ -252,7 +266,7 @@ def _columns(decoder: Decoder, nodes: dict[Any, Any], count: int) -> tuple[dict[
             base, lengths, columns[key] = _split(decoder, column, count, step)
             bases[str(key)] = (base, lengths)
         elif kind == "each":
-            columns[key] = list(decoder.iter_children(column.get("v"), f"column {step}"))
+            columns[key] = decoder.children(column.get("v"), f"column {step}")
         elif kind in ("objs", "news"):
             columns[key] = decode_flat(decoder, column, step)
         else:

@@ -92,7 +92,7 @@ def _decode_objarray(decoder: Decoder, node: dict[str, Any]) -> np.ndarray[Any, 
     elif "objs" in node:
         items = decode_flat(decoder, node["objs"], "")
     else:
-        items = list(decoder.iter_children(node.get("v"), "objarray values"))
+        items = decoder.children(node.get("v"), "objarray values")
     count = 1
     for n in shape:
         count *= n

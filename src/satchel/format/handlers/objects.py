@@ -114,7 +114,7 @@ def _decode_partial(decoder: Decoder, node: dict[str, Any]) -> functools.partial
     if func_node.get("$") not in ("func", "type", "partial"):
         raise FormatError("a partial must wrap a function, a class or another partial")
     func = decoder.child(func_node, ".func")
-    args = list(decoder.iter_children(node.get("args"), "partial args"))
+    args = decoder.children(node.get("args"), "partial args")
     keywords = decoder.child(required(node, "kw", dict), ".keywords")
     if not isinstance(keywords, dict) or not all(type(k) is str for k in keywords):
         raise FormatError("partial keywords must be a dict with string keys")
@@ -181,7 +181,7 @@ def _encode_namedtuple(encoder: Encoder, value: tuple[Any, ...]) -> Node:
 
 def _decode_namedtuple(decoder: Decoder, node: dict[str, Any]) -> Any:
     cls = decoder.resolve("class", node["cls"])
-    items = list(decoder.iter_children(node.get("v"), "namedtuple fields"))
+    items = decoder.children(node.get("v"), "namedtuple fields")
     fields = getattr(cls, "_fields", None)
     if not (isinstance(cls, type) and issubclass(cls, tuple) and isinstance(fields, tuple)
             and len(fields) == len(items)):
@@ -201,7 +201,7 @@ def _decode_instance(decoder: Decoder, node: dict[str, Any]) -> Any:
         value = attempt(lambda: cls.__new__(cls), name, "create")
     else:
         cls = decoder.resolve("construct", name)
-        args = tuple(decoder.iter_children(node.get("args"), "constructor arguments"))
+        args = tuple(decoder.children(node.get("args"), "constructor arguments"))
         if name in ARGS:
             run_check(ARGS[name], name, args)
         value = attempt(lambda: cls(*args), name, "construct")
@@ -214,7 +214,7 @@ def _decode_instance(decoder: Decoder, node: dict[str, Any]) -> Any:
             run_check(check, name, state, args)
         attempt(lambda: set_state(value, state), name, "restore the state of")
     if "list" in node:
-        items = list(decoder.iter_children(node["list"], "list items"))
+        items = decoder.children(node["list"], "list items")
         attempt(lambda: value.extend(items), name, "fill")
     if "items" in node:
         mapping = decoder.child(required(node, "items", dict), "")

@@ -117,7 +117,7 @@ def _build(pd: Any, kind: str, node: dict[str, Any], parts: dict[str, Any],
     if kind == "Series":
         return pd.Series(parts["values"], index=parts["index"], name=name, copy=False)
     if kind == "DataFrame":
-        columns = list(decoder.iter_children(node.get("data"), "DataFrame columns"))
+        columns = decoder.children(node.get("data"), "DataFrame columns")
         frame = pd.DataFrame(dict(enumerate(columns)), index=parts["index"], copy=False)
         frame.columns = parts["columns"]
         return frame

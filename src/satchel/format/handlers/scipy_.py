@@ -101,7 +101,7 @@ def _decode_distribution(decoder: Decoder, node: dict[str, Any]) -> Any:
     dist = getattr(scipy.stats, name, None) if name.isidentifier() else None
     if not isinstance(dist, (scipy.stats.rv_continuous, scipy.stats.rv_discrete)):
         raise FormatError(f"{name[:40]!r} is not a scipy.stats distribution")
-    args = list(decoder.iter_children(node.get("args"), "distribution parameters"))
+    args = decoder.children(node.get("args"), "distribution parameters")
     keywords = decoder.child(required(node, "kw", dict), ".kwds")
     numbers = (int, float, np.integer, np.floating)
     if not (all(isinstance(a, numbers) for a in args) and isinstance(keywords, dict)
