@@ -9,9 +9,10 @@ prediction methods validate their input.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -190,15 +191,28 @@ def _load(header: Header, source: Source, *, trusted: Iterable[str], full: bool,
     differences = environment.compare(record.environment) if record.environment else []
     if differences:
         _report(differences, on_mismatch)
-    with warnings.catch_warnings():
-        # scikit-learn warns once per estimator; the mismatch report says it once.
-        warnings.filterwarnings("ignore", message="Trying to unpickle estimator")
+    with _quiet_sklearn(record.environment):
         obj = Decoder(header, source, policy, full).decode(header.tree)
     if record.check is not None and (verify or (verify is None and differences)):
         checks.verify(obj, record.check, _versions(differences))
     if not is_model(obj):
         return obj
     return Model(obj, record.input_schema, record.output_schema, header.metadata, header.digest)
+
+
+@contextlib.contextmanager
+def _quiet_sklearn(saved: dict[str, Any] | None) -> Iterator[None]:
+    """Silence scikit-learn's version warning, which it gives once per estimator, unless
+    the model was saved under the installed scikit-learn (it then has nothing to say,
+    and the filter would cost a first load its regular expression)."""
+    recorded = (saved or {}).get("packages", {}).get("scikit-learn")
+    if recorded is not None and recorded == environment.installed_version("scikit-learn"):
+        yield
+        return
+    with warnings.catch_warnings():
+        # The mismatch report says it once.
+        warnings.filterwarnings("ignore", message="Trying to unpickle estimator")
+        yield
 
 
 def _versions(differences: list[environment.Difference]) -> str:

@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import blake3
 import numpy as np
@@ -108,9 +108,11 @@ _SIMPLE_DTYPE = re.compile(r"[<>|][biufcSUV]\d{1,7}|[<>|][Mm]8(\[\d{0,6}[a-zA-Z]
 _DIGEST_TAG = b"satchel/1 content digest\n"
 
 
-@dataclass(frozen=True)
-class ArraySpec:
-    """One entry of the array table: where an array's bytes are and what they mean."""
+class ArraySpec(NamedTuple):
+    """One entry of the array table: where an array's bytes are and what they mean.
+
+    A named tuple: a forest's table holds thousands, and each load builds them all.
+    """
 
     dtype: np.dtype[Any]
     shape: tuple[int, ...]
@@ -580,7 +582,9 @@ def _spec_from_json(entry: Any, index: int) -> ArraySpec:
                                        or entry.keys() == _SPEC_KEYS_CODEC):
         required = _SPEC_KEYS_CODEC if isinstance(entry, dict) and "codec" in entry else _SPEC_KEYS
         raise FormatError(f"{_where(index)}: expected exactly the keys {sorted(required)}")
-    dtype = dtype_from_json(entry["dtype"], f"{_where(index)}.dtype")
+    dtype = _DTYPES.get(entry["dtype"]) if type(entry["dtype"]) is str else None
+    if dtype is None:
+        dtype = dtype_from_json(entry["dtype"], f"{_where(index)}.dtype")
     shape = entry["shape"]
     if type(shape) is not list or len(shape) > MAX_NDIM or not all(
             type(n) is int and n >= 0 for n in shape):

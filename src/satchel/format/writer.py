@@ -17,7 +17,6 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import IO, Any
 
 import blake3
@@ -147,7 +146,7 @@ def _stream(handle: IO[bytes], tree: Any, arrays: Sequence[Stored],
             handle.write(bytes(spec.offset - end))  # alignment padding
             hashed.append(_write_hashed(handle, parts, hasher))
             end = spec.offset + spec.length
-    specs = [replace(spec, digest=digest, checksum=check)
+    specs = [spec._replace(digest=digest, checksum=check)
              for spec, (digest, check) in zip(specs, hashed, strict=True)]
     text = build_header(tree, specs, metadata)
     # Every length whose aligned end is data_start (FORMAT.md, section 4).
