@@ -95,6 +95,8 @@ HEADER_DICTIONARY = "".join((
     ',"length":', ',"blake3":"', '","xxh3":"', '"},{"dtype":',
 )).encode("utf-8")
 _HEADER_ZLIB_FROM = 512
+#: Level 6 writes a forest's header in two thirds of level 9's time, 0.2% larger.
+_HEADER_LEVEL = 6
 #: Arrays up to this many bytes are stored in the header, base64-encoded: a
 #: table entry and its alignment padding would cost more than the data.
 INLINE_MAX = 256
@@ -430,7 +432,7 @@ def deflate_header(header: bytes, size: range | None = None) -> bytes:
     Raises:
         ValueError: the compressed header does not fit ``size``.
     """
-    deflater = zlib.compressobj(9, zdict=HEADER_DICTIONARY)
+    deflater = zlib.compressobj(_HEADER_LEVEL, zdict=HEADER_DICTIONARY)
     stream = deflater.compress(header)
     if size is not None:
         stream += deflater.flush(zlib.Z_SYNC_FLUSH)  # ends on a byte-aligned block boundary

@@ -16,6 +16,7 @@ nodes.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -291,13 +292,20 @@ def _split(decoder: Decoder, column: dict[str, Any], count: int, step: str
     lengths = decoder.child(column.get("lens"), step)
     if not (isinstance(base, np.ndarray) and base.ndim >= 1 and not base.dtype.hasobject
             and isinstance(lengths, np.ndarray) and lengths.dtype == np.int64
-            and lengths.shape == (count,) and (lengths >= 0).all()
-            and int(lengths.sum()) == base.shape[0]):
-        raise FormatError(f"column {step}: the row counts do not add up to the concatenated"
-                          " array")
-    ends = np.cumsum(lengths).tolist()
+            and lengths.shape == (count,)):
+        raise _uneven(step)
+    # Checked and summed as a list (one entry per member, so short): numpy's reductions
+    # cost a fresh process more on their first use than on these few numbers.
+    counts = lengths.tolist()
+    if min(counts, default=0) < 0 or sum(counts) != base.shape[0]:
+        raise _uneven(step)
+    ends = list(itertools.accumulate(counts))
     starts = [0, *ends[:-1]]
     return base, lengths, [base[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
+def _uneven(step: str) -> FormatError:
+    return FormatError(f"column {step}: the row counts do not add up to the concatenated array")
 
 
 def _grouped(node: dict[str, Any], members: list[Any]) -> list[Any]:
