@@ -55,7 +55,7 @@ FLAG_DICTIONARY = 2
 
 def deflate(header: bytes) -> bytes:
     """A header compressed the way satchel stores it: zlib with the preset dictionary."""
-    deflater = zlib.compressobj(9, zdict=HEADER_DICTIONARY)
+    deflater = zlib.compressobj(6, zdict=HEADER_DICTIONARY)  # as FORMAT.md, section 2
     return deflater.compress(header) + deflater.flush()
 
 
@@ -757,6 +757,11 @@ _NODES: list[tuple[str, Any, str, tuple[str, ...]]] = [
     ("bit_generator_unknown", {"$": "generator", "state": {"$": "dict", "v": {
         "bit_generator": "os.system"}}}, "A random generator naming os.system.",
      ("bit generator must be one of",)),
+    ("bit_generator_state_is_an_array", {"$": "generator", "state": {"$": "dict", "v": {
+        "bit_generator": "PCG64", "state": _inline("<u8", [2], bytes(16)), "has_uint32": 0,
+        "uinteger": 0}}},
+     "A PCG64 generator whose inner state is an array, which numpy indexes like a dict.",
+     ("invalid random generator state",)),
     ("partial_wraps_an_object", {"$": "partial", "func": {
         "$": "obj", "cls": "sklearn.base:BaseEstimator"}, "args": [], "kw": {"$": "dict",
                                                                         "v": {}}},

@@ -196,7 +196,9 @@ def _decode_random(decoder: Decoder, node: dict[str, Any]) -> Any:
             full.update(has_gauss=int(has_gauss), gauss=float(gauss))
             random_state.set_state(full)
         return random_state
-    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+    except (TypeError, ValueError, LookupError, AttributeError, OverflowError) as exc:
+        # numpy's state setters index into the state as they find it (an array in place
+        # of a dict raises IndexError).
         raise FormatError(f"invalid random generator state: {exc}") from None
 
 
