@@ -152,3 +152,20 @@ def test_the_batch_link_check_agrees_with_a_check_per_tree(seed: int) -> None:
     except FormatError:
         found = False
     assert found is expected
+
+
+def test_a_column_mixing_none_and_arrays_is_stored_member_by_member(data: Any) -> None:
+    """A column holding None for one member and an array for another saves and loads."""
+    trees = [DecisionTreeClassifier(max_depth=2, random_state=0).fit(*data) for _ in range(2)]
+    trees[1].monotonic_cst = np.array([1, 0, 0, 0, 0])
+    loaded = satchel.loads(satchel.dumps(trees))
+    assert loaded[0].monotonic_cst is None
+    assert np.array_equal(loaded[1].monotonic_cst, trees[1].monotonic_cst)
+
+
+def test_a_column_of_zero_and_negative_zero_keeps_each_sign(data: Any) -> None:
+    """0.0 and -0.0 compare equal but are not one shared value: each keeps its sign."""
+    trees = [DecisionTreeClassifier(max_depth=2, random_state=0).fit(*data) for _ in range(2)]
+    trees[0].ccp_alpha, trees[1].ccp_alpha = 0.0, -0.0
+    loaded = satchel.loads(satchel.dumps(trees))
+    assert [np.copysign(1.0, t.ccp_alpha) for t in loaded] == [1.0, -1.0]

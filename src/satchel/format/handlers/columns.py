@@ -17,6 +17,7 @@ nodes.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,6 +122,22 @@ def _one_type(values: Any, kind: type) -> bool:
     return set(map(type, values)) <= {kind}
 
 
+def _all_equal(values: list[Any], first: Any, kind: type) -> bool:
+    """Whether every value is ``first``'s equal and of its exact type, in C passes.
+
+    The types are checked first, so that ``count`` compares only values of one
+    primitive type (never an array, whose ``==`` has no truth value) and keeps 1,
+    1.0 and True apart; floats must also agree in sign, so that -0.0 is not 0.0.
+    """
+    if not _one_type(values, kind) or values.count(first) != len(values):
+        return False
+    return kind is not float or len(set(map(_sign, values))) == 1
+
+
+def _sign(value: float) -> float:
+    return math.copysign(1.0, value)
+
+
 def _alike(shapes: list[tuple[dict[str, Any], Any, Any, Any]], keys: list[str]) -> bool:
     """Whether every member reduces as the first does: same node kind, argument count
     and attribute names in the same order (the first's names are known to be strings)."""
@@ -135,8 +152,7 @@ def _alike(shapes: list[tuple[dict[str, Any], Any, Any, Any]], keys: list[str]) 
 def _column(encoder: Encoder, values: list[Any], step: str) -> Node:
     first = values[0]
     kind = type(first)
-    # count() compares in C (identity first); the type check keeps 1, 1.0 and True apart.
-    if kind in _PRIMITIVES and values.count(first) == len(values) and _one_type(values, kind):
+    if kind in _PRIMITIVES and _all_equal(values, first, kind):
         node = encoder.child(first, step)
         if not isinstance(node, dict | list):
             return {"$": "same", "v": node}
