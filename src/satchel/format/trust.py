@@ -124,8 +124,16 @@ _MEMO_SIZE = 4096
 
 def dotted(name: str) -> str:
     """The dotted spelling users write in ``trusted=[...]``."""
-    module, qualname = split_name(name)
-    return f"{module}.{qualname}"
+    found = _DOTTED.get(name)
+    if found is None:
+        module, qualname = split_name(name)
+        found = f"{module}.{qualname}"
+        if len(_DOTTED) < _MEMO_SIZE:
+            _DOTTED[name] = found
+    return found
+
+
+_DOTTED: dict[str, str] = {}
 
 
 def _is_sklearn_module(module: str) -> bool:
@@ -190,7 +198,7 @@ class TrustPolicy:
         module_name, qualname = split_name(name)
         user_trusted = dotted(name) in self.user
         try:
-            target: Any = importlib.import_module(module_name)
+            target: Any = _imported(module_name) or importlib.import_module(module_name)
             for part in qualname.split("."):
                 target = _attribute(target, part, name)
         except ImportError as exc:
@@ -208,6 +216,15 @@ class TrustPolicy:
         elif role in ("class", "construct", "type") and not isinstance(target, type):
             raise FormatError(f"{dotted(name)} was named as a class but is {type(target)}")
         return target
+
+
+def _imported(module_name: str) -> types.ModuleType | None:
+    """The module if it is already imported and initialised (importlib's own first test,
+    without its machinery, which costs a fresh process more than the lookup)."""
+    module = sys.modules.get(module_name)
+    if module is None or getattr(getattr(module, "__spec__", None), "_initializing", False):
+        return None
+    return module
 
 
 def _attribute(target: Any, part: str, name: str) -> Any:
