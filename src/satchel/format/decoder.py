@@ -38,30 +38,32 @@ DATA_KEYS = frozenset({"$", "@", "to", "a", "n", "b64", "hex", "dtype", "shape",
 def collect_names(tree: Node) -> set[tuple[Role, str]]:
     """Every (role, name) the tree uses, found without importing anything.
 
+    The tree is walked a level at a time: the depth is checked once per level,
+    and each level's containers are gathered by one comprehension per node.
+
     Raises:
         LimitError: the tree nests deeper than :data:`MAX_DEPTH`.
         FormatError: a node is not of a known kind.
     """
     uses: set[tuple[Role, str]] = set()
-    stack: list[tuple[Node, int]] = [(tree, 0)]
-    count = 0
-    while stack:
-        node, depth = stack.pop()
-        count += 1
-        if count > MAX_NODES:
-            raise LimitError(f"the object tree holds more than {MAX_NODES} nodes")
+    level: list[Node] = [tree] if type(tree) in _CONTAINERS else []
+    count = depth = 0
+    while level:
         if depth > MAX_DEPTH:
             raise LimitError(f"the object tree nests deeper than {MAX_DEPTH} levels")
-        if type(node) is list:
-            children: Iterable[Node] = node
-        elif type(node) is dict:
+        count += len(level)
+        below: list[Node] = []
+        for node in level:
+            if type(node) is list:
+                below += [child for child in node if type(child) in _CONTAINERS]
+                continue
             kind = node.get("$")
             if type(kind) is not str:
                 raise FormatError(f"a node's kind must be a string, found {type(kind).__name__}")
             if kind == "ref":  # the commonest kinds first
                 continue
             if kind == "same":
-                children = (node.get("v"),)
+                children: Iterable[Node] = (node.get("v"),)
             elif kind in ("dict", "cols") and type(node.get("v")) is dict:
                 children = node["v"].values()
             else:
@@ -77,10 +79,11 @@ def collect_names(tree: Node) -> set[tuple[Role, str]]:
                         raise FormatError(f"a {kind!r} node must name a {named[1]} as a string")
                     uses.add((named[1], name))
                 children = [v for k, v in node.items() if k not in DATA_KEYS]
-        else:
-            continue
+            below += [child for child in children if type(child) in _CONTAINERS]
+        if count > MAX_NODES:
+            raise LimitError(f"the object tree holds more than {MAX_NODES} nodes")
+        level = below
         depth += 1
-        stack.extend((child, depth) for child in children if type(child) in _CONTAINERS)
     return uses
 
 
