@@ -136,6 +136,13 @@ def _forest_column(name: str, part: str = "v") -> Callable[[Any], dict[str, Any]
     return column
 
 
+def _wrap_around(lens: np.ndarray[Any, Any]) -> None:
+    """Add a third of 2**64 to each of the first three counts: int64 sums no longer see it."""
+    third = (1 << 64) // 3
+    lens[:3] += np.array([third, third, (1 << 64) - 2 * third], dtype=np.uint64).astype(
+        np.int64)
+
+
 def _edit_tree(data: bytes, edit: Callable[[Any], None]) -> bytes:
     tree, arrays, metadata = parts(data)
     edit(tree)
@@ -186,6 +193,10 @@ def _columnar_attacks(forest: bytes, hgb: bytes) -> dict[str, tuple[bytes, str, 
             forest, _forest_column("nodes", "lens"),
             lambda lens: lens.__setitem__(slice(0, 2), [lens[0] + 1, lens[1] - 1 - 10**6])),
             invalid, "row counts do not add up"),
+        # Each count is a valid int64 but their sum wraps around 2**64 to the true total.
+        "forest_row_counts_overflow": (_edit_array(
+            forest, _forest_column("nodes", "lens"), _wrap_around), invalid,
+            "row counts do not add up"),
         "forest_node_count_mismatch": (_edit_tree(forest, node_count), invalid,
                                        "node_count does not match"),
         "forest_n_classes_zero": (_edit_array(forest, lambda t: trees(t)["args"][1]["v"],
