@@ -30,6 +30,8 @@ What is measured, per model and format:
   before the load and reads ``VmHWM`` after it (Linux only; ``ru_maxrss`` would
   report the parent's peak, inherited across fork + exec). ``satchel_mmap``
   maps the file; pages it never touches are not counted.
+- **old gc**: the share of loads that a generation 1 or 2 garbage collection
+  fell into (about a millisecond each, for any format; see ``load_child.py``).
 
 Then it prints the ratios that matter and whether each target holds, and checks
 that every satchel variant's loaded model predicts exactly what the original
@@ -234,6 +236,7 @@ def measure_loads(results: dict[str, dict[str, Any]], runs: int) -> None:
             results[fmt].update(_spread("load", [r["seconds"] for r in runs_of]))
             for key in ("peak", "retained"):
                 results[fmt][key] = statistics.median(r[key] for r in runs_of)
+            results[fmt]["old_gc"] = sum(r["old_gc"] for r in runs_of) / len(runs_of)
 
 
 def _outputs(model: Any, X: Any) -> dict[str, Any]:
@@ -398,7 +401,7 @@ def print_model(name: str, result: dict[str, Any]) -> None:
     """The per-format table of one model, then its sanity check."""
     print(f"\n== {name} ==")
     print(f"{'format':<14}{'size':>12}{'dump':>12}{'load':>12}{'load min':>12}"
-          f"{'peak mem':>12}{'retained':>12}")
+          f"{'peak mem':>12}{'retained':>12}{'old gc':>8}")
     for fmt in LOADS:
         entry = result["formats"].get(fmt, {})
         if "error" in entry and "load" not in entry:
@@ -407,9 +410,14 @@ def print_model(name: str, result: dict[str, Any]) -> None:
         print(f"{fmt:<14}{human(entry.get('size')):>12}{ms(entry.get('dump')):>12}"
               f"{ms(entry.get('load')):>12}{ms(entry.get('load_min')):>12}"
               f"{human(entry.get('peak')):>12}"
-              f"{human(entry.get('retained')):>12}")
+              f"{human(entry.get('retained')):>12}{_share(entry.get('old_gc')):>8}")
     print("predictions identical after satchel load:",
           ", ".join(f"{fmt}={ok}" for fmt, ok in result["sanity"].items()))
+
+
+def _share(fraction: float | None) -> str:
+    """The share of loads a generation 1 or 2 collection fell into."""
+    return "n/a" if fraction is None else f"{fraction:.0%}"
 
 
 def _cell(number: float | None) -> str:

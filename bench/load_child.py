@@ -18,11 +18,18 @@ Only the load call is timed. It prints one JSON object:
     ``ru_maxrss`` is no use here: a child started with fork + exec inherits the
     parent's high-water mark, which is the whole benchmark process;
 ``retained``
-    RSS after the load minus RSS before it, in bytes (``VmRSS``).
+    RSS after the load minus RSS before it, in bytes (``VmRSS``);
+``old_gc``
+    whether the garbage collector collected generation 1 or 2 during the load
+    (a ``gc.callbacks`` entry notes it). Such a collection costs about a
+    millisecond here whichever format runs, and whether one falls inside the
+    load depends on where the collector's counters stood after the imports: a
+    small model's load time is bimodal because of it.
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import pickle
@@ -98,14 +105,18 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     load = loader(spec["format"], spec["trusted"])
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")
+    old: list[int] = []
+    gc.callbacks.append(lambda phase, info: old.append(info["generation"])
+                        if phase == "start" and info["generation"] else None)
     before = memory()
     start = time.perf_counter()
     obj = load(spec["path"])
     seconds = time.perf_counter() - start
     after = memory()
+    gc.callbacks.clear()
     del obj
     return {"seconds": seconds, "peak": after["VmHWM"] - before["VmRSS"],
-            "retained": after["VmRSS"] - before["VmRSS"]}
+            "retained": after["VmRSS"] - before["VmRSS"], "old_gc": bool(old)}
 
 
 if __name__ == "__main__":
