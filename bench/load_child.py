@@ -106,14 +106,18 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")
     old: list[int] = []
-    gc.callbacks.append(lambda phase, info: old.append(info["generation"])
-                        if phase == "start" and info["generation"] else None)
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"]:
+            old.append(info["generation"])
+
+    gc.callbacks.append(note)
     before = memory()
     start = time.perf_counter()
     obj = load(spec["path"])
     seconds = time.perf_counter() - start
     after = memory()
-    gc.callbacks.clear()
+    gc.callbacks.remove(note)
     del obj
     return {"seconds": seconds, "peak": after["VmHWM"] - before["VmRSS"],
             "retained": after["VmRSS"] - before["VmRSS"], "old_gc": bool(old)}

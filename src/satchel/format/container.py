@@ -584,9 +584,7 @@ def _spec_from_json(entry: Any, index: int) -> ArraySpec:
                                        or entry.keys() == _SPEC_KEYS_CODEC):
         required = _SPEC_KEYS_CODEC if isinstance(entry, dict) and "codec" in entry else _SPEC_KEYS
         raise FormatError(f"{_where(index)}: expected exactly the keys {sorted(required)}")
-    dtype = _DTYPES.get(entry["dtype"]) if type(entry["dtype"]) is str else None
-    if dtype is None:
-        dtype = dtype_from_json(entry["dtype"], f"{_where(index)}.dtype")
+    dtype = dtype_from_json(entry["dtype"], f"{_where(index)}.dtype")
     shape = entry["shape"]
     if type(shape) is not list or len(shape) > MAX_NDIM or not all(
             type(n) is int and n >= 0 for n in shape):

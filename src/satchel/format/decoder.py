@@ -140,6 +140,10 @@ class Decoder:
         ``step`` to the path of any error."""
         if type(node) in SCALARS:
             return node
+        if type(node) is dict and len(node) == 2:  # a plain reference needs no handler call
+            number = node.get("to")
+            if type(number) is int and node.get("$") == "ref" and number in self.memo:
+                return self.memo[number]
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
@@ -160,24 +164,12 @@ class Decoder:
         self.memo[number] = value
 
     def children(self, nodes: Any, what: str) -> list[Any]:
-        """Decode each node of a list, with their positions in error paths.
-
-        Scalars and plain references (a forest's members sharing one random
-        state) are taken without a call each.
-        """
+        """Decode each node of a list, with their positions in error paths (scalars are
+        taken without a call each)."""
         if not isinstance(nodes, list):
             raise FormatError(f"{what} must be a list")
-        memo, values = self.memo, []
-        for i, item in enumerate(nodes):
-            if type(item) in SCALARS:
-                values.append(item)
-                continue
-            number = item.get("to") if type(item) is dict and len(item) == 2 else None
-            if type(number) is int and item.get("$") == "ref" and number in memo:
-                values.append(memo[number])
-            else:
-                values.append(self.child(item, i))
-        return values
+        return [item if type(item) in SCALARS else self.child(item, i)
+                for i, item in enumerate(nodes)]
 
 
 #: Kinds whose handler registers the value itself (before decoding its state,

@@ -170,14 +170,16 @@ def _each(encoder: Encoder, values: list[Any], step: str) -> list[Node]:
     """Each member's value; a run of one object (the random state a boosted model's
     trees share) is referred to by one reference node, not encoded again for each."""
     nodes: list[Node] = []
-    previous: Any = nodes  # matches no value
-    node: Node = None
     for i, value in enumerate(values):
-        if value is not previous or type(node) is not dict or node.get("$") != "ref":
-            node = encoder.child(value, f"[{i}]{step}")
-        nodes.append(node)
-        previous = value
+        if i and value is values[i - 1] and _is_ref(nodes[-1]):
+            nodes.append(nodes[-1])  # what encoding it again would give
+        else:
+            nodes.append(encoder.child(value, f"[{i}]{step}"))
     return nodes
+
+
+def _is_ref(node: Node) -> bool:
+    return type(node) is dict and node.get("$") == "ref"
 
 
 def _joined(encoder: Encoder, joined: Joined, step: str) -> Node:
