@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import operator
 from typing import Any
@@ -85,6 +86,14 @@ def test_a_re_exported_foreign_class_is_not_trusted() -> None:
         satchel.loads(forged)
 
 
+def test_ordered_dict_loads_with_no_trusted_argument() -> None:
+    """An OrderedDict (trusted by default, rebuilt by calling its class) loads as saved."""
+    value = {"x": collections.OrderedDict(b=1, a=[2, 3])}
+    loaded = satchel.loads(satchel.dumps(value))
+    assert type(loaded["x"]) is collections.OrderedDict
+    assert list(loaded["x"].items()) == [("b", 1), ("a", [2, 3])]
+
+
 def test_dunder_names_are_invalid() -> None:
     """Names reaching for dunder attributes are malformed, whatever is trusted."""
     with pytest.raises(satchel.FormatError, match="invalid name"):
@@ -103,6 +112,8 @@ def test_dunder_names_are_invalid() -> None:
     ("type", "builtins:float", True),
     ("type", "builtins:eval", False),
     ("construct", "sklearn.tree._tree:Tree", True),
+    ("construct", "collections:OrderedDict", True),
+    ("construct", "collections:defaultdict", False),
     ("construct", "operator:methodcaller", False),
 ])
 def test_default_policy(role: Any, name: str, trusted: bool) -> None:

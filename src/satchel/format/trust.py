@@ -52,6 +52,9 @@ _REVIEWED_COMPILED_MODULES = frozenset({
     "sklearn._loss._loss", "sklearn.linear_model._sgd_fast", "sklearn.metrics._dist_metrics",
 })
 _CONSTRUCT_MODULES = frozenset({"sklearn._loss._loss", "sklearn.linear_model._sgd_fast"})
+#: Classes rebuilt by calling them with their saved arguments (a ``new`` node): a
+#: Tree's arguments are validated first, and an OrderedDict only stores what it is given.
+_CONSTRUCTED = frozenset({"sklearn.tree._tree:Tree", "collections:OrderedDict"})
 
 #: Classes outside scikit-learn that fitted estimators hold.
 TRUSTED_CLASSES = frozenset({
@@ -154,7 +157,7 @@ def default_trusts(role: Role, name: str) -> bool:
 def _default_verdict(role: Role, name: str) -> bool:
     module, qualname = split_name(name)
     if role == "construct":
-        return name == "sklearn.tree._tree:Tree" or (
+        return name in _CONSTRUCTED or (
             module in _CONSTRUCT_MODULES and "." not in qualname
         )
     if role == "function":
