@@ -230,3 +230,19 @@ def test_schema_round_trips_through_json() -> None:
     assert InputSchema.from_json(schema.to_json()) == schema
     array = InputSchema(n_features=3, dtype="float32")
     assert InputSchema.from_json(array.to_json()) == array
+
+
+def test_multi_output_and_non_json_classes_are_recorded() -> None:
+    """A multi-output classifier (outputs with different class counts) records one list
+    of classes per output, and labels JSON cannot hold are recorded as text; both save."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = np.c_[X[:, 0] > 0, rng.integers(0, 3, 60)]
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
+    assert satchel.loads(satchel.dumps(forest)).output_schema.classes == [[0, 1], [0, 1, 2]]
+    labels = np.where(X[:, 0] > 0, b"yes", b"no")
+    tree = DecisionTreeClassifier().fit(X, labels)
+    assert satchel.loads(satchel.dumps(tree)).output_schema.classes == ["b'no'", "b'yes'"]

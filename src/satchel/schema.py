@@ -202,8 +202,29 @@ def infer_input(model: Any, sample: Any = None) -> InputSchema | None:
 
 
 def infer_output(model: Any, predictions: Any = None) -> OutputSchema:
-    """The output schema: prediction dtype and ``classes_`` where the model has them."""
+    """The output schema: prediction dtype and ``classes_`` where the model has them.
+
+    A multi-output classifier's ``classes_`` is a list of arrays, one per output,
+    which may differ in length: its classes are a list of lists. Labels that JSON
+    cannot hold (bytes, timedeltas, very large integers) are recorded as text.
+    """
     classes = getattr(model, "classes_", None)
-    listed = np.asarray(classes).tolist() if classes is not None else []
+    if isinstance(classes, list) and any(isinstance(c, np.ndarray) for c in classes):
+        listed: list[Any] = [_labels(c) for c in classes]
+    else:
+        listed = _labels(classes) if classes is not None else []
     dtype = str(np.asarray(predictions).dtype) if predictions is not None else None
-    return OutputSchema(dtype=dtype, classes=listed if isinstance(listed, list) else [])
+    return OutputSchema(dtype=dtype, classes=listed)
+
+
+def _labels(values: Any) -> list[Any]:
+    listed = np.asarray(values).tolist()
+    return [_label(v) for v in listed] if isinstance(listed, list) else []
+
+
+def _label(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, float, str)):
+        return value
+    if isinstance(value, int) and -(1 << 63) <= value < (1 << 64):
+        return value
+    return str(value)

@@ -416,10 +416,15 @@ def _json(value: Any) -> bytes:
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError as exc:
+        if "surrogates" in str(exc):
+            raise EncodeError(
+                f"cannot save: {exc}. A string holds a lone surrogate (as os.fsdecode makes of"
+                " undecodable bytes), which is not valid Unicode text and cannot be stored as"
+                " UTF-8; store such a value as bytes instead."
+            ) from None
         raise EncodeError(
-            f"cannot save: {exc}. A string holds a lone surrogate (as os.fsdecode makes of"
-            " undecodable bytes), which is not valid Unicode text and cannot be stored as"
-            " UTF-8; store such a value as bytes instead."
+            f"cannot save: {exc}. The metadata must be JSON: strings, numbers, booleans,"
+            " None, and lists and dicts of them with string keys."
         ) from None
 
 
