@@ -243,6 +243,40 @@ def test_pandas_objects_round_trip() -> None:
     pd.testing.assert_series_equal(satchel.loads(satchel.dumps(series)), series)
 
 
+@pytest.mark.parametrize("name", [float("nan"), float("-inf"), 2**70, -(2**70), "x", None])
+def test_pandas_names_json_cannot_hold_round_trip(name: Any) -> None:
+    """Index and Series names that plain JSON cannot hold (NaN, infinities, integers past
+    64 bits) come back as saved, not as None or an error."""
+    import pandas as pd
+
+    series = pd.Series([1.0, 2.0], index=pd.Index([3, 4], name=name), name=name)
+    loaded = satchel.loads(satchel.dumps(series))
+    pd.testing.assert_series_equal(loaded, series)
+    for got in (loaded.name, loaded.index.name):
+        assert type(got) is type(name)
+        assert got == name or (got != got and name != name)
+
+
+def test_pandas_attrs_and_duplicate_label_flag_round_trip() -> None:
+    """A Series' or DataFrame's attrs and its refusal of duplicate labels are kept."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [1, 2]}).set_flags(allows_duplicate_labels=False)
+    frame.attrs = {"source": "crm", "rows": 2}
+    loaded = satchel.loads(satchel.dumps(frame))
+    assert loaded.attrs == {"source": "crm", "rows": 2}
+    assert loaded.flags.allows_duplicate_labels is False
+    plain = satchel.loads(satchel.dumps(pd.Series([1.0])))
+    assert plain.attrs == {}
+    assert plain.flags.allows_duplicate_labels is True
+
+
+def test_ranges_past_64_bits_round_trip() -> None:
+    """A range whose bounds JSON cannot hold as integers is saved as int nodes."""
+    value = range(-(2**70), 2**70, 3**50)
+    assert satchel.loads(satchel.dumps(value)) == value
+
+
 def test_scipy_sparse_round_trips() -> None:
     """Every supported sparse format and class comes back identical."""
     import scipy.sparse as sp

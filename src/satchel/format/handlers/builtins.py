@@ -247,7 +247,8 @@ BY_TYPE.update({
     complex: lambda e, v: {"$": "complex", "v": [e.encode(v.real), e.encode(v.imag)]},
     slice: lambda e, v: {"$": "slice", "v": [e.encode(v.start), e.encode(v.stop),
                                             e.encode(v.step)]},
-    range: lambda e, v: {"$": "range", "v": [v.start, v.stop, v.step]},
+    range: lambda e, v: {"$": "range", "v": [e.encode(v.start), e.encode(v.stop),
+                                            e.encode(v.step)]},
 })
 
 BY_KIND.update({

@@ -52,13 +52,24 @@ def _values(encoder: Encoder, values: Any, step: str) -> Node:
 
 
 def _name(encoder: Encoder, name: Any) -> Any:
-    """An Index or Series name, which is stored as plain JSON."""
+    """An Index or Series name: plain JSON, or an ``int``/``float`` node for a number JSON
+    cannot hold (NaN, infinities, integers past 64 bits)."""
     if not (name is None or type(name) in (str, int, float, bool)):
         raise encoder.fail(f"pandas names must be strings or numbers, not {type(name).__name__}")
-    return name
+    return encoder.encode(name)
 
 
 def _encode_pandas(encoder: Encoder, value: Any) -> Node:
+    node = _encode_parts(encoder, value)
+    if node["kind"] in ("Series", "DataFrame"):
+        if value.attrs:
+            node["attrs"] = encoder.child(dict(value.attrs), ".attrs")
+        if not value.flags.allows_duplicate_labels:
+            node["unique_labels"] = True
+    return node
+
+
+def _encode_parts(encoder: Encoder, value: Any) -> Node:
     kind = _pandas_kind(value)
     if kind == "RangeIndex":
         return {"$": "pandas", "kind": kind, "v": [value.start, value.stop, value.step],
@@ -97,16 +108,34 @@ def _decode_pandas(decoder: Decoder, node: dict[str, Any]) -> Any:
     parts: dict[str, Any] = {key: decoder.child(node[key], f".{key}") for key in keys
                              if key in node}
     try:
-        return _build(pd, kind, node, parts, decoder)
+        built = _build(pd, kind, node, parts, decoder)
+        if kind in ("Series", "DataFrame"):
+            built = _restore_extras(built, node, decoder)
+        return built
     except SatchelError:
         raise
     except (TypeError, ValueError, KeyError, IndexError) as exc:
         raise FormatError(f"invalid pandas {kind}: {exc}") from None
 
 
+def _restore_extras(built: Any, node: dict[str, Any], decoder: Decoder) -> Any:
+    """``attrs`` and the flag that refuses duplicate labels, where they were saved."""
+    if "attrs" in node:
+        attrs = decoder.child(node["attrs"], ".attrs")
+        if type(attrs) is not dict:
+            raise ValueError("attrs must be a dict")
+        built.attrs = attrs
+    unique = node.get("unique_labels", False)
+    if unique not in (True, False):
+        raise ValueError("unique_labels must be true or false")
+    return built.set_flags(allows_duplicate_labels=False) if unique else built
+
+
 def _build(pd: Any, kind: str, node: dict[str, Any], parts: dict[str, Any],
            decoder: Decoder) -> Any:
     name = node.get("name")
+    if type(name) is dict and name.get("$") in ("int", "float"):
+        name = decoder.child(name, ".name")
     if not (name is None or type(name) in (str, int, float, bool)):
         raise ValueError("a pandas name must be a string, a number or null")
     if kind == "RangeIndex":
