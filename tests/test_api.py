@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import mmap
 import os
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
@@ -19,8 +21,9 @@ import numpy as np
 import pytest
 
 import satchel
-from satchel.format import reader
+from satchel.format import container, reader
 from satchel.format.decoder import Decoder
+from satchel.format.encoder import encode
 from satchel.format.handlers import builtins
 from satchel.format.trust import TrustPolicy
 
@@ -269,6 +272,44 @@ def test_pandas_attrs_and_duplicate_label_flag_round_trip() -> None:
     plain = satchel.loads(satchel.dumps(pd.Series([1.0])))
     assert plain.attrs == {}
     assert plain.flags.allows_duplicate_labels is True
+
+
+@pytest.mark.parametrize("bits", [0xFFF8000000000000, 0x7FF8000000000001, 0x7FF4000000000000])
+def test_nan_sign_and_payload_round_trip(bits: int) -> None:
+    """A NaN's sign and payload survive, alone and inside a complex number."""
+    nan = struct.unpack("<d", struct.pack("<Q", bits))[0]
+    loaded = satchel.loads(satchel.dumps([nan, complex(nan, 1.0)]))
+    assert struct.pack("<d", loaded[0]) == struct.pack("<d", nan)
+    assert struct.pack("<d", loaded[1].real) == struct.pack("<d", nan)
+
+
+def test_a_float_node_whose_bits_are_not_a_nan_is_refused() -> None:
+    """The bits of a NaN float node must be a NaN's."""
+    tree, arrays = encode(-math.nan)
+    assert tree["bits"] == "fff8000000000000"
+    for bits in ("3ff0000000000000", "xyz", 7):
+        data = b"".join(container.serialize({**tree, "bits": bits}, arrays, {}))
+        with pytest.raises(satchel.FormatError, match="hex digits of a NaN"):
+            satchel.loads(data)
+
+
+def test_integers_past_the_int_node_limit_are_refused_at_save() -> None:
+    """An int with more digits than a reader accepts is refused when saved, not loaded."""
+    assert satchel.loads(satchel.dumps(-(10**3999))) == -(10**3999)
+    for value in (10**4000, 10**5000):
+        with pytest.raises(satchel.EncodeError, match="more than 4000 decimal digits"):
+            satchel.dumps(value)
+
+
+@pytest.mark.parametrize("values", [
+    [-(2**40), 2**40], [2**63, 2**64 - 1], [-1, 2**63], [0, 300], [-(2**63), 5],
+])
+def test_vocabulary_like_dicts_of_any_64_bit_ints_round_trip(values: list[int]) -> None:
+    """A str -> int dict large enough to pack keeps every value, whatever their range."""
+    value = {f"w{i}": values[i % len(values)] for i in range(40)}
+    loaded = satchel.loads(satchel.dumps(value))
+    assert loaded == value
+    assert all(type(v) is int for v in loaded.values())
 
 
 def test_ranges_past_64_bits_round_trip() -> None:

@@ -9,6 +9,8 @@ in :mod:`satchel.format.handlers` and register themselves here.
 
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +33,20 @@ FALLBACK: list[EncodeFn] = []
 #: trees share one RandomState, and a shared array must not be stored twice).
 _MEMO_TYPES = (np.ndarray, np.random.RandomState, np.random.Generator, np.random.BitGenerator)
 _INT64_MIN, _UINT64_MAX = -(1 << 63), (1 << 64) - 1
+#: The most decimal digits an ``int`` node holds (readers refuse more).
+MAX_INT_DIGITS = 4000
+#: The bits of the NaN Python's float("nan") gives, which a float node needs no "bits" for.
+_QUIET_NAN = struct.pack("<d", math.nan)
+
+
+def _non_finite(value: float) -> Node:
+    """A float node for NaN or an infinity; a NaN with a sign or payload keeps its bits."""
+    if not math.isnan(value):
+        return {"$": "float", "v": repr(value)}
+    bits = struct.pack("<d", value)
+    if bits == _QUIET_NAN:
+        return {"$": "float", "v": "nan"}
+    return {"$": "float", "v": "nan", "bits": bits[::-1].hex()}
 
 
 class Encoder:
@@ -71,11 +87,11 @@ class Encoder:
         if kind is int:
             if _INT64_MIN <= value <= _UINT64_MAX:
                 return value
-            return {"$": "int", "v": str(value)}
+            return self._big_int(value)
         if kind is float:
             if value - value == 0.0:  # finite
                 return value
-            return {"$": "float", "v": repr(value)}
+            return _non_finite(value)
         if kind is list:
             return self.encode_list(value)
         handler = BY_TYPE.get(kind)
@@ -136,6 +152,16 @@ class Encoder:
         self._keep.append(value)
         node.update(handler(self, value))
         return node
+
+    def _big_int(self, value: int) -> Node:
+        try:
+            text = str(value)
+        except ValueError:  # past Python's own limit on int-to-text conversion
+            text = ""
+        if not text or len(text.lstrip("-")) > MAX_INT_DIGITS:
+            raise self.fail(f"an integer of more than {MAX_INT_DIGITS} decimal digits cannot be"
+                            " saved; store it as bytes (value.to_bytes(...)) instead")
+        return {"$": "int", "v": text}
 
     def fail(self, message: str) -> EncodeError:
         """An :class:`EncodeError` that says where in the object it happened."""

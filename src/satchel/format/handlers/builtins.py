@@ -12,6 +12,7 @@ import base64
 import codecs
 import math
 import re
+import struct
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from satchel.errors import FormatError
 from satchel.format.decoder import BY_KIND, SCALARS, Decoder, required
-from satchel.format.encoder import BY_TYPE, Encoder, Node
+from satchel.format.encoder import BY_TYPE, MAX_INT_DIGITS, Encoder, Node
 
 PACK_FROM = 32
 _FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -105,13 +106,24 @@ def encode_attributes(encoder: Encoder, value: dict[str, Any]) -> Node:
     return {"$": "dict", "v": {k: encoder.child(v, f".{k}") for k, v in value.items()}}
 
 
+def _int_array(value: dict[str, Any]) -> np.ndarray[Any, Any] | None:
+    """The dict's values in the narrowest integer dtype that holds them all; None unless
+    they are all ints that one 64-bit integer type holds."""
+    if not only(int, value.values()):
+        return None
+    low, high = min(value.values()), max(value.values())
+    if low < -(1 << 63) or high >= 1 << 64 or (low < 0 and high >= 1 << 63):
+        return None
+    dtype = np.result_type(np.min_scalar_type(low), np.min_scalar_type(high))
+    if dtype.kind == "f":  # a signed and an unsigned type that no integer type holds both of
+        dtype = np.dtype(np.int64)
+    return np.fromiter(value.values(), dtype=dtype, count=len(value))
+
+
 def _encode_dict(encoder: Encoder, value: dict[Any, Any]) -> Node:
     if only(str, value):
-        if len(value) >= PACK_FROM and only(int, value.values()):
-            values = np.fromiter(value.values(), dtype=np.int64, count=len(value))
-            if values.size:  # the narrowest integer type that holds them all
-                values = values.astype(np.result_type(np.min_scalar_type(values.min()),
-                                                      np.min_scalar_type(values.max())))
+        values = _int_array(value) if len(value) >= PACK_FROM else None
+        if values is not None:
             keys = None if encoder.inline else _pack(encoder, list(value))
             if keys is not None:
                 return {"$": "strdict", "k": keys, "v": encoder.add_array(values)}
@@ -205,16 +217,27 @@ def _decode_float(decoder: Decoder, node: dict[str, Any]) -> float:
     text = required(node, "v", str)
     if text not in _FLOATS:
         raise FormatError(f"a float node holds 'nan', 'inf' or '-inf', found {text[:20]!r}")
-    return _FLOATS[text]
+    if "bits" not in node:
+        return _FLOATS[text]
+    bits = node["bits"]
+    value = 0.0
+    if text == "nan" and type(bits) is str and _NAN_BITS.fullmatch(bits):
+        value = struct.unpack(">d", bytes.fromhex(bits))[0]
+    if not math.isnan(value):  # not a NaN: malformed, or the bits of a number
+        raise FormatError(f"a nan float node's bits are the 16 hex digits of a NaN, found"
+                          f" {str(bits)[:30]!r}")
+    return float(value)
 
 
-_DECIMAL = re.compile(r"-?[0-9]{1,4000}")
+_DECIMAL = re.compile(rf"-?[0-9]{{1,{MAX_INT_DIGITS}}}")
+_NAN_BITS = re.compile(r"[0-9a-f]{16}")
 
 
 def _decode_int(decoder: Decoder, node: dict[str, Any]) -> int:
     text = required(node, "v", str)
     if not _DECIMAL.fullmatch(text):
-        raise FormatError(f"an int node holds up to 4000 decimal digits, found {text[:20]!r}")
+        raise FormatError(f"an int node holds up to {MAX_INT_DIGITS} decimal digits, found"
+                          f" {text[:20]!r}")
     return int(text)
 
 
