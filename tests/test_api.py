@@ -312,6 +312,28 @@ def test_vocabulary_like_dicts_of_any_64_bit_ints_round_trip(values: list[int]) 
     assert all(type(v) is int for v in loaded.values())
 
 
+def test_empty_numpy_string_scalars_and_sizeless_dtypes_round_trip() -> None:
+    """np.str_(''), np.bytes_(b''), np.void(b'') and np.dtype('U') have no size; they load."""
+    value = [np.str_(""), np.bytes_(b""), np.void(b""), np.dtype("U"), np.dtype("S"), np.str_("ab")]
+    loaded = satchel.loads(satchel.dumps(value))
+    assert [type(x) for x in loaded] == [type(x) for x in value]
+    assert loaded[:2] == value[:2]
+    assert loaded[3:] == value[3:]
+    assert [x.dtype for x in loaded if not isinstance(x, np.dtype)] == [
+        x.dtype for x in value if not isinstance(x, np.dtype)]
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (np.zeros(3, dtype=[(("Title", "a"), "<i4")]), "field titles"),
+    (np.zeros(3, dtype=[]), "has no fields"),
+    (np.ma.masked_array(np.zeros(2, dtype=[("a", "<f8")])), "masked arrays of record dtypes"),
+])
+def test_dtypes_a_reader_would_refuse_are_refused_at_save(value: Any, message: str) -> None:
+    """What a file cannot hold faithfully is refused when saved, not when loaded."""
+    with pytest.raises(satchel.EncodeError, match=message):
+        satchel.dumps(value)
+
+
 def test_ranges_past_64_bits_round_trip() -> None:
     """A range whose bounds JSON cannot hold as integers is saved as int nodes."""
     value = range(-(2**70), 2**70, 3**50)

@@ -170,6 +170,11 @@ def dtype_to_json(dtype: np.dtype[Any]) -> Any:
             raise FormatError(f"sub-array dtype {dtype} is not supported; use a wider shape")
         return dtype.str
     names = list(dtype.names or ())
+    if not names:
+        raise FormatError(f"record dtype {dtype} has no fields")
+    if any(len(dtype.fields[n]) > 2 for n in names):
+        raise FormatError(f"record dtype {dtype} has field titles, which are not supported;"
+                          " rename the fields instead")
     return {
         "names": names,
         "formats": [dtype_to_json(dtype.fields[n][0]) for n in names],
@@ -181,8 +186,11 @@ def dtype_to_json(dtype: np.dtype[Any]) -> Any:
 _DTYPES: dict[str | bytes, np.dtype[Any]] = {}
 
 
-def dtype_from_json(spec: Any, where: str) -> np.dtype[Any]:
+def dtype_from_json(spec: Any, where: str, *, sized: bool = True) -> np.dtype[Any]:
     """Rebuild a dtype from :func:`dtype_to_json` output, refusing anything else.
+
+    Only a scalar or a dtype value may have no size (``np.str_('')`` is ``<U0``):
+    an array's dtype must be ``sized``.
 
     Forests repeat the same record dtype for every tree: parsed ones are cached,
     simple ones under their text and records under their JSON.
@@ -193,6 +201,8 @@ def dtype_from_json(spec: Any, where: str) -> np.dtype[Any]:
         found = _parse_dtype(spec, where)
         if len(_DTYPES) < 1024:
             _DTYPES[key] = found
+    if sized and not found.itemsize:
+        raise FormatError(f"{where}: dtype {found} has no size, which only a scalar may have")
     return found
 
 
@@ -245,7 +255,7 @@ def _parse_dtype(spec: Any, where: str) -> np.dtype[Any]:
             raise FormatError(f"{where}: invalid record dtype: {exc}") from None
     else:
         raise FormatError(f"{where}: expected a dtype string or record object, found {spec!r:.60}")
-    if dtype.hasobject or not 0 < dtype.itemsize <= MAX_ITEMSIZE:
+    if dtype.hasobject or not 0 <= dtype.itemsize <= MAX_ITEMSIZE:
         raise FormatError(f"{where}: dtype {dtype} is not allowed in the array section")
     return dtype
 

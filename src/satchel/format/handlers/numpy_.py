@@ -25,10 +25,7 @@ _MAX_OBJECTS = 10_000_000
 
 def _encode_ndarray(encoder: Encoder, array: np.ndarray[Any, Any]) -> Node:
     if not array.dtype.hasobject:
-        try:
-            dtype = dtype_to_json(array.dtype)
-        except FormatError as exc:
-            raise encoder.fail(str(exc)) from None
+        dtype = _dtype_json(encoder, array.dtype)
         if array.nbytes > INLINE_MAX and not encoder.inline:
             return {"$": "nd", "a": encoder.add_array(array)}
         data, order = raw_view(array)
@@ -110,11 +107,19 @@ def _decode_objarray(decoder: Decoder, node: dict[str, Any]) -> np.ndarray[Any, 
 def _encode_scalar(encoder: Encoder, value: np.generic) -> Node:
     if value.dtype.hasobject:
         raise encoder.fail("numpy object scalars cannot be saved")
-    return {"$": "npscalar", "dtype": dtype_to_json(value.dtype), "hex": value.tobytes().hex()}
+    data = value.tobytes() if value.dtype.itemsize else b""  # np.str_('') gives 4 bytes
+    return {"$": "npscalar", "dtype": _dtype_json(encoder, value.dtype), "hex": data.hex()}
+
+
+def _dtype_json(encoder: Encoder, dtype: np.dtype[Any]) -> Any:
+    try:
+        return dtype_to_json(dtype)
+    except FormatError as exc:
+        raise encoder.fail(str(exc)) from None
 
 
 def _decode_scalar(decoder: Decoder, node: dict[str, Any]) -> np.generic:
-    dtype = dtype_from_json(node.get("dtype"), "npscalar.dtype")
+    dtype = dtype_from_json(node.get("dtype"), "npscalar.dtype", sized=False)
     text = required(node, "hex", str)
     if len(text) != 2 * dtype.itemsize:
         raise FormatError(f"an npscalar of {dtype} needs {dtype.itemsize} bytes")
@@ -122,14 +127,18 @@ def _decode_scalar(decoder: Decoder, node: dict[str, Any]) -> np.generic:
         data = bytes.fromhex(text)
     except ValueError:
         raise FormatError("an npscalar holds hex digits") from None
+    if not dtype.itemsize:  # an empty string, bytes or void scalar: no buffer has that dtype
+        return dtype.type("" if dtype.kind == "U" else b"")  # type: ignore[no-any-return]
     return np.frombuffer(data, dtype=dtype)[0]  # type: ignore[no-any-return]
 
 
 def _decode_dtype(decoder: Decoder, node: dict[str, Any]) -> np.dtype[Any]:
-    return dtype_from_json(node.get("dtype"), "dtype")
+    return dtype_from_json(node.get("dtype"), "dtype", sized=False)
 
 
 def _encode_masked(encoder: Encoder, value: np.ma.MaskedArray[Any, Any]) -> Node:
+    if value.dtype.names is not None:
+        raise encoder.fail(f"masked arrays of record dtypes ({value.dtype}) are not supported")
     return {
         "$": "masked",
         "data": encoder.child(np.asarray(value.data), ".data"),
@@ -210,7 +219,7 @@ BY_TYPE.update({
 })
 BY_PREDICATE.extend([
     (lambda v: isinstance(v, np.generic), _encode_scalar),
-    (lambda v: isinstance(v, np.dtype), lambda e, v: {"$": "dtype", "dtype": dtype_to_json(v)}),
+    (lambda v: isinstance(v, np.dtype), lambda e, v: {"$": "dtype", "dtype": _dtype_json(e, v)}),
     (lambda v: isinstance(v, np.random.BitGenerator), _encode_random),
 ])
 BY_KIND.update({
