@@ -96,6 +96,28 @@ def test_arrays_shared_between_members_are_not_concatenated(data: Any) -> None:
     assert loaded[0].extra_ is loaded[1].extra_ is loaded[2].extra_
 
 
+def test_a_members_array_used_again_later_stays_one_array(data: Any) -> None:
+    """An array stored in a concatenated column and used again afterwards (AdaBoost's
+    classes_ is its first tree's, or two attributes of one member) is one array after
+    loading, as it was before saving."""
+    from sklearn.ensemble import AdaBoostClassifier
+
+    ada = AdaBoostClassifier(n_estimators=4, random_state=0).fit(*data)
+    assert ada.classes_ is ada.estimators_[0].classes_
+    loaded = satchel.loads(satchel.dumps(ada)).unwrap()
+    assert loaded.classes_ is loaded.estimators_[0].classes_
+    trees = [DecisionTreeClassifier(max_depth=2, random_state=i).fit(*data) for i in range(3)]
+    for i, member in enumerate(trees):
+        member.a_ = member.b_ = np.arange(i + 3.0)
+    tree, _ = encode({"trees": trees, "again": trees[1].a_})
+    members = find(tree, lambda n: n.get("$") == "objs")
+    assert members["state"]["v"]["a_"]["$"] == "cat"
+    back = satchel.loads(satchel.dumps({"trees": trees, "again": trees[1].a_}))
+    assert all(member.a_ is member.b_ for member in back["trees"])
+    assert back["again"] is back["trees"][1].a_
+    assert_deep_equal(trees, back["trees"], "trees")
+
+
 def test_lists_of_other_objects_stay_plain(data: Any) -> None:
     """Mixed lists, and single members, are stored one by one."""
     tree_model = DecisionTreeClassifier(max_depth=2).fit(*data)

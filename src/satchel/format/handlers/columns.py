@@ -158,8 +158,10 @@ def _column(encoder: Encoder, values: list[Any], step: str) -> Node:
             return {"$": "same", "v": node}
     if _stackable(encoder, values):
         lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
-        return {"$": "cat", "v": _joined(encoder, Joined.of(values), step),
+        node = {"$": "cat", "v": _joined(encoder, Joined.of(values), step),
                 "lens": encoder.child(lengths, step)}
+        encoder.remember_members(node, values)  # a later use of a member's array refers to it
+        return node
     nested = encode_members(encoder, values, grouped=False)
     if nested is not None:
         return nested
@@ -234,7 +236,7 @@ def decode_members(decoder: Decoder, node: dict[str, Any]) -> list[Any]:
 def _remember(decoder: Decoder, node: dict[str, Any], members: list[Any]) -> None:
     numbers = node.get("refs", [None] * len(members))
     if not isinstance(numbers, list) or len(numbers) != len(members):
-        raise FormatError("an objs node's refs must hold one entry per member")
+        raise FormatError(f"an {node.get('$')} node's refs must hold one entry per member")
     for number, member in zip(numbers, members, strict=True):
         if number is not None:
             decoder.remember({"@": number}, member)
@@ -284,6 +286,7 @@ def _columns(decoder: Decoder, nodes: dict[Any, Any], count: int) -> tuple[dict[
         elif kind == "cat":
             base, lengths, columns[key] = _split(decoder, column, count, step)
             bases[str(key)] = (base, lengths)
+            _remember(decoder, column, columns[key])
         elif kind == "each":
             columns[key] = decoder.children(column.get("v"), f"column {step}")
         elif kind in ("objs", "news"):
