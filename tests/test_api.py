@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -358,6 +359,58 @@ def test_shared_objects_stay_shared() -> None:
     array = np.arange(1000.0)
     loaded = satchel.loads(satchel.dumps({"a": array, "b": array, "c": [array]}))
     assert loaded["a"] is loaded["b"] is loaded["c"][0]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: [1, 2.5, "x"], lambda: ["w"] * 40, lambda: {"a": 1}, lambda: {3, 4},
+    lambda: frozenset({5}), lambda: bytearray(b"ab"),
+])
+def test_shared_containers_stay_shared(make: Any) -> None:
+    """A list, dict, set or bytearray referred to from two places is one object after loading
+    (a search's best_params_ is one of its cv_results_['params']), and distinct equal
+    containers stay distinct."""
+    shared, twin = make(), make()
+    loaded = satchel.loads(satchel.dumps([shared, {"again": shared}, (shared,), twin]))
+    assert loaded[0] == shared
+    assert loaded[0] is loaded[1]["again"] is loaded[2][0]
+    assert loaded[3] == twin
+    assert loaded[3] is not loaded[0]
+
+
+def test_search_and_column_transformer_keep_their_shared_containers() -> None:
+    """Real models share lists and dicts between attributes; they still do after loading."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = np.random.default_rng(0).normal(size=(60, 3)), np.arange(60) % 2
+    search = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=2).fit(X, y)
+    loaded = satchel.loads(satchel.dumps(search)).unwrap()
+    assert loaded.best_params_ is loaded.cv_results_["params"][loaded.best_index_]
+    columns = ColumnTransformer([("scale", StandardScaler(), [0, 2])]).fit(X)
+    back = satchel.loads(satchel.dumps(columns)).unwrap()
+    assert back.transformers[0][2] is back.transformers_[0][2]
+
+
+def _holding_itself(container: Any) -> Any:
+    if isinstance(container, dict):
+        container["me"] = container
+    else:
+        container.append(container)
+    return container
+
+
+@pytest.mark.parametrize("make", [
+    lambda: _holding_itself({}),
+    lambda: _holding_itself([]),
+    lambda: functools.reduce(lambda inner, _: [inner], range(300), [0]),
+])
+def test_cycles_through_containers_and_deep_nesting_are_refused_at_save(make: Any) -> None:
+    """What a reader could not rebuild (a dict or list holding itself, nesting past the
+    reader's depth limit) is an EncodeError at save, not a RecursionError or a bad file."""
+    with pytest.raises(satchel.EncodeError, match=r"contains itself|nests deeper than 200"):
+        satchel.dumps(make())
 
 
 @pytest.mark.parametrize("draws", [0, 1, 2])

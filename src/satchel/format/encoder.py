@@ -18,6 +18,7 @@ import numpy as np
 
 from satchel.errors import EncodeError
 from satchel.format.container import Stored
+from satchel.format.decoder import MAX_DEPTH
 
 Node = Any
 EncodeFn = Callable[["Encoder", Any], Node]
@@ -32,6 +33,10 @@ FALLBACK: list[EncodeFn] = []
 #: Types stored once however often they are referred to (identity matters: a forest's
 #: trees share one RandomState, and a shared array must not be stored twice).
 _MEMO_TYPES = (np.ndarray, np.random.RandomState, np.random.Generator, np.random.BitGenerator)
+#: Containers stored once too (a search's best_params_ is one of its cv_results_' params);
+#: lists as well, through :meth:`Encoder.encode_list`. A container cannot hold itself: it
+#: is rebuilt from its items, which would need it first.
+_CONTAINERS = frozenset({dict, set, frozenset, bytearray})
 _INT64_MIN, _UINT64_MAX = -(1 << 63), (1 << 64) - 1
 #: The most decimal digits an ``int`` node holds (readers refuse more).
 MAX_INT_DIGITS = 4000
@@ -60,6 +65,8 @@ class Encoder:
         self._refs = 0
         self._path: list[str] = []
         self._member_slots: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+        self._lists: dict[int, tuple[Any, Node]] = {}  # id -> (list, its node) while encoding
+        self._shared_lists: dict[int, int] = {}  # id of a list node -> its "@" number
 
     @property
     def path(self) -> str:
@@ -75,6 +82,9 @@ class Encoder:
         """Encode ``value`` found at ``step`` below the current path."""
         self._path.append(step)
         try:
+            if len(self._path) > MAX_DEPTH:
+                raise self.fail(f"it nests deeper than {MAX_DEPTH} levels, which a reader"
+                                " refuses")
             return self.encode(value)
         finally:
             self._path.pop()
@@ -97,22 +107,44 @@ class Encoder:
         handler = BY_TYPE.get(kind)
         if handler is None:
             handler = next((h for test, h in BY_PREDICATE if test(value)), FALLBACK[0])
-        if isinstance(value, _MEMO_TYPES) or handler is FALLBACK[0]:
+        if isinstance(value, _MEMO_TYPES) or handler is FALLBACK[0] or kind in _CONTAINERS:
             return self.memoized(value, handler)
         return handler(self, value)
 
     def encode_list(self, items: list[Any]) -> Node:
         """Lists of many strings are packed, of many trees stored as columns; others
-        become JSON arrays."""
+        become JSON arrays. A list met again becomes a reference to the first."""
         from satchel.format.handlers.builtins import pack_strings  # noqa: PLC0415
         from satchel.format.handlers.columns import encode_members  # noqa: PLC0415
 
-        packed = pack_strings(self, items)
-        if packed is None:
-            packed = encode_members(self, items)
-        if packed is not None:
-            return packed
-        return [self.child(item, f"[{i}]") for i, item in enumerate(items)]
+        seen = self._lists.get(id(items))
+        if seen is not None:
+            return self._list_reference(seen[1])
+        self._lists[id(items)] = (items, None)  # kept alive, so that its id stays unique
+        node: Node = pack_strings(self, items)
+        if node is None:
+            node = encode_members(self, items)
+        if node is None:
+            node = [self.child(item, f"[{i}]") for i, item in enumerate(items)]
+        self._lists[id(items)] = (items, node)
+        return node
+
+    def _list_reference(self, node: Node) -> Node:
+        if node is None:
+            raise self.fail("a list that contains itself cannot be saved")
+        if type(node) is dict:  # packed: the node itself can carry the number
+            return self._reference(node)
+        number = self._shared_lists.get(id(node))
+        if number is None:
+            number = self._shared_lists[id(node)] = self._refs
+            self._refs += 1
+        return {"$": "ref", "to": number}
+
+    def _reference(self, first: dict[str, Any]) -> Node:
+        if "@" not in first:
+            first["@"] = self._refs
+            self._refs += 1
+        return {"$": "ref", "to": first["@"]}
 
     def unseen(self, values: list[Any]) -> bool:
         """Whether ``values`` are distinct objects none of which was encoded already
@@ -132,21 +164,23 @@ class Encoder:
             self._keep.append(member)
         self._member_slots.append((node, slots))
 
-    def finish(self) -> None:
-        """Complete the nodes that depend on the whole tree."""
+    def finish(self, tree: Node) -> Node:
+        """Complete the nodes that depend on the whole tree; return the tree."""
         for node, slots in self._member_slots:
             if any("@" in slot for slot in slots):
                 node["refs"] = [slot.get("@") for slot in slots]
+        if self._shared_lists:
+            return _number_lists(tree, self._shared_lists)
+        return tree
 
     def memoized(self, value: Any, handler: EncodeFn) -> Node:
         """Encode ``value`` once; later occurrences become references to it."""
         key = id(value)
         first = self._memo.get(key)
         if first is not None:
-            if "@" not in first:
-                first["@"] = self._refs
-                self._refs += 1
-            return {"$": "ref", "to": first["@"]}
+            if first.get("$") == "pending" and type(value) in _CONTAINERS:
+                raise self.fail(f"a {type(value).__name__} that contains itself cannot be saved")
+            return self._reference(first)
         node = {"$": "pending"}
         self._memo[key] = node
         self._keep.append(value)
@@ -177,6 +211,28 @@ def encode(obj: Any, inline: bool = False) -> tuple[Node, list[Stored]]:
     import satchel.format.handlers  # noqa: F401, PLC0415 - registers the handlers
 
     encoder = Encoder(inline)
-    tree = encoder.encode(obj)
-    encoder.finish()
+    tree = encoder.finish(encoder.encode(obj))
     return tree, encoder.arrays
+
+
+def _number_lists(tree: Node, numbers: dict[int, int]) -> Node:
+    """``tree`` with each plain list node that later references share wrapped in a
+    ``list`` node carrying its number (a JSON array cannot carry one)."""
+    def wrap(node: Node) -> Node:
+        number = numbers.get(id(node))
+        return node if number is None else {"$": "list", "v": node, "@": number}
+
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            for key, value in node.items():
+                if type(value) in (dict, list):
+                    node[key] = wrap(value)
+                    stack.append(value)
+        elif type(node) is list:
+            for i, value in enumerate(node):
+                if type(value) in (dict, list):
+                    node[i] = wrap(value)
+                    stack.append(value)
+    return wrap(tree)

@@ -274,7 +274,16 @@ BY_TYPE.update({
                                             e.encode(v.step)]},
 })
 
+def _decode_list(decoder: Decoder, node: dict[str, Any]) -> list[Any]:
+    """A list that later references share: a JSON array in a node that carries its number."""
+    items = node.get("v")
+    if not isinstance(items, list):
+        raise FormatError("a list node's v must be a list")
+    return decoder.children(items, "list items")
+
+
 BY_KIND.update({
+    "list": _decode_list,
     "float": _decode_float,
     "int": _decode_int,
     "tuple": lambda d, n: tuple(_decode_items(d, n)),
