@@ -8,11 +8,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 import satchel
 from satchel.registry import Registry
+from tests import forge
 from tests.backends import Backend, backend, s3_endpoint  # noqa: F401 - fixtures
+from tests.hostile_tools import array_offset
 
 
 @pytest.fixture
@@ -21,6 +24,11 @@ def registry(backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     for key, value in backend.environment.items():
         monkeypatch.setenv(key, value)
     return Registry(backend.uri, artifacts=backend.artifacts, cache=str(tmp_path / "cache"))
+
+
+def _data() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    features = np.random.default_rng(0).normal(size=(60, 3))
+    return features, features[:, 0] > 0
 
 
 def model(c: float = 1.0) -> Any:
@@ -51,6 +59,40 @@ def test_register_records_metadata_without_download(registry: Registry) -> None:
                                                  "dtype": "float64"}
     assert found.artifact["environment"]["packages"]["scikit-learn"]
     assert found.artifact["check_rows"] == 5
+
+
+def test_damaged_or_altered_files_are_refused_and_never_stored(registry: Registry,
+                                                               tmp_path: Path) -> None:
+    """A file whose bytes do not match its checksums, or whose header claims another
+    model's digest, is refused before the store keeps anything; the model already stored
+    under that digest is untouched."""
+    big = RandomForestClassifier(n_estimators=3, random_state=0).fit(*_data())
+    good = registry.register("forest", big)
+    other = tmp_path / "other.satchel"
+    satchel.save(RandomForestClassifier(n_estimators=2, random_state=1).fit(*_data()), other)
+    header = forge.raw_header(other.read_bytes())
+    altered = tmp_path / "altered.satchel"
+    altered.write_bytes(forge.with_header(other.read_bytes(), {**header, "digest": good.digest}))
+    damaged = tmp_path / "damaged.satchel"
+    satchel.save(big, damaged)
+    data = bytearray(damaged.read_bytes())
+    data[array_offset(bytes(data))] ^= 1
+    damaged.write_bytes(bytes(data))
+    for path in (altered, damaged):
+        with pytest.raises(satchel.IntegrityError):
+            registry.register("other", path)
+    assert [m["name"] for m in registry.models()] == ["forest"]
+    assert len(registry.load("models:/forest/1").unwrap().estimators_) == 3
+
+
+def test_a_model_uri_registers_that_version_again(registry: Registry) -> None:
+    """register(name, "models:/...") registers the stored version's file under name."""
+    first = registry.register("churn", model(0.5))
+    registry.set_alias("churn", "production", 1)
+    copy = registry.register("churn-eu", "models:/churn@production")
+    assert (copy.name, copy.version, copy.digest) == ("churn-eu", 1, first.digest)
+    with pytest.raises(satchel.NotFoundError):
+        registry.register("copy", "models:/churn/7")
 
 
 def test_same_model_is_stored_once(registry: Registry) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from satchel.errors import ConflictError, IntegrityError, InvalidNameError, NotFoundError
+from satchel.format import reader
+from satchel.format.reader import Source
 from satchel.inspection import inspect
 from satchel.registry import database as db
 from satchel.registry.artifacts import ArtifactStore
@@ -132,8 +134,10 @@ class Registry:
         """
         check_name(name)
         tags, metrics = _tags(tags), _metrics(metrics)
-        path, temporary = _artifact_file(model_or_file, sample)
+        path, temporary = self._artifact_file(model_or_file, sample)
         try:
+            if not temporary:
+                _check_whole_file(path)
             info = inspect(path)
             record = _artifact_record(info.header.metadata)
             for _ in range(3):
@@ -156,6 +160,13 @@ class Registry:
                 os.unlink(path)
         raise ConflictError(f"registering {name!r}: gc expired the claim on {info.digest}"
                             " three times; run gc with a grace period longer than uploads")
+
+    def _artifact_file(self, model_or_file: Any, sample: Any) -> tuple[str, bool]:
+        """A satchel file for what was given (a ``models:/`` URI: the version's stored
+        file, which is then registered again), and whether it is a temporary one."""
+        if is_model_uri(model_or_file):
+            return self.store.local_path(self.resolve(str(model_or_file)).digest), False
+        return _artifact_file(model_or_file, sample)
 
     def _commit_version(self, name: str, claim: int, values: dict[str, Any]) -> int | None:
         """Write the next version of ``name`` and drop the claim; None if gc expired it."""
@@ -459,11 +470,24 @@ def _metrics(metrics: Mapping[str, float] | None) -> dict[str, float]:
     return result
 
 
+def _check_whole_file(path: str) -> None:
+    """Verify every byte of a file and its content digest, as ``satchel verify`` does,
+    before the store keeps it under that digest (mapped: a large file is not copied)."""
+    with open(path, "rb") as handle:
+        source = Source.mapped(handle)
+        header = source.header()
+        source.verify(header)
+        reader.check_digest(source, header)
+
+
 def _artifact_file(model_or_file: Any, sample: Any) -> tuple[str, bool]:
     """A satchel file for what was given, and whether it is a temporary one."""
-    if isinstance(model_or_file, (str, os.PathLike)) and not is_model_uri(model_or_file):
-        if not os.path.isfile(model_or_file):
+    if isinstance(model_or_file, (str, os.PathLike)):
+        if not os.path.exists(model_or_file):
             raise NotFoundError(f"no such file: {os.fspath(model_or_file)!r}")
+        if not os.path.isfile(model_or_file):
+            raise NotFoundError(f"{os.fspath(model_or_file)!r} is not a file: expected a"
+                                " .satchel file")
         return os.fspath(model_or_file), False
     from satchel.artifact import save, save_model  # noqa: PLC0415 - avoids an import cycle
     from satchel.model import Model  # noqa: PLC0415
