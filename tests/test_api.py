@@ -341,6 +341,18 @@ def test_ranges_past_64_bits_round_trip() -> None:
     assert satchel.loads(satchel.dumps(value)) == value
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX pipes and /dev/zero")
+def test_devices_and_pipes_are_refused_before_they_are_opened(tmp_path: Path) -> None:
+    """/dev/zero would be read forever and a FIFO would block the open: both are refused
+    at once by every reading entry point."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    for path, kind in (("/dev/zero", "a device"), (pipe, "a pipe")):
+        for read in (satchel.load, satchel.inspect, satchel.untrusted_types, satchel.verify):
+            with pytest.raises(satchel.FormatError, match=f"is {kind}, not a file"):
+                read(path)
+
+
 def test_scipy_sparse_round_trips() -> None:
     """Every supported sparse format and class comes back identical."""
     import scipy.sparse as sp

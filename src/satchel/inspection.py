@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from satchel.errors import FormatError
 from satchel.format import handlers, reader
 from satchel.format.container import Header
 from satchel.format.decoder import collect_names
@@ -53,10 +55,26 @@ class Inspection:
 def opened(file: FileLike) -> Iterator[IO[bytes]]:
     """``file`` as an open binary file: opened here for paths, as given otherwise."""
     if isinstance(file, (str, os.PathLike)):
+        _check_regular(file)
         with open(file, "rb") as handle:
             yield handle
     else:
         yield file
+
+
+def _check_regular(path: str | os.PathLike[str]) -> None:
+    """Refuse a device or a pipe before opening it: a FIFO blocks the open, and a device
+    such as /dev/zero never ends. Missing files and folders fail in ``open`` as usual."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else (
+            "a device")
+        raise FormatError(f"{os.fspath(path)!r} is {kind}, not a file: expected a .satchel"
+                          " file. Save the stream to a file first, or pass an open binary"
+                          " file object.")
 
 
 def inspect(file: FileLike) -> Inspection:
