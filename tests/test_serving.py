@@ -502,6 +502,16 @@ SCHEMA_PROBLEMS: dict[str, tuple[dict[str, Any], list[dict[str, Any]] | None]] =
         [{"column": "b", "expected": "float (float64)", "found": "string (str)"}]),
     "rows of three values for four columns": (
         {"json": {"instances": [[31337.25, 1.0, 2.0]]}}, None),
+    "infinity in a CSV float column": (
+        {"content": b"a,b,c,d\n1.0,inf,2.0,31337.25\n", "headers": CSV},
+        [{"column": "b", "expected": "finite numbers", "found": "1 infinite values"}]),
+    "a repeated column": (
+        {"json": {"dataframe_split": {"columns": ["a", "b", "c", "d", "d"],
+                                      "data": [[31337.25, 1.0, 2.0, 3.0, 4.0]]}}},
+        [{"column": "d", "expected": "one column of that name", "found": "2 columns"}]),
+    "an object in a float column": (
+        {"json": {"dataframe_records": [{"a": {"k": SECRET}, "b": 1.0, "c": 1.0, "d": 1.0}]}},
+        [{"column": "a", "expected": "float (float64)", "found": "object (object)"}]),
 }
 
 
@@ -558,6 +568,9 @@ BAD_REQUESTS: dict[str, tuple[Callable[[pd.DataFrame], dict[str, Any]], int, str
                                  "UnsupportedMediaTypeError"),
     "plain text": (lambda f: {"content": b"1,2,3,4", "headers": {"content-type": "text/plain"}},
                    415, "UnsupportedMediaTypeError"),
+    "an index longer than the data": (lambda f: {"json": {"dataframe_split": {
+        "columns": COLUMNS, "data": f[:1].to_numpy().tolist(), "index": [0, 1, 2]}}},
+                                      400, "RequestError"),
 }
 
 
@@ -583,22 +596,54 @@ def test_unknown_method_in_the_query(client: httpx.Client, frame: pd.DataFrame) 
         " ['predict', 'predict_proba', 'decision_function']"}
 
 
-def test_model_failure_is_500_with_an_error_id_only(client: httpx.Client, model: Any,
-                                                    frame: pd.DataFrame) -> None:
-    """An exception inside the model (infinity in a row) is a 500 with an id, no traceback."""
-    body = b"a,b,c,d\ninf,1.0,2.0,3.0\n"
-    for rows in (body, body + b"1.0,1.0,1.0,1.0\n"):  # batched single row, then two rows
-        response = client.post("/invocations", content=rows, headers=CSV)
-        assert response.status_code == 500
-        failure = response.json()
-        assert set(failure) == {"error_code", "error_id", "message"}
-        assert failure["error_code"] == "InternalError"
-        assert re.fullmatch(r"[0-9a-f]{12}", failure["error_id"])
-        for leak in ("Traceback", "ValueError", "infinity", "sklearn", ".py"):
-            assert leak not in response.text
-        following = client.post("/invocations", json=records(frame[:3]))
-        assert following.status_code == 200
-        assert following.json()["predictions"] == model.predict(frame[:3]).tolist()
+@pytest.fixture(scope="module")
+def array_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A classifier of 4 unnamed features, whose schema does not look at values."""
+    features = np.random.default_rng(1).normal(size=(40, 4))
+    path = tmp_path_factory.mktemp("array") / "array.satchel"
+    satchel.save(LogisticRegression().fit(features, features[:, 0] > 0), path)
+    return path
+
+
+def test_values_the_model_refuses_are_422_with_an_error_id_only(array_file: Path) -> None:
+    """A ValueError of the model's own (infinity, which an array schema lets through) is
+    the input's fault: 422 with an error id, and neither the message nor the values."""
+    good = b"0.5,1.0,2.0,3.0\n"
+    with thread_server(create_app(str(array_file))) as url:
+        for rows in (b"1e400,1.0,2.0,31337.25\n", b"1e400,1.0,2.0,31337.25\n" + good):
+            response = httpx.post(f"{url}/invocations", content=b"a,b,c,d\n" + rows,
+                                  headers=CSV, timeout=30)
+            assert response.status_code == 422
+            failure = response.json()
+            assert set(failure) == {"error_code", "message"}
+            assert failure["error_code"] == "InputRejectedError"
+            assert re.search(r"error id [0-9a-f]{12}$", failure["message"])
+            for leak in ("Traceback", "infinity", "31337", "sklearn", ".py"):
+                assert leak not in response.text
+            assert httpx.post(f"{url}/invocations", content=b"a,b,c,d\n" + good,
+                              headers=CSV, timeout=30).status_code == 200
+
+
+def test_model_failure_is_500_with_an_error_id_only(tmp_path: Path, frame: pd.DataFrame
+                                                    ) -> None:
+    """Any other exception inside the model is a 500 with an id, and no traceback."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    broken = make_pipeline(FunctionTransformer(np.round), LogisticRegression()).fit(
+        frame, frame["a"] > 0)
+    broken[0].kw_args = {"decimals": "two"}  # a TypeError in every call from now on
+    path = tmp_path / "broken.satchel"
+    satchel.save(broken, path)
+    with thread_server(create_app(str(path))) as url:
+        for rows in (frame[:1], frame[:2]):  # a batched single row, then two rows
+            response = httpx.post(f"{url}/invocations", json=records(rows), timeout=30)
+            assert response.status_code == 500
+            failure = response.json()
+            assert set(failure) == {"error_code", "error_id", "message"}
+            assert failure["error_code"] == "InternalError"
+            assert re.fullmatch(r"[0-9a-f]{12}", failure["error_id"])
+            for leak in ("Traceback", "TypeError", "decimals", "sklearn", ".py"):
+                assert leak not in response.text
 
 
 # ------------------------------------------------------------------ 4. following an alias
@@ -926,17 +971,18 @@ async def post_all(url: str, requests: list[dict[str, Any]]) -> list[httpx.Respo
         return [await first, *others]
 
 
-def test_a_failing_row_fails_only_its_own_request(model_file: Path, model: Any,
-                                                  frame: pd.DataFrame) -> None:
-    """A row the model fails on, batched with 31 others, gets 500; the others get 200."""
-    rows = frame[:31].reset_index(drop=True)
-    requests: list[dict[str, Any]] = [{"json": records(rows[i:i + 1])} for i in range(31)]
+def test_a_failing_row_fails_only_its_own_request(array_file: Path) -> None:
+    """A row the model fails on, batched with 31 others, gets its 422; the others get 200."""
+    rows = np.random.default_rng(2).normal(size=(31, 4))
+    requests: list[dict[str, Any]] = [{"json": {"instances": rows[i:i + 1].tolist()}}
+                                      for i in range(31)]
     requests.insert(5, {"content": b"a,b,c,d\ninf,1.0,2.0,3.0\n", "headers": CSV})
-    with thread_server(create_app(str(model_file), batch_wait_ms=500)) as url:
+    with thread_server(create_app(str(array_file), batch_wait_ms=500)) as url:
         responses = asyncio.run(post_all(url, requests))
-    assert [r.status_code for r in responses] == [200] * 5 + [500] + [200] * 26
+    assert [r.status_code for r in responses] == [200] * 5 + [422] + [200] * 26
     valid = responses[:5] + responses[6:]
-    assert [r.json()["predictions"][0] for r in valid] == model.predict(rows).tolist()
+    expected = satchel.load(array_file).unwrap().predict(rows).tolist()
+    assert [r.json()["predictions"][0] for r in valid] == expected
 
 
 def test_array_model_batches_rows_sent_in_different_formats(tmp_path: Path) -> None:
@@ -1258,7 +1304,8 @@ def test_no_plan_for_a_nested_pipeline_and_the_pipeline_still_answers(tmp_path: 
 
 def test_a_row_the_plan_fails_on_fails_as_in_the_pipeline_alone(churn: Any,
                                                                 tmp_path: Path) -> None:
-    """An unknown category under handle_unknown='error' is a 500; its batch mates are answered."""
+    """An unknown category under handle_unknown='error' is the model's 422; its batch mates
+    are answered."""
     _, frame, labels, _ = churn
     strict = demo_pipeline().set_params(columns__categories__handle_unknown="error")
     strict.fit(frame, labels)
@@ -1268,8 +1315,9 @@ def test_a_row_the_plan_fails_on_fails_as_in_the_pipeline_alone(churn: Any,
     with thread_server(create_app(str(tmp_path / "strict.satchel"))) as url:
         responses = asyncio.run(post_all(url, [
             {"json": BODIES["dataframe_records"](rows[i:i + 1])} for i in range(12)]))
-    assert [r.status_code for r in responses] == [500 if i == 5 else 200 for i in range(12)]
-    assert set(responses[5].json()) == {"error_code", "error_id", "message"}
+    assert [r.status_code for r in responses] == [422 if i == 5 else 200 for i in range(12)]
+    assert responses[5].json()["error_code"] == "InputRejectedError"
+    assert "gold" not in responses[5].text
     expected = strict.predict(frame[:12]).tolist()
     assert [r.json()["predictions"][0] for i, r in enumerate(responses) if i != 5] == [
         label for i, label in enumerate(expected) if i != 5]

@@ -132,6 +132,11 @@ class RequestError(SatchelError, ValueError):
     """A prediction request that cannot be read (HTTP 400)."""
 
 
+class InputRejectedError(RequestError):
+    """Input that matches the schema but that the model refuses (HTTP 422): scikit-learn
+    raised ValueError on its values, such as a category it never saw."""
+
+
 class UnsupportedMediaTypeError(RequestError):
     """A request in a content type the server does not read (HTTP 415)."""
 

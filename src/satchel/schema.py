@@ -122,6 +122,10 @@ def _closest(name: str, candidates: list[str]) -> str:
 def _frame_problems(schema: InputSchema, frame: Any) -> list[dict[str, Any]]:
     present = [str(c) for c in frame.columns]
     expected = [c.name for c in schema.columns]
+    repeated = sorted({name for name in present if present.count(name) > 1})
+    if repeated:  # a name that selects several columns cannot be checked as one
+        return [{"column": name, "expected": "one column of that name",
+                 "found": f"{present.count(name)} columns"} for name in repeated]
     problems = [
         {"column": c.name, "expected": f"a column of {c.kind}", "found":
             "missing" + _closest(c.name, [p for p in present if p not in expected])}
@@ -143,7 +147,25 @@ def _frame_problems(schema: InputSchema, frame: Any) -> list[dict[str, Any]]:
         elif not column.nullable and bool(values.isna().any()):
             problems.append({"column": column.name, "expected": "no missing values",
                              "found": f"{int(values.isna().sum())} missing values"})
+        else:
+            problems += _value_problems(column, values, found)
     return problems
+
+
+def _value_problems(column: Column, values: Any, found: str) -> list[dict[str, Any]]:
+    """Values a column's dtype lets through but no model can use: infinities in a float
+    column, lists and objects (from JSON) in a text column."""
+    if found == "float":
+        infinite = int(np.isinf(values.to_numpy(dtype=float, na_value=np.nan)).sum())
+        if infinite:
+            return [{"column": column.name, "expected": "finite numbers",
+                     "found": f"{infinite} infinite values"}]
+    elif values.dtype == object:
+        nested = sum(isinstance(v, (list, dict)) for v in values)
+        if nested:
+            return [{"column": column.name, "expected": f"{column.kind} values",
+                     "found": f"{nested} lists or objects"}]
+    return []
 
 
 def _validate_frame(schema: InputSchema, data: Any) -> Any:

@@ -25,9 +25,11 @@ from starlette.routing import Route
 import satchel
 from satchel.checks import METHODS
 from satchel.errors import (
+    InputRejectedError,
     NotReadyError,
     PayloadTooLargeError,
     RequestError,
+    SatchelError,
     SchemaError,
     UnsupportedMediaTypeError,
 )
@@ -44,6 +46,7 @@ log = logging.getLogger("satchel.serving")
 STATUS: list[tuple[type[BaseException], int]] = [
     (NotReadyError, 503),
     (SchemaError, 422),
+    (InputRejectedError, 422),
     (PayloadTooLargeError, 413),
     (UnsupportedMediaTypeError, 415),
     (RequestError, 400),
@@ -118,7 +121,7 @@ class Server:
             rows, params = parse(body, request.headers.get("content-type", ""),
                                  served.model.input_schema, served.layout)
             method = str(request.query_params.get("method") or params.get("method") or method)
-            output = await self._predict(served, method, rows)
+            output = await self._model_answer(served, method, rows)
             response = _json({"predictions": jsonable(output)})
         except Exception as exc:
             response = self._error(exc)
@@ -139,6 +142,19 @@ class Server:
                                            f" {self.max_body_bytes} bytes (--max-body-bytes)")
             chunks.append(chunk)
         return b"".join(chunks)
+
+    async def _model_answer(self, served: Served, method: str, rows: Any) -> Any:
+        """The prediction; a ValueError of the model's own is the input's fault (422)."""
+        try:
+            return await self._predict(served, method, rows)
+        except SatchelError:
+            raise
+        except ValueError as exc:
+            error_id = uuid.uuid4().hex[:12]
+            log.warning("the model refused the input (error id %s): %s", error_id, exc)
+            raise InputRejectedError(
+                f"the model refused the input ({type(exc).__name__}); the server log has the"
+                f" model's message under error id {error_id}") from exc
 
     async def _predict(self, served: Served, method: str, rows: Any) -> Any:
         """Single rows run on the event loop (batched unless switched off); more in a thread."""

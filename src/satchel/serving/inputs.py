@@ -67,7 +67,12 @@ def _decode(kind: str, value: Any, schema: InputSchema | None) -> Any:
     if kind == "dataframe_split":
         if not isinstance(value, dict) or not isinstance(value.get("data"), list):
             raise RequestError("dataframe_split needs an object with 'columns' and 'data'")
-        return _typed(_frame(value["data"], value.get("columns"), value.get("index")), schema)
+        index = value.get("index")
+        if index is not None and (not isinstance(index, list) or len(index) != len(value["data"])):
+            found = f"{len(index)} entries" if isinstance(index, list) else type(index).__name__
+            raise RequestError(f"dataframe_split's index must be a list of one entry per row of"
+                               f" data ({len(value['data'])}), found {found}")
+        return _typed(_frame(value["data"], value.get("columns"), index), schema)
     if kind == "dataframe_records":
         if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
             raise RequestError("dataframe_records needs a list of row objects")
