@@ -163,6 +163,38 @@ def test_tags_descriptions_archive_and_delete(registry: Registry) -> None:
     assert registry.register("churn", model(0.2)).version == 3  # numbers are never reused
 
 
+def test_aliases_never_point_at_deleted_versions(registry: Registry) -> None:
+    """An alias cannot be set to a deleted version, and an alias left dangling by an older
+    registry (its version deleted under it) can still be removed."""
+    import sqlalchemy as sa
+
+    from satchel.registry import database as db
+
+    for c in (1.0, 0.5):
+        registry.register("churn", model(c))
+    registry.delete("churn", 1)
+    with pytest.raises(satchel.NotFoundError, match=r"has no version 1; it has versions \[2\]"):
+        registry.set_alias("churn", "production", 1)
+    registry.set_alias("churn", "production", 2)
+    with registry.engine.begin() as connection:  # what a delete racing a move once left
+        churn = sa.select(db.models.c.id).where(db.models.c.name == "churn").scalar_subquery()
+        connection.execute(sa.update(db.versions).where(
+            db.versions.c.model_id == churn, db.versions.c.version == 2).values(status="deleted"))
+    registry.delete_alias("churn", "production")
+    with pytest.raises(satchel.NotFoundError, match="has no alias 'production'"):
+        registry.delete_alias("churn", "production")
+    assert [m.version for m in registry.alias_history("churn", "production")] == [2, None]
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), 10**400, "0.9",
+                                   True])
+def test_metrics_must_be_finite_numbers(registry: Registry, value: Any) -> None:
+    """A metric JSON cannot hold, or that is not a number, is refused before anything is stored."""
+    with pytest.raises(satchel.InvalidNameError, match="expected a finite number"):
+        registry.register("churn", model(), metrics={"auc": value})
+    assert registry.models() == []
+
+
 def test_missing_things_name_what_exists(registry: Registry) -> None:
     """Missing models, versions and aliases raise NotFoundError naming what exists nearby."""
     registry.register("churn", model())

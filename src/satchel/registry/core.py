@@ -299,27 +299,54 @@ class Registry:
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point ``alias`` at ``version`` (creating or moving it); the move is recorded."""
         check_name(alias, "alias")
-        self.version(name, version)
-        self._move_alias(name, alias, version)
+        with db.write(self.engine) as connection:
+            model_id = self._locked_model(connection, name)
+            self._check_live(connection, model_id, name, version)
+            self._move_alias(connection, model_id, alias, version)
 
     def delete_alias(self, name: str, alias: str) -> None:
-        """Remove ``alias``; the removal is recorded in its history."""
-        self.resolve(f"models:/{name}@{check_name(alias, 'alias')}")
-        self._move_alias(name, alias, None)
-
-    def _move_alias(self, name: str, alias: str, version: int | None) -> None:
-        """Point ``alias`` at ``version`` (None removes it) and record the move."""
+        """Remove ``alias`` (even one left pointing at a deleted version); the removal is
+        recorded in its history."""
+        check_name(alias, "alias")
         with db.write(self.engine) as connection:
-            model_id = self._model_id(connection, name)
-            which = (db.aliases.c.model_id == model_id) & (db.aliases.c.alias == alias)
-            previous = connection.execute(sa.select(db.aliases.c.version).where(which)).scalar()
-            connection.execute(sa.delete(db.aliases).where(which))
-            if version is not None:
-                connection.execute(sa.insert(db.aliases).values(
-                    model_id=model_id, alias=alias, version=version, updated_at=db.now()))
-            connection.execute(sa.insert(db.alias_history).values(
-                model_id=model_id, alias=alias, version=version, previous=previous,
-                at=db.now()))
+            model_id = self._locked_model(connection, name)
+            if alias not in _aliases(connection, model_id):
+                raise NotFoundError(f"model {name!r} has no alias {alias!r}; its aliases are"
+                                    f" {sorted(_aliases(connection, model_id)) or 'none'}")
+            self._move_alias(connection, model_id, alias, None)
+
+    @staticmethod
+    def _move_alias(connection: sa.Connection, model_id: int, alias: str,
+                    version: int | None) -> None:
+        """Point ``alias`` at ``version`` (None removes it) and record the move."""
+        which = (db.aliases.c.model_id == model_id) & (db.aliases.c.alias == alias)
+        previous = connection.execute(sa.select(db.aliases.c.version).where(which)).scalar()
+        connection.execute(sa.delete(db.aliases).where(which))
+        if version is not None:
+            connection.execute(sa.insert(db.aliases).values(
+                model_id=model_id, alias=alias, version=version, updated_at=db.now()))
+        connection.execute(sa.insert(db.alias_history).values(
+            model_id=model_id, alias=alias, version=version, previous=previous, at=db.now()))
+
+    def _locked_model(self, connection: sa.Connection, name: str) -> int:
+        """The id of the existing model ``name``, locked until the transaction ends, so that
+        alias moves and deletions of one model happen one at a time (SQLite's write
+        transactions already do)."""
+        model_id = self._model_id(connection, name)
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.select(db.models.c.id).where(db.models.c.id == model_id)
+                               .with_for_update())
+        return model_id
+
+    @staticmethod
+    def _check_live(connection: sa.Connection, model_id: int, name: str, version: int) -> None:
+        """Raise NotFoundError unless ``version`` of the model exists and is not deleted."""
+        live = connection.execute(sa.select(db.versions.c.version).where(
+            db.versions.c.model_id == model_id, db.versions.c.status != "deleted")
+        ).scalars().all()
+        if version not in live:
+            raise NotFoundError(f"model {name!r} has no version {version}; it has versions"
+                                f" {sorted(live) or 'none'}")
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
         """Every move of the model's aliases (or of one alias), oldest first."""
@@ -363,13 +390,19 @@ class Registry:
         Raises:
             ConflictError: an alias points to it and ``force`` is false.
         """
-        found = self.version(name, version)
-        if found.aliases and not force:
-            raise ConflictError(f"{found.uri} is the target of alias(es) {found.aliases};"
-                                " move them first or pass force=True to delete them too")
-        for alias in found.aliases:
-            self.delete_alias(name, alias)
-        self._set(name, version, status="deleted")
+        with db.write(self.engine) as connection:
+            model_id = self._locked_model(connection, name)
+            self._check_live(connection, model_id, name, version)
+            pointing = sorted(a for a, v in _aliases(connection, model_id).items() if v == version)
+            if pointing and not force:
+                raise ConflictError(f"models:/{name}/{version} is the target of alias(es)"
+                                    f" {pointing}; move them first or pass force=True to delete"
+                                    " them too")
+            for alias in pointing:
+                self._move_alias(connection, model_id, alias, None)
+            connection.execute(sa.update(db.versions).where(
+                db.versions.c.model_id == model_id, db.versions.c.version == version
+            ).values(status="deleted"))
 
     def gc(self, grace_seconds: float = 3600.0) -> list[str]:
         """Remove artifacts no live version refers to; return their digests.
@@ -449,6 +482,13 @@ class Registry:
             aliases=sorted(aliases.get((r.model_id, r.version), []))) for r in rows]
 
 
+def _aliases(connection: sa.Connection, model_id: int) -> dict[str, int]:
+    """The model's aliases and the versions they point at."""
+    rows = connection.execute(sa.select(db.aliases.c.alias, db.aliases.c.version).where(
+        db.aliases.c.model_id == model_id)).all()
+    return {str(alias): int(version) for alias, version in rows}
+
+
 def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     result = {}
     for key, value in (tags or {}).items():
@@ -464,9 +504,14 @@ def _metrics(metrics: Mapping[str, float] | None) -> dict[str, float]:
     result = {}
     for key, value in (metrics or {}).items():
         check_name(key, "metric name")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            raise InvalidNameError(f"metric {key!r}: expected a number, found {value!r:.40}")
-        result[key] = float(value)
+        number = math.nan
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            with contextlib.suppress(OverflowError):  # an int past float's range
+                number = float(value)
+        if not math.isfinite(number):
+            raise InvalidNameError(f"metric {key!r}: expected a finite number, found"
+                                   f" {value!r:.40}")
+        result[key] = number
     return result
 
 
