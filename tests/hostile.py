@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import json
 import os
 import pickle
 import struct
@@ -780,8 +781,83 @@ _NODES: list[tuple[str, Any, str, tuple[str, ...]]] = [
      "A pandas index whose name (a key the name walk skips) is a function named 5.",
      ("pandas name",)),
 ]
+
+
+def _nested(depth: int, make: Callable[[Any], Any], inner: Any) -> Any:
+    for _ in range(depth):
+        inner = make(inner)
+    return inner
+
+
+def _categorical(dtype: Any) -> dict[str, Any]:
+    return {"$": "pandas", "kind": "Categorical", "codes": _inline("|i1", [2], bytes(2)),
+            "dtype": dtype}
+
+
+def _generator(name: str, state: dict[str, Any], **rest: Any) -> dict[str, Any]:
+    return {"$": "generator", "state": {"$": "dict", "v": {
+        "bit_generator": name, "state": {"$": "dict", "v": state}, **rest}}}
+
+
+_NODES += [
+    ("pandas_categorical_dtype_not_a_dtype", _categorical(5),
+     "A pandas Categorical whose dtype is the number 5.", ("invalid pandas Categorical",)),
+    ("pandas_index_float16", {"$": "pandas", "kind": "Index",
+                              "values": _inline("<f2", [2], bytes(4)), "name": None},
+     "A pandas Index of float16, which pandas refuses with NotImplementedError.",
+     ("float16",)),
+    ("npscalar_code_point_past_10ffff", {"$": "npscalar", "dtype": "<U1", "hex": "ffffffff"},
+     "A numpy str scalar holding code point 0xFFFFFFFF.", ("past U+10FFFF",)),
+    ("inline_code_point_past_10ffff", _inline("<U1", [1], b"\x00\x00\x11\x00"),
+     "An inline str array holding code point 0x110000.", ("past U+10FFFF",)),
+    ("set_of_colliding_hashes", {"$": "set", "v": [
+        {"$": "int", "v": str(k * (2**61 - 1))} for k in range(1, 1202)]},
+     "1201 distinct integers of one hash value (multiples of 2**61 - 1).",
+     ("keys of one hash value",)),
+    ("bit_generator_philox_buffer_pos", _generator(
+        "Philox", {"counter": _inline("<u8", [4], bytes(32)), "key": _inline("<u8", [2],
+                                                                            bytes(16))},
+        buffer=_inline("<u8", [4], bytes(32)), buffer_pos=-(2**30), has_uint32=0, uinteger=0),
+     "A Philox generator whose buffer position is -2**30 (numpy indexes with it).",
+     ("buffer_pos must be",)),
+    ("sparse_bsr_zero_block", {"$": "sparse", "cls": "bsr_matrix", "shape": [2, 2],
+                               "data": _inline("<f8", [1, 0, 2], b""),
+                               "indices": _inline("<i4", [1], bytes(4)),
+                               "indptr": _inline("<i4", [2], bytes(8))},
+     "A BSR matrix whose blocks have no rows.", ("invalid bsr_matrix",)),
+]
 for _label, _tree, _about, _match in _NODES:
     add(f"node_{_label}", _root(_tree), _about, FormatError, *_match)
+
+
+
+def _deep(tree: Any) -> Builder:
+    """A file whose tree nests deeper than orjson writes (255 levels)."""
+    return lambda: pack(header_text(json.dumps(tree).encode()))
+
+
+add("node_dtype_record_nested_150_deep", _deep({"$": "dtype", "dtype": _nested(
+    150, lambda inner: {"names": ["a"], "formats": [inner], "offsets": [0], "itemsize": 8},
+    "<f8")}), "A record dtype nested 150 deep: 300 JSON levels.", FormatError,
+    "nested too deep")
+add("node_pandas_dtype_hides_deep_nesting", _deep(_categorical(_nested(
+    300, lambda inner: {"$": "complex", "v": [inner, 0.0]}, 1.0))),
+    "300 nested complex nodes under a Categorical's dtype, a key the name walk used to skip.",
+    LimitError, "nests deeper than 200")
+add("node_objs_members_times_columns", _root({
+    "$": "objs", "cls": "sklearn.tree._classes:DecisionTreeClassifier", "n": 300_000,
+    "state": {"$": "cols", "v": {f"c{i}": {"$": "same", "v": i} for i in range(300)}}}),
+    "300,000 members of 300 shared columns: a small file that would build 90 million values.",
+    LimitError, "more than 1000000 nodes")
+add("node_bit_generator_mt19937_pos", _root(
+    _generator("MT19937", {"key": {"$": "nd", "a": 0}, "pos": 2_000_000_000}),
+    lambda: np.zeros(624, np.uint32)),
+    "An MT19937 generator whose position is 2e9, past its 624 words.", FormatError,
+    "pos must be an integer from 0 to 624")
+add("node_pandas_dtype_hides_an_untrusted_class",
+    _root(_categorical({"$": "obj", "cls": "subprocess:Popen"})),
+    "subprocess.Popen under a Categorical's dtype, a key the name walk used to skip.",
+    UntrustedTypesError, "subprocess.Popen", names=("subprocess.Popen",))
 
 add("node_strs_not_utf8", _root({"$": "strs", "a": 0, "n": 2}, _bytes_array(b"\xff\x00a")),
     "Packed strings that are not UTF-8.", FormatError, "not valid UTF-8")
@@ -1085,6 +1161,10 @@ for _label, _metadata, _match, _options in [
      "metadata.schema.input", ()),
     ("check_sample_not_an_object", {"check": {"rows": 1, "tree": 5}}, "check",
      (("verify", True),)),
+    ("check_sample_without_input", {"check": {"rows": 1, "tree": {"$": "dict", "v": {
+        "outputs": {"$": "dict", "v": {}}}}}}, "the sample's input", (("verify", True),)),
+    ("check_sample_outputs_a_list", {"check": {"rows": 1, "tree": {"$": "dict", "v": {
+        "input": [[1.0]], "outputs": [1]}}}}, "the sample's input", (("verify", True),)),
 ]:
     add(f"metadata_{_label}", functools.partial(rooted, 1, metadata=_metadata),
         f"Metadata: {_label}.", FormatError, _match, options=_options)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from satchel.errors import PredictionMismatchError
+from satchel.errors import FormatError, PredictionMismatchError
 from satchel.format.decoder import decode_inline
 from satchel.format.encoder import encode
 from satchel.format.trust import TrustPolicy
@@ -93,13 +93,21 @@ def verify(model: Any, check: dict[str, Any], versions: str) -> None:
             absolute difference) and ``versions``, the saved and current versions.
     """
     stored = decode_inline(check["tree"], _NothingTrusted())
+    if not (type(stored) is dict and stored.keys() == {"input", "outputs"}
+            and type(stored["outputs"]) is dict and set(stored["outputs"]) <= set(METHODS)):
+        raise FormatError("metadata.check: expected the sample's input and a dict of its"
+                          f" outputs by method ({', '.join(METHODS)})")
     current = outputs(model, stored["input"])
     problems = []
     for method, saved in stored["outputs"].items():
         if method not in current:
             problems.append(f"{method}: no longer available")
             continue
-        found = _differences(saved, current[method])
+        try:
+            found = _differences(saved, current[method])
+        except (TypeError, ValueError) as exc:  # not outputs a model gives
+            raise FormatError(f"metadata.check: the stored {method} outputs cannot be"
+                              f" compared with the model's: {exc}") from None
         if found:
             rows, largest = found
             gap = f", largest absolute difference {largest:.3g}" if largest is not None else ""

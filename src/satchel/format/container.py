@@ -16,7 +16,7 @@ import re
 import struct
 import sys
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -195,7 +195,10 @@ def dtype_from_json(spec: Any, where: str, *, sized: bool = True) -> np.dtype[An
     Forests repeat the same record dtype for every tree: parsed ones are cached,
     simple ones under their text and records under their JSON.
     """
-    key = spec if type(spec) is str else orjson.dumps(spec) if isinstance(spec, dict) else b""
+    try:
+        key = spec if type(spec) is str else orjson.dumps(spec) if isinstance(spec, dict) else b""
+    except orjson.JSONEncodeError:  # orjson's own limit on nesting (255 levels)
+        raise FormatError(f"{where}: a record dtype nested too deep") from None
     found = _DTYPES.get(key)
     if found is None:
         found = _parse_dtype(spec, where)
@@ -220,6 +223,26 @@ def known_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
         if isinstance(known, np.dtype) and known == dtype:
             return known
     return dtype
+
+
+@functools.lru_cache(maxsize=256)
+def text_fields(dtype: np.dtype[Any]) -> tuple[str | None, ...]:
+    """The fields of ``dtype`` that hold Unicode text (``None``: the dtype itself)."""
+    if dtype.kind == "U":
+        return (None,)
+    fields: Mapping[str, tuple[Any, ...]] = dtype.fields or {}
+    return tuple(name for name, (field, *_) in fields.items() if field.kind == "U")
+
+
+def check_text(array: np.ndarray[Any, Any], where: str) -> None:
+    """Refuse Unicode text holding a code point past U+10FFFF, which numpy stores but
+    cannot turn into a Python string (a ``SystemError`` at the first ``tolist``)."""
+    for field in text_fields(array.dtype):
+        text = array if field is None else array[field]
+        order = text.dtype.byteorder if text.dtype.byteorder in "<>" else "="
+        codes = np.ascontiguousarray(text).view(f"{order}u4")
+        if codes.size and int(codes.max()) > 0x10FFFF:
+            raise FormatError(f"{where}: Unicode text holds a code point past U+10FFFF")
 
 
 def _parse_dtype(spec: Any, where: str) -> np.dtype[Any]:

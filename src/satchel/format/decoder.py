@@ -17,7 +17,7 @@ import numpy as np
 from satchel.errors import FormatError, LimitError, SatchelError, UntrustedTypesError
 from satchel.format.container import MAX_NODES, Header
 from satchel.format.reader import Source
-from satchel.format.trust import ROLES, Role, TrustPolicy
+from satchel.format.trust import ROLES, Role, TrustPolicy, dotted
 
 Node = Any
 DecodeFn = Callable[["Decoder", dict[str, Any]], Any]
@@ -71,7 +71,8 @@ def collect_names(tree: Node) -> set[tuple[Role, str]]:
                     raise FormatError(f"unknown node kind {kind[:40]!r}: the file is damaged"
                                       " or was written by a newer satchel")
                 if kind in ("objs", "news") and type(node.get("n")) is int:
-                    count += max(node["n"], 0)  # each member is an object built
+                    # Each member is an object built, with one value per column.
+                    count += max(node["n"], 0) * max(_columns(node), 1)
                 named = NAMED_KINDS.get(kind)
                 if named is not None:
                     name = node.get(named[0])
@@ -79,12 +80,22 @@ def collect_names(tree: Node) -> set[tuple[Role, str]]:
                         raise FormatError(f"a {kind!r} node must name a {named[1]} as a string")
                     uses.add((named[1], name))
                 children = [v for k, v in node.items() if k not in DATA_KEYS]
+                if kind == "pandas" and "dtype" in node:  # a Categorical's dtype is a node
+                    children.append(node["dtype"])
             below += [child for child in children if type(child) in _CONTAINERS]
         if count > MAX_NODES:
             raise LimitError(f"the object tree holds more than {MAX_NODES} nodes")
         level = below
         depth += 1
     return uses
+
+
+def _columns(node: dict[str, Any]) -> int:
+    """How many columns (attributes and constructor arguments) an objs/news node has."""
+    state, args = node.get("state"), node.get("args")
+    columns = state.get("v") if type(state) is dict else None
+    return (len(columns) if type(columns) is dict else 0) + (
+        len(args) if type(args) is list else 0)
 
 
 class Decoder:
@@ -106,7 +117,7 @@ class Decoder:
         key = (role, name)
         if key not in self._resolved:
             if not self.policy.trusts(role, name):  # collect_names listed it already
-                raise UntrustedTypesError([name])
+                raise UntrustedTypesError([dotted(name)])
             self._resolved[key] = self.policy.resolve(role, name)
         return self._resolved[key]
 

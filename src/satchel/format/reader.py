@@ -27,12 +27,14 @@ from satchel.format.container import (
     PREAMBLE_SIZE,
     ArraySpec,
     Header,
+    check_text,
     checksum,
     content_digest,
     hash_bytes,
     known_dtype,
     parse_header,
     parse_preamble,
+    text_fields,
 )
 
 CHUNK = 8 << 20
@@ -159,6 +161,8 @@ class Source:
                 spec.shape)
         except ValueError as exc:
             raise FormatError(f"array {index} cannot take shape {spec.shape}: {exc}") from None
+        if text_fields(dtype):
+            check_text(result, f"array {index}")
         if not self.writable and spec.codec is None:
             result.flags.writeable = False
         return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import collections
 import math
 import re
 import struct
@@ -146,6 +147,7 @@ def _decode_dict(decoder: Decoder, node: dict[str, Any]) -> dict[Any, Any]:
     if len(keys) != len(items):
         raise FormatError(f"a dict node has {len(keys)} keys and {len(items)} values")
     try:
+        _check_collisions(keys, "dict")
         return dict(zip(keys, items, strict=True))
     except TypeError as exc:
         raise FormatError(f"a dict key is not hashable: {exc}") from None
@@ -180,9 +182,29 @@ def _decode_items(decoder: Decoder, node: dict[str, Any]) -> list[Any]:
 def _decode_hashables(decoder: Decoder, node: dict[str, Any]) -> set[Any] | frozenset[Any]:
     items = _decode_items(decoder, node)
     try:
+        _check_collisions(items, node["$"])
         return set(items) if node["$"] == "set" else frozenset(items)
     except TypeError as exc:
         raise FormatError(f"a {node['$']} element is not hashable: {exc}") from None
+
+
+#: Distinct keys one hash may stand for: Python's hash of numbers and tuples has no
+#: seed, so a crafted file could make a set or dict of n keys cost n**2 comparisons.
+MAX_COLLISIONS = 1000
+
+
+def _check_collisions(keys: list[Any], what: str) -> None:
+    """Refuse keys of which more than :data:`MAX_COLLISIONS` share one hash and are not
+    all equal (strings are safe: their hash is seeded per process)."""
+    if len(keys) <= MAX_COLLISIONS or only(str, keys):
+        return
+    hashes = list(map(hash, keys))
+    common, count = collections.Counter(hashes).most_common(1)[0]
+    if count > MAX_COLLISIONS:
+        alike = [key for key, found in zip(keys, hashes, strict=True) if found == common]
+        if any(key != alike[0] for key in alike):
+            raise FormatError(f"a {what} node holds {count} keys of one hash value; a reader"
+                              f" accepts at most {MAX_COLLISIONS} (crafted to be slow)")
 
 
 def _encode_bytes(encoder: Encoder, value: bytes | bytearray) -> Node:

@@ -8,7 +8,13 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import FormatError
-from satchel.format.container import INLINE_MAX, dtype_from_json, dtype_to_json, raw_view
+from satchel.format.container import (
+    INLINE_MAX,
+    check_text,
+    dtype_from_json,
+    dtype_to_json,
+    raw_view,
+)
 from satchel.format.decoder import BY_KIND, SELF_REGISTERING, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, BY_TYPE, Encoder, Node
 from satchel.format.handlers.builtins import pack_strings, unpack_strings
@@ -73,6 +79,7 @@ def inline_array(node: dict[str, Any]) -> np.ndarray[Any, Any]:
         raise FormatError(f"an inline array of shape {tuple(shape)} and dtype {dtype} needs"
                           f" {count * dtype.itemsize} bytes, found {len(data)}")
     flat = np.frombuffer(data, dtype=dtype, count=count) if count else np.empty(0, dtype)
+    check_text(flat, "an inline array")
     try:
         return flat.reshape(shape[::-1]).T if node.get("order", "C") == "F" else flat.reshape(
             shape)
@@ -129,7 +136,9 @@ def _decode_scalar(decoder: Decoder, node: dict[str, Any]) -> np.generic:
         raise FormatError("an npscalar holds hex digits") from None
     if not dtype.itemsize:  # an empty string, bytes or void scalar: no buffer has that dtype
         return dtype.type("" if dtype.kind == "U" else b"")  # type: ignore[no-any-return]
-    return np.frombuffer(data, dtype=dtype)[0]  # type: ignore[no-any-return]
+    value = np.frombuffer(data, dtype=dtype)
+    check_text(value, "an npscalar")
+    return value[0]  # type: ignore[no-any-return]
 
 
 def _decode_dtype(decoder: Decoder, node: dict[str, Any]) -> np.dtype[Any]:
@@ -183,12 +192,34 @@ def _encode_random(encoder: Encoder, value: Any) -> Node:
     return node
 
 
+#: Positions into a bit generator's buffers, which numpy sets unchecked and then indexes
+#: with: (bit generator, path to the field, largest valid value).
+_POSITIONS = [("MT19937", ("state", "pos"), 624), ("Philox", ("buffer_pos",), 4)]
+
+
+def _check_positions(name: str, state: dict[str, Any]) -> None:
+    for generator, path, largest in _POSITIONS:
+        if name != generator:
+            continue
+        value: Any = state
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if type(value) is not int or not 0 <= value <= largest:
+            raise FormatError(f"invalid random generator state: {name} {'.'.join(path)} must be"
+                              f" an integer from 0 to {largest}, found {str(value)[:40]}")
+    flag = state.get("has_uint32", 0)
+    if flag not in (0, 1) or type(flag) is not int:
+        raise FormatError(f"invalid random generator state: has_uint32 must be 0 or 1, found"
+                          f" {str(flag)[:40]}")
+
+
 def _decode_random(decoder: Decoder, node: dict[str, Any]) -> Any:
     state = decoder.child(required(node, "state", dict), ".state")
     name = state.get("bit_generator") if isinstance(state, dict) else None
     if name not in BIT_GENERATORS:
         raise FormatError(f"bit generator must be one of {sorted(BIT_GENERATORS)},"
                           f" found {str(name)[:40]!r}")
+    _check_positions(name, state)
     bit_generator = BIT_GENERATORS[name](0)  # a fixed seed: no entropy read, state follows
     try:
         bit_generator.state = state

@@ -114,7 +114,8 @@ def _decode_pandas(decoder: Decoder, node: dict[str, Any]) -> Any:
         return built
     except SatchelError:
         raise
-    except (TypeError, ValueError, KeyError, IndexError) as exc:
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, NotImplementedError
+            ) as exc:  # pandas' own errors for values it refuses
         raise FormatError(f"invalid pandas {kind}: {exc}") from None
 
 

@@ -69,7 +69,7 @@ def _decode_sparse(decoder: Decoder, node: dict[str, Any]) -> Any:
             matrix.check_format(full_check=True)
         elif fmt == "dia" and matrix.data.shape[0] != matrix.offsets.shape[0]:
             raise ValueError("dia data and offsets disagree")
-    except (TypeError, ValueError, IndexError, OverflowError) as exc:
+    except (TypeError, ValueError, IndexError, OverflowError, ZeroDivisionError) as exc:
         raise FormatError(f"invalid {name}: {exc}") from None
     return matrix
 
