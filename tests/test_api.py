@@ -353,6 +353,21 @@ def test_devices_and_pipes_are_refused_before_they_are_opened(tmp_path: Path) ->
                 read(path)
 
 
+def test_distributions_a_reader_would_refuse_are_refused_at_save() -> None:
+    """Frozen distributions the format cannot rebuild (array parameters, histogram or
+    discrete-values distributions, multivariate ones) are an EncodeError at save; named
+    ones with numeric parameters round-trip."""
+    import scipy.stats as st
+
+    hist = st.rv_histogram(np.histogram(np.arange(10.0), bins=3))
+    custom = st.rv_discrete(values=([1, 2], [0.5, 0.5]))
+    for value in (st.norm(loc=np.zeros(2)), hist(), custom(), st.multivariate_normal([0, 0])):
+        with pytest.raises(satchel.EncodeError, match=r"only scipy\.stats' named distributions"):
+            satchel.dumps(value)
+    loaded = satchel.loads(satchel.dumps([st.norm(1, 2), st.randint(1, 5)]))
+    assert [(d.dist.name, d.args) for d in loaded] == [("norm", (1, 2)), ("randint", (1, 5))]
+
+
 def test_scipy_sparse_round_trips() -> None:
     """Every supported sparse format and class comes back identical."""
     import scipy.sparse as sp

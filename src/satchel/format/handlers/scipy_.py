@@ -83,8 +83,30 @@ def _is_frozen_distribution(value: Any) -> bool:
     return kind.__module__.startswith("scipy.stats") and kind.__name__.endswith("_frozen")
 
 
+_NUMBERS = (int, float, np.integer, np.floating)
+
+
+def _named_distribution(name: Any) -> Any:
+    """The scipy.stats distribution called ``name``, or None."""
+    import scipy.stats  # noqa: PLC0415
+
+    dist = getattr(scipy.stats, name, None) if isinstance(name, str) and name.isidentifier() \
+        else None
+    return dist if isinstance(dist, (scipy.stats.rv_continuous, scipy.stats.rv_discrete)) else None
+
+
+def _numeric(args: Any, keywords: Any) -> bool:
+    return (all(isinstance(a, _NUMBERS) for a in args) and isinstance(keywords, dict)
+            and all(type(k) is str and isinstance(v, _NUMBERS) for k, v in keywords.items()))
+
+
 def _encode_distribution(encoder: Encoder, value: Any) -> Node:
     """A frozen scipy.stats distribution, as its distribution's name and parameters."""
+    name = getattr(getattr(value, "dist", None), "name", None)
+    if _named_distribution(name) is None or not _numeric(value.args, value.kwds):
+        raise encoder.fail(f"{type(value).__name__} cannot be saved: only scipy.stats' named"
+                           " distributions (norm, uniform, loguniform...) frozen with numbers"
+                           " as parameters can")
     return {
         "$": "distribution",
         "name": value.dist.name,
@@ -95,17 +117,13 @@ def _encode_distribution(encoder: Encoder, value: Any) -> Node:
 
 
 def _decode_distribution(decoder: Decoder, node: dict[str, Any]) -> Any:
-    import scipy.stats  # noqa: PLC0415
-
     name = required(node, "name", str)
-    dist = getattr(scipy.stats, name, None) if name.isidentifier() else None
-    if not isinstance(dist, (scipy.stats.rv_continuous, scipy.stats.rv_discrete)):
+    dist = _named_distribution(name)
+    if dist is None:
         raise FormatError(f"{name[:40]!r} is not a scipy.stats distribution")
     args = decoder.children(node.get("args"), "distribution parameters")
     keywords = decoder.child(required(node, "kw", dict), ".kwds")
-    numbers = (int, float, np.integer, np.floating)
-    if not (all(isinstance(a, numbers) for a in args) and isinstance(keywords, dict)
-            and all(type(k) is str and isinstance(v, numbers) for k, v in keywords.items())):
+    if not _numeric(args, keywords):
         raise FormatError(f"the parameters of distribution {name} must be numbers")
     random_state = decoder.child(node.get("random_state"), ".random_state")
     if not isinstance(random_state, (np.random.RandomState, np.random.Generator)):
