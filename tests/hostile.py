@@ -844,6 +844,14 @@ add("node_pandas_dtype_hides_deep_nesting", _deep(_categorical(_nested(
     300, lambda inner: {"$": "complex", "v": [inner, 0.0]}, 1.0))),
     "300 nested complex nodes under a Categorical's dtype, a key the name walk used to skip.",
     LimitError, "nests deeper than 200")
+add("node_bit_generator_seed_pool_of_2_40_words", _root({
+    "$": "generator", "state": {"$": "dict", "v": {
+        "bit_generator": "PCG64", "state": {"$": "dict", "v": {"state": 1, "inc": 1}},
+        "has_uint32": 0, "uinteger": 0}},
+    "seed": {"$": "dict", "v": {"entropy": 1, "spawn_key": [], "pool_size": 1 << 40,
+                                "n_children_spawned": 0}}}),
+    "A seed sequence asking numpy for a pool of 2**40 words.", FormatError,
+    "invalid random generator seed sequence", isolate="memory")
 add("node_objs_members_times_columns", _root({
     "$": "objs", "cls": "sklearn.tree._classes:DecisionTreeClassifier", "n": 300_000,
     "state": {"$": "cols", "v": {f"c{i}": {"$": "same", "v": i} for i in range(300)}}}),

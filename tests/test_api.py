@@ -440,6 +440,18 @@ def test_cycles_through_containers_and_deep_nesting_are_refused_at_save(make: An
         satchel.dumps(make())
 
 
+@pytest.mark.parametrize("entropy", [12345, [1, 2, 3], None])
+def test_a_generators_seed_sequence_round_trips(entropy: Any) -> None:
+    """A Generator keeps its SeedSequence: spawn() after loading gives the same streams."""
+    generator = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(7,)))
+    generator.random()
+    loaded = satchel.loads(satchel.dumps(generator))
+    seeds, saved = loaded.bit_generator.seed_seq, generator.bit_generator.seed_seq
+    assert (seeds.entropy, seeds.spawn_key) == (saved.entropy, saved.spawn_key)
+    assert loaded.spawn(2)[1].random() == generator.spawn(2)[1].random()
+    assert loaded.random() == generator.random()
+
+
 @pytest.mark.parametrize("draws", [0, 1, 2])
 def test_random_generators_round_trip(draws: int) -> None:
     """RandomState and Generator resume their streams exactly, with or without the

@@ -186,6 +186,12 @@ def _encode_random(encoder: Encoder, value: Any) -> Node:
     kind = {np.random.Generator: "generator", np.random.RandomState: "randomstate"}.get(
         type(value), "bitgenerator")
     node: dict[str, Any] = {"$": kind, "state": encoder.child(state, ".state")}
+    seeds = getattr(bit_generator, "seed_seq", None)
+    if isinstance(seeds, np.random.SeedSequence):  # what spawn() derives new streams from
+        node["seed"] = encoder.child({
+            "entropy": seeds.entropy, "spawn_key": list(seeds.spawn_key),
+            "pool_size": seeds.pool_size, "n_children_spawned": seeds.n_children_spawned},
+            ".seed_seq")
     if isinstance(value, np.random.RandomState):
         legacy = value.get_state(legacy=False)
         node["gauss"] = [legacy["has_gauss"], legacy["gauss"]]
@@ -213,6 +219,30 @@ def _check_positions(name: str, state: dict[str, Any]) -> None:
                           f" {str(flag)[:40]}")
 
 
+#: The largest seed-sequence pool numpy is asked to allocate (its default is 4 words).
+_MAX_POOL = 1 << 10
+
+
+def _seed_sequence(fields: Any) -> np.random.SeedSequence:
+    """A SeedSequence from its saved fields, checked before numpy allocates its pool."""
+    expected = {"entropy", "spawn_key", "pool_size", "n_children_spawned"}
+    if not (type(fields) is dict and fields.keys() == expected
+            and (fields["entropy"] is None or _whole(fields["entropy"]) or (
+                type(fields["entropy"]) in (list, tuple) and all(map(_whole, fields["entropy"]))))
+            and type(fields["spawn_key"]) is list and all(map(_whole, fields["spawn_key"]))
+            and type(fields["pool_size"]) is int and 4 <= fields["pool_size"] <= _MAX_POOL
+            and _whole(fields["n_children_spawned"])):
+        raise FormatError(f"invalid random generator seed sequence: expected {sorted(expected)}"
+                          f" of non-negative integers, a pool of 4 to {_MAX_POOL} words")
+    return np.random.SeedSequence(fields["entropy"], spawn_key=fields["spawn_key"],
+                                  pool_size=fields["pool_size"],
+                                  n_children_spawned=fields["n_children_spawned"])
+
+
+def _whole(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
 def _decode_random(decoder: Decoder, node: dict[str, Any]) -> Any:
     state = decoder.child(required(node, "state", dict), ".state")
     name = state.get("bit_generator") if isinstance(state, dict) else None
@@ -220,7 +250,9 @@ def _decode_random(decoder: Decoder, node: dict[str, Any]) -> Any:
         raise FormatError(f"bit generator must be one of {sorted(BIT_GENERATORS)},"
                           f" found {str(name)[:40]!r}")
     _check_positions(name, state)
-    bit_generator = BIT_GENERATORS[name](0)  # a fixed seed: no entropy read, state follows
+    # A fixed seed (no entropy read), or the saved seed sequence; the state follows.
+    seeds = _seed_sequence(decoder.child(node["seed"], ".seed_seq")) if "seed" in node else 0
+    bit_generator = BIT_GENERATORS[name](seeds)
     try:
         bit_generator.state = state
         if node["$"] == "generator":
