@@ -317,7 +317,9 @@ def _base_object(name: str) -> Any:
         "forest": lambda: RandomForestClassifier(n_estimators=2, max_depth=3,
                                                  random_state=0).fit(X, y),
         "hgb": lambda: HistGradientBoostingClassifier(
-            max_iter=2, max_depth=3, categorical_features=[3], random_state=0).fit(X, y),
+            # One predictor: a list of one is stored plainly, which the edits below
+            # address (predictors stored as columns are forged in tests/forge.py).
+            max_iter=1, max_depth=3, categorical_features=[3], random_state=0).fit(X, y),
         "kdtree": lambda: KNeighborsClassifier(algorithm="kd_tree", leaf_size=5).fit(X, y),
         "balltree": lambda: KNeighborsClassifier(
             algorithm="ball_tree", leaf_size=5, metric="mahalanobis",
@@ -1047,6 +1049,16 @@ def _feature_beyond_input(member: dict[str, Any], forge: Forge) -> None:
     _set_field(forge, attrs(tree)["nodes"], feature=(1 << 31) - 1)
 
 
+def _forest_feature_beyond_input(forge: Forge) -> None:
+    """:func:`_feature_beyond_input` on a forest whose trees are columns: every member
+    loses n_features_in_ and its Tree gets 2**31 features; the first splits on the last."""
+    columns = attrs(forge.tree)["estimators_"]["state"]["v"]
+    del columns["n_features_in_"]
+    trees = columns["tree_"]
+    trees["args"][0] = {"$": "same", "v": 1 << 31}
+    _set_field(forge, trees["state"]["v"]["nodes"]["v"], feature=(1 << 31) - 1)
+
+
 def _predictor(forge: Forge) -> dict[str, Any]:
     return find(forge.tree, "TreePredictor")
 
@@ -1094,9 +1106,9 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
     ("tree_feature_beyond_input", "tree", lambda f: _feature_beyond_input(f.tree, f),
      "n_features_in_ dropped, the Tree widened to 2**31 features, a split on the last one.",
      "feature"),
-    ("forest_member_feature_beyond_input", "forest",
-     lambda f: _feature_beyond_input(attrs(f.tree)["estimators_"][0], f),
-     "The same in a forest's first tree (the forest keeps n_features_in_ = 4).", "feature"),
+    ("forest_member_feature_beyond_input", "forest", _forest_feature_beyond_input,
+     "The same in a forest's trees, stored as columns (the forest keeps n_features_in_ = 4).",
+     "feature"),
     ("hgb_right_child_backwards", "hgb",
      lambda f: _set_field(f, attrs(_predictor(f))["nodes"], right=0),
      "A predictor node whose right child is itself.", "invalid TreePredictor"),

@@ -440,7 +440,7 @@ def test_cycles_through_containers_and_deep_nesting_are_refused_at_save(make: An
         satchel.dumps(make())
 
 
-@pytest.mark.parametrize("entropy", [12345, [1, 2, 3], None])
+@pytest.mark.parametrize("entropy", [12345, [1, 2, 3], None, np.uint64(2546248239)])
 def test_a_generators_seed_sequence_round_trips(entropy: Any) -> None:
     """A Generator keeps its SeedSequence: spawn() after loading gives the same streams."""
     generator = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(7,)))

@@ -240,7 +240,8 @@ def _seed_sequence(fields: Any) -> np.random.SeedSequence:
 
 
 def _whole(value: Any) -> bool:
-    return type(value) is int and value >= 0
+    """A non-negative int or numpy integer (scikit-learn seeds with numpy's integers)."""
+    return (type(value) is int or isinstance(value, np.integer)) and bool(value >= 0)
 
 
 def _decode_random(decoder: Decoder, node: dict[str, Any]) -> Any:
