@@ -1,10 +1,13 @@
-"""The satchel command: help text, quickstart, inspect, untrusted and error exits."""
+"""The satchel command: help text, quickstart, inspect, untrusted, error exits and bad
+arguments."""
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,3 +69,218 @@ def test_errors_exit_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert err.startswith("satchel: error: not a satchel file")
     assert "Traceback" not in err
     assert main(["inspect", str(tmp_path / "missing.satchel")]) == 2
+
+
+# ------------------------------------------------- bad arguments: one line, exit 2
+
+
+def usage_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """Run the command, expect argparse's usage error (exit 2); return its last line."""
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    err = capsys.readouterr().err
+    assert exited.value.code == 2, err
+    assert "Traceback" not in err
+    return err.splitlines()[-1]
+
+
+def clean_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """Run the command, expect one ``satchel: error:`` line and exit 2; return the line."""
+    assert main(list(args)) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1, err
+    assert err.startswith("satchel: error: ")
+    return err.rstrip("\n")
+
+
+@pytest.mark.parametrize(("option", "value", "expected"), [
+    ("--batch-wait-ms", "nan", "expected a finite number >= 0 and <= 60000, found 'nan'"),
+    ("--batch-wait-ms", "inf", "expected a finite number >= 0 and <= 60000, found 'inf'"),
+    ("--batch-wait-ms", "-1", "expected a finite number >= 0 and <= 60000, found '-1'"),
+    ("--poll-interval", "nan", "expected a finite number > 0 and <= 86400, found 'nan'"),
+    ("--poll-interval", "inf", "expected a finite number > 0 and <= 86400, found 'inf'"),
+    ("--poll-interval", "0", "expected a finite number > 0 and <= 86400, found '0'"),
+    ("--poll-interval", "-1", "expected a finite number > 0 and <= 86400, found '-1'"),
+    ("--port", "99999", "expected an integer from 0 to 65535, found '99999'"),
+    ("--port", "-5", "expected an integer from 0 to 65535, found '-5'"),
+    ("--port", "http", "expected an integer from 0 to 65535, found 'http'"),
+    ("--max-body-bytes", "0", "expected an integer >= 1, found '0'"),
+    ("--max-body-bytes", "-1", "expected an integer >= 1, found '-1'"),
+    ("--workers", "0", "expected an integer >= 1, found '0'"),
+    ("--workers", "-3", "expected an integer >= 1, found '-3'"),
+])
+def test_serve_refuses_bad_option_values(capsys: pytest.CaptureFixture[str], option: str,
+                                         value: str, expected: str) -> None:
+    """serve's numeric options are checked before anything starts, with one usage line."""
+    line = usage_error(capsys, "serve", "model.satchel", option, value)
+    assert line == f"satchel serve: error: argument {option}: {expected}"
+
+
+def test_serve_accepts_the_edges_of_its_ranges() -> None:
+    """Port 0 (any free port), no batching wait and tiny poll intervals stay allowed."""
+    args = build_parser().parse_args(["serve", "model.satchel", "--port", "0", "--workers",
+                                      "1", "--batch-wait-ms", "0", "--poll-interval", "0.01",
+                                      "--max-body-bytes", "1"])
+    assert (args.port, args.workers, args.batch_wait_ms, args.poll_interval,
+            args.max_body_bytes) == (0, 1, 0.0, 0.01, 1)
+
+
+@pytest.mark.parametrize(("uri", "expected"), [
+    ("models:/bad name", "invalid model name 'bad name'"),
+    ("models:/churn/0", "invalid version '0' in 'models:/churn/0'"),
+    ("models:/churn/²", "invalid version in 'models:/churn/²': expected a positive integer"),
+    ("models:/churn/99999999999999999999", "invalid version in"
+     " 'models:/churn/99999999999999999999': expected a version from 1 to 9223372036854775807"),
+])
+def test_serve_and_predict_refuse_an_invalid_model_uri(capsys: pytest.CaptureFixture[str],
+                                                       uri: str, expected: str) -> None:
+    """A malformed models:/ URI is a usage error before any server or worker starts."""
+    for command in (["serve", uri], ["predict", uri, "in.csv", "-o", "out.csv"]):
+        line = usage_error(capsys, *command)
+        assert line.startswith(f"satchel {command[0]}: error: argument target: {expected}")
+
+
+def test_workers_that_die_at_start_are_not_restarted_forever() -> None:
+    """The serve supervisor gives up, with one error, once workers keep dying as they start."""
+    from satchel.errors import SatchelError
+    from satchel.serving import run as serving
+
+    def die() -> None:
+        raise SystemExit(3)
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    started = time.monotonic()
+    try:
+        with pytest.raises(SatchelError, match=r"^5 workers in a row died within 5 s of"
+                           r" starting \(the log above says why\); not restarting them$"):
+            serving._supervise(die, 2)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    assert time.monotonic() - started < 10
+
+
+def test_predict_refuses_to_overwrite_its_input(capsys: pytest.CaptureFixture[str],
+                                                tmp_path: Path, forest_file: Path) -> None:
+    """predict -o naming the input file, by any spelling or a symlink, writes nothing."""
+    data = tmp_path / "in.csv"
+    data.write_text("a,b,c,d\n1,2,3,4\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.csv").symlink_to(data)
+    for output in (data, tmp_path / "sub" / ".." / "in.csv", tmp_path / "link.csv"):
+        line = clean_error(capsys, "predict", str(forest_file), str(data), "-o", str(output))
+        assert line == (f"satchel: error: the output {str(output)!r} is the input file"
+                        f" {str(data)!r}, which would be replaced by the predictions: pass"
+                        " another -o file")
+    assert data.read_text() == "a,b,c,d\n1,2,3,4\n"
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), [
+    ("latin1.csv", b"\xff\xfe\x00\x01garbage\n", "'utf-8' codec can't decode byte 0xff in"
+     " position 0: invalid start byte"),
+    ("fake.parquet", b"not parquet\n", "Parquet magic bytes not found in footer"),
+])
+def test_predict_reports_an_unreadable_input(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                             forest_file: Path, name: str, content: bytes,
+                                             expected: str) -> None:
+    """A non-UTF-8 CSV or a .parquet file that is not Parquet is bad input naming the file."""
+    source = tmp_path / name
+    source.write_bytes(content)
+    line = clean_error(capsys, "predict", str(forest_file), str(source), "-o",
+                       str(tmp_path / "out.csv"))
+    assert line.startswith(f"satchel: error: cannot read {str(source)!r}: {expected}")
+    assert line.endswith("; expected a UTF-8 CSV file or a Parquet file")
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["predict", "m.satchel", "in.csv", "-o", "out.csv", "--chunk-rows", "0"],
+     "argument --chunk-rows: expected an integer >= 1, found '0'"),
+    (["predict", "m.satchel", "in.csv", "-o", "out.csv", "--chunk-rows", "-1"],
+     "argument --chunk-rows: expected an integer >= 1, found '-1'"),
+    (["inspect", "m.satchel", "--max-rows", "-1"],
+     "argument --max-rows: expected an integer >= 0, found '-1'"),
+    (["registry", "register", "m.satchel", "churn", "--metric", "auc=abc"],
+     "argument --metric: expected KEY=NUMBER with a finite number, found 'auc=abc'"),
+    (["registry", "register", "m.satchel", "churn", "--metric", "auc"],
+     "argument --metric: expected KEY=NUMBER with a finite number, found 'auc'"),
+    (["registry", "register", "m.satchel", "churn", "--metric", "auc=inf"],
+     "argument --metric: expected KEY=NUMBER with a finite number, found 'auc=inf'"),
+    (["registry", "register", "m.satchel", "churn", "--metric", "auc=nan"],
+     "argument --metric: expected KEY=NUMBER with a finite number, found 'auc=nan'"),
+    (["registry", "register", "m.satchel", "churn", "--tag", "team"],
+     "argument --tag: expected KEY=VALUE, found 'team'"),
+    (["registry", "tag", "churn", "1", "--set", "team"],
+     "argument --set: expected KEY=VALUE, found 'team'"),
+    (["registry", "alias", "churn", "production", "99999999999999999999"],
+     "argument version: expected a version number from 1 to 9223372036854775807, found"
+     " '99999999999999999999'"),
+    (["registry", "tag", "churn", "99999999999999999999", "--set", "a=b"],
+     "argument version: expected a version number from 1 to 9223372036854775807, found"
+     " '99999999999999999999'"),
+    (["registry", "delete", "churn", "0"],
+     "argument version: expected a version number from 1 to 9223372036854775807, found '0'"),
+    (["registry", "show", "models:/churn/99999999999999999999"],
+     "argument uri: invalid version in 'models:/churn/99999999999999999999': expected a"
+     " version from 1 to 9223372036854775807"),
+    (["registry", "show", "models:/churn/²"],
+     "argument uri: invalid version in 'models:/churn/²': expected a positive integer"),
+    (["registry", "gc", "--grace", "nan"], "argument --grace: expected a finite number >= 0"
+     " and <= 3155760000 seconds (100 years), found 'nan'"),
+    (["registry", "gc", "--grace", "inf"], "argument --grace: expected a finite number >= 0"
+     " and <= 3155760000 seconds (100 years), found 'inf'"),
+    (["registry", "gc", "--grace", "1e20"], "argument --grace: expected a finite number >= 0"
+     " and <= 3155760000 seconds (100 years), found '1e20'"),
+    (["registry", "alias", "churn", "production"],
+     "one of the arguments version --delete is required"),
+    (["registry", "alias", "churn", "production", "1", "--delete"],
+     "argument --delete: not allowed with argument version"),
+])
+def test_bad_arguments_are_usage_errors(capsys: pytest.CaptureFixture[str], args: list[str],
+                                        expected: str) -> None:
+    """Malformed pairs, numbers and versions are refused by the parser: exit 2, no traceback."""
+    line = usage_error(capsys, *args)
+    command = " ".join(args[:2] if args[0] == "registry" else args[:1])
+    assert line == f"satchel {command}: error: {expected}"
+
+
+def test_registry_arguments_within_range_parse() -> None:
+    """The largest version, finite metrics and KEY=VALUE pairs parse to their values."""
+    parser = build_parser()
+    args = parser.parse_args(["registry", "register", "m.satchel", "churn", "--metric",
+                              "auc=0.9", "--tag", "team=a=b"])
+    assert (args.metric, args.tag) == ([("auc", 0.9)], [("team", "a=b")])
+    assert parser.parse_args(["registry", "delete", "c", str(2**63 - 1)]).version == 2**63 - 1
+    assert parser.parse_args(["registry", "alias", "c", "prod", "--delete"]).version is None
+
+
+def test_unusable_registry_is_one_line(capsys: pytest.CaptureFixture[str],
+                                       tmp_path: Path) -> None:
+    """A registry whose database is damaged, missing, unknown or unreachable is one line."""
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "registry.db").write_text("garbage\n")
+    cases = {
+        str(damaged): "file is not a database",
+        f"sqlite:///{tmp_path}/missing/dir/x.db": "unable to open database file",
+        "foo://bar": "Can't load plugin: sqlalchemy.dialects:foo",
+        "postgresql+psycopg://user:secret@127.0.0.1:1/db": "connection failed: ",
+    }
+    for location, expected in cases.items():
+        line = clean_error(capsys, "registry", "models", "--registry", location,
+                           "--artifacts", str(tmp_path / "artifacts"))
+        shown = location.replace(":secret@", ":***@")
+        assert line.startswith(f"satchel: error: cannot use the registry at {shown!r}:"
+                               f" {expected}"), line
+        assert line.endswith("; check --registry (or SATCHEL_REGISTRY) and that the database"
+                             " is reachable")
+
+
+def test_quickstart_names_a_missing_directory(capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path) -> None:
+    """quickstart --directory MISSING says that directory is missing, before training."""
+    missing = tmp_path / "missing"
+    line = clean_error(capsys, "quickstart", "--directory", str(missing))
+    assert line == (f"satchel: error: the quickstart directory {str(missing)!r} does not exist"
+                    " or is not a folder: create it first, or pass an existing one")

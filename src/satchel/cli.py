@@ -9,24 +9,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import satchel
-from satchel import cli_registry, environment
+from satchel import environment
 from satchel.diff import diff
 from satchel.errors import (
     EncodeError,
     EnvironmentMismatchError,
     IntegrityError,
     PredictionMismatchError,
+    RequestError,
     SatchelError,
     UntrustedTypesError,
 )
 from satchel.format.reader import Progress
+from satchel.registry.names import is_model_uri, parse_uri
 from satchel.render import Table, render, tree_rows
 
 #: Exit codes, one per family of expected error (the first match wins).
@@ -40,6 +44,73 @@ EXIT_CODES: dict[type[BaseException], int] = {
     OSError: 2,
 }
 _PROGRESS_FROM = 32 << 20
+#: The largest version number a registry stores (a signed 64-bit integer).
+MAX_VERSION = 2**63 - 1
+
+
+def integer(low: int, high: int | None = None, *, what: str = "an integer"
+            ) -> Callable[[str], int]:
+    """An argparse ``type``: an integer from ``low`` to ``high`` (no limit when None).
+
+    Example:
+        >>> parser.add_argument("--port", type=integer(0, 65535))  # doctest: +SKIP
+    """
+    expected = f"{what} from {low} to {high}" if high is not None else f"{what} >= {low}"
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1  # not an integer: refused below with the same message
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {expected}, found {text[:40]!r}")
+        return value
+
+    return convert
+
+
+def number(low: float, high: float = math.inf, *, above: bool = False,
+           unit: str = "") -> Callable[[str], float]:
+    """An argparse ``type``: a finite number from ``low`` (or above it, with ``above``) to
+    ``high``; NaN and infinities are refused."""
+    expected = f"a finite number {'>' if above else '>='} {_plain_number(low)}" + (
+        f" and <= {_plain_number(high)}" if math.isfinite(high) else "") + (
+        f" {unit}" if unit else "")
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan  # not a number: refused below with the same message
+        inside = low < value <= high if above else low <= value <= high
+        if not (math.isfinite(value) and inside):
+            raise argparse.ArgumentTypeError(f"expected {expected}, found {text[:40]!r}")
+        return value
+
+    return convert
+
+
+def _plain_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def model_uri(text: str) -> str:
+    """An argparse ``type``: a well-formed ``models:/`` URI (the model need not exist)."""
+    try:
+        version = parse_uri(text).version
+    except ValueError as exc:  # InvalidNameError; int() of a digit like '²' raises one too
+        message = str(exc) if isinstance(exc, SatchelError) else (
+            f"invalid version in {text[:80]!r}: expected a positive integer")
+        raise argparse.ArgumentTypeError(message) from None
+    if version is not None and version > MAX_VERSION:
+        raise argparse.ArgumentTypeError(f"invalid version in {text[:80]!r}: expected a version"
+                                         f" from 1 to {MAX_VERSION}")
+    return text
+
+
+def target(text: str) -> str:
+    """An argparse ``type``: a file path, or a ``models:/`` URI checked by :func:`model_uri`."""
+    return model_uri(text) if is_model_uri(text) else text
 
 
 def _print_json(data: Any) -> None:
@@ -161,12 +232,44 @@ def _serve(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from satchel.batch import score  # noqa: PLC0415
 
-    with _progress(args.input, "scoring (rows)") as progress:
-        rows = score(args.target, args.input, args.output, method=args.method,
-                     chunk_rows=args.chunk_rows, progress=progress)
+    if _same_file(args.input, args.output):
+        raise RequestError(f"the output {args.output!r} is the input file {args.input!r}, which"
+                           " would be replaced by the predictions: pass another -o file")
+    try:
+        with _progress(args.input, "scoring (rows)") as progress:
+            rows = score(args.target, args.input, args.output, method=args.method,
+                         chunk_rows=args.chunk_rows, progress=progress)
+    except _unreadable_input() as exc:
+        raise RequestError(f"cannot read {args.input!r}: {_first_line(exc)}; expected a UTF-8"
+                           " CSV file or a Parquet file") from None
     print(f"scored {rows} rows of {args.input} with {args.target} -> {args.output}",
           file=sys.stderr)
     return 0
+
+
+def _same_file(first: str, second: str) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def _unreadable_input() -> tuple[type[Exception], ...]:
+    """What pandas and pyarrow raise on a file that is not the CSV or Parquet it claims to be."""
+    errors: list[type[Exception]] = [UnicodeDecodeError]
+    with suppress(ImportError):
+        import pandas as pd  # noqa: PLC0415 - the [pandas] extra, imported by now
+
+        errors += [pd.errors.ParserError, pd.errors.EmptyDataError]
+    with suppress(ImportError):
+        from pyarrow import ArrowInvalid  # noqa: PLC0415 - the [parquet] extra
+
+        errors.append(ArrowInvalid)
+    return tuple(errors)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
 
 
 def _untrusted(args: argparse.Namespace) -> int:
@@ -202,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.add_argument("--requirements", action="store_true",
                          help="print the saved environment as a pinned requirements file")
-    inspect.add_argument("--max-rows", type=int, default=60, help="objects to list (60)")
+    inspect.add_argument("--max-rows", type=integer(0), default=60,
+                         help="objects to list (60)")
     verify = command("verify", _verify, "Check every byte, the content digest and the stored"
                      " check sample; exit non-zero on any failure.")
     verify.add_argument("file", help="path of a .satchel file")
@@ -222,24 +326,30 @@ def build_parser() -> argparse.ArgumentParser:
     untrusted.add_argument("--json", action="store_true", help="print JSON")
     serve = command("serve", _serve, "Serve a satchel file or a models:/ URI over HTTP"
                     " (MLflow-compatible /invocations).")
-    serve.add_argument("target", help="a .satchel file or models:/NAME[/VERSION|@ALIAS]")
+    serve.add_argument("target", type=target,
+                       help="a .satchel file or models:/NAME[/VERSION|@ALIAS]")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port (8080)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (1)")
-    serve.add_argument("--max-body-bytes", type=int, default=10 << 20,
+    serve.add_argument("--port", type=integer(0, 65535), default=8080,
+                       help="port (8080; 0: any free port)")
+    serve.add_argument("--workers", type=integer(1), default=1, help="worker processes (1)")
+    serve.add_argument("--max-body-bytes", type=integer(1), default=10 << 20,
                        help="larger request bodies get 413 (10 MiB)")
-    serve.add_argument("--batch-wait-ms", type=float, default=0.0,
-                       help="how long single rows wait to be batched (0: only waiting ones)")
+    serve.add_argument("--batch-wait-ms", type=number(0, 60_000), default=0.0,
+                       help="how long single rows wait to be batched, up to 60000"
+                       " (0: only waiting ones)")
     serve.add_argument("--no-batching", action="store_true", help="switch batching off")
-    serve.add_argument("--poll-interval", type=float, default=5.0,
-                       help="seconds between checks of a followed alias (5)")
+    serve.add_argument("--poll-interval", type=number(0, 86_400, above=True), default=5.0,
+                       help="seconds between checks of a followed alias, up to 86400 (5)")
     predict = command("predict", _predict, "Score a CSV or Parquet file in chunks, with the"
                       " same input validation as the server.")
-    predict.add_argument("target", help="a .satchel file or models:/ URI")
+    predict.add_argument("target", type=target, help="a .satchel file or models:/ URI")
     predict.add_argument("input", help="CSV or Parquet file to score")
     predict.add_argument("-o", "--output", required=True, help="CSV or Parquet file to write")
     predict.add_argument("--method", default="predict", help="predict, predict_proba, ...")
-    predict.add_argument("--chunk-rows", type=int, default=100_000, help="rows per chunk")
+    predict.add_argument("--chunk-rows", type=integer(1), default=100_000,
+                         help="rows per chunk")
+    from satchel import cli_registry  # noqa: PLC0415 - it imports this module's argument types
+
     cli_registry.add_commands(commands)
     return parser
 
@@ -253,6 +363,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = next(c for kind, c in EXIT_CODES.items() if isinstance(exc, kind))
         print(f"satchel: error: {exc}", file=sys.stderr)
         return code
+    except Exception as exc:
+        if not _is_database_error(exc):
+            raise
+        print(f"satchel: error: cannot use the registry at {_registry_location(args)!r}:"
+              f" {_first_line(getattr(exc, 'orig', None) or exc)}; check --registry (or"
+              " SATCHEL_REGISTRY) and that the database is reachable",
+              file=sys.stderr)
+        return 2
+
+
+def _is_database_error(exc: Exception) -> bool:
+    """Whether SQLAlchemy raised ``exc``: the registry's database is unusable or unreachable."""
+    try:
+        from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - the [registry] extra
+    except ImportError:
+        return False
+    return isinstance(exc, SQLAlchemyError)
+
+
+def _registry_location(args: argparse.Namespace) -> str:
+    """The registry a command used, with any password in a database URL hidden."""
+    from satchel.registry.core import DEFAULT_PATH  # noqa: PLC0415 - imports SQLAlchemy
+
+    location = (getattr(args, "registry", None) or os.environ.get("SATCHEL_REGISTRY")
+                or DEFAULT_PATH)
+    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", location)
 
 
 if __name__ == "__main__":

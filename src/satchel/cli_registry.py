@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import Any
 
+from satchel.cli import MAX_VERSION, integer, model_uri, number, target
 from satchel.render import Table, render
+
+#: A version argument: SQLite and PostgreSQL store versions as signed 64-bit integers.
+_version = integer(1, MAX_VERSION, what="a version number")
+#: ``gc --grace``: seconds, at most a century (older times are out of the clock's range).
+_grace = number(0, 100 * 365.25 * 86_400, unit="seconds (100 years)")
 
 
 def _registry(args: argparse.Namespace) -> Any:
@@ -57,10 +64,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _register(args: argparse.Namespace) -> int:
-    tags = dict(_pair(t) for t in args.tag)
-    metrics = {k: float(v) for k, v in map(_pair, args.metric)}
     found = _registry(args).register(args.name, args.file, description=args.description,
-                                     tags=tags, metrics=metrics)
+                                     tags=dict(args.tag), metrics=dict(args.metric))
     if args.json:
         print(json.dumps(_version_json(found), indent=2, default=str))
     else:
@@ -69,10 +74,24 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _pair(text: str) -> tuple[str, str]:
+    """An argparse ``type``: ``KEY=VALUE``."""
     key, sep, value = text.partition("=")
     if not sep:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, found {text!r}")
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, found {text[:60]!r}")
     return key, value
+
+
+def _metric(text: str) -> tuple[str, float]:
+    """An argparse ``type``: ``KEY=NUMBER`` with a finite number."""
+    key, sep, value = text.partition("=")
+    try:
+        found = float(value)
+    except ValueError:
+        found = math.nan
+    if not (sep and math.isfinite(found)):
+        raise argparse.ArgumentTypeError(f"expected KEY=NUMBER with a finite number, found"
+                                         f" {text[:60]!r}")
+    return key, found
 
 
 def _alias(args: argparse.Namespace) -> int:
@@ -81,15 +100,13 @@ def _alias(args: argparse.Namespace) -> int:
         registry.delete_alias(args.name, args.alias)
         print(f"deleted alias {args.name}@{args.alias}")
         return 0
-    if args.version is None:
-        raise SystemExit("satchel: error: alias needs a VERSION (or --delete)")
     registry.set_alias(args.name, args.alias, args.version)
     print(f"models:/{args.name}@{args.alias} -> version {args.version}")
     return 0
 
 
 def _tag(args: argparse.Namespace) -> int:
-    found = _registry(args).update(args.name, args.version, tags=dict(map(_pair, args.set)),
+    found = _registry(args).update(args.name, args.version, tags=dict(args.set),
                                    remove_tags=args.remove, description=args.description)
     print(f"{found.uri} tags: {found.tags}")
     return 0
@@ -131,29 +148,31 @@ def add_commands(commands: Any) -> None:
     command("models", _models, "List registered models with their latest version and aliases.")
     command("versions", _versions, "List the versions of a model.").add_argument("name")
     command("show", _show, "Show one version: models:/NAME, /VERSION or @ALIAS.").add_argument(
-        "uri")
+        "uri", type=model_uri)
     register = command("register", _register, "Register a satchel file as the next version.")
-    register.add_argument("file")
+    register.add_argument("file", type=target, help="a .satchel file or models:/ URI")
     register.add_argument("name")
     register.add_argument("--description", default="")
-    register.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
-    register.add_argument("--metric", action="append", default=[], metavar="KEY=NUMBER")
+    register.add_argument("--tag", action="append", default=[], type=_pair, metavar="KEY=VALUE")
+    register.add_argument("--metric", action="append", default=[], type=_metric,
+                          metavar="KEY=NUMBER")
     alias = command("alias", _alias, "Point an alias at a version (or --delete it).")
     alias.add_argument("name")
     alias.add_argument("alias")
-    alias.add_argument("version", type=int, nargs="?")
-    alias.add_argument("--delete", action="store_true")
+    version_or_delete = alias.add_mutually_exclusive_group(required=True)
+    version_or_delete.add_argument("version", type=_version, nargs="?")
+    version_or_delete.add_argument("--delete", action="store_true")
     tag = command("tag", _tag, "Set or remove tags and the description of a version.")
     tag.add_argument("name")
-    tag.add_argument("version", type=int)
-    tag.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    tag.add_argument("version", type=_version)
+    tag.add_argument("--set", action="append", default=[], type=_pair, metavar="KEY=VALUE")
     tag.add_argument("--remove", action="append", default=[], metavar="KEY")
     tag.add_argument("--description", default=None)
     delete = command("delete", _delete, "Delete (or --archive) a version.")
     delete.add_argument("name")
-    delete.add_argument("version", type=int)
+    delete.add_argument("version", type=_version)
     delete.add_argument("--force", action="store_true", help="also delete its aliases")
     delete.add_argument("--archive", action="store_true", help="archive instead of deleting")
     gc = command("gc", _gc, "Remove artifacts that no version refers to.")
-    gc.add_argument("--grace", type=float, default=3600.0,
+    gc.add_argument("--grace", type=_grace, default=3600.0,
                     help="keep artifacts younger than this many seconds (3600)")

@@ -49,7 +49,14 @@ def demo_pipeline() -> Any:
 
 
 def run(directory: str = ".", say: Callable[[str], None] = print) -> str:
-    """Run the quickstart in ``directory`` and return the path of the saved model."""
+    """Run the quickstart in ``directory`` and return the path of the saved model.
+
+    Raises:
+        FileNotFoundError: ``directory`` is not an existing folder (checked before training).
+    """
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"the quickstart directory {directory!r} does not exist or is"
+                                " not a folder: create it first, or pass an existing one")
     frame, labels = demo_data()
     pipeline = demo_pipeline().fit(frame, labels)
     say(f"trained   {type(pipeline).__name__} on a DataFrame of {frame.shape[0]} rows x"

@@ -6,8 +6,8 @@ model and binds the socket once, then forks the workers, which inherit all of
 it copy-on-write and each run uvicorn on the inherited socket. A worker's own
 memory is then what it writes after the fork (its connections, requests and
 the pages Python touches), not another copy of the interpreter, libraries and
-model. The parent only restarts workers that die and passes SIGINT and SIGTERM
-on to them.
+model. The parent only restarts workers that die (unless they keep dying as they
+start) and passes SIGINT and SIGTERM on to them.
 """
 
 from __future__ import annotations
@@ -19,10 +19,15 @@ import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from satchel.errors import SatchelError
+
+#: Workers that die this soon after their start, this many times in a row, are not restarted.
+_QUICK_SECONDS = 5.0
+_QUICK_DEATHS = 5
 
 
 def serve(target: str, *, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
@@ -87,13 +92,18 @@ def _lean_start() -> Iterator[None]:
 
 
 def _supervise(run: Any, workers: int) -> None:
-    """Fork ``workers`` processes that call ``run``; restart those that die until stopped."""
-    children = {_fork(run) for _ in range(workers)}
-    stopping = []
+    """Fork ``workers`` processes that call ``run``; restart those that die until stopped.
+
+    Raises:
+        SatchelError: workers died within seconds of starting ``_QUICK_DEATHS`` times in a
+            row (a start that always fails would otherwise be restarted without end).
+    """
+    children = {_fork(run): time.monotonic() for _ in range(workers)}
+    stopping, quick_deaths = [], 0
 
     def stop(signum: int, frame: Any) -> None:
         stopping.append(signum)
-        for pid in children:
+        for pid in list(children):
             _signal(pid, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
@@ -103,9 +113,18 @@ def _supervise(run: Any, workers: int) -> None:
             pid, _ = os.wait()
         except ChildProcessError:
             break
-        children.discard(pid)
-        if not stopping:
-            children.add(_fork(run))
+        started = children.pop(pid, None)
+        if started is None or stopping:
+            continue
+        quick = time.monotonic() - started < _QUICK_SECONDS
+        quick_deaths = quick_deaths + 1 if quick else 0
+        if quick_deaths < _QUICK_DEATHS:
+            children[_fork(run)] = time.monotonic()
+        else:
+            stop(signal.SIGTERM, None)  # the loop collects the others
+    if quick_deaths >= _QUICK_DEATHS:
+        raise SatchelError(f"{quick_deaths} workers in a row died within {_QUICK_SECONDS:g} s"
+                           " of starting (the log above says why); not restarting them")
 
 
 def _fork(run: Any) -> int:
