@@ -327,7 +327,202 @@ def attacks() -> dict[str, tuple[bytes, str, str]]:
     }
     found.update(_layout_attacks(base))
     found.update(_columnar_attacks(forest, hgb))
+    found.update(_tree_shape_attacks(tree_file, forest, hgb))
+    found.update(_estimator_attacks())
     return found
+
+
+# ------------------------------------------- state compiled code indexes with
+
+
+def _shared_child(left: str, right: str) -> Callable[[np.ndarray[Any, Any]], None]:
+    """The root's right child becomes the left child of the next internal node: a node
+    with two parents (the root's old right subtree is left unreachable)."""
+    def change(nodes: np.ndarray[Any, Any]) -> None:
+        internal = nodes["is_leaf"] == 0 if "is_leaf" in nodes.dtype.names else \
+            nodes[left] != -1
+        nodes[right][0] = nodes[left][np.flatnonzero(internal[1:])[0] + 1]
+    return change
+
+
+def _tree_shape_attacks(tree_file: bytes, forest: bytes, hgb: bytes
+                        ) -> dict[str, tuple[bytes, str, str]]:
+    """Trees whose depth is not what decision_path allocates for, or that are not trees."""
+    invalid = "FormatError"
+
+    def tree_depth(value: int) -> Callable[[Any], None]:
+        def edit(tree: Any) -> None:
+            find(tree, lambda n: n.get("cls") == "sklearn.tree._tree:Tree")["state"]["v"][
+                "max_depth"] = value
+        return edit
+
+    def forest_depth(tree: Any) -> None:
+        trees = find(tree, lambda n: n.get("$") == "news" and n["cls"].endswith(":Tree"))
+        trees["state"]["v"]["max_depth"] = {"$": "same", "v": 1}
+
+    return {
+        "tree_max_depth_below_its_depth": (_edit_tree(tree_file, tree_depth(0)), invalid,
+                                           "max_depth is smaller than the depth of the tree"),
+        "tree_max_depth_beyond_its_nodes": (_edit_tree(tree_file, tree_depth(1 << 40)),
+                                            invalid, "max_depth must be from 0 to"),
+        "tree_node_with_two_parents": (_edit_array(tree_file, _tree_nodes, _shared_child(
+            "left_child", "right_child")), invalid, "a node is the child of more than one"),
+        "tree_both_children_one_node": (_edit_array(tree_file, _tree_nodes, _set_field(
+            "right_child", 0, 1)), invalid, "names both children"),
+        "forest_max_depth_below_its_depth": (_edit_tree(forest, forest_depth), invalid,
+                                             "max_depth is smaller than the depth of the tree"),
+        "forest_node_with_two_parents": (_edit_array(forest, _forest_column("nodes"),
+                                                     _shared_child("left_child",
+                                                                   "right_child")),
+                                         invalid, "a node is the child of more than one"),
+        "hgb_node_with_two_parents": (_edit_array(hgb, _predictor_nodes,
+                                                  _shared_child("left", "right")),
+                                      invalid, "a node is the child of more than one"),
+    }
+
+
+def _training() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The features of :func:`_fitted`, its two classes, and three classes."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(300, 4))
+    labels = (features[:, 0] * features[:, 1] + rng.normal(size=300) > 0).astype(int)
+    return features, labels, labels + (features[:, 2] > 1)
+
+
+def _saved(model: Any, metadata: dict[str, Any] | None = None, **attributes: Any) -> bytes:
+    """A file of ``model`` with ``attributes`` set on it first."""
+    for name, value in attributes.items():
+        setattr(model, name, value)
+    return build(*encode(model), metadata)
+
+
+def _estimator_attacks() -> dict[str, tuple[bytes, str, str]]:
+    """Fitted attributes that compiled code indexes with, out of range."""
+    from scipy.interpolate import BSpline
+    from sklearn.dummy import DummyClassifier
+    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
+    from sklearn.feature_extraction import DictVectorizer, FeatureHasher
+    from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import MultiLabelBinarizer, OneHotEncoder, SplineTransformer
+    from sklearn.svm import SVC
+    from sklearn.tree import DecisionTreeClassifier
+
+    features, labels, three = _training()
+    invalid = "FormatError"
+    codes = np.array([[0, 0], [1, 1], [2, 0], [3, 1]])
+
+    def boosted(**attributes: Any) -> bytes:
+        model = GradientBoostingRegressor(n_estimators=2, max_depth=2, random_state=0).fit(
+            features, features[:, 0])
+        return _saved(model, **attributes)
+
+    def wide_stages() -> np.ndarray[Any, Any]:
+        model = GradientBoostingRegressor(n_estimators=1, max_depth=2).fit(features, labels)
+        stages = np.empty((1, 50), dtype=object)
+        stages[0, :] = [model.estimators_[0, 0]] * 50
+        return stages
+
+    def classifier_stage() -> np.ndarray[Any, Any]:
+        stages = np.empty((2, 1), dtype=object)
+        stages[:, 0] = [DecisionTreeClassifier(max_depth=2).fit(features, labels)] * 2
+        return stages
+
+    def neighbours(change: Callable[[np.ndarray[Any, Any]], Any]) -> bytes:
+        model = KNeighborsClassifier(algorithm="brute", metric="manhattan").fit(features,
+                                                                                 labels)
+        changed = change(model._y)
+        return _saved(model, **({} if changed is None else {"_y": changed}))
+
+    def precomputed() -> bytes:
+        model = SVC(kernel="precomputed").fit(features @ features.T, labels)
+        return _saved(model, support_=np.full_like(model.support_, (1 << 31) - 1))
+
+    def support_counts() -> bytes:
+        model = SVC().fit(features, labels)
+        total = int(model._n_support.sum())
+        return _saved(model, _n_support=np.array([total + 10**8, -10**8], dtype=np.int32))
+
+    def spline(**attributes: Any) -> bytes:
+        model = SplineTransformer(n_knots=5, degree=3).fit(features)
+        for name, value in attributes.items():
+            setattr(model.bsplines_[0], name, value)
+        return _saved(model)
+
+    def check_sample() -> dict[str, Any]:
+        """A check sample, recomputed at load since the recorded scikit-learn differs."""
+        sample, arrays = encode({"input": codes[:1].copy(), "outputs": {}})
+        assert not arrays
+        return {"environment": {"packages": {"scikit-learn": "0.0.1"}},
+                "check": {"rows": 1, "tree": sample}}
+
+    one_hot = OneHotEncoder(sparse_output=False).fit(codes)
+    docs = ["the cat sat", "the dog ran", "a cat ran"]
+    binarizer = MultiLabelBinarizer().fit([["a", "b"], ["c"]])
+    binarizer.transform([["a"]])  # fills the cache transform uses
+    return {
+        "gb_stage_wider_than_its_trees": (boosted(estimators_=wide_stages()), invalid,
+                                          "must hold n_trees_per_iteration_ trees per stage"),
+        "gb_stage_of_classification_trees": (boosted(estimators_=classifier_stage()),
+                                             invalid, "must hold regression trees"),
+        "gb_init_narrower_than_its_stages": (_saved(
+            GradientBoostingClassifier(n_estimators=2, max_depth=1).fit(features, three),
+            init_=DummyClassifier().fit(features, labels)), invalid,
+            "init_ does not predict the 3 columns"),
+        "knn_label_past_the_classes": (neighbours(lambda y: y.__setitem__(slice(None),
+                                                                          1 << 40)),
+                                       invalid, "_y holds a class index outside classes_"),
+        "knn_labels_fewer_than_samples": (neighbours(lambda y: y[:10].copy()), invalid,
+                                          "_y must hold a class index for each"),
+        "svc_precomputed_support_past_the_kernel": (precomputed(), invalid,
+                                                    "support_ names a training sample"),
+        "svc_negative_support_count": (support_counts(), invalid,
+                                       "_n_support holds a negative count"),
+        "svc_probabilities_too_few": (_saved(SVC().fit(features, three),
+                                             _probA=np.zeros(1), _probB=np.zeros(1)),
+                                      invalid, "_probA and _probB must each hold"),
+        "onehot_columns_negative_and_huge": (_saved(
+            OneHotEncoder(sparse_output=False).fit(codes),
+            _n_features_outs=[-10**8, 10**8 + 6]), invalid, "_n_features_outs must be [4, 2]"),
+        "onehot_columns_in_the_check_sample": (_saved(
+            one_hot, check_sample(), _n_features_outs=[-10**8, 10**8 + 6]), invalid,
+            "_n_features_outs must be [4, 2]"),
+        "onehot_numbers_unsorted": (_saved(
+            OneHotEncoder().fit(codes), categories_=[np.array([3, 1, 2, 0]),
+                                                     np.array([0, 1])]), invalid,
+            "numeric categories must be sorted"),
+        "onehot_dropped_category_past_the_end": (_saved(
+            OneHotEncoder(drop="first").fit(codes),
+            _drop_idx_after_grouping=np.array([7, 0], dtype=object)), invalid,
+            "a dropped category is out of range"),
+        "dictvectorizer_column_past_the_end": (_saved(
+            DictVectorizer(sparse=False).fit([{"a": 1, "b": 2}]),
+            vocabulary_={"a": 0, "b": 1 << 30}), invalid, "maps a term to a column outside"),
+        "dictvectorizer_two_terms_one_column": (_saved(
+            DictVectorizer().fit([{"a": 1, "b": 2}]), vocabulary_={"a": 0, "b": 0}),
+            invalid, "maps two terms to one column"),
+        "countvectorizer_column_negative": (_saved(
+            CountVectorizer().fit(docs), vocabulary_={"the": -5, "cat": 1, "sat": 2, "dog": 3,
+                                                      "ran": 4}), invalid,
+            "maps a term to a column outside"),
+        "multilabel_binarizer_cached_column_past_the_end": (_saved(
+            binarizer, _cached_dict={"a": 0, "b": 1, "c": 1 << 30}), invalid,
+            "maps a term to a column outside"),
+        "featurehasher_no_features": (_saved(FeatureHasher(n_features=0)), invalid,
+                                      "n_features must be an integer from 1"),
+        "hashingvectorizer_no_features": (_saved(HashingVectorizer(n_features=0)), invalid,
+                                          "n_features must be an integer from 1"),
+        "bspline_negative_degree": (spline(k=-5), invalid, "the degree k must be an integer"),
+        "bspline_degree_2_31": (spline(k=(1 << 31) - 1), invalid,
+                                "the degree k must be an integer"),
+        "bspline_too_few_knots": (spline(_t=np.linspace(0.0, 1.0, 5)), invalid,
+                                  "needs a 1-d float64 array of at least 8 knots"),
+        "bspline_knots_decreasing": (spline(_t=np.linspace(1.0, 0.0, 11)), invalid,
+                                     "knots must be finite and non-decreasing"),
+        "spline_transformer_spline_missing": (_saved(
+            SplineTransformer().fit(features), bsplines_=[BSpline(
+                np.arange(8.0), np.ones(4), 3)]), invalid, "bsplines_ must hold a spline"),
+    }
 
 
 def _layout_attacks(base: bytes) -> dict[str, tuple[bytes, str, str]]:

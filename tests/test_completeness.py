@@ -234,6 +234,80 @@ def test_named_function_is_refused_until_trusted() -> None:
     assert loaded.func is cases.shifted_log
 
 
+# ------------------------------------------- state the load-time checks inspect
+
+
+def _kernel() -> np.ndarray[Any, Any]:
+    X = cases.features()
+    return X @ X.T
+
+
+def _categories() -> np.ndarray[Any, Any]:
+    rng = np.random.default_rng(0)
+    words = rng.choice(["a", "b", "c", "d", "e"], size=48, p=[0.4, 0.3, 0.2, 0.05, 0.05])
+    numbers = rng.choice([1.0, 2.0, 3.0, np.nan], size=48)
+    return np.array(list(zip(words, numbers, strict=True)), dtype=object)
+
+
+def _binarized() -> Any:
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    model = MultiLabelBinarizer().fit([["a", "b"], ["c"], ["b", "d"]])
+    model.transform([["a"]])  # transform caches the column of each class
+    return model
+
+
+def _checked_models() -> dict[str, Callable[[], tuple[Any, Any]]]:
+    """Fitted models whose state the load-time checks inspect closely, with an input."""
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import OneHotEncoder, SplineTransformer
+    from sklearn.svm import SVC, SVR, NuSVC, NuSVR, OneClassSVM
+    from sklearn.tree import DecisionTreeRegressor
+
+    X, kernel, three = cases.features(), _kernel(), class_labels()
+    two, target = (three > 0).astype(np.int64), X[:, 0] - X[:, 1]
+    words = [" ".join(row) for row in np.random.default_rng(0).choice(
+        ["red", "green", "blue", "cyan", "plum", "gold"], size=(48, 4))]
+    return {
+        "svc_precomputed": lambda: (SVC(kernel="precomputed").fit(kernel, three), kernel[:5]),
+        "nusvc_precomputed": lambda: (NuSVC(kernel="precomputed").fit(kernel, two),
+                                      kernel[:5]),
+        "svr_precomputed": lambda: (SVR(kernel="precomputed").fit(kernel, target), kernel[:5]),
+        "nusvr_precomputed": lambda: (NuSVR(kernel="precomputed").fit(kernel, target),
+                                      kernel[:5]),
+        "one_class_svm_precomputed": lambda: (OneClassSVM(kernel="precomputed").fit(kernel),
+                                              kernel[:5]),
+        "gradient_boosting_multiclass_zero_init": lambda: (GradientBoostingClassifier(
+            n_estimators=3, init="zero").fit(X, three), X),
+        "gradient_boosting_multiclass_estimator_init": lambda: (GradientBoostingClassifier(
+            n_estimators=3, init=LogisticRegression()).fit(X, three), X),
+        "pruned_tree": lambda: (DecisionTreeRegressor(ccp_alpha=0.05).fit(X, target), X),
+        "knn_brute_two_outputs": lambda: (KNeighborsClassifier(algorithm="brute").fit(
+            X, np.c_[three, two]), X),
+        "one_hot_infrequent_dropped": lambda: (OneHotEncoder(
+            min_frequency=5, drop="first", handle_unknown="infrequent_if_exist",
+            sparse_output=False).fit(_categories()), _categories()),
+        "one_hot_if_binary_max_categories": lambda: (OneHotEncoder(
+            drop="if_binary", max_categories=3).fit(_categories()), _categories()),
+        "count_vectorizer_max_features": lambda: (CountVectorizer(max_features=4).fit(words),
+                                                  words),
+        "multilabel_binarizer_cached": lambda: (_binarized(), [["a", "d"], ["c"]]),
+        "spline_periodic": lambda: (SplineTransformer(
+            degree=2, extrapolation="periodic", include_bias=False).fit(X), X),
+        "spline_sparse_linear": lambda: (SplineTransformer(
+            sparse_output=True, extrapolation="linear").fit(X), X),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_checked_models()))
+def test_checked_model_round_trips(name: str) -> None:
+    """A genuine model passes the checks of what compiled code indexes, and predicts the same."""
+    model, inputs = _checked_models()[name]()
+    check_round_trip(model, inputs)
+
+
 # ------------------------------------------------------------------ the ratio
 
 

@@ -4,7 +4,10 @@ Type-safe is not memory-safe: a ``Tree`` whose child index points past the end,
 or a ball tree whose index array names a sample that does not exist, would make
 ``predict`` read outside its arrays. Every check here runs on load, before the
 object is used, so that these models stay trusted by default. Children must
-come after their parents, which also rules out cycles (a hang at predict).
+come after their parents, which also rules out cycles (a hang at predict), and
+no node may be the child of two (partial dependence walks every path: shared
+children make them exponentially many); a Tree's depth, which ``decision_path``
+sizes its buffer by, is found on the way.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ TREE = "sklearn.tree._tree:Tree"
 MAX_OUTPUTS = 1 << 20
 #: Nodes checked at a time: the temporaries of a chunk stay in the CPU cache.
 _CHUNK = 1 << 13
+#: A node's two child indices seen as one item of a type numpy gathers and selects fast.
+_PAIRS = {np.int32: np.dtype(np.int64), np.int64: np.dtype(np.complex128)}
 
 
 def _fail(what: str, problem: str) -> FormatError:
@@ -38,7 +43,8 @@ def _is_int(value: Any, low: int = 0, high: int = 1 << 62) -> bool:
 
 def _check_links(what: str, nodes: np.ndarray[Any, Any], fields: tuple[str, str, str],
                  internal_of: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]],
-                 n_features: Any, *, lengths: np.ndarray[Any, Any] | None = None) -> None:
+                 n_features: Any, *, lengths: np.ndarray[Any, Any] | None = None,
+                 children: bool = False) -> np.ndarray[Any, Any] | None:
     """Internal nodes' children exist and come after them; their features are in range.
 
     ``nodes`` holds one tree, or with ``lengths`` several trees one after the
@@ -48,6 +54,10 @@ def _check_links(what: str, nodes: np.ndarray[Any, Any], fields: tuple[str, str,
     once: it goes through them in parts of about :data:`_CHUNK` nodes (whole
     small trees, or slices of a large one) whose temporaries stay in the CPU
     cache, with each bound a single unsigned comparison.
+
+    With ``children``, it returns what :func:`_check_depths` walks, taken from
+    the parts while they are in the cache: each node's two children, side by side,
+    as indices into ``nodes`` (a leaf's are equal, an internal node's never).
     """
     sizes = np.asarray(lengths if lengths is not None else [nodes.shape[0]], dtype=np.int64)
     ends = np.cumsum(sizes)
@@ -55,6 +65,8 @@ def _check_links(what: str, nodes: np.ndarray[Any, Any], fields: tuple[str, str,
     # Without a limit, a feature only has to be non-negative (below 2**62).
     widths = np.broadcast_to(np.asarray(1 << 62 if n_features is None else n_features,
                                         dtype=np.int64), sizes.shape)
+    index = np.int32 if nodes.shape[0] < 1 << 31 else np.int64  # half the memory to walk
+    out = np.empty((nodes.shape[0], 2), index) if children else None
     # Trees [cuts[i], cuts[i + 1]) hold about _CHUNK nodes together (or one tree more).
     cuts = [0, len(sizes)]
     if int(ends[-1]) > _CHUNK:
@@ -66,27 +78,35 @@ def _check_links(what: str, nodes: np.ndarray[Any, Any], fields: tuple[str, str,
         if stop_tree - first_tree == 1:  # one tree, perhaps a large one: slices of it
             for begin in range(low, high, _CHUNK):
                 _check_part(what, nodes, fields, internal_of,
-                            span=(begin, min(begin + _CHUNK, high)),
+                            span=(begin, min(begin + _CHUNK, high)), out=out,
                             bounds=(starts[trees], ends[trees], widths[trees]))
         else:
-            _check_part(what, nodes, fields, internal_of, span=(low, high), bounds=tuple(
-                np.repeat(v[trees], sizes[trees]) for v in (starts, ends, widths)))
+            _check_part(what, nodes, fields, internal_of, span=(low, high), out=out,
+                        bounds=tuple(np.repeat(v[trees], sizes[trees])
+                                     for v in (starts, ends, widths)))
+    return out
 
 
 def _check_part(what: str, nodes: np.ndarray[Any, Any], fields: tuple[str, str, str],
                 internal_of: Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]], *,
-                span: tuple[int, int], bounds: tuple[np.ndarray[Any, Any], ...]) -> None:
+                span: tuple[int, int], bounds: tuple[np.ndarray[Any, Any], ...],
+                out: np.ndarray[Any, Any] | None) -> None:
     """:func:`_check_links` on ``nodes[span]``, given each node's tree start, end and width."""
     first, last, width = bounds
     part = nodes[span[0]:span[1]]
+    internal = internal_of(part)
     after = np.arange(span[0] + 1, span[1] + 1)  # global index + 1
     room = (last - after).view(np.uint64)
     bad = _as_int64(part[fields[2]]).view(np.uint64) >= width.view(np.uint64)
-    for field in fields[:2]:  # first + child - (index + 1) must lie in [0, room)
-        bad |= (_as_int64(part[field]) + first - after).view(np.uint64) >= room
-    if (bad & internal_of(part)).any():
-        raise _fail(what, "a child index is out of range or points backwards, or a split"
-                          " uses a feature that does not exist")
+    children = [_as_int64(part[field]) + first for field in fields[:2]]  # in ``nodes``
+    for child in children:  # child - (index + 1) must lie in [0, room)
+        bad |= (child - after).view(np.uint64) >= room
+    bad |= children[0] == children[1]
+    if (bad & internal).any():
+        raise _fail(what, "a child index is out of range, points backwards or names both"
+                          " children, or a split uses a feature that does not exist")
+    if out is not None:  # a leaf's two entries are equal (both the node before its tree)
+        out[span[0]:span[1], 0], out[span[0]:span[1], 1] = children
 
 
 def _as_int64(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -136,7 +156,65 @@ def _tree_state(state: Any, args: tuple[Any, ...]) -> None:
     fields = ("left_child", "right_child", "feature")
     if not set(fields) <= set(nodes.dtype.names):
         raise _fail("Tree", "nodes lack left_child, right_child or feature")
-    _check_links("Tree", nodes, fields, _tree_internal, args[0] if args else None)
+    lengths = np.array([nodes.shape[0]])
+    limits = _depth_limits([state], lengths)
+    _check_depths(_check_links("Tree", nodes, fields, _tree_internal,
+                               args[0] if args else None, children=True), lengths, limits)
+
+
+def _depth_limits(states: list[dict[str, Any]], lengths: Any) -> np.ndarray[Any, Any]:
+    """Each tree's ``max_depth``: a non-negative integer below its node count."""
+    claimed = [state.get("max_depth") for state in states]
+    if set(map(type, claimed)) != {int}:
+        raise _fail("Tree", "max_depth must be an integer")
+    limits = np.array(claimed, dtype=np.int64)
+    if ((limits < 0) | (limits >= lengths)).any():
+        raise _fail("Tree", "max_depth must be from 0 to the tree's node count")
+    return limits
+
+
+def _check_depths(children: Any, lengths: np.ndarray[Any, Any],
+                  limits: np.ndarray[Any, Any]) -> None:
+    """The trees are trees, and each is no deeper than its ``max_depth`` (``limits``).
+
+    ``decision_path`` allocates ``max_depth + 1`` entries per sample and writes
+    one per node on the path. The trees (one after another, ``children`` as
+    :func:`_check_links` gives them) are walked together a level at a time. The
+    walk reaches a node once per path to it, as partial dependence does: it must
+    reach exactly as many nodes as there are, so a node shared by two parents
+    (which would make those paths exponentially many) is refused, and the walk
+    costs a pass over the nodes.
+    """
+    total = children.shape[0]
+    pairs = children.view(_PAIRS[children.dtype.type]).ravel()
+    bounds = np.append(np.cumsum(lengths) - lengths, total).astype(children.dtype)
+    # A level lists its trees' nodes tree after tree (as the roots are), so the bounds
+    # of each tree's run in it are found by binary search.
+    level, depth, reached, shallowest = bounds[:-1], 0, len(lengths), int(limits.min())
+    while level.size:
+        if depth > shallowest and (limits[np.diff(np.searchsorted(level, bounds)) > 0]
+                                   < depth).any():
+            raise _fail("Tree", f"max_depth is smaller than the depth of the tree ({depth})")
+        found = np.take(pairs, level)
+        both = found.view(children.dtype).reshape(-1, 2)  # a leaf's two entries are equal
+        level = np.compress(both[:, 0] != both[:, 1], found).view(children.dtype)
+        depth, reached = depth + 1, reached + level.size
+        if reached > total:
+            break
+    if reached != total:
+        raise _fail("Tree", "a node is the child of more than one node, or of none")
+
+
+def _check_trees(what: str, children: Any, lengths: np.ndarray[Any, Any],
+                 internal: np.ndarray[Any, Any]) -> None:
+    """Every node but a root is the child of exactly one node (see :func:`_check_depths`,
+    which also finds the depths): the children of the ``internal`` nodes are as many
+    as the nodes that are not roots, and all distinct."""
+    both = children.view(_PAIRS[children.dtype.type]).ravel()
+    kids = np.compress(internal, both).view(children.dtype)
+    expected = children.shape[0] - len(lengths)  # no root is a child: children come later
+    if kids.size != expected or np.count_nonzero(np.bincount(kids)) != expected:
+        raise _fail(what, "a node is the child of more than one node, or of none")
 
 
 def _trees_args(args: list[tuple[Any, ...]], bases: Bases) -> bool:
@@ -175,7 +253,9 @@ def _trees_state(states: list[dict[str, Any]], args: list[tuple[Any, ...]], base
     if not set(fields) <= set(nodes.dtype.names):
         raise _fail("Tree", "nodes lack left_child, right_child or feature")
     widths = np.array([a[0] for a in args], dtype=np.int64)
-    _check_links("Tree", nodes, fields, _tree_internal, widths, lengths=lengths)
+    limits = _depth_limits(states, lengths)
+    _check_depths(_check_links("Tree", nodes, fields, _tree_internal, widths, lengths=lengths,
+                               children=True), lengths, limits)
     return True
 
 
@@ -248,7 +328,9 @@ def _predictor_after(predictor: Any) -> None:
         raise _fail("TreePredictor", "nodes lack the predictor fields")
     internal = nodes["is_leaf"] == 0
     bitset = nodes["bitset_idx"][internal & (nodes["is_categorical"] != 0)]
-    _check_links("TreePredictor", nodes, fields, _predictor_internal, None)
+    _check_trees("TreePredictor", _check_links("TreePredictor", nodes, fields,
+                                               _predictor_internal, None, children=True),
+                 np.array([nodes.shape[0]]), internal)
     for name in ("binned_left_cat_bitsets", "raw_left_cat_bitsets"):
         bitsets = getattr(predictor, name, None)
         if not isinstance(bitsets, np.ndarray) or bitsets.ndim != 2 or bitsets.shape[1] != 8 \
@@ -271,8 +353,9 @@ def _predictors_state(states: list[dict[str, Any]], args: list[tuple[Any, ...]],
     if (lengths == 0).any():
         raise _fail("TreePredictor", "nodes must be a non-empty record array")
     internal = nodes["is_leaf"] == 0
-    _check_links("TreePredictor", nodes, ("left", "right", "feature_idx"), _predictor_internal,
-                 None, lengths=lengths)
+    _check_trees("TreePredictor", _check_links(
+        "TreePredictor", nodes, ("left", "right", "feature_idx"), _predictor_internal, None,
+        lengths=lengths, children=True), lengths, internal)
     categorical = internal & (nodes["is_categorical"] != 0)
     for name in bitsets:
         table, table_lengths = bases[name]
@@ -361,23 +444,146 @@ def _ensemble_after(model: Any) -> None:
                                               f" not {expected}")
 
 
+def _gradient_boosting_after(model: Any) -> None:
+    """``predict_stages`` adds tree ``[i, k]`` to column ``k`` of a buffer as wide as
+    the initial prediction, unchecked: every stage holds exactly that many trees."""
+    members = getattr(model, "estimators_", None)
+    if members is None:
+        return
+    name, width = type(model).__name__, _fitted_width(model, "estimators_")
+    per_stage = getattr(model, "n_trees_per_iteration_", None)
+    if not (isinstance(members, np.ndarray) and members.dtype == object and members.ndim == 2
+            and _is_int(per_stage, 1) and members.shape[1] == per_stage
+            and per_stage == _trees_per_stage(model)):
+        raise _fail(name, "estimators_ must hold n_trees_per_iteration_ trees per stage:"
+                          " one, or one per class beyond two")
+    _check_initial_width(model, per_stage)
+    from sklearn.tree import DecisionTreeRegressor  # noqa: PLC0415
+
+    trees = [member.tree_ for member in members.ravel().tolist()
+             if type(member) is DecisionTreeRegressor]
+    if len(trees) != members.size or {(t.n_features, t.n_outputs) for t in trees} - {
+            (width, 1)}:
+        raise _fail(name, f"every stage must hold regression trees of one output and"
+                          f" {width} features")
+
+
+def _trees_per_stage(model: Any) -> int:
+    """One tree per stage for regression and two classes, else one per class."""
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return 1
+    if getattr(model, "n_classes_", len(classes)) != len(classes):
+        raise _fail(type(model).__name__, "n_classes_ and classes_ disagree")
+    return 1 if len(classes) <= 2 else len(classes)
+
+
+def _check_initial_width(model: Any, per_stage: int) -> None:
+    """The initial prediction (the buffer the trees add to) has ``per_stage`` columns.
+
+    The default initial estimators are checked exactly; another classifier's
+    ``predict_proba`` is taken to have a column per class, as scikit-learn's do.
+    """
+    from sklearn.dummy import DummyClassifier, DummyRegressor  # noqa: PLC0415
+
+    name, init = type(model).__name__, getattr(model, "init_", "zero")
+    loss = getattr(model, "_loss", None)
+    if loss is not None and bool(getattr(loss, "is_multiclass", False)) != (per_stage > 1):
+        raise _fail(name, "the loss and the number of trees per stage disagree")
+    if isinstance(init, str) and init == "zero":
+        return
+    if isinstance(init, DummyRegressor):
+        wide = init.n_outputs_ == 1
+    elif isinstance(init, DummyClassifier):
+        wide = init.n_outputs_ == 1 and len(init.classes_) == init.n_classes_ == len(
+            init.class_prior_) == len(model.classes_)
+    else:
+        wide = per_stage == 1 or len(getattr(init, "classes_", ())) == per_stage
+    if not wide:
+        raise _fail(name, f"init_ does not predict the {per_stage} columns the trees add to")
+
+
+def _neighbors_labels_after(model: Any) -> None:
+    """``_y`` holds each training sample's class index, which the brute-force class
+    vote adds to its per-class scores at, unchecked."""
+    labels, data = getattr(model, "_y", None), getattr(model, "_fit_X", None)
+    if labels is None or data is None:
+        return
+    name, rows, two_d = type(model).__name__, data.shape[0], model.outputs_2d_
+    if type(two_d) not in (bool, np.bool_):
+        raise _fail(name, "outputs_2d_ must be a boolean")
+    per_output = list(model.classes_) if two_d else [model.classes_]
+    if not (isinstance(labels, np.ndarray) and labels.dtype.kind in "iu"
+            and labels.shape == ((rows, len(per_output)) if two_d else (rows,))
+            and getattr(model, "n_samples_fit_", rows) == rows):
+        raise _fail(name, f"_y must hold a class index for each of the {rows} training samples")
+    counts = np.array([len(classes) for classes in per_output], dtype=np.int64)
+    if labels.size and (labels.reshape(rows, -1).astype(np.int64, copy=False).view(np.uint64)
+                        >= counts.view(np.uint64)).any():
+        raise _fail(name, "_y holds a class index outside classes_")
+
+
+#: libsvm computes ``n * (n - 1) / 2`` class pairs in a C int.
+MAX_SVM_CLASSES = 46340
+
+
 def _libsvm_after(model: Any) -> None:
+    """The arrays libsvm's predict walks agree: it trusts their shapes and counts.
+
+    libsvm takes the number of classes from ``_n_support``, the number of support
+    vectors from ``support_`` (dense) or the vectors' rows (sparse), and walks
+    each class's run of coefficients by its count. With a precomputed kernel it
+    reads each kernel row at the support vector's training index.
+    """
     vectors = getattr(model, "support_vectors_", None)
     if vectors is None:
         return
-    n_sv = vectors.shape[0]
-    support, n_support = model.support_, model._n_support
+    name = type(model).__name__
+    support, counts = model.support_, model._n_support
+    n_sv, classes = support.shape[0], counts.shape[0]
+    pairs = classes * (classes - 1) // 2
+    precomputed = model.kernel == "precomputed" or callable(model.kernel)
+    classifier = model._impl in ("c_svc", "nu_svc")
     dual = model._dual_coef_
-    classes = len(getattr(model, "classes_", ()))
-    classifier = classes >= 2
-    pairs = classes * (classes - 1) // 2 if classifier else 1
-    if support.shape != (n_sv,) or dual.shape != (max(classes - 1, 1), n_sv) or (
-            classifier and (n_support.sum() != n_sv or n_support.shape != (classes,))) \
-            or model._intercept_.shape != (pairs,):
-        raise _fail(type(model).__name__, "support vector counts disagree")
-    if model.kernel != "precomputed" and vectors.shape[1] != getattr(
-            model, "n_features_in_", vectors.shape[1]):
-        raise _fail(type(model).__name__, "support vectors and n_features_in_ disagree")
+    if support.ndim != 1 or counts.ndim != 1 or not 2 <= classes <= MAX_SVM_CLASSES or (
+            classifier and (counts.sum() != n_sv or classes != len(model.classes_))) or (
+            not classifier and classes != 2) or (not precomputed and vectors.shape[0] != n_sv) \
+            or dual.shape != (classes - 1, n_sv) or model._intercept_.shape != (pairs,):
+        raise _fail(name, "support vector counts disagree")
+    if (counts < 0).any():
+        raise _fail(name, "_n_support holds a negative count")
+    _check_svm_probabilities(model, pairs)
+    if model._sparse:
+        if precomputed or dual.data.shape != ((classes - 1) * n_sv,):
+            raise _fail(name, "a sparse model needs one dual coefficient per support vector"
+                              " and class, and no precomputed kernel")
+    elif precomputed:
+        _check_training_indices(model, support)
+    elif vectors.shape[1] != getattr(model, "n_features_in_", vectors.shape[1]):
+        raise _fail(name, "support vectors and n_features_in_ disagree")
+
+
+def _check_svm_probabilities(model: Any, pairs: int) -> None:
+    """``_probA`` and ``_probB`` hold one value per pair of classes (or none, unless a
+    sparse model predicts with them): libsvm copies that many."""
+    shapes = {model._probA.shape, model._probB.shape}
+    needed = model._sparse and bool(getattr(model, "_effective_probability", False))
+    if len(shapes) != 1 or shapes.pop() not in ({(pairs,)} if needed else {(0,), (pairs,)}):
+        raise _fail(type(model).__name__, "_probA and _probB must each hold one value per"
+                                          f" pair of classes ({pairs}), or none")
+
+
+def _check_training_indices(model: Any, support: np.ndarray[Any, Any]) -> None:
+    """With a precomputed kernel, ``support_`` indexes the kernel's columns: the
+    training samples (``shape_fit_[0]``, which predict checks the kernel against)."""
+    shape = model.shape_fit_
+    rows = shape[0] if type(shape) is tuple and shape else None
+    kept = getattr(getattr(model, "_BaseLibSVM__Xfit", None), "shape", ())  # a kernel's input
+    if not _is_int(rows) or (callable(model.kernel) and tuple(kept)[:1] != (rows,)):
+        raise _fail(type(model).__name__, "shape_fit_ must give the number of training samples")
+    if support.size and (support.min() < 0 or support.max() >= rows):
+        raise _fail(type(model).__name__, f"support_ names a training sample outside the"
+                                          f" {rows} the kernel has columns for")
 
 
 def _kmeans_after(model: Any) -> None:
@@ -386,6 +592,131 @@ def _kmeans_after(model: Any) -> None:
     if centers is not None and n_features is not None and (
             centers.ndim != 2 or centers.shape[1] != n_features):
         raise _fail(type(model).__name__, "cluster_centers_ and n_features_in_ disagree")
+
+
+# ------------------------------------------------------------ encoders
+# Encoders build a sparse matrix from fitted column indices and scipy densifies it
+# without checking them: each index must fall inside the matrix it is placed in.
+
+
+def _one_hot_after(model: Any) -> None:
+    """``_n_features_outs`` is what scikit-learn computes from the categories, the
+    infrequent groups and the dropped categories, which map each value to a column."""
+    outs = getattr(model, "_n_features_outs", None)
+    if outs is None:
+        return
+    name, categories = type(model).__name__, model.categories_
+    width = len(categories)
+    grouped = bool(model._infrequent_enabled)
+    infrequent = model._infrequent_indices if grouped else [None] * width
+    mappings = model._default_to_infrequent_mappings if grouped else [None] * width
+    drops = model._drop_idx_after_grouping
+    if width != getattr(model, "n_features_in_", width) or len(infrequent) != width \
+            or len(mappings) != width or not (drops is None or (
+                isinstance(drops, np.ndarray) and drops.shape == (width,))):
+        raise _fail(name, f"categories_ and the per-feature attributes must hold {width}"
+                          " features")
+    expected = [_one_hot_width(name, *feature) for feature in zip(
+        categories, infrequent, mappings, [None] * width if drops is None else drops,
+        strict=True)]
+    if type(outs) is not list or len(outs) != width or not all(
+            _is_int(n) and n == e for n, e in zip(outs, expected, strict=True)):
+        raise _fail(name, f"_n_features_outs must be {expected}, the columns the categories"
+                          " make")
+
+
+def _one_hot_width(name: str, categories: Any, infrequent: Any, mapping: Any, drop: Any
+                   ) -> int:
+    """The columns one feature encodes to (as scikit-learn counts them), once its
+    values are checked to stay below that."""
+    if not (isinstance(categories, np.ndarray) and categories.ndim == 1
+            and _searchable(categories)):
+        raise _fail(name, "numeric categories must be sorted, with NaN last")
+    kept = len(categories)
+    if (infrequent is None) != (mapping is None):
+        raise _fail(name, "infrequent categories come with their mapping")
+    if infrequent is not None:
+        kept -= infrequent.size - 1
+        if not (_indices_below(infrequent, len(categories)) and _indices_below(mapping, kept)):
+            raise _fail(name, "an infrequent category or its mapping is out of range")
+    if drop is None:
+        return kept
+    if not (isinstance(drop, int | np.integer) and 0 <= drop < kept):
+        raise _fail(name, "a dropped category is out of range")
+    return kept - 1
+
+
+def _indices_below(values: Any, limit: int) -> bool:
+    return (isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iu"
+            and not (values.size and (values.min() < 0 or values.max() >= limit)))
+
+
+def _searchable(categories: np.ndarray[Any, Any]) -> bool:
+    """Whether numeric categories are sorted (NaN last), as the binary search that
+    encodes numeric input needs: unsorted, it can return one past the end."""
+    if categories.dtype.kind in "USMm" or not categories.size or (
+            categories.dtype.kind == "O"
+            and not all(isinstance(v, int | float | np.number) for v in categories.tolist())):
+        return True
+    last = categories[-1]
+    body = categories[:-1] if last != last else categories  # noqa: PLR0124 - NaN
+    return bool(np.all(body[:-1] <= body[1:])) and bool(np.all(body == body))  # noqa: PLR0124
+
+
+def _check_vocabulary(name: str, vocabulary: Any, size: int) -> None:
+    """``vocabulary`` maps its terms one to one onto the columns ``range(size)``."""
+    if not isinstance(vocabulary, dict) or len(vocabulary) != size:
+        raise _fail(name, f"the vocabulary must map {size} terms to columns")
+    columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=size)
+    if size and columns.view(np.uint64).max() >= size:
+        raise _fail(name, f"the vocabulary maps a term to a column outside 0 to {size - 1}")
+    used = np.zeros(size, dtype=bool)
+    used[columns] = True
+    if not used.all():
+        raise _fail(name, "the vocabulary maps two terms to one column")
+
+
+def _dict_vectorizer_after(model: Any) -> None:
+    vocabulary = getattr(model, "vocabulary_", None)
+    if vocabulary is not None:
+        _check_vocabulary(type(model).__name__, vocabulary, len(model.feature_names_))
+
+
+def _count_vectorizer_after(model: Any) -> None:
+    vocabulary = getattr(model, "vocabulary_", None)
+    if vocabulary is not None:
+        _check_vocabulary(type(model).__name__, vocabulary, len(vocabulary))
+
+
+def _label_binarizer_after(model: Any) -> None:
+    cached = getattr(model, "_cached_dict", None)
+    if cached is not None:
+        _check_vocabulary(type(model).__name__, cached, len(model.classes_))
+
+
+def _hasher_after(model: Any) -> None:
+    """The hashing kernel takes each hash modulo ``n_features`` in C: 0 is a crash."""
+    n_features = model.n_features
+    if not (isinstance(n_features, int | np.integer) and 1 <= n_features < 1 << 31):
+        raise _fail(type(model).__name__, "n_features must be an integer from 1 to 2**31 - 1")
+
+
+def _spline_transformer_after(model: Any) -> None:
+    from scipy.interpolate import BSpline  # noqa: PLC0415
+
+    splines = getattr(model, "bsplines_", None)
+    width = _fitted_width(model, "bsplines_")
+    if splines is None or width is None:
+        return
+    name = type(model).__name__
+    if type(splines) is not list or len(splines) != width or not all(
+            type(s) is BSpline and s._c.ndim == 2 for s in splines):
+        raise _fail(name, f"bsplines_ must hold a spline of 2-d coefficients for each of the"
+                          f" {width} features")
+    per_feature, bias = splines[0]._c.shape[1], model.include_bias
+    if not isinstance(bias, bool | np.bool_) or {s._c.shape[1] for s in splines} != {
+            per_feature} or model.n_features_out_ != width * (per_feature - (not bias)):
+        raise _fail(name, "bsplines_ and n_features_out_ disagree")
 
 
 PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor:TreePredictor"
@@ -411,8 +742,18 @@ AFTER_TYPES.extend([
      _hist_gbm_after),
     ("sklearn.tree._classes:BaseDecisionTree", _decision_tree_after),
     ("sklearn.ensemble._base:BaseEnsemble", _ensemble_after),
+    ("sklearn.ensemble._gb:BaseGradientBoosting", _gradient_boosting_after),
     ("sklearn.svm._base:BaseLibSVM", _libsvm_after),
     ("sklearn.cluster._kmeans:_BaseKMeans", _kmeans_after),
+    ("sklearn.neighbors._classification:KNeighborsClassifier", _neighbors_labels_after),
+    ("sklearn.neighbors._classification:RadiusNeighborsClassifier", _neighbors_labels_after),
+    ("sklearn.preprocessing._encoders:OneHotEncoder", _one_hot_after),
+    ("sklearn.preprocessing._label:MultiLabelBinarizer", _label_binarizer_after),
+    ("sklearn.preprocessing._polynomial:SplineTransformer", _spline_transformer_after),
+    ("sklearn.feature_extraction._dict_vectorizer:DictVectorizer", _dict_vectorizer_after),
+    ("sklearn.feature_extraction.text:CountVectorizer", _count_vectorizer_after),
+    ("sklearn.feature_extraction.text:HashingVectorizer", _hasher_after),
+    ("sklearn.feature_extraction._hash:FeatureHasher", _hasher_after),
 ])
 
 STATE["sklearn.metrics._dist_metrics:*"] = _metric_state
