@@ -8,6 +8,8 @@ from satchel.format.handlers import (
     pandas_,
     scipy_,
     sklearn_,
+    sklearn_estimators,
 )
 
-__all__ = ["builtins", "columns", "numpy_", "objects", "pandas_", "scipy_", "sklearn_"]
+__all__ = ["builtins", "columns", "numpy_", "objects", "pandas_", "scipy_", "sklearn_",
+           "sklearn_estimators"]

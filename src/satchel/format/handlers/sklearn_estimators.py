@@ -1,0 +1,338 @@
+"""Consistency of fitted scikit-learn estimators whose compiled code trusts their state.
+
+The structures compiled code walks (trees, predictors, neighbour trees) are
+checked in :mod:`satchel.format.handlers.sklearn_`. This module checks the
+estimators that index with what they hold: a boosted model's stage width, a
+neighbours classifier's labels, an SVM's support counts and indices, the
+output columns of encoders and vectorizers, a spline transformer's splines.
+Each check runs on the finished object, before it is returned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from satchel.format.handlers.objects import AFTER_TYPES
+from satchel.format.handlers.sklearn_ import fail, fitted_width, is_int
+
+
+def _decision_tree_after(model: Any) -> None:
+    n_features = fitted_width(model, "tree_")
+    tree = getattr(model, "tree_", None)
+    if tree is not None and tree.n_features != n_features:
+        raise fail(type(model).__name__, f"tree_ has {tree.n_features} features,"
+                                          f" the estimator {n_features}")
+
+
+def _ensemble_after(model: Any) -> None:
+    n_features = fitted_width(model, "estimators_")
+    members = getattr(model, "estimators_", None)
+    if n_features is None or members is None:
+        return
+    members = list(np.ravel(np.asarray(members, dtype=object)))
+    subsets = getattr(model, "estimators_features_", None)
+    for i, member in enumerate(members):
+        expected = n_features
+        if subsets is not None:
+            features = np.asarray(subsets[i])
+            if features.size and (features.min() < 0 or features.max() >= n_features):
+                raise fail(type(model).__name__, "a member uses a feature out of range")
+            expected = features.shape[0]
+        member_features = getattr(member, "n_features_in_", expected)
+        if member_features != expected:
+            raise fail(type(model).__name__, f"member {i} expects {member_features} features,"
+                                              f" not {expected}")
+
+
+def _gradient_boosting_after(model: Any) -> None:
+    """``predict_stages`` adds tree ``[i, k]`` to column ``k`` of a buffer as wide as
+    the initial prediction, unchecked: every stage holds exactly that many trees."""
+    members = getattr(model, "estimators_", None)
+    if members is None:
+        return
+    name, width = type(model).__name__, fitted_width(model, "estimators_")
+    per_stage = getattr(model, "n_trees_per_iteration_", None)
+    if not (isinstance(members, np.ndarray) and members.dtype == object and members.ndim == 2
+            and is_int(per_stage, 1) and members.shape[1] == per_stage
+            and per_stage == _trees_per_stage(model)):
+        raise fail(name, "estimators_ must hold n_trees_per_iteration_ trees per stage:"
+                          " one, or one per class beyond two")
+    _check_initial_width(model, per_stage)
+    from sklearn.tree import DecisionTreeRegressor  # noqa: PLC0415
+
+    trees = [member.tree_ for member in members.ravel().tolist()
+             if type(member) is DecisionTreeRegressor]
+    if len(trees) != members.size or {(t.n_features, t.n_outputs) for t in trees} - {
+            (width, 1)}:
+        raise fail(name, f"every stage must hold regression trees of one output and"
+                          f" {width} features")
+
+
+def _trees_per_stage(model: Any) -> int:
+    """One tree per stage for regression and two classes, else one per class."""
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return 1
+    if getattr(model, "n_classes_", len(classes)) != len(classes):
+        raise fail(type(model).__name__, "n_classes_ and classes_ disagree")
+    return 1 if len(classes) <= 2 else len(classes)
+
+
+def _check_initial_width(model: Any, per_stage: int) -> None:
+    """The initial prediction (the buffer the trees add to) has ``per_stage`` columns.
+
+    The default initial estimators are checked exactly; another classifier's
+    ``predict_proba`` is taken to have a column per class, as scikit-learn's do.
+    """
+    from sklearn.dummy import DummyClassifier, DummyRegressor  # noqa: PLC0415
+
+    name, init = type(model).__name__, getattr(model, "init_", "zero")
+    loss = getattr(model, "_loss", None)
+    if loss is not None and bool(getattr(loss, "is_multiclass", False)) != (per_stage > 1):
+        raise fail(name, "the loss and the number of trees per stage disagree")
+    if isinstance(init, str) and init == "zero":
+        return
+    if isinstance(init, DummyRegressor):
+        wide = init.n_outputs_ == 1
+    elif isinstance(init, DummyClassifier):
+        wide = init.n_outputs_ == 1 and len(init.classes_) == init.n_classes_ == len(
+            init.class_prior_) == len(model.classes_)
+    else:
+        wide = per_stage == 1 or len(getattr(init, "classes_", ())) == per_stage
+    if not wide:
+        raise fail(name, f"init_ does not predict the {per_stage} columns the trees add to")
+
+
+def _neighbors_labels_after(model: Any) -> None:
+    """``_y`` holds each training sample's class index, which the brute-force class
+    vote adds to its per-class scores at, unchecked."""
+    labels, data = getattr(model, "_y", None), getattr(model, "_fit_X", None)
+    if labels is None or data is None:
+        return
+    name, rows, two_d = type(model).__name__, data.shape[0], model.outputs_2d_
+    if type(two_d) not in (bool, np.bool_):
+        raise fail(name, "outputs_2d_ must be a boolean")
+    per_output = list(model.classes_) if two_d else [model.classes_]
+    if not (isinstance(labels, np.ndarray) and labels.dtype.kind in "iu"
+            and labels.shape == ((rows, len(per_output)) if two_d else (rows,))
+            and getattr(model, "n_samples_fit_", rows) == rows):
+        raise fail(name, f"_y must hold a class index for each of the {rows} training samples")
+    counts = np.array([len(classes) for classes in per_output], dtype=np.int64)
+    if labels.size and (labels.reshape(rows, -1).astype(np.int64, copy=False).view(np.uint64)
+                        >= counts.view(np.uint64)).any():
+        raise fail(name, "_y holds a class index outside classes_")
+
+
+#: libsvm computes ``n * (n - 1) / 2`` class pairs in a C int.
+MAX_SVM_CLASSES = 46340
+
+
+def _libsvm_after(model: Any) -> None:
+    """The arrays libsvm's predict walks agree: it trusts their shapes and counts.
+
+    libsvm takes the number of classes from ``_n_support``, the number of support
+    vectors from ``support_`` (dense) or the vectors' rows (sparse), and walks
+    each class's run of coefficients by its count. With a precomputed kernel it
+    reads each kernel row at the support vector's training index.
+    """
+    vectors = getattr(model, "support_vectors_", None)
+    if vectors is None:
+        return
+    name = type(model).__name__
+    support, counts = model.support_, model._n_support
+    n_sv, classes = support.shape[0], counts.shape[0]
+    pairs = classes * (classes - 1) // 2
+    precomputed = model.kernel == "precomputed" or callable(model.kernel)
+    classifier = model._impl in ("c_svc", "nu_svc")
+    dual = model._dual_coef_
+    if support.ndim != 1 or counts.ndim != 1 or not 2 <= classes <= MAX_SVM_CLASSES or (
+            classifier and (counts.sum() != n_sv or classes != len(model.classes_))) or (
+            not classifier and classes != 2) or (not precomputed and vectors.shape[0] != n_sv) \
+            or dual.shape != (classes - 1, n_sv) or model._intercept_.shape != (pairs,):
+        raise fail(name, "support vector counts disagree")
+    if (counts < 0).any():
+        raise fail(name, "_n_support holds a negative count")
+    _check_svm_probabilities(model, pairs)
+    if model._sparse:
+        if precomputed or dual.data.shape != ((classes - 1) * n_sv,):
+            raise fail(name, "a sparse model needs one dual coefficient per support vector"
+                              " and class, and no precomputed kernel")
+    elif precomputed:
+        _check_training_indices(model, support)
+    elif vectors.shape[1] != getattr(model, "n_features_in_", vectors.shape[1]):
+        raise fail(name, "support vectors and n_features_in_ disagree")
+
+
+def _check_svm_probabilities(model: Any, pairs: int) -> None:
+    """``_probA`` and ``_probB`` hold one value per pair of classes (or none, unless a
+    sparse model predicts with them): libsvm copies that many."""
+    shapes = {model._probA.shape, model._probB.shape}
+    needed = model._sparse and bool(getattr(model, "_effective_probability", False))
+    if len(shapes) != 1 or shapes.pop() not in ({(pairs,)} if needed else {(0,), (pairs,)}):
+        raise fail(type(model).__name__, "_probA and _probB must each hold one value per"
+                                          f" pair of classes ({pairs}), or none")
+
+
+def _check_training_indices(model: Any, support: np.ndarray[Any, Any]) -> None:
+    """With a precomputed kernel, ``support_`` indexes the kernel's columns: the
+    training samples (``shape_fit_[0]``, which predict checks the kernel against)."""
+    shape = model.shape_fit_
+    rows = shape[0] if type(shape) is tuple and shape else None
+    kept = getattr(getattr(model, "_BaseLibSVM__Xfit", None), "shape", ())  # a kernel's input
+    if not is_int(rows) or (callable(model.kernel) and tuple(kept)[:1] != (rows,)):
+        raise fail(type(model).__name__, "shape_fit_ must give the number of training samples")
+    if support.size and (support.min() < 0 or support.max() >= rows):
+        raise fail(type(model).__name__, f"support_ names a training sample outside the"
+                                          f" {rows} the kernel has columns for")
+
+
+def _kmeans_after(model: Any) -> None:
+    centers = getattr(model, "cluster_centers_", None)
+    n_features = getattr(model, "n_features_in_", None)
+    if centers is not None and n_features is not None and (
+            centers.ndim != 2 or centers.shape[1] != n_features):
+        raise fail(type(model).__name__, "cluster_centers_ and n_features_in_ disagree")
+
+
+# ------------------------------------------------------------ encoders
+# Encoders build a sparse matrix from fitted column indices and scipy densifies it
+# without checking them: each index must fall inside the matrix it is placed in.
+
+
+def _one_hot_after(model: Any) -> None:
+    """``_n_features_outs`` is what scikit-learn computes from the categories, the
+    infrequent groups and the dropped categories, which map each value to a column."""
+    outs = getattr(model, "_n_features_outs", None)
+    if outs is None:
+        return
+    name, categories = type(model).__name__, model.categories_
+    width = len(categories)
+    grouped = bool(model._infrequent_enabled)
+    infrequent = model._infrequent_indices if grouped else [None] * width
+    mappings = model._default_to_infrequent_mappings if grouped else [None] * width
+    drops = model._drop_idx_after_grouping
+    if width != getattr(model, "n_features_in_", width) or len(infrequent) != width \
+            or len(mappings) != width or not (drops is None or (
+                isinstance(drops, np.ndarray) and drops.shape == (width,))):
+        raise fail(name, f"categories_ and the per-feature attributes must hold {width}"
+                          " features")
+    expected = [_one_hot_width(name, *feature) for feature in zip(
+        categories, infrequent, mappings, [None] * width if drops is None else drops,
+        strict=True)]
+    if type(outs) is not list or len(outs) != width or not all(
+            is_int(n) and n == e for n, e in zip(outs, expected, strict=True)):
+        raise fail(name, f"_n_features_outs must be {expected}, the columns the categories"
+                          " make")
+
+
+def _one_hot_width(name: str, categories: Any, infrequent: Any, mapping: Any, drop: Any
+                   ) -> int:
+    """The columns one feature encodes to (as scikit-learn counts them), once its
+    values are checked to stay below that."""
+    if not (isinstance(categories, np.ndarray) and categories.ndim == 1
+            and _searchable(categories)):
+        raise fail(name, "numeric categories must be sorted, with NaN last")
+    kept = len(categories)
+    if (infrequent is None) != (mapping is None):
+        raise fail(name, "infrequent categories come with their mapping")
+    if infrequent is not None:
+        kept -= infrequent.size - 1
+        if not (_indices_below(infrequent, len(categories)) and _indices_below(mapping, kept)):
+            raise fail(name, "an infrequent category or its mapping is out of range")
+    if drop is None:
+        return kept
+    if not (isinstance(drop, int | np.integer) and 0 <= drop < kept):
+        raise fail(name, "a dropped category is out of range")
+    return kept - 1
+
+
+def _indices_below(values: Any, limit: int) -> bool:
+    return (isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iu"
+            and not (values.size and (values.min() < 0 or values.max() >= limit)))
+
+
+def _searchable(categories: np.ndarray[Any, Any]) -> bool:
+    """Whether numeric categories are sorted (NaN last), as the binary search that
+    encodes numeric input needs: unsorted, it can return one past the end."""
+    if categories.dtype.kind in "USMm" or not categories.size or (
+            categories.dtype.kind == "O"
+            and not all(isinstance(v, int | float | np.number) for v in categories.tolist())):
+        return True
+    last = categories[-1]
+    body = categories[:-1] if last != last else categories  # noqa: PLR0124 - NaN
+    return bool(np.all(body[:-1] <= body[1:])) and bool(np.all(body == body))  # noqa: PLR0124
+
+
+def _check_vocabulary(name: str, vocabulary: Any, size: int) -> None:
+    """``vocabulary`` maps its terms one to one onto the columns ``range(size)``."""
+    if not isinstance(vocabulary, dict) or len(vocabulary) != size:
+        raise fail(name, f"the vocabulary must map {size} terms to columns")
+    columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=size)
+    if size and columns.view(np.uint64).max() >= size:
+        raise fail(name, f"the vocabulary maps a term to a column outside 0 to {size - 1}")
+    used = np.zeros(size, dtype=bool)
+    used[columns] = True
+    if not used.all():
+        raise fail(name, "the vocabulary maps two terms to one column")
+
+
+def _dict_vectorizer_after(model: Any) -> None:
+    vocabulary = getattr(model, "vocabulary_", None)
+    if vocabulary is not None:
+        _check_vocabulary(type(model).__name__, vocabulary, len(model.feature_names_))
+
+
+def _count_vectorizer_after(model: Any) -> None:
+    vocabulary = getattr(model, "vocabulary_", None)
+    if vocabulary is not None:
+        _check_vocabulary(type(model).__name__, vocabulary, len(vocabulary))
+
+
+def _label_binarizer_after(model: Any) -> None:
+    cached = getattr(model, "_cached_dict", None)
+    if cached is not None:
+        _check_vocabulary(type(model).__name__, cached, len(model.classes_))
+
+
+def _hasher_after(model: Any) -> None:
+    """The hashing kernel takes each hash modulo ``n_features`` in C: 0 is a crash."""
+    n_features = model.n_features
+    if not (isinstance(n_features, int | np.integer) and 1 <= n_features < 1 << 31):
+        raise fail(type(model).__name__, "n_features must be an integer from 1 to 2**31 - 1")
+
+
+def _spline_transformer_after(model: Any) -> None:
+    from scipy.interpolate import BSpline  # noqa: PLC0415
+
+    splines = getattr(model, "bsplines_", None)
+    width = fitted_width(model, "bsplines_")
+    if splines is None or width is None:
+        return
+    name = type(model).__name__
+    if type(splines) is not list or len(splines) != width or not all(
+            type(s) is BSpline and s._c.ndim == 2 for s in splines):
+        raise fail(name, f"bsplines_ must hold a spline of 2-d coefficients for each of the"
+                          f" {width} features")
+    per_feature, bias = splines[0]._c.shape[1], model.include_bias
+    if not isinstance(bias, bool | np.bool_) or {s._c.shape[1] for s in splines} != {
+            per_feature} or model.n_features_out_ != width * (per_feature - (not bias)):
+        raise fail(name, "bsplines_ and n_features_out_ disagree")
+
+AFTER_TYPES.extend([
+    ("sklearn.tree._classes:BaseDecisionTree", _decision_tree_after),
+    ("sklearn.ensemble._base:BaseEnsemble", _ensemble_after),
+    ("sklearn.ensemble._gb:BaseGradientBoosting", _gradient_boosting_after),
+    ("sklearn.svm._base:BaseLibSVM", _libsvm_after),
+    ("sklearn.cluster._kmeans:_BaseKMeans", _kmeans_after),
+    ("sklearn.neighbors._classification:KNeighborsClassifier", _neighbors_labels_after),
+    ("sklearn.neighbors._classification:RadiusNeighborsClassifier", _neighbors_labels_after),
+    ("sklearn.preprocessing._encoders:OneHotEncoder", _one_hot_after),
+    ("sklearn.preprocessing._label:MultiLabelBinarizer", _label_binarizer_after),
+    ("sklearn.preprocessing._polynomial:SplineTransformer", _spline_transformer_after),
+    ("sklearn.feature_extraction._dict_vectorizer:DictVectorizer", _dict_vectorizer_after),
+    ("sklearn.feature_extraction.text:CountVectorizer", _count_vectorizer_after),
+    ("sklearn.feature_extraction.text:HashingVectorizer", _hasher_after),
+    ("sklearn.feature_extraction._hash:FeatureHasher", _hasher_after),
+])
