@@ -10,6 +10,7 @@ Each check runs on the finished object, before it is returned.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -60,10 +61,8 @@ def _gradient_boosting_after(model: Any) -> None:
         raise fail(name, "estimators_ must hold n_trees_per_iteration_ trees per stage:"
                           " one, or one per class beyond two")
     _check_initial_width(model, per_stage)
-    from sklearn.tree import DecisionTreeRegressor  # noqa: PLC0415
-
-    trees = [member.tree_ for member in members.ravel().tolist()
-             if type(member) is DecisionTreeRegressor]
+    regressor = loaded_class("sklearn.tree._classes", "DecisionTreeRegressor")
+    trees = [member.tree_ for member in members.ravel().tolist() if type(member) is regressor]
     if len(trees) != members.size or {(t.n_features, t.n_outputs) for t in trees} - {
             (width, 1)}:
         raise fail(name, f"every stage must hold regression trees of one output and"
@@ -86,23 +85,34 @@ def _check_initial_width(model: Any, per_stage: int) -> None:
     The default initial estimators are checked exactly; another classifier's
     ``predict_proba`` is taken to have a column per class, as scikit-learn's do.
     """
-    from sklearn.dummy import DummyClassifier, DummyRegressor  # noqa: PLC0415
-
-    name, init = type(model).__name__, getattr(model, "init_", "zero")
+    name = type(model).__name__
+    init: Any = getattr(model, "init_", "zero")
     loss = getattr(model, "_loss", None)
     if loss is not None and bool(getattr(loss, "is_multiclass", False)) != (per_stage > 1):
         raise fail(name, "the loss and the number of trees per stage disagree")
     if isinstance(init, str) and init == "zero":
         return
-    if isinstance(init, DummyRegressor):
+    if _instance(init, "sklearn.dummy", "DummyRegressor"):
         wide = init.n_outputs_ == 1
-    elif isinstance(init, DummyClassifier):
+    elif _instance(init, "sklearn.dummy", "DummyClassifier"):
         wide = init.n_outputs_ == 1 and len(init.classes_) == init.n_classes_ == len(
             init.class_prior_) == len(model.classes_)
     else:
         wide = per_stage == 1 or len(getattr(init, "classes_", ())) == per_stage
     if not wide:
         raise fail(name, f"init_ does not predict the {per_stage} columns the trees add to")
+
+
+def loaded_class(module: str, name: str) -> Any:
+    """The class ``module.name`` if its module is imported, else None: a check never
+    imports (an object of a class whose module was never imported cannot exist)."""
+    found = getattr(sys.modules.get(module), name, None)
+    return found if isinstance(found, type) else None
+
+
+def _instance(value: Any, module: str, name: str) -> bool:
+    cls = loaded_class(module, name)
+    return cls is not None and isinstance(value, cls)
 
 
 def _neighbors_labels_after(model: Any) -> None:
@@ -304,15 +314,14 @@ def _hasher_after(model: Any) -> None:
 
 
 def _spline_transformer_after(model: Any) -> None:
-    from scipy.interpolate import BSpline  # noqa: PLC0415
-
+    spline = loaded_class("scipy.interpolate._bsplines", "BSpline")
     splines = getattr(model, "bsplines_", None)
     width = fitted_width(model, "bsplines_")
     if splines is None or width is None:
         return
     name = type(model).__name__
     if type(splines) is not list or len(splines) != width or not all(
-            type(s) is BSpline and s._c.ndim == 2 for s in splines):
+            type(s) is spline and s._c.ndim == 2 for s in splines):
         raise fail(name, f"bsplines_ must hold a spline of 2-d coefficients for each of the"
                           f" {width} features")
     per_feature, bias = splines[0]._c.shape[1], model.include_bias
