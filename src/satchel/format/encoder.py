@@ -218,21 +218,15 @@ def encode(obj: Any, inline: bool = False) -> tuple[Node, list[Stored]]:
 def _number_lists(tree: Node, numbers: dict[int, int]) -> Node:
     """``tree`` with each plain list node that later references share wrapped in a
     ``list`` node carrying its number (a JSON array cannot carry one)."""
-    def wrap(node: Node) -> Node:
-        number = numbers.get(id(node))
-        return node if number is None else {"$": "list", "v": node, "@": number}
-
     stack = [tree]
     while stack:
         node = stack.pop()
-        if type(node) is dict:
-            for key, value in node.items():
-                if type(value) in (dict, list):
-                    node[key] = wrap(value)
-                    stack.append(value)
-        elif type(node) is list:
-            for i, value in enumerate(node):
-                if type(value) in (dict, list):
-                    node[i] = wrap(value)
-                    stack.append(value)
-    return wrap(tree)
+        for key, value in (node.items() if type(node) is dict else enumerate(node)):
+            kind = type(value)
+            if kind is dict or kind is list:
+                stack.append(value)
+                number = numbers.get(id(value))
+                if number is not None:
+                    node[key] = {"$": "list", "v": value, "@": number}
+    number = numbers.get(id(tree))
+    return tree if number is None else {"$": "list", "v": tree, "@": number}
