@@ -65,7 +65,7 @@ class Encoder:
         self._refs = 0
         self._path: list[str] = []
         self._member_slots: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
-        self._lists: dict[int, tuple[Any, Node]] = {}  # id -> (list, its node) while encoding
+        self._lists: dict[int, Node] = {}  # id of a list -> its node (None while encoding)
         self._shared_lists: dict[int, int] = {}  # id of a list node -> its "@" number
 
     @property
@@ -117,16 +117,16 @@ class Encoder:
         from satchel.format.handlers.builtins import pack_strings  # noqa: PLC0415
         from satchel.format.handlers.columns import encode_members  # noqa: PLC0415
 
-        seen = self._lists.get(id(items))
-        if seen is not None:
-            return self._list_reference(seen[1])
-        self._lists[id(items)] = (items, None)  # kept alive, so that its id stays unique
+        if id(items) in self._lists:
+            return self._list_reference(self._lists[id(items)])
+        self._lists[id(items)] = None  # being encoded
+        self._keep.append(items)
         node: Node = pack_strings(self, items)
         if node is None:
             node = encode_members(self, items)
         if node is None:
             node = [self.child(item, f"[{i}]") for i, item in enumerate(items)]
-        self._lists[id(items)] = (items, node)
+        self._lists[id(items)] = node
         return node
 
     def _list_reference(self, node: Node) -> Node:
@@ -134,17 +134,19 @@ class Encoder:
             raise self.fail("a list that contains itself cannot be saved")
         if type(node) is dict:  # packed: the node itself can carry the number
             return self._reference(node)
-        number = self._shared_lists.get(id(node))
-        if number is None:
-            number = self._shared_lists[id(node)] = self._refs
-            self._refs += 1
-        return {"$": "ref", "to": number}
+        if id(node) not in self._shared_lists:
+            self._shared_lists[id(node)] = self._next_number()
+        return {"$": "ref", "to": self._shared_lists[id(node)]}
 
     def _reference(self, first: dict[str, Any]) -> Node:
         if "@" not in first:
-            first["@"] = self._refs
-            self._refs += 1
+            first["@"] = self._next_number()
         return {"$": "ref", "to": first["@"]}
+
+    def _next_number(self) -> int:
+        """The next unused ``@`` number."""
+        self._refs += 1
+        return self._refs - 1
 
     def unseen(self, values: list[Any]) -> bool:
         """Whether ``values`` are distinct objects none of which was encoded already

@@ -205,6 +205,21 @@ def read_verified(handle: IO[bytes], progress: Progress | None = None) -> tuple[
     return Source.of_parts(parts), header
 
 
+def verify_file(path: str) -> Header:
+    """Check every byte of the file at ``path`` and its content digest (what ``satchel
+    verify`` checks short of the check sample), mapped so that a large file is not copied.
+
+    Raises:
+        IntegrityError: a checksum or the digest does not match.
+    """
+    with open(path, "rb") as handle:
+        source = Source.mapped(handle)
+        header = source.header()
+        source.verify(header)
+        check_digest(source, header)
+    return header
+
+
 def verified(source: Source) -> tuple[Source, Header]:
     """``source`` (a whole-file buffer) and its header, with every byte verified."""
     header = source.header()

@@ -143,9 +143,7 @@ class ArtifactStore:
                 raise IntegrityError(f"artifact {digest} is missing from {self.url}; run"
                                      " 'satchel registry gc' and re-register the model"
                                      ) from None
-            with open(partial, "rb") as handle:
-                source, header = reader.read_verified(handle)
-            reader.check_digest(source, header)
+            header = reader.verify_file(partial)
             if header.digest != digest:
                 raise IntegrityError(f"the store's artifact {digest} holds {header.digest}")
             os.replace(partial, cached)

@@ -17,7 +17,6 @@ import sqlalchemy as sa
 
 from satchel.errors import ConflictError, IntegrityError, InvalidNameError, NotFoundError
 from satchel.format import reader
-from satchel.format.reader import Source
 from satchel.inspection import inspect
 from satchel.registry import database as db
 from satchel.registry.artifacts import ArtifactStore
@@ -136,8 +135,8 @@ class Registry:
         tags, metrics = _tags(tags), _metrics(metrics)
         path, temporary = self._artifact_file(model_or_file, sample)
         try:
-            if not temporary:
-                _check_whole_file(path)
+            if not temporary:  # the store keeps it under the digest its header claims
+                reader.verify_file(path)
             info = inspect(path)
             record = _artifact_record(info.header.metadata)
             for _ in range(3):
@@ -310,9 +309,10 @@ class Registry:
         check_name(alias, "alias")
         with db.write(self.engine) as connection:
             model_id = self._locked_model(connection, name)
-            if alias not in _aliases(connection, model_id):
+            known = _aliases(connection, model_id)
+            if alias not in known:
                 raise NotFoundError(f"model {name!r} has no alias {alias!r}; its aliases are"
-                                    f" {sorted(_aliases(connection, model_id)) or 'none'}")
+                                    f" {sorted(known) or 'none'}")
             self._move_alias(connection, model_id, alias, None)
 
     @staticmethod
@@ -513,16 +513,6 @@ def _metrics(metrics: Mapping[str, float] | None) -> dict[str, float]:
                                    f" {value!r:.40}")
         result[key] = number
     return result
-
-
-def _check_whole_file(path: str) -> None:
-    """Verify every byte of a file and its content digest, as ``satchel verify`` does,
-    before the store keeps it under that digest (mapped: a large file is not copied)."""
-    with open(path, "rb") as handle:
-        source = Source.mapped(handle)
-        header = source.header()
-        source.verify(header)
-        reader.check_digest(source, header)
 
 
 def _artifact_file(model_or_file: Any, sample: Any) -> tuple[str, bool]:

@@ -227,9 +227,8 @@ def _seed_sequence(fields: Any) -> np.random.SeedSequence:
     """A SeedSequence from its saved fields, checked before numpy allocates its pool."""
     expected = {"entropy", "spawn_key", "pool_size", "n_children_spawned"}
     if not (type(fields) is dict and fields.keys() == expected
-            and (fields["entropy"] is None or _whole(fields["entropy"]) or (
-                type(fields["entropy"]) in (list, tuple) and all(map(_whole, fields["entropy"]))))
-            and type(fields["spawn_key"]) is list and all(map(_whole, fields["spawn_key"]))
+            and (fields["entropy"] is None or _wholes(fields["entropy"]))
+            and type(fields["spawn_key"]) is list and _wholes(fields["spawn_key"])
             and type(fields["pool_size"]) is int and 4 <= fields["pool_size"] <= _MAX_POOL
             and _whole(fields["n_children_spawned"])):
         raise FormatError(f"invalid random generator seed sequence: expected {sorted(expected)}"
@@ -242,6 +241,11 @@ def _seed_sequence(fields: Any) -> np.random.SeedSequence:
 def _whole(value: Any) -> bool:
     """A non-negative int or numpy integer (scikit-learn seeds with numpy's integers)."""
     return (type(value) is int or isinstance(value, np.integer)) and bool(value >= 0)
+
+
+def _wholes(value: Any) -> bool:
+    """One :func:`_whole` number, or a list or tuple of them."""
+    return all(map(_whole, value)) if type(value) in (list, tuple) else _whole(value)
 
 
 def _decode_random(decoder: Decoder, node: dict[str, Any]) -> Any:
