@@ -6,7 +6,14 @@ scikit-learn, the serialization library and every module the model's classes
 live in) and the ``trusted`` names for skops and satchel (computed by the
 parent, outside the timed region).
 
-Only the load call is timed. It prints one JSON object:
+Only the load call is timed, and it starts from a collected heap
+(``gc.collect()``), as the dumps in ``formats.py`` do. Without it, whether a
+full collection falls inside the load depends on where the imports left the
+collector's counters, not on the load: after pandas and scikit-learn are
+imported, one costs 50-80 ms, far more than most loads themselves. Each format
+then pays for the collections its own allocations trigger.
+
+It prints one JSON object:
 
 ``seconds``
     wall time of the load call (``time.perf_counter``);
@@ -21,10 +28,8 @@ Only the load call is timed. It prints one JSON object:
     RSS after the load minus RSS before it, in bytes (``VmRSS``);
 ``old_gc``
     whether the garbage collector collected generation 1 or 2 during the load
-    (a ``gc.callbacks`` entry notes it). Such a collection costs about a
-    millisecond here whichever format runs, and whether one falls inside the
-    load depends on where the collector's counters stood after the imports: a
-    small model's load time is bimodal because of it.
+    (a ``gc.callbacks`` entry notes it): the load allocated enough objects to
+    reach one from a collected heap.
 """
 
 from __future__ import annotations
@@ -103,6 +108,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     for module in [*LIBRARIES[spec["format"]], *spec["imports"]]:
         importlib.import_module(module)
     load = loader(spec["format"], spec["trusted"])
+    gc.collect()
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")
     old: list[int] = []
