@@ -404,6 +404,19 @@ def test_shared_containers_stay_shared(make: Any) -> None:
     assert loaded[3] is not loaded[0]
 
 
+def test_shared_lists_inside_shared_lists_stay_shared() -> None:
+    """Shared lists nested in each other, met first deep inside or late in the tree, are
+    each numbered where they first appear."""
+    inner, late = [1, 2], ["x", 3.5]
+    outer = [inner, 3]
+    obj = {"a": [outer, {"deep": [[late]]}], "b": outer, "c": [inner, late], "d": late}
+    loaded = satchel.loads(satchel.dumps(obj))
+    assert loaded == obj
+    assert loaded["a"][0] is loaded["b"]
+    assert loaded["b"][0] is loaded["c"][0]
+    assert loaded["a"][1]["deep"][0][0] is loaded["c"][1] is loaded["d"]
+
+
 def test_search_and_column_transformer_keep_their_shared_containers() -> None:
     """Real models share lists and dicts between attributes; they still do after loading."""
     from sklearn.compose import ColumnTransformer

@@ -219,16 +219,24 @@ def encode(obj: Any, inline: bool = False) -> tuple[Node, list[Stored]]:
 
 def _number_lists(tree: Node, numbers: dict[int, int]) -> Node:
     """``tree`` with each plain list node that later references share wrapped in a
-    ``list`` node carrying its number (a JSON array cannot carry one)."""
+    ``list`` node carrying its number (a JSON array cannot carry one).
+
+    The walk goes in document order and stops at the last such list: a shared list
+    is usually met first among an estimator's parameters, before its fitted state.
+    """
+    number = numbers.get(id(tree))
+    left = len(numbers) - (number is not None)
     stack = [tree]
-    while stack:
+    while stack and left:
         node = stack.pop()
+        found = []
         for key, value in (node.items() if type(node) is dict else enumerate(node)):
             kind = type(value)
             if kind is dict or kind is list:
-                stack.append(value)
-                number = numbers.get(id(value))
-                if number is not None:
-                    node[key] = {"$": "list", "v": value, "@": number}
-    number = numbers.get(id(tree))
+                found.append(value)
+                wrap = numbers.get(id(value))
+                if wrap is not None:
+                    node[key] = {"$": "list", "v": value, "@": wrap}
+                    left -= 1
+        stack += reversed(found)
     return tree if number is None else {"$": "list", "v": tree, "@": number}
