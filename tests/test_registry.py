@@ -271,6 +271,27 @@ def test_damaged_stored_artifact_is_replaced(registry: Registry) -> None:
     assert registry.load("models:/churn/1").coef_.shape == (1, 3)
 
 
+def test_stored_artifact_damaged_in_place_is_repaired_by_registering_it_again(
+        registry: Registry) -> None:
+    """A local artifact whose bytes changed on disk (same size) fails to load; registering
+    the same model again rewrites it."""
+    if not registry.store.local:
+        pytest.skip("an object store's artifact is only checked when it is read")
+    first = registry.register("churn", model())
+    path = registry.store.path(first.digest)
+    with open(path, "rb") as handle:
+        original = handle.read()
+    with open(path, "r+b") as handle:  # in place, as a failing disk would
+        handle.seek(len(original) - 100)
+        handle.write(bytes([original[-100] ^ 0xFF]))
+    with pytest.raises(satchel.IntegrityError):
+        registry.load("models:/churn/1")
+    registry.register("churn", model())
+    with open(path, "rb") as handle:
+        assert handle.read() == original
+    assert registry.load("models:/churn/1").coef_.shape == (1, 3)
+
+
 def test_gc_during_a_registration_loses_nothing(registry: Registry,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """gc with no grace period, run between a registration's upload and its commit."""

@@ -99,17 +99,20 @@ class ArtifactStore:
         return int(info["size"]) if info.get("type") == "file" else None
 
     def put(self, local_file: str, digest: str) -> None:
-        """Store ``local_file`` as ``digest`` unless a file of its size is there already.
+        """Store ``local_file`` as ``digest`` unless the store holds it already.
 
         The caller vouches that ``local_file`` holds ``digest``. A stored file of
-        another size (a damaged one) is replaced; reads check the digest.
+        another size (a damaged one) is replaced. In a local folder, a stored file
+        of the right size is verified too, and replaced if its bytes are damaged;
+        in an object store that would mean downloading it, so there only reads
+        check it.
 
         Raises:
             IntegrityError: the store does not hold the whole file afterwards.
         """
         target = self.path(digest)
         size = os.path.getsize(local_file)
-        if self._size(target) == size:
+        if self._size(target) == size and (not self.local or _holds(target, digest)):
             return
         if self.local:
             _write_local(local_file, target)
@@ -185,6 +188,14 @@ class ArtifactStore:
     def _remove(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):  # removed meanwhile by another gc
             self.fs.rm_file(path)
+
+
+def _holds(path: str, digest: str) -> bool:
+    """Whether the local file at ``path`` is whole and holds ``digest``."""
+    try:
+        return reader.verify_file(path).digest == digest
+    except SatchelError:
+        return False
 
 
 def _write_local(local_file: str, target: str) -> None:
