@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import satchel
@@ -239,6 +240,27 @@ def test_mapped_load_refuses_or_loads(name: str, tmp_path: Path,
     outcome, _ = attempt(lambda: satchel.load(item.path, mmap=True, **dict(item.options)))
     assert outcome["result"] != "leaked", _describe(outcome)
     assert _markers(tmp_path) == []
+
+
+@pytest.mark.parametrize(("outputs", "change"), [
+    (1, lambda y: y.__setitem__(3, -1)),
+    (1, lambda y: y.__setitem__(-1, 2)),
+    (2, lambda y: y.__setitem__((5, 1), 3)),
+    (2, lambda y: y.__setitem__((4, 0), 2)),
+    (2, lambda y: y.__setitem__((0, 0), -(1 << 62))),
+])
+def test_neighbours_labels_outside_their_classes_are_refused(outputs: int, change: Any) -> None:
+    """Each output's class indices in ``_y`` must lie in ``0..len(classes) - 1``: negative
+    ones too (the brute-force vote indexes with them unchecked)."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    features = np.random.default_rng(0).normal(size=(30, 2))
+    labels = np.stack([np.arange(30) % 2, np.arange(30) % 3], axis=1)[:, :outputs].squeeze()
+    model = KNeighborsClassifier(n_neighbors=3).fit(features, labels)
+    assert satchel.loads(satchel.dumps(model)).unwrap()._y.shape == model._y.shape
+    change(model._y)
+    with pytest.raises(satchel.FormatError, match="_y holds a class index outside classes_"):
+        satchel.loads(satchel.dumps(model))
 
 
 def test_every_cut_of_a_file_is_refused() -> None:

@@ -130,8 +130,11 @@ def _neighbors_labels_after(model: Any) -> None:
             and getattr(model, "n_samples_fit_", rows) == rows):
         raise fail(name, f"_y must hold a class index for each of the {rows} training samples")
     counts = np.array([len(classes) for classes in per_output], dtype=np.int64)
-    if labels.size and (labels.reshape(rows, -1).astype(np.int64, copy=False).view(np.uint64)
-                        >= counts.view(np.uint64)).any():
+    if not labels.size:
+        return
+    # One maximum per output (a negative index wraps past every count): no temporary.
+    highest = labels.reshape(rows, -1).astype(np.int64, copy=False).view(np.uint64).max(axis=0)
+    if (highest >= counts.view(np.uint64)).any():
         raise fail(name, "_y holds a class index outside classes_")
 
 
