@@ -115,6 +115,19 @@ def test_uris_resolve_latest_version_and_alias(registry: Registry) -> None:
     np.testing.assert_array_equal(loaded.coef_, model(1.0).coef_)
 
 
+@pytest.mark.parametrize(("version", "expected"), [
+    ("99999999999999999999", "expected a version from 1 to 9223372036854775807"),
+    ("²", "expected a positive integer"),
+])
+def test_a_uri_version_no_database_holds_is_an_invalid_name(registry: Registry, version: str,
+                                                            expected: str) -> None:
+    """A version past 64 bits, or written in digits int() cannot read, is refused as a
+    malformed URI before the database is asked."""
+    registry.register("churn", model())
+    with pytest.raises(satchel.InvalidNameError, match=expected):
+        registry.load(f"models:/churn/{version}")
+
+
 def test_satchel_load_reads_the_registry_from_the_environment(
         registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     """satchel.load("models:/...") uses SATCHEL_REGISTRY (and SATCHEL_ARTIFACTS)."""

@@ -24,6 +24,7 @@ from satchel.errors import (
     EncodeError,
     EnvironmentMismatchError,
     IntegrityError,
+    InvalidNameError,
     PredictionMismatchError,
     RequestError,
     SatchelError,
@@ -44,8 +45,6 @@ EXIT_CODES: dict[type[BaseException], int] = {
     OSError: 2,
 }
 _PROGRESS_FROM = 32 << 20
-#: The largest version number a registry stores (a signed 64-bit integer).
-MAX_VERSION = 2**63 - 1
 
 
 def integer(low: int, high: int | None = None, *, what: str = "an integer"
@@ -97,14 +96,9 @@ def _plain_number(value: float) -> str:
 def model_uri(text: str) -> str:
     """An argparse ``type``: a well-formed ``models:/`` URI (the model need not exist)."""
     try:
-        version = parse_uri(text).version
-    except ValueError as exc:  # InvalidNameError; int() of a digit like '²' raises one too
-        message = str(exc) if isinstance(exc, SatchelError) else (
-            f"invalid version in {text[:80]!r}: expected a positive integer")
-        raise argparse.ArgumentTypeError(message) from None
-    if version is not None and version > MAX_VERSION:
-        raise argparse.ArgumentTypeError(f"invalid version in {text[:80]!r}: expected a version"
-                                         f" from 1 to {MAX_VERSION}")
+        parse_uri(text)
+    except InvalidNameError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 

@@ -7,7 +7,8 @@ import json
 import math
 from typing import Any
 
-from satchel.cli import MAX_VERSION, integer, model_uri, number, target
+from satchel.cli import integer, model_uri, number, target
+from satchel.registry.names import MAX_VERSION
 from satchel.render import Table, render
 
 #: A version argument: SQLite and PostgreSQL store versions as signed 64-bit integers.

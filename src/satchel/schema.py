@@ -10,6 +10,7 @@ text to number).
 
 from __future__ import annotations
 
+import collections
 import difflib
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -122,10 +123,11 @@ def _closest(name: str, candidates: list[str]) -> str:
 def _frame_problems(schema: InputSchema, frame: Any) -> list[dict[str, Any]]:
     present = [str(c) for c in frame.columns]
     expected = [c.name for c in schema.columns]
-    repeated = sorted({name for name in present if present.count(name) > 1})
+    counts = collections.Counter(present)
+    repeated = sorted(name for name, count in counts.items() if count > 1)
     if repeated:  # a name that selects several columns cannot be checked as one
         return [{"column": name, "expected": "one column of that name",
-                 "found": f"{present.count(name)} columns"} for name in repeated]
+                 "found": f"{counts[name]} columns"} for name in repeated]
     problems = [
         {"column": c.name, "expected": f"a column of {c.kind}", "found":
             "missing" + _closest(c.name, [p for p in present if p not in expected])}

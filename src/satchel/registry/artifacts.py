@@ -112,7 +112,7 @@ class ArtifactStore:
         """
         target = self.path(digest)
         size = os.path.getsize(local_file)
-        if self._size(target) == size and (not self.local or _holds(target, digest)):
+        if self._size(target) == size and (not self.local or _holds(target, local_file, digest)):
             return
         if self.local:
             _write_local(local_file, target)
@@ -190,10 +190,11 @@ class ArtifactStore:
             self.fs.rm_file(path)
 
 
-def _holds(path: str, digest: str) -> bool:
-    """Whether the local file at ``path`` is whole and holds ``digest``."""
+def _holds(path: str, local_file: str, digest: str) -> bool:
+    """Whether the local file at ``path`` is whole and holds ``digest``: it is, when it is
+    ``local_file`` itself (a stored version registered again, verified by the caller)."""
     try:
-        return reader.verify_file(path).digest == digest
+        return os.path.samefile(path, local_file) or reader.verify_file(path).digest == digest
     except SatchelError:
         return False
 

@@ -13,6 +13,8 @@ from satchel.errors import InvalidNameError
 
 MAX_LENGTH = 128
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: The largest version number a registry stores (a signed 64-bit integer).
+MAX_VERSION = 2**63 - 1
 _URI = re.compile(r"models:/(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))?")
 
 
@@ -67,11 +69,24 @@ def parse_uri(text: str) -> ModelURI:
     forms = "models:/NAME (latest), models:/NAME/VERSION or models:/NAME@ALIAS"
     if not match:
         raise InvalidNameError(f"invalid model URI {text[:80]!r}: expected {forms}")
-    version = match.group("version")
-    if version is not None and not (version.isdigit() and int(version) >= 1):
+    alias = match.group("alias")
+    return ModelURI(check_name(match.group("name")), _version(match.group("version"), text),
+                    check_name(alias, "alias") if alias is not None else None)
+
+
+def _version(version: str | None, text: str) -> int | None:
+    """The version number in the URI ``text``: from 1 to :data:`MAX_VERSION`."""
+    if version is None:
+        return None
+    try:
+        number = int(version) if version.isdigit() else 0
+    except ValueError:  # a digit int() does not read, such as '²'
+        raise InvalidNameError(f"invalid version in {text[:80]!r}: expected a positive"
+                               " integer") from None
+    if number < 1:
         raise InvalidNameError(f"invalid version {version[:20]!r} in {text[:80]!r}: expected a"
                                " positive integer")
-    alias = match.group("alias")
-    return ModelURI(check_name(match.group("name")),
-                    int(version) if version is not None else None,
-                    check_name(alias, "alias") if alias is not None else None)
+    if number > MAX_VERSION:
+        raise InvalidNameError(f"invalid version in {text[:80]!r}: expected a version from 1"
+                               f" to {MAX_VERSION}")
+    return number

@@ -33,6 +33,12 @@ from satchel.format.handlers.builtins import encode_attributes
 
 _NEWOBJ = getattr(copyreg, "__newobj__")  # noqa: B009 - not in the stubs
 
+def fail(what: str, problem: str) -> FormatError:
+    """The error a validator raises: ``what`` holds state that compiled code would misuse."""
+    return FormatError(f"invalid {what}: {problem}. The file was crafted or damaged; refusing"
+                       " to load it")
+
+
 #: Validators keyed by ``module:qualname``: run on constructor arguments
 #: (``ARGS``), on the decoded state (with those arguments) before it is set
 #: (``STATE``), and on the finished object (``AFTER_TYPES``, matched through the MRO).

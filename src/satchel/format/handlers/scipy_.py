@@ -15,7 +15,7 @@ import numpy as np
 from satchel.errors import FormatError
 from satchel.format.decoder import BY_KIND, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, Encoder, Node
-from satchel.format.handlers.objects import STATE
+from satchel.format.handlers.objects import STATE, fail
 
 _PARTS = {"csr": ("data", "indices", "indptr"), "csc": ("data", "indices", "indptr"),
           "bsr": ("data", "indices", "indptr"), "coo": ("data", "row", "col"),
@@ -155,35 +155,30 @@ def _bspline_state(state: Any, args: tuple[Any, ...]) -> None:
     """
     if not isinstance(state, dict) or not {"_t", "_c", "k", "extrapolate", "axis"} <= \
             state.keys():
-        raise _spline_error("the state needs _t, _c, k, extrapolate and axis")
+        raise fail("BSpline", "the state needs _t, _c, k, extrapolate and axis")
     knots, coefficients, degree = state["_t"], state["_c"], state["k"]
     if not (isinstance(degree, int | np.integer) and 0 <= degree <= MAX_SPLINE_DEGREE):
-        raise _spline_error(f"the degree k must be an integer from 0 to {MAX_SPLINE_DEGREE}")
+        raise fail("BSpline", f"the degree k must be an integer from 0 to {MAX_SPLINE_DEGREE}")
     if not (isinstance(knots, np.ndarray) and knots.dtype == np.float64 and knots.ndim == 1
             and knots.size >= 2 * degree + 2):
-        raise _spline_error(f"a spline of degree {degree} needs a 1-d float64 array of at"
+        raise fail("BSpline", f"a spline of degree {degree} needs a 1-d float64 array of at"
                             f" least {2 * degree + 2} knots")
     degree = int(degree)
     last = knots.size - degree - 1
     if not np.isfinite(knots).all() or (np.diff(knots) < 0).any() \
             or knots[last] <= knots[degree]:
-        raise _spline_error("knots must be finite and non-decreasing, with two distinct"
+        raise fail("BSpline", "knots must be finite and non-decreasing, with two distinct"
                             " internal knots")
     if not (isinstance(coefficients, np.ndarray) and coefficients.ndim >= 1
             and coefficients.dtype in (np.float64, np.complex128)
             and coefficients.shape[0] >= last):
-        raise _spline_error(f"the coefficients must be a float array of at least {last} rows")
+        raise fail("BSpline", f"the coefficients must be a float array of at least {last} rows")
     extrapolate, axis = state["extrapolate"], state["axis"]
     if not (type(extrapolate) in (bool, np.bool_) or (type(extrapolate) is str
                                                        and extrapolate == "periodic")):
-        raise _spline_error("extrapolate must be True, False or 'periodic'")
+        raise fail("BSpline", "extrapolate must be True, False or 'periodic'")
     if not (isinstance(axis, int | np.integer) and 0 <= axis < coefficients.ndim):
-        raise _spline_error(f"axis must be an axis of the coefficients, found {axis!r}")
-
-
-def _spline_error(problem: str) -> FormatError:
-    return FormatError(f"invalid BSpline: {problem}. The file was crafted or damaged; refusing"
-                       " to load it")
+        raise fail("BSpline", f"axis must be an axis of the coefficients, found {axis!r}")
 
 
 STATE["scipy.interpolate._bsplines:BSpline"] = _bspline_state

@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from satchel.errors import FormatError
 from satchel.format.container import KNOWN_DTYPES
 from satchel.format.handlers.columns import COLUMNAR, Bases, Batch
-from satchel.format.handlers.objects import AFTER_TYPES, ARGS, STATE
+from satchel.format.handlers.objects import AFTER_TYPES, ARGS, STATE, fail
 
 TREE = "sklearn.tree._tree:Tree"
 MAX_OUTPUTS = 1 << 20
@@ -30,11 +29,6 @@ MAX_OUTPUTS = 1 << 20
 _CHUNK = 1 << 13
 #: A node's two child indices seen as one item of a type numpy gathers and selects fast.
 _PAIRS = {np.int32: np.dtype(np.int64), np.int64: np.dtype(np.complex128)}
-
-
-def fail(what: str, problem: str) -> FormatError:
-    return FormatError(f"invalid {what}: {problem}. The file was crafted or damaged; refusing"
-                       " to load it")
 
 
 def is_int(value: Any, low: int = 0, high: int = 1 << 62) -> bool:

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from satchel.format.handlers.objects import AFTER_TYPES
-from satchel.format.handlers.sklearn_ import fail, fitted_width, is_int
+from satchel.format.handlers.objects import AFTER_TYPES, fail
+from satchel.format.handlers.sklearn_ import fitted_width, is_int
 
 
 def _decision_tree_after(model: Any) -> None:
@@ -38,7 +38,7 @@ def _ensemble_after(model: Any) -> None:
         expected = n_features
         if subsets is not None:
             features = np.asarray(subsets[i])
-            if features.size and (features.min() < 0 or features.max() >= n_features):
+            if _outside(features, n_features):
                 raise fail(type(model).__name__, "a member uses a feature out of range")
             expected = features.shape[0]
         member_features = getattr(member, "n_features_in_", expected)
@@ -192,11 +192,11 @@ def _check_training_indices(model: Any, support: np.ndarray[Any, Any]) -> None:
     """With a precomputed kernel, ``support_`` indexes the kernel's columns: the
     training samples (``shape_fit_[0]``, which predict checks the kernel against)."""
     shape = model.shape_fit_
-    rows = shape[0] if type(shape) is tuple and shape else None
+    rows = shape[0] if type(shape) is tuple and shape else -1  # -1: refused below
     kept = getattr(getattr(model, "_BaseLibSVM__Xfit", None), "shape", ())  # a kernel's input
     if not is_int(rows) or (callable(model.kernel) and tuple(kept)[:1] != (rows,)):
         raise fail(type(model).__name__, "shape_fit_ must give the number of training samples")
-    if support.size and (support.min() < 0 or support.max() >= rows):
+    if _outside(support, rows):
         raise fail(type(model).__name__, f"support_ names a training sample outside the"
                                           f" {rows} the kernel has columns for")
 
@@ -263,7 +263,12 @@ def _one_hot_width(name: str, categories: Any, infrequent: Any, mapping: Any, dr
 
 def _indices_below(values: Any, limit: int) -> bool:
     return (isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iu"
-            and not (values.size and (values.min() < 0 or values.max() >= limit)))
+            and not _outside(values, limit))
+
+
+def _outside(values: np.ndarray[Any, Any], limit: int) -> bool:
+    """Whether any of ``values`` falls outside ``0 .. limit - 1``."""
+    return bool(values.size) and bool(values.min() < 0 or values.max() >= limit)
 
 
 def _searchable(categories: np.ndarray[Any, Any]) -> bool:
