@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,9 @@ from sklearn.ensemble import (
 from sklearn.tree import DecisionTreeClassifier
 
 import satchel
+from satchel.format import reader
 from satchel.format.encoder import encode
+from satchel.format.handlers import columns
 from tests.equality import assert_deep_equal
 from tests.forge import find
 
@@ -191,3 +194,65 @@ def test_a_column_of_zero_and_negative_zero_keeps_each_sign(data: Any) -> None:
     trees[0].ccp_alpha, trees[1].ccp_alpha = 0.0, -0.0
     loaded = satchel.loads(satchel.dumps(trees))
     assert [np.copysign(1.0, t.ccp_alpha) for t in loaded] == [1.0, -1.0]
+
+
+@pytest.fixture
+def by_array(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Loads read arrays as they need them (as for files of 1 MiB or more) and tree nodes a
+    few trees at a time; returns the indices of the arrays read as streams."""
+    monkeypatch.setattr(reader, "_WHOLE_BELOW", 0)
+    monkeypatch.setattr(columns, "GROUP_BYTES", 4096)
+    streamed: list[int] = []
+    opened = reader.FileArrays.stream
+
+    def stream(self: reader.FileArrays, index: int, largest: int) -> reader.Stream:
+        streamed.append(index)
+        return opened(self, index, largest)
+
+    monkeypatch.setattr(reader.FileArrays, "stream", stream)
+    return streamed
+
+
+def test_tree_nodes_read_a_group_at_a_time_load_equal(tmp_path: Path, data: Any,
+                                                     by_array: list[int]) -> None:
+    """A forest whose nodes and values are read through reused buffers, a few trees at a
+    time, loads deeply equal: each tree copied its rows before the next group took their
+    place. The file is read to its end, as a full load leaves it."""
+    forest = RandomForestClassifier(n_estimators=12, max_depth=4, random_state=0).fit(*data)
+    path = tmp_path / "forest.satchel"
+    satchel.save(forest, path)
+    with path.open("rb") as handle:
+        loaded = satchel.load(handle).unwrap()
+        assert handle.tell() == path.stat().st_size
+    assert len(by_array) == 2
+    assert_deep_equal(forest, loaded, "forest")
+    np.testing.assert_array_equal(forest.predict_proba(data[0]), loaded.predict_proba(data[0]))
+    node_bytes = sum(t.tree_.node_count for t in forest.estimators_) * 64
+    assert node_bytes > 2 * columns.GROUP_BYTES  # so read in several groups
+
+
+def test_damage_to_streamed_tree_nodes_is_an_integrity_error(tmp_path: Path, data: Any,
+                                                             by_array: list[int]) -> None:
+    """A changed byte in streamed nodes or values is reported as damage, even where it
+    first makes a tree invalid: the rest of the array is read and its checksum decides."""
+    forest = RandomForestClassifier(n_estimators=4, max_depth=3, random_state=0).fit(*data)
+    original = satchel.dumps(forest)
+    header = reader.Source.from_bytes(original).header()
+    satchel.load(_written(tmp_path, original))
+    path = None
+    for index in sorted(set(by_array)):
+        spec = header.arrays[index]
+        start = header.data_start + spec.offset
+        for position in range(start, start + spec.length, 3):
+            damaged = bytearray(original)
+            damaged[position] ^= 0x41
+            path = _written(tmp_path, bytes(damaged))
+            with pytest.raises(satchel.IntegrityError, match="does not match its checksum"):
+                satchel.load(path)
+    assert path is not None
+
+
+def _written(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "file.satchel"
+    path.write_bytes(data)
+    return path

@@ -27,6 +27,7 @@ import pytest
 
 import satchel
 from satchel.format import container, reader
+from satchel.format.handlers import columns
 from tests import hostile
 from tests.forge import CORPUS, MARKER
 from tests.hostile import CASES, Case, Forge
@@ -37,6 +38,17 @@ CHILD = textwrap.dedent("""
     import json, resource, sys
     resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
     import satchel
+    from satchel.format import reader
+    from satchel.format.handlers import columns
+
+    def by_array(path):  # reads arrays as it needs them, tree nodes a few trees at a time
+        saved = reader._WHOLE_BELOW, columns.GROUP_BYTES
+        reader._WHOLE_BELOW, columns.GROUP_BYTES = 0, 256
+        try:
+            satchel.load(path)
+        finally:
+            reader._WHOLE_BELOW, columns.GROUP_BYTES = saved
+
     results = {}
     for path in sys.argv[1:]:
         name = path.rsplit("/", 1)[-1][:-len(".satchel")]
@@ -44,6 +56,7 @@ CHILD = textwrap.dedent("""
         outcome = {}
         for verb, call in (("load", lambda: satchel.load(path)),
                            ("loads", lambda: satchel.loads(data)),
+                           ("load_by_array", lambda: by_array(path)),
                            ("inspect", lambda: satchel.inspect(path))):
             try:
                 call()
@@ -81,9 +94,10 @@ def test_corpus_is_large_and_complete() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_hostile_file_is_refused(name: str, outcomes: dict[str, dict[str, Any]]) -> None:
-    """load and loads refuse the file with the expected satchel error and message."""
+    """load and loads refuse the file with the expected satchel error and message, also when
+    the load reads arrays as it needs them and tree nodes a few trees at a time."""
     expected = EXPECTED[name]
-    for verb in ("load", "loads"):
+    for verb in ("load", "loads", "load_by_array"):
         kind, message, *_ = outcomes[name][verb]
         assert kind == expected["error"], f"{verb}: {kind}: {message}"
         assert expected["message"] in message, f"{verb}: {message}"
@@ -213,6 +227,20 @@ def test_crafted_file_is_refused(name: str, tmp_path: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """load and loads refuse the file with the expected error, message and names; nothing ran."""
     monkeypatch.chdir(tmp_path)
+    item = CASES[name]
+    problems = refusal_problems(item, run_case(item))
+    assert not problems, f"{item.about}\n" + "\n".join(problems)
+    assert _markers(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", IN_PROCESS)
+def test_crafted_file_is_refused_when_read_by_array(name: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same refusals from a load that reads each array as it needs it and streams tree
+    nodes through small buffers, as loads of files of 1 MiB or more do."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(reader, "_WHOLE_BELOW", 0)
+    monkeypatch.setattr(columns, "GROUP_BYTES", 256)
     item = CASES[name]
     problems = refusal_problems(item, run_case(item))
     assert not problems, f"{item.about}\n" + "\n".join(problems)

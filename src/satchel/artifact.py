@@ -158,10 +158,13 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
             header = source.header()
             if check_arrays:
                 source.verify(header)
-        else:
-            source, header = reader.read_verified(handle)
-    return _load(header, source, trusted=trusted, full=not mmap, verify=verify,
-                 on_mismatch=on_mismatch, trust_code=trust_code)
+        else:  # a larger file's arrays are read as the object is built
+            source, header = reader.read_verified(handle, lazy=True)
+        try:
+            return _load(header, source, trusted=trusted, full=not mmap, verify=verify,
+                         on_mismatch=on_mismatch, trust_code=trust_code)
+        finally:
+            source.close()
 
 
 def loads(data: bytes | bytearray | memoryview, *, trusted: Iterable[str] = (),
@@ -193,6 +196,7 @@ def _load(header: Header, source: Source, *, trusted: Iterable[str], full: bool,
         _report(differences, on_mismatch)
     with _quiet_sklearn(record.environment):
         obj = Decoder(header, source, policy, full).decode(header.tree)
+    source.finish()
     if record.check is not None and (verify or (verify is None and differences)):
         checks.verify(obj, record.check, _versions(differences))
     if not is_model(obj):

@@ -1,13 +1,20 @@
 """Reading satchel files: whole and verified, memory-mapped, or header only.
 
 A full load reads each array into a buffer of its own and checks every stored
-byte against its XXH3 checksum (and every padding byte against zero). Hashing
-runs on a second thread while the next chunk is read, so verification costs
-little more than the read itself. Because no buffer is shared, an array the
-loaded object does not keep, such as the packed text of a vocabulary once its
-strings are decoded, is freed with the load instead of staying pinned by the
-arrays that are kept. Files under 1 MiB are read whole with one call instead:
-what they could pin is small, and the calls would cost more than the bytes.
+byte against its XXH3 checksum (and every padding byte against zero) before
+the array is used. Hashing runs on a second thread while the next chunk is
+read, so verification costs little more than the read itself. Because no
+buffer is shared, an array the loaded object does not keep, such as the packed
+text of a vocabulary once its strings are decoded, is freed with the load
+instead of staying pinned by the arrays that are kept. Files under 1 MiB are
+read whole with one call instead: what they could pin is small, and the calls
+would cost more than the bytes.
+
+A load reads a larger file's arrays as the decoder reaches them
+(:class:`FileArrays`), and the arrays it never reaches at the end, so that it
+still checks every byte. An array whose objects copy it out (a forest's tree
+nodes) can be read as a :class:`Stream`: a piece at a time through two reused
+buffers, without the fresh memory a buffer of its whole size costs.
 """
 
 from __future__ import annotations
@@ -15,8 +22,8 @@ from __future__ import annotations
 import mmap
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
 import numpy as np
@@ -67,15 +74,19 @@ class Source:
 
     ``buffer`` holds the whole file (``loads``, a mapped file) and arrays are
     views of it, unless ``parts`` holds each array's stored bytes in a buffer of
-    its own (a full load from a file, whose ``buffer`` is then empty).
+    its own (a full read of a file), or ``file`` reads them when they are needed
+    (a load of a larger file); ``buffer`` is then empty.
     """
 
     def __init__(self, buffer: Buffer, writable: bool,
-                 parts: Sequence[Buffer] | None = None) -> None:
+                 parts: Sequence[Buffer] | None = None, file: FileArrays | None = None
+                 ) -> None:
         self.buffer = buffer
         self.writable = writable
         self.parts = parts
-        self.verified = False
+        #: Where the arrays are read from as they are needed (a load of a larger file).
+        self.file = file
+        self.verified = file is not None
 
     @classmethod
     def of_parts(cls, parts: Sequence[Buffer]) -> Source:
@@ -108,10 +119,26 @@ class Source:
         header_bytes = self.buffer[PREAMBLE_SIZE:PREAMBLE_SIZE + header_len].tobytes()
         return parse_header(start, header_bytes, size)
 
+    @classmethod
+    def of_file(cls, file: FileArrays) -> Source:
+        """Arrays read from ``file`` when they are first needed, verified as they are read."""
+        return cls(np.empty(0, dtype=np.uint8), writable=True, file=file)
+
+    def finish(self) -> None:
+        """Verify what the decoder did not read, so that a load checks every byte."""
+        if self.file is not None:
+            self.file.finish()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
     def stored(self, header: Header, index: int) -> Buffer:
         """The stored bytes of array ``index`` (compressed or not)."""
         if self.parts is not None:
             return self.parts[index]
+        if self.file is not None:
+            return self.file.read([index])[0]
         begin = header.data_start + header.arrays[index].offset
         return self.buffer[begin:begin + header.arrays[index].length]
 
@@ -171,11 +198,15 @@ class Source:
 Progress = Callable[[int, int], None]
 
 
-def read_verified(handle: IO[bytes], progress: Progress | None = None) -> tuple[Source, Header]:
+def read_verified(handle: IO[bytes], progress: Progress | None = None, *,
+                  lazy: bool = False) -> tuple[Source, Header]:
     """Read a whole file and verify every byte of it (a full load).
 
     Each array is read into a buffer of its own. ``progress(done, total)`` is
-    called as bytes arrive, for progress bars.
+    called as bytes arrive, for progress bars. With ``lazy``, a file of 1 MiB or
+    more has only its header read here: its arrays are read and verified as the
+    decoder needs them, and ``Source.finish`` reads the rest (``handle`` must
+    stay open until then).
     """
     fileno = _fileno(handle)
     if fileno is None:
@@ -186,23 +217,154 @@ def read_verified(handle: IO[bytes], progress: Progress | None = None) -> tuple[
         if progress is not None:
             progress(size, size)
         return source, header
+    base = handle.tell()
     start = _read(handle, 0, min(PREAMBLE_SIZE, size))
     header = parse_header(start, _read(handle, len(start), parse_preamble(start, size)), size)
-    parts = [_allocate(spec.length) for spec in header.arrays]
-    hashers = [xxhash.xxh3_64() for _ in parts]
-    batches = _read_arrays(handle, header, parts, hashers, progress)
-    if size < _PIPELINE_FROM:
-        for batch in batches:
-            _hash(batch)
-    else:
-        with ThreadPoolExecutor(max_workers=1) as worker:
-            pending = [worker.submit(_hash, batch) for batch in batches]
-        for future in pending:
-            future.result()
-    for index, (spec, hasher) in enumerate(zip(header.arrays, hashers, strict=True)):
-        if hasher.hexdigest() != spec.checksum:
-            raise _mismatch(index, spec)
-    return Source.of_parts(parts), header
+    file = FileArrays(handle, header, base)
+    if lazy:
+        return Source.of_file(file), header
+    try:
+        return Source.of_parts(file.rest(progress)), header
+    finally:
+        file.close()
+
+
+class FileArrays:
+    """The arrays of an open file, read and verified on demand.
+
+    Every array is read with the padding before it, which must be zero, and
+    checked against its checksum before it is returned. :meth:`finish` reads
+    what was never asked for and leaves ``handle`` after the file, where a full
+    read leaves it.
+    """
+
+    def __init__(self, handle: IO[bytes], header: Header, base: int) -> None:
+        self.handle = handle
+        self.header = header
+        self.base = base
+        #: Arrays read or streamed whole and found to match their checksums.
+        self.done: set[int] = set()
+        self._worker: ThreadPoolExecutor | None = None
+
+    def read(self, indices: Iterable[int], progress: Progress | None = None) -> list[Buffer]:
+        """Arrays ``indices`` (ascending), each in a buffer of its own, verified.
+
+        A read of :data:`_PIPELINE_FROM` bytes or more hashes one chunk on a
+        worker thread while the next is read.
+        """
+        specs = self.header.arrays
+        wanted = list(indices)
+        parts = [_allocate(specs[index].length) for index in wanted]
+        hashers = [xxhash.xxh3_64() for _ in parts]
+        batches = _read_arrays(self, wanted, parts, hashers, progress)
+        if sum(len(part) for part in parts) < _PIPELINE_FROM:
+            for batch in batches:
+                _hash(batch)
+        else:
+            pending = [self.worker().submit(_hash, batch) for batch in batches]
+            for future in pending:
+                future.result()
+        for index, hasher in zip(wanted, hashers, strict=True):
+            if hasher.hexdigest() != specs[index].checksum:
+                raise _mismatch(index, specs[index])
+        self.done.update(wanted)
+        return parts
+
+    def stream(self, index: int, largest: int) -> Stream:
+        """Array ``index`` read in pieces of up to ``largest`` bytes (see :class:`Stream`)."""
+        return Stream(self, index, largest)
+
+    def seek(self, position: int) -> int:
+        """Move to ``position`` (from the start of the satchel file); return it."""
+        self.handle.seek(self.base + position)
+        return position
+
+    def worker(self) -> ThreadPoolExecutor:
+        """The thread that hashes while the next bytes are read."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1)
+        return self._worker
+
+    def gap_before(self, index: int) -> int:
+        """Where the padding before array ``index`` starts."""
+        if not index:
+            return PREAMBLE_SIZE + self.header.header_len
+        before = self.header.arrays[index - 1]
+        return self.header.data_start + before.offset + before.length
+
+    def rest(self, progress: Progress | None = None) -> list[Buffer]:
+        """Read and verify every array not yet read (and the padding of a file without
+        arrays); return them."""
+        header = self.header
+        if not header.arrays:
+            _read_padding(self.handle, self.seek(self.gap_before(0)), header.data_start)
+        return self.read((i for i in range(len(header.arrays)) if i not in self.done),
+                         progress)
+
+    def finish(self) -> None:
+        """:meth:`rest`, then leave the handle after the file."""
+        self.rest()
+        self.seek(self.header.file_size)
+        self.close()
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown()
+            self._worker = None
+
+
+class Stream:
+    """One array read front to back in pieces, through two buffers used in turn.
+
+    Each piece is hashed on the worker while the caller uses it and the next is
+    read into the other buffer, so a caller must be done with a piece before it
+    asks for the one after the next. The padding before the array is checked
+    when the stream opens; the checksum when it closes (:meth:`close`, which
+    reads whatever the caller did not ask for, so that a caller that fails on
+    damaged bytes can learn that they were damaged).
+    """
+
+    def __init__(self, file: FileArrays, index: int, largest: int) -> None:
+        header, spec = file.header, file.header.arrays[index]
+        self.file, self.index, self.spec = file, index, spec
+        self.position = _read_padding(file.handle, file.seek(file.gap_before(index)),
+                                      header.data_start + spec.offset)
+        self.end = self.position + spec.length
+        size = max(1, min(largest, spec.length))
+        self.buffers = [_allocate(size), _allocate(size)]
+        self.pending: list[Future[None] | None] = [None, None]
+        self.turn = 0
+        self.hasher = xxhash.xxh3_64()
+
+    def next(self, size: int) -> Buffer:
+        """The next ``size`` bytes of the array."""
+        if size > len(self.buffers[0]) or self.position + size > self.end:
+            raise FormatError(f"array {self.index} is read past its end or in a piece larger"
+                              " than its reader's buffer")
+        slot, self.turn = self.turn, self.turn ^ 1
+        waiting = self.pending[slot]
+        if waiting is not None:
+            waiting.result()
+        piece = self.buffers[slot][:size]
+        self.file.seek(self.position)
+        self.position = _fill(self.file.handle, piece.data, self.position)
+        self.pending[slot] = self.file.worker().submit(self.hasher.update, piece.data)
+        return piece
+
+    def close(self) -> None:
+        """Read what is left, then check the array's checksum.
+
+        Raises:
+            IntegrityError: the array does not match its checksum.
+        """
+        while self.position < self.end:
+            self.next(min(len(self.buffers[0]), self.end - self.position))
+        for waiting in self.pending:
+            if waiting is not None:
+                waiting.result()
+        if self.hasher.hexdigest() != self.spec.checksum:
+            raise _mismatch(self.index, self.spec)
+        self.file.done.add(self.index)
 
 
 def verify_file(path: str) -> Header:
@@ -256,18 +418,23 @@ def _fill(handle: IO[bytes], view: memoryview, position: int) -> int:
 Batch = list[tuple[Any, memoryview]]
 
 
-def _read_arrays(handle: IO[bytes], header: Header, parts: Sequence[Buffer],
+def _read_arrays(file: FileArrays, indices: list[int], parts: Sequence[Buffer],
                  hashers: Sequence[Any], progress: Progress | None) -> Iterator[Batch]:
-    """Read the array section into ``parts``, checking its padding as it passes.
+    """Read arrays ``indices`` of the array section into ``parts``, checking the padding
+    before each as it passes.
 
     Yields what arrived in batches of about :data:`CHUNK` bytes, each piece with
     the hasher of its array, so that a worker can hash one batch while the next
-    is read.
+    is read. Arrays in a row are read without seeking.
     """
-    position = PREAMBLE_SIZE + header.header_len
+    header, handle = file.header, file.handle
+    position = -1
     batch: Batch = []
     batched = 0
-    for spec, part, hasher in zip(header.arrays, parts, hashers, strict=True):
+    for index, part, hasher in zip(indices, parts, hashers, strict=True):
+        spec = header.arrays[index]
+        if position != file.gap_before(index):
+            position = file.seek(file.gap_before(index))
         position = _read_padding(handle, position, header.data_start + spec.offset)
         for begin in range(0, spec.length, CHUNK):
             piece = part[begin:begin + CHUNK].data
@@ -279,7 +446,6 @@ def _read_arrays(handle: IO[bytes], header: Header, parts: Sequence[Buffer],
                 batch, batched = [], 0
                 if progress is not None:
                     progress(position, header.file_size)
-    _read_padding(handle, position, header.data_start)  # a file without arrays
     if batch:
         yield batch
     if progress is not None:

@@ -18,14 +18,21 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from satchel.errors import FormatError
-from satchel.format.container import INLINE_MAX, MAX_NODES, Joined, dtype_to_json
+from satchel.format.container import (
+    INLINE_MAX,
+    MAX_NODES,
+    Joined,
+    dtype_to_json,
+    known_dtype,
+    text_fields,
+)
 from satchel.format.decoder import BY_KIND, NAMED_KINDS, Decoder, required
 from satchel.format.encoder import Encoder, Node
 from satchel.format.handlers.objects import (
@@ -55,11 +62,17 @@ class Batch:
     args: Callable[[list[tuple[Any, ...]], Bases], bool] | None = None
     state: Callable[[list[dict[str, Any]], list[tuple[Any, ...]], Bases], bool] | None = None
     covers: frozenset[Callable[[Any], None]] = field(default_factory=frozenset)
+    #: Attributes the class's ``__setstate__`` copies out of the arrays it is given
+    #: (a Tree's nodes and values): a load may read them a group of members at a time
+    #: through reused buffers, checking and restoring each group before the next.
+    copied: frozenset[str] = frozenset()
 
 
 #: ``module:qualname`` of the classes stored as columns -> their batch checks.
 COLUMNAR: dict[str, Batch] = {}
 MIN_MEMBERS = 2
+#: Bytes of copied columns (:attr:`Batch.copied`) a load reads for one group of members.
+GROUP_BYTES = 8 << 20
 _PRIMITIVES = (str, bool, int, float, type(None))
 _names: dict[type, str | None] = {}
 
@@ -249,21 +262,132 @@ def _restore(decoder: Decoder, node: dict[str, Any], members: list[Any],
     state_node = required(node, "state", dict)
     if state_node.get("$") != "cols":
         raise FormatError("an objs node's state must be a 'cols' node")
-    columns, bases = _columns(decoder, required(state_node, "v", dict), len(members))
-    states: list[dict[str, Any]] = [{} for _ in members]
-    for key, values in columns.items():
-        for state, value in zip(states, values, strict=True):
-            state[key] = value
+    nodes = required(state_node, "v", dict)
+    streamed = {key: column for key, column in nodes.items()
+                if key in batch.copied and _streamable(decoder, column)}
+    columns, bases = _columns(decoder, {k: v for k, v in nodes.items() if k not in streamed},
+                              len(members))
+    if streamed:
+        batched = _restore_streamed(decoder, node, members, args,
+                                    decoded=(nodes, columns, bases), streamed=streamed)
+    else:
+        batched = _restore_group(name, members, _states(nodes, columns, {}), args, bases)
+    checks = after_checks(type(members[0]))
+    for member, covered in zip(members, batched, strict=True):
+        for after in checks:
+            if not (covered and after in batch.covers):
+                run_check(after, name, member)
+
+
+def _restore_group(name: str, members: list[Any], states: list[dict[str, Any]],
+                   args: list[tuple[Any, ...]], bases: Bases) -> list[bool]:
+    """Check the states of ``members`` (at once if their class has a batch check) and
+    restore them; return, for each member, whether the batch check covered it."""
+    batch = COLUMNAR.get(name, Batch())
     check = state_check(name)
     batched = batch.state is not None and run_check(batch.state, name, states, args, bases)
     if check is not None and not batched:
         for state, member_args in zip(states, args, strict=True):
             run_check(check, name, state, member_args)
     attempt(lambda: _set_states(members, states), name, "restore the state of")
-    checks = [c for c in after_checks(type(members[0])) if not (batched and c in batch.covers)]
-    for member in members:
-        for after in checks:
-            run_check(after, name, member)
+    return [bool(batched)] * len(members)
+
+
+def _states(keys: Iterable[str], columns: dict[Any, list[Any]], at: dict[Any, list[Any]]
+            ) -> list[dict[str, Any]]:
+    """Each member's attributes, in the order of ``keys``, from ``columns`` or ``at``."""
+    values = [columns[key] if key in columns else at[key] for key in keys]
+    return [dict(zip(keys, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _streamable(decoder: Decoder, column: Any) -> bool:
+    """Whether a copied column can be read a group at a time: a load reading arrays as it
+    goes, a ``cat`` of a plain stored array in C order that nothing else refers to."""
+    if decoder.source.file is None or type(column) is not dict or column.get("$") != "cat" \
+            or "refs" in column:
+        return False
+    stored = column.get("v")
+    if type(stored) is not dict or stored.keys() != {"$", "a"} or stored["$"] != "nd":
+        return False
+    index = stored["a"]
+    if type(index) is not int or not 0 <= index < len(decoder.header.arrays):
+        return False
+    spec = decoder.header.arrays[index]
+    return (spec.codec is None and len(spec.shape) >= 1 and spec.dtype.itemsize > 0
+            and 0 not in spec.shape[1:] and (spec.order == "C" or len(spec.shape) == 1)
+            and not spec.dtype.hasobject and not text_fields(spec.dtype))
+
+
+def _restore_streamed(decoder: Decoder, node: dict[str, Any], members: list[Any],
+                      args: list[tuple[Any, ...]], *,
+                      decoded: tuple[dict[str, Any], dict[Any, list[Any]], Bases],
+                      streamed: dict[str, dict[str, Any]]) -> list[bool]:
+    """Restore members whose copied columns are read through reused buffers.
+
+    The members go in groups of about :data:`GROUP_BYTES` of those columns; each
+    group's rows are read, checked and copied into its members before the next
+    group's rows take their place. If a check fails, the rest of each array is
+    still read: a damaged file is reported as damaged, not as a bad model.
+    """
+    nodes, columns, bases = decoded
+    name, count = node["cls"], len(members)
+    file = decoder.source.file
+    assert file is not None  # _streamable
+    specs = {key: decoder.header.arrays[column["v"]["a"]] for key, column in streamed.items()}
+    counts = {key: _row_counts(decoder, column, count, specs[key].shape[0], f".{key}")[1]
+              for key, column in streamed.items()}
+    widths = {key: spec.dtype.itemsize * math.prod(spec.shape[1:]) for key, spec in
+              specs.items()}
+    sizes = [sum(counts[key][i] * widths[key] for key in streamed) for i in range(count)]
+    cuts = _groups(sizes)
+    largest = {key: max(sum(counts[key][a:b]) * widths[key] for a, b in
+                        itertools.pairwise(cuts)) for key in streamed}
+    rows = {**{key: _starts(lengths.tolist()) for key, (_, lengths) in bases.items()},
+            **{key: _starts(counts[key]) for key in streamed}}
+    streams = {key: file.stream(column["v"]["a"], largest[key])
+               for key, column in streamed.items()}
+    batched: list[bool] = []
+    try:
+        for first, stop in itertools.pairwise(cuts):
+            group = slice(first, stop)
+            at: dict[Any, list[Any]] = {}
+            group_bases: Bases = {key: (base[rows[key][first]:rows[key][stop]], lengths[group])
+                                  for key, (base, lengths) in bases.items()}
+            for key, stream in streams.items():
+                spec, lengths = specs[key], counts[key][group]
+                piece = stream.next((rows[key][stop] - rows[key][first]) * widths[key])
+                dtype = spec.dtype if spec.dtype.names is None else known_dtype(spec.dtype)
+                values = piece.view(dtype).reshape(-1, *spec.shape[1:])
+                ends = list(itertools.accumulate(lengths))
+                at[key] = [values[a - n:a] for a, n in zip(ends, lengths, strict=True)]
+                group_bases[key] = (values, np.array(lengths, dtype=np.int64))
+            batched += _restore_group(name, members[group], _states(nodes, {
+                key: values[group] for key, values in columns.items()}, at), args[group],
+                group_bases)
+    except Exception:
+        for stream in streams.values():
+            stream.close()  # raises IntegrityError if the bytes were damaged
+        raise
+    for stream in streams.values():
+        stream.close()
+    return batched
+
+
+def _groups(sizes: list[int]) -> list[int]:
+    """Cuts between members that make groups of about :data:`GROUP_BYTES` (at least one
+    member each)."""
+    cuts, total = [0], 0
+    for i, size in enumerate(sizes):
+        if total and total + size > GROUP_BYTES:
+            cuts.append(i)
+            total = 0
+        total += size
+    return [*cuts, len(sizes)]
+
+
+def _starts(counts: list[int]) -> list[int]:
+    """Where each member's rows start, and the total after them."""
+    return [0, *itertools.accumulate(counts)]
 
 
 def _set_states(members: list[Any], states: list[dict[str, Any]]) -> None:
@@ -310,19 +434,26 @@ def decode_flat(decoder: Decoder, node: Any, step: str) -> list[Any]:
 def _split(decoder: Decoder, column: dict[str, Any], count: int, step: str
            ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], list[Any]]:
     base = decoder.child(column.get("v"), step)
+    if not (isinstance(base, np.ndarray) and base.ndim >= 1 and not base.dtype.hasobject):
+        raise _uneven(step)
+    lengths, counts = _row_counts(decoder, column, count, base.shape[0], step)
+    return base, lengths, [base[a:b] for a, b in itertools.pairwise(_starts(counts))]
+
+
+def _row_counts(decoder: Decoder, column: dict[str, Any], count: int, rows: int, step: str
+                ) -> tuple[np.ndarray[Any, Any], list[int]]:
+    """Each member's row count in a ``cat`` column of ``rows`` rows, as stored and as a
+    list."""
     lengths = decoder.child(column.get("lens"), step)
-    if not (isinstance(base, np.ndarray) and base.ndim >= 1 and not base.dtype.hasobject
-            and isinstance(lengths, np.ndarray) and lengths.dtype == np.int64
+    if not (isinstance(lengths, np.ndarray) and lengths.dtype == np.int64
             and lengths.shape == (count,)):
         raise _uneven(step)
     # Checked and summed as a list (one entry per member, so short): numpy's reductions
     # cost a fresh process more on their first use than on these few numbers.
-    counts = lengths.tolist()
-    if min(counts, default=0) < 0 or sum(counts) != base.shape[0]:
+    counts: list[int] = lengths.tolist()
+    if min(counts, default=0) < 0 or sum(counts) != rows:
         raise _uneven(step)
-    ends = list(itertools.accumulate(counts))
-    starts = [0, *ends[:-1]]
-    return base, lengths, [base[a:b] for a, b in zip(starts, ends, strict=True)]
+    return lengths, counts
 
 
 def _uneven(step: str) -> FormatError:

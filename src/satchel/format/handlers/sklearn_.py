@@ -409,7 +409,7 @@ def _hist_gbm_after(model: Any) -> None:
 
 PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor:TreePredictor"
 COLUMNAR.update({
-    TREE: Batch(args=_trees_args, state=_trees_state),
+    TREE: Batch(args=_trees_args, state=_trees_state, copied=frozenset({"nodes", "values"})),
     PREDICTOR: Batch(state=_predictors_state, covers=frozenset({_predictor_after})),
     **{f"sklearn.tree._classes:{name}": Batch() for name in (
         "DecisionTreeClassifier", "DecisionTreeRegressor", "ExtraTreeClassifier",
