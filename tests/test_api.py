@@ -27,6 +27,7 @@ from satchel.format.decoder import Decoder
 from satchel.format.encoder import encode
 from satchel.format.handlers import builtins
 from satchel.format.trust import TrustPolicy
+from tests.forge import find, raw_header
 
 
 def test_save_and_load_a_path(forest: Any, forest_file: Path, xy: tuple[Any, Any]) -> None:
@@ -168,6 +169,27 @@ def test_packed_strings_keep_exact_types() -> None:
     assert '"strdict"' in kinds["plain"]
     assert '"strdict"' not in kinds["subclass"]
     assert '"strdict"' not in kinds["flags"]
+
+
+@pytest.mark.parametrize(("extra", "dtype"), [
+    (255, "|u1"), (-1, "<i2"), (1 << 40, "<u8"), (-(1 << 63), "<i8"), ((1 << 63) - 1, "<u8"),
+    (1 << 63, "<u8"), (1 << 64, None), (-(1 << 63) - 1, None),
+])
+def test_packed_dict_values_take_the_narrowest_integer_type(extra: int, dtype: str | None
+                                                            ) -> None:
+    """A str -> int dict is packed with its values in the narrowest integer dtype that holds
+    them all, up to uint64; past 64 bits it stays JSON. Every value loads back exact."""
+    value = {**{f"w{i}": i for i in range(40)}, "extra": extra}
+    data = satchel.dumps({"x": value})
+    loaded = satchel.loads(data)["x"]
+    assert loaded == value
+    assert all(type(v) is int for v in loaded.values())
+    header = raw_header(data)
+    if dtype is None:
+        assert '"strdict"' not in json.dumps(header["tree"])
+    else:
+        packed = find(header["tree"], lambda n: n.get("$") == "strdict")
+        assert header["arrays"][packed["v"]]["dtype"] == dtype
 
 
 @pytest.mark.parametrize("value", ["\ud800x", ["\ud800x"] * 40, {"\udcff": 1}])

@@ -35,6 +35,7 @@ from satchel.format.container import (
 )
 from satchel.format.decoder import BY_KIND, NAMED_KINDS, Decoder, required
 from satchel.format.encoder import Encoder, Node
+from satchel.format.handlers.builtins import only
 from satchel.format.handlers.objects import (
     ARGS,
     after_checks,
@@ -103,7 +104,7 @@ def encode_members(encoder: Encoder, items: list[Any], *, grouped: bool = True) 
             return None
         flat = [item for row in items for item in row]
     cls = type(flat[0])
-    if _columnar_name(cls) is None or not _one_type(flat, cls) or not encoder.unseen(flat):
+    if _columnar_name(cls) is None or not only(cls, flat) or not encoder.unseen(flat):
         return None
     shapes = [reduced(encoder, item) for item in flat]
     first, keys = shapes[0][0], _keys(shapes[0])
@@ -125,14 +126,9 @@ def encode_members(encoder: Encoder, items: list[Any], *, grouped: bool = True) 
 def _keys(shape: tuple[dict[str, Any], Any, Any, Any]) -> list[str] | None:
     _, state, listitems, dictitems = shape
     if listitems is not None or dictitems is not None or type(state) is not dict \
-            or not _one_type(state, str):
+            or not only(str, state):
         return None
     return list(state)
-
-
-def _one_type(values: Any, kind: type) -> bool:
-    """Whether every one of ``values`` is exactly of type ``kind`` (one pass in C)."""
-    return set(map(type, values)) <= {kind}
 
 
 def _all_equal(values: list[Any], first: Any, kind: type) -> bool:
@@ -142,7 +138,7 @@ def _all_equal(values: list[Any], first: Any, kind: type) -> bool:
     primitive type (never an array, whose ``==`` has no truth value) and keeps 1,
     1.0 and True apart; floats must also agree in sign, so that -0.0 is not 0.0.
     """
-    if not _one_type(values, kind) or values.count(first) != len(values):
+    if not only(kind, values) or values.count(first) != len(values):
         return False
     return kind is not float or len(set(map(_sign, values))) == 1
 
@@ -212,7 +208,7 @@ def _stackable(encoder: Encoder, values: list[Any]) -> bool:
     first = values[0]
     if type(first) is not np.ndarray or first.dtype.hasobject or first.ndim == 0:
         return False
-    if not _one_type(values, np.ndarray) or not encoder.unseen(values):
+    if not only(np.ndarray, values) or not encoder.unseen(values):
         return False
     dtype, ndim, rows = first.dtype, first.ndim, first.shape[1:]
     return all(v.dtype == dtype and v.ndim == ndim and v.shape[1:] == rows
