@@ -1059,6 +1059,26 @@ def _forest_feature_beyond_input(forge: Forge) -> None:
     _set_field(forge, trees["state"]["v"]["nodes"]["v"], feature=(1 << 31) - 1)
 
 
+def _forest_values_without_rows(forge: Forge) -> None:
+    """Empty the concatenated values of a forest's Trees, then declare 2**40 x 2**40 entries
+    per row: still no bytes, so the array table's length checks hold."""
+    values = attrs(forge.tree)["estimators_"]["state"]["v"]["tree_"]["state"]["v"]["values"]
+    arrays = forge.arrays()
+    arrays[values["v"]["a"]] = np.zeros((0, 1, 2))
+    forge.set_arrays(arrays)
+    put_array(values["lens"], np.zeros(2, dtype=np.int64))
+    forge.header["arrays"][values["v"]["a"]]["shape"] = [0, 1 << 40, 1 << 40]
+
+
+def _forest_row_counts_defined_later(forge: Forge) -> None:
+    """Make the row counts of a forest's Tree nodes a reference to an array that a later
+    Tree attribute defines (Trees ignore attributes they do not know)."""
+    columns = attrs(forge.tree)["estimators_"]["state"]["v"]["tree_"]["state"]["v"]
+    lengths = dict(columns["nodes"]["lens"], **{"@": 9001})
+    columns["later"] = {"$": "each", "v": [lengths, 0]}
+    columns["nodes"]["lens"] = {"$": "ref", "to": 9001}
+
+
 def _predictor(forge: Forge) -> dict[str, Any]:
     return find(forge.tree, "TreePredictor")
 
@@ -1109,6 +1129,12 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
     ("forest_member_feature_beyond_input", "forest", _forest_feature_beyond_input,
      "The same in a forest's trees, stored as columns (the forest keeps n_features_in_ = 4).",
      "feature"),
+    ("forest_values_without_rows_of_huge_width", "forest", _forest_values_without_rows,
+     "A forest's Tree values stored as no rows of 2**40 x 2**40 entries (zero bytes).",
+     "cannot take shape"),
+    ("forest_row_counts_defined_later", "forest", _forest_row_counts_defined_later,
+     "The row counts of a forest's Tree nodes refer to an array defined after them.",
+     "points to no object defined before it"),
     ("hgb_right_child_backwards", "hgb",
      lambda f: _set_field(f, attrs(_predictor(f))["nodes"], right=0),
      "A predictor node whose right child is itself.", "invalid TreePredictor"),

@@ -14,6 +14,7 @@ in-process tests call, so both report the same way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.abc
 import json
 import os
@@ -24,10 +25,12 @@ import sys
 import time
 import traceback
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import satchel
+from satchel.format import reader
+from satchel.format.handlers import columns
 from tests.hostile import CASES, Case, training_data
 
 Report = dict[str, Any]
@@ -78,9 +81,22 @@ def _within(name: str, roots: Sequence[str]) -> bool:
     return any(name == root or name.startswith(root + ".") for root in roots)
 
 
+@contextlib.contextmanager
+def by_array() -> Iterator[None]:
+    """Loads inside read arrays as they need them and tree nodes a few trees at a time, as
+    loads of files of 1 MiB or more do."""
+    saved = reader._WHOLE_BELOW, columns.GROUP_BYTES
+    reader._WHOLE_BELOW, columns.GROUP_BYTES = 0, 256
+    try:
+        yield
+    finally:
+        reader._WHOLE_BELOW, columns.GROUP_BYTES = saved
+
+
 def run_case(item: Case, predict: bool = False,
              progress: Callable[[str], None] | None = None) -> Report:
-    """Load ``item``'s file with loads and load, inspect it, and say what happened.
+    """Load ``item``'s file with loads, load and a load by array, inspect it, and say what
+    happened.
 
     With ``predict``, a model that loads is asked to predict; ``progress`` is
     told just before, so that a crash can be placed.
@@ -94,6 +110,8 @@ def run_case(item: Case, predict: bool = False,
     with LookupRecorder() as recorder:
         report["loads"], value = attempt(lambda: satchel.loads(data, **options))
         report["load"], _ = attempt(lambda: satchel.load(item.path, **options))
+        with by_array():
+            report["load_by_array"], _ = attempt(lambda: satchel.load(item.path, **options))
         if tracemalloc.is_tracing():
             report["peak"] = tracemalloc.get_traced_memory()[1]
         inspected = set(sys.modules)

@@ -27,7 +27,6 @@ import pytest
 
 import satchel
 from satchel.format import container, reader
-from satchel.format.handlers import columns
 from tests import hostile
 from tests.forge import CORPUS, MARKER
 from tests.hostile import CASES, Case, Forge
@@ -179,7 +178,7 @@ def _describe(outcome: Report) -> str:
 def refusal_problems(item: Case, report: Report) -> list[str]:
     """How ``report`` (see tests.hostile_child) breaks what ``item`` expects; empty if it holds."""
     problems = []
-    for verb in ("loads", "load"):
+    for verb in ("loads", "load", "load_by_array"):
         outcome = report[verb]
         if outcome["result"] != "refused":
             problems.append(f"{verb}: {_describe(outcome)}")
@@ -227,20 +226,6 @@ def test_crafted_file_is_refused(name: str, tmp_path: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """load and loads refuse the file with the expected error, message and names; nothing ran."""
     monkeypatch.chdir(tmp_path)
-    item = CASES[name]
-    problems = refusal_problems(item, run_case(item))
-    assert not problems, f"{item.about}\n" + "\n".join(problems)
-    assert _markers(tmp_path) == []
-
-
-@pytest.mark.parametrize("name", IN_PROCESS)
-def test_crafted_file_is_refused_when_read_by_array(name: str, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same refusals from a load that reads each array as it needs it and streams tree
-    nodes through small buffers, as loads of files of 1 MiB or more do."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(reader, "_WHOLE_BELOW", 0)
-    monkeypatch.setattr(columns, "GROUP_BYTES", 256)
     item = CASES[name]
     problems = refusal_problems(item, run_case(item))
     assert not problems, f"{item.about}\n" + "\n".join(problems)

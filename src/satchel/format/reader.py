@@ -224,7 +224,7 @@ def read_verified(handle: IO[bytes], progress: Progress | None = None, *,
     if lazy:
         return Source.of_file(file), header
     try:
-        return Source.of_parts(file.rest(progress)), header
+        return Source.of_parts(file.read_all(progress)), header
     finally:
         file.close()
 
@@ -292,20 +292,25 @@ class FileArrays:
         before = self.header.arrays[index - 1]
         return self.header.data_start + before.offset + before.length
 
-    def rest(self, progress: Progress | None = None) -> list[Buffer]:
-        """Read and verify every array not yet read (and the padding of a file without
-        arrays); return them."""
-        header = self.header
-        if not header.arrays:
-            _read_padding(self.handle, self.seek(self.gap_before(0)), header.data_start)
-        return self.read((i for i in range(len(header.arrays)) if i not in self.done),
-                         progress)
+    def read_all(self, progress: Progress | None = None) -> list[Buffer]:
+        """Read and verify every array (and the padding of a file without arrays)."""
+        self._check_empty()
+        return self.read(range(len(self.header.arrays)), progress)
 
     def finish(self) -> None:
-        """:meth:`rest`, then leave the handle after the file."""
-        self.rest()
+        """Verify every array not read yet, one at a time (what a buffer could hold is then
+        bounded by the largest), and leave the handle after the file."""
+        self._check_empty()
+        for index in range(len(self.header.arrays)):
+            if index not in self.done:
+                self.read([index])
         self.seek(self.header.file_size)
         self.close()
+
+    def _check_empty(self) -> None:
+        """A file without arrays: the padding after its header must be zero."""
+        if not self.header.arrays:
+            _read_padding(self.handle, self.seek(self.gap_before(0)), self.header.data_start)
 
     def close(self) -> None:
         if self._worker is not None:

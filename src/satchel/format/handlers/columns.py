@@ -298,19 +298,22 @@ def _states(keys: Iterable[str], columns: dict[Any, list[Any]], at: dict[Any, li
 
 def _streamable(decoder: Decoder, column: Any) -> bool:
     """Whether a copied column can be read a group at a time: a load reading arrays as it
-    goes, a ``cat`` of a plain stored array in C order that nothing else refers to."""
+    goes, a ``cat`` of a plain stored array in C order, with rows and whose row counts are
+    an array, that nothing refers to and that defines nothing another node refers to (so
+    that decoding them out of document order changes nothing)."""
     if decoder.source.file is None or type(column) is not dict or column.get("$") != "cat" \
             or "refs" in column:
         return False
-    stored = column.get("v")
-    if type(stored) is not dict or stored.keys() != {"$", "a"} or stored["$"] != "nd":
+    stored, lengths = column.get("v"), column.get("lens")
+    if type(stored) is not dict or stored.keys() != {"$", "a"} or stored["$"] != "nd" \
+            or type(lengths) is not dict or lengths.get("$") != "nd" or "@" in lengths:
         return False
     index = stored["a"]
     if type(index) is not int or not 0 <= index < len(decoder.header.arrays):
         return False
     spec = decoder.header.arrays[index]
     return (spec.codec is None and len(spec.shape) >= 1 and spec.dtype.itemsize > 0
-            and 0 not in spec.shape[1:] and (spec.order == "C" or len(spec.shape) == 1)
+            and 0 not in spec.shape and (spec.order == "C" or len(spec.shape) == 1)
             and not spec.dtype.hasobject and not text_fields(spec.dtype))
 
 
