@@ -12,7 +12,8 @@ and names changed, attributes removed, array elements set to extreme values).
 
 Input ``i`` of seed ``s`` depends on ``random.Random(f"{s}:{i}")`` alone, so
 ``--seeds s --start i --count 1`` remakes it. Every input is loaded with
-``satchel.loads`` and inspected; a model that loads is asked to predict (only a
+``satchel.loads``, loaded from its file reading array by array (as files of
+1 MiB or more are), and inspected; a model that loads is asked to predict (only a
 crash counts there: a model's own errors on nonsense state are its business).
 Anything but a SatchelError from loads or inspect is a failure: its input is
 written to ``DIR/<seed>-<i>.satchel`` (the first three of each kind) and a JSON
@@ -41,7 +42,7 @@ import numpy as np
 
 import satchel
 from tests.hostile import FAKE_MODULE, Forge, base, get_array, nodes, training_data
-from tests.hostile_child import attempt
+from tests.hostile_child import attempt, by_array
 
 SEED_FILES = ("value", "words", "sparse", "function", "tree", "forest", "hgb", "kdtree",
               "balltree", "svc")
@@ -224,12 +225,16 @@ def make_input(seed: int, index: int, seeds: list[bytes]) -> bytes:
     return data
 
 
-def check(data: bytes) -> list[dict[str, Any]]:
-    """Load, inspect and (for models) predict; the non-SatchelErrors that escaped."""
+def check(data: bytes, path: Path) -> list[dict[str, Any]]:
+    """Load (from ``data``, and from ``path``, which holds it, reading array by array),
+    inspect and (for models) predict; the non-SatchelErrors that escaped."""
     escaped = []
     loaded, value = attempt(lambda: satchel.loads(data))
+    with by_array():
+        streamed, _ = attempt(lambda: satchel.load(path))
     inspected, _ = attempt(lambda: satchel.inspect(io.BytesIO(data)))
-    for stage, outcome in (("loads", loaded), ("inspect", inspected)):
+    for stage, outcome in (("loads", loaded), ("load_by_array", streamed),
+                           ("inspect", inspected)):
         if outcome["result"] == "leaked":
             escaped.append({"stage": stage, **outcome})
     if value is not None and hasattr(value, "predict"):
@@ -250,7 +255,7 @@ def fuzz(seeds: list[int], start: int, seconds: float, out: Path) -> None:
             data = make_input(seed, index, files)
             (out / "current.satchel").write_bytes(data)
             (out / "current.json").write_text(json.dumps({"seed": seed, "index": index}))
-            for failure in check(data):
+            for failure in check(data, out / "current.satchel"):
                 kind = (failure["stage"], failure["type"], failure["where"])
                 kinds[kind] = kinds.get(kind, 0) + 1
                 if kinds[kind] <= 3:
@@ -276,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     warnings.simplefilter("ignore")
     if args.replay:
-        print(json.dumps(check(args.replay.read_bytes())))
+        print(json.dumps(check(args.replay.read_bytes(), args.replay)))
         return
     seeds = [int(s) for s in args.seeds.split(",")]
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))

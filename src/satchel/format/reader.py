@@ -321,9 +321,9 @@ class FileArrays:
 class Stream:
     """One array read front to back in pieces, through two buffers used in turn.
 
-    Each piece is hashed on the worker while the caller uses it and the next is
-    read into the other buffer, so a caller must be done with a piece before it
-    asks for the one after the next. The padding before the array is checked
+    Each piece of a large array is hashed on the worker while the caller uses it
+    and the next is read into the other buffer, so a caller must be done with a
+    piece before it asks for the one after the next. The padding before the array is checked
     when the stream opens; the checksum when it closes (:meth:`close`, which
     reads whatever the caller did not ask for, so that a caller that fails on
     damaged bytes can learn that they were damaged).
@@ -340,6 +340,8 @@ class Stream:
         self.pending: list[Future[None] | None] = [None, None]
         self.turn = 0
         self.hasher = xxhash.xxh3_64()
+        #: Whether pieces are hashed on the worker (for arrays as large as a pipelined read).
+        self.pipelined = spec.length >= _PIPELINE_FROM
 
     def next(self, size: int) -> Buffer:
         """The next ``size`` bytes of the array."""
@@ -353,7 +355,10 @@ class Stream:
         piece = self.buffers[slot][:size]
         self.file.seek(self.position)
         self.position = _fill(self.file.handle, piece.data, self.position)
-        self.pending[slot] = self.file.worker().submit(self.hasher.update, piece.data)
+        if self.pipelined:
+            self.pending[slot] = self.file.worker().submit(self.hasher.update, piece.data)
+        else:
+            self.hasher.update(piece.data)
         return piece
 
     def close(self) -> None:
