@@ -323,10 +323,10 @@ class Stream:
 
     Each piece of a large array is hashed on the worker while the caller uses it
     and the next is read into the other buffer, so a caller must be done with a
-    piece before it asks for the one after the next. The padding before the array is checked
-    when the stream opens; the checksum when it closes (:meth:`close`, which
-    reads whatever the caller did not ask for, so that a caller that fails on
-    damaged bytes can learn that they were damaged).
+    piece before it asks for the one after the next. The padding before the
+    array is checked when the stream opens; the checksum when it closes
+    (:meth:`close`, which reads whatever the caller did not ask for, so that a
+    caller that fails on damaged bytes can learn that they were damaged).
     """
 
     def __init__(self, file: FileArrays, index: int, largest: int) -> None:
