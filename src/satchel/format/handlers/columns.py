@@ -333,16 +333,18 @@ def _restore_streamed(decoder: Decoder, node: dict[str, Any], members: list[Any]
     file = decoder.source.file
     assert file is not None  # _streamable
     specs = {key: decoder.header.arrays[column["v"]["a"]] for key, column in streamed.items()}
-    counts = {key: _row_counts(decoder, column, count, specs[key].shape[0], f".{key}")[1]
-              for key, column in streamed.items()}
+    dtypes = {key: spec.dtype if spec.dtype.names is None else known_dtype(spec.dtype)
+              for key, spec in specs.items()}
+    counted = {key: _row_counts(decoder, column, count, specs[key].shape[0], f".{key}")
+               for key, column in streamed.items()}
     widths = {key: spec.dtype.itemsize * math.prod(spec.shape[1:]) for key, spec in
               specs.items()}
-    sizes = [sum(counts[key][i] * widths[key] for key in streamed) for i in range(count)]
+    sizes = [sum(counted[key][1][i] * widths[key] for key in streamed) for i in range(count)]
     cuts = _groups(sizes)
-    largest = {key: max(sum(counts[key][a:b]) * widths[key] for a, b in
-                        itertools.pairwise(cuts)) for key in streamed}
     rows = {**{key: _starts(lengths.tolist()) for key, (_, lengths) in bases.items()},
-            **{key: _starts(counts[key]) for key in streamed}}
+            **{key: _starts(counts) for key, (_, counts) in counted.items()}}
+    largest = {key: max(rows[key][b] - rows[key][a] for a, b in itertools.pairwise(cuts))
+               * widths[key] for key in streamed}
     streams = {key: file.stream(column["v"]["a"], largest[key])
                for key, column in streamed.items()}
     batched: list[bool] = []
@@ -353,13 +355,12 @@ def _restore_streamed(decoder: Decoder, node: dict[str, Any], members: list[Any]
             group_bases: Bases = {key: (base[rows[key][first]:rows[key][stop]], lengths[group])
                                   for key, (base, lengths) in bases.items()}
             for key, stream in streams.items():
-                spec, lengths = specs[key], counts[key][group]
-                piece = stream.next((rows[key][stop] - rows[key][first]) * widths[key])
-                dtype = spec.dtype if spec.dtype.names is None else known_dtype(spec.dtype)
-                values = piece.view(dtype).reshape(-1, *spec.shape[1:])
-                ends = list(itertools.accumulate(lengths))
-                at[key] = [values[a - n:a] for a, n in zip(ends, lengths, strict=True)]
-                group_bases[key] = (values, np.array(lengths, dtype=np.int64))
+                start = rows[key][first]
+                piece = stream.next((rows[key][stop] - start) * widths[key])
+                values = piece.view(dtypes[key]).reshape(-1, *specs[key].shape[1:])
+                at[key] = [values[a - start:b - start]
+                           for a, b in itertools.pairwise(rows[key][first:stop + 1])]
+                group_bases[key] = (values, counted[key][0][group])
             batched += _restore_group(name, members[group], _states(nodes, {
                 key: values[group] for key, values in columns.items()}, at), args[group],
                 group_bases)
