@@ -317,7 +317,8 @@ class Joined:
         """
         first = arrays[0]
         rows = sum(map(len, arrays))
-        parts = tuple(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data for a in arrays)
+        parts = tuple((a if a.flags.c_contiguous else np.ascontiguousarray(a))
+                      .reshape(-1).view(np.uint8).data for a in arrays if a.size)
         return cls(first.dtype, (rows, *first.shape[1:]), parts, sum(map(len, parts)))
 
     def array(self) -> np.ndarray[Any, Any]:

@@ -161,9 +161,8 @@ class Encoder:
         later uses gave the slots into the node's ``refs``.
         """
         slots: list[dict[str, Any]] = [{} for _ in members]
-        for member, slot in zip(members, slots, strict=True):
-            self._memo[id(member)] = slot
-            self._keep.append(member)
+        self._memo.update(zip(map(id, members), slots, strict=True))
+        self._keep.extend(members)
         self._member_slots.append((node, slots))
 
     def finish(self, tree: Node) -> Node:
