@@ -17,7 +17,6 @@ import struct
 import sys
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -33,6 +32,7 @@ from satchel.errors import (
     LimitError,
     UnsupportedVersionError,
 )
+from satchel.format.threads import Worker, blake3_threads
 
 MAGIC = b"\x89SATCHEL"
 FORMAT_MAJOR = 1
@@ -357,7 +357,7 @@ def checksum(data: memoryview | bytes) -> str:
 
 def hash_bytes(data: memoryview | bytes) -> bytes:
     """BLAKE3 of ``data``, using every core for large buffers."""
-    threads = blake3.blake3.AUTO if len(data) >= _HASH_THREADS_FROM else 1
+    threads = blake3_threads() if len(data) >= _HASH_THREADS_FROM else 1
     return blake3.blake3(data, max_threads=threads).digest()
 
 
@@ -392,8 +392,8 @@ def prepare(arrays: Sequence[Stored], codec: Codec | None) -> list[Payload]:
     threads when there are several and enough bytes to repay starting a thread.
     """
     if len(arrays) > 1 and sum(a.nbytes for a in arrays) >= _THREADS_FROM:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            stored = list(pool.map(lambda a: _stored(a, codec), arrays))
+        with Worker(threads=2) as pool:
+            stored = pool.map(lambda a: _stored(a, codec), arrays)
     else:
         stored = [_stored(a, codec) for a in arrays]
     payloads: list[Payload] = []

@@ -23,7 +23,7 @@ import mmap
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import IO, Any
 
 import numpy as np
@@ -43,6 +43,7 @@ from satchel.format.container import (
     parse_preamble,
     text_fields,
 )
+from satchel.format.threads import Worker
 
 CHUNK = 8 << 20
 _PIPELINE_FROM = 2 * CHUNK
@@ -244,7 +245,7 @@ class FileArrays:
         self.base = base
         #: Arrays read or streamed whole and found to match their checksums.
         self.done: set[int] = set()
-        self._worker: ThreadPoolExecutor | None = None
+        self._worker: Worker | None = None
 
     def read(self, indices: Iterable[int], progress: Progress | None = None) -> list[Buffer]:
         """Arrays ``indices`` (ascending), each in a buffer of its own, verified.
@@ -279,10 +280,10 @@ class FileArrays:
         self.handle.seek(self.base + position)
         return position
 
-    def worker(self) -> ThreadPoolExecutor:
+    def worker(self) -> Worker:
         """The thread that hashes while the next bytes are read."""
         if self._worker is None:
-            self._worker = ThreadPoolExecutor(max_workers=1)
+            self._worker = Worker()
         return self._worker
 
     def gap_before(self, index: int) -> int:

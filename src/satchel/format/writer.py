@@ -16,7 +16,6 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 import blake3
@@ -37,6 +36,7 @@ from satchel.format.container import (
     raw_parts,
     serialize,
 )
+from satchel.format.threads import Worker
 
 #: Uncompressed array sections from this size on are hashed while written.
 STREAM_FROM = 16 << 20
@@ -141,7 +141,7 @@ def _stream(handle: IO[bytes], tree: Any, arrays: Sequence[Stored],
     data_start = align(PREAMBLE_SIZE + reserved)
     handle.seek(data_start)
     hashed, end = [], 0
-    with ThreadPoolExecutor(max_workers=1) as hasher:
+    with Worker() as hasher:
         for (parts, _), spec in zip(views, specs, strict=True):
             handle.write(bytes(spec.offset - end))  # alignment padding
             hashed.append(_write_hashed(handle, parts, hasher))
@@ -164,7 +164,7 @@ def _stream(handle: IO[bytes], tree: Any, arrays: Sequence[Stored],
                  + bytes(data_start - PREAMBLE_SIZE - len(header)))
 
 
-def _write_hashed(handle: IO[bytes], parts: Sequence[memoryview], hasher: ThreadPoolExecutor
+def _write_hashed(handle: IO[bytes], parts: Sequence[memoryview], hasher: Worker
                   ) -> tuple[bytes, str]:
     """Write one array's parts; return the BLAKE3 digest and XXH3 checksum of their bytes.
 
