@@ -209,6 +209,18 @@ def test_compressed_arrays_round_trip() -> None:
         np.testing.assert_array_equal(satchel.loads(data)["x"], array)
 
 
+def test_constant_arrays_past_the_ratio_limit_are_stored_plain() -> None:
+    """zstd shrinks 24 MiB of one value over 4096-fold, past what a reader accepts of a
+    compressed array: such an array is stored uncompressed, so the file loads."""
+    constant, varied = np.ones(3 << 20), np.tile(np.arange(1000, dtype=np.float64), 50)
+    data = satchel.dumps({"constant": constant, "varied": varied}, compress="zstd")
+    header = reader.verified(reader.Source.from_bytes(data))[1]
+    assert [spec.codec for spec in header.arrays] == [None, "zstd"]
+    loaded = satchel.loads(data)
+    np.testing.assert_array_equal(loaded["constant"], constant)
+    np.testing.assert_array_equal(loaded["varied"], varied)
+
+
 def test_invalid_codec_is_refused() -> None:
     """An unknown codec name is a ValueError that lists the choices."""
     with pytest.raises(ValueError, match="compress must be None or one of"):

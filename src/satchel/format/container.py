@@ -380,7 +380,9 @@ def _stored(array: Stored, codec: Codec | None
     digest = hash_bytes(data)
     if codec is not None and len(data) >= _COMPRESS_FROM:
         packed = compress(data, codec)
-        if len(packed) < len(data):
+        # Kept compressed if smaller, and not so much smaller that a reader would refuse it
+        # as a decompression bomb (a large constant array: zstd shrinks 24 MiB of ones to 2 KiB).
+        if len(packed) < len(data) and inflates_within(len(packed), len(data)):
             return memoryview(packed), order, digest, codec
     return data, order, digest, None
 
@@ -644,13 +646,19 @@ def _spec_from_json(entry: Any, index: int) -> ArraySpec:
             f"{_where(index)}: shape {tuple(shape)} x itemsize {dtype.itemsize} is {nbytes}"
             f" bytes, but {length} bytes are stored"
         )
-    if codec is not None and nbytes > max(length * MAX_COMPRESSION_RATIO, 1 << 20):
+    if codec is not None and not inflates_within(length, nbytes):
         raise LimitError(
             f"{_where(index)}: {length} compressed bytes claim to expand to {nbytes};"
             f" a reader accepts a ratio of at most {MAX_COMPRESSION_RATIO}"
             " (satchel.format.container.MAX_COMPRESSION_RATIO)"
         )
     return spec
+
+
+def inflates_within(length: int, nbytes: int) -> bool:
+    """Whether ``length`` compressed bytes may decode to ``nbytes``: at most
+    :data:`MAX_COMPRESSION_RATIO` times as many, or 1 MiB."""
+    return nbytes <= max(length * MAX_COMPRESSION_RATIO, 1 << 20)
 
 
 def _where(index: int) -> str:
