@@ -410,6 +410,24 @@ def test_shared_objects_stay_shared() -> None:
     assert loaded["a"] is loaded["b"] is loaded["c"][0]
 
 
+def test_shared_pandas_objects_and_sparse_matrices_stay_shared() -> None:
+    """A DataFrame, Series, Index, Categorical or sparse matrix referred to from two places
+    is one object after loading; equal but distinct ones stay distinct."""
+    import pandas as pd
+    import scipy.sparse as sp
+
+    frame = pd.DataFrame({"x": [1.5, 2.0], "y": ["a", "b"]})
+    values = [frame, frame["y"], frame.columns, frame["y"].astype("category").array,
+              sp.csr_matrix(np.eye(3)), sp.coo_array(np.eye(2))]
+    loaded = satchel.loads(satchel.dumps([[v, v] for v in values] + [frame.copy()]))
+    for (first, again), original in zip(loaded[:-1], values, strict=True):
+        assert first is again
+        assert type(first) is type(original)
+    pd.testing.assert_frame_equal(loaded[0][0], frame)
+    pd.testing.assert_frame_equal(loaded[-1], frame)
+    assert loaded[-1] is not loaded[0][0]
+
+
 @pytest.mark.parametrize("make", [
     lambda: [1, 2.5, "x"], lambda: ["w"] * 40, lambda: {"a": 1}, lambda: {3, 4},
     lambda: frozenset({5}), lambda: bytearray(b"ab"),
@@ -455,6 +473,12 @@ def test_search_and_column_transformer_keep_their_shared_containers() -> None:
     assert back.transformers[0][2] is back.transformers_[0][2]
 
 
+def _object_array_holding_itself() -> Any:
+    array = np.empty(2, dtype=object)
+    array[0], array[1] = array, 5
+    return array
+
+
 def _holding_itself(container: Any) -> Any:
     if isinstance(container, dict):
         container["me"] = container
@@ -467,10 +491,12 @@ def _holding_itself(container: Any) -> Any:
     lambda: _holding_itself({}),
     lambda: _holding_itself([]),
     lambda: functools.reduce(lambda inner, _: [inner], range(300), [0]),
+    _object_array_holding_itself,
 ])
 def test_cycles_through_containers_and_deep_nesting_are_refused_at_save(make: Any) -> None:
-    """What a reader could not rebuild (a dict or list holding itself, nesting past the
-    reader's depth limit) is an EncodeError at save, not a RecursionError or a bad file."""
+    """What a reader could not rebuild (a dict, list or object array holding itself,
+    nesting past the reader's depth limit) is an EncodeError at save, not a RecursionError
+    or a file that does not load."""
     with pytest.raises(satchel.EncodeError, match=r"contains itself|nests deeper than 200"):
         satchel.dumps(make())
 

@@ -29,6 +29,9 @@ BY_TYPE: dict[type, EncodeFn] = {}
 BY_PREDICATE: list[tuple[Callable[[Any], bool], EncodeFn]] = []
 #: Handler for everything else (set by handlers.objects).
 FALLBACK: list[EncodeFn] = []
+#: Handlers whose values are stored once however often they are referred to, like
+#: those of :data:`_MEMO_TYPES` (pandas objects, sparse matrices). Filled by the handlers.
+MEMOIZED: set[EncodeFn] = set()
 
 #: Types stored once however often they are referred to (identity matters: a forest's
 #: trees share one RandomState, and a shared array must not be stored twice).
@@ -107,7 +110,8 @@ class Encoder:
         handler = BY_TYPE.get(kind)
         if handler is None:
             handler = next((h for test, h in BY_PREDICATE if test(value)), FALLBACK[0])
-        if isinstance(value, _MEMO_TYPES) or handler is FALLBACK[0] or kind in _CONTAINERS:
+        if isinstance(value, _MEMO_TYPES) or handler is FALLBACK[0] or kind in _CONTAINERS \
+                or handler in MEMOIZED:
             return self.memoized(value, handler)
         return handler(self, value)
 
@@ -179,7 +183,9 @@ class Encoder:
         key = id(value)
         first = self._memo.get(key)
         if first is not None:
-            if first.get("$") == "pending" and type(value) in _CONTAINERS:
+            # Only an instance is registered before its contents (FORMAT.md, section 3);
+            # anything else is rebuilt from them, which would need it first.
+            if first.get("$") == "pending" and handler is not FALLBACK[0]:
                 raise self.fail(f"a {type(value).__name__} that contains itself cannot be saved")
             return self._reference(first)
         node = {"$": "pending"}

@@ -14,7 +14,7 @@ import numpy as np
 
 from satchel.errors import FormatError, SatchelError
 from satchel.format.decoder import BY_KIND, Decoder, required
-from satchel.format.encoder import BY_PREDICATE, Encoder, Node
+from satchel.format.encoder import BY_PREDICATE, MEMOIZED, Encoder, Node
 
 _KINDS = ("Index", "RangeIndex", "Series", "DataFrame", "Categorical", "CategoricalDtype")
 #: Extension dtypes rebuilt with pd.array(values, dtype=name).
@@ -172,4 +172,5 @@ def _index_dtype(values: Any) -> Any:
 
 
 BY_PREDICATE.append((lambda v: _pandas_kind(v) is not None, _encode_pandas))
+MEMOIZED.add(_encode_pandas)
 BY_KIND["pandas"] = _decode_pandas

@@ -14,7 +14,7 @@ import numpy as np
 
 from satchel.errors import FormatError
 from satchel.format.decoder import BY_KIND, Decoder, required
-from satchel.format.encoder import BY_PREDICATE, Encoder, Node
+from satchel.format.encoder import BY_PREDICATE, MEMOIZED, Encoder, Node
 from satchel.format.handlers.objects import STATE, fail
 
 _PARTS = {"csr": ("data", "indices", "indptr"), "csc": ("data", "indices", "indptr"),
@@ -78,6 +78,7 @@ def _decode_sparse(decoder: Decoder, node: dict[str, Any]) -> Any:
 
 
 BY_PREDICATE.insert(0, (_is_sparse, _encode_sparse))
+MEMOIZED.add(_encode_sparse)
 BY_KIND["sparse"] = _decode_sparse
 
 
