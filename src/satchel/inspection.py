@@ -84,7 +84,11 @@ def inspect(file: FileLike) -> Inspection:
         FormatError: the header is damaged, crafted or not a satchel header.
     """
     with opened(file) as handle:
-        header = reader.read_header(handle)
+        return describe(reader.read_header(handle))
+
+
+def describe(header: Header) -> Inspection:
+    """What :func:`inspect` tells of a file whose header was read already."""
     names = collect_names(header.tree)
     policy = TrustPolicy()
     return Inspection(

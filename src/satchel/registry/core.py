@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from satchel.errors import ConflictError, IntegrityError, InvalidNameError, NotFoundError
 from satchel.format import reader
-from satchel.inspection import inspect
+from satchel.inspection import describe, inspect
 from satchel.registry import database as db
 from satchel.registry.artifacts import ArtifactStore
 from satchel.registry.names import check_name, is_model_uri, parse_uri
@@ -135,9 +135,9 @@ class Registry:
         tags, metrics = _tags(tags), _metrics(metrics)
         path, temporary = self._artifact_file(model_or_file, sample)
         try:
-            if not temporary:  # the store keeps it under the digest its header claims
-                reader.verify_file(path)
-            info = inspect(path)
+            # The store keeps a file under the digest its header claims: one from outside
+            # is checked first (the one just saved needs no second reading).
+            info = inspect(path) if temporary else describe(reader.verify_file(path))
             record = _artifact_record(info.header.metadata)
             for _ in range(3):
                 with db.write(self.engine) as connection:
