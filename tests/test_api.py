@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.sparse
 
 import satchel
 from satchel.format import container, reader
@@ -267,6 +268,67 @@ def test_pandas_objects_round_trip() -> None:
     pd.testing.assert_frame_equal(satchel.loads(satchel.dumps(frame)), frame)
     series = pd.Series([0.5, 1.5], name="x")
     pd.testing.assert_series_equal(satchel.loads(satchel.dumps(series)), series)
+
+
+def test_object_columns_and_shared_frame_parts_round_trip() -> None:
+    """An object Series or DataFrame column of strings stays object (pandas 3 would infer
+    its str dtype), and a DataFrame whose index is its columns object, or shares its
+    values, loads with the sharing intact."""
+    import pandas as pd
+
+    series = pd.Series(["a", None], dtype=object, index=[5, 7])
+    loaded = satchel.loads(satchel.dumps(series))
+    assert loaded.dtype == object
+    pd.testing.assert_series_equal(loaded, series)
+    frame = pd.DataFrame({"a": ["x", "y"], "b": [1, 2]}, index=[3, 4]).astype({"a": object})
+    pd.testing.assert_frame_equal(satchel.loads(satchel.dumps(frame)), frame)
+    labels = pd.Index(["a", "b"], dtype=object)
+    square = pd.DataFrame(np.eye(2))
+    square.index = square.columns = labels
+    assert square.index is square.columns
+    back = satchel.loads(satchel.dumps(square))
+    pd.testing.assert_frame_equal(back, square)
+    assert back.index is back.columns
+    numbers = pd.Index([1, 2])
+    sharing = pd.DataFrame(np.eye(2), columns=numbers, index=pd.Index(numbers, copy=False))
+    pd.testing.assert_frame_equal(satchel.loads(satchel.dumps(sharing)), sharing)
+
+
+def test_nans_stay_distinct_in_sets_and_dict_keys() -> None:
+    """Two NaN objects are two elements of a set (and two dict keys); one shared NaN
+    object on loading would merge them."""
+    loaded = satchel.loads(satchel.dumps([{math.nan, float("nan")}, {math.nan: 1, -math.nan: 2},
+                                          {float("inf"), float("-inf")}]))
+    assert len(loaded[0]) == 2
+    assert len(loaded[1]) == 2
+    assert loaded[2] == {math.inf, -math.inf}
+
+
+def _record(**spec: Any) -> np.dtype[Any]:
+    return np.dtype({"names": ["a"], "formats": ["<i4"], "offsets": [0], **spec})
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (lambda: np.zeros((1,) * 33), "33 dimensions"),
+    (lambda: np.empty((0, 20_000_000), dtype=object), "along each axis"),
+    (lambda: np.bytes_(b"x" * (2 << 20)), "past what a reader accepts"),
+    (lambda: np.array(["y" * 300_000]), "past what a reader accepts"),
+    (lambda: np.dtype("S2000000"), "past what a reader accepts"),
+    (lambda: np.array([0], dtype="M8[1000000s]"), "past what a reader accepts"),
+    (lambda: np.zeros(2, dtype=[("a", "i4"), ("b", "S0")]), "past what a reader accepts"),
+    (lambda: np.empty(2, dtype="V0"), "past what a reader accepts"),
+    (lambda: np.zeros(1, dtype=_record(itemsize=(1 << 20) + 8)), "past what a reader accepts"),
+    (lambda: "[" * 1_000_001, "more than 1000000 objects and lists"),
+    (lambda: [np.zeros(1) for _ in range(600_000)], "more than 1000000 objects and lists"),
+    (lambda: "x" * (65 << 20), "a reader accepts at most 67108864"),
+    (lambda: scipy.sparse.csr_array(np.array([1.0, 0.0, 2.0])), "only 2-D sparse"),
+    (lambda: scipy.sparse.coo_array(np.ones((2, 2, 2))), "only 2-D sparse"),
+])
+def test_what_a_reader_would_refuse_is_refused_at_save(value: Any, message: str) -> None:
+    """A value past a reader's limits (dimensions, itemsize, dtype text, header size and
+    objects, sparse shapes) is an EncodeError at save, never a file that does not load."""
+    with pytest.raises(satchel.EncodeError, match=message):
+        satchel.dumps(value())
 
 
 @pytest.mark.parametrize("name", [float("nan"), float("-inf"), 2**70, -(2**70), "x", None])

@@ -183,6 +183,21 @@ def dtype_to_json(dtype: np.dtype[Any]) -> Any:
     }
 
 
+def storable_dtype(dtype: np.dtype[Any], *, sized: bool = True) -> Any:
+    """:func:`dtype_to_json` of a dtype that a reader takes back (:func:`dtype_from_json`,
+    ``sized`` as the node it goes in is read): a writer never writes what a reader refuses.
+
+    Raises:
+        FormatError: ``dtype`` cannot be stored, or not as a reader accepts it.
+    """
+    described = dtype_to_json(dtype)
+    try:
+        dtype_from_json(described, "dtype", sized=sized)
+    except FormatError as exc:
+        raise FormatError(f"dtype {dtype} is past what a reader accepts: {exc}") from None
+    return described
+
+
 _DTYPES: dict[str | bytes, np.dtype[Any]] = {}
 
 
@@ -438,13 +453,39 @@ def _spec_to_json(spec: ArraySpec) -> dict[str, Any]:
 
 
 def build_header(tree: Any, specs: Sequence[ArraySpec], metadata: dict[str, Any]) -> bytes:
-    """The JSON header of a file, uncompressed."""
-    return _json({
+    """The JSON header of a file, uncompressed.
+
+    Raises:
+        EncodeError: a reader would refuse the header as too large.
+    """
+    text = _json({
         "digest": content_digest(tree, specs),
         "tree": tree,
         "arrays": [_spec_to_json(s) for s in specs],
         "metadata": metadata,
     })
+    try:
+        check_header_text(text)
+    except LimitError as exc:
+        raise EncodeError(
+            f"cannot save: {exc}. Join many small arrays or lists into fewer large arrays,"
+            " and keep large text out of the metadata."
+        ) from None
+    return text
+
+
+def check_header_text(text: bytes) -> None:
+    """Refuse header text past the size and the count of objects a reader accepts.
+
+    Raises:
+        LimitError: ``text`` is too large or holds too many objects and lists.
+    """
+    if len(text) > MAX_HEADER_BYTES:
+        raise LimitError(f"the header takes {len(text)} bytes; a reader accepts at most"
+                         f" {MAX_HEADER_BYTES} (satchel.format.container.MAX_HEADER_BYTES)")
+    if text.count(b"[") + text.count(b"{") > MAX_NODES:
+        raise LimitError(f"the header holds more than {MAX_NODES} objects and lists; a reader"
+                         " accepts at most that many (satchel.format.container.MAX_NODES)")
 
 
 def _json(value: Any) -> bytes:
@@ -579,9 +620,7 @@ def parse_header(start: bytes, header_bytes: bytes, file_size: int) -> Header:
         header_text = _inflate_header(header_bytes, bool(flags & FLAG_HEADER_DICTIONARY))
     else:
         header_text = header_bytes
-    if header_text.count(b"[") + header_text.count(b"{") > MAX_NODES:
-        raise LimitError(f"the header holds more than {MAX_NODES} objects and lists; a reader"
-                         " accepts at most that many (satchel.format.container.MAX_NODES)")
+    check_header_text(header_text)
     try:
         raw = orjson.loads(header_text)
     except orjson.JSONDecodeError as exc:

@@ -24,7 +24,7 @@ from satchel.format.decoder import BY_KIND, SCALARS, Decoder, required
 from satchel.format.encoder import BY_TYPE, MAX_INT_DIGITS, Encoder, Node
 
 PACK_FROM = 32
-_FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+_FLOATS = frozenset({"nan", "inf", "-inf"})
 _BYTES_INLINE = 4096
 _TEXT_STEP = 1 << 16  # packed text decoded at a time: at least 4, a UTF-8 character's most
 
@@ -245,8 +245,8 @@ def _decode_float(decoder: Decoder, node: dict[str, Any]) -> float:
     text = required(node, "v", str)
     if text not in _FLOATS:
         raise FormatError(f"a float node holds 'nan', 'inf' or '-inf', found {text[:20]!r}")
-    if "bits" not in node:
-        return _FLOATS[text]
+    if "bits" not in node:  # a new object each: one shared NaN would merge a set's NaNs
+        return float(text)
     bits = node["bits"]
     value = 0.0
     if text == "nan" and type(bits) is str and _NAN_BITS.fullmatch(bits):

@@ -29,8 +29,8 @@ from satchel.format.container import (
     INLINE_MAX,
     MAX_NODES,
     Joined,
-    dtype_to_json,
     known_dtype,
+    storable_dtype,
     text_fields,
 )
 from satchel.format.decoder import BY_KIND, NAMED_KINDS, Decoder, required
@@ -196,7 +196,7 @@ def _is_ref(node: Node) -> bool:
 def _joined(encoder: Encoder, joined: Joined, step: str) -> Node:
     """The node of a concatenated column: in the array section unjoined, or inline."""
     try:
-        dtype_to_json(joined.dtype)
+        storable_dtype(joined.dtype)
     except FormatError as exc:
         raise encoder.fail(str(exc)) from None
     if joined.nbytes > INLINE_MAX and not encoder.inline:

@@ -10,10 +10,11 @@ import numpy as np
 from satchel.errors import FormatError
 from satchel.format.container import (
     INLINE_MAX,
+    MAX_NDIM,
     check_text,
     dtype_from_json,
-    dtype_to_json,
     raw_view,
+    storable_dtype,
 )
 from satchel.format.decoder import BY_KIND, SELF_REGISTERING, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, BY_TYPE, Encoder, Node
@@ -30,8 +31,11 @@ _MAX_OBJECTS = 10_000_000
 
 
 def _encode_ndarray(encoder: Encoder, array: np.ndarray[Any, Any]) -> Node:
+    if array.ndim > MAX_NDIM:
+        raise encoder.fail(f"an array of {array.ndim} dimensions cannot be saved; a reader"
+                           f" accepts at most {MAX_NDIM} (reshape it)")
     if not array.dtype.hasobject:
-        dtype = _dtype_json(encoder, array.dtype)
+        dtype = _dtype_json(encoder, array.dtype, sized=True)
         if array.nbytes > INLINE_MAX and not encoder.inline:
             return {"$": "nd", "a": encoder.add_array(array)}
         data, order = raw_view(array)
@@ -42,6 +46,9 @@ def _encode_ndarray(encoder: Encoder, array: np.ndarray[Any, Any]) -> Node:
         return inline
     if array.dtype != np.dtype(object):
         raise encoder.fail(f"record dtype {array.dtype} holds Python objects")
+    if max(array.shape, default=0) > _MAX_OBJECTS:
+        raise encoder.fail(f"an object array of shape {array.shape} cannot be saved; a reader"
+                           f" accepts at most {_MAX_OBJECTS} along each axis")
     order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
     flat = array.ravel(order=order).tolist()
     node: dict[str, Any] = {"$": "objarray", "shape": list(array.shape), "order": order}
@@ -66,8 +73,9 @@ def inline_array(node: dict[str, Any]) -> np.ndarray[Any, Any]:
     """The array an inline ``nd`` node (``dtype``, ``shape``, ``b64``) holds."""
     dtype = dtype_from_json(node.get("dtype"), "nd.dtype")
     shape = required(node, "shape", list)
-    if len(shape) > 32 or not all(type(n) is int and n >= 0 for n in shape):
-        raise FormatError("an inline array needs a shape of at most 32 non-negative sizes")
+    if len(shape) > MAX_NDIM or not all(type(n) is int and n >= 0 for n in shape):
+        raise FormatError(f"an inline array needs a shape of at most {MAX_NDIM} non-negative"
+                          " sizes")
     try:
         data = bytearray(base64.b64decode(required(node, "b64", str), validate=True))
     except ValueError as exc:
@@ -89,8 +97,10 @@ def inline_array(node: dict[str, Any]) -> np.ndarray[Any, Any]:
 
 def _decode_objarray(decoder: Decoder, node: dict[str, Any]) -> np.ndarray[Any, Any]:
     shape = required(node, "shape", list)
-    if len(shape) > 32 or not all(type(n) is int and 0 <= n <= _MAX_OBJECTS for n in shape):
-        raise FormatError("an objarray shape holds at most 32 sizes")
+    if len(shape) > MAX_NDIM or not all(type(n) is int and 0 <= n <= _MAX_OBJECTS
+                                        for n in shape):
+        raise FormatError(f"an objarray shape holds at most {MAX_NDIM} sizes, each from 0 to"
+                          f" {_MAX_OBJECTS}")
     if "strs" in node:
         items: list[Any] = unpack_strings(decoder, required(node, "strs", dict))
     elif "objs" in node:
@@ -118,9 +128,9 @@ def _encode_scalar(encoder: Encoder, value: np.generic) -> Node:
     return {"$": "npscalar", "dtype": _dtype_json(encoder, value.dtype), "hex": data.hex()}
 
 
-def _dtype_json(encoder: Encoder, dtype: np.dtype[Any]) -> Any:
+def _dtype_json(encoder: Encoder, dtype: np.dtype[Any], *, sized: bool = False) -> Any:
     try:
-        return dtype_to_json(dtype)
+        return storable_dtype(dtype, sized=sized)
     except FormatError as exc:
         raise encoder.fail(str(exc)) from None
 

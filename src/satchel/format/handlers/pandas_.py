@@ -103,10 +103,12 @@ def _decode_pandas(decoder: Decoder, node: dict[str, Any]) -> Any:
         raise FormatError("the file holds pandas objects; install pandas"
                           " (pip install 'satchel[pandas]')") from None
     kind = required(node, "kind", str)
-    keys = ("values", "index", "columns", "codes", "categories", *(
-        ("dtype",) if kind == "Categorical" else ()))
-    parts: dict[str, Any] = {key: decoder.child(node[key], f".{key}") for key in keys
-                             if key in node}
+    keys = {"values", "index", "columns", "codes", "categories", *(
+        ("dtype",) if kind == "Categorical" else ())}
+    # In the order the node holds them, which is the order they were saved in: a part
+    # may refer to an object another part defines (a DataFrame's index that is its columns).
+    parts: dict[str, Any] = {key: decoder.child(value, f".{key}") for key, value in node.items()
+                             if key in keys}
     try:
         built = _build(pd, kind, node, parts, decoder)
         if kind in ("Series", "DataFrame"):
@@ -145,10 +147,14 @@ def _build(pd: Any, kind: str, node: dict[str, Any], parts: dict[str, Any],
     if kind == "Index":
         return pd.Index(parts["values"], name=name, dtype=_index_dtype(parts["values"]))
     if kind == "Series":
-        return pd.Series(parts["values"], index=parts["index"], name=name, copy=False)
+        return pd.Series(parts["values"], index=parts["index"], name=name, copy=False,
+                         dtype=_index_dtype(parts["values"]))
     if kind == "DataFrame":
-        columns = decoder.children(node.get("data"), "DataFrame columns")
-        frame = pd.DataFrame(dict(enumerate(columns)), index=parts["index"], copy=False)
+        index = parts["index"]
+        columns = [pd.Series(column, index=index, dtype=object, copy=False)
+                   if _index_dtype(column) is object else column
+                   for column in decoder.children(node.get("data"), "DataFrame columns")]
+        frame = pd.DataFrame(dict(enumerate(columns)), index=index, copy=False)
         frame.columns = parts["columns"]
         return frame
     if kind == "Categorical":
@@ -168,6 +174,7 @@ def _build(pd: Any, kind: str, node: dict[str, Any], parts: dict[str, Any],
 
 
 def _index_dtype(values: Any) -> Any:
+    """``object`` for an object array: pandas would infer its own dtype for strings."""
     return object if isinstance(values, np.ndarray) and values.dtype == object else None
 
 

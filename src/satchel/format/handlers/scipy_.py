@@ -40,6 +40,9 @@ def _encode_sparse(encoder: Encoder, value: Any) -> Node:
     name, fmt, shape = type(value).__name__, value.format, list(value.shape)
     if _sparse_class(name) is not type(value):
         raise encoder.fail(f"sparse type {name} is not supported; convert it to CSR first")
+    if len(shape) != 2:
+        raise encoder.fail(f"a {name} of shape {tuple(shape)} cannot be saved: only 2-D sparse"
+                           " matrices and arrays can; save .toarray() or reshape it to 2-D")
     node: dict[str, Any] = {"$": "sparse", "cls": name, "shape": shape}
     for part in _PARTS[fmt]:
         node[part] = encoder.child(np.asarray(getattr(value, part)), f".{part}")
