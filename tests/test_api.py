@@ -114,6 +114,24 @@ def test_mmap_arrays_are_read_only_views_of_the_file(tmp_path: Path) -> None:
     assert loaded["f"].flags.f_contiguous
 
 
+@pytest.mark.filterwarnings("ignore:The `probability` parameter was deprecated")
+@pytest.mark.parametrize("sparse", [False, True])
+def test_mmap_svm_probabilities(tmp_path: Path, sparse: bool) -> None:
+    """libsvm's predict_proba writes through its dual-coefficient buffer's type: a mapped
+    SVC gets its own copy of those coefficients, and keeps its support vectors mapped."""
+    from sklearn.svm import SVC
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 40)), np.arange(300) % 3
+    data = scipy.sparse.csr_matrix(X) if sparse else X
+    model = SVC(probability=True, random_state=0).fit(data, y)
+    satchel.save(model, tmp_path / "svc.satchel")
+    loaded = satchel.load(tmp_path / "svc.satchel", mmap=True)
+    np.testing.assert_array_equal(loaded.predict_proba(data[:30]), model.predict_proba(data[:30]))
+    vectors = loaded.unwrap().support_vectors_
+    assert not (vectors.data if sparse else vectors).flags.writeable
+
+
 def test_mmap_of_compressed_arrays_decodes_them(tmp_path: Path) -> None:
     """Compressed arrays cannot be mapped; mmap=True still loads them."""
     array = np.zeros(100_000)

@@ -176,6 +176,17 @@ def _libsvm_after(model: Any) -> None:
         _check_training_indices(model, support)
     elif vectors.shape[1] != getattr(model, "n_features_in_", vectors.shape[1]):
         raise fail(name, "support vectors and n_features_in_ disagree")
+    _writable_coefficients(model)
+
+
+def _writable_coefficients(model: Any) -> None:
+    """libsvm's ``predict_proba`` takes the dual coefficients as a writable buffer, which a
+    mapped file's read-only view is not (``mmap=True``): such a model gets its own copy
+    of them (one row per class but one, far smaller than the support vectors)."""
+    dual = model._dual_coef_
+    data = dual.data if model._sparse else dual
+    if isinstance(data, np.ndarray) and not data.flags.writeable:
+        model._dual_coef_ = dual.copy()
 
 
 def _check_svm_probabilities(model: Any, pairs: int) -> None:
