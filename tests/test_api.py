@@ -581,6 +581,31 @@ def test_cycles_through_containers_and_deep_nesting_are_refused_at_save(make: An
         satchel.dumps(make())
 
 
+def _nested(levels: int, make: Any) -> Any:
+    value: Any = 0
+    for _ in range(levels):
+        value = make(value)
+    return value
+
+
+@pytest.mark.parametrize("levels", [127, 199, 1000])
+@pytest.mark.parametrize("make", [lambda v: {"k": v}, lambda v: frozenset([v, 1])])
+def test_deeply_nested_dicts_and_sets_are_an_encode_error(levels: int, make: Any) -> None:
+    """Dicts or sets nested past what a file holds are an EncodeError that says so, not a
+    RecursionError or a message blaming the metadata; 126 dicts still round-trip."""
+    with pytest.raises(satchel.EncodeError, match=r"nests (too deeply|deeper than 200)"):
+        satchel.dumps(_nested(levels, make))
+    nested = _nested(126, lambda v: {"k": v})
+    assert satchel.loads(satchel.dumps(nested)) == nested
+
+
+def test_text_past_the_last_code_point_is_refused_at_save() -> None:
+    """numpy stores a code point past U+10FFFF that a reader refuses: so does a save."""
+    codes = np.array([0x41, 0x110000], dtype="<u4")
+    with pytest.raises(satchel.EncodeError, match="past U\\+10FFFF"):
+        satchel.dumps({"names": codes.view("<U1")})
+
+
 @pytest.mark.parametrize("entropy", [12345, [1, 2, 3], None, np.uint64(2546248239)])
 def test_a_generators_seed_sequence_round_trips(entropy: Any) -> None:
     """A Generator keeps its SeedSequence: spawn() after loading gives the same streams."""

@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from satchel import checks, custom_code, environment, schema
-from satchel.errors import EnvironmentMismatchError, EnvironmentMismatchWarning, FormatError
+from satchel.errors import (
+    EncodeError,
+    EnvironmentMismatchError,
+    EnvironmentMismatchWarning,
+    FormatError,
+    LimitError,
+)
 from satchel.format import container, reader, writer
 from satchel.format.container import Codec, Header
 from satchel.format.decoder import Decoder, collect_names
@@ -39,7 +45,10 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
     if compress is not None and compress not in container.CODECS:
         raise ValueError(f"compress must be None or one of {container.CODECS}, not {compress!r}")
     tree, arrays = encode(obj)
-    uses = collect_names(tree)
+    try:
+        uses = collect_names(tree)
+    except LimitError as exc:  # the reader's walk: a file it would refuse is not written
+        raise EncodeError(f"cannot save: {exc}") from None
     record = Metadata(
         environment=environment.capture(split_name(name)[0] for _, name in uses),
         input_schema=schema.infer_input(obj, sample) if is_model(obj) else None,

@@ -488,6 +488,12 @@ def check_header_text(text: bytes) -> None:
                          " accepts at most that many (satchel.format.container.MAX_NODES)")
 
 
+#: Why an object nested past what the format can hold is refused at save.
+NESTED_TOO_DEEP = ("the object nests too deeply to be stored (each dict, set or list inside"
+                   " another adds a level, and a file holds at most 255 levels of JSON);"
+                   " flatten the nesting")
+
+
 def _json(value: Any) -> bytes:
     """``value`` as JSON; text that is not valid Unicode is an :class:`EncodeError`."""
     try:
@@ -499,6 +505,8 @@ def _json(value: Any) -> bytes:
                 " undecodable bytes), which is not valid Unicode text and cannot be stored as"
                 " UTF-8; store such a value as bytes instead."
             ) from None
+        if "Recursion limit" in str(exc):
+            raise EncodeError(f"cannot save: {NESTED_TOO_DEEP}") from None
         raise EncodeError(
             f"cannot save: {exc}. The metadata must be JSON: strings, numbers, booleans,"
             " None, and lists and dicts of them with string keys."

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import EncodeError
-from satchel.format.container import Stored
+from satchel.format.container import NESTED_TOO_DEEP, Stored
 from satchel.format.decoder import MAX_DEPTH
 
 Node = Any
@@ -218,7 +218,10 @@ def encode(obj: Any, inline: bool = False) -> tuple[Node, list[Stored]]:
     import satchel.format.handlers  # noqa: F401, PLC0415 - registers the handlers
 
     encoder = Encoder(inline)
-    tree = encoder.finish(encoder.encode(obj))
+    try:
+        tree = encoder.finish(encoder.encode(obj))
+    except RecursionError:  # before MAX_DEPTH: a dict level takes several Python frames
+        raise EncodeError(f"cannot save: {NESTED_TOO_DEEP}") from None
     return tree, encoder.arrays
 
 

@@ -36,6 +36,10 @@ def _encode_ndarray(encoder: Encoder, array: np.ndarray[Any, Any]) -> Node:
                            f" accepts at most {MAX_NDIM} (reshape it)")
     if not array.dtype.hasobject:
         dtype = _dtype_json(encoder, array.dtype, sized=True)
+        try:
+            check_text(array, "an array")  # what a reader refuses: code points numpy cannot read
+        except FormatError as exc:
+            raise encoder.fail(str(exc)) from None
         if array.nbytes > INLINE_MAX and not encoder.inline:
             return {"$": "nd", "a": encoder.add_array(array)}
         data, order = raw_view(array)
