@@ -312,6 +312,25 @@ def test_object_columns_and_shared_frame_parts_round_trip() -> None:
     pd.testing.assert_frame_equal(satchel.loads(satchel.dumps(sharing)), sharing)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: np.ma.array(np.array(["ab", "cd"]), mask=[0, 1]),
+    lambda: np.ma.array(np.array([1, 2], dtype=np.float16), mask=[1, 0]),
+    lambda: np.ma.array(np.array([1 + 2j], dtype=np.complex64), mask=[0]),
+    lambda: np.ma.array([1.0, 2.0], mask=[0, 1], fill_value=7.5),
+])
+def test_masked_arrays_keep_their_fill_value(make: Any) -> None:
+    """A masked array comes back with the fill value it had: the one set on it, or numpy's
+    default for its dtype (not that default cast to the dtype: 'N/A' in a <U2 array was
+    'N/'); saving does not set one on the original."""
+    original = make()
+    explicit = original._fill_value is not None
+    loaded = satchel.loads(satchel.dumps(original))
+    assert (original._fill_value is not None) == explicit
+    assert loaded.fill_value == original.fill_value
+    assert type(loaded.fill_value) is type(original.fill_value)
+    np.testing.assert_array_equal(np.ma.getmaskarray(loaded), np.ma.getmaskarray(original))
+
+
 def test_nans_stay_distinct_in_sets_and_dict_keys() -> None:
     """Two NaN objects are two elements of a set (and two dict keys); one shared NaN
     object on loading would merge them."""

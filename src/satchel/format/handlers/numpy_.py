@@ -162,12 +162,17 @@ def _decode_dtype(decoder: Decoder, node: dict[str, Any]) -> np.dtype[Any]:
 def _encode_masked(encoder: Encoder, value: np.ma.MaskedArray[Any, Any]) -> Node:
     if value.dtype.names is not None:
         raise encoder.fail(f"masked arrays of record dtypes ({value.dtype}) are not supported")
-    return {
+    node = {
         "$": "masked",
         "data": encoder.child(np.asarray(value.data), ".data"),
         "mask": encoder.child(np.ma.getmaskarray(value), ".mask"),
-        "fill": encoder.child(value.fill_value, ".fill_value"),
     }
+    # Only a fill value that was set: reading .fill_value would set numpy's default, cast
+    # to the array's dtype (a <U2 array's 'N/A' becomes 'N/', float16's 1e20 inf).
+    chosen = getattr(value, "_fill_value", None)  # numpy's attribute behind the property
+    if chosen is not None:
+        node["fill"] = encoder.child(chosen, ".fill_value")
+    return node
 
 
 def _decode_masked(decoder: Decoder, node: dict[str, Any]) -> np.ma.MaskedArray[Any, Any]:
