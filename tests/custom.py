@@ -23,3 +23,9 @@ class Doubler(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def transform(self, X: Any) -> Any:
         """Twice the input."""
         return double(X)
+
+
+class Label(str):
+    """A str subclass, as a user's own label type would be."""
+
+    __slots__ = ()

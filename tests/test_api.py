@@ -449,11 +449,21 @@ def test_empty_numpy_string_scalars_and_sizeless_dtypes_round_trip() -> None:
     (np.zeros(3, dtype=[(("Title", "a"), "<i4")]), "field titles"),
     (np.zeros(3, dtype=[]), "has no fields"),
     (np.ma.masked_array(np.zeros(2, dtype=[("a", "<f8")])), "masked arrays of record dtypes"),
+    (np.array(["a", "b"], dtype=np.dtypes.StringDType()), r"astype\(str\)"),
 ])
 def test_dtypes_a_reader_would_refuse_are_refused_at_save(value: Any, message: str) -> None:
     """What a file cannot hold faithfully is refused when saved, not when loaded."""
     with pytest.raises(satchel.EncodeError, match=message):
         satchel.dumps(value)
+
+
+def test_subclasses_of_builtin_values_are_refused_with_the_conversion() -> None:
+    """A str (or int...) subclass cannot be rebuilt from a class and state: the error
+    names the builtin to convert it to."""
+    from tests.custom import Label
+
+    with pytest.raises(satchel.EncodeError, match=r"subclasses str.*str\(\.\.\.\)"):
+        satchel.dumps({"label": Label("spam")})
 
 
 def test_ranges_past_64_bits_round_trip() -> None:

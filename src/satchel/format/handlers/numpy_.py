@@ -48,6 +48,9 @@ def _encode_ndarray(encoder: Encoder, array: np.ndarray[Any, Any]) -> Node:
         if order == "F":
             inline["order"] = "F"
         return inline
+    if array.dtype.kind == "T":  # numpy's variable-width strings
+        raise encoder.fail(f"arrays of {array.dtype} cannot be saved; convert them to"
+                           " fixed-width text first (array.astype(str))")
     if array.dtype != np.dtype(object):
         raise encoder.fail(f"record dtype {array.dtype} holds Python objects")
     if max(array.shape, default=0) > _MAX_OBJECTS:

@@ -149,6 +149,14 @@ def reduced(encoder: Encoder, value: Any) -> tuple[dict[str, Any], Any, Any, Any
         return {"$": "new", "cls": name, "args": []}, state, listitems, dictitems
     if func is cls:
         return {"$": "new", "cls": name, "args": list(args)}, state, listitems, dictitems
+    builtin = next((base for base in cls.__mro__[1:] if base.__module__ == "builtins"
+                    and base is not object), None)
+    if rebuilt_by_new and builtin is not None:
+        raise encoder.fail(
+            f"{cls.__module__}.{cls.__qualname__} subclasses {builtin.__name__}, which"
+            f" satchel stores by its exact type only; convert the value with"
+            f" {builtin.__name__}(...) before saving"
+        )
     raise encoder.fail(
         f"{cls.__module__}.{cls.__qualname__} is rebuilt by calling {func!r}; satchel only"
         " rebuilds objects from their class and state. Give the class __getstate__ and"
