@@ -86,6 +86,19 @@ def test_a_member_used_twice_stays_one_object(data: Any) -> None:
     assert_deep_equal(trees, loaded["trees"], "trees")
 
 
+@pytest.mark.parametrize(("extra", "message"), [
+    (np.array([0x110000] + [0x41] * 5000, dtype="<u4").view("<U1"), r"past U\+10FFFF"),
+    (np.zeros((1,) * 33), "33 dimensions"),
+])
+def test_a_column_a_reader_would_refuse_is_refused_at_save(extra: Any, message: str) -> None:
+    """The members' arrays joined into one column pass the checks a lone array does."""
+    trees = [DecisionTreeClassifier() for _ in range(3)]
+    for tree in trees:
+        tree.extra_ = extra.copy()
+    with pytest.raises(satchel.EncodeError, match=message):
+        satchel.dumps(trees)
+
+
 def test_arrays_shared_between_members_are_not_concatenated(data: Any) -> None:
     """An array two members share keeps being one array, so members stay per member."""
     trees = [DecisionTreeClassifier(max_depth=2).fit(*data) for _ in range(3)]

@@ -32,7 +32,7 @@ from satchel.errors import (
     LimitError,
     UnsupportedVersionError,
 )
-from satchel.format.threads import Worker, blake3_threads
+from satchel.format.threads import Worker, blake3_digest
 
 MAGIC = b"\x89SATCHEL"
 FORMAT_MAJOR = 1
@@ -183,7 +183,8 @@ def dtype_to_json(dtype: np.dtype[Any]) -> Any:
     }
 
 
-def storable_dtype(dtype: np.dtype[Any], *, sized: bool = True) -> Any:
+@functools.lru_cache(maxsize=256)
+def storable_dtype(dtype: np.dtype[Any], sized: bool = True) -> Any:
     """:func:`dtype_to_json` of a dtype that a reader takes back (:func:`dtype_from_json`,
     ``sized`` as the node it goes in is read): a writer never writes what a reader refuses.
 
@@ -196,6 +197,30 @@ def storable_dtype(dtype: np.dtype[Any], *, sized: bool = True) -> Any:
     except FormatError as exc:
         raise FormatError(f"dtype {dtype} is past what a reader accepts: {exc}") from None
     return described
+
+
+def storable_arrays(arrays: Sequence[np.ndarray[Any, Any]]) -> Any:
+    """:func:`storable_dtype` of arrays of one dtype and dimension count that a reader
+    takes back: at most :data:`MAX_NDIM` dimensions, text within Unicode.
+
+    Raises:
+        FormatError: the arrays cannot be stored, or not as a reader accepts them.
+    """
+    first = arrays[0]
+    if first.ndim > MAX_NDIM:
+        raise FormatError(f"an array of {first.ndim} dimensions cannot be saved; a reader"
+                          f" accepts at most {MAX_NDIM} (reshape it)")
+    described, text = _array_dtype(first.dtype)
+    if text:
+        for array in arrays:
+            check_text(array, "an array")  # code points numpy stores but cannot read
+    return described
+
+
+@functools.lru_cache(maxsize=256)
+def _array_dtype(dtype: np.dtype[Any]) -> tuple[Any, bool]:
+    """An array dtype's description, and whether it holds text."""
+    return storable_dtype(dtype, True), bool(text_fields(dtype))
 
 
 _DTYPES: dict[str | bytes, np.dtype[Any]] = {}
@@ -372,8 +397,9 @@ def checksum(data: memoryview | bytes) -> str:
 
 def hash_bytes(data: memoryview | bytes) -> bytes:
     """BLAKE3 of ``data``, using every core for large buffers."""
-    threads = blake3_threads() if len(data) >= _HASH_THREADS_FROM else 1
-    return blake3.blake3(data, max_threads=threads).digest()
+    if len(data) >= _HASH_THREADS_FROM:
+        return blake3_digest(data)
+    return blake3.blake3(data, max_threads=1).digest()
 
 
 def compress(data: memoryview, codec: Codec) -> bytes:
@@ -381,8 +407,12 @@ def compress(data: memoryview, codec: Codec) -> bytes:
     if codec == "zstd":
         import zstandard  # noqa: PLC0415 - optional dependency
 
-        threads = -1 if len(data) >= 4 * _HASH_THREADS_FROM else 0
-        return bytes(zstandard.ZstdCompressor(level=3, threads=threads).compress(data))
+        if len(data) >= 4 * _HASH_THREADS_FROM:
+            try:
+                return bytes(zstandard.ZstdCompressor(level=3, threads=-1).compress(data))
+            except zstandard.ZstdError:  # its worker threads could not start: compress here
+                pass
+        return bytes(zstandard.ZstdCompressor(level=3).compress(data))
     import lz4.block  # noqa: PLC0415 - optional dependency
 
     return bytes(lz4.block.compress(data, store_size=False))

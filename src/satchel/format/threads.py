@@ -1,10 +1,11 @@
 """Helper threads that a save or a load can do without.
 
 Hashing and compression release the GIL, so large saves and loads run them on
-a second thread. A process under an address-space or thread limit (a sandbox, a
-fuzzer, a small container) may be unable to start one: Python then raises
-``RuntimeError`` and blake3's thread pool panics. Here the work falls back to
-the calling thread instead: slower, never a failure.
+other threads: a pool of ours, blake3's own pool and zstd's workers. A process
+under an address-space or thread limit (a sandbox, a fuzzer, a small
+container) may be unable to start them: Python then raises ``RuntimeError``,
+blake3's pool panics and zstd reports an allocation error. Here the work falls
+back to the calling thread instead: slower, never a failure.
 """
 
 from __future__ import annotations
@@ -20,28 +21,25 @@ import blake3
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Whether blake3's own thread pool has started (it is started once per process).
-_blake3_pool = False
-
 
 class Worker:
-    """Up to ``threads`` helper threads, started as work arrives; the caller's own
-    thread does the work once one of them cannot be started."""
+    """Up to ``threads`` helper threads, started as work arrives; once one cannot be
+    started, the caller's own thread does the work that no running thread takes."""
 
     def __init__(self, threads: int = 1) -> None:
         self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(max_workers=threads)
+        self._inline = False
 
     def submit(self, work: Callable[..., R], *args: Any) -> Future[R]:
         """``work(*args)``, on a helper thread if one is running or can be started."""
-        if self._pool is not None:
-            once = _Once(work, args)
+        once = _Once(work, args)
+        if self._pool is not None and not self._inline:
             try:
-                return self._pool.submit(once)
-            except RuntimeError:  # no thread could be started; the work is queued, unrun
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
-                return _done(once)
-        return _done(_Once(work, args))
+                return self._pool.submit(once.run)
+            except RuntimeError:  # queued, but no thread could be started for it
+                self._inline = True  # threads already running still drain the queue
+        once.claim()  # here, unless a running thread took it from the queue first
+        return once.outcome()
 
     def map(self, work: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """``[work(item) for item in items]``, the items spread over the threads."""
@@ -62,42 +60,79 @@ class Worker:
 
 
 class _Once:
-    """A call that runs at most once: a queued copy that a thread finds after the caller
-    ran it itself does nothing."""
+    """A call run by whichever thread claims it first; the other gets its outcome.
+
+    A call queued for a thread that could not be started may still be taken by a
+    pool thread already running, or be run by the caller.
+    """
 
     def __init__(self, work: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.work, self.args = work, args
-        self.claimed = threading.Lock()
+        self._claimed = threading.Lock()
+        self._finished = threading.Event()
+        self._result: Any = None
+        self._error: BaseException | None = None
 
-    def __call__(self) -> Any:
-        if self.claimed.acquire(blocking=False):
-            return self.work(*self.args)
-        return None
+    def run(self) -> Any:
+        """Run the call if no thread has; return its result (or raise its error)."""
+        self.claim()
+        return self.outcome().result()
+
+    def claim(self) -> None:
+        """Run the call here, keeping its outcome, unless another thread has claimed it."""
+        if self._claimed.acquire(blocking=False):
+            try:
+                self._result = self.work(*self.args)
+            except BaseException as exc:  # delivered by outcome()
+                self._error = exc
+            finally:
+                self._finished.set()
+
+    def outcome(self) -> Future[Any]:
+        """A future holding the call's result or error, once whoever runs it is done."""
+        self._finished.wait()
+        future: Future[Any] = Future()
+        if self._error is not None:
+            future.set_exception(self._error)
+        else:
+            future.set_result(self._result)
+        return future
 
 
-def _done(call: _Once) -> Future[Any]:
-    """A future holding what ``call`` gives when run here and now."""
-    future: Future[Any] = Future()
-    try:
-        future.set_result(call())
-    except Exception as exc:  # delivered by result(), as a thread's failure would be
-        future.set_exception(exc)
-    return future
+#: Whether blake3's own thread pool started (None: not tried yet). It starts once per
+#: process, on the first multi-threaded hash, or never.
+_blake3_pool: bool | None = None
 
 
-def blake3_threads() -> int:
-    """``max_threads`` for hashing a large buffer: every core once blake3's pool can start.
+def blake3_digest(data: Any) -> bytes:
+    """BLAKE3 of a large buffer, on every core if blake3's pool can start, else here.
 
-    Its pool starts on first use and panics if it cannot start its threads, so
-    until it has started, a thread is started here first to show that it can.
+    The pool panics if it cannot start its threads, and never starts after that;
+    a probe thread is started first, so that a process that cannot start any
+    does not even try.
     """
     global _blake3_pool  # noqa: PLW0603 - one pool per process
-    if not _blake3_pool:
-        probe = threading.Thread(target=int, name="satchel-probe")
+    if _blake3_pool is None and not _thread_starts():
+        return blake3.blake3(data, max_threads=1).digest()
+    if _blake3_pool is not False:
         try:
-            probe.start()
-        except RuntimeError:
-            return 1
-        probe.join()
-        _blake3_pool = True
-    return blake3.blake3.AUTO
+            digest = blake3.blake3(data, max_threads=blake3.blake3.AUTO).digest()
+        except BaseException as exc:  # pyo3's PanicException: the pool's threads did not start
+            if type(exc).__name__ != "PanicException":
+                raise
+            _blake3_pool = False
+        else:
+            _blake3_pool = True
+            return digest
+    return blake3.blake3(data, max_threads=1).digest()
+
+
+def _thread_starts() -> bool:
+    """Whether a thread can be started here now."""
+    probe = threading.Thread(target=int, name="satchel-probe", daemon=True)
+    try:
+        probe.start()
+    except RuntimeError:
+        return False
+    probe.join()
+    return True

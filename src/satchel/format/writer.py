@@ -108,8 +108,12 @@ def _hold(path: str) -> int | None:
 
 
 def _release(descriptor: int) -> None:
-    """Close ``descriptor`` on the one background thread that frees replaced files."""
-    _closer().put(descriptor)
+    """Close ``descriptor`` on the one background thread that frees replaced files (here,
+    if that thread cannot be started)."""
+    try:
+        _closer().put(descriptor)
+    except RuntimeError:
+        os.close(descriptor)
 
 
 @functools.cache

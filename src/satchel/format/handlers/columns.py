@@ -30,7 +30,7 @@ from satchel.format.container import (
     MAX_NODES,
     Joined,
     known_dtype,
-    storable_dtype,
+    storable_arrays,
     text_fields,
 )
 from satchel.format.decoder import BY_KIND, NAMED_KINDS, Decoder, required
@@ -167,7 +167,7 @@ def _column(encoder: Encoder, values: list[Any], step: str) -> Node:
             return {"$": "same", "v": node}
     if _stackable(encoder, values):
         lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
-        node = {"$": "cat", "v": _joined(encoder, Joined.of(values), step),
+        node = {"$": "cat", "v": _joined(encoder, values, step),
                 "lens": encoder.child(lengths, step)}
         encoder.remember_members(node, values)  # a later use of a member's array refers to it
         return node
@@ -193,12 +193,13 @@ def _is_ref(node: Node) -> bool:
     return type(node) is dict and node.get("$") == "ref"
 
 
-def _joined(encoder: Encoder, joined: Joined, step: str) -> Node:
+def _joined(encoder: Encoder, values: list[np.ndarray[Any, Any]], step: str) -> Node:
     """The node of a concatenated column: in the array section unjoined, or inline."""
     try:
-        storable_dtype(joined.dtype)
+        storable_arrays(values)
     except FormatError as exc:
         raise encoder.fail(str(exc)) from None
+    joined = Joined.of(values)
     if joined.nbytes > INLINE_MAX and not encoder.inline:
         return {"$": "nd", "a": encoder.add_array(joined)}
     return encoder.child(joined.array(), step)

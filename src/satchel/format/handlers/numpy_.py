@@ -14,6 +14,7 @@ from satchel.format.container import (
     check_text,
     dtype_from_json,
     raw_view,
+    storable_arrays,
     storable_dtype,
 )
 from satchel.format.decoder import BY_KIND, SELF_REGISTERING, Decoder, required
@@ -31,13 +32,9 @@ _MAX_OBJECTS = 10_000_000
 
 
 def _encode_ndarray(encoder: Encoder, array: np.ndarray[Any, Any]) -> Node:
-    if array.ndim > MAX_NDIM:
-        raise encoder.fail(f"an array of {array.ndim} dimensions cannot be saved; a reader"
-                           f" accepts at most {MAX_NDIM} (reshape it)")
     if not array.dtype.hasobject:
-        dtype = _dtype_json(encoder, array.dtype, sized=True)
         try:
-            check_text(array, "an array")  # what a reader refuses: code points numpy cannot read
+            dtype = storable_arrays([array])
         except FormatError as exc:
             raise encoder.fail(str(exc)) from None
         if array.nbytes > INLINE_MAX and not encoder.inline:
@@ -53,6 +50,9 @@ def _encode_ndarray(encoder: Encoder, array: np.ndarray[Any, Any]) -> Node:
                            " fixed-width text first (array.astype(str))")
     if array.dtype != np.dtype(object):
         raise encoder.fail(f"record dtype {array.dtype} holds Python objects")
+    if array.ndim > MAX_NDIM:
+        raise encoder.fail(f"an array of {array.ndim} dimensions cannot be saved; a reader"
+                           f" accepts at most {MAX_NDIM} (reshape it)")
     if max(array.shape, default=0) > _MAX_OBJECTS:
         raise encoder.fail(f"an object array of shape {array.shape} cannot be saved; a reader"
                            f" accepts at most {_MAX_OBJECTS} along each axis")
@@ -137,7 +137,7 @@ def _encode_scalar(encoder: Encoder, value: np.generic) -> Node:
 
 def _dtype_json(encoder: Encoder, dtype: np.dtype[Any], *, sized: bool = False) -> Any:
     try:
-        return storable_dtype(dtype, sized=sized)
+        return storable_dtype(dtype, sized)
     except FormatError as exc:
         raise encoder.fail(str(exc)) from None
 
