@@ -246,3 +246,28 @@ def test_multi_output_and_non_json_classes_are_recorded() -> None:
     labels = np.where(X[:, 0] > 0, b"yes", b"no")
     tree = DecisionTreeClassifier().fit(X, labels)
     assert satchel.loads(satchel.dumps(tree)).output_schema.classes == ["b'no'", "b'yes'"]
+
+
+def test_frames_with_integer_column_names(xy: tuple[Any, Any]) -> None:
+    """A DataFrame's default integer column names are the schema's '0', '1', ...: the
+    loaded model predicts on the frame it was trained on, with its columns in any order."""
+    X, y = xy
+    frame = pd.DataFrame(X)
+    model = LogisticRegression().fit(frame, y)
+    loaded = satchel.loads(satchel.dumps(model, sample=frame))
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+    shuffled = frame[list(frame.columns)[::-1]]
+    np.testing.assert_array_equal(loaded.predict(shuffled), model.predict(frame))
+
+
+def test_a_sample_with_a_repeated_column_name_is_described(xy: tuple[Any, Any]) -> None:
+    """A sample whose columns share a name is described column by column (it raised a
+    pandas ValueError at save); such input is refused when predicting, naming the column."""
+    X, y = xy
+    model = LogisticRegression().fit(X, y)
+    names = ["a", "a", *[f"c{i}" for i in range(X.shape[1] - 2)]]
+    sample = pd.DataFrame(X, columns=names)
+    loaded = satchel.loads(satchel.dumps(model, sample=sample))
+    assert [c.name for c in loaded.input_schema.columns] == names
+    with pytest.raises(satchel.SchemaError, match="one column of that name"):
+        loaded.predict(sample)

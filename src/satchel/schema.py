@@ -120,6 +120,11 @@ def _closest(name: str, candidates: list[str]) -> str:
     return f" (closest: {found[0]!r})" if found else ""
 
 
+def _column_labels(frame: Any) -> dict[str, Any]:
+    """Each column's label by its schema name, its text (``0`` is ``'0'``)."""
+    return {str(label): label for label in frame.columns}
+
+
 def _frame_problems(schema: InputSchema, frame: Any) -> list[dict[str, Any]]:
     present = [str(c) for c in frame.columns]
     expected = [c.name for c in schema.columns]
@@ -138,10 +143,11 @@ def _frame_problems(schema: InputSchema, frame: Any) -> list[dict[str, Any]]:
             "an unexpected column" + _closest(name, [e for e in expected if e not in present])}
         for name in present if name not in expected
     ]
+    labels = _column_labels(frame)
     for column in schema.columns:
         if column.name not in present:
             continue
-        values = frame[column.name]
+        values = frame[labels[column.name]]
         found = kind_of(values.dtype)
         if found not in _ACCEPTS.get(column.kind, {found}):
             problems.append({"column": column.name, "expected": f"{column.kind} ({column.dtype})",
@@ -180,9 +186,11 @@ def _validate_frame(schema: InputSchema, data: Any) -> Any:
     problems = _frame_problems(schema, data)
     if problems:
         raise SchemaError(problems)
-    frame = data[[c.name for c in schema.columns]]
-    casts = {c.name: c.dtype for c in schema.columns
-             if c.kind == "float" and kind_of(frame[c.name].dtype) in ("integer", "boolean")}
+    labels = _column_labels(data)
+    frame = data[[labels[c.name] for c in schema.columns]]
+    casts = {labels[c.name]: c.dtype for c in schema.columns
+             if c.kind == "float" and kind_of(frame[labels[c.name]].dtype) in ("integer",
+                                                                                "boolean")}
     return frame.astype(casts) if casts else frame
 
 
@@ -210,9 +218,10 @@ def _validate_array(schema: InputSchema, data: Any) -> Any:
 def infer_input(model: Any, sample: Any = None) -> InputSchema | None:
     """The input schema from ``sample``, else from ``feature_names_in_`` / ``n_features_in_``."""
     if sample is not None and hasattr(sample, "columns") and hasattr(sample, "dtypes"):
+        missing = np.asarray(sample.isna().any(axis=0))  # by position: names may repeat
         return InputSchema(columns=tuple(
-            Column(str(name), str(dtype), kind_of(dtype), bool(sample[name].isna().any()))
-            for name, dtype in sample.dtypes.items()
+            Column(str(name), str(dtype), kind_of(dtype), bool(nulls))
+            for (name, dtype), nulls in zip(sample.dtypes.items(), missing, strict=True)
         ))
     if sample is not None:
         array = np.asarray(sample)
