@@ -223,3 +223,18 @@ def test_satchel_verify_counts_the_checked_rows(tmp_path: Path, saved: bytes) ->
     (tmp_path / "bad.satchel").write_bytes(forge_check_outputs(saved, _flip_labels))
     with pytest.raises(satchel.PredictionMismatchError):
         satchel.verify(tmp_path / "bad.satchel")
+
+
+def test_object_outputs_with_missing_values_verify() -> None:
+    """A transformer passing text and missing numbers through gives object outputs holding
+    NaN and None: an unchanged model verifies (NaN is not equal to itself), a changed
+    value is still found."""
+    frame = pd.DataFrame({"s": ["a", "b", None, "c"] * 5, "f": [np.nan, 1.0, 2.0, None] * 5})
+    columns = ColumnTransformer([("keep", "passthrough", ["s", "f"])]).fit(frame)
+    data = satchel.dumps(columns, sample=frame)
+    satchel.loads(data, verify=True)
+    outputs = columns.transform(frame)
+    changed = outputs.copy()
+    changed[3, 0] = "d"
+    assert checks._differences(outputs, changed) == (1, None)
+    assert checks._differences(outputs, outputs.copy()) is None

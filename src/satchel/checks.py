@@ -71,12 +71,43 @@ def _differences(saved: Any, current: Any) -> tuple[int, float | None] | None:
         close = np.isclose(current, saved, rtol=RTOL, atol=ATOL, equal_nan=True)
         gap = np.abs(current - saved)
         largest = float(np.nanmax(gap)) if gap.size else 0.0
+    elif object in (saved.dtype, current.dtype):
+        close, largest = _same_objects(saved, current), None
     else:
         close, largest = saved == current, None
     close = np.asarray(close)
     bad = ~close.reshape(close.shape[0], -1).all(axis=1) if close.ndim else ~close
     count = int(np.count_nonzero(bad))
     return (count, largest) if count else None
+
+
+def _same_objects(saved: np.ndarray[Any, Any], current: np.ndarray[Any, Any]
+                  ) -> np.ndarray[Any, Any]:
+    """Where two arrays of one shape, one of them of objects, hold equal values; a missing
+    value (None, NaN, pandas' NA) equals another."""
+    same = [_same(a, b) for a, b in zip(saved.ravel().tolist(), current.ravel().tolist(),
+                                         strict=True)]
+    return np.array(same, dtype=bool).reshape(saved.shape)
+
+
+def _same(saved: Any, current: Any) -> bool:
+    if _is_missing(saved) or _is_missing(current):
+        return _is_missing(saved) and _is_missing(current)
+    try:
+        return bool(saved == current)
+    except (TypeError, ValueError):  # no single truth value: not one equal value
+        return False
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # noqa: PLR0124 - only NaN differs from itself
+    except TypeError:  # pandas' NA: comparing it gives NA, which has no truth value
+        return True
+    except ValueError:  # an array's comparison: not one missing value
+        return False
 
 
 def _dense(values: Any) -> np.ndarray[Any, Any]:
