@@ -118,3 +118,20 @@ def test_model_can_be_copied_and_pickled(model: satchel.Model, frame: pd.DataFra
     for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
         np.testing.assert_array_equal(clone.predict(frame.head(3)),
                                       model.predict(frame.head(3)))
+
+
+def test_a_loaded_model_saved_again_keeps_its_metadata(tmp_path: Any) -> None:
+    """save() of a loaded Model stores the estimator (not the wrapper, which no loader
+    trusts) with the metadata it was loaded with; given a new sample, new metadata."""
+    frame = pd.DataFrame({"x": np.arange(30.0), "z": np.arange(30.0) % 7})
+    model = LogisticRegression().fit(frame, np.arange(30) % 2)
+    satchel.save(model, tmp_path / "first.satchel", sample=frame, metadata={"run": 1})
+    loaded = satchel.load(tmp_path / "first.satchel")
+    satchel.save(loaded, tmp_path / "again.satchel")
+    again = satchel.load(tmp_path / "again.satchel")
+    assert type(again.unwrap()) is LogisticRegression
+    assert again.metadata == loaded.metadata
+    assert again.digest == loaded.digest
+    resampled = satchel.loads(satchel.dumps(loaded, sample=frame[["z", "x"]]))
+    assert [c.name for c in resampled.input_schema.columns] == ["z", "x"]
+    np.testing.assert_array_equal(again.predict(frame), model.predict(frame))

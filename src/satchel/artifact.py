@@ -44,6 +44,10 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
     """(tree, arrays, metadata) of the file ``obj`` is saved as."""
     if compress is not None and compress not in container.CODECS:
         raise ValueError(f"compress must be None or one of {container.CODECS}, not {compress!r}")
+    if isinstance(obj, Model):  # a loaded model saved again: the estimator, not the wrapper
+        if sample is None and metadata is None and not embed_source:
+            return *encode(obj.unwrap()), obj.metadata  # and the metadata it was saved with
+        obj = obj.unwrap()
     tree, arrays = encode(obj)
     try:
         uses = collect_names(tree)
