@@ -47,7 +47,7 @@ from satchel.format.container import HEADER_DICTIONARY
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 MAGIC = b"\x89SATCHEL"
-VERSION = (1, 2)  # what satchel writes; files of 1.0 are read too
+VERSION = (1, 3)  # what satchel writes; files of 1.0 are read too
 ALIGNMENT = 64
 PREAMBLE_SIZE = 64
 FLAG_ZLIB = 1

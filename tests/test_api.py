@@ -657,3 +657,21 @@ def test_random_generators_round_trip(draws: int) -> None:
     loaded_state, loaded_generator = satchel.loads(satchel.dumps((state, generator)))
     assert [loaded_state.normal() for _ in range(3)] == [state.normal() for _ in range(3)]
     assert loaded_generator.normal() == generator.normal()
+
+
+def test_an_imputer_fitted_on_text_round_trips() -> None:
+    """SimpleImputer keeps the object dtype of the text it was fitted on (a dtype value,
+    never an array's): an imputer of categorical columns saves, loads and transforms."""
+    import pandas as pd
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.DataFrame({"plan": ["basic", None, "pro", "basic"], "region": ["n", "s", None, "s"]})
+    pipeline = make_pipeline(SimpleImputer(strategy="most_frequent"),
+                             OneHotEncoder(sparse_output=False)).fit(frame)
+    loaded = satchel.loads(satchel.dumps(pipeline, sample=frame), verify=True)
+    assert loaded.unwrap().steps[0][1]._fit_dtype == np.dtype(object)
+    np.testing.assert_array_equal(loaded.transform(frame), pipeline.transform(frame))
+    assert satchel.loads(satchel.dumps([np.dtype(object), np.dtype("<U0")])) == [
+        np.dtype(object), np.dtype("<U0")]

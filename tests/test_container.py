@@ -17,8 +17,8 @@ from satchel.format import container, reader, writer
 from satchel.format.encoder import encode
 
 PINNED_PREAMBLE = bytes.fromhex(
-    "895341544348454c01000200000000005701000000000000"
-    "c5917465be3303992ca0d9b6ee24b62c4efce3e61e3f587cca582af1fc57ccd3"
+    "895341544348454c01000300000000005701000000000000"
+    "4bcecc5a6154078276a7203f980097299e2e7171489bc11a5020b6c2db0ea07a"
     "0000000000000000"
 )
 PINNED_HEADER = (
@@ -52,11 +52,11 @@ def test_exact_bytes_of_a_small_object() -> None:
 
 
 def test_preamble_fields() -> None:
-    """The preamble holds magic, version 1.2, flags, header length and the header hash."""
+    """The preamble holds magic, version 1.3, flags, header length and the header hash."""
     magic, major, minor, flags, length, _, reserved = struct.unpack(
         "<8sHHIQ32s8s", PINNED_PREAMBLE)
     assert (magic, major, minor, flags, length, reserved) == (
-        b"\x89SATCHEL", 1, 2, 0, len(PINNED_HEADER), bytes(8))
+        b"\x89SATCHEL", 1, 3, 0, len(PINNED_HEADER), bytes(8))
 
 
 def test_large_header_is_zlib_compressed(forest: Any) -> None:
@@ -196,7 +196,7 @@ def test_unknown_major_version_is_refused() -> None:
     """A file of another major version is refused with the version to install."""
     data = bytearray(format_bytes(pinned_object()))
     data[8] = 2
-    with pytest.raises(satchel.UnsupportedVersionError, match=r"format 2\.2"):
+    with pytest.raises(satchel.UnsupportedVersionError, match=r"format 2\.3"):
         satchel.loads(bytes(data))
 
 

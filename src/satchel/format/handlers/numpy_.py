@@ -158,7 +158,20 @@ def _decode_scalar(decoder: Decoder, node: dict[str, Any]) -> np.generic:
     return value[0]  # type: ignore[no-any-return]
 
 
+#: The object dtype as a value (``SimpleImputer._fit_dtype`` after fitting on text):
+#: never the dtype of an array in the array section.
+_OBJECT_DTYPE = "|O"
+
+
+def _encode_dtype(encoder: Encoder, dtype: np.dtype[Any]) -> Node:
+    if dtype == np.dtype(object):
+        return {"$": "dtype", "dtype": _OBJECT_DTYPE}
+    return {"$": "dtype", "dtype": _dtype_json(encoder, dtype)}
+
+
 def _decode_dtype(decoder: Decoder, node: dict[str, Any]) -> np.dtype[Any]:
+    if node.get("dtype") == _OBJECT_DTYPE:
+        return np.dtype(object)
     return dtype_from_json(node.get("dtype"), "dtype", sized=False)
 
 
@@ -309,7 +322,7 @@ BY_TYPE.update({
 })
 BY_PREDICATE.extend([
     (lambda v: isinstance(v, np.generic), _encode_scalar),
-    (lambda v: isinstance(v, np.dtype), lambda e, v: {"$": "dtype", "dtype": _dtype_json(e, v)}),
+    (lambda v: isinstance(v, np.dtype), _encode_dtype),
     (lambda v: isinstance(v, np.random.BitGenerator), _encode_random),
 ])
 BY_KIND.update({
