@@ -238,3 +238,35 @@ def test_object_outputs_with_missing_values_verify() -> None:
     changed[3, 0] = "d"
     assert checks._differences(outputs, changed) == (1, None)
     assert checks._differences(outputs, outputs.copy()) is None
+
+
+@pytest.mark.parametrize("kind", ["csr", "csc", "coo"])
+def test_sparse_samples(kind: str) -> None:
+    """A sparse sample (as a model fitted on sparse data takes) gives a schema of its width
+    and dtype and a check sample that verifies (COO cannot be sliced; no sparse matrix has
+    a len())."""
+    import scipy.sparse
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    data = scipy.sparse.csr_matrix(X)
+    model = LogisticRegression().fit(data, y)
+    loaded = satchel.loads(satchel.dumps(model, sample=data.asformat(kind)), verify=True)
+    assert (loaded.input_schema.n_features, loaded.input_schema.dtype) == (3, "float64")
+    assert loaded.metadata["check"]["rows"] == 40
+    np.testing.assert_array_equal(loaded.predict(data), model.predict(data))
+
+
+def test_random_outputs_are_not_checked() -> None:
+    """A method whose outputs change from one run to the next (a stratified dummy's
+    predict) is left out of the check sample, so that verifying does not fail for it."""
+    from sklearn.dummy import DummyClassifier
+
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    y = np.arange(60) % 2
+    dummy = DummyClassifier(strategy="stratified").fit(X, y)
+    satchel.loads(satchel.dumps(dummy, sample=X), verify=True)
+    prior = DummyClassifier(strategy="prior").fit(X, y)
+    record = satchel.loads(satchel.dumps(prior, sample=X)).metadata["check"]
+    stored = decode_inline(record["tree"], TrustPolicy())
+    assert set(stored["outputs"]) == {"predict", "predict_proba"}

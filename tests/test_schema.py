@@ -271,3 +271,11 @@ def test_a_sample_with_a_repeated_column_name_is_described(xy: tuple[Any, Any]) 
     assert [c.name for c in loaded.input_schema.columns] == names
     with pytest.raises(satchel.SchemaError, match="one column of that name"):
         loaded.predict(sample)
+
+
+def test_ragged_rows_are_a_schema_error(xy: tuple[Any, Any]) -> None:
+    """Rows of unequal length are refused with a SchemaError, not numpy's ValueError."""
+    X, y = xy
+    loaded = satchel.loads(satchel.dumps(LogisticRegression().fit(X, y), sample=X))
+    with pytest.raises(satchel.SchemaError, match="rows of equal length"):
+        loaded.predict([[1.0] * X.shape[1], [1.0]])

@@ -198,7 +198,11 @@ def _validate_array(schema: InputSchema, data: Any) -> Any:
     if hasattr(data, "tocsr"):  # scipy.sparse: check the shape and dtype without densifying
         array: Any = data
     else:
-        array = data.to_numpy() if hasattr(data, "to_numpy") else np.asarray(data)
+        try:
+            array = data.to_numpy() if hasattr(data, "to_numpy") else np.asarray(data)
+        except (TypeError, ValueError) as exc:  # ragged rows, values numpy cannot hold
+            raise SchemaError([{"column": None, "expected": f"{schema.n_features} features"
+                                " in rows of equal length", "found": str(exc)[:200]}]) from None
     problems = []
     if array.ndim != 2 or array.shape[1] != schema.n_features:
         problems.append({"column": None, "expected": f"{schema.n_features} features",
@@ -223,6 +227,8 @@ def infer_input(model: Any, sample: Any = None) -> InputSchema | None:
             Column(str(name), str(dtype), kind_of(dtype), bool(nulls))
             for (name, dtype), nulls in zip(sample.dtypes.items(), missing, strict=True)
         ))
+    if sample is not None and hasattr(sample, "tocsr"):  # scipy.sparse
+        return InputSchema(n_features=int(sample.shape[1]), dtype=str(sample.dtype))
     if sample is not None:
         array = np.asarray(sample)
         if array.ndim == 2:
