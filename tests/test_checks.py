@@ -270,3 +270,22 @@ def test_random_outputs_are_not_checked() -> None:
     record = satchel.loads(satchel.dumps(prior, sample=X)).metadata["check"]
     stored = decode_inline(record["tree"], TrustPolicy())
     assert set(stored["outputs"]) == {"predict", "predict_proba"}
+
+
+def test_samples_holding_objects_store_no_check_and_say_so() -> None:
+    """A sample with date or Decimal values (as read_sql gives) cannot be a check sample,
+    which is decoded with nothing trusted: the save warns and stores none, rather than
+    storing one that every verify refuses; the model loads, verifies and predicts."""
+    import datetime
+    import decimal
+
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    frame = pd.DataFrame({"f": X[:, 0], "when": [datetime.date(2020, 1, 1)] * 40,
+                          "amount": [decimal.Decimal("1.5")] * 40})
+    model = make_pipeline(ColumnTransformer([("keep", "passthrough", ["f"])]),
+                          LogisticRegression()).fit(frame, (X[:, 1] > 0).astype(int))
+    with pytest.warns(UserWarning, match=r"no check sample is stored.*'datetime.date'"):
+        data = satchel.dumps(model, sample=frame)
+    loaded = satchel.loads(data, verify=True)
+    assert loaded.metadata.get("check") is None
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))

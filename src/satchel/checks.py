@@ -7,15 +7,16 @@ version number alone cannot promise.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import orjson
 
 from satchel.errors import FormatError, PredictionMismatchError
-from satchel.format.decoder import decode_inline
+from satchel.format.decoder import collect_names, decode_inline
 from satchel.format.encoder import encode
-from satchel.format.trust import TrustPolicy
+from satchel.format.trust import TrustPolicy, dotted
 
 METHODS = ("predict", "predict_proba", "decision_function", "transform", "score_samples")
 DEFAULT_ROWS = 100
@@ -63,6 +64,14 @@ def build(model: Any, sample: Any, rows: int = DEFAULT_ROWS) -> dict[str, Any] |
     while rows >= 1:
         taken = _rows(sample, rows)
         tree, _ = encode({"input": taken, "outputs": _repeatable(model, taken)}, inline=True)
+        names = sorted({dotted(name) for _, name in collect_names(tree)})
+        if names:  # verify() decodes with nothing trusted: it would refuse this sample
+            warnings.warn(
+                f"no check sample is stored: the sample's rows or outputs hold {names}"
+                " objects, and a check sample holds plain data only (numbers, text, arrays,"
+                " DataFrames). Convert those values (to text, datetime64 or float) to keep"
+                " one; the input schema is stored as usual.", UserWarning, stacklevel=4)
+            return None
         if len(orjson.dumps(tree)) <= MAX_BYTES:
             return {"rows": _row_count(taken), "tree": tree}
         rows //= 2
