@@ -115,8 +115,9 @@ def _same_objects(saved: np.ndarray[Any, Any], current: np.ndarray[Any, Any]
 
 
 def _same(saved: Any, current: Any) -> bool:
-    if _is_missing(saved) or _is_missing(current):
-        return _is_missing(saved) and _is_missing(current)
+    missing = _is_missing(saved), _is_missing(current)
+    if any(missing):
+        return all(missing)
     try:
         return bool(saved == current)
     except (TypeError, ValueError):  # no single truth value: not one equal value

@@ -125,27 +125,27 @@ def _column_labels(frame: Any) -> dict[str, Any]:
     return {str(label): label for label in frame.columns}
 
 
-def _frame_problems(schema: InputSchema, frame: Any) -> list[dict[str, Any]]:
-    present = [str(c) for c in frame.columns]
-    expected = [c.name for c in schema.columns]
-    counts = collections.Counter(present)
-    repeated = sorted(name for name, count in counts.items() if count > 1)
-    if repeated:  # a name that selects several columns cannot be checked as one
+def _frame_problems(schema: InputSchema, frame: Any, labels: dict[str, Any]
+                    ) -> list[dict[str, Any]]:
+    """What keeps ``frame`` (its column ``labels`` by name) from matching ``schema``."""
+    if len(labels) != len(frame.columns):  # a name that selects several columns
+        counts = collections.Counter(str(c) for c in frame.columns)
         return [{"column": name, "expected": "one column of that name",
-                 "found": f"{counts[name]} columns"} for name in repeated]
+                 "found": f"{counts[name]} columns"}
+                for name in sorted(name for name, count in counts.items() if count > 1)]
+    expected = {c.name for c in schema.columns}
     problems = [
         {"column": c.name, "expected": f"a column of {c.kind}", "found":
-            "missing" + _closest(c.name, [p for p in present if p not in expected])}
-        for c in schema.columns if c.name not in present
+            "missing" + _closest(c.name, [p for p in labels if p not in expected])}
+        for c in schema.columns if c.name not in labels
     ]
     problems += [
-        {"column": name, "expected": "no such column", "found":
-            "an unexpected column" + _closest(name, [e for e in expected if e not in present])}
-        for name in present if name not in expected
+        {"column": name, "expected": "no such column", "found": "an unexpected column"
+            + _closest(name, [c.name for c in schema.columns if c.name not in labels])}
+        for name in labels if name not in expected
     ]
-    labels = _column_labels(frame)
     for column in schema.columns:
-        if column.name not in present:
+        if column.name not in labels:
             continue
         values = frame[labels[column.name]]
         found = kind_of(values.dtype)
@@ -183,10 +183,10 @@ def _validate_frame(schema: InputSchema, data: Any) -> Any:
         names = [c.name for c in schema.columns]
         raise SchemaError([{"column": None, "expected": f"a DataFrame with columns {names}",
                             "found": type(data).__name__}])
-    problems = _frame_problems(schema, data)
+    labels = _column_labels(data)
+    problems = _frame_problems(schema, data, labels)
     if problems:
         raise SchemaError(problems)
-    labels = _column_labels(data)
     frame = data[[labels[c.name] for c in schema.columns]]
     casts = {labels[c.name]: c.dtype for c in schema.columns
              if c.kind == "float" and kind_of(frame[labels[c.name]].dtype) in ("integer",

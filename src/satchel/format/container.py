@@ -207,14 +207,23 @@ def storable_arrays(arrays: Sequence[np.ndarray[Any, Any]]) -> Any:
         FormatError: the arrays cannot be stored, or not as a reader accepts them.
     """
     first = arrays[0]
-    if first.ndim > MAX_NDIM:
-        raise FormatError(f"an array of {first.ndim} dimensions cannot be saved; a reader"
-                          f" accepts at most {MAX_NDIM} (reshape it)")
+    check_ndim(first.ndim)
     described, text = _array_dtype(first.dtype)
     if text:
         for array in arrays:
             check_text(array, "an array")  # code points numpy stores but cannot read
     return described
+
+
+def check_ndim(ndim: int) -> None:
+    """Refuse to store an array of more dimensions than a reader accepts.
+
+    Raises:
+        FormatError: ``ndim`` is past :data:`MAX_NDIM`.
+    """
+    if ndim > MAX_NDIM:
+        raise FormatError(f"an array of {ndim} dimensions cannot be saved; a reader accepts"
+                          f" at most {MAX_NDIM} (reshape it)")
 
 
 @functools.lru_cache(maxsize=256)

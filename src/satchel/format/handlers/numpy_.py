@@ -11,6 +11,7 @@ from satchel.errors import FormatError
 from satchel.format.container import (
     INLINE_MAX,
     MAX_NDIM,
+    check_ndim,
     check_text,
     dtype_from_json,
     raw_view,
@@ -50,9 +51,10 @@ def _encode_ndarray(encoder: Encoder, array: np.ndarray[Any, Any]) -> Node:
                            " fixed-width text first (array.astype(str))")
     if array.dtype != np.dtype(object):
         raise encoder.fail(f"record dtype {array.dtype} holds Python objects")
-    if array.ndim > MAX_NDIM:
-        raise encoder.fail(f"an array of {array.ndim} dimensions cannot be saved; a reader"
-                           f" accepts at most {MAX_NDIM} (reshape it)")
+    try:
+        check_ndim(array.ndim)
+    except FormatError as exc:
+        raise encoder.fail(str(exc)) from None
     if max(array.shape, default=0) > _MAX_OBJECTS:
         raise encoder.fail(f"an object array of shape {array.shape} cannot be saved; a reader"
                            f" accepts at most {_MAX_OBJECTS} along each axis")
@@ -135,9 +137,10 @@ def _encode_scalar(encoder: Encoder, value: np.generic) -> Node:
     return {"$": "npscalar", "dtype": _dtype_json(encoder, value.dtype), "hex": data.hex()}
 
 
-def _dtype_json(encoder: Encoder, dtype: np.dtype[Any], *, sized: bool = False) -> Any:
+def _dtype_json(encoder: Encoder, dtype: np.dtype[Any]) -> Any:
+    """A scalar's or a dtype value's dtype: it may have no size (``np.str_('')``)."""
     try:
-        return storable_dtype(dtype, sized)
+        return storable_dtype(dtype, False)
     except FormatError as exc:
         raise encoder.fail(str(exc)) from None
 
