@@ -368,6 +368,22 @@ def test_what_a_reader_would_refuse_is_refused_at_save(value: Any, message: str)
         satchel.dumps(value())
 
 
+@pytest.mark.parametrize("index", ["multi", "datetime", "categorical", "period"])
+def test_pandas_indexes_not_stored_name_themselves(index: str) -> None:
+    """A MultiIndex, DatetimeIndex, CategoricalIndex or PeriodIndex is refused naming its
+    class and what to convert it to, not as an object "rebuilt by calling _new_Index"."""
+    import pandas as pd
+
+    value = {"multi": lambda: pd.MultiIndex.from_tuples([("a", 1), ("b", 2)]),
+             "datetime": lambda: pd.date_range("2024-01-01", periods=3),
+             "categorical": lambda: pd.CategoricalIndex(["x", "y"]),
+             "period": lambda: pd.DataFrame({"a": [1, 2]}, index=pd.period_range(
+                 "2024-01", periods=2, freq="M"))}[index]()
+    with pytest.raises(satchel.EncodeError, match=r"pandas (Multi|Datetime|Categorical|Period)"
+                       r"Index is not supported.*Convert it"):
+        satchel.dumps(value)
+
+
 @pytest.mark.parametrize("name", [float("nan"), float("-inf"), 2**70, -(2**70), "x", None])
 def test_pandas_names_json_cannot_hold_round_trip(name: Any) -> None:
     """Index and Series names that plain JSON cannot hold (NaN, infinities, integers past

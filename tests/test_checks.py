@@ -289,3 +289,74 @@ def test_samples_holding_objects_store_no_check_and_say_so() -> None:
     loaded = satchel.loads(data, verify=True)
     assert loaded.metadata.get("check") is None
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+
+
+@pytest.fixture(scope="module")
+def dated() -> tuple[pd.DataFrame, Any]:
+    """A frame indexed by date and a pipeline fitted on its two numeric columns."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40)},
+                         index=pd.date_range("2024-01-01", periods=40, freq="D"))
+    return frame, make_pipeline(StandardScaler(), LogisticRegression()).fit(
+        frame, (frame["a"] > 0).astype(int))
+
+
+@pytest.mark.parametrize("index", ["datetime", "multi", "period", "categorical", "timedelta"])
+def test_a_sample_indexed_by_anything_stores_a_check(dated: tuple[pd.DataFrame, Any],
+                                                     index: str) -> None:
+    """An estimator never reads a frame's index, and a time series' sample is indexed by
+    date: its check sample keeps a plain index (the save refused a DatetimeIndex,
+    MultiIndex, PeriodIndex or CategoricalIndex), and verifies."""
+    frame, model = dated
+    sample = {
+        "datetime": frame,
+        "multi": frame.set_index([frame.index, np.arange(40)]),
+        "period": frame.set_axis(pd.period_range("2024-01", periods=40, freq="D")),
+        "categorical": frame.set_axis(pd.CategoricalIndex(list("xy") * 20)),
+        "timedelta": frame.set_axis(pd.timedelta_range(0, periods=40, freq="s")),
+    }[index]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = satchel.loads(satchel.dumps(model, sample=sample), verify=True)
+    assert loaded.metadata["check"]["rows"] == 40
+    np.testing.assert_array_equal(loaded.predict(sample), model.predict(frame))
+
+
+def test_a_sample_with_columns_a_check_cannot_hold_warns(dated: tuple[pd.DataFrame, Any]
+                                                         ) -> None:
+    """A column of time-zone-aware timestamps (which the model drops) is not plain data: the
+    save warns that it stores no check sample, naming the dtype, and keeps the schema."""
+    frame, _ = dated
+    stamped = frame.assign(at=pd.date_range("2024-01-01", periods=40, freq="h", tz="UTC"))
+    model = make_pipeline(ColumnTransformer([("keep", "passthrough", ["a", "b"])]),
+                          LogisticRegression()).fit(stamped, (frame["a"] > 0).astype(int))
+    with pytest.warns(UserWarning, match=r"no check sample is stored.*datetime64\[.*UTC\]"):
+        data = satchel.dumps(model, sample=stamped)
+    loaded = satchel.loads(data, verify=True)
+    assert loaded.metadata.get("check") is None
+    assert [c.name for c in loaded.input_schema.columns] == ["a", "b", "at"]
+    np.testing.assert_array_equal(loaded.predict(stamped), model.predict(stamped))
+
+
+def test_a_sample_the_model_cannot_take_is_refused(tmp_path: Path, classifier: Any,
+                                                   rows: np.ndarray[Any, Any]) -> None:
+    """A sample that every method of the model refuses (the wrong number of features) would
+    store a schema that refuses the model's real inputs, and a check of nothing: the save
+    fails, naming the methods and what they said, and writes nothing."""
+    path = tmp_path / "model.satchel"
+    with pytest.raises(ValueError, match=r"sample= is not an input this model accepts:"
+                       r" predict, predict_proba, decision_function raised ValueError: X has"
+                       r" 3 features.*Pass rows like those the model was fitted on"):
+        satchel.save(classifier, path, sample=rows[:, :3])
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_with_no_method_to_check_says_so(rows: np.ndarray[Any, Any]) -> None:
+    """A clusterer with fit_predict only has no outputs to check: the save says so rather
+    than storing a check of nothing, which would verify whatever the model became."""
+    from sklearn.cluster import DBSCAN
+
+    with pytest.warns(UserWarning, match="has none of predict.*nothing to check"):
+        data = satchel.dumps(DBSCAN().fit(rows), sample=rows)
+    assert satchel.inspect(io.BytesIO(data)).metadata.check is None

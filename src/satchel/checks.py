@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from satchel.errors import FormatError, PredictionMismatchError
+from satchel.errors import EncodeError, FormatError, PredictionMismatchError
 from satchel.format.decoder import collect_names, decode_inline
 from satchel.format.encoder import encode
 from satchel.format.trust import TrustPolicy, dotted
@@ -34,7 +34,9 @@ class _NothingTrusted(TrustPolicy):
 
 def _rows(sample: Any, count: int) -> Any:
     if hasattr(sample, "iloc"):
-        return sample.iloc[:count]
+        # An estimator never reads a frame's index: a plain one (0, 1, ...) is kept instead
+        # of a DatetimeIndex or MultiIndex, which a check sample cannot hold.
+        return sample.iloc[:count].reset_index(drop=True)
     if hasattr(sample, "tocsr"):  # scipy.sparse: COO and DIA cannot be sliced
         return sample.tocsr()[:count]
     return sample[:count]
@@ -45,8 +47,9 @@ def _row_count(rows: Any) -> int:
     return int(shape[0]) if shape else len(rows)  # a sparse matrix has no len()
 
 
-def outputs(model: Any, rows: Any) -> dict[str, Any]:
-    """The outputs of each of :data:`METHODS` the model has, on ``rows``."""
+def outputs(model: Any, rows: Any, failures: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The outputs of each of :data:`METHODS` the model has, on ``rows``; each method that
+    fails is skipped and, given ``failures``, noted there (method, error)."""
     found = {}
     for method in METHODS:
         function = getattr(model, method, None)
@@ -54,8 +57,9 @@ def outputs(model: Any, rows: Any) -> dict[str, Any]:
             continue
         try:
             found[method] = function(rows)
-        except Exception:  # noqa: S112 - a method the model cannot run is skipped
-            continue
+        except Exception as exc:  # a method the model cannot run is skipped
+            if failures is not None:
+                failures.append((method, f"{type(exc).__name__}: {str(exc).rstrip('.')}"))
     return found
 
 
@@ -63,14 +67,19 @@ def build(model: Any, sample: Any, rows: int = DEFAULT_ROWS) -> dict[str, Any] |
     """The check-sample metadata: at most ``rows`` rows and ``MAX_BYTES`` of JSON."""
     while rows >= 1:
         taken = _rows(sample, rows)
-        tree, _ = encode({"input": taken, "outputs": _repeatable(model, taken)}, inline=True)
+        failures: list[tuple[str, str]] = []
+        found = _repeatable(model, taken, failures)
+        if not found:  # a check of no outputs would pass whatever the model became
+            _none_stored(_no_outputs(model, failures), "")
+            return None
+        try:
+            tree, _ = encode({"input": taken, "outputs": found}, inline=True)
+        except EncodeError as exc:
+            _none_stored(str(exc).rstrip("."), _PLAIN)
+            return None
         names = sorted({dotted(name) for _, name in collect_names(tree)})
         if names:  # verify() decodes with nothing trusted: it would refuse this sample
-            warnings.warn(
-                f"no check sample is stored: the sample's rows or outputs hold {names}"
-                " objects, and a check sample holds plain data only (numbers, text, arrays,"
-                " DataFrames). Convert those values (to text, datetime64 or float) to keep"
-                " one; the input schema is stored as usual.", UserWarning, stacklevel=4)
+            _none_stored(f"the sample's rows or outputs hold {names} objects", _PLAIN)
             return None
         if len(orjson.dumps(tree)) <= MAX_BYTES:
             return {"rows": _row_count(taken), "tree": tree}
@@ -78,10 +87,39 @@ def build(model: Any, sample: Any, rows: int = DEFAULT_ROWS) -> dict[str, Any] |
     return None
 
 
-def _repeatable(model: Any, rows: Any) -> dict[str, Any]:
+_PLAIN = ("A check sample holds plain data only (numbers, text, datetime64, arrays, DataFrames"
+          " of such columns); convert those values (to text, datetime64 or float) to keep one. ")
+
+
+def _none_stored(reason: str, advice: str) -> None:
+    warnings.warn(f"no check sample is stored: {reason}. {advice}The input schema is stored"
+                  " as usual.", UserWarning, stacklevel=5)  # the caller of save()
+
+
+def _no_outputs(model: Any, failures: list[tuple[str, str]]) -> str:
+    """Why a sample gives no outputs to check.
+
+    Raises:
+        ValueError: the model's methods all fail on the sample, which is then not an
+            input of the model: its schema would refuse the model's real inputs.
+    """
+    if failures:
+        methods: dict[str, list[str]] = {}
+        for method, error in failures:
+            methods.setdefault(error if len(error) <= 300 else error[:297] + "...", []).append(
+                method)
+        raise ValueError("sample= is not an input this model accepts: " + "; ".join(
+            f"{', '.join(names)} raised {error}" for error, names in methods.items())
+            + ". Pass rows like those the model was fitted on (X_train[:100]).")
+    if any(hasattr(model, method) for method in METHODS):
+        return "the model's outputs on the sample change from one run to the next"
+    return f"the model has none of {', '.join(METHODS)}, so there is nothing to check"
+
+
+def _repeatable(model: Any, rows: Any, failures: list[tuple[str, str]]) -> dict[str, Any]:
     """:func:`outputs` of the methods that give the same result when run again: a random
     one (a stratified DummyClassifier's predict) cannot be checked."""
-    first, again = outputs(model, rows), outputs(model, rows)
+    first, again = outputs(model, rows, failures), outputs(model, rows)
     return {method: value for method, value in first.items()
             if method in again and _differences(value, again[method]) is None}
 

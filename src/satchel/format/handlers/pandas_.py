@@ -93,7 +93,9 @@ def _encode_parts(encoder: Encoder, value: Any) -> Node:
         return {"$": "pandas", "kind": kind,
                 "categories": encoder.child(value.categories, ".categories"),
                 "ordered": bool(value.ordered)}
-    raise encoder.fail(f"pandas type {type(value).__name__} is not supported")
+    raise encoder.fail(f"pandas {type(value).__name__} is not supported: satchel stores an"
+                       " Index of numpy or string values, a RangeIndex, Series, DataFrame and"
+                       " Categorical. Convert it (.to_numpy(), or .reset_index() for a frame)")
 
 
 def _decode_pandas(decoder: Decoder, node: dict[str, Any]) -> Any:
@@ -178,6 +180,13 @@ def _index_dtype(values: Any) -> Any:
     return object if isinstance(values, np.ndarray) and values.dtype == object else None
 
 
-BY_PREDICATE.append((lambda v: _pandas_kind(v) is not None, _encode_pandas))
+def _is_pandas(value: Any) -> bool:
+    """One of the kinds stored, or another Index (MultiIndex, DatetimeIndex...), refused."""
+    kind = type(value)
+    return kind.__module__.split(".")[0] == "pandas" and (
+        kind.__name__ in _KINDS or kind.__name__.endswith("Index"))
+
+
+BY_PREDICATE.append((_is_pandas, _encode_pandas))
 MEMOIZED.add(_encode_pandas)
 BY_KIND["pandas"] = _decode_pandas
