@@ -11,7 +11,7 @@ import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 import satchel
 from satchel.schema import Column, InputSchema
@@ -262,15 +262,17 @@ def test_frames_with_integer_column_names(xy: tuple[Any, Any]) -> None:
 
 def test_a_sample_with_a_repeated_column_name_is_described(xy: tuple[Any, Any]) -> None:
     """A sample whose columns share a name is described column by column (it raised a
-    pandas ValueError at save); such input is refused when predicting, naming the column."""
+    pandas ValueError at save); such input is refused when predicting, naming the column.
+    (scikit-learn's estimators refuse such a frame themselves: the sample would be refused
+    at save, as no input of theirs; a FunctionTransformer passes it through.)"""
     X, y = xy
-    model = LogisticRegression().fit(X, y)
+    model = FunctionTransformer().fit(X, y)
     names = ["a", "a", *[f"c{i}" for i in range(X.shape[1] - 2)]]
     sample = pd.DataFrame(X, columns=names)
     loaded = satchel.loads(satchel.dumps(model, sample=sample))
     assert [c.name for c in loaded.input_schema.columns] == names
     with pytest.raises(satchel.SchemaError, match="one column of that name"):
-        loaded.predict(sample)
+        loaded.transform(sample)
 
 
 def test_ragged_rows_are_a_schema_error(xy: tuple[Any, Any]) -> None:
@@ -279,3 +281,55 @@ def test_ragged_rows_are_a_schema_error(xy: tuple[Any, Any]) -> None:
     loaded = satchel.loads(satchel.dumps(LogisticRegression().fit(X, y), sample=X))
     with pytest.raises(satchel.SchemaError, match="rows of equal length"):
         loaded.predict([[1.0] * X.shape[1], [1.0]])
+
+
+def test_a_column_of_objects_may_hold_lists() -> None:
+    """A column of Python objects in the sample (dicts, which the model drops) may hold
+    anything: the schema refused the model's own training frame, saying it expected object
+    values and found objects. A text column still refuses lists."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=30), "meta": [{"k": i} for i in range(30)],
+                          "city": ["x", "y", "z"] * 10})
+    model = Pipeline([("pick", ColumnTransformer([("a", StandardScaler(), ["a"])])),
+                      ("fit", LogisticRegression())]).fit(frame, np.arange(30) % 2)
+    loaded = satchel.loads(satchel.dumps(model, sample=frame))
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+    listed = frame.assign(city=[["x"]] * 30)
+    with pytest.raises(satchel.SchemaError, match="column 'city': expected string values,"
+                       " found 30 lists or objects"):
+        loaded.predict(listed)
+
+
+def test_missing_values_in_an_integer_column_are_called_missing() -> None:
+    """A JSON null in an integer column makes pandas read the column as float: the problem
+    is the missing value, not the dtype. Fractions are still a wrong dtype."""
+    frame = pd.DataFrame({"n": np.arange(20), "f": np.arange(20.0)})
+    loaded = satchel.loads(satchel.dumps(LinearRegression().fit(frame, np.arange(20.0)),
+                                         sample=frame))
+    with pytest.raises(satchel.SchemaError) as error:
+        loaded.predict(pd.DataFrame({"n": [1, None], "f": [1.0, 2.0]}))
+    assert error.value.problems == [{"column": "n", "expected": "no missing values",
+                                     "found": "1 missing values"}]
+    with pytest.raises(satchel.SchemaError) as error:
+        loaded.predict(pd.DataFrame({"n": [1.5, None], "f": [1.0, 2.0]}))
+    assert error.value.problems == [{"column": "n", "expected": "integer (int64)",
+                                     "found": "float (float64)"}]
+
+
+def test_a_wide_frame_reports_each_column_problem() -> None:
+    """Missing and infinite values are counted over the frame at once: each column of a
+    wide frame still gets its own problem, in schema order."""
+    names = [f"c{i}" for i in range(300)]
+    frame = pd.DataFrame(np.ones((4, 300)), columns=names)
+    loaded = satchel.loads(satchel.dumps(LinearRegression().fit(frame, np.arange(4.0)),
+                                         sample=frame))
+    bad = frame.copy()
+    bad.loc[0, "c7"] = np.inf
+    bad.loc[1, "c150"] = np.nan
+    bad["c299"] = "text"
+    with pytest.raises(satchel.SchemaError) as error:
+        loaded.predict(bad)
+    assert error.value.problems == [
+        {"column": "c7", "expected": "finite numbers", "found": "1 infinite values"},
+        {"column": "c150", "expected": "no missing values", "found": "1 missing values"},
+        {"column": "c299", "expected": "float (float64)", "found": "string (str)"}]

@@ -125,9 +125,11 @@ def _column_labels(frame: Any) -> dict[str, Any]:
     return {str(label): label for label in frame.columns}
 
 
-def _frame_problems(schema: InputSchema, frame: Any, labels: dict[str, Any]
-                    ) -> list[dict[str, Any]]:
-    """What keeps ``frame`` (its column ``labels`` by name) from matching ``schema``."""
+def _frame_problems(schema: InputSchema, frame: Any, labels: dict[str, Any],
+                    kinds: dict[str, tuple[Any, str]]) -> list[dict[str, Any]]:
+    """What keeps ``frame`` (its column ``labels``, and their dtype and kind, by name) from
+    matching ``schema``. Missing and infinite values are counted over the whole frame at
+    once: a frame of thousands of columns is not taken apart column by column."""
     if len(labels) != len(frame.columns):  # a name that selects several columns
         counts = collections.Counter(str(c) for c in frame.columns)
         return [{"column": name, "expected": "one column of that name",
@@ -144,36 +146,39 @@ def _frame_problems(schema: InputSchema, frame: Any, labels: dict[str, Any]
             + _closest(name, [c.name for c in schema.columns if c.name not in labels])}
         for name in labels if name not in expected
     ]
-    for column in schema.columns:
-        if column.name not in labels:
-            continue
-        values = frame[labels[column.name]]
-        found = kind_of(values.dtype)
-        if found not in _ACCEPTS.get(column.kind, {found}):
+    present = [c for c in schema.columns if c.name in labels]
+    missing = dict(zip(labels, frame.isna().sum().tolist(), strict=True)) if present else {}
+    floats = [c.name for c in present if kinds[c.name][1] == "float"]
+    infinite = dict(zip(floats, np.isinf(frame[[labels[name] for name in floats]].to_numpy(
+        dtype=float, na_value=np.nan)).sum(axis=0).tolist(), strict=True)) if floats else {}
+    for column in present:
+        dtype, found = kinds[column.name]
+        if found not in _ACCEPTS.get(column.kind, {found}) and not (
+                column.kind == "integer" and found == "float" and missing[column.name]
+                and _whole(frame[labels[column.name]])):
             problems.append({"column": column.name, "expected": f"{column.kind} ({column.dtype})",
-                             "found": f"{found} ({values.dtype})"})
-        elif not column.nullable and bool(values.isna().any()):
+                             "found": f"{found} ({dtype})"})
+        elif not column.nullable and missing[column.name]:
             problems.append({"column": column.name, "expected": "no missing values",
-                             "found": f"{int(values.isna().sum())} missing values"})
-        else:
-            problems += _value_problems(column, values, found)
+                             "found": f"{missing[column.name]} missing values"})
+        elif infinite.get(column.name):
+            problems.append({"column": column.name, "expected": "finite numbers",
+                             "found": f"{infinite[column.name]} infinite values"})
+        elif isinstance(dtype, np.dtype) and dtype.kind == "O" and column.kind != "object":
+            # Lists and objects (from JSON) in a text column: no model can use them. A
+            # column of Python objects in the sample may hold anything, lists included.
+            nested = sum(isinstance(v, (list, dict)) for v in frame[labels[column.name]])
+            if nested:
+                problems.append({"column": column.name, "expected": f"{column.kind} values",
+                                 "found": f"{nested} lists or objects"})
     return problems
 
 
-def _value_problems(column: Column, values: Any, found: str) -> list[dict[str, Any]]:
-    """Values a column's dtype lets through but no model can use: infinities in a float
-    column, lists and objects (from JSON) in a text column."""
-    if found == "float":
-        infinite = int(np.isinf(values.to_numpy(dtype=float, na_value=np.nan)).sum())
-        if infinite:
-            return [{"column": column.name, "expected": "finite numbers",
-                     "found": f"{infinite} infinite values"}]
-    elif values.dtype == object:
-        nested = sum(isinstance(v, (list, dict)) for v in values)
-        if nested:
-            return [{"column": column.name, "expected": f"{column.kind} values",
-                     "found": f"{nested} lists or objects"}]
-    return []
+def _whole(values: Any) -> bool:
+    """Whether a float column holds whole numbers only: an integer column that is float
+    just for its missing values (as pandas reads a JSON null) is missing values, not floats."""
+    present = values.to_numpy(dtype=float, na_value=np.nan)
+    return bool(np.all(np.mod(present[~np.isnan(present)], 1) == 0))
 
 
 def _validate_frame(schema: InputSchema, data: Any) -> Any:
@@ -184,13 +189,16 @@ def _validate_frame(schema: InputSchema, data: Any) -> Any:
         raise SchemaError([{"column": None, "expected": f"a DataFrame with columns {names}",
                             "found": type(data).__name__}])
     labels = _column_labels(data)
-    problems = _frame_problems(schema, data, labels)
+    kind_by_dtype: dict[Any, str] = {}  # thousands of columns share a few dtypes
+    kinds = {name: (dtype, kind_by_dtype.get(dtype) or kind_by_dtype.setdefault(
+        dtype, kind_of(dtype))) for name, dtype in zip(map(str, data.columns),
+                                                        data.dtypes.tolist(), strict=True)}
+    problems = _frame_problems(schema, data, labels, kinds)
     if problems:
         raise SchemaError(problems)
     frame = data[[labels[c.name] for c in schema.columns]]
     casts = {labels[c.name]: c.dtype for c in schema.columns
-             if c.kind == "float" and kind_of(frame[labels[c.name]].dtype) in ("integer",
-                                                                                "boolean")}
+             if c.kind == "float" and kinds[c.name][1] in ("integer", "boolean")}
     return frame.astype(casts) if casts else frame
 
 
