@@ -360,10 +360,13 @@ def _record(**spec: Any) -> np.dtype[Any]:
     (lambda: "x" * (65 << 20), "a reader accepts at most 67108864"),
     (lambda: scipy.sparse.csr_array(np.array([1.0, 0.0, 2.0])), "only 2-D sparse"),
     (lambda: scipy.sparse.coo_array(np.ones((2, 2, 2))), "only 2-D sparse"),
+    (lambda: {i * (2**61 - 1) for i in range(1001)}, "1001 of its keys share one hash value"),
+    (lambda: {(i * (2**61 - 1),): i for i in range(1001)}, "1001 of its keys share one hash"),
 ])
 def test_what_a_reader_would_refuse_is_refused_at_save(value: Any, message: str) -> None:
     """A value past a reader's limits (dimensions, itemsize, dtype text, header size and
-    objects, sparse shapes) is an EncodeError at save, never a file that does not load."""
+    objects, sparse shapes, keys of one hash) is an EncodeError at save, never a file that
+    does not load."""
     with pytest.raises(satchel.EncodeError, match=message):
         satchel.dumps(value())
 

@@ -135,6 +135,7 @@ def _encode_dict(encoder: Encoder, value: dict[Any, Any]) -> Node:
             if keys is not None:
                 return {"$": "strdict", "k": keys, "v": encoder.add_array(values)}
         return {"$": "dict", "v": {k: encoder.child(v, f"[{k!r}]") for k, v in value.items()}}
+    _refuse_collisions(encoder, list(value))
     return {
         "$": "dict",
         "k": [encoder.child(k, f"<key {i}>") for i, k in enumerate(value)],
@@ -199,18 +200,39 @@ def _decode_hashables(decoder: Decoder, node: dict[str, Any]) -> set[Any] | froz
 MAX_COLLISIONS = 1000
 
 
-def _check_collisions(keys: list[Any], what: str) -> None:
-    """Refuse keys of which more than :data:`MAX_COLLISIONS` share one hash and are not
-    all equal (strings are safe: their hash is seeded per process)."""
+def _collisions(keys: list[Any]) -> int:
+    """How many of ``keys`` share one hash without all being equal, if more than
+    :data:`MAX_COLLISIONS` do; else 0 (strings are safe: their hash is seeded per process)."""
     if len(keys) <= MAX_COLLISIONS or only(str, keys):
-        return
+        return 0
     hashes = list(map(hash, keys))
     common, count = collections.Counter(hashes).most_common(1)[0]
     if count > MAX_COLLISIONS:
         alike = [key for key, found in zip(keys, hashes, strict=True) if found == common]
         if any(key != alike[0] for key in alike):
-            raise FormatError(f"a {what} node holds {count} keys of one hash value; a reader"
-                              f" accepts at most {MAX_COLLISIONS} (crafted to be slow)")
+            return count
+    return 0
+
+
+def _check_collisions(keys: list[Any], what: str) -> None:
+    count = _collisions(keys)
+    if count:
+        raise FormatError(f"a {what} node holds {count} keys of one hash value; a reader"
+                          f" accepts at most {MAX_COLLISIONS} (crafted to be slow)")
+
+
+def _refuse_collisions(encoder: Encoder, keys: list[Any]) -> None:
+    """What a reader refuses as crafted to be slow is not written (a writer checks alike)."""
+    count = _collisions(keys)
+    if count:
+        raise encoder.fail(f"{count} of its keys share one hash value; a reader accepts at"
+                           f" most {MAX_COLLISIONS}, and refuses more as crafted to be slow")
+
+
+def _encode_hashables(encoder: Encoder, value: set[Any] | frozenset[Any]) -> Node:
+    items = _ordered(value)
+    _refuse_collisions(encoder, items)
+    return {"$": type(value).__name__, "v": [encoder.child(x, "<item>") for x in items]}
 
 
 def _encode_bytes(encoder: Encoder, value: bytes | bytearray) -> Node:
@@ -291,8 +313,8 @@ def _decode_slice(decoder: Decoder, node: dict[str, Any]) -> slice | range:
 BY_TYPE.update({
     dict: _encode_dict,
     tuple: lambda e, v: {"$": "tuple", "v": [e.child(x, f"[{i}]") for i, x in enumerate(v)]},
-    set: lambda e, v: {"$": "set", "v": [e.child(x, "<item>") for x in _ordered(v)]},
-    frozenset: lambda e, v: {"$": "frozenset", "v": [e.child(x, "<item>") for x in _ordered(v)]},
+    set: _encode_hashables,
+    frozenset: _encode_hashables,
     bytes: _encode_bytes,
     bytearray: _encode_bytes,
     complex: lambda e, v: {"$": "complex", "v": [e.encode(v.real), e.encode(v.imag)]},
