@@ -828,6 +828,36 @@ _NODES += [
                                "indptr": _inline("<i4", [2], bytes(8))},
      "A BSR matrix whose blocks have no rows.", ("invalid bsr_matrix",)),
 ]
+_PCG = {"state": 1, "inc": 1}
+_NODES += [
+    ("bit_generator_name_a_list", _generator([1], _PCG, has_uint32=0, uinteger=0),
+     "A generator whose bit generator name is a list (unhashable).",
+     ("bit generator must be one of",)),
+    ("bit_generator_flag_an_array", _generator(
+        "PCG64", _PCG, has_uint32=_inline("<i8", [2], bytes(16)), uinteger=0),
+     "A generator whose has_uint32 flag is an array (of no single truth value).",
+     ("has_uint32 must be 0 or 1",)),
+    ("bit_generator_seed_children_2_62", {**_generator("PCG64", _PCG, has_uint32=0, uinteger=0),
+                                          "seed": {"$": "dict", "v": {
+                                              "entropy": 1, "spawn_key": [], "pool_size": 4,
+                                              "n_children_spawned": 1 << 62}}},
+     "A seed sequence that has spawned 2**62 children (numpy counts them in 32 bits).",
+     ("invalid random generator seed sequence",)),
+    ("pandas_int8_holding_1000", {"$": "pandas", "kind": "array", "dtype": "Int8", "values": {
+        "$": "objarray", "shape": [1], "order": "C", "v": [1000]}},
+     "A pandas Int8 array holding 1000.", ("invalid pandas array",)),
+    ("pandas_series_of_a_scalar", {"$": "pandas", "kind": "Series", "values": 5, "name": None,
+                                   "index": {"$": "pandas", "kind": "RangeIndex",
+                                             "v": [0, 10**12, 1], "name": None}},
+     "A Series whose values are the number 5 over 10**12 rows (pandas would repeat it).",
+     ("one value for each of the 1000000000000 rows",)),
+    ("pandas_frame_column_of_a_scalar", {
+        "$": "pandas", "kind": "DataFrame", "data": [5],
+        "columns": {"$": "pandas", "kind": "RangeIndex", "v": [0, 1, 1], "name": None},
+        "index": {"$": "pandas", "kind": "RangeIndex", "v": [0, 250_000_000, 1], "name": None}},
+     "A DataFrame column that is the number 5 over 250 million rows (2 GiB if repeated).",
+     ("one value for each of the 250000000 rows",)),
+]
 for _label, _tree, _about, _match in _NODES:
     add(f"node_{_label}", _root(_tree), _about, FormatError, *_match)
 
@@ -1185,6 +1215,18 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
      "invalid SVC"),
     ("svc_without_support_indices", "svc", lambda f: attrs(f.tree).pop("support_"),
      "An SVC without support_.", "SVC"),
+    ("kmeans_threads_negative", "kmeans", lambda f: attrs(f.tree).update(_n_threads=-1),
+     "_n_threads of -1, which OpenMP takes as 2**32 - 1 threads (and aborts at predict).",
+     "_n_threads must be a whole number of threads"),
+    ("hgb_wider_than_its_preprocessor", "hgb",
+     lambda f: (attrs(f.tree).update(n_features_in_=1 << 31),
+                _set_field(f, attrs(_predictor(f))["nodes"], feature_idx=1 << 30)),
+     "n_features_in_ of 2**31 and a split on feature 2**30, past the 4 columns of the"
+     " ColumnTransformer that validates the input instead of the model.",
+     "_preprocessor selects columns"),
+    ("hgb_preprocessor_is_a_number", "hgb", lambda f: attrs(f.tree).update(_preprocessor=5),
+     "A gradient-boosting model whose _preprocessor is the number 5.",
+     "_preprocessor must be a fitted ColumnTransformer"),
     ("kmeans_centers_not_an_array", "kmeans",
      lambda f: attrs(f.tree).update(cluster_centers_=[[0.0] * 4] * 2),
      "cluster_centers_ as a JSON list.", "KMeans"),

@@ -252,7 +252,7 @@ def _check_positions(name: str, state: dict[str, Any]) -> None:
             raise FormatError(f"invalid random generator state: {name} {'.'.join(path)} must be"
                               f" an integer from 0 to {largest}, found {str(value)[:40]}")
     flag = state.get("has_uint32", 0)
-    if flag not in (0, 1) or type(flag) is not int:
+    if type(flag) is not int or flag not in (0, 1):
         raise FormatError(f"invalid random generator state: has_uint32 must be 0 or 1, found"
                           f" {str(flag)[:40]}")
 
@@ -268,12 +268,16 @@ def _seed_sequence(fields: Any) -> np.random.SeedSequence:
             and (fields["entropy"] is None or _wholes(fields["entropy"]))
             and type(fields["spawn_key"]) is list and _wholes(fields["spawn_key"])
             and type(fields["pool_size"]) is int and 4 <= fields["pool_size"] <= _MAX_POOL
-            and _whole(fields["n_children_spawned"])):
+            and _whole(fields["n_children_spawned"]) and fields["n_children_spawned"] < 1 << 32):
         raise FormatError(f"invalid random generator seed sequence: expected {sorted(expected)}"
-                          f" of non-negative integers, a pool of 4 to {_MAX_POOL} words")
-    return np.random.SeedSequence(fields["entropy"], spawn_key=fields["spawn_key"],
-                                  pool_size=fields["pool_size"],
-                                  n_children_spawned=fields["n_children_spawned"])
+                          f" of non-negative integers, a pool of 4 to {_MAX_POOL} words and"
+                          " fewer than 2**32 children")
+    try:
+        return np.random.SeedSequence(fields["entropy"], spawn_key=fields["spawn_key"],
+                                      pool_size=fields["pool_size"],
+                                      n_children_spawned=fields["n_children_spawned"])
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise FormatError(f"invalid random generator seed sequence: {exc}") from None
 
 
 def _whole(value: Any) -> bool:
@@ -289,7 +293,7 @@ def _wholes(value: Any) -> bool:
 def _decode_random(decoder: Decoder, node: dict[str, Any]) -> Any:
     state = decoder.child(required(node, "state", dict), ".state")
     name = state.get("bit_generator") if isinstance(state, dict) else None
-    if name not in BIT_GENERATORS:
+    if type(name) is not str or name not in BIT_GENERATORS:
         raise FormatError(f"bit generator must be one of {sorted(BIT_GENERATORS)},"
                           f" found {str(name)[:40]!r}")
     _check_positions(name, state)

@@ -118,8 +118,8 @@ def _decode_pandas(decoder: Decoder, node: dict[str, Any]) -> Any:
         return built
     except SatchelError:
         raise
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError, NotImplementedError
-            ) as exc:  # pandas' own errors for values it refuses
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, NotImplementedError,
+            OverflowError) as exc:  # pandas' own errors for values it refuses
         raise FormatError(f"invalid pandas {kind}: {exc}") from None
 
 
@@ -149,6 +149,7 @@ def _build(pd: Any, kind: str, node: dict[str, Any], parts: dict[str, Any],
     if kind == "Index":
         return pd.Index(parts["values"], name=name, dtype=_index_dtype(parts["values"]))
     if kind == "Series":
+        _check_column(pd, parts["values"], parts["index"])
         return pd.Series(parts["values"], index=parts["index"], name=name, copy=False,
                          dtype=_index_dtype(parts["values"]))
     if kind == "DataFrame":
@@ -156,6 +157,8 @@ def _build(pd: Any, kind: str, node: dict[str, Any], parts: dict[str, Any],
         columns = [pd.Series(column, index=index, dtype=object, copy=False)
                    if _index_dtype(column) is object else column
                    for column in decoder.children(node.get("data"), "DataFrame columns")]
+        for column in columns:
+            _check_column(pd, column, index)
         frame = pd.DataFrame(dict(enumerate(columns)), index=index, copy=False)
         frame.columns = parts["columns"]
         return frame
@@ -173,6 +176,16 @@ def _build(pd: Any, kind: str, node: dict[str, Any], parts: dict[str, Any],
     if kind == "CategoricalDtype":
         return pd.CategoricalDtype(parts["categories"], ordered=bool(node.get("ordered")))
     raise ValueError(f"unknown kind {kind[:40]!r}")
+
+
+def _check_column(pd: Any, values: Any, index: Any) -> None:
+    """A column's values are an array of one value per row: pandas would repeat a scalar
+    over the index, which a file of a few bytes can make billions of rows long."""
+    if not isinstance(index, pd.Index):
+        raise ValueError("the index must be an Index")
+    if not isinstance(values, (np.ndarray, pd.api.extensions.ExtensionArray, pd.Series)) or (
+            values.ndim != 1 or len(values) != len(index)):
+        raise ValueError(f"a column must hold one value for each of the {len(index)} rows")
 
 
 def _index_dtype(values: Any) -> Any:

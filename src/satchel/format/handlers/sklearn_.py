@@ -395,6 +395,7 @@ def _hist_gbm_after(model: Any) -> None:
     predictors = getattr(model, "_predictors", None)
     if n_features is None or predictors is None:
         return
+    _check_preprocessor(model, n_features)
     categorical = getattr(getattr(model, "_bin_mapper", None), "is_categorical_", None)
     nodes = _all_nodes([p.nodes for row in predictors for p in row])
     if nodes is None:
@@ -405,6 +406,75 @@ def _hist_gbm_after(model: Any) -> None:
     cat_features = nodes["feature_idx"][internal & (nodes["is_categorical"] != 0)]
     if cat_features.size and (categorical is None or not categorical[cat_features].all()):
         raise fail(type(model).__name__, "a categorical split uses a numeric feature")
+
+
+def _qualified(value: Any) -> str:
+    return f"{type(value).__module__}:{type(value).__qualname__}"
+
+
+#: What a histogram gradient-boosting model's _preprocessor applies to its columns: each
+#: gives as many columns as it is given (a FunctionTransformer only with check_array).
+_SAME_WIDTH = {"sklearn.preprocessing._encoders:OrdinalEncoder",
+               "sklearn.preprocessing._function_transformer:FunctionTransformer"}
+
+
+def _check_preprocessor(model: Any, n_features: int) -> None:
+    """The ColumnTransformer a model with categorical features puts before its trees must
+    give ``n_features`` columns: scikit-learn then lets it validate the input, and the
+    trees index its output without bounds checks. Only the transformers scikit-learn
+    builds there are accepted, each of a width its column selection gives."""
+    prep = getattr(model, "_preprocessor", None)
+    if prep is None:
+        return
+    what = type(model).__name__
+    if _qualified(prep) != "sklearn.compose._column_transformer:ColumnTransformer" or type(
+            getattr(prep, "transformers_", None)) is not list:
+        raise fail(what, "_preprocessor must be a fitted ColumnTransformer")
+    width = 0
+    for entry in prep.transformers_:
+        if type(entry) is not tuple or len(entry) != 3:
+            raise fail(what, "_preprocessor.transformers_ must hold (name, transformer,"
+                             " columns) triples")
+        _, transformer, columns = entry
+        count = _selected(columns, n_features)
+        if count is None:
+            raise fail(what, f"_preprocessor selects columns {type(columns).__name__} that are"
+                             f" not a mask or indices of {n_features} features")
+        if isinstance(transformer, str) and transformer in ("drop", "passthrough"):
+            width += count if transformer == "passthrough" else 0
+        elif _qualified(transformer) in _SAME_WIDTH and _same_width(transformer, count):
+            width += count
+        else:
+            raise fail(what, f"_preprocessor holds {_qualified(transformer)}, not an encoder"
+                             " of the width scikit-learn builds")
+    if width != n_features or getattr(prep, "n_features_in_", None) != n_features:
+        raise fail(what, f"_preprocessor gives {width} columns for {n_features} features")
+
+
+def _selected(columns: Any, n_features: int) -> int | None:
+    """How many columns a selection (a boolean mask or column indices) takes, or None."""
+    array = np.asarray(columns) if type(columns) in (list, np.ndarray) else None
+    if array is None or array.ndim != 1:
+        return None
+    if array.dtype == bool:
+        return int(array.sum()) if len(array) == n_features else None
+    if array.size == 0:
+        return 0
+    if array.dtype.kind not in "iu" or array.min() < 0 or array.max() >= n_features:
+        return None
+    return len(array)
+
+
+def _same_width(transformer: Any, count: int) -> bool:
+    """An OrdinalEncoder checks its input width; a FunctionTransformer must apply
+    check_array (or nothing), which keeps the width."""
+    if type(transformer).__name__ == "OrdinalEncoder":
+        return getattr(transformer, "n_features_in_", None) == count
+    func = getattr(transformer, "func", None)
+    if func is None:
+        return True
+    return type(func) is functools.partial and getattr(func.func, "__qualname__", "") == (
+        "check_array") and getattr(func.func, "__module__", "") == "sklearn.utils.validation"
 
 
 PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor:TreePredictor"

@@ -212,12 +212,21 @@ def _check_training_indices(model: Any, support: np.ndarray[Any, Any]) -> None:
                                           f" {rows} the kernel has columns for")
 
 
+#: The most OpenMP threads a fitted model may ask for (scikit-learn records the cores of
+#: the machine it was fitted on); OpenMP takes -1 as 2**32 - 1 threads and aborts.
+MAX_THREADS = 4096
+
+
 def _kmeans_after(model: Any) -> None:
     centers = getattr(model, "cluster_centers_", None)
     n_features = getattr(model, "n_features_in_", None)
     if centers is not None and n_features is not None and (
             centers.ndim != 2 or centers.shape[1] != n_features):
         raise fail(type(model).__name__, "cluster_centers_ and n_features_in_ disagree")
+    threads = getattr(model, "_n_threads", 1)
+    if type(threads) is not int or not 1 <= threads <= MAX_THREADS:
+        raise fail(type(model).__name__, f"_n_threads must be a whole number of threads from 1"
+                   f" to {MAX_THREADS}")
 
 
 # ------------------------------------------------------------ encoders
