@@ -19,6 +19,7 @@ import contextlib
 import copyreg
 import functools
 import importlib
+import inspect
 import sys
 import types
 from collections.abc import Callable
@@ -169,6 +170,8 @@ def _encode_instance(encoder: Encoder, value: Any) -> Node:
     if "args" in node:
         node["args"] = [encoder.child(a, f"<arg {i}>") for i, a in enumerate(node["args"])]
     if type(state) is dict and all(type(k) is str for k in state):
+        if any(type(v) is types.MethodType for v in state.values()):
+            state = {k: v for k, v in state.items() if not _own_method(value, k, v)}
         node["state"] = encode_attributes(encoder, state)
     elif state is not None:
         node["state"] = encoder.child(state, "")
@@ -177,6 +180,13 @@ def _encode_instance(encoder: Encoder, value: Any) -> Node:
     if dictitems is not None:
         node["items"] = encoder.child(dict(dictitems), "")
     return node
+
+
+def _own_method(value: Any, name: str, attribute: Any) -> bool:
+    """Whether ``attribute`` is ``value``'s own method ``name``, bound to it: a copy of what
+    its class gives (HistGradientBoosting's early stopping leaves ``_raw_predict`` so)."""
+    return (type(attribute) is types.MethodType and attribute.__self__ is value
+            and attribute.__func__ is inspect.getattr_static(type(value), name, None))
 
 
 def _stateless_cython(func: Any, args: Any, cls: type) -> bool:
