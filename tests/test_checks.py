@@ -360,3 +360,24 @@ def test_a_model_with_no_method_to_check_says_so(rows: np.ndarray[Any, Any]) -> 
     with pytest.warns(UserWarning, match="has none of predict.*nothing to check"):
         data = satchel.dumps(DBSCAN().fit(rows), sample=rows)
     assert satchel.inspect(io.BytesIO(data)).metadata.check is None
+
+
+def test_multi_output_probabilities_of_different_widths(rows: np.ndarray[Any, Any]) -> None:
+    """A multi-output classifier's predict_proba is one array per output, as wide as that
+    output's classes (2 and 3 here): numpy cannot stack them, and the save raised its
+    ValueError. They are compared output by output; a change in one is found."""
+    from sklearn.multioutput import MultiOutputClassifier
+
+    Y = np.column_stack([rows[:, 0] > 0, np.digitize(rows[:, 1], [-0.5, 0.5])])
+    model = MultiOutputClassifier(LogisticRegression()).fit(rows, Y)
+    data = satchel.dumps(model, sample=rows)
+    np.testing.assert_array_equal(satchel.loads(data, verify=True).predict(rows),
+                                  model.predict(rows))
+
+    def shift(outputs: dict[str, Any]) -> None:
+        outputs["predict_proba"][1][:7] += 0.25
+
+    with pytest.raises(satchel.PredictionMismatchError,
+                       match=r"predict_proba: 7 of 100 rows differ, largest absolute difference"
+                             r" 0\.25"):
+        satchel.loads(forge_check_outputs(data, shift), verify=True)

@@ -125,7 +125,20 @@ def _repeatable(model: Any, rows: Any, failures: list[tuple[str, str]]) -> dict[
 
 
 def _differences(saved: Any, current: Any) -> tuple[int, float | None] | None:
-    """(rows that differ, largest absolute difference), or None when equal."""
+    """(rows that differ, largest absolute difference), or None when equal.
+
+    A multi-output classifier's probabilities are a list of arrays, one per output, whose
+    widths differ with the outputs' classes: compared output by output, the rows of the
+    one that differs most are counted.
+    """
+    if _per_output(saved) or _per_output(current):
+        if not (_per_output(saved) and _per_output(current) and len(saved) == len(current)):
+            return (_row_count(saved[0]) if _per_output(saved) else 1, None)
+        found = [found for found in map(_differences, saved, current) if found is not None]
+        if not found:
+            return None
+        return (max(rows for rows, _ in found),
+                max((gap for _, gap in found if gap is not None), default=None))
     saved, current = _dense(saved), _dense(current)
     if saved.shape != current.shape:
         return (int(saved.shape[0]) if saved.ndim else 1, None)
@@ -141,6 +154,11 @@ def _differences(saved: Any, current: Any) -> tuple[int, float | None] | None:
     bad = ~close.reshape(close.shape[0], -1).all(axis=1) if close.ndim else ~close
     count = int(np.count_nonzero(bad))
     return (count, largest) if count else None
+
+
+def _per_output(value: Any) -> bool:
+    return type(value) in (list, tuple) and bool(value) and all(
+        hasattr(item, "shape") for item in value)
 
 
 def _same_objects(saved: np.ndarray[Any, Any], current: np.ndarray[Any, Any]
