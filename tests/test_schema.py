@@ -333,3 +333,21 @@ def test_a_wide_frame_reports_each_column_problem() -> None:
         {"column": "c7", "expected": "finite numbers", "found": "1 infinite values"},
         {"column": "c150", "expected": "no missing values", "found": "1 missing values"},
         {"column": "c299", "expected": "float (float64)", "found": "string (str)"}]
+
+
+@pytest.mark.parametrize("lengths", [(2, 2, 2), (2, 1, 3)])
+def test_token_lists_are_no_feature_matrix(lengths: tuple[int, ...]) -> None:
+    """A FeatureHasher takes lists of tokens, which numpy makes a 2-D array when they are of
+    one length (the schema then refused lists of any other length) and refuses when they
+    are not (the save raised numpy's ValueError): a list sample gives an array schema only
+    for a model that counts its features."""
+    from sklearn.feature_extraction import FeatureHasher
+
+    words = ["a", "b", "c", "d", "e", "f"]
+    docs = [[words[(i + j) % 6] for j in range(lengths[i % 3])] for i in range(30)]
+    model = Pipeline([("hash", FeatureHasher(n_features=16, input_type="string")),
+                      ("fit", LogisticRegression())]).fit(docs, np.arange(30) % 2)
+    loaded = satchel.loads(satchel.dumps(model, sample=docs), verify=True)
+    assert loaded.input_schema is None
+    new = [["a", "b", "c"], ["d"]]
+    np.testing.assert_array_equal(loaded.predict(new), model.predict(new))

@@ -237,14 +237,19 @@ def infer_input(model: Any, sample: Any = None) -> InputSchema | None:
         ))
     if sample is not None and hasattr(sample, "tocsr"):  # scipy.sparse
         return InputSchema(n_features=int(sample.shape[1]), dtype=str(sample.dtype))
-    if sample is not None:
-        array = np.asarray(sample)
+    count = getattr(model, "n_features_in_", None)
+    if sample is not None and (isinstance(sample, np.ndarray) or count is not None):
+        # A list is a feature matrix only for a model that counts its features: a
+        # FeatureHasher's token lists may happen to be of one length, or of many.
+        try:
+            array = np.asarray(sample)
+        except (TypeError, ValueError):  # ragged rows
+            array = np.empty(0)
         if array.ndim == 2:
             return InputSchema(n_features=int(array.shape[1]), dtype=str(array.dtype))
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         return InputSchema(columns=tuple(Column(str(n), "unknown", "any") for n in names))
-    count = getattr(model, "n_features_in_", None)
     return InputSchema(n_features=int(count)) if count is not None else None
 
 
