@@ -843,6 +843,10 @@ _NODES += [
                                               "n_children_spawned": 1 << 62}}},
      "A seed sequence that has spawned 2**62 children (numpy counts them in 32 bits).",
      ("invalid random generator seed sequence",)),
+    ("date_of_month_255", {"$": "new", "cls": "datetime:date", "args": [
+        {"$": "bytes", "b64": "/////w=="}]},
+     "A date (trusted data) from four 0xFF bytes: month 255.",
+     ("could not construct datetime.date",)),
     ("pandas_int8_holding_1000", {"$": "pandas", "kind": "array", "dtype": "Int8", "values": {
         "$": "objarray", "shape": [1], "order": "C", "v": [1000]}},
      "A pandas Int8 array holding 1000.", ("invalid pandas array",)),

@@ -273,22 +273,44 @@ def test_random_outputs_are_not_checked() -> None:
 
 
 def test_samples_holding_objects_store_no_check_and_say_so() -> None:
-    """A sample with date or Decimal values (as read_sql gives) cannot be a check sample,
-    which is decoded with nothing trusted: the save warns and stores none, rather than
-    storing one that every verify refuses; the model loads, verifies and predicts."""
-    import datetime
-    import decimal
+    """A sample with values of a class a check sample cannot hold (a Fraction) cannot be
+    a check sample, which is decoded with only data trusted: the save warns and stores
+    none, rather than storing one that every verify refuses; the model loads, verifies
+    and predicts."""
+    import fractions
 
     X = np.random.default_rng(0).normal(size=(40, 2))
-    frame = pd.DataFrame({"f": X[:, 0], "when": [datetime.date(2020, 1, 1)] * 40,
-                          "amount": [decimal.Decimal("1.5")] * 40})
+    frame = pd.DataFrame({"f": X[:, 0], "share": [fractions.Fraction(1, 3)] * 40})
     model = make_pipeline(ColumnTransformer([("keep", "passthrough", ["f"])]),
                           LogisticRegression()).fit(frame, (X[:, 1] > 0).astype(int))
-    with pytest.warns(UserWarning, match=r"no check sample is stored.*'datetime.date'"):
+    with pytest.warns(UserWarning, match=r"no check sample is stored.*'fractions.Fraction'"):
         data = satchel.dumps(model, sample=frame)
     loaded = satchel.loads(data, verify=True)
     assert loaded.metadata.get("check") is None
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+
+
+def test_dates_and_decimals_are_data() -> None:
+    """Dates and decimals (as read_sql gives a DATE or NUMERIC column) are an encoder's
+    categories and a sample's values: the model loads with no trusted= argument (it
+    needed trusted=['datetime.date', 'decimal.Decimal']) and its check sample is kept."""
+    import datetime
+    import decimal
+
+    days = [datetime.date(2024, 1, d) for d in (1, 2, 3, 1)] * 10
+    frame = pd.DataFrame({"day": days, "price": [decimal.Decimal(f"{d.day}.5") for d in days],
+                          "at": pd.Series([datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+                                           + datetime.timedelta(hours=d.day) for d in days],
+                                          dtype=object)})
+    model = make_pipeline(ColumnTransformer([("days", OneHotEncoder(), ["day", "price"])]),
+                          LogisticRegression()).fit(frame, np.arange(40) % 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = satchel.loads(satchel.dumps(model, sample=frame), verify=True)
+    assert loaded.metadata["check"]["rows"] == 40
+    encoder = loaded.unwrap()[0].named_transformers_["days"]
+    assert encoder.categories_[0].tolist() == [datetime.date(2024, 1, d) for d in (1, 2, 3)]
+    np.testing.assert_array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
 
 
 @pytest.fixture(scope="module")

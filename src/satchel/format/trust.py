@@ -52,9 +52,16 @@ _REVIEWED_COMPILED_MODULES = frozenset({
     "sklearn._loss._loss", "sklearn.linear_model._sgd_fast", "sklearn.metrics._dist_metrics",
 })
 _CONSTRUCT_MODULES = frozenset({"sklearn._loss._loss", "sklearn.linear_model._sgd_fast"})
+#: Values of the standard library that data holds (a database's DATE and NUMERIC columns
+#: reach an encoder's categories as these): rebuilt by calling the class with the
+#: arguments pickle gives it (packed date bytes, a decimal string), which it validates.
+DATA_CLASSES = frozenset({
+    "datetime:date", "datetime:time", "datetime:datetime", "datetime:timedelta",
+    "datetime:timezone", "decimal:Decimal",
+})
 #: Classes rebuilt by calling them with their saved arguments (a ``new`` node): a
 #: Tree's arguments are validated first, and an OrderedDict only stores what it is given.
-_CONSTRUCTED = frozenset({"sklearn.tree._tree:Tree", "collections:OrderedDict"})
+_CONSTRUCTED = frozenset({"sklearn.tree._tree:Tree", "collections:OrderedDict"}) | DATA_CLASSES
 
 #: Classes outside scikit-learn that fitted estimators hold.
 TRUSTED_CLASSES = frozenset({
