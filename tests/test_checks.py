@@ -403,3 +403,29 @@ def test_multi_output_probabilities_of_different_widths(rows: np.ndarray[Any, An
                        match=r"predict_proba: 7 of 100 rows differ, largest absolute difference"
                              r" 0\.25"):
         satchel.loads(forge_check_outputs(data, shift), verify=True)
+
+
+def test_a_pyarrow_backed_sample_keeps_its_check() -> None:
+    """read_parquet(dtype_backend="pyarrow") gives int64[pyarrow], double[pyarrow] and
+    string[pyarrow] columns: the check sample holds their numpy (or nullable) equivalents
+    and verifies. It stored no check sample, and a string column raised numpy's
+    "assignment destination is read-only" at save."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=40), "n": [1, None] * 20,
+                          "k": np.arange(40, dtype=np.uint8), "flag": [True, False] * 20,
+                          "city": ["x", "q", "z", "y"] * 10}).convert_dtypes(
+        dtype_backend="pyarrow")
+    assert all(type(dtype).__name__ == "ArrowDtype" for dtype in frame.dtypes)
+    from sklearn.impute import SimpleImputer
+
+    model = make_pipeline(ColumnTransformer([("n", SimpleImputer(), ["a", "n", "k", "flag"]),
+                                             ("c", OneHotEncoder(), ["city"])]),
+                          LogisticRegression()).fit(frame, np.arange(40) % 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = satchel.loads(satchel.dumps(model, sample=frame), verify=True)
+    assert loaded.metadata["check"]["rows"] == 40
+    stored = decode_inline(loaded.metadata["check"]["tree"], TrustPolicy())["input"]
+    assert [str(d) for d in stored.dtypes] == ["float64", "Int64", "uint8", "bool",
+                                               "string"]
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))

@@ -37,10 +37,32 @@ def _rows(sample: Any, count: int) -> Any:
     if hasattr(sample, "iloc"):
         # An estimator never reads a frame's index: a plain one (0, 1, ...) is kept instead
         # of a DatetimeIndex or MultiIndex, which a check sample cannot hold.
-        return sample.iloc[:count].reset_index(drop=True)
+        rows = sample.iloc[:count].reset_index(drop=True)
+        if hasattr(rows, "columns"):
+            arrow = {label: _numpy_backed(dtype, rows[label].hasnans) for label, dtype in
+                     rows.dtypes.items() if type(dtype).__name__ == "ArrowDtype"}
+            rows = rows.astype({k: v for k, v in arrow.items() if v is not None})
+        return rows
     if hasattr(sample, "tocsr"):  # scipy.sparse: COO and DIA cannot be sliced
         return sample.tocsr()[:count]
     return sample[:count]
+
+
+def _numpy_backed(dtype: Any, missing: bool) -> Any:
+    """The numpy dtype (or pandas' nullable one, for missing values) that holds a pyarrow
+    column's values alike, as read_parquet(dtype_backend="pyarrow") gives: the format
+    stores those. None for text (stored as it is) and for what has no such dtype."""
+    try:
+        target = dtype.numpy_dtype
+    except (AttributeError, NotImplementedError, TypeError):
+        return None
+    if target.kind in "fMm" or (target.kind in "iub" and not missing):
+        return target
+    if target.kind == "b":
+        return "boolean"
+    if target.kind in "iu":
+        return f"{'U' if target.kind == 'u' else ''}Int{target.itemsize * 8}"
+    return None
 
 
 def _row_count(rows: Any) -> int:

@@ -40,9 +40,8 @@ def _values(encoder: Encoder, values: Any, step: str) -> Node:
         name = str(values.dtype)
         if not _EXTENSION_DTYPE.fullmatch(name):
             raise encoder.fail(f"pandas dtype {name} is not supported")
-        objects = np.asarray(values, dtype=object)
-        missing = pd.isna(objects)
-        objects[missing] = None
+        objects = np.array(values, dtype=object)  # a copy: pandas may give a read-only view
+        objects[pd.isna(objects)] = None
         return {"$": "pandas", "kind": "array", "dtype": name,
                 "values": encoder.child(objects, step)}
     array = np.asarray(values)
