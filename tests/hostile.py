@@ -23,6 +23,7 @@ import os
 import pickle
 import struct
 import sys
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -328,8 +329,25 @@ def _base_object(name: str) -> Any:
         "kmeans": lambda: KMeans(n_clusters=2, n_init=1, random_state=0).fit(X),
         "bagging": lambda: BaggingClassifier(DecisionTreeClassifier(max_depth=2), n_estimators=3,
                                              max_features=2, random_state=0).fit(X, y),
+        "gb_init_narrower": lambda: _gb_init_narrower(X),
     }
     return makers[name]()
+
+
+def _gb_init_narrower(X: np.ndarray[Any, Any]) -> Any:
+    """A 3-class gradient boosting whose init_ claims 3 classes but predicts 2 columns
+    (an MLP fitted on two): predict_stages writes the third column past each row."""
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.neural_network import MLPClassifier
+
+    three = np.digitize(X[:, 0], [-0.5, 0.5])
+    model = GradientBoostingClassifier(n_estimators=2, max_depth=2, init="zero",
+                                       random_state=0).fit(X, three)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the MLP does not converge in 5 iterations
+        model.init_ = MLPClassifier(max_iter=5, random_state=0).fit(X, three > 0)
+    model.init_.classes_ = np.arange(3)
+    return model
 
 
 @functools.cache
@@ -1231,6 +1249,10 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
     ("hgb_preprocessor_is_a_number", "hgb", lambda f: attrs(f.tree).update(_preprocessor=5),
      "A gradient-boosting model whose _preprocessor is the number 5.",
      "_preprocessor must be a fitted ColumnTransformer"),
+    ("gb_init_predicts_fewer_columns", "gb_init_narrower", lambda f: None,
+     "A 3-class gradient boosting whose init_ (an MLP with classes_ of 3, fitted on 2)"
+     " predicts 2 columns: the trees' third column went past each row (heap corruption).",
+     "init_ does not predict the 3 columns"),
     ("kmeans_centers_not_an_array", "kmeans",
      lambda f: attrs(f.tree).update(cluster_centers_=[[0.0] * 4] * 2),
      "cluster_centers_ as a JSON list.", "KMeans"),

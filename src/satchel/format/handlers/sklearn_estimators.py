@@ -11,6 +11,7 @@ Each check runs on the finished object, before it is returned.
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -82,8 +83,11 @@ def _trees_per_stage(model: Any) -> int:
 def _check_initial_width(model: Any, per_stage: int) -> None:
     """The initial prediction (the buffer the trees add to) has ``per_stage`` columns.
 
-    The default initial estimators are checked exactly; another classifier's
-    ``predict_proba`` is taken to have a column per class, as scikit-learn's do.
+    The default initial estimators are checked from their state. The width of another
+    estimator's predictions depends on its fitted arrays (a classifier's ``classes_``
+    need not match the columns its ``predict_proba`` gives), so it predicts one row of
+    zeros here, as the model's ``predict`` would call it: an already validated
+    scikit-learn estimator, on the float32 array the model itself would pass it.
     """
     name = type(model).__name__
     init: Any = getattr(model, "init_", "zero")
@@ -98,9 +102,29 @@ def _check_initial_width(model: Any, per_stage: int) -> None:
         wide = init.n_outputs_ == 1 and len(init.classes_) == init.n_classes_ == len(
             init.class_prior_) == len(model.classes_)
     else:
-        wide = per_stage == 1 or len(getattr(init, "classes_", ())) == per_stage
+        wide = _predicted_width(model, init, per_stage) == per_stage
     if not wide:
         raise fail(name, f"init_ does not predict the {per_stage} columns the trees add to")
+
+
+def _predicted_width(model: Any, init: Any, per_stage: int) -> int:
+    """The columns of the initial prediction ``init`` makes for one row, computed as the
+    model computes it (one column for two classes: the second's probability)."""
+    classifier = hasattr(model, "classes_")
+    zeros = np.zeros((1, fitted_width(model, "estimators_") or 0), dtype=np.float32)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = np.asarray(init.predict_proba(zeros) if classifier else init.predict(zeros))
+    except Exception as exc:  # any failure leaves the width unknown
+        raise fail(type(model).__name__, f"init_ cannot predict a row of zeros"
+                   f" ({type(exc).__name__}: {str(exc)[:200]}), so the width of the initial"
+                   " prediction the trees add to is unknown") from None
+    if found.ndim == 1 or found.shape[0] != 1:
+        return 1 if found.shape == (1,) else 0
+    if classifier and per_stage == 1:  # binary: the positive class's column is taken
+        return 1 if found.ndim == 2 and found.shape[1] >= 2 else 0
+    return int(found.shape[1]) if found.ndim == 2 else 0
 
 
 def loaded_class(module: str, name: str) -> Any:
