@@ -1253,6 +1253,9 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
      "A 3-class gradient boosting whose init_ (an MLP with classes_ of 3, fitted on 2)"
      " predicts 2 columns: the trees' third column went past each row (heap corruption).",
      "init_ does not predict the 3 columns"),
+    ("bagging_n_jobs_100000", "bagging", lambda f: attrs(f.tree).update(n_jobs=100_000),
+     "A bagging model asking for 100,000 workers: joblib would start them all to predict.",
+     "n_jobs is 100000"),
     ("kmeans_centers_not_an_array", "kmeans",
      lambda f: attrs(f.tree).update(cluster_centers_=[[0.0] * 4] * 2),
      "cluster_centers_ as a JSON list.", "KMeans"),

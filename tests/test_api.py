@@ -715,3 +715,20 @@ def test_an_estimators_own_bound_method_in_its_attributes_is_left_out() -> None:
     model._raw_predict = StandardScaler().fit(X).transform
     with pytest.raises(satchel.EncodeError, match="_raw_predict"):
         satchel.dumps(model)
+
+
+@pytest.mark.parametrize("jobs", [65, 100_000, 2.5])
+def test_n_jobs_past_what_a_reader_accepts_is_refused_at_save(jobs: Any) -> None:
+    """n_jobs is how many processes joblib starts when a FeatureUnion or ColumnTransformer
+    transforms: a file of n_jobs=100000 started them all. A reader refuses more than 64,
+    so a writer does too, saying to use -1 (every core)."""
+    from sklearn.pipeline import FeatureUnion
+    from sklearn.preprocessing import StandardScaler
+
+    union = FeatureUnion([("a", StandardScaler()), ("b", StandardScaler())]).fit(np.eye(3))
+    for fine in (None, -1, 64):
+        union.n_jobs = fine
+        assert satchel.loads(satchel.dumps(union)).n_jobs == fine
+    union.n_jobs = jobs
+    with pytest.raises(satchel.EncodeError, match=r"n_jobs is .*at most 64 workers.*n_jobs=-1"):
+        satchel.dumps(union)

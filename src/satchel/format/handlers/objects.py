@@ -44,6 +44,9 @@ def fail(what: str, problem: str) -> FormatError:
 #: (``ARGS``), on the decoded state (with those arguments) before it is set
 #: (``STATE``), and on the finished object (``AFTER_TYPES``, matched through the MRO).
 ARGS: dict[str, Callable[[tuple[Any, ...]], None]] = {}
+#: Checks of an instance and its attributes at save, for what a validator above refuses
+#: at load (a writer does not write what its reader refuses): each gives the problem or None.
+SAVE_CHECKS: list[Callable[[Any, dict[str, Any]], str | None]] = []
 STATE: dict[str, Callable[[Any, tuple[Any, ...]], None]] = {}
 AFTER_TYPES: list[tuple[str, Callable[[Any], None]]] = []
 _after_cache: dict[type, list[Callable[[Any], None]]] = {}
@@ -170,6 +173,10 @@ def _encode_instance(encoder: Encoder, value: Any) -> Node:
     if "args" in node:
         node["args"] = [encoder.child(a, f"<arg {i}>") for i, a in enumerate(node["args"])]
     if type(state) is dict and all(type(k) is str for k in state):
+        for check in SAVE_CHECKS:
+            problem = check(value, state)
+            if problem is not None:
+                raise encoder.fail(problem)
         if any(type(v) is types.MethodType for v in state.values()):
             state = {k: v for k, v in state.items() if not _own_method(value, k, v)}
         node["state"] = encode_attributes(encoder, state)

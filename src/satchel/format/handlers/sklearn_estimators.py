@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from satchel.format.handlers.objects import AFTER_TYPES, fail
+from satchel.format.handlers.objects import AFTER_TYPES, SAVE_CHECKS, fail
 from satchel.format.handlers.sklearn_ import fitted_width, is_int
 
 
@@ -358,6 +358,34 @@ def _label_binarizer_after(model: Any) -> None:
         _check_vocabulary(type(model).__name__, cached, len(model.classes_))
 
 
+#: The most workers a model's ``n_jobs`` may ask for: joblib starts that many processes
+#: when the model predicts (a file of n_jobs=100000 would start them all).
+MAX_JOBS = 64
+
+
+def _jobs_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with an estimator's ``n_jobs`` (at most :data:`MAX_JOBS`), or None."""
+    jobs = state.get("n_jobs")
+    if jobs is None or not _is_estimator(model):
+        return None
+    if (type(jobs) is not int and not isinstance(jobs, np.integer)) or jobs > MAX_JOBS:
+        return (f"n_jobs is {str(jobs)[:40]}: a file may ask for at most {MAX_JOBS} workers,"
+                " which joblib starts as processes when the model predicts. Set n_jobs=-1"
+                " (every core) or a smaller number before saving")
+    return None
+
+
+def _is_estimator(model: Any) -> bool:
+    return any(c.__name__ == "BaseEstimator" and c.__module__ == "sklearn.base"
+               for c in type(model).__mro__)
+
+
+def _jobs_after(model: Any) -> None:
+    problem = _jobs_problem(model, vars(model))
+    if problem is not None:
+        raise fail(type(model).__name__, problem)
+
+
 def _hasher_after(model: Any) -> None:
     """The hashing kernel takes each hash modulo ``n_features`` in C: 0 is a crash."""
     n_features = model.n_features
@@ -386,6 +414,7 @@ AFTER_TYPES.extend([
     ("sklearn.ensemble._base:BaseEnsemble", _ensemble_after),
     ("sklearn.ensemble._gb:BaseGradientBoosting", _gradient_boosting_after),
     ("sklearn.svm._base:BaseLibSVM", _libsvm_after),
+    ("sklearn.base:BaseEstimator", _jobs_after),
     ("sklearn.cluster._kmeans:_BaseKMeans", _kmeans_after),
     ("sklearn.neighbors._classification:KNeighborsClassifier", _neighbors_labels_after),
     ("sklearn.neighbors._classification:RadiusNeighborsClassifier", _neighbors_labels_after),
@@ -397,3 +426,4 @@ AFTER_TYPES.extend([
     ("sklearn.feature_extraction.text:HashingVectorizer", _hasher_after),
     ("sklearn.feature_extraction._hash:FeatureHasher", _hasher_after),
 ])
+SAVE_CHECKS.append(_jobs_problem)
