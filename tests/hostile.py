@@ -330,6 +330,7 @@ def _base_object(name: str) -> Any:
         "bagging": lambda: BaggingClassifier(DecisionTreeClassifier(max_depth=2), n_estimators=3,
                                              max_features=2, random_state=0).fit(X, y),
         "gb_init_narrower": lambda: _gb_init_narrower(X),
+        **{name: functools.partial(_tampered, name, X) for name in _TAMPERED},
     }
     return makers[name]()
 
@@ -348,6 +349,36 @@ def _gb_init_narrower(X: np.ndarray[Any, Any]) -> Any:
         model.init_ = MLPClassifier(max_iter=5, random_state=0).fit(X, three > 0)
     model.init_.classes_ = np.arange(3)
     return model
+
+
+def _tampered(name: str, X: np.ndarray[Any, Any]) -> Any:
+    """A fitted model with state edited where its compiled code reads unchecked."""
+    from sklearn.cluster import Birch, BisectingKMeans
+    from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
+
+    if name == "knn_fit_x_narrower":  # the brute search reads stored rows as wide as X
+        model = KNeighborsClassifier(algorithm="brute").fit(X, X[:, 0] > 0)
+        model._fit_X = np.ascontiguousarray(model._fit_X[:, :1])
+    elif name == "neighbors_norm_squared":  # indexed per stored row by the euclidean search
+        model = NearestNeighbors(algorithm="brute").fit(X)
+        model.effective_metric_params_ = {"X_norm_squared": np.zeros(1)}
+    elif name == "neighbors_mahalanobis_vi":  # handed to scipy's cdist, which trusts it
+        model = NearestNeighbors(algorithm="brute", metric="mahalanobis",
+                                 metric_params={"VI": np.eye(4)}).fit(X)
+        model.effective_metric_params_ = {"VI": np.eye(1)}
+    elif name == "birch_norms_short":  # passed as the centres' squared norms
+        model = Birch(n_clusters=None).fit(X)
+        model._subcluster_norms = np.zeros(1)
+    else:  # bisecting_center_wide: labelling takes its width from the centres
+        model = BisectingKMeans(n_clusters=2, random_state=0).fit(X)
+        del model._X_mean
+        model._bisecting_tree.left.center = np.zeros(50)
+        model._bisecting_tree.right.center = np.zeros(50)
+    return model
+
+
+_TAMPERED = ("knn_fit_x_narrower", "neighbors_norm_squared", "neighbors_mahalanobis_vi",
+             "birch_norms_short", "bisecting_center_wide")
 
 
 @functools.cache
@@ -1256,6 +1287,21 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
     ("bagging_n_jobs_100000", "bagging", lambda f: attrs(f.tree).update(n_jobs=100_000),
      "A bagging model asking for 100,000 workers: joblib would start them all to predict.",
      "n_jobs is 100000"),
+    ("knn_stored_samples_narrower", "knn_fit_x_narrower", lambda f: None,
+     "A brute-force KNN whose stored samples are 1 column wide for 4 features: the"
+     " compiled search reads each as wide as the query.", "_fit_X has 1 columns for 4"),
+    ("neighbors_metric_norms_given", "neighbors_norm_squared", lambda f: None,
+     "Nearest neighbours whose metric parameters hold X_norm_squared of one entry, which"
+     " the euclidean search indexes by stored sample.", "may not hold"),
+    ("neighbors_mahalanobis_vi_1x1", "neighbors_mahalanobis_vi", lambda f: None,
+     "A 1x1 Mahalanobis VI for 4 features, which scipy's cdist multiplies unchecked.",
+     "VI must have shape (4, 4)"),
+    ("birch_one_norm_for_many_centres", "birch_norms_short", lambda f: None,
+     "A Birch model with one squared norm for all its subcluster centres.",
+     "_subcluster_norms one float64 norm for each"),
+    ("bisecting_kmeans_centres_of_50", "bisecting_center_wide", lambda f: None,
+     "A bisecting k-means tree whose centres are 50 wide for 4 features (and no _X_mean).",
+     "a centre of 4 floats"),
     ("kmeans_centers_not_an_array", "kmeans",
      lambda f: attrs(f.tree).update(cluster_centers_=[[0.0] * 4] * 2),
      "cluster_centers_ as a JSON list.", "KMeans"),

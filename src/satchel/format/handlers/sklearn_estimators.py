@@ -139,6 +139,90 @@ def _instance(value: Any, module: str, name: str) -> bool:
     return cls is not None and isinstance(value, cls)
 
 
+#: Metric parameters that scikit-learn computes itself and its compiled search indexes
+#: per row unchecked: never a fitted model's.
+_COMPUTED_METRIC_PARAMS = frozenset({"X_norm_squared", "Y_norm_squared"})
+
+
+def _neighbors_after(model: Any) -> None:
+    """The brute-force search (compiled, and scipy's ``cdist``) reads each stored sample
+    as wide as the query, which scikit-learn checks against ``n_features_in_``: the
+    stored samples and the metric's weights must be that wide."""
+    data = getattr(model, "_fit_X", None)
+    if data is None:
+        return
+    name, width = type(model).__name__, fitted_width(model, "_fit_X")
+    rows = getattr(model, "n_samples_fit_", None)
+    if getattr(data, "ndim", None) != 2 or (rows is not None and data.shape[0] != rows):
+        raise fail(name, "_fit_X must be a 2-d array of n_samples_fit_ rows")
+    if getattr(model, "effective_metric_", None) != "precomputed" and data.shape[1] != width:
+        raise fail(name, f"_fit_X has {data.shape[1]} columns for {width} features")
+    for attribute in ("metric_params", "effective_metric_params_"):
+        _check_metric_params(name, getattr(model, attribute, None), width)
+
+
+def _check_metric_params(name: str, params: Any, width: int | None) -> None:
+    if params is None:
+        return
+    if type(params) is not dict:
+        raise fail(name, "metric parameters must be a dict")
+    if _COMPUTED_METRIC_PARAMS & params.keys():
+        raise fail(name, f"metric parameters may not hold {sorted(_COMPUTED_METRIC_PARAMS)}")
+    shapes = {"VI": (width, width), "V": (width,), "w": (width,)}
+    for key, shape in shapes.items():
+        value = params.get(key)
+        if value is not None and np.shape(value) != shape:
+            raise fail(name, f"metric parameter {key} must have shape {shape}")
+
+
+def _birch_after(model: Any) -> None:
+    """``predict`` passes ``_subcluster_norms`` to the compiled search as the centres'
+    squared norms, one per centre, read unchecked."""
+    centers = getattr(model, "subcluster_centers_", None)
+    if centers is None:
+        return
+    name, width = type(model).__name__, fitted_width(model, "subcluster_centers_")
+    norms = getattr(model, "_subcluster_norms", None)
+    if not (isinstance(centers, np.ndarray) and centers.ndim == 2 and centers.shape[1] == width
+            and isinstance(norms, np.ndarray) and norms.shape == (centers.shape[0],)
+            and norms.dtype == np.float64):
+        raise fail(name, f"subcluster_centers_ must have {width} columns and _subcluster_norms"
+                         " one float64 norm for each")
+
+
+#: Nodes of a bisecting k-means tree: each split at most doubles the clusters.
+_MAX_BISECTING_NODES = 1 << 20
+
+
+def _bisecting_after(model: Any) -> None:
+    """``predict`` walks the tree of bisections and labels the input against each node's
+    two centres in compiled code, which takes its width from the centres: each must be
+    as wide as the input. Every node has two children or none, and no node is its own
+    ancestor."""
+    root = getattr(model, "_bisecting_tree", None)
+    if root is None:
+        return
+    name, width = type(model).__name__, fitted_width(model, "_bisecting_tree")
+    mean = getattr(model, "_X_mean", None)
+    if mean is not None and np.shape(mean) != (width,):
+        raise fail(name, f"_X_mean must hold {width} means")
+    seen: set[int] = set()
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen or len(seen) >= _MAX_BISECTING_NODES:
+            raise fail(name, "_bisecting_tree must be a tree of at most"
+                             f" {_MAX_BISECTING_NODES} nodes")
+        seen.add(id(node))
+        center = getattr(node, "center", None)
+        left, right = getattr(node, "left", None), getattr(node, "right", None)
+        if not (isinstance(center, np.ndarray) and center.shape == (width,)
+                and center.dtype.kind == "f") or (left is None) != (right is None):
+            raise fail(name, f"every node of _bisecting_tree needs a centre of {width} floats"
+                             " and two children or none")
+        pending += [child for child in (left, right) if child is not None]
+
+
 def _neighbors_labels_after(model: Any) -> None:
     """``_y`` holds each training sample's class index, which the brute-force class
     vote adds to its per-class scores at, unchecked."""
@@ -415,6 +499,9 @@ AFTER_TYPES.extend([
     ("sklearn.ensemble._gb:BaseGradientBoosting", _gradient_boosting_after),
     ("sklearn.svm._base:BaseLibSVM", _libsvm_after),
     ("sklearn.base:BaseEstimator", _jobs_after),
+    ("sklearn.neighbors._base:NeighborsBase", _neighbors_after),
+    ("sklearn.cluster._birch:Birch", _birch_after),
+    ("sklearn.cluster._bisect_k_means:BisectingKMeans", _bisecting_after),
     ("sklearn.cluster._kmeans:_BaseKMeans", _kmeans_after),
     ("sklearn.neighbors._classification:KNeighborsClassifier", _neighbors_labels_after),
     ("sklearn.neighbors._classification:RadiusNeighborsClassifier", _neighbors_labels_after),
