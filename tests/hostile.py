@@ -369,6 +369,15 @@ def _tampered(name: str, X: np.ndarray[Any, Any]) -> Any:
     elif name == "birch_norms_short":  # passed as the centres' squared norms
         model = Birch(n_clusters=None).fit(X)
         model._subcluster_norms = np.zeros(1)
+    elif name == "nmf":  # its transform iterates to a tolerance
+        from sklearn.decomposition import NMF
+
+        model = NMF(n_components=2, max_iter=500, random_state=0).fit(np.abs(X))
+    elif name == "lda":
+        from sklearn.decomposition import LatentDirichletAllocation
+
+        model = LatentDirichletAllocation(n_components=2, max_iter=2, random_state=0).fit(
+            np.abs(X))
     else:  # bisecting_center_wide: labelling takes its width from the centres
         model = BisectingKMeans(n_clusters=2, random_state=0).fit(X)
         del model._X_mean
@@ -378,7 +387,7 @@ def _tampered(name: str, X: np.ndarray[Any, Any]) -> Any:
 
 
 _TAMPERED = ("knn_fit_x_narrower", "neighbors_norm_squared", "neighbors_mahalanobis_vi",
-             "birch_norms_short", "bisecting_center_wide")
+             "birch_norms_short", "bisecting_center_wide", "nmf", "lda")
 
 
 @functools.cache
@@ -1302,6 +1311,14 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
     ("bisecting_kmeans_centres_of_50", "bisecting_center_wide", lambda f: None,
      "A bisecting k-means tree whose centres are 50 wide for 4 features (and no _X_mean).",
      "a centre of 4 floats"),
+    ("nmf_negative_tolerance", "nmf",
+     lambda f: attrs(f.tree).update(max_iter=10**15, tol=-1.0),
+     "An NMF of 10**15 iterations to a tolerance of -1: transform would never return.",
+     "'tol' parameter of NMF"),
+    ("lda_10_15_document_iterations", "lda",
+     lambda f: attrs(f.tree).update(max_doc_update_iter=10**15, mean_change_tol=0.0),
+     "An LDA of 10**15 iterations per document to a tolerance of 0.",
+     "max_doc_update_iter is 1000000000000000"),
     ("kmeans_centers_not_an_array", "kmeans",
      lambda f: attrs(f.tree).update(cluster_centers_=[[0.0] * 4] * 2),
      "cluster_centers_ as a JSON list.", "KMeans"),

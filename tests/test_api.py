@@ -732,3 +732,18 @@ def test_n_jobs_past_what_a_reader_accepts_is_refused_at_save(jobs: Any) -> None
     union.n_jobs = jobs
     with pytest.raises(satchel.EncodeError, match=r"n_jobs is .*at most 64 workers.*n_jobs=-1"):
         satchel.dumps(union)
+
+
+def test_transform_iterations_past_what_a_reader_accepts_are_refused_at_save() -> None:
+    """An NMF's transform iterates max_iter times to its tolerance: a reader refuses more
+    than a million iterations (a file of 10**15 and a negative tolerance never returned),
+    so a writer does too."""
+    from sklearn.decomposition import NMF
+
+    model = NMF(n_components=2, max_iter=1000, random_state=0).fit(np.abs(np.eye(5) + 1))
+    model.max_iter = 1_000_000
+    assert satchel.loads(satchel.dumps(model)).unwrap().max_iter == 1_000_000
+    model.max_iter = 1_000_001
+    with pytest.raises(satchel.EncodeError, match="max_iter is 1000001; transform may run at"
+                       " most 1000000 iterations"):
+        satchel.dumps(model)

@@ -470,6 +470,40 @@ def _jobs_after(model: Any) -> None:
         raise fail(type(model).__name__, problem)
 
 
+#: Iterations that ``transform`` runs per call, by the parameter that bounds them: a
+#: file of 10**15 and a negative tolerance made transform run for good.
+MAX_TRANSFORM_ITERATIONS = 1_000_000
+_TRANSFORM_ITERATIONS = ("max_iter", "max_doc_update_iter", "transform_max_iter")
+
+
+_ITERATING = frozenset(f"sklearn.decomposition.{name}" for name in (
+    "_nmf:_BaseNMF", "_lda:LatentDirichletAllocation", "_dict_learning:_BaseSparseCoding"))
+
+
+def _iterations_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with the parameters of a factorisation whose ``transform`` iterates
+    to a tolerance (a negative tolerance, or more than the most iterations), or None."""
+    if not _ITERATING.intersection(f"{c.__module__}:{c.__qualname__}"
+                                   for c in type(model).__mro__):
+        return None
+    try:
+        model._validate_params()
+    except (TypeError, ValueError) as exc:
+        return f"invalid parameters: {str(exc)[:200]}"
+    for parameter in _TRANSFORM_ITERATIONS:
+        count = state.get(parameter)
+        if count is not None and count > MAX_TRANSFORM_ITERATIONS:
+            return (f"{parameter} is {count}; transform may run at most"
+                    f" {MAX_TRANSFORM_ITERATIONS} iterations")
+    return None
+
+
+def _iterating_transform_after(model: Any) -> None:
+    problem = _iterations_problem(model, vars(model))
+    if problem is not None:
+        raise fail(type(model).__name__, problem)
+
+
 def _hasher_after(model: Any) -> None:
     """The hashing kernel takes each hash modulo ``n_features`` in C: 0 is a crash."""
     n_features = model.n_features
@@ -501,6 +535,7 @@ AFTER_TYPES.extend([
     ("sklearn.base:BaseEstimator", _jobs_after),
     ("sklearn.neighbors._base:NeighborsBase", _neighbors_after),
     ("sklearn.cluster._birch:Birch", _birch_after),
+    *((name, _iterating_transform_after) for name in sorted(_ITERATING)),
     ("sklearn.cluster._bisect_k_means:BisectingKMeans", _bisecting_after),
     ("sklearn.cluster._kmeans:_BaseKMeans", _kmeans_after),
     ("sklearn.neighbors._classification:KNeighborsClassifier", _neighbors_labels_after),
@@ -513,4 +548,4 @@ AFTER_TYPES.extend([
     ("sklearn.feature_extraction.text:HashingVectorizer", _hasher_after),
     ("sklearn.feature_extraction._hash:FeatureHasher", _hasher_after),
 ])
-SAVE_CHECKS.append(_jobs_problem)
+SAVE_CHECKS.extend([_jobs_problem, _iterations_problem])
