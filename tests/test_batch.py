@@ -242,3 +242,21 @@ def test_score_reports_progress_up_to_its_total(tmp_path: Path, model_file: Path
     assert len(calls) == 6
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
     assert calls[-1][0] == calls[-1][1]
+
+
+@pytest.mark.parametrize("line", [1, 30])
+def test_a_row_longer_than_the_header_is_refused(predict: Predict, tmp_path: Path,
+                                                 model_file: Path, rows: pd.DataFrame,
+                                                 line: int) -> None:
+    """A data row with one value too many exits 2 naming its length and the header's; pandas
+    would otherwise take the first row's extra value as an index and shift the others left."""
+    given, written = tmp_path / "rows.csv", tmp_path / "scores.csv"
+    lines = rows.to_csv(index=False).splitlines()
+    lines[line] = "99999," + lines[line]
+    given.write_text("\n".join(lines) + "\n")
+    result = predict(str(model_file), str(given), "-o", str(written), "--chunk-rows", "7")
+    assert result.returncode == 2, result.stderr
+    expected = ("has 5 values but the header names 4 columns (a, b, c, d)" if line == 1
+                else f"Expected 4 fields in line {line + 1}, saw 5")
+    assert expected in result.stderr
+    assert not written.exists()

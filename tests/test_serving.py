@@ -571,6 +571,11 @@ BAD_REQUESTS: dict[str, tuple[Callable[[pd.DataFrame], dict[str, Any]], int, str
     "an index longer than the data": (lambda f: {"json": {"dataframe_split": {
         "columns": COLUMNS, "data": f[:1].to_numpy().tolist(), "index": [0, 1, 2]}}},
                                       400, "RequestError"),
+    "a first CSV row longer than the header": (lambda f: {
+        "content": b"a,b,c,d\n7,1.0,2.0,3.0,4.0\n", "headers": CSV}, 400, "RequestError"),
+    "a later CSV row longer than the header": (lambda f: {
+        "content": b"a,b,c,d\n1.0,2.0,3.0,4.0\n7,1.0,2.0,3.0,4.0\n", "headers": CSV},
+                                              400, "RequestError"),
 }
 
 
@@ -585,6 +590,16 @@ def test_bad_requests_get_their_status_and_the_next_one_is_served(
     following = client.post("/invocations", json=records(frame[:3]))
     assert following.status_code == 200
     assert following.json()["predictions"] == model.predict(frame[:3]).tolist()
+
+
+def test_a_csv_row_longer_than_the_header_says_both_lengths(client: httpx.Client) -> None:
+    """A first row with one value more than the header is refused, not scored with each value
+    one column to the left of its name (pandas takes the extra first value as an index)."""
+    response = client.post("/invocations", content=b"a,b,c,d\n7,1.0,2.0,3.0,4.0\n",
+                           headers=CSV)
+    assert response.status_code == 400, response.text
+    assert "has 5 values but the header names 4 columns (a, b, c, d)" in (
+        response.json()["message"])
 
 
 def test_unknown_method_in_the_query(client: httpx.Client, frame: pd.DataFrame) -> None:

@@ -10,19 +10,18 @@ import numpy as np
 
 from satchel.artifact import load
 from satchel.checks import METHODS
+from satchel.csvrows import csv_chunks
 from satchel.errors import RequestError
 
 
 def _chunks(path: str, rows: int) -> Iterator[Any]:
-    import pandas as pd  # noqa: PLC0415
-
     if path.endswith((".parquet", ".pq")):
         import pyarrow.parquet as pq  # noqa: PLC0415
 
         for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
             yield batch.to_pandas()
     elif path.endswith((".csv", ".csv.gz", ".txt")):
-        yield from pd.read_csv(path, chunksize=rows)
+        yield from csv_chunks(path, rows)
     else:
         raise RequestError(f"cannot read {path!r}: expected a .csv or .parquet file")
 

@@ -10,12 +10,12 @@ rest become a DataFrame (or an array) for the model's schema to check.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
 import orjson
 
+from satchel.csvrows import read_csv
 from satchel.errors import RequestError, SchemaError, UnsupportedMediaTypeError
 from satchel.schema import InputSchema
 from satchel.serving.columns import Layout, columns
@@ -103,7 +103,7 @@ def _csv(body: bytes, schema: InputSchema | None) -> Any:
     import pandas as pd  # noqa: PLC0415
 
     try:
-        frame = pd.read_csv(io.BytesIO(body))
+        frame = read_csv(body)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise RequestError(f"the body is not valid CSV: {exc}") from None
     return _typed(frame, schema)

@@ -1,0 +1,75 @@
+"""CSV read so that every value stays under the column its header names.
+
+pandas reads a first data row with more values than the header as an index
+column followed by the values, so each value lands one column to the left of
+its name and the row is scored as if it were valid. With ``index_col=False``
+it drops the extra values instead, with only a ``ParserWarning``. Either way
+the model scores values under the wrong names, so both the server and
+``satchel predict`` read CSV here, where such a row is an error. (A later row
+with too many values already makes pandas raise ``ParserError``.)
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from satchel.errors import RequestError
+
+#: The start of the warning pandas gives when it drops the extra values of the first row.
+_TOO_LONG = "Length of header or names does not match length of data"
+
+
+def read_csv(body: bytes) -> Any:
+    """A DataFrame of ``body`` (CSV with a header row).
+
+    Raises:
+        RequestError: the first data row has more values than the header.
+    """
+    import pandas as pd  # noqa: PLC0415 - CSV needs the [pandas] extra
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=_TOO_LONG, category=pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(io.BytesIO(body), index_col=False)
+        except pd.errors.ParserWarning:
+            raise _too_long(io.BytesIO(body), "the body") from None
+
+
+def csv_chunks(path: str, rows: int) -> Iterator[Any]:
+    """DataFrames of up to ``rows`` rows of the CSV file at ``path``, in order.
+
+    Raises:
+        RequestError: the first data row has more values than the header.
+    """
+    import pandas as pd  # noqa: PLC0415 - CSV needs the [pandas] extra
+
+    with pd.read_csv(path, chunksize=rows, index_col=False) as reader:
+        while True:
+            with warnings.catch_warnings():  # not around the yield: only pandas' own reading
+                warnings.filterwarnings("error", message=_TOO_LONG,
+                                        category=pd.errors.ParserWarning)
+                try:
+                    chunk = next(reader, None)
+                except pd.errors.ParserWarning:
+                    raise _too_long(path, repr(path)) from None
+            if chunk is None:
+                return
+            yield chunk
+
+
+def _too_long(source: Any, where: str) -> RequestError:
+    """The error for a first data row longer than the header, with both lengths."""
+    import pandas as pd  # noqa: PLC0415
+
+    header = pd.read_csv(source, nrows=0).columns.tolist()
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    width = pd.read_csv(source, header=None, skiprows=1, nrows=1, dtype=str).shape[1]
+    named = ", ".join(map(str, header[:10])) + (", ..." if len(header) > 10 else "")
+    return RequestError(
+        f"line 2 of {where} (its first row of data) has {width} values but the header names"
+        f" {len(header)} columns ({named}): every row needs exactly one"
+        " value per header column; remove the extra values or name their columns in the header")
