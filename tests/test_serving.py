@@ -571,6 +571,12 @@ BAD_REQUESTS: dict[str, tuple[Callable[[pd.DataFrame], dict[str, Any]], int, str
     "an index longer than the data": (lambda f: {"json": {"dataframe_split": {
         "columns": COLUMNS, "data": f[:1].to_numpy().tolist(), "index": [0, 1, 2]}}},
                                       400, "RequestError"),
+    "an index entry that is a list": (lambda f: {"json": {"dataframe_split": {
+        "columns": COLUMNS, "data": f[:1].to_numpy().tolist(), "index": [[7, 8, 9]]}}},
+                                      400, "RequestError"),
+    "an index entry that is an object": (lambda f: {"json": {"dataframe_split": {
+        "columns": COLUMNS, "data": f[:2].to_numpy().tolist(), "index": [1, {"a": 2}]}}},
+                                         400, "RequestError"),
     "a first CSV row longer than the header": (lambda f: {
         "content": b"a,b,c,d\n7,1.0,2.0,3.0,4.0\n", "headers": CSV}, 400, "RequestError"),
     "a later CSV row longer than the header": (lambda f: {
@@ -590,6 +596,15 @@ def test_bad_requests_get_their_status_and_the_next_one_is_served(
     following = client.post("/invocations", json=records(frame[:3]))
     assert following.status_code == 200
     assert following.json()["predictions"] == model.predict(frame[:3]).tolist()
+
+
+def test_a_split_index_of_labels_names_the_rows(client: httpx.Client, model: Any,
+                                                frame: pd.DataFrame) -> None:
+    """An index of one label per row (strings, numbers, nulls) is accepted and changes nothing."""
+    response = client.post("/invocations", json={"dataframe_split": {
+        "columns": COLUMNS, "data": frame[:3].to_numpy().tolist(), "index": ["x", 7, None]}})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == model.predict(frame[:3]).tolist()
 
 
 def test_a_csv_row_longer_than_the_header_says_both_lengths(client: httpx.Client) -> None:

@@ -68,10 +68,7 @@ def _decode(kind: str, value: Any, schema: InputSchema | None) -> Any:
         if not isinstance(value, dict) or not isinstance(value.get("data"), list):
             raise RequestError("dataframe_split needs an object with 'columns' and 'data'")
         index = value.get("index")
-        if index is not None and (not isinstance(index, list) or len(index) != len(value["data"])):
-            found = f"{len(index)} entries" if isinstance(index, list) else type(index).__name__
-            raise RequestError(f"dataframe_split's index must be a list of one entry per row of"
-                               f" data ({len(value['data'])}), found {found}")
+        _check_index(index, len(value["data"]))
         return _typed(_frame(value["data"], value.get("columns"), index), schema)
     if kind == "dataframe_records":
         if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
@@ -97,6 +94,28 @@ def _decode(kind: str, value: Any, schema: InputSchema | None) -> Any:
         return np.asarray(value)
     except ValueError as exc:
         raise RequestError(f"{kind} is not a rectangular array: {exc}") from None
+
+
+def _check_index(index: Any, rows: int) -> None:
+    """A dataframe_split index is one label per row of data, as MLflow's.
+
+    pandas reads a list of lists as a multi-level index and repeats the rows to fill it,
+    so ``[[7, 8, 9]]`` for one row of data gave three predictions.
+    """
+    if index is None:
+        return
+    if not isinstance(index, list):
+        found = type(index).__name__
+    elif len(index) != rows:
+        found = f"{len(index)} entries"
+    else:
+        nested = sum(not (label is None or isinstance(label, (str, int, float)))
+                     for label in index)
+        if not nested:
+            return
+        found = f"{nested} entries that are lists or objects"
+    raise RequestError(f"dataframe_split's index must be a list of one label (a string, a number"
+                       f" or null) per row of data ({rows}), found {found}")
 
 
 def _csv(body: bytes, schema: InputSchema | None) -> Any:
