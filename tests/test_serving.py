@@ -774,6 +774,38 @@ def test_alias_move_switches_without_failing_requests(registry: Registry, frame:
                   digest=second.digest) == 1
 
 
+def test_alias_moved_to_the_same_file_reports_the_new_version(
+        registry: Registry, tmp_path: Path, frame: pd.DataFrame) -> None:
+    """The same file registered again as version 2: when the alias moves to it, /health,
+    /version, /metadata and /metrics name version 2 (version 1 may be gone), without a
+    reload."""
+    path = tmp_path / "churn.satchel"
+    satchel.save(fit(frame), path, sample=frame[:20])
+    registry.register("churn", str(path))
+    registry.set_alias("churn", "production", 1)
+    app = create_app("models:/churn@production", registry=registry, poll_interval=0.2)
+    with thread_server(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        assert http.get("/health").json()["version"] == 1
+        loaded = app.state.server.holder.current.model
+        second = registry.register("churn", str(path), description="the same bytes")
+        registry.set_alias("churn", "production", second.version)
+        registry.delete("churn", 1)
+
+        def relabelled() -> bool:
+            """/health shows version 2."""
+            return bool(http.get("/health").json()["version"] == 2)
+
+        wait_for(relabelled)
+        health = http.get("/health").json()
+        assert (health["digest"], health["last_error"]) == (second.digest, None)
+        assert http.get("/version").json()["model_version"] == 2
+        assert http.get("/metadata").json()["version"] == 2
+        assert http.post("/invocations", json=records(frame[:2])).status_code == 200
+        assert metric(http.get("/metrics").text, "satchel_model_info", name="churn",
+                      version="2", digest=second.digest) == 1
+        assert app.state.server.holder.current.model is loaded
+
+
 def truncate(path: str) -> None:
     """Damage a stored artifact: keep only its first half."""
     size = os.path.getsize(path)

@@ -104,6 +104,8 @@ class Holder:
         try:
             found = await asyncio.to_thread(self._registry().resolve, self.target)
             if self.current is not None and found.digest == self.current.digest:
+                self._relabel(self.current, found)
+                self.last_error = None  # the alias names what is served, whatever failed before
                 return
             candidate = await asyncio.to_thread(self.load_now)
         except Exception as exc:
@@ -114,3 +116,16 @@ class Holder:
         self.current, self.last_error = candidate, None
         log.info("switched %s to version %s (%s)", self.target, candidate.version,
                  candidate.digest)
+
+    def _relabel(self, served: Served, found: Any) -> None:
+        """Report the version the alias names when it holds the very file already served.
+
+        The same bytes registered again (or the alias moved to an older copy) need no
+        reload, but /health, /version, /metadata and /metrics must name the version the
+        alias points to now: the one served may even have been deleted.
+        """
+        if (served.name, served.version) == (found.name, found.version):
+            return
+        log.info("%s now names version %s, the file already served (%s); not reloaded",
+                 self.target, found.version, found.digest)
+        served.name, served.version = found.name, found.version
