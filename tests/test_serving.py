@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import os
 import random
 import re
@@ -568,6 +569,13 @@ BAD_REQUESTS: dict[str, tuple[Callable[[pd.DataFrame], dict[str, Any]], int, str
                                  "UnsupportedMediaTypeError"),
     "plain text": (lambda f: {"content": b"1,2,3,4", "headers": {"content-type": "text/plain"}},
                    415, "UnsupportedMediaTypeError"),
+    "a gzip body": (lambda f: {"content": gzip.compress(orjson.dumps(records(f[:1]))),
+                               "headers": {**JSON, "content-encoding": "gzip"}},
+                    415, "UnsupportedMediaTypeError"),
+    "a body of two encodings": (lambda f: {"content": orjson.dumps(records(f[:1])),
+                                           "headers": {**JSON, "content-encoding":
+                                                       "identity, br"}},
+                                415, "UnsupportedMediaTypeError"),
     "an index longer than the data": (lambda f: {"json": {"dataframe_split": {
         "columns": COLUMNS, "data": f[:1].to_numpy().tolist(), "index": [0, 1, 2]}}},
                                       400, "RequestError"),
@@ -596,6 +604,27 @@ def test_bad_requests_get_their_status_and_the_next_one_is_served(
     following = client.post("/invocations", json=records(frame[:3]))
     assert following.status_code == 200
     assert following.json()["predictions"] == model.predict(frame[:3]).tolist()
+
+
+def test_content_encoding_identity_is_read_as_is(client: httpx.Client, model: Any,
+                                                  frame: pd.DataFrame) -> None:
+    """Content-Encoding: identity is no encoding; the body is served."""
+    response = client.post("/invocations", content=orjson.dumps(records(frame[:2])),
+                           headers={**JSON, "content-encoding": "Identity"})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == model.predict(frame[:2]).tolist()
+
+
+def test_a_gzip_body_is_415_saying_to_send_it_uncompressed(client: httpx.Client,
+                                                          frame: pd.DataFrame) -> None:
+    """A compressed body is refused for its encoding, not reported as invalid JSON."""
+    response = client.post("/invocations", content=gzip.compress(orjson.dumps(records(
+        frame[:1]))), headers={**JSON, "content-encoding": "gzip"})
+    assert response.status_code == 415, response.text
+    assert response.json() == {
+        "error_code": "UnsupportedMediaTypeError", "message": "unsupported content encoding"
+        " 'gzip': the server reads bodies as sent; send the body uncompressed, without a"
+        " Content-Encoding header (or with Content-Encoding: identity)"}
 
 
 def test_a_split_index_of_labels_names_the_rows(client: httpx.Client, model: Any,

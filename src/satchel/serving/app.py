@@ -62,6 +62,21 @@ def _json(data: Any, status: int = 200) -> Response:
                     media_type="application/json")
 
 
+def _check_encoding(header: str) -> None:
+    """Refuse a compressed body: read as it is, gzip's bytes were reported as invalid JSON.
+
+    Bodies are not decompressed, so that ``--max-body-bytes`` bounds the memory a request
+    takes (a small gzip body can inflate to gigabytes).
+    """
+    codings = [c.strip().lower() for c in header.split(",") if c.strip()]
+    unsupported = [c for c in codings if c != "identity"]
+    if unsupported:
+        raise UnsupportedMediaTypeError(
+            f"unsupported content encoding {', '.join(unsupported)[:40]!r}: the server reads"
+            " bodies as sent; send the body uncompressed, without a Content-Encoding header"
+            " (or with Content-Encoding: identity)")
+
+
 class Server:
     """The state behind the routes: the held model, the batcher and the metrics."""
 
@@ -130,6 +145,7 @@ class Server:
         return response
 
     async def _body(self, request: Request) -> bytes:
+        _check_encoding(request.headers.get("content-encoding", ""))
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise PayloadTooLargeError(f"the body has {declared} bytes; the limit is"
