@@ -260,3 +260,16 @@ def test_a_row_longer_than_the_header_is_refused(predict: Predict, tmp_path: Pat
                 else f"Expected 4 fields in line {line + 1}, saw 5")
     assert expected in result.stderr
     assert not written.exists()
+
+
+def test_a_csv_header_alone_is_no_rows(predict: Predict, tmp_path: Path,
+                                       model_file: Path) -> None:
+    """A CSV file of a header and no rows exits 2 saying it has no rows (not that its columns,
+    of no values, have the wrong dtype), and writes nothing."""
+    given, written = tmp_path / "rows.csv", tmp_path / "scores.csv"
+    given.write_text("a,b,c,d\n")
+    result = predict(str(model_file), str(given), "-o", str(written))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (f"satchel: error: {str(given)!r} has no rows to score; nothing was"
+                             " written\n")
+    assert not written.exists()

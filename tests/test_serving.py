@@ -585,6 +585,15 @@ BAD_REQUESTS: dict[str, tuple[Callable[[pd.DataFrame], dict[str, Any]], int, str
     "an index entry that is an object": (lambda f: {"json": {"dataframe_split": {
         "columns": COLUMNS, "data": f[:2].to_numpy().tolist(), "index": [1, {"a": 2}]}}},
                                          400, "RequestError"),
+    "no instances": (lambda f: {"json": {"instances": []}}, 400, "RequestError"),
+    "no records": (lambda f: {"json": {"dataframe_records": []}}, 400, "RequestError"),
+    "a split of no data": (lambda f: {"json": {"dataframe_split": {"columns": COLUMNS,
+                                                                   "data": []}}},
+                           400, "RequestError"),
+    "inputs of empty columns": (lambda f: {"json": {"inputs": {c: [] for c in COLUMNS}}},
+                                400, "RequestError"),
+    "a CSV header alone": (lambda f: {"content": b"a,b,c,d\n", "headers": CSV},
+                           400, "RequestError"),
     "a first CSV row longer than the header": (lambda f: {
         "content": b"a,b,c,d\n7,1.0,2.0,3.0,4.0\n", "headers": CSV}, 400, "RequestError"),
     "a later CSV row longer than the header": (lambda f: {
@@ -625,6 +634,14 @@ def test_a_gzip_body_is_415_saying_to_send_it_uncompressed(client: httpx.Client,
         "error_code": "UnsupportedMediaTypeError", "message": "unsupported content encoding"
         " 'gzip': the server reads bodies as sent; send the body uncompressed, without a"
         " Content-Encoding header (or with Content-Encoding: identity)"}
+
+
+def test_no_rows_is_400_saying_so(client: httpx.Client) -> None:
+    """A request of no rows says so, not that its columns (of no values) have the wrong dtype."""
+    response = client.post("/invocations", json={"instances": []})
+    assert response.status_code == 400, response.text
+    assert response.json() == {"error_code": "RequestError", "message": "the request has no"
+                               " rows: send at least one row to predict on"}
 
 
 def test_a_split_index_of_labels_names_the_rows(client: httpx.Client, model: Any,

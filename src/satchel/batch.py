@@ -45,6 +45,7 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
 
     Raises:
         SchemaError: a chunk does not match the schema (nothing is written).
+        RequestError: ``source`` has no rows (nothing is written).
     """
     import pandas as pd  # noqa: PLC0415
 
@@ -58,6 +59,8 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     total = _count_rows(source)
     parts, done = [], 0
     for chunk in _chunks(source, chunk_rows):
+        if not len(chunk):  # a CSV file of a header alone: columns of no dtype
+            continue
         result = np.asarray(function(chunk))
         columns = ([method] if result.ndim == 1 else
                    [f"{method}_{i}" for i in range(result.shape[1])])
@@ -65,7 +68,9 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
         done += len(chunk)
         if progress is not None:
             progress(done, max(total, done))
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if not parts:
+        raise RequestError(f"{source!r} has no rows to score; nothing was written")
+    frame = pd.concat(parts, ignore_index=True)
     temporary = f"{output}.{os.getpid()}.tmp"
     try:
         if output.endswith((".parquet", ".pq")):

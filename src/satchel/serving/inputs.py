@@ -33,7 +33,7 @@ def parse(body: bytes, content_type: str, schema: InputSchema | None,
     """
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind in ("text/csv", "application/csv"):
-        return _csv(body, schema), {}
+        return _rows(_csv(body, schema)), {}
     if kind not in ("application/json", ""):
         raise UnsupportedMediaTypeError(f"unsupported content type {kind!r}: send application/json"
                                    " (MLflow's formats) or text/csv")
@@ -51,7 +51,16 @@ def parse(body: bytes, content_type: str, schema: InputSchema | None,
         raise RequestError("params must be a JSON object")
     value = document[present[0]]
     fast = columns(present[0], value, found) if found is not None else None
-    return (fast if fast is not None else _decode(present[0], value, schema)), params
+    return _rows(fast if fast is not None else _decode(present[0], value, schema)), params
+
+
+def _rows(rows: Any) -> Any:
+    """``rows``, refused when there are none: a table of no rows has no dtypes to check (its
+    columns are objects), and the model would refuse it anyway."""
+    count = rows.shape[0] if hasattr(rows, "shape") and rows.shape else len(rows)
+    if count == 0:
+        raise RequestError("the request has no rows: send at least one row to predict on")
+    return rows
 
 
 def _frame(data: Any, columns: Any = None, index: Any = None) -> Any:
