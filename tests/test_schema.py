@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 import satchel
-from satchel.schema import Column, InputSchema
+from satchel.schema import Column, InputSchema, infer_input
 
 
 def _frame(rows: int = 80) -> pd.DataFrame:
@@ -314,6 +314,23 @@ def test_missing_values_in_an_integer_column_are_called_missing() -> None:
         loaded.predict(pd.DataFrame({"n": [1.5, None], "f": [1.0, 2.0]}))
     assert error.value.problems == [{"column": "n", "expected": "integer (int64)",
                                      "found": "float (float64)"}]
+
+
+def test_a_column_of_nulls_alone_is_missing_values() -> None:
+    """A column of nulls only (one JSON null in a one-row request) is objects to pandas: an
+    integer or float column without missing values in the sample reports the missing values;
+    a nullable one accepts them, cast to its dtype."""
+    schema = infer_input(None, pd.DataFrame({"n": np.arange(3), "f": np.arange(3.0),
+                                             "g": [np.nan, 1.0, 2.0]}))
+    assert schema is not None
+    with pytest.raises(satchel.SchemaError) as error:
+        schema.validate(pd.DataFrame({"n": [None], "f": [None], "g": [1.0]}))
+    assert error.value.problems == [
+        {"column": "n", "expected": "no missing values", "found": "1 missing values"},
+        {"column": "f", "expected": "no missing values", "found": "1 missing values"}]
+    checked = schema.validate(pd.DataFrame({"n": [1, 2], "f": [1.0, 2.0], "g": [None, None]}))
+    assert checked["g"].dtype == np.float64
+    assert checked["g"].isna().all()
 
 
 def test_a_wide_frame_reports_each_column_problem() -> None:

@@ -510,6 +510,13 @@ SCHEMA_PROBLEMS: dict[str, tuple[dict[str, Any], list[dict[str, Any]] | None]] =
         {"json": {"dataframe_split": {"columns": ["a", "b", "c", "d", "d"],
                                       "data": [[31337.25, 1.0, 2.0, 3.0, 4.0]]}}},
         [{"column": "d", "expected": "one column of that name", "found": "2 columns"}]),
+    "a lone null": (
+        {"json": {"dataframe_records": [{"a": None, "b": 31337.25, "c": 1.0, "d": 1.0}]}},
+        [{"column": "a", "expected": "no missing values", "found": "1 missing values"}]),
+    "a column of nulls": (
+        {"json": {"dataframe_split": {"columns": COLUMNS, "data": [[1.0, None, 2.0, 31337.25],
+                                                                   [1.0, None, 2.0, 3.0]]}}},
+        [{"column": "b", "expected": "no missing values", "found": "2 missing values"}]),
     "an object in a float column": (
         {"json": {"dataframe_records": [{"a": {"k": SECRET}, "b": 1.0, "c": 1.0, "d": 1.0}]}},
         [{"column": "a", "expected": "float (float64)", "found": "object (object)"}]),
@@ -642,6 +649,22 @@ def test_no_rows_is_400_saying_so(client: httpx.Client) -> None:
     assert response.status_code == 400, response.text
     assert response.json() == {"error_code": "RequestError", "message": "the request has no"
                                " rows: send at least one row to predict on"}
+
+
+def test_a_lone_null_in_an_integer_column_is_a_missing_value(churn: Any) -> None:
+    """One row with null in an integer column: pandas makes the column objects; the problem
+    reported is the missing value, as it is when other rows have numbers."""
+    _, frame, _, path = churn
+    row = as_json(frame[:2]).to_dict(orient="records")
+    row[0]["tenure_months"] = None
+    with thread_server(create_app(str(path))) as url, httpx.Client(base_url=url,
+                                                                   timeout=30) as http:
+        for rows in (row[:1], row):
+            response = http.post("/invocations", json={"dataframe_records": rows})
+            assert response.status_code == 422, response.text
+            assert response.json()["problems"] == [{"column": "tenure_months", "expected":
+                                                    "no missing values",
+                                                    "found": "1 missing values"}]
 
 
 def test_a_split_index_of_labels_names_the_rows(client: httpx.Client, model: Any,

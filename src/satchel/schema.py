@@ -155,7 +155,9 @@ def _frame_problems(schema: InputSchema, frame: Any, labels: dict[str, Any],
         dtype, found = kinds[column.name]
         if found not in _ACCEPTS.get(column.kind, {found}) and not (
                 column.kind == "integer" and found == "float" and missing[column.name]
-                and _whole(frame[labels[column.name]])):
+                and _whole(frame[labels[column.name]])) and not (
+                _only_missing(frame, missing[column.name])
+                and (not column.nullable or _holds_missing(column.dtype))):
             problems.append({"column": column.name, "expected": f"{column.kind} ({column.dtype})",
                              "found": f"{found} ({dtype})"})
         elif not column.nullable and missing[column.name]:
@@ -172,6 +174,25 @@ def _frame_problems(schema: InputSchema, frame: Any, labels: dict[str, Any],
                 problems.append({"column": column.name, "expected": f"{column.kind} values",
                                  "found": f"{nested} lists or objects"})
     return problems
+
+
+def _only_missing(frame: Any, missing: int) -> bool:
+    """Whether a column of ``frame`` with ``missing`` missing values has nothing else: pandas
+    reads a column of JSON nulls alone as objects, whatever the column's type, so its problem
+    is the missing values, not the dtype."""
+    return bool(len(frame)) and missing == len(frame)
+
+
+def _holds_missing(dtype: str) -> bool:
+    """Whether a column of ``dtype`` holds missing values (float64, datetime64 and Int64 do;
+    int64 and bool do not), so that a nullable column of nulls alone can be cast to it."""
+    import pandas as pd  # noqa: PLC0415 - only frame schemas need pandas
+
+    nulls: Any = pd.Series([None], dtype=object)
+    try:
+        return bool(nulls.astype(dtype).isna().all())
+    except (TypeError, ValueError):
+        return False
 
 
 def _whole(values: Any) -> bool:
@@ -199,6 +220,10 @@ def _validate_frame(schema: InputSchema, data: Any) -> Any:
     frame = data[[labels[c.name] for c in schema.columns]]
     casts = {labels[c.name]: c.dtype for c in schema.columns
              if c.kind == "float" and kinds[c.name][1] in ("integer", "boolean")}
+    casts |= {labels[c.name]: c.dtype for c in schema.columns  # nulls alone: objects
+              if kinds[c.name][1] not in _ACCEPTS.get(c.kind, {kinds[c.name][1]})
+              and kinds[c.name][1] == "object" and _only_missing(
+                  data, int(data[labels[c.name]].isna().sum()))}
     return frame.astype(casts) if casts else frame
 
 
