@@ -747,3 +747,99 @@ def test_transform_iterations_past_what_a_reader_accepts_are_refused_at_save() -
     with pytest.raises(satchel.EncodeError, match="max_iter is 1000001; transform may run at"
                        " most 1000000 iterations"):
         satchel.dumps(model)
+
+
+def test_threads_saving_to_one_path_never_show_a_partial_file(tmp_path: Path) -> None:
+    """Each save writes a temporary file of its own: two threads saving to one path used
+    one name per process, so one truncated the file the other was about to rename into
+    place (readers saw empty and half files) and the other's rename found nothing."""
+    import threading
+
+    path = tmp_path / "model.satchel"
+    value = {"w": np.arange(300_000, dtype=np.float64)}
+    satchel.save(value, path)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def save() -> None:
+        for _ in range(15):
+            try:
+                satchel.save(value, path)
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                satchel.load(path)
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    writers = [threading.Thread(target=save) for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    done.set()
+    reader.join()
+    assert errors == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.satchel"]
+
+
+def test_a_save_keeps_the_permissions_of_the_file_it_replaces(tmp_path: Path) -> None:
+    path = tmp_path / "private.satchel"
+    satchel.save({"a": 1}, path)
+    path.chmod(0o600)
+    satchel.save({"a": 2}, path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert satchel.load(path) == {"a": 2}
+
+
+def test_a_save_through_a_symbolic_link_writes_the_file_it_names(tmp_path: Path) -> None:
+    """Like open(): current.satchel -> v1.satchel stays a link, and v1 holds the new save
+    (the link was replaced by a file, leaving v1 as it was)."""
+    target, link = tmp_path / "v1.satchel", tmp_path / "current.satchel"
+    satchel.save({"v": 1}, target)
+    link.symlink_to(target)
+    satchel.save({"v": 2}, link)
+    assert link.is_symlink()
+    assert satchel.load(target) == {"v": 2}
+
+
+def test_a_file_name_of_250_bytes_saves(tmp_path: Path) -> None:
+    """The temporary name is cut to fit: a name the system accepts failed with
+    ENAMETOOLONG, naming the hidden temporary file."""
+    path = tmp_path / ("m" * 242 + ".satchel")
+    satchel.save({"a": 1}, path)
+    assert satchel.load(path) == {"a": 1}
+
+
+@pytest.mark.parametrize(("where", "error", "message"), [
+    ("", ValueError, "cannot save to '': expected the path of a file"),
+    (".", IsADirectoryError, "it is a folder; give the path of a file in it"),
+    ("missing/model.satchel", FileNotFoundError, "the folder .*missing does not exist"),
+])
+def test_a_save_to_no_file_says_what_the_path_is(tmp_path: Path, where: str,
+                                                  error: type[Exception], message: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Errors name the path given, not the hidden temporary file (a folder's was written
+    beside it first)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(error, match=message):
+        satchel.save({"a": 1}, where)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_save_to_a_device_writes_to_it(tmp_path: Path) -> None:
+    """A device (/dev/null) is written to, as open() does, never replaced by a file."""
+    import stat
+
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating a device node needs privileges")
+    satchel.save({"a": 1}, device)
+    assert stat.S_ISCHR(device.stat().st_mode)

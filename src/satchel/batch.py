@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ from satchel.artifact import load
 from satchel.checks import METHODS
 from satchel.csvrows import csv_chunks
 from satchel.errors import RequestError
+from satchel.format.writer import replacing
 
 
 def _chunks(path: str, rows: int) -> Iterator[Any]:
@@ -71,14 +71,9 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     if not parts:
         raise RequestError(f"{source!r} has no rows to score; nothing was written")
     frame = pd.concat(parts, ignore_index=True)
-    temporary = f"{output}.{os.getpid()}.tmp"
-    try:
+    with replacing(output) as temporary:
         if output.endswith((".parquet", ".pq")):
             frame.to_parquet(temporary, index=False)
         else:
             frame.to_csv(temporary, index=False)
-        os.replace(temporary, output)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
     return done

@@ -11,9 +11,12 @@ end where the arrays begin (FORMAT.md, section 2).
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import queue
+import secrets
+import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
@@ -64,23 +67,83 @@ def write_chunks(chunks: Iterator[bytes | memoryview], target: str | os.PathLike
 
 
 def _atomically(target: str | os.PathLike[str], fill: Callable[[IO[bytes]], None]) -> None:
-    path = os.fspath(target)
-    directory = os.path.dirname(os.path.abspath(path))
-    temp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    with replacing(target) as temporary, open(temporary, "wb") as handle:
+        fill(handle)
+        # No fsync: the rename is atomic against crashes of this process, and forcing
+        # the bytes to disk would double the cost of a large save.
+
+
+@contextlib.contextmanager
+def replacing(target: str | os.PathLike[str]) -> Iterator[str]:
+    """A new empty file beside ``target``'s destination, to be written in the block and
+    then renamed over it: a crash never leaves a half file under the final name.
+
+    Each write has a file of its own, so two threads saving to one path never share one;
+    the file replaced keeps its permissions. A device is written to as it is (the path
+    itself is given), never replaced.
+    """
+    path = destination(target)
+    if _special(path):
+        yield path
+        return
+    directory, name = os.path.split(path)
+    temporary = os.path.join(directory,
+                             f".{name[:100]}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    mode = _mode(path)
+    try:  # 0o666 less the umask, as open() creates a file
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, f"cannot save to {path}: the folder {directory}"
+                                " does not exist") from None
     old = _hold(path)
     try:
-        with open(temp, "wb") as handle:
-            fill(handle)
-            # No fsync: the rename is atomic against crashes of this process, and
-            # forcing the bytes to disk would double the cost of a large save.
-        os.replace(temp, path)
+        yield temporary
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, path)
     except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
+        if os.path.exists(temporary):
+            os.unlink(temporary)
         raise
     finally:
         if old is not None:
             _release(old)
+
+
+def destination(target: str | os.PathLike[str]) -> str:
+    """The absolute path a save to ``target`` writes: through a symbolic link to the file it
+    names, as ``open`` writes (the link stays a link).
+
+    Raises:
+        ValueError: ``target`` is empty.
+        IsADirectoryError: ``target`` is a folder.
+    """
+    path = os.fspath(target)
+    if not path:
+        raise ValueError("cannot save to '': expected the path of a file")
+    path = os.path.realpath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, f"cannot save to {path}: it is a folder; give the"
+                                " path of a file in it")
+    return path
+
+
+def _special(path: str) -> bool:
+    """Whether ``path`` is a device (such as /dev/null), written to rather than replaced. A
+    pipe there is replaced like a file: writing to one would wait for a reader."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+
+
+def _mode(path: str) -> int | None:
+    """The permissions of the file at ``path``, None if there is none."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None
 
 
 def _hold(path: str) -> int | None:
