@@ -765,14 +765,14 @@ def test_threads_saving_to_one_path_never_show_a_partial_file(tmp_path: Path) ->
         for _ in range(15):
             try:
                 satchel.save(value, path)
-            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            except BaseException as exc:  # collected for the assertion
                 errors.append(exc)
 
     def read() -> None:
         while not done.is_set():
             try:
                 satchel.load(path)
-            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            except BaseException as exc:  # collected for the assertion
                 errors.append(exc)
 
     reader = threading.Thread(target=read)

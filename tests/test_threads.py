@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import satchel
 from satchel.format.threads import Worker
 
 #: Saves (streamed and compressed), loads and verifies a 48 MiB model after limiting
@@ -147,3 +148,22 @@ def test_a_worker_map_gives_results_in_order() -> None:
     """With threads available, map gives each call's result in the order of the items."""
     with Worker(threads=2) as worker:
         assert worker.map(lambda n: n * n, range(50)) == [n * n for n in range(50)]
+
+
+def test_a_process_forked_after_the_hashing_pool_started_saves(tmp_path: Path) -> None:
+    """A child forked after blake3's pool started (multiprocessing's fork, a pre-forking
+    server) hashes on its own thread: a multi-threaded hash waited for good for the pool's
+    threads, which the child does not have."""
+    script = textwrap.dedent(f"""
+        import os, numpy as np, satchel
+        satchel.save({{"w": np.zeros(300_000)}}, {str(tmp_path / 'parent.satchel')!r})
+        pid = os.fork()
+        if pid == 0:
+            satchel.save({{"w": np.ones(300_000)}}, {str(tmp_path / 'child.satchel')!r})
+            satchel.dumps({{"w": np.ones(300_000)}})
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert status == 0, status
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    assert satchel.load(tmp_path / "child.satchel")["w"].sum() == 300_000

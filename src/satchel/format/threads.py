@@ -10,6 +10,7 @@ back to the calling thread instead: slower, never a failure.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -125,6 +126,18 @@ def blake3_digest(data: Any) -> bytes:
             _blake3_pool = True
             return digest
     return blake3.blake3(data, max_threads=1).digest()
+
+
+def _after_fork() -> None:
+    """A child forked after blake3's pool started has the pool's state but none of its
+    threads: a multi-threaded hash would wait for them for good. The child hashes on its
+    own thread (a child forked before the pool started may start its own)."""
+    global _blake3_pool  # noqa: PLW0603 - one pool per process
+    if _blake3_pool:
+        _blake3_pool = False
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def _thread_starts() -> bool:
