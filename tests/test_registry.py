@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -350,3 +351,44 @@ def test_gc_keeps_claimed_artifacts_and_removes_old_temporaries(registry: Regist
         assert db.release(connection, claim)
     assert registry.gc() == [orphan.digest]
     assert not registry.store.exists(orphan.digest)
+
+
+def test_numpy_integer_versions_are_plain_versions(registry: Registry) -> None:
+    """A numpy integer (a DataFrame's max(), say) names the version it holds: the alias it
+    sets resolves, and a delete through it removes the version it reports deleting."""
+    for c in (1.0, 0.5, 0.1):
+        registry.register("churn", model(c))
+    registry.set_alias("churn", "production", np.int64(2))
+    assert registry.resolve("models:/churn@production").version == 2
+    assert registry.load("models:/churn@production").coef_.shape == (1, 3)
+    assert registry.version("churn", np.int32(2)).aliases == ["production"]
+    registry.delete("churn", np.int64(1))
+    registry.archive("churn", np.uint8(3))
+    assert registry.update("churn", np.int64(3), tags={"stage": "old"}).tags == {"stage": "old"}
+    assert [(v.version, v.status) for v in registry.versions("churn")] == [
+        (2, "active"), (3, "archived")]
+    registry.delete("churn", np.int64(2), force=True)
+    assert [v.version for v in registry.versions("churn")] == [3]
+    assert registry.models()[0]["aliases"] == {}
+
+
+@pytest.mark.parametrize(("version", "found"), [
+    (True, "found the bool True"), (2.0, "found float '2.0'"), ("two", "found str 'two'"),
+    (0, "found 0"), (2**63, f"found {2**63}"), (None, "found NoneType 'None'")])
+def test_versions_that_are_not_whole_numbers_are_refused(registry: Registry, version: Any,
+                                                         found: str) -> None:
+    """Bools, floats, words and numbers out of range are refused by every method that takes
+    a version, before anything changes."""
+    registry.register("churn", model())
+    registry.set_alias("churn", "production", 1)
+    expected = "expected a version number, an integer from 1 to 9223372036854775807, " + found
+    calls = [lambda: registry.version("churn", version),
+             lambda: registry.set_alias("churn", "staging", version),
+             lambda: registry.archive("churn", version),
+             lambda: registry.update("churn", version, tags={"a": "b"}),
+             lambda: registry.delete("churn", version, force=True)]
+    for call in calls:
+        with pytest.raises(satchel.InvalidNameError, match=re.escape(expected)):
+            call()
+    assert registry.version("churn", "1").aliases == ["production"]
+    assert registry.version("churn", 1).tags == {}

@@ -20,7 +20,13 @@ from satchel.format import reader
 from satchel.inspection import describe, inspect
 from satchel.registry import database as db
 from satchel.registry.artifacts import ArtifactStore
-from satchel.registry.names import check_name, is_model_uri, parse_uri
+from satchel.registry.names import (
+    check_alias,
+    check_name,
+    check_version,
+    is_model_uri,
+    parse_uri,
+)
 from satchel.registry.search import matches, order
 
 DEFAULT_PATH = "satchel-registry"
@@ -217,8 +223,10 @@ class Registry:
         """Version ``version`` of ``name``.
 
         Raises:
+            InvalidNameError: ``version`` is not a version number.
             NotFoundError: naming the versions that do exist.
         """
+        version = check_version(version)
         found = self._versions(name, db.versions.c.version == version,
                                db.versions.c.status != "deleted")
         if not found:
@@ -297,7 +305,8 @@ class Registry:
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point ``alias`` at ``version`` (creating or moving it); the move is recorded."""
-        check_name(alias, "alias")
+        check_alias(alias)
+        version = check_version(version)
         with db.write(self.engine) as connection:
             model_id = self._locked_model(connection, name)
             self._check_live(connection, model_id, name, version)
@@ -363,6 +372,7 @@ class Registry:
     def update(self, name: str, version: int, *, tags: Mapping[str, str] | None = None,
                remove_tags: Iterable[str] = (), description: str | None = None) -> ModelVersion:
         """Merge ``tags`` into a version's tags, remove ``remove_tags``, set its description."""
+        version = check_version(version)
         current = self.version(name, version)
         merged = {k: v for k, v in {**current.tags, **_tags(tags)}.items()
                   if k not in set(remove_tags)}
@@ -381,6 +391,7 @@ class Registry:
 
     def archive(self, name: str, version: int) -> None:
         """Mark a version archived: kept and loadable, left out of searches and ``latest``."""
+        version = check_version(version)
         self.version(name, version)
         self._set(name, version, status="archived")
 
@@ -390,6 +401,7 @@ class Registry:
         Raises:
             ConflictError: an alias points to it and ``force`` is false.
         """
+        version = check_version(version)
         with db.write(self.engine) as connection:
             model_id = self._locked_model(connection, name)
             self._check_live(connection, model_id, name, version)
@@ -400,9 +412,11 @@ class Registry:
                                     " them too")
             for alias in pointing:
                 self._move_alias(connection, model_id, alias, None)
-            connection.execute(sa.update(db.versions).where(
-                db.versions.c.model_id == model_id, db.versions.c.version == version
-            ).values(status="deleted"))
+            changed = connection.execute(sa.update(db.versions).where(
+                db.versions.c.model_id == model_id, db.versions.c.version == version,
+                db.versions.c.status != "deleted").values(status="deleted")).rowcount
+            if changed != 1:  # rolls the alias removals back with the transaction
+                raise NotFoundError(f"model {name!r} has no version {version} to delete")
 
     def gc(self, grace_seconds: float = 3600.0) -> list[str]:
         """Remove artifacts no live version refers to; return their digests.
@@ -453,9 +467,11 @@ class Registry:
     def _set(self, name: str, version: int, **values: Any) -> None:
         with db.write(self.engine) as connection:
             model_id = self._model_id(connection, name)
-            connection.execute(sa.update(db.versions).where(
-                db.versions.c.model_id == model_id, db.versions.c.version == version
-            ).values(**values))
+            changed = connection.execute(sa.update(db.versions).where(
+                db.versions.c.model_id == model_id, db.versions.c.version == version,
+                db.versions.c.status != "deleted").values(**values)).rowcount
+            if changed != 1:
+                raise NotFoundError(f"model {name!r} has no version {version}")
 
     def _versions(self, name: str, *conditions: Any) -> list[ModelVersion]:
         with self.engine.connect() as connection:

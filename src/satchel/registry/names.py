@@ -6,6 +6,7 @@ they are short, printable and cannot traverse paths.
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
 
@@ -40,6 +41,52 @@ def check_name(name: object, what: str = "model name") -> str:
     return name
 
 
+def check_alias(alias: object) -> str:
+    """``alias`` if an alias may be set, or named in a URI, by that name.
+
+    ``latest`` (in any case) is reserved: ``models:/churn`` is the latest version, and
+    ``models:/churn@latest`` naming another would be a trap.
+
+    Raises:
+        InvalidNameError: as :func:`check_name`, or for a reserved name.
+    """
+    name = check_name(alias, "alias")
+    if name.lower() == "latest":
+        raise InvalidNameError(f"invalid alias {name!r}: 'latest' is reserved, as"
+                               " models:/NAME already names the latest version; use that, or"
+                               " choose another alias such as 'production'")
+    return name
+
+
+def check_version(version: object) -> int:
+    """``version`` as a Python int if it is a valid version number, from 1 to
+    :data:`MAX_VERSION`.
+
+    Any integer type is accepted (a numpy integer from a DataFrame, for one), and so is
+    a string of ASCII digits; the database stores Python ints only, since sqlite3 binds
+    a numpy integer as bytes that no version equals.
+
+    Raises:
+        InvalidNameError: a bool, a float, another string or a number out of range.
+    """
+    expected = f"expected a version number, an integer from 1 to {MAX_VERSION}"
+    if isinstance(version, bool):
+        raise InvalidNameError(f"{expected}, found the bool {version!r}")
+    if isinstance(version, str) and version.isascii() and version.isdigit():
+        number = int(version) if len(version) <= 20 else MAX_VERSION + 1
+        found = repr(version[:40])
+    else:
+        try:
+            number = operator.index(version)  # type: ignore[arg-type]
+        except TypeError:
+            raise InvalidNameError(f"{expected}, found {type(version).__name__}"
+                                   f" {str(version)[:40]!r}") from None
+        found = str(number) if number.bit_length() <= 128 else f"a {number.bit_length()}-bit number"
+    if not 1 <= number <= MAX_VERSION:
+        raise InvalidNameError(f"{expected}, found {found}")
+    return number
+
+
 @dataclass(frozen=True)
 class ModelURI:
     """A parsed ``models:/name``, ``models:/name/3`` or ``models:/name@alias``."""
@@ -71,7 +118,7 @@ def parse_uri(text: str) -> ModelURI:
         raise InvalidNameError(f"invalid model URI {text[:80]!r}: expected {forms}")
     alias = match.group("alias")
     return ModelURI(check_name(match.group("name")), _version(match.group("version"), text),
-                    check_name(alias, "alias") if alias is not None else None)
+                    check_alias(alias) if alias is not None else None)
 
 
 def _version(version: str | None, text: str) -> int | None:
