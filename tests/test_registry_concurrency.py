@@ -10,8 +10,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 
+import satchel
 from satchel.registry import Registry
 from tests.backends import Backend, backend, s3_endpoint  # noqa: F401 - fixtures
 
@@ -86,3 +89,73 @@ def test_killed_registrations_leave_no_half_version(backend: Backend, tmp_path: 
     worker = start(backend, tmp_path, 1, 99)
     assert worker.wait(timeout=120) == 0
     assert registry.versions("shared")[-1].version == len(versions) + 1
+
+
+CHANGER = textwrap.dedent("""
+    import sys
+    from satchel.errors import NotFoundError
+    from satchel.registry import Registry
+
+    uri, artifacts, cache, action, count = sys.argv[1:6]
+    registry = Registry(uri, artifacts=None if artifacts == "-" else artifacts, cache=cache)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for version in range(1, int(count) + 1):
+        if action == "delete":
+            registry.delete("shared", version)
+        elif action == "archive":
+            try:
+                registry.archive("shared", version)
+            except NotFoundError:
+                pass
+        else:
+            registry.update("shared", 1, tags={f"{action}{version}": "x"})
+""")
+
+
+def run_together(backend: Backend, tmp_path: Path, count: int, *actions: str) -> None:  # noqa: F811
+    """Start a process per action, let them all begin at once, wait for them to succeed."""
+    workers = [subprocess.Popen(
+        [sys.executable, "-c", CHANGER, backend.uri, backend.artifacts or "-",
+         str(tmp_path / "cache"), action, str(count)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, **backend.environment})
+        for action in actions]
+    for worker in workers:
+        assert worker.stdout is not None
+        assert worker.stdout.readline() == b"ready\n"
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write(b"go\n")
+        worker.stdin.close()
+    for worker in workers:
+        assert worker.wait(timeout=600) == 0
+
+
+def registry_file(tmp_path: Path) -> Path:
+    """A small satchel file to register."""
+    path = tmp_path / "model.satchel"
+    if not path.exists():
+        features = np.random.default_rng(0).normal(size=(30, 3))
+        satchel.save(LogisticRegression().fit(features, features[:, 0] > 0), path)
+    return path
+
+
+@pytest.mark.slow
+def test_concurrent_tag_updates_keep_every_tag(backend: Backend, tmp_path: Path) -> None:  # noqa: F811
+    """Two processes adding 40 tags each to one version at once leave all 80."""
+    registry = open_registry(backend, tmp_path)
+    registry.register("shared", registry_file(tmp_path))
+    run_together(backend, tmp_path, 40, "a", "b")
+    assert len(registry.version("shared", 1).tags) == 80
+
+
+@pytest.mark.slow
+def test_archiving_never_brings_a_deleted_version_back(backend: Backend, tmp_path: Path  # noqa: F811
+                                                        ) -> None:
+    """A version archived while another process deletes it stays deleted."""
+    registry = open_registry(backend, tmp_path)
+    for _ in range(30):
+        registry.register("shared", registry_file(tmp_path))
+    run_together(backend, tmp_path, 30, "archive", "delete")
+    assert registry.versions("shared") == []
+

@@ -339,8 +339,8 @@ class Registry:
 
     def _locked_model(self, connection: sa.Connection, name: str) -> int:
         """The id of the existing model ``name``, locked until the transaction ends, so that
-        alias moves and deletions of one model happen one at a time (SQLite's write
-        transactions already do)."""
+        alias moves, updates, archivals and deletions of one model happen one at a time
+        (SQLite's write transactions already do)."""
         model_id = self._model_id(connection, name)
         if connection.dialect.name == "postgresql":
             connection.execute(sa.select(db.models.c.id).where(db.models.c.id == model_id)
@@ -371,16 +371,27 @@ class Registry:
 
     def update(self, name: str, version: int, *, tags: Mapping[str, str] | None = None,
                remove_tags: Iterable[str] = (), description: str | None = None) -> ModelVersion:
-        """Merge ``tags`` into a version's tags, remove ``remove_tags``, set its description."""
+        """Merge ``tags`` into a version's tags, remove ``remove_tags``, set its description.
+
+        The tags are read and written in one transaction with the model locked, so that
+        concurrent updates each keep the others' tags.
+        """
         version = check_version(version)
-        current = self.version(name, version)
-        merged = {k: v for k, v in {**current.tags, **_tags(tags)}.items()
-                  if k not in set(remove_tags)}
-        values: dict[str, Any] = {"tags": merged}
+        added = _tags(tags)
+        values: dict[str, Any] = {}
         if description is not None:
             values["description"] = description
-        self._set(name, version, **values)
-        return self.version(name, version)
+        with db.write(self.engine) as connection:
+            model_id = self._locked_model(connection, name)
+            self._check_live(connection, model_id, name, version)
+            current = connection.execute(sa.select(db.versions.c.tags).where(
+                db.versions.c.model_id == model_id, db.versions.c.version == version)
+            ).scalar_one()
+            values["tags"] = {k: v for k, v in {**current, **added}.items()
+                              if k not in set(remove_tags)}
+            self._set(connection, model_id, name, version, **values)
+            return self._query(connection, db.versions.c.model_id == model_id,
+                               db.versions.c.version == version)[0]
 
     def describe(self, name: str, description: str) -> None:
         """Set a model's description."""
@@ -392,8 +403,10 @@ class Registry:
     def archive(self, name: str, version: int) -> None:
         """Mark a version archived: kept and loadable, left out of searches and ``latest``."""
         version = check_version(version)
-        self.version(name, version)
-        self._set(name, version, status="archived")
+        with db.write(self.engine) as connection:
+            model_id = self._locked_model(connection, name)
+            self._check_live(connection, model_id, name, version)
+            self._set(connection, model_id, name, version, status="archived")
 
     def delete(self, name: str, version: int, *, force: bool = False) -> None:
         """Delete a version (its number is never reused; ``gc`` frees its artifact).
@@ -464,14 +477,15 @@ class Registry:
             raise NotFoundError(f"no model named {name!r}{hint}")
         return int(found)
 
-    def _set(self, name: str, version: int, **values: Any) -> None:
-        with db.write(self.engine) as connection:
-            model_id = self._model_id(connection, name)
-            changed = connection.execute(sa.update(db.versions).where(
-                db.versions.c.model_id == model_id, db.versions.c.version == version,
-                db.versions.c.status != "deleted").values(**values)).rowcount
-            if changed != 1:
-                raise NotFoundError(f"model {name!r} has no version {version}")
+    @staticmethod
+    def _set(connection: sa.Connection, model_id: int, name: str, version: int,
+             **values: Any) -> None:
+        """Change a live version's columns; a version deleted meanwhile stays deleted."""
+        changed = connection.execute(sa.update(db.versions).where(
+            db.versions.c.model_id == model_id, db.versions.c.version == version,
+            db.versions.c.status != "deleted").values(**values)).rowcount
+        if changed != 1:
+            raise NotFoundError(f"model {name!r} has no version {version}")
 
     def _versions(self, name: str, *conditions: Any) -> list[ModelVersion]:
         with self.engine.connect() as connection:
