@@ -284,3 +284,20 @@ def test_quickstart_names_a_missing_directory(capsys: pytest.CaptureFixture[str]
     line = clean_error(capsys, "quickstart", "--directory", str(missing))
     assert line == (f"satchel: error: the quickstart directory {str(missing)!r} does not exist"
                     " or is not a folder: create it first, or pass an existing one")
+
+
+def test_a_registry_from_a_newer_satchel_is_one_line(capsys: pytest.CaptureFixture[str],
+                                                     tmp_path: Path) -> None:
+    """A registry whose schema a newer satchel upgraded says to upgrade satchel, in one line."""
+    import sqlite3
+
+    from satchel.registry import Registry
+
+    Registry(str(tmp_path / "registry")).engine.dispose()
+    with sqlite3.connect(tmp_path / "registry" / "registry.db") as connection:
+        connection.execute("UPDATE satchel_alembic_version SET version_num = '0003'")
+    connection.close()
+    line = clean_error(capsys, "registry", "models", "--registry", str(tmp_path / "registry"))
+    assert line == ("satchel: error: the registry's schema 0003 is newer than this satchel"
+                    " reads (0002): a newer satchel upgraded it; upgrade satchel (pip install -U"
+                    " 'satchel[registry]') to use this registry")

@@ -392,3 +392,32 @@ def test_versions_that_are_not_whole_numbers_are_refused(registry: Registry, ver
             call()
     assert registry.version("churn", "1").aliases == ["production"]
     assert registry.version("churn", 1).tags == {}
+
+
+@pytest.mark.parametrize(("revision", "expected"), [
+    ("0003", "the registry's schema 0003 is newer than this satchel reads (0002): a newer"
+     " satchel upgraded it; upgrade satchel"),
+    ("ab12cd", "the registry's schema 'ab12cd' is not one this satchel knows (0001, 0002)")],
+    ids=["newer", "unknown"])
+def test_a_schema_this_satchel_does_not_know_is_refused(registry: Registry, backend: Backend,  # noqa: F811
+                                                        tmp_path: Path, revision: str,
+                                                        expected: str) -> None:
+    """A database a newer satchel upgraded is refused when opened, saying to upgrade."""
+    import sqlalchemy as sa
+
+    registry.register("churn", model())
+    with registry.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE satchel_alembic_version SET version_num = :v"),
+                           {"v": revision})
+    registry.engine.dispose()
+    with pytest.raises(satchel.SatchelError, match=re.escape(expected)):
+        Registry(backend.uri, artifacts=backend.artifacts, cache=str(tmp_path / "cache"))
+
+
+def test_known_revisions_are_the_migrations() -> None:
+    """Every migration's revision is one the registry knows, in order."""
+    from satchel.registry import database as db
+
+    folder = Path(db.__file__).parent / "migrations" / "versions"
+    found = sorted(p.name.split("_")[0] for p in folder.glob("[0-9]*.py"))
+    assert tuple(found) == db.REVISIONS

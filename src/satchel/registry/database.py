@@ -27,8 +27,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from satchel.errors import SatchelError
 
+#: The alembic revisions of ``migrations/versions``, oldest first.
+REVISIONS = ("0001", "0002")
 #: The alembic revision the code expects; opening a database upgrades it to this.
-HEAD = "0002"
+HEAD = REVISIONS[-1]
 
 #: The PostgreSQL advisory lock key that serialises schema upgrades ("satchel").
 _UPGRADE_LOCK = 0x73617463686C
@@ -143,11 +145,26 @@ def upgrade(engine: Engine) -> None:
 
 
 def _revision(connection: Connection) -> str | None:
-    """The database's alembic revision, None for a database without the registry."""
+    """The database's alembic revision, None for a database without the registry.
+
+    Raises:
+        SatchelError: a newer satchel upgraded the database to a revision this one does
+            not know (alembic could not upgrade it, and the tables may have changed).
+    """
     if not sa.inspect(connection).has_table("satchel_alembic_version"):
         return None
     found = connection.execute(sa.text("SELECT version_num FROM satchel_alembic_version"))
-    return found.scalar()
+    revision = found.scalar()
+    if revision is not None and revision not in REVISIONS:
+        text = str(revision)[:40]
+        if text.isdigit() and int(text) > int(HEAD):
+            raise SatchelError(f"the registry's schema {text} is newer than this satchel reads"
+                               f" ({HEAD}): a newer satchel upgraded it; upgrade satchel (pip"
+                               " install -U 'satchel[registry]') to use this registry")
+        raise SatchelError(f"the registry's schema {text!r} is not one this satchel knows"
+                           f" ({', '.join(REVISIONS)}); upgrade satchel (pip install -U"
+                           " 'satchel[registry]') if a newer one wrote it")
+    return revision
 
 
 @contextmanager
