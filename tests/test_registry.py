@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import io
 import os
 import re
 from pathlib import Path
@@ -421,3 +423,80 @@ def test_known_revisions_are_the_migrations() -> None:
     folder = Path(db.__file__).parent / "migrations" / "versions"
     found = sorted(p.name.split("_")[0] for p in folder.glob("[0-9]*.py"))
     assert tuple(found) == db.REVISIONS
+
+
+def test_file_contents_are_refused_with_a_hint_to_pass_the_path(registry: Registry,
+                                                                 tmp_path: Path) -> None:
+    """Bytes or a file object given to register() are refused, rather than registering the
+    bytes object itself as a model."""
+    path = tmp_path / "model.satchel"
+    satchel.save(model(), path)
+    raw = path.read_bytes()
+    with path.open("rb") as opened:
+        for given, kind in ((raw, "bytes"), (io.BytesIO(raw), "BytesIO"),
+                            (bytearray(raw), "bytearray"), (opened, "BufferedReader")):
+            with pytest.raises(satchel.EncodeError, match=re.escape(
+                    f"a models:/ URI, not {kind}: it would register the object itself as a"
+                    " model; to register a satchel file's contents, write them to a file and"
+                    " pass its path")):
+                registry.register("churn", given)
+    assert registry.models() == []
+    assert registry.register("churn", path).version == 1
+
+
+def test_numpy_scalars_are_stored_as_python_numbers(registry: Registry) -> None:
+    """Metrics, params and lineage holding numpy scalars store the numbers they hold."""
+    found = registry.register(
+        "churn", model(), metrics={"auc": np.float32(0.91), "rows": np.int64(500)},
+        params={"n_estimators": np.int64(100), "grid": (np.float64(0.5), np.bool_(True))},
+        lineage={"rows": {"train": np.uint32(400)}})
+    again = registry.version("churn", found.version)
+    assert again.metrics == {"auc": 0.91, "rows": 500.0}
+    assert again.params == {"n_estimators": 100, "grid": [0.5, True]}
+    assert again.lineage == {"rows": {"train": 400}}
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(("arguments", "expected"), [
+    ({"params": {"trained": datetime.date(2024, 5, 1)}},
+     "params['trained']: expected JSON data (a string, a number, a bool, None, or a list or"
+     " dict of them), found datetime.date; convert it first, for example a date with"
+     " .isoformat()"),
+    ({"lineage": {"data": [1, {"at": datetime.datetime(2024, 5, 1)}]}},
+     "lineage['data'][1]['at']: expected JSON data"),
+    ({"params": {"alpha": float("nan")}}, "params['alpha']: expected a finite number, found nan"),
+    ({"params": {1: "a"}}, "params: expected string keys, found the int key '1'"),
+    ({"params": [("C", 1.0)]}, "params: expected a dict such as {'C': 1.0}, found list"),
+    ({"lineage": _nested(40)}, "nested more than 32 levels deep"),
+    ({"tags": [("team", "growth")]}, "tags: expected a dict such as {'team': 'growth'}, found"
+     " list"),
+    ({"metrics": {"auc": np.float32("nan")}}, "metric 'auc': expected a finite number"),
+    ({"description": None}, "a description must be a string, not NoneType; pass '' for none"),
+], ids=["date", "nested-datetime", "nan", "int-key", "pairs", "deep", "tag-pairs",
+        "nan-metric", "no-description"])
+def test_metadata_the_database_cannot_store_is_refused(registry: Registry,
+                                                       arguments: dict[str, Any],
+                                                       expected: str) -> None:
+    """Metadata that is not JSON data, or not of the kind expected, is refused saying where
+    and what it is, before anything is stored."""
+    with pytest.raises(satchel.InvalidNameError, match=re.escape(expected)):
+        registry.register("churn", model(), **arguments)
+    assert registry.models() == []
+
+
+def test_descriptions_must_be_strings(registry: Registry) -> None:
+    """describe() and update() refuse a description that is not a string."""
+    registry.register("churn", model(), description="first")
+    with pytest.raises(satchel.InvalidNameError, match="a description must be a string, not"
+                       " NoneType"):
+        registry.describe("churn", None)  # type: ignore[arg-type]
+    with pytest.raises(satchel.InvalidNameError, match="a description must be a string, not"
+                       " int"):
+        registry.update("churn", 1, description=3)  # type: ignore[arg-type]
+    assert registry.version("churn", 1).description == "first"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import io
 import math
 import os
 import tempfile
@@ -13,9 +14,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 
-from satchel.errors import ConflictError, IntegrityError, InvalidNameError, NotFoundError
+from satchel.errors import (
+    ConflictError,
+    EncodeError,
+    IntegrityError,
+    InvalidNameError,
+    NotFoundError,
+)
 from satchel.format import reader
 from satchel.inspection import describe, inspect
 from satchel.registry import database as db
@@ -133,12 +141,18 @@ class Registry:
         artifact.
 
         Raises:
-            InvalidNameError: the name, a tag key or a metric is not valid.
+            InvalidNameError: the name, the description, a tag, a metric, or params or
+                lineage that are not JSON data (numpy scalars are taken as the Python
+                numbers they hold).
+            EncodeError: ``model_or_file`` is bytes or a file object: pass the file's
+                path instead.
             ConflictError: ``gc`` with a grace period shorter than the upload
                 expired this registration's claim three times.
         """
         check_name(name)
+        description = _description(description)
         tags, metrics = _tags(tags), _metrics(metrics)
+        params, lineage = _json_mapping(params, "params"), _json_mapping(lineage, "lineage")
         path, temporary = self._artifact_file(model_or_file, sample)
         try:
             # The store keeps a file under the digest its header claims: one from outside
@@ -153,8 +167,7 @@ class Registry:
                     version = self._commit_version(name, claim, {
                         "digest": info.digest, "size": info.size, "status": "active",
                         "description": description, "tags": tags, "metrics": metrics,
-                        "params": dict(params or {}), "lineage": dict(lineage or {}),
-                        "artifact": record})
+                        "params": params, "lineage": lineage, "artifact": record})
                 except BaseException:
                     self._drop_claim(claim)
                     raise
@@ -380,7 +393,7 @@ class Registry:
         added = _tags(tags)
         values: dict[str, Any] = {}
         if description is not None:
-            values["description"] = description
+            values["description"] = _description(description)
         with db.write(self.engine) as connection:
             model_id = self._locked_model(connection, name)
             self._check_live(connection, model_id, name, version)
@@ -395,6 +408,7 @@ class Registry:
 
     def describe(self, name: str, description: str) -> None:
         """Set a model's description."""
+        description = _description(description)
         with db.write(self.engine) as connection:
             model_id = self._model_id(connection, name)
             connection.execute(sa.update(db.models).where(db.models.c.id == model_id)
@@ -519,25 +533,43 @@ def _aliases(connection: sa.Connection, model_id: int) -> dict[str, int]:
     return {str(alias): int(version) for alias, version in rows}
 
 
+def _description(description: object) -> str:
+    """``description`` if it is a string (the database has no "no description")."""
+    if not isinstance(description, str):
+        raise InvalidNameError(f"a description must be a string, not"
+                               f" {type(description).__name__}; pass '' for none")
+    return str(description)
+
+
+def _mapping(given: object, what: str, example: str) -> Mapping[Any, Any]:
+    """``given`` if it is a mapping (None: an empty one)."""
+    if given is None:
+        return {}
+    if not isinstance(given, Mapping):
+        raise InvalidNameError(f"{what}: expected a dict such as {example}, found"
+                               f" {type(given).__name__}")
+    return given
+
+
 def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     result = {}
-    for key, value in (tags or {}).items():
+    for key, value in _mapping(tags, "tags", "{'team': 'growth'}").items():
         check_name(key, "tag key")
         if not isinstance(value, str) or len(value) > 1024:
             raise InvalidNameError(f"tag {key!r}: expected a string of at most 1024 characters,"
                                    f" found {type(value).__name__}")
-        result[key] = value
+        result[key] = str(value)
     return result
 
 
 def _metrics(metrics: Mapping[str, float] | None) -> dict[str, float]:
     result = {}
-    for key, value in (metrics or {}).items():
+    for key, value in _mapping(metrics, "metrics", "{'auc': 0.91}").items():
         check_name(key, "metric name")
-        number = math.nan
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number, given = math.nan, _python_scalar(value)
+        if isinstance(given, (int, float)) and not isinstance(given, bool):
             with contextlib.suppress(OverflowError):  # an int past float's range
-                number = float(value)
+                number = float(given)
         if not math.isfinite(number):
             raise InvalidNameError(f"metric {key!r}: expected a finite number, found"
                                    f" {value!r:.40}")
@@ -545,8 +577,68 @@ def _metrics(metrics: Mapping[str, float] | None) -> dict[str, float]:
     return result
 
 
+def _python_scalar(value: Any) -> Any:
+    """The Python number, bool or string a numpy scalar holds; anything else unchanged.
+
+    A float of less than 64 bits becomes the number it prints as: np.float32(0.91) is
+    0.91, which a filter ``auc = 0.91`` finds, not 0.9100000262260437.
+    """
+    if isinstance(value, np.floating):
+        return float(str(value)) if value.itemsize < 8 else float(value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+#: How deeply params and lineage may nest (a structure that contains itself never ends).
+_MAX_DEPTH = 32
+
+
+def _json_mapping(given: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+    """``given`` as JSON data the database stores and gives back unchanged."""
+    result: dict[str, Any] = _json(_mapping(given, what, "{'C': 1.0}"), what, 0)
+    return result
+
+
+def _json(value: Any, where: str, depth: int) -> Any:
+    """``value`` as JSON data: numpy scalars become Python numbers, tuples lists.
+
+    Raises:
+        InvalidNameError: naming where the value is and what it is.
+    """
+    value = _python_scalar(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidNameError(f"{where}: expected a finite number, found {value!r}; JSON"
+                                   " has no NaN or infinity")
+        return value
+    if depth >= _MAX_DEPTH:
+        raise InvalidNameError(f"{where}: nested more than {_MAX_DEPTH} levels deep")
+    if isinstance(value, Mapping):
+        result = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidNameError(f"{where}: expected string keys, found the"
+                                       f" {type(key).__name__} key {str(key)[:40]!r}")
+            result[str(key)] = _json(item, f"{where}[{key[:40]!r}]", depth + 1)
+        return result
+    if isinstance(value, (list, tuple)):
+        return [_json(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+    raise InvalidNameError(
+        f"{where}: expected JSON data (a string, a number, a bool, None, or a list or dict"
+        f" of them), found {type(value).__module__}.{type(value).__qualname__}; convert it"
+        " first, for example a date with .isoformat() or an array with .tolist()")
+
+
 def _artifact_file(model_or_file: Any, sample: Any) -> tuple[str, bool]:
     """A satchel file for what was given, and whether it is a temporary one."""
+    if isinstance(model_or_file, (bytes, bytearray, memoryview, io.IOBase)) or callable(
+            getattr(model_or_file, "read", None)):
+        raise EncodeError(
+            f"register() takes a fitted model, a satchel.Model, the path of a .satchel file or"
+            f" a models:/ URI, not {type(model_or_file).__name__}: it would register the"
+            " object itself as a model; to register a satchel file's contents, write them to"
+            " a file and pass its path")
     if isinstance(model_or_file, (str, os.PathLike)):
         if not os.path.exists(model_or_file):
             raise NotFoundError(f"no such file: {os.fspath(model_or_file)!r}")
