@@ -500,3 +500,10 @@ def test_descriptions_must_be_strings(registry: Registry) -> None:
                        " int"):
         registry.update("churn", 1, description=3)  # type: ignore[arg-type]
     assert registry.version("churn", 1).description == "first"
+
+
+def test_one_tag_key_to_remove_is_one_tag(registry: Registry) -> None:
+    """update(remove_tags="draft") removes the tag 'draft', not the tags 'd', 'r', ..."""
+    registry.register("churn", model(), tags={"draft": "yes", "d": "keep", "t": "keep"})
+    assert registry.update("churn", 1, remove_tags="draft").tags == {"d": "keep", "t": "keep"}
+    assert registry.update("churn", 1, remove_tags=["d", "t"]).tags == {}

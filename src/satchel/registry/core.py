@@ -384,13 +384,14 @@ class Registry:
 
     def update(self, name: str, version: int, *, tags: Mapping[str, str] | None = None,
                remove_tags: Iterable[str] = (), description: str | None = None) -> ModelVersion:
-        """Merge ``tags`` into a version's tags, remove ``remove_tags``, set its description.
+        """Merge ``tags`` into a version's tags, remove ``remove_tags`` (one tag key, or
+        several), set its description.
 
         The tags are read and written in one transaction with the model locked, so that
         concurrent updates each keep the others' tags.
         """
         version = check_version(version)
-        added = _tags(tags)
+        added, removed = _tags(tags), _tag_keys(remove_tags)
         values: dict[str, Any] = {}
         if description is not None:
             values["description"] = _description(description)
@@ -401,7 +402,7 @@ class Registry:
                 db.versions.c.model_id == model_id, db.versions.c.version == version)
             ).scalar_one()
             values["tags"] = {k: v for k, v in {**current, **added}.items()
-                              if k not in set(remove_tags)}
+                              if k not in removed}
             self._set(connection, model_id, name, version, **values)
             return self._query(connection, db.versions.c.model_id == model_id,
                                db.versions.c.version == version)[0]
@@ -560,6 +561,13 @@ def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:
                                    f" found {type(value).__name__}")
         result[key] = str(value)
     return result
+
+
+def _tag_keys(keys: Iterable[str] | None) -> set[str]:
+    """The tag keys to remove: a single string is one key, not its letters."""
+    if keys is None:
+        return set()
+    return {check_name(key, "tag key") for key in ([keys] if isinstance(keys, str) else keys)}
 
 
 def _metrics(metrics: Mapping[str, float] | None) -> dict[str, float]:
