@@ -507,3 +507,16 @@ def test_one_tag_key_to_remove_is_one_tag(registry: Registry) -> None:
     registry.register("churn", model(), tags={"draft": "yes", "d": "keep", "t": "keep"})
     assert registry.update("churn", 1, remove_tags="draft").tags == {"d": "keep", "t": "keep"}
     assert registry.update("churn", 1, remove_tags=["d", "t"]).tags == {}
+
+
+@pytest.mark.parametrize("limit", [-1, 1.5, True, "2"])
+def test_search_limit_is_a_count(registry: Registry, limit: Any) -> None:
+    """search() refuses a limit that is not a whole number from 0, rather than dropping
+    results from the end."""
+    for c in (1.0, 0.5):
+        registry.register("churn", model(c))
+    with pytest.raises(satchel.InvalidNameError, match=re.escape(
+            f"limit: expected None or a whole number >= 0, found {str(limit)!r}")):
+        registry.search("churn", limit=limit)
+    assert [v.version for v in registry.search("churn", limit=np.int64(1))] == [1]
+    assert registry.search("churn", limit=0) == []

@@ -6,6 +6,7 @@ import contextlib
 import difflib
 import io
 import math
+import operator
 import os
 import tempfile
 import time
@@ -282,8 +283,13 @@ class Registry:
         """Versions matching a name, tags and metric filters such as ``"auc >= 0.9"``.
 
         ``order_by`` is a field (``version``, ``created_at``, ``metrics.auc``),
-        prefixed with ``-`` for descending order.
+        prefixed with ``-`` for descending order; ``limit`` keeps the first that many
+        (None: all).
+
+        Raises:
+            InvalidNameError: ``limit`` is not a whole number from 0.
         """
+        limit = _limit(limit)
         conditions = [db.versions.c.status.in_(("active", "archived") if include_archived
                                                 else ("active",))]
         found = self._versions(name, *conditions) if name else self._all_versions(*conditions)
@@ -561,6 +567,21 @@ def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:
                                    f" found {type(value).__name__}")
         result[key] = str(value)
     return result
+
+
+def _limit(limit: object) -> int | None:
+    """``limit`` if it is None or a whole number from 0 (a negative one would slice off
+    results from the end)."""
+    if limit is None:
+        return None
+    number = -1
+    if not isinstance(limit, bool):
+        with contextlib.suppress(TypeError):
+            number = operator.index(limit)  # type: ignore[arg-type]
+    if number < 0:
+        raise InvalidNameError(f"limit: expected None or a whole number >= 0, found"
+                               f" {str(limit)[:40]!r}")
+    return number
 
 
 def _tag_keys(keys: Iterable[str] | None) -> set[str]:
