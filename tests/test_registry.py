@@ -520,3 +520,28 @@ def test_search_limit_is_a_count(registry: Registry, limit: Any) -> None:
         registry.search("churn", limit=limit)
     assert [v.version for v in registry.search("churn", limit=np.int64(1))] == [1]
     assert registry.search("churn", limit=0) == []
+
+
+def test_latest_is_not_an_alias(registry: Registry) -> None:
+    """'latest' cannot be set as an alias or named in a URI, since models:/NAME is the
+    latest version; one an older registry set can still be removed."""
+    import sqlalchemy as sa
+
+    from satchel.registry import database as db
+
+    for c in (1.0, 0.5):
+        registry.register("churn", model(c))
+    for alias in ("latest", "Latest"):
+        with pytest.raises(satchel.InvalidNameError, match=re.escape(
+                f"invalid alias {alias!r}: 'latest' is reserved, as models:/NAME already names"
+                " the latest version")):
+            registry.set_alias("churn", alias, 1)
+    with pytest.raises(satchel.InvalidNameError, match="'latest' is reserved"):
+        registry.resolve("models:/churn@latest")
+    assert registry.models()[0]["aliases"] == {}
+    with registry.engine.begin() as connection:  # what an older registry allowed
+        churn = connection.execute(sa.select(db.models.c.id)).scalar_one()
+        connection.execute(sa.insert(db.aliases).values(
+            model_id=churn, alias="latest", version=1, updated_at=db.now()))
+    registry.delete_alias("churn", "latest")
+    assert registry.models()[0]["aliases"] == {}
