@@ -176,10 +176,27 @@ def _decode_strdict(decoder: Decoder, node: dict[str, Any]) -> dict[str, int]:
 
 
 def _ordered(value: set[Any] | frozenset[Any]) -> list[Any]:
-    try:
-        return sorted(value)  # deterministic bytes, whatever the hash seed
-    except TypeError:
-        return list(value)
+    """The items of a set in an order that is the same whatever the hash seed, so that
+    the same set gives the same bytes. Strings, bytes or ints alone sort as they are;
+    anything else (mixed types, tuples, frozensets, whose ``<`` is only a partial order)
+    sorts by :func:`_order_key`."""
+    items = list(value)
+    kinds = set(map(type, items))
+    if len(kinds) == 1 and kinds <= {str, bytes, int}:
+        return sorted(items)
+    return sorted(items, key=_order_key)
+
+
+def _order_key(item: Any) -> tuple[Any, ...]:
+    """A key that orders any hashable items totally: by type, then by value."""
+    kind = type(item)
+    if kind in (set, frozenset):
+        return (kind.__name__, tuple(sorted(map(_order_key, item))))
+    if kind is tuple:
+        return ("tuple", tuple(map(_order_key, item)))
+    if kind in (str, bytes, int, bool):
+        return (kind.__name__, item)
+    return (f"{kind.__module__}.{kind.__qualname__}", repr(item))  # floats: NaN sorts too
 
 
 def _decode_items(decoder: Decoder, node: dict[str, Any]) -> list[Any]:
