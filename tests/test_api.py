@@ -860,3 +860,18 @@ def test_sets_give_the_same_digest_whatever_the_hash_seed() -> None:
                               check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout
                for seed in ("1", "2", "3", "4")}
     assert len(digests) == 1, digests
+
+
+@pytest.mark.parametrize("kind", ["text", "bytes path", "descriptor"])
+def test_a_file_argument_that_is_no_binary_file_says_so(tmp_path: Path, kind: str) -> None:
+    """A text-mode file, a bytes path or a file descriptor number gets a TypeError saying
+    what is expected: they failed inside with AttributeError or UnicodeDecodeError."""
+    path = tmp_path / "model.satchel"
+    satchel.save({"a": 1}, path)
+    message = "open it in binary mode" if kind == "text" else "expected a path"
+    with open(path) as text:
+        given = {"text": text, "bytes path": os.fsencode(path), "descriptor": 0}[kind]
+        for call in (satchel.load, satchel.inspect, lambda f: satchel.save({"a": 2}, f)):
+            with pytest.raises(TypeError, match=message):
+                call(given)
+    assert satchel.load(path) == {"a": 1}

@@ -30,7 +30,7 @@ from satchel.format.decoder import Decoder, collect_names
 from satchel.format.encoder import encode
 from satchel.format.reader import Source
 from satchel.format.trust import TrustPolicy, split_name
-from satchel.inspection import FileLike, opened
+from satchel.inspection import FileLike, check_file_object, opened
 from satchel.metadata import Metadata
 from satchel.model import Model, is_model
 from satchel.registry.names import is_model_uri
@@ -99,6 +99,8 @@ def save(obj: Any, file: FileLike, *, sample: Any = None, compress: Codec | None
     Example:
         >>> satchel.save(pipeline, "churn.satchel", sample=X_train)  # doctest: +SKIP
     """
+    if not isinstance(file, (str, os.PathLike)):
+        check_file_object(file, "write")
     tree, arrays, record = _encode(obj, sample=sample, compress=compress, metadata=metadata,
                                    embed_source=embed_source, sample_rows=sample_rows)
     if isinstance(file, (str, os.PathLike)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 from collections.abc import Iterator
@@ -53,13 +54,30 @@ class Inspection:
 
 @contextlib.contextmanager
 def opened(file: FileLike) -> Iterator[IO[bytes]]:
-    """``file`` as an open binary file: opened here for paths, as given otherwise."""
+    """``file`` as an open binary file: opened here for paths, as given otherwise.
+
+    Raises:
+        TypeError: ``file`` is neither a path nor a binary file object open for reading.
+    """
     if isinstance(file, (str, os.PathLike)):
         _check_regular(file)
         with open(file, "rb") as handle:
             yield handle
     else:
+        check_file_object(file, "read")
         yield file
+
+
+def check_file_object(file: Any, use: str) -> None:
+    """Refuse what is not a binary file object that can ``use`` (``read`` or ``write``):
+    a text-mode file, a file descriptor number or a bytes path would fail deep inside."""
+    if isinstance(file, io.TextIOBase) or (not isinstance(file, io.IOBase) and hasattr(
+            file, "encoding")):
+        raise TypeError("the file is open in text mode: open it in binary mode"
+                        f" ({'rb' if use == 'read' else 'wb'!r}) or pass its path")
+    if not callable(getattr(file, use, None)):
+        raise TypeError(f"expected a path (str or pathlib.Path) or a binary file object"
+                        f" with {use}(), found {type(file).__name__}")
 
 
 def _check_regular(path: str | os.PathLike[str]) -> None:
