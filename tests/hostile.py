@@ -1307,7 +1307,7 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
      "VI must have shape (4, 4)"),
     ("birch_one_norm_for_many_centres", "birch_norms_short", lambda f: None,
      "A Birch model with one squared norm for all its subcluster centres.",
-     "_subcluster_norms one float64 norm for each"),
+     "_subcluster_norms one norm of their dtype for each"),
     ("bisecting_kmeans_centres_of_50", "bisecting_center_wide", lambda f: None,
      "A bisecting k-means tree whose centres are 50 wide for 4 features (and no _X_mean).",
      "a centre of 4 floats"),

@@ -875,3 +875,32 @@ def test_a_file_argument_that_is_no_binary_file_says_so(tmp_path: Path, kind: st
             with pytest.raises(TypeError, match=message):
                 call(given)
     assert satchel.load(path) == {"a": 1}
+
+
+def test_models_the_load_time_checks_must_accept() -> None:
+    """Fitted models that the checks against crafted state must let through: a gradient
+    boosting init_ that predicts neither a row of zeros nor fails on ones (categories coded
+    1..4, a log), float32 Birch (its norms are float32) and a Mahalanobis metric given its
+    covariance V (a matrix, where seuclidean's V is a vector)."""
+    from sklearn.cluster import Birch
+    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+
+    rng = np.random.default_rng(0)
+    codes = rng.integers(1, 5, size=(300, 3)).astype(float)
+    X = rng.normal(size=(100, 4))
+    models = [
+        GradientBoostingClassifier(n_estimators=3, init=make_pipeline(
+            OneHotEncoder(), LogisticRegression())).fit(codes, np.digitize(codes[:, 0], [2, 3])),
+        GradientBoostingRegressor(n_estimators=3, init=make_pipeline(
+            FunctionTransformer(np.log), Ridge())).fit(codes, codes[:, 0] * 2.0),
+        Birch(n_clusters=3).fit(X.astype(np.float32)),
+        KNeighborsClassifier(metric="mahalanobis", metric_params={"V": np.cov(X.T)},
+                             algorithm="ball_tree").fit(X, np.arange(100) % 3),
+    ]
+    for model, data in zip(models, [codes, codes, X.astype(np.float32), X], strict=True):
+        np.testing.assert_array_equal(satchel.loads(satchel.dumps(model)).predict(data),
+                                      model.predict(data))

@@ -429,3 +429,18 @@ def test_a_pyarrow_backed_sample_keeps_its_check() -> None:
     assert [str(d) for d in stored.dtypes] == ["float64", "Int64", "uint8", "bool",
                                                "string"]
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+
+
+def test_a_sample_with_a_row_the_model_refuses_warns() -> None:
+    """One unseen category among the checked rows makes every method fail on them; the
+    sample is still an input of the model (its other rows run), so the save stores no
+    check sample and says so, rather than refusing the sample."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"city": rng.choice(["a", "b", "c"], 200), "x": rng.normal(size=200)})
+    model = make_pipeline(ColumnTransformer([("c", OneHotEncoder(), ["city"])],
+                                            remainder="passthrough"),
+                          LogisticRegression()).fit(frame, np.arange(200) % 2)
+    frame.loc[3, "city"] = "d"
+    with pytest.warns(UserWarning, match="refuse some of the sample's rows"):
+        data = satchel.dumps(model, sample=frame)
+    assert satchel.loads(data).metadata.get("check") is None

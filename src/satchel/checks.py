@@ -38,7 +38,7 @@ def _rows(sample: Any, count: int) -> Any:
         # An estimator never reads a frame's index: a plain one (0, 1, ...) is kept instead
         # of a DatetimeIndex or MultiIndex, which a check sample cannot hold.
         rows = sample.iloc[:count].reset_index(drop=True)
-        if hasattr(rows, "columns"):
+        if hasattr(rows, "columns") and not rows.columns.has_duplicates:
             arrow = {label: _numpy_backed(dtype, rows[label].hasnans) for label, dtype in
                      rows.dtypes.items() if type(dtype).__name__ == "ArrowDtype"}
             rows = rows.astype({k: v for k, v in arrow.items() if v is not None})
@@ -52,6 +52,8 @@ def _numpy_backed(dtype: Any, missing: bool) -> Any:
     """The numpy dtype (or pandas' nullable one, for missing values) that holds a pyarrow
     column's values alike, as read_parquet(dtype_backend="pyarrow") gives: the format
     stores those. None for text (stored as it is) and for what has no such dtype."""
+    if getattr(getattr(dtype, "pyarrow_dtype", None), "tz", None) is not None:
+        return None  # a time zone: no numpy dtype holds it
     try:
         target = dtype.numpy_dtype
     except (AttributeError, NotImplementedError, TypeError):
@@ -93,7 +95,7 @@ def build(model: Any, sample: Any, rows: int = DEFAULT_ROWS) -> dict[str, Any] |
         failures: list[tuple[str, str]] = []
         found = _repeatable(model, taken, failures)
         if not found:  # a check of no outputs would pass whatever the model became
-            _none_stored(_no_outputs(model, failures), "")
+            _none_stored(_no_outputs(model, failures, taken), "")
             return None
         try:
             tree, _ = encode({"input": taken, "outputs": found}, inline=True)
@@ -120,13 +122,17 @@ def _none_stored(reason: str, advice: str) -> None:
                   " as usual.", UserWarning, stacklevel=5)  # the caller of save()
 
 
-def _no_outputs(model: Any, failures: list[tuple[str, str]]) -> str:
+def _no_outputs(model: Any, failures: list[tuple[str, str]], rows: Any) -> str:
     """Why a sample gives no outputs to check.
 
     Raises:
-        ValueError: the model's methods all fail on the sample, which is then not an
-            input of the model: its schema would refuse the model's real inputs.
+        ValueError: the model's methods fail on every row of the sample, which is then
+            not an input of the model: its schema would refuse the model's real inputs.
     """
+    if failures and any(outputs(model, _rows(rows, i + 1)[i:]) for i in range(
+            _row_count(rows))):  # some rows are inputs: others hold values it refuses
+        return (f"the model's methods refuse some of the sample's rows ({failures[0][0]}"
+                f" raised {failures[0][1][:200]})")
     if failures:
         methods: dict[str, list[str]] = {}
         for method, error in failures:

@@ -103,6 +103,8 @@ class _Once:
 #: Whether blake3's own thread pool started (None: not tried yet). It starts once per
 #: process, on the first multi-threaded hash, or never.
 _blake3_pool: bool | None = None
+#: Whether a multi-threaded hash was ever begun here (the pool may be starting).
+_blake3_tried = False
 
 
 def blake3_digest(data: Any) -> bytes:
@@ -116,6 +118,8 @@ def blake3_digest(data: Any) -> bytes:
     if _blake3_pool is None and not _thread_starts():
         return blake3.blake3(data, max_threads=1).digest()
     if _blake3_pool is not False:
+        global _blake3_tried  # noqa: PLW0603 - one pool per process
+        _blake3_tried = True  # a fork from here on may copy the pool's state
         try:
             digest = blake3.blake3(data, max_threads=blake3.blake3.AUTO).digest()
         except BaseException as exc:  # pyo3's PanicException: the pool's threads did not start
@@ -133,7 +137,7 @@ def _after_fork() -> None:
     threads: a multi-threaded hash would wait for them for good. The child hashes on its
     own thread (a child forked before the pool started may start its own)."""
     global _blake3_pool  # noqa: PLW0603 - one pool per process
-    if _blake3_pool:
+    if _blake3_tried:  # started, or starting while the fork happened
         _blake3_pool = False
 
 

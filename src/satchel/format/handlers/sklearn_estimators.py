@@ -109,22 +109,45 @@ def _check_initial_width(model: Any, per_stage: int) -> None:
 
 def _predicted_width(model: Any, init: Any, per_stage: int) -> int:
     """The columns of the initial prediction ``init`` makes for one row, computed as the
-    model computes it (one column for two classes: the second's probability)."""
+    model computes it (one column for two classes: the second's probability): on a row of
+    zeros, else of ones (an encoder may know no 0, a log no 0 either). When ``init``
+    predicts neither, the width comes from its state (:func:`_stated_width`)."""
     classifier = hasattr(model, "classes_")
-    zeros = np.zeros((1, fitted_width(model, "estimators_") or 0), dtype=np.float32)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            found = np.asarray(init.predict_proba(zeros) if classifier else init.predict(zeros))
-    except Exception as exc:  # any failure leaves the width unknown
-        raise fail(type(model).__name__, f"init_ cannot predict a row of zeros"
-                   f" ({type(exc).__name__}: {str(exc)[:200]}), so the width of the initial"
-                   " prediction the trees add to is unknown") from None
+    width = fitted_width(model, "estimators_") or 0
+    found = None
+    for row in (np.zeros((1, width), dtype=np.float32), np.ones((1, width), dtype=np.float32)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                found = np.asarray(init.predict_proba(row) if classifier else init.predict(row))
+            break
+        except Exception:  # noqa: S112 - a row outside its domain: the next one, or its state
+            continue
+    if found is None:
+        return _stated_width(init, classifier, per_stage)
     if found.ndim == 1 or found.shape[0] != 1:
         return 1 if found.shape == (1,) else 0
     if classifier and per_stage == 1:  # binary: the positive class's column is taken
         return 1 if found.ndim == 2 and found.shape[1] >= 2 else 0
     return int(found.shape[1]) if found.ndim == 2 else 0
+
+
+def _stated_width(init: Any, classifier: bool, per_stage: int) -> int:
+    """The width of ``init``'s predictions from its state: its classes, where the arrays
+    its predictions come from (a linear model's or a network's last layer) agree."""
+    if not classifier:
+        return 1
+    final = init
+    while hasattr(final, "steps"):  # a pipeline predicts with its last step
+        final = final.steps[-1][1]
+    classes = len(getattr(init, "classes_", ()))
+    for rows in (getattr(final, "coef_", None),
+                 (getattr(final, "coefs_", None) or [None])[-1]):
+        if rows is not None:
+            outputs = np.shape(rows)[0 if rows is getattr(final, "coef_", None) else -1]
+            if (outputs if outputs > 1 else 2) != classes:
+                return 0
+    return 1 if per_stage == 1 and classes >= 2 else classes
 
 
 def loaded_class(module: str, name: str) -> Any:
@@ -168,11 +191,14 @@ def _check_metric_params(name: str, params: Any, width: int | None) -> None:
         raise fail(name, "metric parameters must be a dict")
     if _COMPUTED_METRIC_PARAMS & params.keys():
         raise fail(name, f"metric parameters may not hold {sorted(_COMPUTED_METRIC_PARAMS)}")
-    shapes = {"VI": (width, width), "V": (width,), "w": (width,)}
-    for key, shape in shapes.items():
+    # V is seuclidean's variances, or mahalanobis' covariance matrix.
+    shapes: dict[str, list[tuple[int | None, ...]]] = {
+        "VI": [(width, width)], "V": [(width,), (width, width)], "w": [(width,)]}
+    for key, allowed in shapes.items():
         value = params.get(key)
-        if value is not None and np.shape(value) != shape:
-            raise fail(name, f"metric parameter {key} must have shape {shape}")
+        if value is not None and np.shape(value) not in allowed:
+            raise fail(name, f"metric parameter {key} must have shape"
+                             f" {' or '.join(map(str, allowed))}")
 
 
 def _birch_after(model: Any) -> None:
@@ -184,10 +210,10 @@ def _birch_after(model: Any) -> None:
     name, width = type(model).__name__, fitted_width(model, "subcluster_centers_")
     norms = getattr(model, "_subcluster_norms", None)
     if not (isinstance(centers, np.ndarray) and centers.ndim == 2 and centers.shape[1] == width
-            and isinstance(norms, np.ndarray) and norms.shape == (centers.shape[0],)
-            and norms.dtype == np.float64):
-        raise fail(name, f"subcluster_centers_ must have {width} columns and _subcluster_norms"
-                         " one float64 norm for each")
+            and centers.dtype.kind == "f" and isinstance(norms, np.ndarray)
+            and norms.shape == (centers.shape[0],) and norms.dtype == centers.dtype):
+        raise fail(name, f"subcluster_centers_ must have {width} columns of floats and"
+                         " _subcluster_norms one norm of their dtype for each")
 
 
 #: Nodes of a bisecting k-means tree: each split at most doubles the clusters.
