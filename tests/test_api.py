@@ -818,7 +818,8 @@ def test_a_file_name_of_250_bytes_saves(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("where", "error", "message"), [
     ("", ValueError, "cannot save to '': expected the path of a file"),
-    (".", IsADirectoryError, "it is a folder; give the path of a file in it"),
+    (".", IsADirectoryError, "it is a folder; give the path of a file"),
+    ("new.satchel/", IsADirectoryError, "ends with a slash, as a folder does"),
     ("missing/model.satchel", FileNotFoundError, "the folder .*missing does not exist"),
 ])
 def test_a_save_to_no_file_says_what_the_path_is(tmp_path: Path, where: str,
@@ -904,3 +905,15 @@ def test_models_the_load_time_checks_must_accept() -> None:
     for model, data in zip(models, [codes, codes, X.astype(np.float32), X], strict=True):
         np.testing.assert_array_equal(satchel.loads(satchel.dumps(model)).predict(data),
                                       model.predict(data))
+
+
+def test_a_save_to_dev_stdout_writes_the_pipe() -> None:
+    """/dev/stdout of a piped process links to a pipe that has no path of its own: the
+    save writes to it (it failed naming a folder /proc/PID/fd that did not exist)."""
+    script = "import satchel; satchel.save({'a': 1}, '/dev/stdout')"
+    if not os.path.exists("/dev/stdout"):
+        pytest.skip("no /dev/stdout here")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True,
+                          timeout=60)
+    assert satchel.loads(done.stdout) == {"a": 1}
+    assert os.path.islink("/dev/stdout") or not os.path.isfile("/dev/stdout")

@@ -112,30 +112,36 @@ def replacing(target: str | os.PathLike[str]) -> Iterator[str]:
 
 def destination(target: str | os.PathLike[str]) -> str:
     """The absolute path a save to ``target`` writes: through a symbolic link to the file it
-    names, as ``open`` writes (the link stays a link).
+    names, as ``open`` writes (the link stays a link). A link to what has no path of its
+    own (``/dev/stdout`` when it is a pipe) is given back as it is, to be written to.
 
     Raises:
         ValueError: ``target`` is empty.
-        IsADirectoryError: ``target`` is a folder.
+        IsADirectoryError: ``target`` is a folder, or ends with a slash as one does.
     """
-    path = os.fspath(target)
-    if not path:
+    given = os.fspath(target)
+    if not given:
         raise ValueError("cannot save to '': expected the path of a file")
-    path = os.path.realpath(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, f"cannot save to {path}: it is a folder; give the"
-                                " path of a file in it")
+    path = os.path.realpath(given)
+    if os.path.isdir(path) or given.endswith(("/", os.sep)):
+        what = "a folder" if os.path.isdir(path) else "ends with a slash, as a folder does"
+        raise IsADirectoryError(errno.EISDIR, f"cannot save to {given}: it is {what}; give"
+                                " the path of a file")
+    if not os.path.lexists(path) and os.path.exists(given):
+        return os.path.abspath(given)
     return path
 
 
 def _special(path: str) -> bool:
-    """Whether ``path`` is a device (such as /dev/null), written to rather than replaced. A
-    pipe there is replaced like a file: writing to one would wait for a reader."""
+    """Whether ``path`` is written to rather than replaced: a device (such as /dev/null),
+    or what a link names that has no path of its own (a pipe as ``/dev/stdout``). A named
+    pipe is replaced like a file: writing to one would wait for a reader."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return False
-    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or not os.path.lexists(
+        os.path.realpath(path))
 
 
 def _mode(path: str) -> int | None:
