@@ -329,26 +329,9 @@ def _base_object(name: str) -> Any:
         "kmeans": lambda: KMeans(n_clusters=2, n_init=1, random_state=0).fit(X),
         "bagging": lambda: BaggingClassifier(DecisionTreeClassifier(max_depth=2), n_estimators=3,
                                              max_features=2, random_state=0).fit(X, y),
-        "gb_init_narrower": lambda: _gb_init_narrower(X),
         **{name: functools.partial(_tampered, name, X) for name in _TAMPERED},
     }
     return makers[name]()
-
-
-def _gb_init_narrower(X: np.ndarray[Any, Any]) -> Any:
-    """A 3-class gradient boosting whose init_ claims 3 classes but predicts 2 columns
-    (an MLP fitted on two): predict_stages writes the third column past each row."""
-    from sklearn.ensemble import GradientBoostingClassifier
-    from sklearn.neural_network import MLPClassifier
-
-    three = np.digitize(X[:, 0], [-0.5, 0.5])
-    model = GradientBoostingClassifier(n_estimators=2, max_depth=2, init="zero",
-                                       random_state=0).fit(X, three)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the MLP does not converge in 5 iterations
-        model.init_ = MLPClassifier(max_iter=5, random_state=0).fit(X, three > 0)
-    model.init_.classes_ = np.arange(3)
-    return model
 
 
 def _tampered(name: str, X: np.ndarray[Any, Any]) -> Any:
@@ -356,7 +339,19 @@ def _tampered(name: str, X: np.ndarray[Any, Any]) -> Any:
     from sklearn.cluster import Birch, BisectingKMeans
     from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
-    if name == "knn_fit_x_narrower":  # the brute search reads stored rows as wide as X
+    if name == "gb_init_narrower":  # init_ claims 3 classes but predicts 2 columns, which
+        # predict_stages went past
+        from sklearn.ensemble import GradientBoostingClassifier
+        from sklearn.neural_network import MLPClassifier
+
+        three = np.digitize(X[:, 0], [-0.5, 0.5])
+        model = GradientBoostingClassifier(n_estimators=2, max_depth=2, init="zero",
+                                           random_state=0).fit(X, three)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the MLP does not converge in 5 iterations
+            model.init_ = MLPClassifier(max_iter=5, random_state=0).fit(X, three > 0)
+        model.init_.classes_ = np.arange(3)
+    elif name == "knn_fit_x_narrower":  # the brute search reads stored rows as wide as X
         model = KNeighborsClassifier(algorithm="brute").fit(X, X[:, 0] > 0)
         model._fit_X = np.ascontiguousarray(model._fit_X[:, :1])
     elif name == "neighbors_norm_squared":  # indexed per stored row by the euclidean search
@@ -386,8 +381,9 @@ def _tampered(name: str, X: np.ndarray[Any, Any]) -> Any:
     return model
 
 
-_TAMPERED = ("knn_fit_x_narrower", "neighbors_norm_squared", "neighbors_mahalanobis_vi",
-             "birch_norms_short", "bisecting_center_wide", "nmf", "lda")
+_TAMPERED = ("gb_init_narrower", "knn_fit_x_narrower", "neighbors_norm_squared",
+             "neighbors_mahalanobis_vi", "birch_norms_short", "bisecting_center_wide", "nmf",
+             "lda")
 
 
 @functools.cache

@@ -23,7 +23,7 @@ import inspect
 import sys
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -43,13 +43,16 @@ def fail(what: str, problem: str) -> FormatError:
 #: Validators keyed by ``module:qualname``: run on constructor arguments
 #: (``ARGS``), on the decoded state (with those arguments) before it is set
 #: (``STATE``), and on the finished object (``AFTER_TYPES``, matched through the MRO).
+T = TypeVar("T")
 ARGS: dict[str, Callable[[tuple[Any, ...]], None]] = {}
-#: Checks of an instance and its attributes at save, for what a validator above refuses
-#: at load (a writer does not write what its reader refuses): each gives the problem or None.
-SAVE_CHECKS: list[Callable[[Any, dict[str, Any]], str | None]] = []
+#: Rules on an instance's attributes, keyed and matched like ``AFTER_TYPES``, that hold at
+#: load (on the finished object) and at save (on its state): a writer does not write what
+#: its reader refuses. Each gives the problem, or None.
+ATTRIBUTE_RULES: list[tuple[str, Callable[[Any, dict[str, Any]], str | None]]] = []
 STATE: dict[str, Callable[[Any, tuple[Any, ...]], None]] = {}
 AFTER_TYPES: list[tuple[str, Callable[[Any], None]]] = []
 _after_cache: dict[type, list[Callable[[Any], None]]] = {}
+_rules_cache: dict[type, list[Callable[[Any, dict[str, Any]], str | None]]] = {}
 #: Classes and functions already named (the lookup imports and walks attributes).
 _qualified: dict[Any, str] = {}
 
@@ -173,8 +176,8 @@ def _encode_instance(encoder: Encoder, value: Any) -> Node:
     if "args" in node:
         node["args"] = [encoder.child(a, f"<arg {i}>") for i, a in enumerate(node["args"])]
     if type(state) is dict and all(type(k) is str for k in state):
-        for check in SAVE_CHECKS:
-            problem = check(value, state)
+        for rule in attribute_rules(type(value)):
+            problem = rule(value, state)
             if problem is not None:
                 raise encoder.fail(problem)
         if any(type(v) is types.MethodType for v in state.values()):
@@ -298,11 +301,32 @@ def attempt(action: Callable[[], Any], name: str, verb: str) -> Any:
 
 
 def after_checks(cls: type) -> list[Callable[[Any], None]]:
+    """The checks of a finished ``cls`` object: its ``AFTER_TYPES`` and attribute rules."""
     found = _after_cache.get(cls)
     if found is None:
-        names = {f"{c.__module__}:{c.__qualname__}" for c in cls.__mro__}
-        found = _after_cache[cls] = [check for name, check in AFTER_TYPES if name in names]
+        found = _after_cache[cls] = [
+            *_matching(cls, AFTER_TYPES),
+            *(functools.partial(_obey, rule) for rule in attribute_rules(cls))]
     return found
+
+
+def attribute_rules(cls: type) -> list[Callable[[Any, dict[str, Any]], str | None]]:
+    found = _rules_cache.get(cls)
+    if found is None:
+        found = _rules_cache[cls] = _matching(cls, ATTRIBUTE_RULES)
+    return found
+
+
+def _matching(cls: type, table: list[tuple[str, T]]) -> list[T]:
+    """The entries of ``table`` keyed by ``cls`` or a class it derives from."""
+    names = {f"{c.__module__}:{c.__qualname__}" for c in cls.__mro__}
+    return [entry for name, entry in table if name in names]
+
+
+def _obey(rule: Callable[[Any, dict[str, Any]], str | None], value: Any) -> None:
+    problem = rule(value, getattr(value, "__dict__", {}))
+    if problem is not None:
+        raise fail(type(value).__name__, problem)
 
 
 def _decode_reference(decoder: Decoder, node: dict[str, Any]) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from satchel.format.handlers.objects import AFTER_TYPES, SAVE_CHECKS, fail
+from satchel.format.handlers.objects import AFTER_TYPES, ATTRIBUTE_RULES, fail
 from satchel.format.handlers.sklearn_ import fitted_width, is_int
 
 
@@ -141,12 +141,11 @@ def _stated_width(init: Any, classifier: bool, per_stage: int) -> int:
     while hasattr(final, "steps"):  # a pipeline predicts with its last step
         final = final.steps[-1][1]
     classes = len(getattr(init, "classes_", ()))
-    for rows in (getattr(final, "coef_", None),
-                 (getattr(final, "coefs_", None) or [None])[-1]):
-        if rows is not None:
-            outputs = np.shape(rows)[0 if rows is getattr(final, "coef_", None) else -1]
-            if (outputs if outputs > 1 else 2) != classes:
-                return 0
+    coef, layers = getattr(final, "coef_", None), getattr(final, "coefs_", None)
+    outputs = [*([np.shape(coef)[0]] if coef is not None else []),
+               *([np.shape(layers[-1])[-1]] if layers else [])]
+    if any(max(count, 2) != classes for count in outputs):  # one output for two classes
+        return 0
     return 1 if per_stage == 1 and classes >= 2 else classes
 
 
@@ -476,7 +475,7 @@ MAX_JOBS = 64
 def _jobs_problem(model: Any, state: dict[str, Any]) -> str | None:
     """What is wrong with an estimator's ``n_jobs`` (at most :data:`MAX_JOBS`), or None."""
     jobs = state.get("n_jobs")
-    if jobs is None or not _is_estimator(model):
+    if jobs is None:
         return None
     if (type(jobs) is not int and not isinstance(jobs, np.integer)) or jobs > MAX_JOBS:
         return (f"n_jobs is {str(jobs)[:40]}: a file may ask for at most {MAX_JOBS} workers,"
@@ -485,33 +484,15 @@ def _jobs_problem(model: Any, state: dict[str, Any]) -> str | None:
     return None
 
 
-def _is_estimator(model: Any) -> bool:
-    return any(c.__name__ == "BaseEstimator" and c.__module__ == "sklearn.base"
-               for c in type(model).__mro__)
-
-
-def _jobs_after(model: Any) -> None:
-    problem = _jobs_problem(model, vars(model))
-    if problem is not None:
-        raise fail(type(model).__name__, problem)
-
-
 #: Iterations that ``transform`` runs per call, by the parameter that bounds them: a
 #: file of 10**15 and a negative tolerance made transform run for good.
 MAX_TRANSFORM_ITERATIONS = 1_000_000
 _TRANSFORM_ITERATIONS = ("max_iter", "max_doc_update_iter", "transform_max_iter")
 
 
-_ITERATING = frozenset(f"sklearn.decomposition.{name}" for name in (
-    "_nmf:_BaseNMF", "_lda:LatentDirichletAllocation", "_dict_learning:_BaseSparseCoding"))
-
-
 def _iterations_problem(model: Any, state: dict[str, Any]) -> str | None:
     """What is wrong with the parameters of a factorisation whose ``transform`` iterates
     to a tolerance (a negative tolerance, or more than the most iterations), or None."""
-    if not _ITERATING.intersection(f"{c.__module__}:{c.__qualname__}"
-                                   for c in type(model).__mro__):
-        return None
     try:
         model._validate_params()
     except (TypeError, ValueError) as exc:
@@ -522,12 +503,6 @@ def _iterations_problem(model: Any, state: dict[str, Any]) -> str | None:
             return (f"{parameter} is {count}; transform may run at most"
                     f" {MAX_TRANSFORM_ITERATIONS} iterations")
     return None
-
-
-def _iterating_transform_after(model: Any) -> None:
-    problem = _iterations_problem(model, vars(model))
-    if problem is not None:
-        raise fail(type(model).__name__, problem)
 
 
 def _hasher_after(model: Any) -> None:
@@ -558,10 +533,8 @@ AFTER_TYPES.extend([
     ("sklearn.ensemble._base:BaseEnsemble", _ensemble_after),
     ("sklearn.ensemble._gb:BaseGradientBoosting", _gradient_boosting_after),
     ("sklearn.svm._base:BaseLibSVM", _libsvm_after),
-    ("sklearn.base:BaseEstimator", _jobs_after),
     ("sklearn.neighbors._base:NeighborsBase", _neighbors_after),
     ("sklearn.cluster._birch:Birch", _birch_after),
-    *((name, _iterating_transform_after) for name in sorted(_ITERATING)),
     ("sklearn.cluster._bisect_k_means:BisectingKMeans", _bisecting_after),
     ("sklearn.cluster._kmeans:_BaseKMeans", _kmeans_after),
     ("sklearn.neighbors._classification:KNeighborsClassifier", _neighbors_labels_after),
@@ -574,4 +547,8 @@ AFTER_TYPES.extend([
     ("sklearn.feature_extraction.text:HashingVectorizer", _hasher_after),
     ("sklearn.feature_extraction._hash:FeatureHasher", _hasher_after),
 ])
-SAVE_CHECKS.extend([_jobs_problem, _iterations_problem])
+ATTRIBUTE_RULES.extend([
+    ("sklearn.base:BaseEstimator", _jobs_problem),
+    *((f"sklearn.decomposition.{name}", _iterations_problem) for name in (
+        "_nmf:_BaseNMF", "_lda:LatentDirichletAllocation", "_dict_learning:_BaseSparseCoding")),
+])
