@@ -132,6 +132,41 @@ def test_mmap_svm_probabilities(tmp_path: Path, sparse: bool) -> None:
     assert not (vectors.data if sparse else vectors).flags.writeable
 
 
+_SGD_PARTIAL_FIT = textwrap.dedent("""
+    import pickle, sys, warnings
+    import numpy as np
+    import satchel
+    from sklearn.linear_model import SGDClassifier, SGDOneClassSVM, SGDRegressor
+    from sklearn.multiclass import OneVsRestClassifier
+
+    warnings.simplefilter("ignore")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 40))
+    y = np.arange(200) % 3
+    cases = [(SGDClassifier(random_state=0), (X, y % 2)),
+             (SGDClassifier(average=True, random_state=0), (X, y)),
+             (SGDRegressor(average=True, random_state=0), (X, X[:, 0])),
+             (SGDOneClassSVM(random_state=0), (X,)),
+             (OneVsRestClassifier(SGDClassifier(random_state=0)), (X, y))]
+    for index, (model, args) in enumerate(cases):
+        path = f"{sys.argv[1]}/sgd{index}.satchel"
+        satchel.save(model.fit(*args), path)
+        copy = pickle.loads(pickle.dumps(model)).partial_fit(*args)
+        mapped = satchel.load(path, mmap=True).unwrap().partial_fit(*args)
+        np.testing.assert_array_equal(mapped.predict(X), copy.predict(X))
+    print("ok")
+""")
+
+
+def test_mmap_sgd_partial_fit(tmp_path: Path) -> None:
+    """partial_fit of a mapped stochastic gradient model updates it as a pickled copy's does:
+    its compiled loop writes through read-only weights, which killed the process on the
+    mapped pages."""
+    done = subprocess.run([sys.executable, "-c", _SGD_PARTIAL_FIT, str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr[-2000:]
+
+
 def test_mmap_of_compressed_arrays_decodes_them(tmp_path: Path) -> None:
     """Compressed arrays cannot be mapped; mmap=True still loads them."""
     array = np.zeros(100_000)
