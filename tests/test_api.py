@@ -167,6 +167,24 @@ def test_mmap_sgd_partial_fit(tmp_path: Path) -> None:
     assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr[-2000:]
 
 
+@pytest.mark.parametrize("start", [4, 64])
+def test_mmap_of_a_file_object_at_an_offset_gives_aligned_arrays(tmp_path: Path,
+                                                                 start: int) -> None:
+    """A satchel file inside an open file, at a position off the arrays' alignment, is read
+    rather than mapped: views of it were misaligned, which compiled code refused."""
+    from sklearn.preprocessing import SplineTransformer
+
+    X = np.random.default_rng(0).normal(size=(300, 40))
+    model = SplineTransformer().fit(X)
+    path = tmp_path / "inside.bin"
+    path.write_bytes(b"\0" * start + satchel.dumps({"model": model, "w": np.arange(9.0)}))
+    with path.open("rb") as handle:
+        handle.seek(start)
+        loaded = satchel.load(handle, mmap=True)
+    assert loaded["w"].flags.aligned
+    np.testing.assert_array_equal(loaded["model"].transform(X), model.transform(X))
+
+
 def test_mmap_of_compressed_arrays_decodes_them(tmp_path: Path) -> None:
     """Compressed arrays cannot be mapped; mmap=True still loads them."""
     array = np.zeros(100_000)

@@ -136,7 +136,8 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
         file: a path or a readable binary file object.
         trusted: names to trust beyond the default set (``["mypkg.MyScaler"]``).
         mmap: map the file; uncompressed arrays become read-only views of it
-            (zero copy). Array checksums are then left to a full load.
+            (zero copy). Array checksums are then left to a full load. A stream,
+            or an open file at a position that is no multiple of 64, is read.
         verify: recompute the check sample. ``None`` (default) does so when the
             loading environment differs from the saving one.
         on_mismatch: what a version difference does: ``"warn"`` (one

@@ -31,6 +31,7 @@ import xxhash
 
 from satchel.errors import FormatError, IntegrityError
 from satchel.format.container import (
+    ALIGNMENT,
     PREAMBLE_SIZE,
     ArraySpec,
     Header,
@@ -105,9 +106,14 @@ class Source:
 
     @classmethod
     def mapped(cls, handle: IO[bytes]) -> Source:
-        """Map an open file read-only; nothing is read yet."""
+        """Map an open file read-only; nothing is read yet.
+
+        What cannot be mapped is read: a stream, and a satchel file that starts at a
+        position of an open file off the :data:`ALIGNMENT` its arrays are stored at,
+        whose views would not be aligned (compiled code refuses or misreads them).
+        """
         fileno = _fileno(handle)
-        if fileno is None or os.fstat(fileno).st_size == 0:
+        if fileno is None or os.fstat(fileno).st_size == 0 or handle.tell() % ALIGNMENT:
             return cls.from_bytes(handle.read())
         region = mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
         return cls(np.frombuffer(region, dtype=np.uint8)[handle.tell():], writable=False)
