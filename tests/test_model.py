@@ -135,3 +135,24 @@ def test_a_loaded_model_saved_again_keeps_its_metadata(tmp_path: Any) -> None:
     resampled = satchel.loads(satchel.dumps(loaded, sample=frame.astype({"z": "float32"})))
     assert [c.dtype for c in resampled.input_schema.columns] == ["float64", "float32"]
     np.testing.assert_array_equal(again.predict(frame), model.predict(frame))
+
+
+def test_training_a_mapped_model_in_place_says_to_load_it_whole(tmp_path: Any) -> None:
+    """partial_fit of a model loaded with mmap=True, which writes into arrays that are views
+    of the file, raises MappedModelError saying to load it whole; a new fit works, and a
+    full load's partial_fit works."""
+    from sklearn.naive_bayes import GaussianNB
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 40)), np.arange(200) % 3
+    satchel.save(GaussianNB().fit(X, y), tmp_path / "nb.satchel")
+    mapped = satchel.load(tmp_path / "nb.satchel", mmap=True)
+    with pytest.raises(satchel.errors.MappedModelError) as caught:
+        mapped.partial_fit(X, y)
+    assert str(caught.value) == (
+        "partial_fit writes into the model's fitted arrays (output array is read-only), but"
+        " the model was loaded with mmap=True: its arrays are read-only views of the file. To"
+        " train it further, load it whole: satchel.load(path) without mmap=True.")
+    assert isinstance(caught.value, ValueError)
+    np.testing.assert_array_equal(mapped.fit(X, y).predict(X), GaussianNB().fit(X, y).predict(X))
+    satchel.load(tmp_path / "nb.satchel").partial_fit(X, y)

@@ -217,7 +217,8 @@ def _load(header: Header, source: Source, *, trusted: Iterable[str], full: bool,
         checks.verify(obj, record.check, _versions(differences))
     if not is_model(obj):
         return obj
-    return Model(obj, record.input_schema, record.output_schema, header.metadata, header.digest)
+    return Model(obj, record.input_schema, record.output_schema, header.metadata, header.digest,
+                 mapped=not source.writable)
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ __all__ = [
     "FormatError",
     "IntegrityError",
     "LimitError",
+    "MappedModelError",
     "SatchelError",
     "UnsupportedVersionError",
     "UnsupportedMediaTypeError",
@@ -110,6 +111,11 @@ class EnvironmentMismatchError(SatchelError, RuntimeError):
 
 class EnvironmentMismatchWarning(UserWarning):
     """The loading environment differs from the saving one (``on_mismatch="warn"``)."""
+
+
+class MappedModelError(SatchelError, ValueError):
+    """A model loaded with ``mmap=True`` was asked to write into the arrays it maps
+    (``partial_fit``, ``fit`` with ``warm_start``): they are read-only views of its file."""
 
 
 class MissingCodeError(SatchelError, ImportError):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 from satchel.checks import METHODS
+from satchel.errors import MappedModelError
 from satchel.schema import InputSchema, OutputSchema
 
 
@@ -18,6 +20,10 @@ class Model:
     :class:`~satchel.errors.SchemaError`, columns are reordered by name and only
     safe casts are made. Other attributes are the estimator's own.
 
+    A model loaded with ``mmap=True`` keeps its arrays as read-only views of the
+    file: ``fit`` and ``partial_fit`` that would write into them (to train further)
+    raise :class:`~satchel.errors.MappedModelError`, which says to load it whole.
+
     Example:
         >>> model = satchel.load("churn.satchel")     # doctest: +SKIP
         >>> model.predict(frame)                      # doctest: +SKIP
@@ -26,12 +32,14 @@ class Model:
 
     def __init__(self, estimator: Any, input_schema: InputSchema | None,
                  output_schema: OutputSchema | None, metadata: dict[str, Any],
-                 digest: str) -> None:
+                 digest: str, *, mapped: bool = False) -> None:
         self._estimator = estimator
         self.input_schema = input_schema
         self.output_schema = output_schema
         self.metadata = metadata
         self.digest = digest
+        #: Whether the arrays may be views of a mapped file (``load(..., mmap=True)``).
+        self.mapped = mapped
 
     def unwrap(self) -> Any:
         """The bare estimator, for those who want no checks."""
@@ -52,6 +60,8 @@ class Model:
         attribute = getattr(self._estimator, name)
         if name in METHODS and callable(attribute):
             return self._checked(attribute)
+        if name in _TRAINING and self.mapped and callable(attribute):
+            return _training(attribute)
         return attribute
 
     def _checked(self, method: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,6 +77,31 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model({self._estimator!r}, digest={self.digest[:19]}...)"
+
+
+#: Methods that may update the fitted arrays where they are.
+_TRAINING = ("fit", "partial_fit")
+#: How numpy and Cython refuse to write into a read-only array.
+_READ_ONLY = "read-only"
+
+
+def _training(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` of a mapped model, whose refusal to write into a read-only array
+    says why the arrays are read-only and what to do."""
+    @functools.wraps(method)
+    def training(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except ValueError as exc:
+            if _READ_ONLY not in str(exc):
+                raise
+            raise MappedModelError(
+                f"{method.__name__} writes into the model's fitted arrays ({exc}), but the"
+                " model was loaded with mmap=True: its arrays are read-only views of the"
+                " file. To train it further, load it whole: satchel.load(path) without"
+                " mmap=True."
+            ) from exc
+    return training
 
 
 def is_model(obj: Any) -> bool:
