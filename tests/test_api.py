@@ -311,6 +311,28 @@ def test_inspect_reads_only_the_header(forest_file: Path) -> None:
     assert result.stdout.split() == ["True", "True", "False", "True"]
 
 
+@pytest.mark.parametrize("stream", ["bytesio", "pipe"])
+def test_inspect_of_a_stream_holds_only_its_header(tmp_path: Path, stream: str) -> None:
+    """inspect and untrusted_types of a stream count the bytes after the header without
+    holding them: they held the whole file, twice for a pipe."""
+    path = tmp_path / "wide.satchel"
+    satchel.save({"w": np.ones((64 << 20) // 8)}, path)
+    peaks = []
+    for use in (satchel.inspect, satchel.untrusted_types):
+        with subprocess.Popen(["cat", str(path)], stdout=subprocess.PIPE) as cat:
+            handle = io.BytesIO(path.read_bytes()) if stream == "bytesio" else cat.stdout
+            assert handle is not None
+            tracemalloc.start()
+            try:
+                found = use(handle)
+                peaks.append(tracemalloc.get_traced_memory()[1])
+            finally:
+                tracemalloc.stop()
+            handle.close()
+        assert found == use(path)
+    assert max(peaks) < 32 << 20
+
+
 def test_untrusted_types_lists_custom_names(tmp_path: Path) -> None:
     """untrusted_types names what trusted= must hold, without importing it."""
     from tests.custom import Doubler

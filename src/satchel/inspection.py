@@ -98,6 +98,9 @@ def _check_regular(path: str | os.PathLike[str]) -> None:
 def inspect(file: FileLike) -> Inspection:
     """Describe a file from its header alone: nothing is imported or executed.
 
+    Of a stream (``io.BytesIO``, a pipe), the bytes after the header are read to
+    learn the file's size, a chunk at a time, and not kept.
+
     Raises:
         FormatError: the header is damaged, crafted or not a satchel header.
     """

@@ -22,6 +22,7 @@ from __future__ import annotations
 import mmap
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import IO, Any
@@ -485,14 +486,42 @@ def _hash(batch: Batch) -> None:
 
 
 def read_header(handle: IO[bytes]) -> Header:
-    """Read and verify only the preamble and header of an open file."""
+    """Read and verify only the preamble and header of an open file.
+
+    A stream (``io.BytesIO``, a pipe) has no size to ask for: the rest of it is
+    read a chunk at a time and counted, never held, and the handle is left at its end.
+    """
     fileno = _fileno(handle)
     if fileno is None:
-        return Source.from_bytes(handle.read()).header()
+        return _stream_header(handle)
     size = os.fstat(fileno).st_size - handle.tell()
     start = handle.read(PREAMBLE_SIZE)
     header_len = parse_preamble(start, size)
     return parse_header(start, handle.read(header_len), size)
+
+
+def _stream_header(handle: IO[bytes]) -> Header:
+    """:func:`read_header` of a stream: the checks that need no size (magic, version,
+    flags, the header's limit) run before the header is read, the others once the
+    rest of the stream is counted."""
+    start = _read_up_to(handle, PREAMBLE_SIZE)
+    declared = parse_preamble(start, sys.maxsize) if len(start) == PREAMBLE_SIZE else 0
+    header_bytes = _read_up_to(handle, declared)
+    size = len(start) + len(header_bytes)
+    while chunk := handle.read(CHUNK):
+        size += len(chunk)
+    parse_preamble(start, size)
+    return parse_header(start, header_bytes, size)
+
+
+def _read_up_to(handle: IO[bytes], count: int) -> bytes:
+    """The next ``count`` bytes of a stream, or fewer where it ends (a pipe's read returns
+    what has arrived)."""
+    parts: list[bytes] = []
+    while count > 0 and (part := handle.read(count)):
+        parts.append(part)
+        count -= len(part)
+    return b"".join(parts)
 
 
 def _decompress(stored: Buffer, spec: ArraySpec, index: int) -> Buffer:
