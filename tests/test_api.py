@@ -54,6 +54,17 @@ def test_dumps_matches_save(forest: Any, forest_file: Path) -> None:
     assert satchel.dumps(forest) == forest_file.read_bytes()
 
 
+def test_loads_takes_any_buffer_as_its_bytes() -> None:
+    """loads reads a memoryview of wider items, or of strided ones, as bytes(view) gives
+    them: it copied len(view) items' worth and failed to broadcast, or raised BufferError."""
+    data = satchel.dumps({"w": np.arange(100.0)})  # ends with whole float64 items
+    wide = memoryview(np.frombuffer(data, dtype=np.float64))
+    strided = memoryview(np.frombuffer(data, dtype=np.uint8).repeat(2))[::2]
+    for view in (wide, strided):
+        assert bytes(view) == data
+        np.testing.assert_array_equal(satchel.loads(view)["w"], np.arange(100.0))
+
+
 def test_full_load_gives_writable_arrays(forest_file: Path) -> None:
     """Arrays of a full load are writable, like pickle's."""
     assert satchel.load(forest_file).estimators_[0].classes_.flags.writeable

@@ -186,7 +186,11 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
 def loads(data: bytes | bytearray | memoryview, *, trusted: Iterable[str] = (),
           verify: bool | None = None, on_mismatch: OnMismatch = "warn",
           trust_code: bool = False) -> Any:
-    """Load from the bytes :func:`dumps` returned (a full, verified load)."""
+    """Load from the bytes :func:`dumps` returned (a full, verified load).
+
+    ``data`` may be any buffer (a memoryview of shared memory, a numpy array), read as
+    ``bytes(data)`` reads it.
+    """
     source, header = reader.verified(Source.from_bytes(data))
     return _load(header, source, trusted=trusted, full=True, verify=verify,
                  on_mismatch=on_mismatch, trust_code=trust_code)

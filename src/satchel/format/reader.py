@@ -100,9 +100,15 @@ class Source:
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> Source:
-        """Copy ``data`` once so that decoded arrays are writable, like pickle's."""
-        buffer = _allocate(len(data))
-        buffer[:] = np.frombuffer(data, dtype=np.uint8)
+        """Copy ``data`` once so that decoded arrays are writable, like pickle's.
+
+        Any buffer is taken as its bytes, as ``bytes(data)`` gives them: a memoryview
+        of wider items (``len`` counts items) or of strided ones (which cannot be cast).
+        """
+        view = memoryview(data)
+        view = (view if view.c_contiguous else memoryview(view.tobytes())).cast("B")
+        buffer = _allocate(view.nbytes)
+        buffer[:] = np.frombuffer(view, dtype=np.uint8)
         return cls(buffer, writable=True)
 
     @classmethod
