@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import bz2
 import functools
+import gzip
 import io
 import json
+import lzma
 import math
 import mmap
 import os
@@ -47,6 +50,23 @@ def test_file_objects(forest: Any, xy: tuple[Any, Any], tmp_path: Path) -> None:
         satchel.save(forest, handle)
     with open(tmp_path / "m.satchel", "rb") as handle:
         assert satchel.load(handle).n_estimators == forest.n_estimators
+
+
+@pytest.mark.parametrize("codec", [gzip, bz2, lzma])
+def test_decompressing_file_objects_are_read_as_streams(forest: Any, xy: tuple[Any, Any],
+                                                        tmp_path: Path, codec: Any) -> None:
+    """A file object that decompresses (gzip.open, bz2.open, lzma.open) is read for the
+    bytes it gives: load, mmap load and inspect took the compressed file behind it for
+    the satchel file ('the file is truncated', 'not a satchel file: a gzip stream')."""
+    path = tmp_path / "forest.satchel.z"
+    with codec.open(path, "wb") as handle:
+        satchel.save(forest, handle)
+    for mmap_load in (False, True):
+        with codec.open(path, "rb") as handle:
+            loaded = satchel.load(handle, mmap=mmap_load)
+        np.testing.assert_array_equal(loaded.predict(xy[0]), forest.predict(xy[0]))
+    with codec.open(path, "rb") as handle:
+        assert satchel.inspect(handle).digest == loaded.digest
 
 
 def test_dumps_matches_save(forest: Any, forest_file: Path) -> None:

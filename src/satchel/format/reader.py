@@ -19,6 +19,7 @@ buffers, without the fresh memory a buffer of its whole size costs.
 
 from __future__ import annotations
 
+import io
 import mmap
 import os
 import stat
@@ -564,7 +565,14 @@ def _decompress(stored: Buffer, spec: ArraySpec, index: int) -> Buffer:
 
 
 def _fileno(handle: IO[bytes]) -> int | None:
-    """The descriptor of a regular file behind ``handle``, or None."""
+    """The descriptor of a regular file whose bytes ``handle`` reads as they are, or None.
+
+    Only a file that ``open`` made reads its descriptor's bytes: a decompressing
+    reader (``gzip.open``, ``bz2.open``, ``lzma.open``) gives the descriptor of the
+    compressed file, whose size and bytes are not the ones it reads.
+    """
+    if not isinstance(getattr(handle, "raw", handle), io.FileIO):
+        return None
     try:
         fileno = handle.fileno()
     except (AttributeError, OSError, ValueError):
