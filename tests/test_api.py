@@ -984,6 +984,26 @@ def test_a_file_argument_that_is_no_binary_file_says_so(tmp_path: Path, kind: st
     assert satchel.load(path) == {"a": 1}
 
 
+@pytest.mark.parametrize("mmap_load", [False, True])
+def test_a_binary_file_open_the_other_way_says_so(tmp_path: Path, mmap_load: bool) -> None:
+    """A binary file open only for writing, given to load or inspect, or only for reading,
+    given to save, gets a TypeError saying how to open it: a load found 'no satchel file'
+    (b''), a mapped load PermissionError, inspect and save io.UnsupportedOperation."""
+    path = tmp_path / "model.satchel"
+    satchel.save({"a": 1}, path)
+    with open(path, "ab") as appending:
+        for call in (functools.partial(satchel.load, mmap=mmap_load), satchel.inspect):
+            with pytest.raises(TypeError) as caught:
+                call(appending)
+            assert str(caught.value) == ("the file is not open for reading (mode 'ab'): open"
+                                         " it with 'rb' or pass its path")
+    with open(path, "rb") as reading, pytest.raises(TypeError) as caught:
+        satchel.save({"a": 2}, reading)
+    assert str(caught.value) == ("the file is not open for writing (mode 'rb'): open it with"
+                                 " 'wb' or pass its path")
+    assert satchel.load(path) == {"a": 1}
+
+
 def test_models_the_load_time_checks_must_accept() -> None:
     """Fitted models that the checks against crafted state must let through: a gradient
     boosting init_ that predicts neither a row of zeros nor fails on ones (categories coded

@@ -78,6 +78,12 @@ def check_file_object(file: Any, use: str) -> None:
     if not callable(getattr(file, use, None)):
         raise TypeError(f"expected a path (str or pathlib.Path) or a binary file object"
                         f" with {use}(), found {type(file).__name__}")
+    reading = use == "read"
+    able = getattr(file, "readable" if reading else "writable", None)
+    if callable(able) and not able():  # a file opened the other way has both methods
+        raise TypeError(f"the file is not open for {'reading' if reading else 'writing'}"
+                        f" (mode {getattr(file, 'mode', 'unknown')!r}): open it with"
+                        f" {'rb' if reading else 'wb'!r} or pass its path")
 
 
 def _check_regular(path: str | os.PathLike[str]) -> None:
