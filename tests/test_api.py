@@ -31,7 +31,7 @@ from satchel.format.decoder import Decoder
 from satchel.format.encoder import encode
 from satchel.format.handlers import builtins
 from satchel.format.trust import TrustPolicy
-from tests.forge import find, raw_header
+from tests.forge import find, raw_header, with_header
 
 
 def test_save_and_load_a_path(forest: Any, forest_file: Path, xy: tuple[Any, Any]) -> None:
@@ -362,6 +362,50 @@ def test_inspect_of_a_stream_holds_only_its_header(tmp_path: Path, stream: str) 
             handle.close()
         assert found == use(path)
     assert max(peaks) < 32 << 20
+
+
+class Endless(io.RawIOBase):
+    """A stream of the bytes given and then zeros for ever, which fails a reader that asks
+    for more than ``limit`` bytes in all (one that reads it whole)."""
+
+    def __init__(self, data: bytes, limit: int = 64 << 20) -> None:
+        self.data, self.position, self.limit = data, 0, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, view: Any) -> int:
+        assert self.position < self.limit, "the reader read the stream whole"
+        count = min(len(view), self.limit - self.position)
+        given = self.data[self.position:self.position + count]
+        view[:count] = given + bytes(count - len(given))
+        self.position += count
+        return count
+
+
+@pytest.mark.parametrize("start", ["zeros", "satchel file"])
+def test_a_stream_that_never_ends_is_refused_without_reading_it_whole(start: str) -> None:
+    """load, a mapped load, verify and inspect of a stream read the preamble and header
+    first and then only as much as their layout holds: a stream that is no satchel file,
+    or goes on after one, is a FormatError, where they read it whole (to MemoryError)."""
+    data = b"" if start == "zeros" else satchel.dumps({"w": np.arange(1000.0)})
+    message = ("not a satchel file" if start == "zeros" else
+               f"the file is followed by unexpected bytes: the layout ends at byte {len(data)},"
+               " the stream goes on after it")
+    for use in (satchel.load, functools.partial(satchel.load, mmap=True), satchel.verify,
+                satchel.inspect):
+        with pytest.raises(satchel.FormatError, match=message):
+            use(io.BufferedReader(Endless(data)))
+
+
+def test_a_stream_is_not_given_the_memory_its_header_claims() -> None:
+    """A stream whose header declares an array of 8 TiB is refused as truncated when it
+    ends, before any memory of that size is asked for."""
+    data = satchel.dumps({"w": np.arange(1000.0)})
+    header = raw_header(data)
+    header["arrays"][0].update(shape=[1 << 40], length=8 << 40)
+    with pytest.raises(satchel.FormatError, match="the file is truncated: the layout ends at"):
+        satchel.load(io.BytesIO(with_header(data, header)))
 
 
 def test_untrusted_types_lists_custom_names(tmp_path: Path) -> None:

@@ -654,8 +654,12 @@ def parse_preamble(start: bytes, file_size: int) -> int:
     return int(header_len)
 
 
-def parse_header(start: bytes, header_bytes: bytes, file_size: int) -> Header:
-    """Verify and decode the header that follows ``start`` (the preamble)."""
+def parse_header(start: bytes, header_bytes: bytes, file_size: int | None) -> Header:
+    """Verify and decode the header that follows ``start`` (the preamble).
+
+    ``file_size`` None takes the size the layout gives (a stream, whose size is known
+    only once it is read): the caller then checks that the file has that size.
+    """
     expected = start[24:56]
     if blake3.blake3(start[:24] + header_bytes).digest() != expected:
         raise IntegrityError(
@@ -683,10 +687,10 @@ def parse_header(start: bytes, header_bytes: bytes, file_size: int) -> Header:
         raise FormatError("header.metadata must be an object and header.digest a string")
     data_start = align(PREAMBLE_SIZE + len(header_bytes))
     specs = tuple(_spec_from_json(e, i) for i, e in enumerate(raw["arrays"]))
-    _check_layout(specs, data_start, file_size)
+    end = _check_layout(specs, data_start, file_size)
     major, minor = struct.unpack_from("<HH", start, 8)
     return Header((major, minor), raw["digest"], raw["tree"], specs, raw["metadata"],
-                  data_start, file_size, len(header_bytes))
+                  data_start, end, len(header_bytes))
 
 
 def _inflate_header(data: bytes, dictionary: bool) -> bytes:
@@ -757,8 +761,9 @@ def _hex_digest(text: Any, index: int, key: str, digits: int) -> bytes:
     return bytes.fromhex(text)
 
 
-def _check_layout(specs: Sequence[ArraySpec], data_start: int, file_size: int) -> None:
-    """Arrays must sit exactly where a writer puts them: in order, aligned, no gaps."""
+def _check_layout(specs: Sequence[ArraySpec], data_start: int, file_size: int | None) -> int:
+    """Arrays must sit exactly where a writer puts them: in order, aligned, no gaps, and the
+    file must end with the last (unless ``file_size`` is None). Return where it ends."""
     expected = 0
     end = data_start
     for index, spec in enumerate(specs):
@@ -769,7 +774,8 @@ def _check_layout(specs: Sequence[ArraySpec], data_start: int, file_size: int) -
             )
         end = data_start + spec.offset + spec.length
         expected = align(spec.offset + spec.length)
-    if end != file_size:
+    if file_size is not None and end != file_size:
         what = "truncated" if end > file_size else "followed by unexpected bytes"
         raise FormatError(f"the file is {what}: the layout ends at byte {end}, the file at"
                           f" {file_size}")
+    return end

@@ -121,7 +121,9 @@ class Source:
         whose views would not be aligned (compiled code refuses or misreads them).
         """
         fileno = _fileno(handle)
-        if fileno is None or os.fstat(fileno).st_size == 0 or handle.tell() % ALIGNMENT:
+        if fileno is None:
+            return read_stream(handle)[0]
+        if os.fstat(fileno).st_size == 0 or handle.tell() % ALIGNMENT:
             return cls.from_bytes(handle.read())
         region = mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
         return cls(np.frombuffer(region, dtype=np.uint8)[handle.tell():], writable=False)
@@ -225,7 +227,9 @@ def read_verified(handle: IO[bytes], progress: Progress | None = None, *,
     """
     fileno = _fileno(handle)
     if fileno is None:
-        return verified(Source.from_bytes(handle.read()))
+        source, header = read_stream(handle)
+        source.verify(header)
+        return source, header
     size = os.fstat(fileno).st_size - handle.tell()
     if size < _WHOLE_BELOW:
         source, header = _read_whole(handle, size)
@@ -496,7 +500,7 @@ def read_header(handle: IO[bytes]) -> Header:
     """Read and verify only the preamble and header of an open file.
 
     A stream (``io.BytesIO``, a pipe) has no size to ask for: the rest of it is
-    read a chunk at a time and counted, never held, and the handle is left at its end.
+    read a chunk at a time, up to where its layout ends, and not kept.
     """
     fileno = _fileno(handle)
     if fileno is None:
@@ -508,17 +512,77 @@ def read_header(handle: IO[bytes]) -> Header:
 
 
 def _stream_header(handle: IO[bytes]) -> Header:
-    """:func:`read_header` of a stream: the checks that need no size (magic, version,
-    flags, the header's limit) run before the header is read, the others once the
-    rest of the stream is counted."""
+    """:func:`read_header` of a stream: the rest of it is read to check its length, a
+    chunk at a time, and not kept."""
+    start, header_bytes, header = _stream_start(handle)
+    read = len(start) + len(header_bytes)
+    _check_stream_end(handle, header, read + _skip(handle, header.file_size - read))
+    return header
+
+
+def read_stream(handle: IO[bytes]) -> tuple[Source, Header]:
+    """A stream's satchel file in one buffer, and its header (arrays not verified yet).
+
+    The preamble and header are checked before anything else is read, and then only
+    the bytes their layout holds: a stream that is no satchel file, or never ends
+    (``/dev/zero``), is refused without being read into memory. The buffer is
+    allocated once the stream has given those bytes, not from the size the header
+    declares, and filled from the chunks read as they are freed.
+    """
+    start, header_bytes, header = _stream_start(handle)
+    chunks = [start, header_bytes]
+    got = len(start) + len(header_bytes)
+    while got < header.file_size and (chunk := handle.read(min(CHUNK, header.file_size - got))):
+        chunks.append(chunk)
+        got += len(chunk)
+    _check_stream_end(handle, header, got)
+    buffer = _allocate(got)
+    filled = 0
+    chunks.reverse()
+    while chunks:
+        chunk = chunks.pop()
+        buffer[filled:filled + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+        filled += len(chunk)
+    return Source(buffer, writable=True), header
+
+
+def _stream_start(handle: IO[bytes]) -> tuple[bytes, bytes, Header]:
+    """A stream's preamble, stored header and parsed header, whose ``file_size`` is where
+    its layout ends. The header is read once the preamble declares one within the limit.
+
+    Raises:
+        FormatError: the preamble or header is refused, or the stream ends inside them.
+    """
     start = _read_up_to(handle, PREAMBLE_SIZE)
     declared = parse_preamble(start, sys.maxsize) if len(start) == PREAMBLE_SIZE else 0
     header_bytes = _read_up_to(handle, declared)
-    size = len(start) + len(header_bytes)
-    while chunk := handle.read(CHUNK):
-        size += len(chunk)
-    parse_preamble(start, size)
-    return parse_header(start, header_bytes, size)
+    if len(start) < PREAMBLE_SIZE or len(header_bytes) < declared:
+        parse_preamble(start, len(start) + len(header_bytes))  # says what is missing
+    return start, header_bytes, parse_header(start, header_bytes, None)
+
+
+def _check_stream_end(handle: IO[bytes], header: Header, got: int) -> None:
+    """A stream that held ``got`` bytes up to where its layout ends must end there.
+
+    Raises:
+        FormatError: the stream ends before its layout does, or goes on after it.
+    """
+    end = header.file_size
+    if got < end:
+        raise FormatError(f"the file is truncated: the layout ends at byte {end}, the file at"
+                          f" {got}")
+    if handle.read(1):
+        raise FormatError(f"the file is followed by unexpected bytes: the layout ends at byte"
+                          f" {end}, the stream goes on after it")
+
+
+def _skip(handle: IO[bytes], count: int) -> int:
+    """Read up to ``count`` bytes of a stream a chunk at a time, keeping nothing; return
+    how many it held."""
+    skipped = 0
+    while skipped < count and (chunk := handle.read(min(CHUNK, count - skipped))):
+        skipped += len(chunk)
+    return skipped
 
 
 def _read_up_to(handle: IO[bytes], count: int) -> bytes:
