@@ -216,6 +216,23 @@ def test_mmap_of_a_file_object_at_an_offset_gives_aligned_arrays(tmp_path: Path,
     np.testing.assert_array_equal(loaded["model"].transform(X), model.transform(X))
 
 
+def test_mmap_of_a_file_that_is_read_checks_its_arrays(tmp_path: Path) -> None:
+    """A mapped load that reads the file instead (a stream, an open file at an offset off
+    the alignment) checks every array's checksum, as a full load does: reading costs no
+    page more. A file that is mapped leaves them to a full load."""
+    data = bytearray(satchel.dumps({"w": np.arange(1000.0)}))
+    data[-8] ^= 1  # a bit of the last value
+    path = tmp_path / "inside.bin"
+    path.write_bytes(b"\0" * 4 + data)
+    with path.open("rb") as handle:
+        handle.seek(4)
+        for given in (io.BytesIO(data), handle):
+            with pytest.raises(satchel.IntegrityError, match=r"array 0 .* does not match"):
+                satchel.load(given, mmap=True)
+    path.write_bytes(data)
+    assert satchel.load(path, mmap=True)["w"][-1] != 999.0
+
+
 def test_mmap_of_compressed_arrays_decodes_them(tmp_path: Path) -> None:
     """Compressed arrays cannot be mapped; mmap=True still loads them."""
     array = np.zeros(100_000)

@@ -146,7 +146,8 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
             are not installed, and trust the names it defines.
         check_arrays: verify every array's checksum. ``None`` (default) does so
             for full loads and not for ``mmap=True``, whose point is not to read
-            every page; a server passes True (one pass over shared pages).
+            every page (unless the file was read rather than mapped); a server
+            passes True (one pass over shared pages).
 
     ``file`` may also be a ``models:/name``, ``models:/name/3`` or
     ``models:/name@alias`` URI, loaded from the registry ``SATCHEL_REGISTRY``
@@ -172,7 +173,8 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
         if mmap:
             source = Source.mapped(handle)
             header = source.header()
-            if check_arrays:
+            # What could not be mapped was read whole: checking it reads no more pages.
+            if check_arrays or (check_arrays is None and source.writable):
                 source.verify(header)
         else:  # a larger file's arrays are read as the object is built
             source, header = reader.read_verified(handle, lazy=True)
