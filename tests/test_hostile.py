@@ -69,7 +69,7 @@ def outcomes() -> dict[str, dict[str, Any]]:
     paths = [str(CORPUS / f"{name}.satchel") for name in sorted(EXPECTED)]
     child = subprocess.run([sys.executable, "-c", CHILD, *paths], capture_output=True,
                            text=True, timeout=600, check=False,
-                           env={**os.environ, "PYTHONPATH": str(ROOT)})
+                           env={**os.environ, "PYTHONPATH": PATH})
     assert child.returncode == 0, f"the loading process died: {child.stderr[-2000:]}"
     results: dict[str, dict[str, Any]] = json.loads(child.stdout)
     return results
@@ -160,6 +160,9 @@ ADDRESS_SPACE = 2 << 30
 MEMORY_BUDGET = 2 * container.MAX_HEADER_BYTES + (64 << 20)
 CHILD_TIMEOUT = 300
 ROOT = Path(__file__).resolve().parent.parent
+#: Where the satchel these tests import lives: the children load files with it, not with
+#: whichever satchel the interpreter would find on its own (an installed one).
+PATH = os.pathsep.join([str(ROOT), str(Path(satchel.__file__).resolve().parent.parent)])
 
 
 def _describe(outcome: Report) -> str:
@@ -290,7 +293,7 @@ def isolated_child(tmp_path_factory: pytest.TempPathFactory
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(
         f"open({hostile.MARKER + '-imported'!r}, 'w').close()\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(scratch / "path")]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([PATH, str(scratch / "path")]),
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "tests.hostile_child", "--predict",
                "--limit-as", str(ADDRESS_SPACE), *ISOLATED]
