@@ -298,8 +298,10 @@ def _base_object(name: str) -> Any:
         HistGradientBoostingClassifier,
         RandomForestClassifier,
     )
+    from sklearn.linear_model import LinearRegression
     from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, PolynomialFeatures
     from sklearn.svm import SVC
     from sklearn.tree import DecisionTreeClassifier
 
@@ -329,6 +331,7 @@ def _base_object(name: str) -> Any:
         "kmeans": lambda: KMeans(n_clusters=2, n_init=1, random_state=0).fit(X),
         "bagging": lambda: BaggingClassifier(DecisionTreeClassifier(max_depth=2), n_estimators=3,
                                              max_features=2, random_state=0).fit(X, y),
+        "polynomial": lambda: make_pipeline(PolynomialFeatures(2), LinearRegression()).fit(X, y),
         **{name: functools.partial(_tampered, name, X) for name in _TAMPERED},
     }
     return makers[name]()
@@ -1315,6 +1318,11 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
      lambda f: attrs(f.tree).update(max_doc_update_iter=10**15, mean_change_tol=0.0),
      "An LDA of 10**15 iterations per document to a tolerance of 0.",
      "max_doc_update_iter is 1000000000000000"),
+    ("polynomial_columns_2_40", "polynomial",
+     lambda f: attrs(find(f.tree, "PolynomialFeatures")).update(_n_out_full=1 << 40),
+     "Degree-2 polynomial features of 4 inputs claiming 2**40 columns, which transform"
+     " allocates for every row (terabytes).", "_n_out_full and n_output_features_ must be"
+     " 15 and 15"),
     ("kmeans_centers_not_an_array", "kmeans",
      lambda f: attrs(f.tree).update(cluster_centers_=[[0.0] * 4] * 2),
      "cluster_centers_ as a JSON list.", "KMeans"),

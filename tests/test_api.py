@@ -916,6 +916,27 @@ def test_transform_iterations_past_what_a_reader_accepts_are_refused_at_save() -
         satchel.dumps(model)
 
 
+def test_polynomial_features_past_what_a_reader_accepts_are_refused_at_save() -> None:
+    """PolynomialFeatures.transform allocates _n_out_full columns for every row: a reader
+    refuses a width the degrees do not give, or more than 2**24 columns, so a writer does
+    too."""
+    from sklearn.preprocessing import PolynomialFeatures
+
+    features = np.arange(12.0).reshape(3, 4)
+    for degree in (2, (2, 3), 13):
+        model = PolynomialFeatures(degree, interaction_only=degree == 13).fit(features)
+        assert satchel.loads(satchel.dumps(model)).unwrap().n_output_features_ == (
+            model.n_output_features_)
+    model = PolynomialFeatures(2).fit(features)
+    model._n_out_full = 1 << 40
+    with pytest.raises(satchel.EncodeError, match="_n_out_full and n_output_features_ must be"
+                       " 15 and 15, the columns degrees 0 to 2 of 4 features give"):
+        satchel.dumps(model)
+    with pytest.raises(satchel.EncodeError, match="degrees up to 200 of 4 features give more"
+                       " than 16777216 columns"):
+        satchel.dumps(PolynomialFeatures(200).fit(features))
+
+
 def test_threads_saving_to_one_path_never_show_a_partial_file(tmp_path: Path) -> None:
     """Each save writes a temporary file of its own: two threads saving to one path used
     one name per process, so one truncated the file the other was about to rename into

@@ -11,6 +11,7 @@ a mapped file gets its own copy of the arrays its compiled code writes through.
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 from typing import Any
@@ -522,6 +523,62 @@ def _iterations_problem(model: Any, state: dict[str, Any]) -> str | None:
     return None
 
 
+#: The most columns a PolynomialFeatures may give: ``transform`` allocates them for every
+#: row before filling them (2**24 float64 columns are 128 MiB a row).
+MAX_POLYNOMIAL_FEATURES = 1 << 24
+
+
+def _polynomial_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with a fitted PolynomialFeatures' output width, or None.
+
+    ``transform`` allocates ``_n_out_full`` columns per row and fills them from the
+    degrees, trusting both: they must be what the degrees give for ``n_features_in_``
+    (a file of 2**40 columns asked for terabytes), and at most
+    :data:`MAX_POLYNOMIAL_FEATURES`.
+    """
+    if "_n_out_full" not in state:
+        return None
+    values: list[Any] = [state.get(k) for k in ("n_features_in_", "_min_degree", "_max_degree")]
+    features, low, high = values
+    flags = [state.get(k) for k in ("interaction_only", "include_bias")]
+    if not (is_int(features) and is_int(low) and is_int(high) and low <= high
+            and all(type(flag) in (bool, np.bool_) for flag in flags)):
+        return ("a fitted PolynomialFeatures needs n_features_in_, degrees _min_degree <="
+                " _max_degree and boolean interaction_only and include_bias")
+    full = _polynomial_width(features, 0, high, *map(bool, flags))
+    out = _polynomial_width(features, low, high, *map(bool, flags))
+    if full is None:
+        return (f"degrees up to {high} of {features} features give more than"
+                f" {MAX_POLYNOMIAL_FEATURES} columns, which transform allocates for every row")
+    if (state["_n_out_full"], state.get("n_output_features_")) != (full, out):
+        return (f"_n_out_full and n_output_features_ must be {full} and {out}, the columns"
+                f" degrees {low} to {high} of {features} features give")
+    return None
+
+
+def _polynomial_width(features: int, low: int, high: int, interaction: bool, bias: bool
+                      ) -> int | None:
+    """The columns of degrees ``low`` to ``high`` of ``features`` features (as scikit-learn
+    counts them), or None past :data:`MAX_POLYNOMIAL_FEATURES`; never a huge number."""
+    # C(n, k) is at least 2**min(k, n - k): past the limit when both are large.
+    if interaction:
+        total = 0
+        for degree in range(max(1, low), min(high, features) + 1):
+            if min(degree, features - degree) > 64:
+                return None
+            total += math.comb(features, degree)
+            if total > MAX_POLYNOMIAL_FEATURES:
+                return None
+    else:
+        if min(features, high) > 64:
+            return None
+        total = math.comb(features + high, high) - 1
+        if low > 0:
+            total -= math.comb(features + low - 1, low - 1) - 1
+    total += bias
+    return total if total <= MAX_POLYNOMIAL_FEATURES else None
+
+
 def _hasher_after(model: Any) -> None:
     """The hashing kernel takes each hash modulo ``n_features`` in C: 0 is a crash."""
     n_features = model.n_features
@@ -569,4 +626,5 @@ ATTRIBUTE_RULES.extend([
     ("sklearn.base:BaseEstimator", _jobs_problem),
     *((f"sklearn.decomposition.{name}", _iterations_problem) for name in (
         "_nmf:_BaseNMF", "_lda:LatentDirichletAllocation", "_dict_learning:_BaseSparseCoding")),
+    ("sklearn.preprocessing._polynomial:PolynomialFeatures", _polynomial_problem),
 ])
