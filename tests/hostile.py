@@ -332,6 +332,8 @@ def _base_object(name: str) -> Any:
         "bagging": lambda: BaggingClassifier(DecisionTreeClassifier(max_depth=2), n_estimators=3,
                                              max_features=2, random_state=0).fit(X, y),
         "polynomial": lambda: make_pipeline(PolynomialFeatures(2), LinearRegression()).fit(X, y),
+        "function_pipeline": lambda: make_pipeline(FunctionTransformer(np.tanh),
+                                                   LinearRegression()).fit(X, y),
         **{name: functools.partial(_tampered, name, X) for name in _TAMPERED},
     }
     return makers[name]()
@@ -1077,6 +1079,20 @@ _FORGED: list[tuple[str, Any, str, tuple[str, ...]]] = [
 for _label, _node, _about, _names in _FORGED:
     add(f"forged_{_label}", _as_func(_node), _about, UntrustedTypesError, *_names,
         names=_names)
+
+
+def _randomized_svd_forever(forge: Forge) -> None:
+    transformer = attrs(find(forge.tree, "FunctionTransformer"))
+    transformer["func"] = {"$": "func", "name": "sklearn.utils.extmath:randomized_svd"}
+    transformer["kw_args"] = {"$": "dict", "v": {"n_components": 1, "n_iter": 10**9}}
+
+
+add("forged_randomized_svd_of_10_9_iterations",
+    lambda: forged("function_pipeline", _randomized_svd_forever),
+    "A pipeline's FunctionTransformer calling scikit-learn's randomized_svd with"
+    " n_iter=10**9 in its kw_args: predict never returned.", UntrustedTypesError,
+    "sklearn.utils.extmath.randomized_svd", names=("sklearn.utils.extmath.randomized_svd",),
+    isolate="crash", seconds=20)
 
 for _label, _node in [
     ("class", {"$": "obj", "cls": f"{FAKE_MODULE}.payload:Payload",

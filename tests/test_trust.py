@@ -100,6 +100,20 @@ def test_dunder_names_are_invalid() -> None:
         TrustPolicy().trusts("function", "sklearn.base:BaseEstimator.__init__.__globals__")
 
 
+def test_scikit_learn_utilities_wait_for_trust() -> None:
+    """scikit-learn's utility functions (sklearn.utils.extmath) are not trusted by default:
+    a FunctionTransformer's kw_args choose their work, and randomized_svd with
+    n_iter=10**9 made transform run for good. Trusted by name, they load."""
+    from sklearn.utils.extmath import randomized_svd
+
+    data = satchel.dumps(FunctionTransformer(randomized_svd, kw_args={"n_iter": 10**9}))
+    with pytest.raises(satchel.UntrustedTypesError) as caught:
+        satchel.loads(data)
+    assert caught.value.names == ["sklearn.utils.extmath.randomized_svd"]
+    trusted = satchel.loads(data, trusted=["sklearn.utils.extmath.randomized_svd"])
+    assert trusted.func is randomized_svd
+
+
 @pytest.mark.parametrize(("role", "name", "trusted"), [
     ("class", "sklearn.linear_model._logistic:LogisticRegression", True),
     ("class", "sklearn.utils._testing:TempMemmap", False),

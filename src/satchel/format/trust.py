@@ -83,13 +83,14 @@ TRUSTED_NUMPY_FUNCTIONS = frozenset({
     "quantile", "ptp", "argmax", "argmin", "clip", "round", "around", "cumsum", "sort",
     "log1p", "ravel", "transpose",
 })
+#: (Not ``sklearn.utils.extmath``: no estimator takes its functions, and the keyword
+#: arguments a file gives them set the work, as randomized_svd's n_iter=10**9 does.)
 _SKLEARN_FUNCTION_MODULES = frozenset({
     "sklearn.metrics._classification", "sklearn.metrics._regression",
     "sklearn.metrics._ranking", "sklearn.metrics.cluster._supervised",
     "sklearn.metrics.cluster._unsupervised", "sklearn.metrics.pairwise",
     "sklearn.metrics._scorer", "sklearn.feature_selection._univariate_selection",
     "sklearn.feature_selection._mutual_info", "sklearn.preprocessing._data",
-    "sklearn.utils.extmath",
 })
 #: Individual functions estimators hold as attributes (checked to be functions of
 #: exactly that module and name after import).
