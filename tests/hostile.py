@@ -1087,6 +1087,28 @@ def _randomized_svd_forever(forge: Forge) -> None:
     transformer["kw_args"] = {"$": "dict", "v": {"n_components": 1, "n_iter": 10**9}}
 
 
+def _pairwise_kernels_workers(partial: bool) -> Callable[[Forge], None]:
+    """Make a pipeline's FunctionTransformer call pairwise_kernels with n_jobs=100000, given
+    in its kw_args or bound by a partial: that many threads each time the model predicts."""
+    def edit(forge: Forge) -> None:
+        transformer = attrs(find(forge.tree, "FunctionTransformer"))
+        function = {"$": "func", "name": "sklearn.metrics.pairwise:pairwise_kernels"}
+        keywords = {"$": "dict", "v": {"metric": "linear", "n_jobs": 100_000}}
+        transformer["func"] = {"$": "partial", "func": function, "args": [],
+                               "kw": keywords} if partial else function
+        if not partial:
+            transformer["kw_args"] = keywords
+    return edit
+
+
+for _label, _partial_given, _match in [
+        ("kw_args", False, "kw_args['n_jobs'] is 100000"),
+        ("partial", True, "invalid functools.partial: n_jobs is 100000")]:
+    add(f"forged_{_label}_n_jobs_100000",
+        functools.partial(forged, "function_pipeline", _pairwise_kernels_workers(_partial_given)),
+        f"A pipeline's FunctionTransformer calling pairwise_kernels with n_jobs=100000 in its"
+        f" {_label}: joblib would start 100,000 threads to predict.", FormatError, _match,
+        isolate="crash")
 add("forged_randomized_svd_of_10_9_iterations",
     lambda: forged("function_pipeline", _randomized_svd_forever),
     "A pipeline's FunctionTransformer calling scikit-learn's randomized_svd with"

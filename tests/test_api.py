@@ -11,6 +11,7 @@ import lzma
 import math
 import mmap
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -899,6 +900,31 @@ def test_n_jobs_past_what_a_reader_accepts_is_refused_at_save(jobs: Any) -> None
     union.n_jobs = jobs
     with pytest.raises(satchel.EncodeError, match=r"n_jobs is .*at most 64 workers.*n_jobs=-1"):
         satchel.dumps(union)
+
+
+def test_workers_a_function_is_given_past_what_a_reader_accepts_are_refused_at_save() -> None:
+    """pairwise_kernels starts n_jobs threads: given n_jobs by a FunctionTransformer's
+    kw_args, a kernel's keyword arguments or a partial, a model started 100,000 to
+    predict. A reader refuses more than 64 there too, so a writer does."""
+    from sklearn.gaussian_process.kernels import PairwiseKernel
+    from sklearn.metrics.pairwise import pairwise_kernels
+    from sklearn.preprocessing import FunctionTransformer
+
+    def models(jobs: int) -> dict[str, Any]:
+        keywords = {"metric": "linear", "n_jobs": jobs}
+        return {"kw_args": FunctionTransformer(pairwise_kernels, kw_args=keywords),
+                "pairwise_kernels_kwargs": PairwiseKernel(pairwise_kernels_kwargs={
+                    "n_jobs": jobs}),
+                "partial": FunctionTransformer(functools.partial(pairwise_kernels, **keywords))}
+
+    for model in models(64).values():
+        satchel.loads(satchel.dumps(model))
+    for where, model in models(65).items():
+        key = "n_jobs" if where == "partial" else f"{where}['n_jobs']"
+        with pytest.raises(satchel.EncodeError, match=re.escape(
+                f"{key} is 65: a file may ask for at most 64 workers, which joblib starts as"
+                f" processes or threads when the model predicts. Set {key}=-1")):
+            satchel.dumps(model)
 
 
 def test_transform_iterations_past_what_a_reader_accepts_are_refused_at_save() -> None:

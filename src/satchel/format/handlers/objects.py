@@ -49,6 +49,9 @@ ARGS: dict[str, Callable[[tuple[Any, ...]], None]] = {}
 #: load (on the finished object) and at save (on its state): a writer does not write what
 #: its reader refuses. Each gives the problem, or None.
 ATTRIBUTE_RULES: list[tuple[str, Callable[[Any, dict[str, Any]], str | None]]] = []
+#: Rules on the keyword arguments a ``functools.partial`` binds to its function, held at
+#: load and at save like ``ATTRIBUTE_RULES``. Each gives the problem, or None.
+PARTIAL_RULES: list[Callable[[dict[str, Any]], str | None]] = []
 STATE: dict[str, Callable[[Any, tuple[Any, ...]], None]] = {}
 AFTER_TYPES: list[tuple[str, Callable[[Any], None]]] = []
 _after_cache: dict[type, list[Callable[[Any], None]]] = {}
@@ -114,6 +117,9 @@ def _reference(encoder: Encoder, value: Any, kind: str) -> Node:
 
 
 def _encode_partial(encoder: Encoder, value: functools.partial[Any]) -> Node:
+    problem = _partial_problem(value.keywords)
+    if problem is not None:
+        raise encoder.fail(problem)
     return {
         "$": "partial",
         "func": encoder.child(value.func, ".func"),
@@ -131,7 +137,14 @@ def _decode_partial(decoder: Decoder, node: dict[str, Any]) -> functools.partial
     keywords = decoder.child(required(node, "kw", dict), ".keywords")
     if not isinstance(keywords, dict) or not all(type(k) is str for k in keywords):
         raise FormatError("partial keywords must be a dict with string keys")
+    problem = _partial_problem(keywords)
+    if problem is not None:
+        raise fail("functools.partial", problem)
     return functools.partial(func, *args, **keywords)
+
+
+def _partial_problem(keywords: dict[str, Any]) -> str | None:
+    return next((p for p in (rule(keywords) for rule in PARTIAL_RULES) if p is not None), None)
 
 
 def reduced(encoder: Encoder, value: Any) -> tuple[dict[str, Any], Any, Any, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from satchel.format.handlers.objects import AFTER_TYPES, ATTRIBUTE_RULES, fail
+from satchel.format.handlers.objects import AFTER_TYPES, ATTRIBUTE_RULES, PARTIAL_RULES, fail
 from satchel.format.handlers.sklearn_ import fitted_width, is_int
 
 
@@ -491,13 +491,28 @@ MAX_JOBS = 64
 
 
 def _jobs_problem(model: Any, state: dict[str, Any]) -> str | None:
-    """What is wrong with an estimator's ``n_jobs`` (at most :data:`MAX_JOBS`), or None."""
-    jobs = state.get("n_jobs")
+    """What is wrong with an estimator's ``n_jobs`` (at most :data:`MAX_JOBS`), or with one
+    in the keyword arguments it holds for a function, or None."""
+    problem = _workers_problem("n_jobs", state.get("n_jobs"), "processes")
+    for name, value in state.items():
+        if problem is None and type(value) is dict and "n_jobs" in value:
+            problem = keywords_problem(value, f"{name}['n_jobs']")
+    return problem
+
+
+def keywords_problem(keywords: dict[Any, Any], where: str = "n_jobs") -> str | None:
+    """What is wrong with keyword arguments a file gives a function, or None: a kernel's
+    or a FunctionTransformer's (``pairwise_kernels(..., n_jobs=100000)`` starts that many
+    threads each time the model predicts)."""
+    return _workers_problem(where, keywords.get("n_jobs"), "processes or threads")
+
+
+def _workers_problem(where: str, jobs: Any, workers: str) -> str | None:
     if jobs is None:
         return None
     if (type(jobs) is not int and not isinstance(jobs, np.integer)) or jobs > MAX_JOBS:
-        return (f"n_jobs is {str(jobs)[:40]}: a file may ask for at most {MAX_JOBS} workers,"
-                " which joblib starts as processes when the model predicts. Set n_jobs=-1"
+        return (f"{where} is {str(jobs)[:40]}: a file may ask for at most {MAX_JOBS} workers,"
+                f" which joblib starts as {workers} when the model predicts. Set {where}=-1"
                 " (every core) or a smaller number before saving")
     return None
 
@@ -624,7 +639,9 @@ AFTER_TYPES.extend([
 ])
 ATTRIBUTE_RULES.extend([
     ("sklearn.base:BaseEstimator", _jobs_problem),
+    ("sklearn.gaussian_process.kernels:Kernel", _jobs_problem),
     *((f"sklearn.decomposition.{name}", _iterations_problem) for name in (
         "_nmf:_BaseNMF", "_lda:LatentDirichletAllocation", "_dict_learning:_BaseSparseCoding")),
     ("sklearn.preprocessing._polynomial:PolynomialFeatures", _polynomial_problem),
 ])
+PARTIAL_RULES.append(keywords_problem)
