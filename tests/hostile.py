@@ -1381,6 +1381,9 @@ for _label, _metadata, _match, _options in [
      "metadata.environment.packages", ()),
     ("schema_input_not_an_object", {"schema": {"input": "x", "output": None}},
      "metadata.schema.input", ()),
+    ("column_dtype_of_a_gigabyte", {"schema": {"input": {"kind": "frame", "columns": [
+        {"name": "a", "dtype": "V1000000000", "kind": "float", "nullable": False}]},
+        "output": None}}, "metadata.schema.input.columns[0].dtype", ()),
     ("check_sample_not_an_object", {"check": {"rows": 1, "tree": 5}}, "check",
      (("verify", True),)),
     ("check_sample_without_input", {"check": {"rows": 1, "tree": {"$": "dict", "v": {

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from satchel.errors import FormatError
 from satchel.schema import Column, InputSchema, OutputSchema
 
@@ -118,6 +120,11 @@ def _input(data: Any) -> InputSchema | None:
                     and isinstance(column["nullable"], bool)):
                 raise FormatError(f"metadata.schema.input.columns[{i}]: expected name, dtype,"
                                   " kind and nullable")
+            if _sized(column["dtype"]):
+                raise FormatError(f"metadata.schema.input.columns[{i}].dtype: expected the"
+                                  " dtype of a DataFrame column, found"
+                                  f" {column['dtype'][:60]!r}, a numpy type of a chosen size"
+                                  " (text, bytes or void of N, a record or a sub-array)")
         return InputSchema(columns=tuple(Column(**c) for c in columns))
     if data.get("kind") == "array" and set(data) == {"kind", "n_features", "dtype"}:
         count = data["n_features"]
@@ -125,6 +132,23 @@ def _input(data: Any) -> InputSchema | None:
             raise FormatError("metadata.schema.input.n_features: expected an integer")
         return InputSchema(n_features=count, dtype=data["dtype"])
     raise FormatError("metadata.schema.input: expected kind 'frame' or 'array'")
+
+
+def _sized(dtype: str) -> bool:
+    """Whether ``dtype`` is, or wraps (``Sparse[...]``, ``interval[...]``), a numpy type whose
+    values take a size the text chooses. A DataFrame column never has one, and a column's
+    dtype is what its input is cast to before a prediction: ``V1000000000`` takes a
+    gigabyte a row."""
+    inner = dtype[dtype.find("[") + 1:dtype.rfind("]")] if "[" in dtype else ""
+    for text in (dtype, inner, *inner.split(", ")):
+        try:
+            found = np.dtype(text.strip())
+        except (TypeError, ValueError, SyntaxError):  # a pandas name, or no dtype at all
+            continue
+        if (found.kind in "SUV" and found.itemsize) or found.fields is not None \
+                or found.subdtype is not None:  # "str" or "S" alone: as long as the data
+            return True
+    return False
 
 
 def _output(data: Any) -> OutputSchema | None:
