@@ -334,6 +334,7 @@ def _base_object(name: str) -> Any:
         "polynomial": lambda: make_pipeline(PolynomialFeatures(2), LinearRegression()).fit(X, y),
         "function_pipeline": lambda: make_pipeline(FunctionTransformer(np.tanh),
                                                    LinearRegression()).fit(X, y),
+        "linear": lambda: LinearRegression().fit(X, y),
         **{name: functools.partial(_tampered, name, X) for name in _TAMPERED},
     }
     return makers[name]()
@@ -1361,6 +1362,14 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
      "Degree-2 polynomial features of 4 inputs claiming 2**40 columns, which transform"
      " allocates for every row (terabytes).", "_n_out_full and n_output_features_ must be"
      " 15 and 15"),
+    ("linear_coef_csc_of_2_40_rows", "linear",
+     lambda f: attrs(f.tree).update(coef_={
+         "$": "sparse", "cls": "csc_matrix", "shape": [1 << 40, 4],
+         "data": _inline("<f8", [0], b""), "indices": _inline("<i4", [0], b""),
+         "indptr": _inline("<i4", [5], bytes(20))}),
+     "A linear regression whose coef_ is an empty CSC matrix of 2**40 rows (a few bytes):"
+     " predict's product gave 2**40 outputs a row (640 TiB for 80 rows).",
+     "coef_ is a sparse CSC matrix of shape (1099511627776, 4)"),
     ("kmeans_centers_not_an_array", "kmeans",
      lambda f: attrs(f.tree).update(cluster_centers_=[[0.0] * 4] * 2),
      "cluster_centers_ as a JSON list.", "KMeans"),

@@ -963,6 +963,30 @@ def test_polynomial_features_past_what_a_reader_accepts_are_refused_at_save() ->
         satchel.dumps(PolynomialFeatures(200).fit(features))
 
 
+def test_sparse_matrices_predict_multiplies_by_are_csr_or_refused_at_save() -> None:
+    """A CSC matrix's rows cost nothing to store: a coef_ of 2**40 empty rows made
+    predict's product ask for 2**40 outputs a row. A reader takes the matrices predict
+    multiplies by as scikit-learn keeps them (CSR of n_features_in_ columns, or dense),
+    so a writer does too."""
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.neural_network import MLPRegressor
+
+    features, labels = np.eye(4), np.array([0, 1, 0, 1])
+    sparse = LogisticRegression().fit(features, labels).sparsify()
+    assert satchel.loads(satchel.dumps(sparse)).unwrap().coef_.format == "csr"
+    model = LinearRegression().fit(features, labels)
+    model.coef_ = scipy.sparse.csc_matrix((1 << 40, 4))
+    with pytest.raises(satchel.EncodeError, match=re.escape(
+            "coef_ is a sparse CSC matrix of shape (1099511627776, 4); a file keeps it as CSR"
+            " of 4 columns")):
+        satchel.dumps(model)
+    network = MLPRegressor(hidden_layer_sizes=(2,), max_iter=2).fit(features, labels)
+    network.coefs_[0] = scipy.sparse.csr_matrix(network.coefs_[0])
+    with pytest.raises(satchel.EncodeError, match="coefs_ is a sparse CSR matrix of shape"
+                       r" \(4, 2\); scikit-learn keeps it dense"):
+        satchel.dumps(network)
+
+
 def test_threads_saving_to_one_path_never_show_a_partial_file(tmp_path: Path) -> None:
     """Each save writes a temporary file of its own: two threads saving to one path used
     one name per process, so one truncated the file the other was about to rename into

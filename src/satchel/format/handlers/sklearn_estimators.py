@@ -594,6 +594,41 @@ def _polynomial_width(features: int, low: int, high: int, interaction: bool, bia
     return total if total <= MAX_POLYNOMIAL_FEATURES else None
 
 
+#: Fitted matrices that predict or transform multiplies the input by (or measures it
+#: against, row by row). scikit-learn keeps the first ones as CSR for sparse input or after
+#: sparsify(), one row per output and n_features_in_ columns; the others are always dense.
+_CSR_MATRICES = frozenset({"coef_", "components_", "_fit_X", "X_fit_"})
+_DENSE_MATRICES = ("coefs_", "feature_log_prob_", "random_weights_", "normalization_",
+                   "scalings_", "mixing_", "inverse_components_", "alpha_", "x_loadings_",
+                   "label_distributions_")
+
+
+def _matrices_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with a sparse matrix that predict multiplies the input by, or None.
+
+    Only a CSR matrix's index pointers bound its rows, and only the input's width bounds
+    the columns it is multiplied over: a CSC, COO, DIA or BSR matrix of 2**40 rows, or a
+    CSR of 2**40 columns where dense weights belong, takes a few bytes to store and gives
+    a product of 2**40 values for each row predicted.
+    """
+    width = state.get("n_features_in_")
+    for name in (*_CSR_MATRICES, *_DENSE_MATRICES):
+        value: Any = state.get(name)
+        matrix: Any
+        for matrix in value if type(value) is list else [value]:
+            fmt = getattr(matrix, "format", None)
+            if not (type(matrix).__module__.startswith("scipy.sparse") and type(fmt) is str):
+                continue
+            if name not in _CSR_MATRICES:
+                return (f"{name} is a sparse {fmt.upper()} matrix of shape {matrix.shape};"
+                        " scikit-learn keeps it dense. Save it as an array (.toarray())")
+            if fmt != "csr" or (width is not None and matrix.shape[-1] != width):
+                return (f"{name} is a sparse {fmt.upper()} matrix of shape {matrix.shape}; a"
+                        f" file keeps it as CSR of {width} columns, as scikit-learn does, whose"
+                        " index pointers bound its rows. Convert it with .tocsr()")
+    return None
+
+
 def _hasher_after(model: Any) -> None:
     """The hashing kernel takes each hash modulo ``n_features`` in C: 0 is a crash."""
     n_features = model.n_features
@@ -639,6 +674,7 @@ AFTER_TYPES.extend([
 ])
 ATTRIBUTE_RULES.extend([
     ("sklearn.base:BaseEstimator", _jobs_problem),
+    ("sklearn.base:BaseEstimator", _matrices_problem),
     ("sklearn.gaussian_process.kernels:Kernel", _jobs_problem),
     *((f"sklearn.decomposition.{name}", _iterations_problem) for name in (
         "_nmf:_BaseNMF", "_lda:LatentDirichletAllocation", "_dict_learning:_BaseSparseCoding")),
