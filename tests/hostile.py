@@ -299,7 +299,8 @@ def _base_object(name: str) -> Any:
         RandomForestClassifier,
     )
     from sklearn.linear_model import LinearRegression
-    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.metrics import DistanceMetric
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, PolynomialFeatures
     from sklearn.svm import SVC
@@ -335,6 +336,9 @@ def _base_object(name: str) -> Any:
         "function_pipeline": lambda: make_pipeline(FunctionTransformer(np.tanh),
                                                    LinearRegression()).fit(X, y),
         "linear": lambda: LinearRegression().fit(X, y),
+        "knn_mahalanobis_object": lambda: KNeighborsRegressor(
+            algorithm="brute", metric=DistanceMetric.get_metric("mahalanobis", VI=np.eye(4))
+        ).fit(X, y),
         **{name: functools.partial(_tampered, name, X) for name in _TAMPERED},
     }
     return makers[name]()
@@ -1307,6 +1311,11 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
     ("balltree_mahalanobis_vi_wrong_size", "balltree",
      lambda f: put_array(attrs(find(f.tree, "MahalanobisDistance64"))[2], np.eye(2)),
      "A Mahalanobis metric of 2x2 for 4 features.", "VI must be 4x4"),
+    ("knn_mahalanobis_object_vi_4x1", "knn_mahalanobis_object",
+     lambda f: put_array(attrs(find(f.tree, "MahalanobisDistance64"))[2], np.ones((4, 1))),
+     "A brute-force neighbours regressor whose metric is a Mahalanobis DistanceMetric of"
+     " VI 4x1 for 4 features: each distance read 3 values past VI's end.",
+     "VI must be square, found 4x1"),
     ("svc_support_shape", "svc",
      lambda f: edit_array(f, attrs(f.tree)["support_"], lambda a: a[:-1]),
      "One support index fewer than support vectors.", "support vector counts disagree"),

@@ -309,6 +309,15 @@ def _metric_state(state: Any, args: tuple[Any, ...]) -> None:
         raise fail("distance metric", "the state must be (p, vec, mat)")
 
 
+def _mahalanobis_state(state: Any, args: tuple[Any, ...]) -> None:
+    """A Mahalanobis metric takes its width from ``VI``'s rows and reads that many columns
+    of each row unchecked: ``VI`` must be square (a 4x1 one was read past its end)."""
+    _metric_state(state, args)
+    rows, columns = state[2].shape
+    if rows != columns:
+        raise fail("MahalanobisDistance", f"VI must be square, found {rows}x{columns}")
+
+
 # ------------------------------------------------------------ histogram GBM
 
 
@@ -501,3 +510,6 @@ AFTER_TYPES.extend([
 ])
 
 STATE["sklearn.metrics._dist_metrics:*"] = _metric_state
+STATE.update(dict.fromkeys(("sklearn.metrics._dist_metrics:MahalanobisDistance64",
+                            "sklearn.metrics._dist_metrics:MahalanobisDistance32"),
+                           _mahalanobis_state))
