@@ -1379,6 +1379,11 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
      "A linear regression whose coef_ is an empty CSC matrix of 2**40 rows (a few bytes):"
      " predict's product gave 2**40 outputs a row (640 TiB for 80 rows).",
      "coef_ is a sparse CSC matrix of shape (1099511627776, 4)"),
+    ("kmeans_no_centres", "kmeans",
+     lambda f: edit_array(f, attrs(f.tree)["cluster_centers_"], lambda c: c[:0]),
+     "A k-means model of no centres: predict labelled every row 0 from a distance read"
+     " past an empty buffer, and score read the missing first centre.",
+     "cluster_centers_ holds no centre"),
     ("kmeans_centers_not_an_array", "kmeans",
      lambda f: attrs(f.tree).update(cluster_centers_=[[0.0] * 4] * 2),
      "cluster_centers_ as a JSON list.", "KMeans"),

@@ -369,11 +369,15 @@ MAX_THREADS = 4096
 
 
 def _kmeans_after(model: Any) -> None:
+    """The compiled labelling reads each row's distance to the first centre, and scoring
+    that centre, unchecked: there is at least one, of ``n_features_in_`` values."""
     centers = getattr(model, "cluster_centers_", None)
     n_features = getattr(model, "n_features_in_", None)
     if centers is not None and n_features is not None and (
             centers.ndim != 2 or centers.shape[1] != n_features):
         raise fail(type(model).__name__, "cluster_centers_ and n_features_in_ disagree")
+    if centers is not None and not centers.shape[0]:
+        raise fail(type(model).__name__, "cluster_centers_ holds no centre")
     threads = getattr(model, "_n_threads", 1)
     if type(threads) is not int or not 1 <= threads <= MAX_THREADS:
         raise fail(type(model).__name__, f"_n_threads must be a whole number of threads from 1"
