@@ -293,6 +293,7 @@ def training_data() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
 def _base_object(name: str) -> Any:
     from scipy import sparse
     from sklearn.cluster import KMeans
+    from sklearn.dummy import DummyClassifier
     from sklearn.ensemble import (
         BaggingClassifier,
         HistGradientBoostingClassifier,
@@ -336,6 +337,7 @@ def _base_object(name: str) -> Any:
         "function_pipeline": lambda: make_pipeline(FunctionTransformer(np.tanh),
                                                    LinearRegression()).fit(X, y),
         "linear": lambda: LinearRegression().fit(X, y),
+        "dummy": lambda: DummyClassifier(strategy="most_frequent").fit(X, y),
         "knn_mahalanobis_object": lambda: KNeighborsRegressor(
             algorithm="brute", metric=DistanceMetric.get_metric("mahalanobis", VI=np.eye(4))
         ).fit(X, y),
@@ -1384,6 +1386,9 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
      "A k-means model of no centres: predict labelled every row 0 from a distance read"
      " past an empty buffer, and score read the missing first centre.",
      "cluster_centers_ holds no centre"),
+    ("dummy_2_40_classes", "dummy", lambda f: attrs(f.tree).update(n_classes_=1 << 40),
+     "A dummy classifier of two classes_ claiming 2**40: predict_proba allocated as many"
+     " columns for every row (24 TiB for 3 rows).", "n_classes_ must count the classes_"),
     ("kmeans_centers_not_an_array", "kmeans",
      lambda f: attrs(f.tree).update(cluster_centers_=[[0.0] * 4] * 2),
      "cluster_centers_ as a JSON list.", "KMeans"),

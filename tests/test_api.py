@@ -987,6 +987,22 @@ def test_sparse_matrices_predict_multiplies_by_are_csr_or_refused_at_save() -> N
         satchel.dumps(network)
 
 
+def test_dummy_classes_past_what_a_reader_accepts_are_refused_at_save() -> None:
+    """A DummyClassifier's predict_proba allocates n_classes_ columns a row: a reader takes
+    only the count of its classes_ (one count, class list and prior per output), so a
+    writer does too."""
+    from sklearn.dummy import DummyClassifier
+
+    features, labels = np.eye(4), np.array([[0, 1], [1, 2], [0, 3], [1, 4]])
+    for target in (labels[:, 0], labels):
+        model = DummyClassifier(strategy="uniform").fit(features, target)
+        assert satchel.loads(satchel.dumps(model)).unwrap().n_classes_ == model.n_classes_
+    model.n_classes_ = [2, 1 << 40]
+    with pytest.raises(satchel.EncodeError, match="n_classes_ must count the classes_ of each"
+                       " of n_outputs_ outputs"):
+        satchel.dumps(model)
+
+
 def test_threads_saving_to_one_path_never_show_a_partial_file(tmp_path: Path) -> None:
     """Each save writes a temporary file of its own: two threads saving to one path used
     one name per process, so one truncated the file the other was about to rename into

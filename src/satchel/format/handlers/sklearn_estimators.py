@@ -633,6 +633,31 @@ def _matrices_problem(model: Any, state: dict[str, Any]) -> str | None:
     return None
 
 
+def _dummy_classes_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with a fitted DummyClassifier's class counts, or None: predict_proba
+    allocates ``n_classes_`` columns a row, which must be its classes and their priors
+    (a file of 2**40 classes and two labels asked for terabytes)."""
+    if "classes_" not in state:
+        return None
+    outputs = state.get("n_outputs_")
+    found: list[Any] = [state.get(k) for k in ("n_classes_", "classes_", "class_prior_")]
+    counts, classes, priors = found
+    if outputs == 1:
+        counts, classes, priors = [counts], [classes], [priors]
+    if not (is_int(outputs, 1) and all(type(v) is list and len(v) == outputs
+                                       for v in (counts, classes, priors))
+            and all(_count(n) == np.shape(c)[:1] == np.shape(p)[:1]
+                    for n, c, p in zip(counts, classes, priors, strict=True))):
+        return ("n_classes_ must count the classes_ of each of n_outputs_ outputs, with one"
+                " class_prior_ each")
+    return None
+
+
+def _count(value: Any) -> tuple[int, ...] | None:
+    """``(value,)`` for a whole number, to compare with a shape's first entry."""
+    return (int(value),) if isinstance(value, int | np.integer) else None
+
+
 def _hasher_after(model: Any) -> None:
     """The hashing kernel takes each hash modulo ``n_features`` in C: 0 is a crash."""
     n_features = model.n_features
@@ -679,6 +704,7 @@ AFTER_TYPES.extend([
 ATTRIBUTE_RULES.extend([
     ("sklearn.base:BaseEstimator", _jobs_problem),
     ("sklearn.base:BaseEstimator", _matrices_problem),
+    ("sklearn.dummy:DummyClassifier", _dummy_classes_problem),
     ("sklearn.gaussian_process.kernels:Kernel", _jobs_problem),
     *((f"sklearn.decomposition.{name}", _iterations_problem) for name in (
         "_nmf:_BaseNMF", "_lda:LatentDirichletAllocation", "_dict_learning:_BaseSparseCoding")),
