@@ -299,6 +299,7 @@ def _base_object(name: str) -> Any:
         HistGradientBoostingClassifier,
         RandomForestClassifier,
     )
+    from sklearn.kernel_approximation import PolynomialCountSketch
     from sklearn.linear_model import LinearRegression
     from sklearn.metrics import DistanceMetric
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
@@ -338,6 +339,9 @@ def _base_object(name: str) -> Any:
                                                    LinearRegression()).fit(X, y),
         "linear": lambda: LinearRegression().fit(X, y),
         "dummy": lambda: DummyClassifier(strategy="most_frequent").fit(X, y),
+        "count_sketch": lambda: make_pipeline(PolynomialCountSketch(n_components=10,
+                                                                    random_state=0),
+                                              LinearRegression()).fit(X, y),
         "knn_mahalanobis_object": lambda: KNeighborsRegressor(
             algorithm="brute", metric=DistanceMetric.get_metric("mahalanobis", VI=np.eye(4))
         ).fit(X, y),
@@ -1389,6 +1393,11 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
     ("dummy_2_40_classes", "dummy", lambda f: attrs(f.tree).update(n_classes_=1 << 40),
      "A dummy classifier of two classes_ claiming 2**40: predict_proba allocated as many"
      " columns for every row (24 TiB for 3 rows).", "n_classes_ must count the classes_"),
+    ("count_sketch_2_40_columns", "count_sketch",
+     lambda f: attrs(find(f.tree, "PolynomialCountSketch")).update(n_components=1 << 40),
+     "A polynomial count sketch of 10 hashed columns claiming 2**40, which transform"
+     " allocated twice for every row (a pipeline's predict asked for 1280 TiB).",
+     "n_components one from 1 to 16777216"),
     ("kmeans_centers_not_an_array", "kmeans",
      lambda f: attrs(f.tree).update(cluster_centers_=[[0.0] * 4] * 2),
      "cluster_centers_ as a JSON list.", "KMeans"),

@@ -1003,6 +1003,23 @@ def test_dummy_classes_past_what_a_reader_accepts_are_refused_at_save() -> None:
         satchel.dumps(model)
 
 
+def test_count_sketch_columns_past_what_a_reader_accepts_are_refused_at_save() -> None:
+    """A PolynomialCountSketch's transform allocates degree x n_components values a row: a
+    reader takes at most 2**24 columns, hashed below n_components, so a writer does too."""
+    from sklearn.kernel_approximation import PolynomialCountSketch
+
+    model = PolynomialCountSketch(n_components=8, random_state=0).fit(np.eye(4))
+    assert satchel.loads(satchel.dumps(model)).unwrap().n_components == 8
+    model.n_components = 1 << 40
+    with pytest.raises(satchel.EncodeError, match="n_components one from 1 to 16777216"):
+        satchel.dumps(model)
+    model.n_components = 4
+    model.indexHash_[0, 0] = 7
+    with pytest.raises(satchel.EncodeError, match=re.escape(
+            "indexHash_ and bitHash_ must hold 2 rows, of columns below n_components (4)")):
+        satchel.dumps(model)
+
+
 def test_threads_saving_to_one_path_never_show_a_partial_file(tmp_path: Path) -> None:
     """Each save writes a temporary file of its own: two threads saving to one path used
     one name per process, so one truncated the file the other was about to rename into

@@ -542,9 +542,10 @@ def _iterations_problem(model: Any, state: dict[str, Any]) -> str | None:
     return None
 
 
-#: The most columns a PolynomialFeatures may give: ``transform`` allocates them for every
-#: row before filling them (2**24 float64 columns are 128 MiB a row).
-MAX_POLYNOMIAL_FEATURES = 1 << 24
+#: The most columns a transform may allocate for every row from numbers a file states
+#: rather than arrays it stores (a PolynomialFeatures' degrees, a sketch's n_components):
+#: 2**24 float64 columns are 128 MiB a row.
+MAX_COLUMNS = 1 << 24
 
 
 def _polynomial_problem(model: Any, state: dict[str, Any]) -> str | None:
@@ -553,7 +554,7 @@ def _polynomial_problem(model: Any, state: dict[str, Any]) -> str | None:
     ``transform`` allocates ``_n_out_full`` columns per row and fills them from the
     degrees, trusting both: they must be what the degrees give for ``n_features_in_``
     (a file of 2**40 columns asked for terabytes), and at most
-    :data:`MAX_POLYNOMIAL_FEATURES`.
+    :data:`MAX_COLUMNS`.
     """
     if "_n_out_full" not in state:
         return None
@@ -568,7 +569,7 @@ def _polynomial_problem(model: Any, state: dict[str, Any]) -> str | None:
     out = _polynomial_width(features, low, high, *map(bool, flags))
     if full is None:
         return (f"degrees up to {high} of {features} features give more than"
-                f" {MAX_POLYNOMIAL_FEATURES} columns, which transform allocates for every row")
+                f" {MAX_COLUMNS} columns, which transform allocates for every row")
     if (state["_n_out_full"], state.get("n_output_features_")) != (full, out):
         return (f"_n_out_full and n_output_features_ must be {full} and {out}, the columns"
                 f" degrees {low} to {high} of {features} features give")
@@ -578,7 +579,7 @@ def _polynomial_problem(model: Any, state: dict[str, Any]) -> str | None:
 def _polynomial_width(features: int, low: int, high: int, interaction: bool, bias: bool
                       ) -> int | None:
     """The columns of degrees ``low`` to ``high`` of ``features`` features (as scikit-learn
-    counts them), or None past :data:`MAX_POLYNOMIAL_FEATURES`; never a huge number."""
+    counts them), or None past :data:`MAX_COLUMNS`; never a huge number."""
     # C(n, k) is at least 2**min(k, n - k): past the limit when both are large.
     if interaction:
         total = 0
@@ -586,7 +587,7 @@ def _polynomial_width(features: int, low: int, high: int, interaction: bool, bia
             if min(degree, features - degree) > 64:
                 return None
             total += math.comb(features, degree)
-            if total > MAX_POLYNOMIAL_FEATURES:
+            if total > MAX_COLUMNS:
                 return None
     else:
         if min(features, high) > 64:
@@ -595,7 +596,7 @@ def _polynomial_width(features: int, low: int, high: int, interaction: bool, bia
         if low > 0:
             total -= math.comb(features + low - 1, low - 1) - 1
     total += bias
-    return total if total <= MAX_POLYNOMIAL_FEATURES else None
+    return total if total <= MAX_COLUMNS else None
 
 
 #: Fitted matrices that predict or transform multiplies the input by (or measures it
@@ -658,6 +659,27 @@ def _count(value: Any) -> tuple[int, ...] | None:
     return (int(value),) if isinstance(value, int | np.integer) else None
 
 
+def _count_sketch_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with a fitted PolynomialCountSketch, or None: ``transform`` allocates
+    ``degree`` x ``n_components`` values a row and adds each feature at its hashed column,
+    so the hashes are ``degree`` rows of columns below ``n_components``, at most
+    :data:`MAX_COLUMNS`."""
+    hashes, signs = state.get("indexHash_"), state.get("bitHash_")
+    if hashes is None:
+        return None
+    degree: Any = state.get("degree")
+    columns: Any = state.get("n_components")
+    if not (is_int(degree, 1) and is_int(columns, 1, MAX_COLUMNS)):
+        return (f"degree must be a positive whole number and n_components one from 1 to"
+                f" {MAX_COLUMNS}, the columns transform allocates for every row")
+    if not (isinstance(hashes, np.ndarray) and hashes.ndim == 2 and hashes.shape[0] == degree
+            and isinstance(signs, np.ndarray) and signs.shape == hashes.shape
+            and _indices_below(hashes.ravel(), columns)):
+        return (f"indexHash_ and bitHash_ must hold {degree} rows, of columns below"
+                f" n_components ({columns})")
+    return None
+
+
 def _hasher_after(model: Any) -> None:
     """The hashing kernel takes each hash modulo ``n_features`` in C: 0 is a crash."""
     n_features = model.n_features
@@ -705,6 +727,7 @@ ATTRIBUTE_RULES.extend([
     ("sklearn.base:BaseEstimator", _jobs_problem),
     ("sklearn.base:BaseEstimator", _matrices_problem),
     ("sklearn.dummy:DummyClassifier", _dummy_classes_problem),
+    ("sklearn.kernel_approximation:PolynomialCountSketch", _count_sketch_problem),
     ("sklearn.gaussian_process.kernels:Kernel", _jobs_problem),
     *((f"sklearn.decomposition.{name}", _iterations_problem) for name in (
         "_nmf:_BaseNMF", "_lda:LatentDirichletAllocation", "_dict_learning:_BaseSparseCoding")),
