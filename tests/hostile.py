@@ -299,7 +299,7 @@ def _base_object(name: str) -> Any:
         HistGradientBoostingClassifier,
         RandomForestClassifier,
     )
-    from sklearn.kernel_approximation import PolynomialCountSketch
+    from sklearn.kernel_approximation import AdditiveChi2Sampler, PolynomialCountSketch
     from sklearn.linear_model import LinearRegression
     from sklearn.metrics import DistanceMetric
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
@@ -339,6 +339,8 @@ def _base_object(name: str) -> Any:
                                                    LinearRegression()).fit(X, y),
         "linear": lambda: LinearRegression().fit(X, y),
         "dummy": lambda: DummyClassifier(strategy="most_frequent").fit(X, y),
+        "chi2_sampler": lambda: make_pipeline(FunctionTransformer(np.abs), AdditiveChi2Sampler(),
+                                              LinearRegression()).fit(X, y),
         "count_sketch": lambda: make_pipeline(PolynomialCountSketch(n_components=10,
                                                                     random_state=0),
                                               LinearRegression()).fit(X, y),
@@ -1408,6 +1410,11 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
 ]
 for _label, _base, _edit, _about, _match in _MODELS:
     add(_label, _model(_base, _edit), _about, FormatError, _match, isolate="crash")
+add("chi2_sampler_10_9_steps", _model("chi2_sampler", lambda f: attrs(find(
+    f.tree, "AdditiveChi2Sampler")).update(sample_steps=10**9, sample_interval=0.5)),
+    "An additive chi2 sampler of 10**9 steps, which transform took one by one, adding two"
+    " copies of the input for each: a pipeline's predict grew by 5 KiB a step until memory"
+    " ran out.", FormatError, "sample_steps is 1000000000", isolate="memory")
 
 
 # ---------------------------------------------------------------- metadata

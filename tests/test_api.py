@@ -1020,6 +1020,19 @@ def test_count_sketch_columns_past_what_a_reader_accepts_are_refused_at_save() -
         satchel.dumps(model)
 
 
+def test_chi2_sample_steps_past_what_a_reader_accepts_are_refused_at_save() -> None:
+    """An AdditiveChi2Sampler's transform adds two copies of its input a step: a reader
+    takes at most 2**24 columns of them, so a writer does too."""
+    from sklearn.kernel_approximation import AdditiveChi2Sampler
+
+    model = AdditiveChi2Sampler(sample_steps=100, sample_interval=0.5).fit(np.eye(4))
+    assert satchel.loads(satchel.dumps(model)).unwrap().sample_steps == 100
+    model.sample_steps = 10**9
+    with pytest.raises(satchel.EncodeError, match="sample_steps is 1000000000; transform may"
+                       " make at most 16777216 columns of 4 features"):
+        satchel.dumps(model)
+
+
 def test_threads_saving_to_one_path_never_show_a_partial_file(tmp_path: Path) -> None:
     """Each save writes a temporary file of its own: two threads saving to one path used
     one name per process, so one truncated the file the other was about to rename into

@@ -680,6 +680,19 @@ def _count_sketch_problem(model: Any, state: dict[str, Any]) -> str | None:
     return None
 
 
+def _chi2_steps_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with an AdditiveChi2Sampler's sample_steps, or None: ``transform``
+    adds two copies of the input for each step past the first, looping in Python, so
+    they make ``n_features_in_ * (2 * sample_steps - 1)`` columns, at most
+    :data:`MAX_COLUMNS` (a file of 10**9 steps never returned)."""
+    steps: Any = state.get("sample_steps")
+    width: Any = state.get("n_features_in_", 1)
+    if not (is_int(steps, 1) and is_int(width)) or width * (2 * steps - 1) > MAX_COLUMNS:
+        return (f"sample_steps is {str(steps)[:40]}; transform may make at most {MAX_COLUMNS}"
+                f" columns of {width} features, two for each step past the first")
+    return None
+
+
 def _hasher_after(model: Any) -> None:
     """The hashing kernel takes each hash modulo ``n_features`` in C: 0 is a crash."""
     n_features = model.n_features
@@ -728,6 +741,7 @@ ATTRIBUTE_RULES.extend([
     ("sklearn.base:BaseEstimator", _matrices_problem),
     ("sklearn.dummy:DummyClassifier", _dummy_classes_problem),
     ("sklearn.kernel_approximation:PolynomialCountSketch", _count_sketch_problem),
+    ("sklearn.kernel_approximation:AdditiveChi2Sampler", _chi2_steps_problem),
     ("sklearn.gaussian_process.kernels:Kernel", _jobs_problem),
     *((f"sklearn.decomposition.{name}", _iterations_problem) for name in (
         "_nmf:_BaseNMF", "_lda:LatentDirichletAllocation", "_dict_learning:_BaseSparseCoding")),
