@@ -9,7 +9,8 @@ from satchel.format.handlers import (
     scipy_,
     sklearn_,
     sklearn_estimators,
+    sklearn_sizes,
 )
 
 __all__ = ["builtins", "columns", "numpy_", "objects", "pandas_", "scipy_", "sklearn_",
-           "sklearn_estimators"]
+           "sklearn_estimators", "sklearn_sizes"]

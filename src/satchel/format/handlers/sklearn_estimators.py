@@ -11,7 +11,6 @@ a mapped file gets its own copy of the arrays its compiled code writes through.
 
 from __future__ import annotations
 
-import math
 import sys
 import warnings
 from typing import Any
@@ -542,157 +541,6 @@ def _iterations_problem(model: Any, state: dict[str, Any]) -> str | None:
     return None
 
 
-#: The most columns a transform may allocate for every row from numbers a file states
-#: rather than arrays it stores (a PolynomialFeatures' degrees, a sketch's n_components):
-#: 2**24 float64 columns are 128 MiB a row.
-MAX_COLUMNS = 1 << 24
-
-
-def _polynomial_problem(model: Any, state: dict[str, Any]) -> str | None:
-    """What is wrong with a fitted PolynomialFeatures' output width, or None.
-
-    ``transform`` allocates ``_n_out_full`` columns per row and fills them from the
-    degrees, trusting both: they must be what the degrees give for ``n_features_in_``
-    (a file of 2**40 columns asked for terabytes), and at most
-    :data:`MAX_COLUMNS`.
-    """
-    if "_n_out_full" not in state:
-        return None
-    values: list[Any] = [state.get(k) for k in ("n_features_in_", "_min_degree", "_max_degree")]
-    features, low, high = values
-    flags = [state.get(k) for k in ("interaction_only", "include_bias")]
-    if not (is_int(features) and is_int(low) and is_int(high) and low <= high
-            and all(type(flag) in (bool, np.bool_) for flag in flags)):
-        return ("a fitted PolynomialFeatures needs n_features_in_, degrees _min_degree <="
-                " _max_degree and boolean interaction_only and include_bias")
-    full = _polynomial_width(features, 0, high, *map(bool, flags))
-    out = _polynomial_width(features, low, high, *map(bool, flags))
-    if full is None:
-        return (f"degrees up to {high} of {features} features give more than"
-                f" {MAX_COLUMNS} columns, which transform allocates for every row")
-    if (state["_n_out_full"], state.get("n_output_features_")) != (full, out):
-        return (f"_n_out_full and n_output_features_ must be {full} and {out}, the columns"
-                f" degrees {low} to {high} of {features} features give")
-    return None
-
-
-def _polynomial_width(features: int, low: int, high: int, interaction: bool, bias: bool
-                      ) -> int | None:
-    """The columns of degrees ``low`` to ``high`` of ``features`` features (as scikit-learn
-    counts them), or None past :data:`MAX_COLUMNS`; never a huge number."""
-    # C(n, k) is at least 2**min(k, n - k): past the limit when both are large.
-    if interaction:
-        total = 0
-        for degree in range(max(1, low), min(high, features) + 1):
-            if min(degree, features - degree) > 64:
-                return None
-            total += math.comb(features, degree)
-            if total > MAX_COLUMNS:
-                return None
-    else:
-        if min(features, high) > 64:
-            return None
-        total = math.comb(features + high, high) - 1
-        if low > 0:
-            total -= math.comb(features + low - 1, low - 1) - 1
-    total += bias
-    return total if total <= MAX_COLUMNS else None
-
-
-#: Fitted matrices that predict or transform multiplies the input by (or measures it
-#: against, row by row). scikit-learn keeps the first ones as CSR for sparse input or after
-#: sparsify(), one row per output and n_features_in_ columns; the others are always dense.
-_CSR_MATRICES = frozenset({"coef_", "components_", "_fit_X", "X_fit_"})
-_DENSE_MATRICES = ("coefs_", "feature_log_prob_", "random_weights_", "normalization_",
-                   "scalings_", "mixing_", "inverse_components_", "alpha_", "x_loadings_",
-                   "label_distributions_")
-
-
-def _matrices_problem(model: Any, state: dict[str, Any]) -> str | None:
-    """What is wrong with a sparse matrix that predict multiplies the input by, or None.
-
-    Only a CSR matrix's index pointers bound its rows, and only the input's width bounds
-    the columns it is multiplied over: a CSC, COO, DIA or BSR matrix of 2**40 rows, or a
-    CSR of 2**40 columns where dense weights belong, takes a few bytes to store and gives
-    a product of 2**40 values for each row predicted.
-    """
-    width = state.get("n_features_in_")
-    for name in (*_CSR_MATRICES, *_DENSE_MATRICES):
-        value: Any = state.get(name)
-        matrix: Any
-        for matrix in value if type(value) is list else [value]:
-            fmt = getattr(matrix, "format", None)
-            if not (type(matrix).__module__.startswith("scipy.sparse") and type(fmt) is str):
-                continue
-            if name not in _CSR_MATRICES:
-                return (f"{name} is a sparse {fmt.upper()} matrix of shape {matrix.shape};"
-                        " scikit-learn keeps it dense. Save it as an array (.toarray())")
-            if fmt != "csr" or (width is not None and matrix.shape[-1] != width):
-                return (f"{name} is a sparse {fmt.upper()} matrix of shape {matrix.shape}; a"
-                        f" file keeps it as CSR of {width} columns, as scikit-learn does, whose"
-                        " index pointers bound its rows. Convert it with .tocsr()")
-    return None
-
-
-def _dummy_classes_problem(model: Any, state: dict[str, Any]) -> str | None:
-    """What is wrong with a fitted DummyClassifier's class counts, or None: predict_proba
-    allocates ``n_classes_`` columns a row, which must be its classes and their priors
-    (a file of 2**40 classes and two labels asked for terabytes)."""
-    if "classes_" not in state:
-        return None
-    outputs = state.get("n_outputs_")
-    found: list[Any] = [state.get(k) for k in ("n_classes_", "classes_", "class_prior_")]
-    counts, classes, priors = found
-    if outputs == 1:
-        counts, classes, priors = [counts], [classes], [priors]
-    if not (is_int(outputs, 1) and all(type(v) is list and len(v) == outputs
-                                       for v in (counts, classes, priors))
-            and all(_count(n) == np.shape(c)[:1] == np.shape(p)[:1]
-                    for n, c, p in zip(counts, classes, priors, strict=True))):
-        return ("n_classes_ must count the classes_ of each of n_outputs_ outputs, with one"
-                " class_prior_ each")
-    return None
-
-
-def _count(value: Any) -> tuple[int, ...] | None:
-    """``(value,)`` for a whole number, to compare with a shape's first entry."""
-    return (int(value),) if isinstance(value, int | np.integer) else None
-
-
-def _count_sketch_problem(model: Any, state: dict[str, Any]) -> str | None:
-    """What is wrong with a fitted PolynomialCountSketch, or None: ``transform`` allocates
-    ``degree`` x ``n_components`` values a row and adds each feature at its hashed column,
-    so the hashes are ``degree`` rows of columns below ``n_components``, at most
-    :data:`MAX_COLUMNS`."""
-    hashes, signs = state.get("indexHash_"), state.get("bitHash_")
-    if hashes is None:
-        return None
-    degree: Any = state.get("degree")
-    columns: Any = state.get("n_components")
-    if not (is_int(degree, 1) and is_int(columns, 1, MAX_COLUMNS)):
-        return (f"degree must be a positive whole number and n_components one from 1 to"
-                f" {MAX_COLUMNS}, the columns transform allocates for every row")
-    if not (isinstance(hashes, np.ndarray) and hashes.ndim == 2 and hashes.shape[0] == degree
-            and isinstance(signs, np.ndarray) and signs.shape == hashes.shape
-            and _indices_below(hashes.ravel(), columns)):
-        return (f"indexHash_ and bitHash_ must hold {degree} rows, of columns below"
-                f" n_components ({columns})")
-    return None
-
-
-def _chi2_steps_problem(model: Any, state: dict[str, Any]) -> str | None:
-    """What is wrong with an AdditiveChi2Sampler's sample_steps, or None: ``transform``
-    adds two copies of the input for each step past the first, looping in Python, so
-    they make ``n_features_in_ * (2 * sample_steps - 1)`` columns, at most
-    :data:`MAX_COLUMNS` (a file of 10**9 steps never returned)."""
-    steps: Any = state.get("sample_steps")
-    width: Any = state.get("n_features_in_", 1)
-    if not (is_int(steps, 1) and is_int(width)) or width * (2 * steps - 1) > MAX_COLUMNS:
-        return (f"sample_steps is {str(steps)[:40]}; transform may make at most {MAX_COLUMNS}"
-                f" columns of {width} features, two for each step past the first")
-    return None
-
-
 def _hasher_after(model: Any) -> None:
     """The hashing kernel takes each hash modulo ``n_features`` in C: 0 is a crash."""
     n_features = model.n_features
@@ -738,13 +586,8 @@ AFTER_TYPES.extend([
 ])
 ATTRIBUTE_RULES.extend([
     ("sklearn.base:BaseEstimator", _jobs_problem),
-    ("sklearn.base:BaseEstimator", _matrices_problem),
-    ("sklearn.dummy:DummyClassifier", _dummy_classes_problem),
-    ("sklearn.kernel_approximation:PolynomialCountSketch", _count_sketch_problem),
-    ("sklearn.kernel_approximation:AdditiveChi2Sampler", _chi2_steps_problem),
     ("sklearn.gaussian_process.kernels:Kernel", _jobs_problem),
     *((f"sklearn.decomposition.{name}", _iterations_problem) for name in (
         "_nmf:_BaseNMF", "_lda:LatentDirichletAllocation", "_dict_learning:_BaseSparseCoding")),
-    ("sklearn.preprocessing._polynomial:PolynomialFeatures", _polynomial_problem),
 ])
 PARTIAL_RULES.append(keywords_problem)
