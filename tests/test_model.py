@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import io
 import pickle
 from typing import Any
@@ -61,6 +62,18 @@ def test_every_prediction_method_validates_first(method: str, frame: pd.DataFram
         {"column": "dd", "expected": "no such column",
          "found": "an unexpected column (closest: 'd')"},
     ]
+
+
+def test_the_input_may_be_passed_by_name(model: satchel.Model, pipeline: Pipeline,
+                                         frame: pd.DataFrame) -> None:
+    """predict(X=frame) is checked like predict(frame), as the estimator's own takes it."""
+    reordered = frame[["d", "c", "b", "a"]].head(5)
+    np.testing.assert_array_equal(model.predict(X=reordered), pipeline.predict(frame.head(5)))
+    np.testing.assert_allclose(model.predict_proba(X=reordered),
+                               pipeline.predict_proba(frame.head(5)))
+    with pytest.raises(satchel.SchemaError, match="column 'd': expected a column of float"):
+        model.predict(X=frame.head(5).drop(columns="d"))
+    assert inspect.signature(model.predict) == inspect.signature(pipeline.predict)
 
 
 def test_unwrap_gives_the_bare_estimator(model: satchel.Model, frame: pd.DataFrame) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -65,11 +66,17 @@ class Model:
         return attribute
 
     def _checked(self, method: Callable[..., Any]) -> Callable[..., Any]:
-        def checked(data: Any, *args: Any, **kwargs: Any) -> Any:
-            return method(self.validate(data), *args, **kwargs)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if args:
+                return method(self.validate(args[0]), *args[1:], **kwargs)
+            name = _input_name(method)  # predict(X=frame), as the estimator takes it
+            if name in kwargs:
+                kwargs[name] = self.validate(kwargs[name])
+            return method(**kwargs)
 
         checked.__name__ = checked.__qualname__ = method.__name__
         checked.__doc__ = method.__doc__
+        checked.__wrapped__ = method  # type: ignore[attr-defined] # its signature: (X, ...)
         return checked
 
     def __dir__(self) -> list[str]:
@@ -102,6 +109,13 @@ def _training(method: Callable[..., Any]) -> Callable[..., Any]:
                 " mmap=True."
             ) from exc
     return training
+def _input_name(method: Callable[..., Any]) -> str:
+    """The name of ``method``'s first parameter, the input (``X`` in scikit-learn, but
+    ``raw_documents`` for a text vectorizer's ``transform``)."""
+    try:
+        return next(iter(inspect.signature(method).parameters), "X")
+    except (TypeError, ValueError):  # a callable without a signature
+        return "X"
 
 
 def is_model(obj: Any) -> bool:
