@@ -11,10 +11,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone as sklearn_clone
+from sklearn.base import is_classifier
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import IsolationForest
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import get_scorer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 import satchel
 
@@ -96,6 +102,24 @@ def test_other_attributes_are_the_estimators(model: satchel.Model) -> None:
     assert "named_steps" in dir(model)
     with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
         _ = model.nonexistent
+
+
+def test_scikit_learn_takes_a_model_as_its_estimator(model: satchel.Model, pipeline: Pipeline,
+                                                     frame: pd.DataFrame,
+                                                     xy: tuple[Any, Any]) -> None:
+    """scikit-learn's scorers, check_is_fitted, FrozenEstimator and clone take a Model."""
+    reordered = frame[["d", "c", "b", "a"]]
+    assert is_classifier(model)
+    assert get_scorer("roc_auc")(model, reordered, xy[1]) == get_scorer("roc_auc")(
+        pipeline, frame, xy[1])
+    check_is_fitted(model)
+    calibrated = CalibratedClassifierCV(FrozenEstimator(model)).fit(frame, xy[1])
+    assert calibrated.predict_proba(reordered).shape == (len(frame), 2)
+    bare = sklearn_clone(model)
+    assert type(bare) is Pipeline
+    assert not hasattr(bare.named_steps["logisticregression"], "coef_")
+    unfitted = satchel.loads(satchel.dumps(LogisticRegression()))
+    assert not unfitted.__sklearn_is_fitted__()
 
 
 def test_model_carries_its_metadata(model: satchel.Model, pipeline: Pipeline,

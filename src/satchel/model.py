@@ -19,7 +19,10 @@ class Model:
     ``score_samples`` (those the estimator has) validate their input against
     the input schema first: every problem is reported in one
     :class:`~satchel.errors.SchemaError`, columns are reordered by name and only
-    safe casts are made. Other attributes are the estimator's own.
+    safe casts are made. Other attributes are the estimator's own, scikit-learn's
+    ``__sklearn_tags__`` and ``__sklearn_clone__`` included, so that its scorers
+    and meta-estimators take a Model as they take the estimator (a clone is the
+    bare estimator, unfitted).
 
     A model loaded with ``mmap=True`` keeps its arrays as read-only views of the
     file: ``fit`` and ``partial_fit`` that would write into them (to train further)
@@ -56,7 +59,7 @@ class Model:
         return self.input_schema.validate(data) if self.input_schema else data
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "_estimator":
+        if (name.startswith("__") and not name.startswith("__sklearn_")) or name == "_estimator":
             raise AttributeError(name)  # not yet set while copy or pickle rebuild the object
         attribute = getattr(self._estimator, name)
         if name in METHODS and callable(attribute):
@@ -64,6 +67,18 @@ class Model:
         if name in _TRAINING and self.mapped and callable(attribute):
             return _training(attribute)
         return attribute
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Whether the estimator is fitted, as scikit-learn's ``check_is_fitted`` asks (of a
+        ``FrozenEstimator(model)``, say): the Model's own attributes do not tell."""
+        from sklearn.exceptions import NotFittedError  # noqa: PLC0415 - asked by sklearn only
+        from sklearn.utils.validation import check_is_fitted  # noqa: PLC0415
+
+        try:
+            check_is_fitted(self._estimator)
+        except NotFittedError:
+            return False
+        return True
 
     def _checked(self, method: Callable[..., Any]) -> Callable[..., Any]:
         def checked(*args: Any, **kwargs: Any) -> Any:
