@@ -374,6 +374,23 @@ def test_a_sample_the_model_cannot_take_is_refused(tmp_path: Path, classifier: A
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_sample_the_model_does_not_read_row_by_row_is_refused() -> None:
+    """A text pipeline given a DataFrame reads its column names as one document: one
+    prediction for the whole sample. The save fails saying so, rather than storing a schema
+    of a frame that every prediction would misread."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    documents = pd.Series(["good day", "bad day", "fine", "bad bad"] * 10, name="text")
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(
+        documents, documents.str.contains("bad"))
+    with pytest.raises(ValueError, match=r"sample= is not read row by row by this model:"
+                       r" predict, predict_proba, decision_function gave 1 row for 40 rows"
+                       r" of the sample\. .*a text pipeline takes a Series"):
+        satchel.dumps(model, sample=documents.to_frame())
+    loaded = satchel.loads(satchel.dumps(model, sample=documents), verify=True)
+    assert loaded.metadata["check"]["rows"] == 40
+
+
 def test_a_model_with_no_method_to_check_says_so(rows: np.ndarray[Any, Any]) -> None:
     """A clusterer with fit_predict only has no outputs to check: the save says so rather
     than storing a check of nothing, which would verify whatever the model became."""

@@ -97,6 +97,7 @@ def build(model: Any, sample: Any, rows: int = DEFAULT_ROWS) -> dict[str, Any] |
         if not found:  # a check of no outputs would pass whatever the model became
             _none_stored(_no_outputs(model, failures, taken), "")
             return None
+        _check_rows_read(found, _row_count(taken))
         try:
             tree, _ = encode({"input": taken, "outputs": found}, inline=True)
         except EncodeError as exc:
@@ -144,6 +145,38 @@ def _no_outputs(model: Any, failures: list[tuple[str, str]], rows: Any) -> str:
     if any(hasattr(model, method) for method in METHODS):
         return "the model's outputs on the sample change from one run to the next"
     return f"the model has none of {', '.join(METHODS)}, so there is nothing to check"
+
+
+def _check_rows_read(found: dict[str, Any], rows: int) -> None:
+    """Refuse a sample whose rows the model does not read one by one.
+
+    Raises:
+        ValueError: a method gave another number of rows than the sample has: a text
+            pipeline given a DataFrame reads its column names as the documents, so its
+            schema would describe an input the model misreads.
+    """
+    misread: dict[int, list[str]] = {}
+    for method, value in found.items():
+        count = _output_rows(value)
+        if count is not None and count != rows:
+            misread.setdefault(count, []).append(method)
+    if misread:
+        raise ValueError(
+            "sample= is not read row by row by this model: " + "; ".join(
+                f"{', '.join(methods)} gave {count} row{'s' * (count != 1)}"
+                for count, methods in misread.items())
+            + f" for {rows} rows of the sample. Pass rows like those the model was fitted on"
+            " (X_train[:100]); a text pipeline takes a Series or a list of documents, not a"
+            " DataFrame.")
+
+
+def _output_rows(value: Any) -> int | None:
+    """The rows of a method's outputs (each output's, for a multi-output classifier's
+    probabilities), or None when they have no rows (a number)."""
+    if _per_output(value):
+        return _output_rows(value[0])
+    shape = getattr(value, "shape", None)
+    return int(shape[0]) if shape else None
 
 
 def _repeatable(model: Any, rows: Any, failures: list[tuple[str, str]]) -> dict[str, Any]:
