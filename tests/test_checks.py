@@ -393,12 +393,17 @@ def test_a_sample_the_model_does_not_read_row_by_row_is_refused() -> None:
 
 def test_a_model_with_no_method_to_check_says_so(rows: np.ndarray[Any, Any]) -> None:
     """A clusterer with fit_predict only has no outputs to check: the save says so rather
-    than storing a check of nothing, which would verify whatever the model became."""
+    than storing a check of nothing, which would verify whatever the model became, and says
+    that no input schema is stored either (it said the schema was stored as usual)."""
     from sklearn.cluster import DBSCAN
 
-    with pytest.warns(UserWarning, match="has none of predict.*nothing to check"):
+    with pytest.warns(UserWarning, match="has none of predict.*nothing to check") as caught:
         data = satchel.dumps(DBSCAN().fit(rows), sample=rows)
-    assert satchel.inspect(io.BytesIO(data)).metadata.check is None
+    metadata = satchel.inspect(io.BytesIO(data)).metadata
+    assert metadata.check is None
+    assert metadata.input_schema is None
+    assert str(caught[0].message).endswith(
+        "Nor is an input schema: load gives the object back as it is, checking no input.")
 
 
 def test_multi_output_probabilities_of_different_widths(rows: np.ndarray[Any, Any]) -> None:

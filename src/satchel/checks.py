@@ -95,18 +95,18 @@ def build(model: Any, sample: Any, rows: int = DEFAULT_ROWS) -> dict[str, Any] |
         failures: list[tuple[str, str]] = []
         found = _repeatable(model, taken, failures)
         if not found:  # a check of no outputs would pass whatever the model became
-            _none_stored(_no_outputs(model, failures, taken), "")
+            _none_stored(model, _no_outputs(model, failures, taken), "")
             return None
         _check_rows_read(found, _row_count(taken))
         try:
             tree, _ = encode({"input": taken, "outputs": found}, inline=True)
         except EncodeError as exc:
-            _none_stored(str(exc).rstrip("."), _PLAIN)
+            _none_stored(model, str(exc).rstrip("."), _PLAIN)
             return None
         names = sorted({dotted(name) for _, name in collect_names(tree)
                         if name not in DATA_CLASSES})
         if names:  # verify() decodes with nothing trusted: it would refuse this sample
-            _none_stored(f"the sample's rows or outputs hold {names} objects", _PLAIN)
+            _none_stored(model, f"the sample's rows or outputs hold {names} objects", _PLAIN)
             return None
         if len(orjson.dumps(tree)) <= MAX_BYTES:
             return {"rows": _row_count(taken), "tree": tree}
@@ -118,9 +118,13 @@ _PLAIN = ("A check sample holds plain data only (numbers, text, datetime64, arra
           " of such columns); convert those values (to text, datetime64 or float) to keep one. ")
 
 
-def _none_stored(reason: str, advice: str) -> None:
-    warnings.warn(f"no check sample is stored: {reason}. {advice}The input schema is stored"
-                  " as usual.", UserWarning, stacklevel=5)  # the caller of save()
+def _none_stored(model: Any, reason: str, advice: str) -> None:
+    from satchel.model import is_model  # noqa: PLC0415 - satchel.model imports this module
+
+    schema = ("The input schema is stored as usual." if is_model(model) else "Nor is an input"
+              " schema: load gives the object back as it is, checking no input.")
+    warnings.warn(f"no check sample is stored: {reason}. {advice}{schema}", UserWarning,
+                  stacklevel=5)  # the caller of save()
 
 
 def _no_outputs(model: Any, failures: list[tuple[str, str]], rows: Any) -> str:
