@@ -70,6 +70,20 @@ def test_every_prediction_method_validates_first(method: str, frame: pd.DataFram
     ]
 
 
+def test_log_probabilities_and_score_validate_first(model: satchel.Model, pipeline: Pipeline,
+                                                    frame: pd.DataFrame,
+                                                    xy: tuple[Any, Any]) -> None:
+    """predict_log_proba and score(X, y) check their input like predict: reordered columns
+    are put in order, and a missing column is a SchemaError, not scikit-learn's error."""
+    reordered = frame[["d", "c", "b", "a"]]
+    np.testing.assert_allclose(model.predict_log_proba(reordered),
+                               pipeline.predict_log_proba(frame))
+    assert model.score(reordered, xy[1]) == pipeline.score(frame, xy[1])
+    for method in (model.predict_log_proba, lambda rows: model.score(rows, xy[1])):
+        with pytest.raises(satchel.SchemaError, match="column 'd': expected a column of float"):
+            method(frame.drop(columns="d"))
+
+
 def test_the_input_may_be_passed_by_name(model: satchel.Model, pipeline: Pipeline,
                                          frame: pd.DataFrame) -> None:
     """predict(X=frame) is checked like predict(frame), as the estimator's own takes it."""

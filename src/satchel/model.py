@@ -11,13 +11,17 @@ from satchel.checks import METHODS
 from satchel.errors import MappedModelError
 from satchel.schema import InputSchema, OutputSchema
 
+#: The methods whose input is checked: those of the check sample, and those that take the
+#: same input to give log-probabilities or a score (``score(X, y)``).
+CHECKED = (*METHODS, "predict_log_proba", "score")
+
 
 class Model:
     """A fitted estimator with its schema and metadata.
 
-    ``predict``, ``predict_proba``, ``decision_function``, ``transform`` and
-    ``score_samples`` (those the estimator has) validate their input against
-    the input schema first: every problem is reported in one
+    ``predict``, ``predict_proba``, ``predict_log_proba``, ``decision_function``,
+    ``transform``, ``score_samples`` and ``score`` (those the estimator has) validate
+    their input against the input schema first: every problem is reported in one
     :class:`~satchel.errors.SchemaError`, columns are reordered by name and only
     safe casts are made. Other attributes are the estimator's own, scikit-learn's
     ``__sklearn_tags__`` and ``__sklearn_clone__`` included, so that its scorers
@@ -62,7 +66,7 @@ class Model:
         if (name.startswith("__") and not name.startswith("__sklearn_")) or name == "_estimator":
             raise AttributeError(name)  # not yet set while copy or pickle rebuild the object
         attribute = getattr(self._estimator, name)
-        if name in METHODS and callable(attribute):
+        if name in CHECKED and callable(attribute):
             return self._checked(attribute)
         if name in _TRAINING and self.mapped and callable(attribute):
             return _training(attribute)
