@@ -136,6 +136,20 @@ def test_scikit_learn_takes_a_model_as_its_estimator(model: satchel.Model, pipel
     assert not unfitted.__sklearn_is_fitted__()
 
 
+def test_a_model_inside_another_is_saved_as_its_estimator(model: satchel.Model,
+                                                          frame: pd.DataFrame,
+                                                          xy: tuple[Any, Any]) -> None:
+    """A loaded model calibrated through FrozenEstimator is saved as its bare estimator: the
+    file named satchel's Model and schema classes, which no load trusts."""
+    calibrated = CalibratedClassifierCV(FrozenEstimator(model)).fit(frame, xy[1])
+    data = satchel.dumps(calibrated, sample=frame)
+    assert not [name for name in satchel.inspect(io.BytesIO(data)).types
+                if name.startswith("satchel")]
+    loaded = satchel.loads(data, verify=True)
+    assert type(loaded.unwrap().estimator.estimator) is Pipeline
+    np.testing.assert_array_equal(loaded.predict_proba(frame), calibrated.predict_proba(frame))
+
+
 def test_model_carries_its_metadata(model: satchel.Model, pipeline: Pipeline,
                                     frame: pd.DataFrame) -> None:
     """A Model knows its digest, saved environment, user metadata and schemas."""

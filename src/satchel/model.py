@@ -9,6 +9,7 @@ from typing import Any
 
 from satchel.checks import METHODS
 from satchel.errors import MappedModelError
+from satchel.format.encoder import BY_TYPE, Encoder, Node
 from satchel.schema import InputSchema, OutputSchema
 
 #: The methods whose input is checked: those of the check sample, and those that take the
@@ -128,6 +129,8 @@ def _training(method: Callable[..., Any]) -> Callable[..., Any]:
                 " mmap=True."
             ) from exc
     return training
+
+
 def _input_name(method: Callable[..., Any]) -> str:
     """The name of ``method``'s first parameter, the input (``X`` in scikit-learn, but
     ``raw_documents`` for a text vectorizer's ``transform``)."""
@@ -140,3 +143,13 @@ def _input_name(method: Callable[..., Any]) -> str:
 def is_model(obj: Any) -> bool:
     """Whether ``obj`` is an estimator that :func:`satchel.load` wraps in a Model."""
     return any(callable(getattr(obj, m, None)) for m in METHODS) and hasattr(obj, "fit")
+
+
+def _encode_estimator(encoder: Encoder, model: Model) -> Node:
+    """A loaded model inside what is saved (``FrozenEstimator(model)``, a step of an
+    ensemble) is stored as its estimator: no reader trusts satchel's own classes, and the
+    input that is checked is that of the model saved."""
+    return encoder.encode(model.unwrap())
+
+
+BY_TYPE[Model] = _encode_estimator
