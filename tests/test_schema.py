@@ -14,6 +14,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 import satchel
+from satchel.format.decoder import decode_inline
+from satchel.format.trust import TrustPolicy
 from satchel.schema import Column, InputSchema, infer_input
 
 
@@ -89,6 +91,24 @@ def test_array_schema_from_sample(xy: tuple[Any, Any]) -> None:
     data = satchel.dumps(LogisticRegression().fit(features, target), sample=features)
     assert _schema(data) == {"input": {"kind": "array", "n_features": 4, "dtype": "float64"},
                              "output": {"dtype": "int64", "classes": [0, 1]}}
+
+
+def test_a_sample_with_other_columns_gives_the_models_columns(churn: Any,
+                                                              frame: pd.DataFrame) -> None:
+    """A sample holding the model's columns and others it never read (an id, the target), or
+    its columns in another order, gives a schema of the model's columns in the model's order:
+    the schema demanded the others from every input, and the other order failed the save."""
+    labels = np.where(frame["income"] > 50_000, "churn", "stay")
+    table = frame.assign(customer=np.arange(len(frame)), label=labels)[
+        ["label", "city", "customer", "plan", "income", "age", "joined", "score"]]
+    columns = ["age", "income", "plan", "city", "joined", "score"]
+    for sample in (table, frame[columns[::-1]]):
+        model = satchel.loads(satchel.dumps(churn, sample=sample), verify=True)
+        assert model.input_schema is not None
+        assert [c.name for c in model.input_schema.columns] == columns
+        np.testing.assert_array_equal(model.predict(frame.head(5)), churn.predict(frame.head(5)))
+        stored = decode_inline(model.metadata["check"]["tree"], TrustPolicy())["input"]
+        assert list(stored.columns) == columns
 
 
 def test_schema_from_feature_names_without_sample(churn: Any) -> None:

@@ -48,6 +48,8 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
         if sample is None and metadata is None and not embed_source:
             return *encode(obj.unwrap()), obj.metadata  # and the metadata it was saved with
         obj = obj.unwrap()
+    if sample is not None and is_model(obj):
+        sample = schema.model_columns(obj, sample)
     tree, arrays = encode(obj)
     try:
         uses = collect_names(tree)

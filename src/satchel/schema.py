@@ -252,6 +252,24 @@ def _validate_array(schema: InputSchema, data: Any) -> Any:
     return data
 
 
+def model_columns(model: Any, sample: Any) -> Any:
+    """``sample`` with only the columns ``model`` was fitted on (``feature_names_in_``), in
+    their order, when it holds those and others (an id, the target) or holds them in another
+    order: a schema of the others would refuse every input without them, which the model
+    never reads, and one of another order would put the model's input out of order.
+    Otherwise ``sample`` as it is."""
+    names = getattr(model, "feature_names_in_", None)
+    columns = getattr(sample, "columns", None)
+    if names is None or columns is None or not hasattr(sample, "iloc") or (
+            columns.has_duplicates):
+        return sample
+    labels = {str(label): label for label in columns}
+    names = [str(name) for name in names]
+    if list(labels) == names or not set(names) <= labels.keys():
+        return sample
+    return sample[[labels[name] for name in names]]
+
+
 def infer_input(model: Any, sample: Any = None) -> InputSchema | None:
     """The input schema from ``sample``, else from ``feature_names_in_`` / ``n_features_in_``."""
     if sample is not None and hasattr(sample, "columns") and hasattr(sample, "dtypes"):
