@@ -391,6 +391,20 @@ def test_a_sample_the_model_does_not_read_row_by_row_is_refused() -> None:
     assert loaded.metadata["check"]["rows"] == 40
 
 
+def test_a_multi_line_refusal_is_quoted_on_one_line() -> None:
+    """scikit-learn's feature-name errors span lines: the save's error quotes them on one
+    line, where they ended in a line of their own with the full stop ('- c\\n. Pass')."""
+    frame = pd.DataFrame({"a": np.arange(20.0), "b": np.arange(20.0) % 3, "c": np.arange(20.0)})
+    model = LogisticRegression().fit(frame, np.arange(20) % 2)
+    with pytest.raises(ValueError, match="sample= is not an input") as caught:
+        satchel.dumps(model, sample=frame[["a", "b"]])
+    assert str(caught.value) == (
+        "sample= is not an input this model accepts: predict, predict_proba, decision_function"
+        " raised ValueError: The feature names should match those that were passed during"
+        " fit. Feature names seen at fit time, yet now missing: - c. Pass rows like those the"
+        " model was fitted on (X_train[:100]).")
+
+
 def test_a_model_with_no_method_to_check_says_so(rows: np.ndarray[Any, Any]) -> None:
     """A clusterer with fit_predict only has no outputs to check: the save says so rather
     than storing a check of nothing, which would verify whatever the model became, and says

@@ -84,7 +84,8 @@ def outputs(model: Any, rows: Any, failures: list[tuple[str, str]] | None = None
             found[method] = function(rows)
         except Exception as exc:  # a method the model cannot run is skipped
             if failures is not None:
-                failures.append((method, f"{type(exc).__name__}: {str(exc).rstrip('.')}"))
+                said = " ".join(str(exc).split()).rstrip(".")  # one line: it is quoted in one
+                failures.append((method, f"{type(exc).__name__}: {said}"))
     return found
 
 
