@@ -243,6 +243,24 @@ def test_array_schema_casts_only_safely() -> None:
         {"column": None, "expected": "integer (int64)", "found": "float (float64)"}]
 
 
+def test_array_schema_reads_a_frame_by_its_columns(xy: tuple[Any, Any]) -> None:
+    """A model fitted on an array takes a DataFrame of pandas' nullable or pyarrow numbers
+    (Float64, Int64, double[pyarrow]) as the estimator does: to_numpy gives them as objects,
+    and they were refused as 'found object (object)'."""
+    fitted = LogisticRegression().fit(*xy)
+    model = satchel.loads(satchel.dumps(fitted, sample=xy[0]))
+    frame = pd.DataFrame(xy[0][:5], columns=list("abcd"))
+    expected = fitted.predict(xy[0][:5])
+    for dtype in ("Float64", "double[pyarrow]"):
+        np.testing.assert_array_equal(model.predict(frame.astype(dtype)), expected)
+    whole = frame.round().astype("Int64")
+    np.testing.assert_array_equal(model.predict(whole), fitted.predict(whole.to_numpy(float)))
+    with pytest.raises(satchel.SchemaError) as caught:
+        model.predict(frame.astype({"b": "str"}))
+    assert caught.value.problems == [
+        {"column": None, "expected": "float (float64)", "found": "string (str)"}]
+
+
 def test_schema_round_trips_through_json() -> None:
     """A schema written by to_json reads back equal."""
     schema = InputSchema(columns=(Column("a", "int64", "integer", False),

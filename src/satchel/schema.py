@@ -227,8 +227,24 @@ def _validate_frame(schema: InputSchema, data: Any) -> Any:
     return frame.astype(casts) if casts else frame
 
 
+_NUMBERS = ("boolean", "integer", "float")  # narrowest first
+
+
+def _frame_kind(frame: Any) -> tuple[str, Any]:
+    """(kind, dtype) of a DataFrame's values, from its columns' dtypes: ``to_numpy`` gives
+    objects for pandas' nullable (Int64, Float64) and pyarrow columns, which an estimator
+    reads as the numbers they hold. The widest kind of numbers, else the first column's
+    kind that is no number."""
+    kinds = [(kind_of(dtype), dtype) for dtype in frame.dtypes.tolist()]
+    other = next(((kind, dtype) for kind, dtype in kinds if kind not in _NUMBERS), None)
+    if other is not None or not kinds:
+        return other or ("float", np.dtype(float))
+    return max(kinds, key=lambda found: _NUMBERS.index(found[0]))
+
+
 def _validate_array(schema: InputSchema, data: Any) -> Any:
-    if hasattr(data, "tocsr"):  # scipy.sparse: check the shape and dtype without densifying
+    frame = hasattr(data, "columns") and hasattr(data, "dtypes")
+    if hasattr(data, "tocsr") or frame:  # sparse: checked without densifying
         array: Any = data
     else:
         try:
@@ -241,14 +257,15 @@ def _validate_array(schema: InputSchema, data: Any) -> Any:
         problems.append({"column": None, "expected": f"{schema.n_features} features",
                          "found": f"shape {array.shape}"})
     expected = kind_of(np.dtype(schema.dtype)) if schema.dtype else None
-    found = kind_of(array.dtype)
+    found, dtype = _frame_kind(data) if frame else (kind_of(array.dtype), array.dtype)
     if expected and found not in _ACCEPTS.get(expected, {found}):
         problems.append({"column": None, "expected": f"{expected} ({schema.dtype})",
-                         "found": f"{found} ({array.dtype})"})
+                         "found": f"{found} ({dtype})"})
     if problems:
         raise SchemaError(problems)
     if expected == "float" and found != "float":
-        return array.astype(schema.dtype)
+        return data.to_numpy(dtype=schema.dtype, na_value=np.nan) if frame else array.astype(
+            schema.dtype)
     return data
 
 
