@@ -222,6 +222,18 @@ def test_frame_schema_refuses_an_array(model: satchel.Model, frame: pd.DataFrame
     )
 
 
+def test_a_wide_frame_schema_lists_some_columns_for_an_array() -> None:
+    """An array given to a model of 3000 named columns is refused naming the first ten and
+    how many more: the error listed all 3000 (47 kB)."""
+    schema = InputSchema(columns=tuple(Column(f"f{i}", "float64", "float", False)
+                                       for i in range(3000)))
+    with pytest.raises(satchel.SchemaError) as caught:
+        schema.validate(np.zeros((2, 3000)))
+    assert caught.value.problems == [{
+        "column": None, "found": "ndarray", "expected": "a DataFrame with columns ['f0', 'f1',"
+        " 'f2', 'f3', 'f4', 'f5', 'f6', 'f7', 'f8', 'f9', ... and 2990 more]"}]
+
+
 def test_array_schema_checks_count_and_type_together() -> None:
     """An array with the wrong number of features and a text dtype gives both problems."""
     schema = InputSchema(n_features=4, dtype="float64")

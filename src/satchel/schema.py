@@ -202,12 +202,24 @@ def _whole(values: Any) -> bool:
     return bool(np.all(np.mod(present[~np.isnan(present)], 1) == 0))
 
 
+#: Column names an error lists before it says how many more there are.
+_LISTED = 10
+
+
+def _listed(names: list[str]) -> str:
+    """``names`` as a list, the first :data:`_LISTED` of them for a wide frame: a model of
+    thousands of columns gave an error of tens of kilobytes."""
+    if len(names) <= _LISTED:
+        return repr(names)
+    return f"{repr(names[:_LISTED])[:-1]}, ... and {len(names) - _LISTED} more]"
+
+
 def _validate_frame(schema: InputSchema, data: Any) -> Any:
     import pandas as pd  # noqa: PLC0415 - only frame schemas need pandas
 
     if not isinstance(data, pd.DataFrame):
-        names = [c.name for c in schema.columns]
-        raise SchemaError([{"column": None, "expected": f"a DataFrame with columns {names}",
+        raise SchemaError([{"column": None, "expected": "a DataFrame with columns"
+                            f" {_listed([c.name for c in schema.columns])}",
                             "found": type(data).__name__}])
     labels = _column_labels(data)
     kind_by_dtype: dict[Any, str] = {}  # thousands of columns share a few dtypes
