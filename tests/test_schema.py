@@ -383,6 +383,23 @@ def test_a_column_of_nulls_alone_is_missing_values() -> None:
     assert checked["g"].isna().all()
 
 
+def test_a_frame_of_no_rows_is_cast_to_the_schema(model: satchel.Model, churn: Any,
+                                                   frame: pd.DataFrame) -> None:
+    """A frame of no rows whose columns pandas holds as objects (a CSV header alone,
+    DataFrame(columns=...)) gets the schema's dtypes and the estimator's own answer, as a
+    typed frame of no rows does: each column was refused as 'found object (object)'."""
+    untyped = pd.read_csv(io.StringIO(",".join(frame.columns) + "\n"))
+    assert set(untyped.dtypes.tolist()) == {np.dtype(object)}
+    typed = ["age", "income", "joined", "score"]  # text and category columns take objects
+    assert model.validate(untyped)[typed].dtypes.tolist() == frame[typed].dtypes.tolist()
+    with pytest.raises(ValueError, match="0 sample") as caught:
+        model.predict(untyped)
+    assert not isinstance(caught.value, satchel.SchemaError)
+    with pytest.raises(ValueError, match="0 sample") as raw:
+        churn.predict(frame.head(0))
+    assert str(caught.value) == str(raw.value)
+
+
 def test_a_wide_frame_reports_each_column_problem() -> None:
     """Missing and infinite values are counted over the frame at once: each column of a
     wide frame still gets its own problem, in schema order."""

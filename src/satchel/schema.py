@@ -179,8 +179,10 @@ def _frame_problems(schema: InputSchema, frame: Any, labels: dict[str, Any],
 def _only_missing(frame: Any, missing: int) -> bool:
     """Whether a column of ``frame`` with ``missing`` missing values has nothing else: pandas
     reads a column of JSON nulls alone as objects, whatever the column's type, so its problem
-    is the missing values, not the dtype."""
-    return bool(len(frame)) and missing == len(frame)
+    is the missing values, not the dtype. So does it read a column of no values (a CSV
+    header alone, ``DataFrame(columns=...)``), which has no problem: the estimator answers
+    a frame of no rows as it does."""
+    return missing == len(frame)
 
 
 def _holds_missing(dtype: str) -> bool:
