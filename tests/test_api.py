@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import datetime
 import functools
 import gzip
 import io
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.sparse
+from sklearn.linear_model import LogisticRegression
 
 import satchel
 from satchel.format import container, reader
@@ -813,6 +815,26 @@ def test_deeply_nested_dicts_and_sets_are_an_encode_error(levels: int, make: Any
         satchel.dumps(_nested(levels, make))
     nested = _nested(126, lambda v: {"k": v})
     assert satchel.loads(satchel.dumps(nested)) == nested
+
+
+def test_metadata_is_kept_as_given_or_refused_where_it_is_no_json(xy: tuple[Any, Any]) -> None:
+    """metadata= holds numpy scalars as the numbers they are (scores.mean() was refused);
+    NaN, dates and sets are refused naming where they are, as register() refuses them (NaN
+    came back as None and a date as text)."""
+    model = LogisticRegression().fit(*xy)
+    given = {"cv_auc": np.float64(0.91), "folds": np.int64(5), "runs": (1, 2)}
+    assert satchel.loads(satchel.dumps(model, metadata=given)).metadata["user"] == {
+        "cv_auc": 0.91, "folds": 5, "runs": [1, 2]}
+    for metadata, message in [
+        ({"auc": float("nan")}, "metadata['auc']: expected a finite number, found nan"),
+        ({"run": {"when": datetime.date(2020, 1, 1)}}, "metadata['run']['when']: expected JSON"
+         " data (a string, a number, a bool, None, or a list or dict of them), found"
+         " datetime.date; convert it first, for example a date with .isoformat()"),
+        ({"tags": {"a"}}, "metadata['tags']: expected JSON data"),
+        (["owner"], "metadata: expected a dict of JSON data"),
+    ]:
+        with pytest.raises(satchel.EncodeError, match=re.escape(message)):
+            satchel.dumps(model, metadata=metadata)  # type: ignore[arg-type]
 
 
 def test_text_past_the_last_code_point_is_refused_at_save() -> None:

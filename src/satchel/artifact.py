@@ -31,7 +31,7 @@ from satchel.format.encoder import encode
 from satchel.format.reader import Source
 from satchel.format.trust import TrustPolicy, split_name
 from satchel.inspection import FileLike, check_file_object, opened
-from satchel.metadata import Metadata
+from satchel.metadata import Metadata, user_data
 from satchel.model import Model, is_model
 from satchel.registry.names import is_model_uri
 
@@ -61,7 +61,7 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
         output_schema=_output_schema(obj, sample) if is_model(obj) else None,
         check=checks.build(obj, sample, sample_rows) if sample is not None else None,
         code=custom_code.describe(uses, embed_source),
-        user=dict(metadata or {}),
+        user=user_data(metadata),
     )
     return tree, arrays, record.to_json()
 

@@ -19,12 +19,14 @@ field is refused with its location.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from satchel.errors import FormatError
+from satchel.errors import EncodeError, FormatError
 from satchel.schema import Column, InputSchema, OutputSchema
 
 _FIELDS = {"environment": dict, "schema": dict, "check": dict, "code": list, "user": dict}
@@ -86,6 +88,71 @@ class Metadata:
             )
         except (TypeError, KeyError, ValueError) as exc:
             raise FormatError(f"metadata.schema: malformed ({exc})") from None
+
+
+def user_data(given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``metadata=`` as the JSON data a file keeps and gives back as it was given.
+
+    Raises:
+        EncodeError: ``given`` is no dict, or holds what JSON does not (NaN, which was
+            stored as null; a date, which came back as text; a set, an array), named by
+            where it is (``metadata['run']['when']``).
+    """
+    if given is None:
+        return {}
+    if not isinstance(given, Mapping):
+        raise EncodeError(f"metadata: expected a dict of JSON data, such as {{'owner':"
+                          f" 'growth'}}, found {type(given).__name__}")
+    result: dict[str, Any] = json_data(given, "metadata", EncodeError)
+    return result
+
+
+def python_scalar(value: Any) -> Any:
+    """The Python number, bool or string a numpy scalar holds; anything else unchanged.
+
+    A float of less than 64 bits becomes the number it prints as: np.float32(0.91) is
+    0.91, which a filter ``auc = 0.91`` finds, not 0.9100000262260437.
+    """
+    if isinstance(value, np.floating):
+        return float(str(value)) if value.itemsize < 8 else float(value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+#: How deeply JSON data may nest (a structure that contains itself never ends).
+MAX_DEPTH = 32
+
+
+def json_data(value: Any, where: str, error: type[Exception], depth: int = 0) -> Any:
+    """``value`` as JSON data: numpy scalars become Python numbers, tuples lists.
+
+    Raises:
+        error: naming where the value is and what it is.
+    """
+    value = python_scalar(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise error(f"{where}: expected a finite number, found {value!r}; JSON has no NaN"
+                        " or infinity")
+        return value
+    if depth >= MAX_DEPTH:
+        raise error(f"{where}: nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, Mapping):
+        result = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise error(f"{where}: expected string keys, found the {type(key).__name__}"
+                            f" key {str(key)[:40]!r}")
+            result[str(key)] = json_data(item, f"{where}[{key[:40]!r}]", error, depth + 1)
+        return result
+    if isinstance(value, (list, tuple)):
+        return [json_data(item, f"{where}[{i}]", error, depth + 1)
+                for i, item in enumerate(value)]
+    raise error(
+        f"{where}: expected JSON data (a string, a number, a bool, None, or a list or dict"
+        f" of them), found {type(value).__module__}.{type(value).__qualname__}; convert it"
+        " first, for example a date with .isoformat() or an array with .tolist()")
 
 
 _ENVIRONMENT = {"satchel", "created", "python", "implementation", "platform", "packages"}

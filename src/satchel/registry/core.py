@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 
 from satchel.errors import (
@@ -27,6 +26,7 @@ from satchel.errors import (
 )
 from satchel.format import reader
 from satchel.inspection import describe, inspect
+from satchel.metadata import json_data, python_scalar
 from satchel.registry import database as db
 from satchel.registry.artifacts import ArtifactStore
 from satchel.registry.names import (
@@ -595,7 +595,7 @@ def _metrics(metrics: Mapping[str, float] | None) -> dict[str, float]:
     result = {}
     for key, value in _mapping(metrics, "metrics", "{'auc': 0.91}").items():
         check_name(key, "metric name")
-        number, given = math.nan, _python_scalar(value)
+        number, given = math.nan, python_scalar(value)
         if isinstance(given, (int, float)) and not isinstance(given, bool):
             with contextlib.suppress(OverflowError):  # an int past float's range
                 number = float(given)
@@ -606,57 +606,11 @@ def _metrics(metrics: Mapping[str, float] | None) -> dict[str, float]:
     return result
 
 
-def _python_scalar(value: Any) -> Any:
-    """The Python number, bool or string a numpy scalar holds; anything else unchanged.
-
-    A float of less than 64 bits becomes the number it prints as: np.float32(0.91) is
-    0.91, which a filter ``auc = 0.91`` finds, not 0.9100000262260437.
-    """
-    if isinstance(value, np.floating):
-        return float(str(value)) if value.itemsize < 8 else float(value)
-    return value.item() if isinstance(value, np.generic) else value
-
-
-#: How deeply params and lineage may nest (a structure that contains itself never ends).
-_MAX_DEPTH = 32
-
-
 def _json_mapping(given: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
     """``given`` as JSON data the database stores and gives back unchanged."""
-    result: dict[str, Any] = _json(_mapping(given, what, "{'C': 1.0}"), what, 0)
+    result: dict[str, Any] = json_data(_mapping(given, what, "{'C': 1.0}"), what,
+                                       InvalidNameError)
     return result
-
-
-def _json(value: Any, where: str, depth: int) -> Any:
-    """``value`` as JSON data: numpy scalars become Python numbers, tuples lists.
-
-    Raises:
-        InvalidNameError: naming where the value is and what it is.
-    """
-    value = _python_scalar(value)
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidNameError(f"{where}: expected a finite number, found {value!r}; JSON"
-                                   " has no NaN or infinity")
-        return value
-    if depth >= _MAX_DEPTH:
-        raise InvalidNameError(f"{where}: nested more than {_MAX_DEPTH} levels deep")
-    if isinstance(value, Mapping):
-        result = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidNameError(f"{where}: expected string keys, found the"
-                                       f" {type(key).__name__} key {str(key)[:40]!r}")
-            result[str(key)] = _json(item, f"{where}[{key[:40]!r}]", depth + 1)
-        return result
-    if isinstance(value, (list, tuple)):
-        return [_json(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
-    raise InvalidNameError(
-        f"{where}: expected JSON data (a string, a number, a bool, None, or a list or dict"
-        f" of them), found {type(value).__module__}.{type(value).__qualname__}; convert it"
-        " first, for example a date with .isoformat() or an array with .tolist()")
 
 
 def _artifact_file(model_or_file: Any, sample: Any) -> tuple[str, bool]:
