@@ -1428,6 +1428,13 @@ for _label, _metadata, _match, _options in [
     ("column_dtype_of_a_gigabyte", {"schema": {"input": {"kind": "frame", "columns": [
         {"name": "a", "dtype": "V1000000000", "kind": "float", "nullable": False}]},
         "output": None}}, "metadata.schema.input.columns[0].dtype", ()),
+    ("column_dtype_name_of_5000_characters", {"schema": {"input": {"kind": "frame", "columns": [
+        {"name": "a", "dtype": ",".join(["i1"] * 1667), "kind": "float", "nullable": False}]},
+        "output": None}}, "a name of 5000 characters", ()),
+    ("array_dtype_not_a_string", {"schema": {"input": {"kind": "array", "n_features": 1,
+        "dtype": {"x": 1}}, "output": None}}, "metadata.schema.input.dtype: expected the", ()),
+    ("array_dtype_not_numpy", {"schema": {"input": {"kind": "array", "n_features": 1,
+        "dtype": "no such type"}, "output": None}}, "numpy does not read as a dtype", ()),
     ("check_sample_not_an_object", {"check": {"rows": 1, "tree": 5}}, "check",
      (("verify", True),)),
     ("check_sample_without_input", {"check": {"rows": 1, "tree": {"$": "dict", "v": {

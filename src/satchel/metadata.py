@@ -19,6 +19,7 @@ field is refused with its location.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -187,35 +188,55 @@ def _input(data: Any) -> InputSchema | None:
                     and isinstance(column["nullable"], bool)):
                 raise FormatError(f"metadata.schema.input.columns[{i}]: expected name, dtype,"
                                   " kind and nullable")
-            if _sized(column["dtype"]):
+            problem = _dtype_problem(column["dtype"], frame=True)
+            if problem is not None:
                 raise FormatError(f"metadata.schema.input.columns[{i}].dtype: expected the"
-                                  " dtype of a DataFrame column, found"
-                                  f" {column['dtype'][:60]!r}, a numpy type of a chosen size"
-                                  " (text, bytes or void of N, a record or a sub-array)")
+                                  f" dtype of a DataFrame column, found {problem}")
         return InputSchema(columns=tuple(Column(**c) for c in columns))
     if data.get("kind") == "array" and set(data) == {"kind", "n_features", "dtype"}:
         count = data["n_features"]
         if count is not None and type(count) is not int:
             raise FormatError("metadata.schema.input.n_features: expected an integer")
-        return InputSchema(n_features=count, dtype=data["dtype"])
+        dtype = data["dtype"]
+        problem = ("not a string" if not isinstance(dtype, str)
+                   else _dtype_problem(dtype, frame=False)) if dtype is not None else None
+        if problem is not None:
+            raise FormatError("metadata.schema.input.dtype: expected the name of a numpy"
+                              f" dtype or null, found {problem}")
+        return InputSchema(n_features=count, dtype=dtype)
     raise FormatError("metadata.schema.input: expected kind 'frame' or 'array'")
 
 
-def _sized(dtype: str) -> bool:
-    """Whether ``dtype`` is, or wraps (``Sparse[...]``, ``interval[...]``), a numpy type whose
-    values take a size the text chooses. A DataFrame column never has one, and a column's
-    dtype is what its input is cast to before a prediction: ``V1000000000`` takes a
-    gigabyte a row."""
-    inner = dtype[dtype.find("[") + 1:dtype.rfind("]")] if "[" in dtype else ""
-    for text in (dtype, inner, *inner.split(", ")):
+#: Longer than any dtype name pandas or numpy gives a column
+#: (``datetime64[ns, America/Argentina/ComodRivadavia]`` is 48 characters).
+MAX_DTYPE_NAME = 200
+
+
+@functools.lru_cache(maxsize=256)  # thousands of columns share a few dtypes
+def _dtype_problem(dtype: str, *, frame: bool) -> str | None:
+    """What is wrong with a schema's dtype name, or None.
+
+    A column's dtype is what its input is cast to before a prediction, so it must not
+    be, or wrap (``Sparse[...]``, ``interval[...]``), a numpy type whose values take a
+    size the text chooses: ``V1000000000`` takes a gigabyte a row. A DataFrame column
+    never has one. An array's dtype must be one numpy reads.
+    """
+    shown = repr(dtype[:60]) + ("..." if len(dtype) > 60 else "")
+    if len(dtype) > MAX_DTYPE_NAME:
+        return f"{shown}, a name of {len(dtype)} characters (at most {MAX_DTYPE_NAME})"
+    inner = dtype[dtype.find("[") + 1:dtype.rfind("]")] if frame and "[" in dtype else ""
+    for text in (dtype, *((inner, *inner.split(", ")) if inner else ())):
         try:
             found = np.dtype(text.strip())
         except (TypeError, ValueError, SyntaxError):  # a pandas name, or no dtype at all
+            if not frame:
+                return f"{shown}, which numpy does not read as a dtype"
             continue
-        if (found.kind in "SUV" and found.itemsize) or found.fields is not None \
+        if (frame and found.kind in "SUV" and found.itemsize) or found.fields is not None \
                 or found.subdtype is not None:  # "str" or "S" alone: as long as the data
-            return True
-    return False
+            return (f"{shown}, a numpy type of a chosen size (text, bytes or void of N, a"
+                    " record or a sub-array)")
+    return None
 
 
 def _output(data: Any) -> OutputSchema | None:
