@@ -592,6 +592,14 @@ BAD_REQUESTS: dict[str, tuple[Callable[[pd.DataFrame], dict[str, Any]], int, str
     "an index entry that is an object": (lambda f: {"json": {"dataframe_split": {
         "columns": COLUMNS, "data": f[:2].to_numpy().tolist(), "index": [1, {"a": 2}]}}},
                                          400, "RequestError"),
+    "a column name that is a list": (lambda f: {"json": {"dataframe_split": {
+        "columns": [["a"], "b", "c", "d"], "data": f[:1].to_numpy().tolist()}}},
+                                     400, "RequestError"),
+    "a column name that is an object": (lambda f: {"json": {"dataframe_split": {
+        "columns": ["a", "b", "c", {"d": 1}], "data": f[:1].to_numpy().tolist()}}},
+                                       400, "RequestError"),
+    "columns that are a string": (lambda f: {"json": {"dataframe_split": {
+        "columns": "abcd", "data": f[:1].to_numpy().tolist()}}}, 400, "RequestError"),
     "no instances": (lambda f: {"json": {"instances": []}}, 400, "RequestError"),
     "no records": (lambda f: {"json": {"dataframe_records": []}}, 400, "RequestError"),
     "a split of no data": (lambda f: {"json": {"dataframe_split": {"columns": COLUMNS,
@@ -674,6 +682,17 @@ def test_a_split_index_of_labels_names_the_rows(client: httpx.Client, model: Any
         "columns": COLUMNS, "data": frame[:3].to_numpy().tolist(), "index": ["x", 7, None]}})
     assert response.status_code == 200, response.text
     assert response.json()["predictions"] == model.predict(frame[:3]).tolist()
+
+
+def test_split_column_names_that_are_lists_are_400_saying_so(client: httpx.Client,
+                                                             frame: pd.DataFrame) -> None:
+    """A dataframe_split column named by a list is a 400 saying what names are (it was a 500)."""
+    response = client.post("/invocations", json={"dataframe_split": {
+        "columns": [["a"], "b", "c", "d"], "data": frame[:2].to_numpy().tolist()}})
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error_code": "RequestError", "message": "dataframe_split's columns must be a list of"
+        " column names (strings or numbers), found 1 entries that are lists, objects or nulls"}
 
 
 def test_a_csv_row_longer_than_the_header_says_both_lengths(client: httpx.Client) -> None:

@@ -123,9 +123,14 @@ def columns(kind: str, value: Any, found: Layout) -> Columns | None:
 
 
 def _rows(rows: Any, names: Any, found: Layout) -> Columns | None:
-    """Rows of values named by ``names`` (every row as wide as ``names``)."""
+    """Rows of values named by ``names`` (every row as wide as ``names``).
+
+    Names that are not all strings (a list among a dataframe_split's columns) are the general
+    path's to report: a set of them raised TypeError, a 500.
+    """
     width = len(found.names)
     if (type(rows) is not list or not rows or type(names) is not list or len(names) != width
+            or not all(type(name) is str for name in names)
             or set(names) != found.index.keys()
             or not all(type(row) is list and len(row) == width for row in rows)):
         return None

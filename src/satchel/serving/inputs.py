@@ -78,6 +78,7 @@ def _decode(kind: str, value: Any, schema: InputSchema | None) -> Any:
             raise RequestError("dataframe_split needs an object with 'columns' and 'data'")
         index = value.get("index")
         _check_index(index, len(value["data"]))
+        _check_columns(value.get("columns"))
         return _typed(_frame(value["data"], value.get("columns"), index), schema)
     if kind == "dataframe_records":
         if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
@@ -125,6 +126,25 @@ def _check_index(index: Any, rows: int) -> None:
         found = f"{nested} entries that are lists or objects"
     raise RequestError(f"dataframe_split's index must be a list of one label (a string, a number"
                        f" or null) per row of data ({rows}), found {found}")
+
+
+def _check_columns(names: Any) -> None:
+    """dataframe_split's columns are names (strings or numbers), as MLflow's.
+
+    pandas takes a list or an object as a column label, which no schema check can look up
+    (a set or an index of them raised TypeError, a 500).
+    """
+    if names is None:
+        return
+    if not isinstance(names, list):
+        found = type(names).__name__
+    else:
+        nested = sum(not isinstance(name, (str, int, float)) for name in names)
+        if not nested:
+            return
+        found = f"{nested} entries that are lists, objects or nulls"
+    raise RequestError(f"dataframe_split's columns must be a list of column names (strings or"
+                       f" numbers), found {found}")
 
 
 def _csv(body: bytes, schema: InputSchema | None) -> Any:
