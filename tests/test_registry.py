@@ -272,6 +272,29 @@ def test_remote_loads_use_the_cache(registry: Registry) -> None:
     assert registry.load("models:/churn/1", mmap=True).coef_.shape == (1, 3)
 
 
+def test_a_bucket_that_does_not_exist_is_a_store_error(s3_endpoint: str, tmp_path: Path  # noqa: F811
+                                                      ) -> None:
+    """Registering to or loading from an S3 bucket that does not exist raises StoreError naming
+    the store and what to check, and stores nothing (s3fs's FileNotFoundError named neither)."""
+    import s3fs
+
+    bucket = f"satchel-{os.urandom(6).hex()}"
+    s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}).mkdir(bucket)
+    folder = str(tmp_path / "registry")
+    Registry(folder, artifacts=f"s3://{bucket}/models").register("churn", model())
+    wrong = Registry(folder, artifacts="s3://satchel-no-such-bucket/models",
+                     cache=str(tmp_path / "cache"))
+    expected = ("the artifact store s3://satchel-no-such-bucket/models: FileNotFoundError: The"
+                " specified bucket does not exist; check that it exists (for S3, that its"
+                " bucket was created) and that this process's endpoint and credentials reach it")
+    with pytest.raises(satchel.StoreError, match=re.escape(f"cannot read from {expected}")):
+        wrong.load("models:/churn/1")
+    with pytest.raises(satchel.StoreError, match=re.escape(f"cannot write to {expected}")):
+        wrong.register("churn", model(2.0))
+    assert [v.version for v in wrong.versions("churn")] == [1]
+    assert isinstance(satchel.StoreError("x"), OSError)
+
+
 def test_registries_open_their_own_store(registry: Registry) -> None:
     """Each registry opens its store afresh (client and listings follow its configuration)."""
     other = Registry(registry.database_url, artifacts=registry.store.url)

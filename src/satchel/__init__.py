@@ -22,6 +22,7 @@ from satchel.errors import (
     PredictionMismatchError,
     SatchelError,
     SchemaError,
+    StoreError,
     UnsupportedVersionError,
     UntrustedTypesError,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "ConflictError",
     "InvalidNameError",
     "NotFoundError",
+    "StoreError",
     "Registry",
     "Change",
     "Verification",

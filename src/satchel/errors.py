@@ -25,6 +25,7 @@ __all__ = [
     "PredictionMismatchError",
     "RequestError",
     "SchemaError",
+    "StoreError",
     "FormatError",
     "IntegrityError",
     "LimitError",
@@ -132,6 +133,11 @@ class InvalidNameError(SatchelError, ValueError):
 
 class ConflictError(SatchelError, RuntimeError):
     """The operation would lose or orphan something stored (use force=True to insist)."""
+
+
+class StoreError(SatchelError, OSError):
+    """The registry's artifact store cannot be read or written: a bucket that does not exist,
+    an endpoint that does not answer, credentials that are missing or refused."""
 
 
 class RequestError(SatchelError, ValueError):

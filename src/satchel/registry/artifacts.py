@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from satchel.errors import IntegrityError, SatchelError
+from satchel.errors import IntegrityError, SatchelError, StoreError
 from satchel.format import reader
 
 #: Names in the store: ``<hex>.satchel`` and the temporaries of local writes.
@@ -51,8 +51,8 @@ def _filesystem(url: str) -> tuple[Any, str]:
         fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True)
     except (ImportError, ValueError) as exc:
         extra = "s3" if url.startswith("s3:") else "registry"
-        raise SatchelError(f"cannot open artifact store {url!r}: {exc}. Install the backend:"
-                           f" pip install 'satchel[{extra}]'") from None
+        raise StoreError(f"cannot open artifact store {url!r}: {exc}. Install the backend:"
+                         f" pip install 'satchel[{extra}]'") from None
     return fs, root.rstrip("/")
 
 
@@ -93,7 +93,8 @@ class ArtifactStore:
         self.fs.invalidate_cache(path)
         self.fs.invalidate_cache(path.rsplit("/", 1)[0])
         try:
-            info = self.fs.info(path)
+            with self._reaching("read from"):
+                info = self.fs.info(path)
         except FileNotFoundError:
             return None
         return int(info["size"]) if info.get("type") == "file" else None
@@ -117,7 +118,11 @@ class ArtifactStore:
         if self.local:
             _write_local(local_file, target)
         else:
-            self.fs.put_file(local_file, target)
+            try:
+                with self._reaching("write to"):
+                    self.fs.put_file(local_file, target)
+            except FileNotFoundError as exc:  # the file to put is there: the store is not
+                raise self._unreachable("write to", exc) from exc
         stored = self._size(target)
         if stored != size:
             raise IntegrityError(f"storing {digest} in {self.url} left {stored} bytes of"
@@ -141,8 +146,13 @@ class ArtifactStore:
         partial = f"{cached}.{uuid.uuid4().hex}.tmp"
         try:
             try:
-                self.fs.get_file(self.path(digest), partial)
-            except FileNotFoundError:
+                with self._reaching("read from"):
+                    self.fs.get_file(self.path(digest), partial)
+            except FileNotFoundError as exc:
+                with self._reaching("read from"):
+                    empty = not self.fs.exists(self.root)  # no bucket, or nothing in it
+                if empty:
+                    raise self._unreachable("read from", exc) from exc
                 raise IntegrityError(f"artifact {digest} is missing from {self.url}; run"
                                      " 'satchel registry gc' and re-register the model"
                                      ) from None
@@ -157,9 +167,9 @@ class ArtifactStore:
     def _files(self) -> Iterator[tuple[str, str, float]]:
         """(path, name, modification time) of every file in the store, listed afresh."""
         self.fs.invalidate_cache()
-        if not self.fs.exists(self.root):
-            return
-        for info in self.fs.find(self.root, detail=True).values():
+        with self._reaching("list"):
+            found = self.fs.find(self.root, detail=True) if self.fs.exists(self.root) else {}
+        for info in found.values():
             if info.get("type", "file") == "file":
                 yield info["name"], info["name"].rsplit("/", 1)[-1], _mtime(info)
 
@@ -186,8 +196,33 @@ class ArtifactStore:
         self._remove(path)
 
     def _remove(self, path: str) -> None:
-        with contextlib.suppress(FileNotFoundError):  # removed meanwhile by another gc
-            self.fs.rm_file(path)
+        with contextlib.suppress(FileNotFoundError), self._reaching("delete from"):
+            self.fs.rm_file(path)  # a file missing was removed meanwhile by another gc
+
+    @contextlib.contextmanager
+    def _reaching(self, action: str) -> Iterator[None]:
+        """Raise what a remote store's backend raised as a StoreError naming the store and what
+        to check: botocore said only "Could not connect to the endpoint URL" or "Unable to
+        locate credentials".
+
+        FileNotFoundError (a file that is not there) is the caller's to read, and a local
+        store's errors are OSErrors naming their path: both pass through.
+        """
+        try:
+            yield
+        except (FileNotFoundError, SatchelError):
+            raise
+        except Exception as exc:
+            if self.local:
+                raise
+            raise self._unreachable(action, exc) from exc
+
+    def _unreachable(self, action: str, exc: Exception) -> StoreError:
+        return StoreError(
+            f"cannot {action} the artifact store {self.url}: {type(exc).__name__}: {exc};"
+            " check that it exists (for S3, that its bucket was created) and that this"
+            " process's endpoint and credentials reach it (SATCHEL_ARTIFACTS, fsspec's and"
+            " the AWS variables such as AWS_ENDPOINT_URL_S3)")
 
 
 def _holds(path: str, local_file: str, digest: str) -> bool:
