@@ -525,6 +525,25 @@ def test_descriptions_must_be_strings(registry: Registry) -> None:
     assert registry.version("churn", 1).description == "first"
 
 
+@pytest.mark.parametrize(("text", "found"), [("a\x00b", "'\\x00' at position 1"),
+                                             ("caf\udce9", "'\\udce9' at position 3")])
+def test_descriptions_no_database_stores_are_refused(registry: Registry, text: str,
+                                                     found: str) -> None:
+    """A NUL (which PostgreSQL's text refuses) or a lone surrogate (no UTF-8) in a description
+    is an InvalidNameError on every backend, before anything is stored: they raised the
+    driver's DataError with its SQL, or UnicodeEncodeError."""
+    expected = f"a description must be text a database can store, found {found}"
+    registry.register("churn", model(), description="first")
+    with pytest.raises(satchel.InvalidNameError, match=re.escape(expected)):
+        registry.register("churn", model(), description=text)
+    with pytest.raises(satchel.InvalidNameError, match=re.escape(expected)):
+        registry.update("churn", 1, description=text)
+    with pytest.raises(satchel.InvalidNameError, match=re.escape(expected)):
+        registry.describe("churn", text)
+    assert [(v.version, v.description) for v in registry.versions("churn")] == [(1, "first")]
+    assert registry.models()[0]["description"] == ""
+
+
 def test_one_tag_key_to_remove_is_one_tag(registry: Registry) -> None:
     """update(remove_tags="draft") removes the tag 'draft', not the tags 'd', 'r', ..."""
     registry.register("churn", model(), tags={"draft": "yes", "d": "keep", "t": "keep"})

@@ -8,6 +8,7 @@ import io
 import math
 import operator
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -540,11 +541,23 @@ def _aliases(connection: sa.Connection, model_id: int) -> dict[str, int]:
     return {str(alias): int(version) for alias, version in rows}
 
 
+#: What no registry database stores as text: NUL (PostgreSQL) and lone surrogates (not UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _description(description: object) -> str:
-    """``description`` if it is a string (the database has no "no description")."""
+    """``description`` if it is a string (the database has no "no description") that every
+    database stores: PostgreSQL's text holds no NUL character, and no database a lone
+    surrogate, which is no UTF-8 text (they raised the driver's errors with their SQL)."""
     if not isinstance(description, str):
         raise InvalidNameError(f"a description must be a string, not"
                                f" {type(description).__name__}; pass '' for none")
+    unstorable = _UNSTORABLE.search(description)
+    if unstorable:
+        raise InvalidNameError(
+            f"a description must be text a database can store, found {unstorable.group()!r}"
+            f" at position {unstorable.start()}: remove NUL characters, and lone surrogates"
+            " (bytes decoded with errors='surrogateescape': decode them as UTF-8)")
     return str(description)
 
 
