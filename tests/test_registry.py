@@ -295,6 +295,31 @@ def test_a_bucket_that_does_not_exist_is_a_store_error(s3_endpoint: str, tmp_pat
     assert isinstance(satchel.StoreError("x"), OSError)
 
 
+@pytest.mark.parametrize("damage", ["truncated", "a flipped byte", "another model's file"])
+def test_a_damaged_cached_copy_is_downloaded_again(registry: Registry, tmp_path: Path,
+                                                   damage: str) -> None:
+    """A remote artifact's cached copy damaged or replaced after it was kept is downloaded
+    again by the next load: every load of that version failed for as long as the copy
+    stayed."""
+    if registry.store.local:
+        pytest.skip("local stores are read in place, with no cached copy")
+    found = registry.register("churn", model())
+    registry.load("models:/churn/1")
+    cached = Path(registry.store.local_path(found.digest))
+    whole = cached.read_bytes()
+    if damage == "truncated":
+        cached.write_bytes(whole[:-10])
+    elif damage == "a flipped byte":
+        cached.write_bytes(whole[:200] + bytes([whole[200] ^ 1]) + whole[201:])
+    else:
+        satchel.save(model(3.0), cached)
+    assert registry.store.cached_is_damaged(found.digest)
+    assert registry.load("models:/churn/1", mmap=True).coef_.tolist() == (
+        model().coef_.tolist())
+    assert cached.read_bytes() == whole
+    assert not registry.store.cached_is_damaged(found.digest)
+
+
 def test_registries_open_their_own_store(registry: Registry) -> None:
     """Each registry opens its store afresh (client and listings follow its configuration)."""
     other = Registry(registry.database_url, artifacts=registry.store.url)

@@ -31,7 +31,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from satchel.errors import IntegrityError, SatchelError, StoreError
+from satchel.errors import (
+    IntegrityError,
+    LimitError,
+    SatchelError,
+    StoreError,
+    UnsupportedVersionError,
+)
 from satchel.format import reader
 
 #: Names in the store: ``<hex>.satchel`` and the temporaries of local writes.
@@ -128,8 +134,12 @@ class ArtifactStore:
             raise IntegrityError(f"storing {digest} in {self.url} left {stored} bytes of"
                                  f" {size}")
 
-    def local_path(self, digest: str) -> str:
-        """A local file holding ``digest``: the store's own for local stores, else cached."""
+    def local_path(self, digest: str, *, again: bool = False) -> str:
+        """A local file holding ``digest``: the store's own for local stores, else cached.
+
+        ``again`` downloads a remote artifact anew, replacing its cached copy (one damaged
+        or replaced since it was verified and kept).
+        """
         if self.local:
             path = self.path(digest)
             if not os.path.exists(path):
@@ -137,9 +147,24 @@ class ArtifactStore:
                                      " 'satchel registry gc' and re-register the model")
             return path
         cached = os.path.join(self.cache, f"{_hex(digest)}.satchel")
-        if not os.path.exists(cached):
+        if again or not os.path.exists(cached):
             self._download(digest, cached)
         return cached
+
+    def cached_is_damaged(self, digest: str) -> bool:
+        """Whether the cached copy of a remote artifact is there but not whole (truncated,
+        altered, another file): read again, it would fail every load.
+
+        A file that this reader cannot check (a newer format, past its limits) is not
+        called damaged: downloading it again would not help.
+        """
+        cached = os.path.join(self.cache, f"{_hex(digest)}.satchel")
+        try:
+            return not self.local and reader.verify_file(cached).digest != digest
+        except (UnsupportedVersionError, LimitError, FileNotFoundError):
+            return False
+        except (SatchelError, OSError):
+            return True
 
     def _download(self, digest: str, cached: str) -> None:
         os.makedirs(self.cache, exist_ok=True)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from satchel.errors import (
     ConflictError,
     EncodeError,
+    FormatError,
     IntegrityError,
     InvalidNameError,
     NotFoundError,
@@ -311,15 +312,15 @@ class Registry:
         if found is None:
             self.resolve(uri)  # raises NotFoundError saying what exists instead
             raise NotFoundError(f"{uri} names no loadable version")
-        from satchel.artifact import load  # noqa: PLC0415 - avoids an import cycle
-
-        path = self.store.local_path(found[1])
-        model = load(path, **options)
-        digest = getattr(model, "digest", None) or inspect(path).digest
-        if digest != found[1]:
-            raise IntegrityError(f"{uri}: the registry recorded {found[1]}, the artifact"
-                                 f" holds {digest}")
-        return model
+        try:
+            return _load_artifact(self.store.local_path(found[1]), uri, found[1], options)
+        except FormatError:  # IntegrityError too
+            if not self.store.cached_is_damaged(found[1]):
+                raise
+            # The cached copy of a remote artifact was damaged or replaced after it was
+            # verified and kept: a fresh download is verified again before it replaces it.
+            return _load_artifact(self.store.local_path(found[1], again=True), uri, found[1],
+                                  options)
 
     # --------------------------------------------------------------- aliases
 
@@ -532,6 +533,21 @@ class Registry:
             description=r.description, tags=r.tags, metrics=r.metrics, params=r.params,
             lineage=r.lineage, artifact=r.artifact, created_at=r.created_at,
             aliases=sorted(aliases.get((r.model_id, r.version), []))) for r in rows]
+
+
+def _load_artifact(path: str, uri: str, digest: str, options: dict[str, Any]) -> Any:
+    """The model in the file at ``path``, which must hold ``digest`` (the registry's record).
+
+    Raises:
+        IntegrityError: the file holds another digest.
+    """
+    from satchel.artifact import load  # noqa: PLC0415 - avoids an import cycle
+
+    model = load(path, **options)
+    held = getattr(model, "digest", None) or inspect(path).digest
+    if held != digest:
+        raise IntegrityError(f"{uri}: the registry recorded {digest}, the artifact holds {held}")
+    return model
 
 
 def _aliases(connection: sa.Connection, model_id: int) -> dict[str, int]:
