@@ -630,6 +630,26 @@ def test_bad_requests_get_their_status_and_the_next_one_is_served(
     assert following.json()["predictions"] == model.predict(frame[:3]).tolist()
 
 
+def test_no_route_and_a_wrong_method_answer_json_naming_what_to_use(client: httpx.Client
+                                                                    ) -> None:
+    """An unknown route is a 404 and a method the route does not take a 405 (with Allow), each
+    with a JSON error naming the routes or the methods to use, not plain text."""
+    missing = client.post("/predict", json={"instances": [[1, 2, 3, 4]]})
+    assert missing.status_code == 404
+    assert missing.json() == {
+        "error_code": "NotFound", "message": "no route '/predict'; the server's routes are POST"
+        " /invocations, GET /ping, GET /health, GET /version, GET /metadata, GET /metrics,"
+        " GET /openapi.json"}
+    wrong = client.get("/invocations")
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == "POST"
+    assert wrong.json() == {"error_code": "MethodNotAllowed",
+                            "message": "GET is not allowed on '/invocations'; use POST"}
+    message = client.post("/ping").json()["message"]  # starlette lists a set's methods
+    assert message.startswith("POST is not allowed on '/ping'; use ")
+    assert set(message.rsplit("use ", 1)[1].split(", ")) == {"GET", "HEAD"}
+
+
 def test_content_encoding_identity_is_read_as_is(client: httpx.Client, model: Any,
                                                   frame: pd.DataFrame) -> None:
     """Content-Encoding: identity is no encoding; the body is served."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -75,6 +76,26 @@ def _check_encoding(header: str) -> None:
             f"unsupported content encoding {', '.join(unsupported)[:40]!r}: the server reads"
             " bodies as sent; send the body uncompressed, without a Content-Encoding header"
             " (or with Content-Encoding: identity)")
+
+
+async def _route_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (no such route, a method the route does not take) as JSON, as
+    every other error is: they were plain text, which a client reading JSON could not parse."""
+    if not isinstance(exc, HTTPException):  # pragma: no cover - registered for HTTPException
+        raise exc
+    routes = ", ".join(f"{'POST' if 'POST' in (route.methods or ()) else 'GET'} {route.path}"
+                       for route in request.app.routes if isinstance(route, Route))
+    path = request.url.path[:200]
+    if exc.status_code == 404:
+        body = {"error_code": "NotFound", "message": f"no route {path!r}; the server's routes"
+                f" are {routes}"}
+    elif exc.status_code == 405:
+        body = {"error_code": "MethodNotAllowed", "message": f"{request.method[:20]} is not"
+                f" allowed on {path!r}; use {(exc.headers or {}).get('Allow', 'another')}"}
+    else:
+        body = {"error_code": "HTTPError", "message": str(exc.detail)}
+    return Response(orjson.dumps(body), status_code=exc.status_code, headers=exc.headers,
+                    media_type="application/json")
 
 
 class Server:
@@ -288,6 +309,7 @@ def create_app(target: str, *, registry: Any = None, mmap: bool = True,
         Route("/metrics", server.prometheus, methods=["GET"]),
         Route("/openapi.json", server.schema, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: _route_error})
     app.state.server = server
     return app
