@@ -589,6 +589,23 @@ def test_search_limit_is_a_count(registry: Registry, limit: Any) -> None:
     assert registry.search("churn", limit=0) == []
 
 
+def test_search_filters_are_checked_first_and_one_string_is_one_filter(registry: Registry
+                                                                       ) -> None:
+    """search(metrics="auc >= 0.9") is one filter (it was read letter by letter and 'a'
+    refused), and a bad filter or tag filter is refused before any version is looked at
+    (on an empty registry it returned [] or raised AttributeError)."""
+    with pytest.raises(satchel.InvalidNameError, match="invalid metric filter 'auc >'"):
+        registry.search(metrics=["auc >"])
+    with pytest.raises(satchel.InvalidNameError, match="invalid metric filter 'auc = nan'"):
+        registry.search(metrics="auc = nan")
+    with pytest.raises(satchel.InvalidNameError, match="tags: expected a dict such as"):
+        registry.search(tags="team")  # type: ignore[arg-type]
+    registry.register("churn", model(), metrics={"auc": 0.95})
+    registry.register("churn", model(2.0), metrics={"auc": 0.85})
+    assert [v.version for v in registry.search("churn", metrics="auc >= 0.9")] == [1]
+    assert [v.version for v in registry.search(metrics=("auc < 0.9", "auc > 0.8"))] == [2]
+
+
 def test_latest_is_not_an_alias(registry: Registry) -> None:
     """'latest' cannot be set as an alias or named in a URI, since models:/NAME is the
     latest version; one an older registry set can still be removed."""

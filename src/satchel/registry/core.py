@@ -38,7 +38,7 @@ from satchel.registry.names import (
     is_model_uri,
     parse_uri,
 )
-from satchel.registry.search import matches, order
+from satchel.registry.search import matches, order, parse_filters
 
 DEFAULT_PATH = "satchel-registry"
 
@@ -279,23 +279,25 @@ class Registry:
         return self.version(parsed.name, int(version))
 
     def search(self, name: str | None = None, *, tags: Mapping[str, str] | None = None,
-               metrics: Iterable[str] = (), order_by: str | None = None,
+               metrics: str | Iterable[str] = (), order_by: str | None = None,
                include_archived: bool = False, limit: int | None = None
                ) -> list[ModelVersion]:
         """Versions matching a name, tags and metric filters such as ``"auc >= 0.9"``.
 
-        ``order_by`` is a field (``version``, ``created_at``, ``metrics.auc``),
-        prefixed with ``-`` for descending order; ``limit`` keeps the first that many
-        (None: all).
+        ``metrics`` is one filter or several; ``order_by`` is a field (``version``,
+        ``created_at``, ``metrics.auc``), prefixed with ``-`` for descending order;
+        ``limit`` keeps the first that many (None: all).
 
         Raises:
-            InvalidNameError: ``limit`` is not a whole number from 0.
+            InvalidNameError: ``limit`` is not a whole number from 0, a filter is not
+                ``METRIC OP NUMBER``, or ``tags`` is not a dict of names to strings
+                (checked before anything is read).
         """
-        limit = _limit(limit)
+        limit, tags, filters = _limit(limit), _tags(tags), parse_filters(metrics)
         conditions = [db.versions.c.status.in_(("active", "archived") if include_archived
                                                 else ("active",))]
         found = self._versions(name, *conditions) if name else self._all_versions(*conditions)
-        selected = [v for v in found if matches(v, tags or {}, list(metrics))]
+        selected = [v for v in found if matches(v, tags, filters)]
         return order(selected, order_by)[:limit]
 
     def load(self, uri: str, **options: Any) -> Any:

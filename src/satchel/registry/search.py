@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from satchel.errors import InvalidNameError
@@ -16,29 +17,45 @@ _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
 _FILTER = re.compile(r"\s*([A-Za-z0-9._-]+)\s*(>=|<=|!=|==|>|<|=)\s*(\S+)\s*")
 
 
-def parse_filter(text: str) -> tuple[str, Callable[[Any, Any], bool], float]:
+#: A parsed metric filter: (metric, comparison, value).
+Filter = tuple[str, Callable[[Any, Any], bool], float]
+
+
+def parse_filter(text: object) -> Filter:
     """``"auc >= 0.9"`` as (metric, comparison, value).
 
     Raises:
-        InvalidNameError: the filter is not ``METRIC OP NUMBER``.
+        InvalidNameError: the filter is not ``METRIC OP NUMBER`` (a NaN, which no metric
+            equals, included).
     """
-    match = _FILTER.fullmatch(text)
+    match = _FILTER.fullmatch(text) if isinstance(text, str) else None
     try:
-        value = float(match.group(3)) if match else None
+        value = float(match.group(3)) if match else math.nan
     except ValueError:
-        value = None
-    if match is None or value is None:
-        raise InvalidNameError(f"invalid metric filter {text[:60]!r}: expected METRIC OP NUMBER"
-                               " with OP one of >=, <=, >, <, =, !=, for example 'auc >= 0.9'")
+        value = math.nan
+    if match is None or math.isnan(value):
+        raise InvalidNameError(f"invalid metric filter {str(text)[:60]!r}: expected METRIC OP"
+                               " NUMBER with OP one of >=, <=, >, <, =, !=, for example"
+                               " 'auc >= 0.9'")
     return match.group(1), _COMPARISONS[match.group(2)], value
 
 
-def matches(version: Any, tags: Mapping[str, str], filters: Sequence[str]) -> bool:
-    """Whether ``version`` has all ``tags`` and passes every metric filter."""
+def parse_filters(texts: str | Iterable[str]) -> list[Filter]:
+    """Every filter of ``texts``, parsed before any version is looked at: a single string is
+    one filter (not one per letter), and a bad filter is refused even when nothing would be
+    compared with it.
+
+    Raises:
+        InvalidNameError: as :func:`parse_filter`.
+    """
+    return [parse_filter(text) for text in ([texts] if isinstance(texts, str) else texts)]
+
+
+def matches(version: Any, tags: Mapping[str, str], filters: Sequence[Filter]) -> bool:
+    """Whether ``version`` has all ``tags`` and passes every parsed metric filter."""
     if any(version.tags.get(k) != v for k, v in tags.items()):
         return False
-    for text in filters:
-        metric, compare, value = parse_filter(text)
+    for metric, compare, value in filters:
         found = version.metrics.get(metric)
         if found is None or not compare(found, value):
             return False
