@@ -154,6 +154,18 @@ def test_alias_moves_are_recorded(registry: Registry) -> None:
     assert moves == [(1, None), (2, 1), (None, 2)]
 
 
+def test_times_are_utc_on_every_backend(registry: Registry) -> None:
+    """Versions', models' and alias moves' times are aware UTC datetimes on every backend
+    (SQLite's were naive, so comparing them with datetime.now(UTC) raised TypeError)."""
+    before = datetime.datetime.now(datetime.UTC)
+    found = registry.register("churn", model())
+    registry.set_alias("churn", "production", 1)
+    after = datetime.datetime.now(datetime.UTC)
+    times = [found.created_at, registry.version("churn", 1).created_at,
+             registry.models()[0]["created_at"], registry.alias_history("churn")[0].at]
+    assert all(t.tzinfo is datetime.UTC and before <= t <= after for t in times), times
+
+
 def test_search_filters_and_orders(registry: Registry) -> None:
     """Versions can be searched by name, tag and metric, and ordered by a metric."""
     for c, auc, team in ((1.0, 0.8, "a"), (0.5, 0.9, "b"), (0.1, 0.95, "b")):

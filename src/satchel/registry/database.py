@@ -35,13 +35,33 @@ HEAD = REVISIONS[-1]
 #: The PostgreSQL advisory lock key that serialises schema upgrades ("satchel").
 _UPGRADE_LOCK = 0x73617463686C
 
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A UTC time, read back aware on every backend.
+
+    The registry writes UTC (:func:`now`); SQLite keeps no time zone, so its times came back
+    naive where PostgreSQL's are aware, and comparing one with ``datetime.now(UTC)`` raised
+    TypeError on SQLite only. The column's DDL is ``DateTime(timezone=True)``'s.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """``value`` in UTC, a naive one taken as the UTC the registry wrote."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 metadata = sa.MetaData()
 models = sa.Table(
     "satchel_models", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(128), nullable=False, unique=True),
     sa.Column("description", sa.Text, nullable=False, default=""),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
 )
 versions = sa.Table(
     "satchel_versions", metadata,
@@ -57,7 +77,7 @@ versions = sa.Table(
     sa.Column("params", sa.JSON, nullable=False),
     sa.Column("lineage", sa.JSON, nullable=False),
     sa.Column("artifact", sa.JSON, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("model_id", "version", name="uq_satchel_versions_model_version"),
 )
 aliases = sa.Table(
@@ -65,7 +85,7 @@ aliases = sa.Table(
     sa.Column("model_id", sa.Integer, sa.ForeignKey("satchel_models.id"), primary_key=True),
     sa.Column("alias", sa.String(128), primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 alias_history = sa.Table(
     "satchel_alias_history", metadata,
@@ -74,14 +94,14 @@ alias_history = sa.Table(
     sa.Column("alias", sa.String(128), nullable=False),
     sa.Column("version", sa.Integer, nullable=True),
     sa.Column("previous", sa.Integer, nullable=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
 )
 
 claims = sa.Table(
     "satchel_claims", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("digest", sa.String(80), nullable=False, index=True),
-    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("claimed_at", UTCDateTime(), nullable=False),
 )
 
 
