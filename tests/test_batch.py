@@ -13,7 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 
 import satchel
 from satchel.batch import score
@@ -260,6 +263,22 @@ def test_a_row_longer_than_the_header_is_refused(predict: Predict, tmp_path: Pat
                 else f"Expected 4 fields in line {line + 1}, saw 5")
     assert expected in result.stderr
     assert not written.exists()
+
+
+def test_a_csv_text_column_of_digits_stays_text(tmp_path: Path) -> None:
+    """A text column of digits (zip codes) in a CSV file is read as text, zeros kept: pandas
+    made it integers, which the schema refused."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"zip": rng.choice(["00123", "02139", "94105"], 100),
+                          "x": rng.normal(size=100)})
+    pipeline = make_pipeline(make_column_transformer((OneHotEncoder(), ["zip"]),
+                                                     remainder="passthrough"),
+                             LogisticRegression()).fit(frame, frame["zip"] == "00123")
+    satchel.save(pipeline, tmp_path / "zip.satchel", sample=frame[:20])
+    (tmp_path / "rows.csv").write_text("zip,x\n00123,0.5\n94105,-0.5\n")
+    assert score(str(tmp_path / "zip.satchel"), str(tmp_path / "rows.csv"),
+                 str(tmp_path / "out.csv")) == 2
+    assert pd.read_csv(tmp_path / "out.csv")["predict"].tolist() == [True, False]
 
 
 def test_a_csv_header_alone_is_no_rows(predict: Predict, tmp_path: Path,

@@ -27,9 +27,10 @@ import psutil
 import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
+from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -713,6 +714,27 @@ def test_split_column_names_that_are_lists_are_400_saying_so(client: httpx.Clien
     assert response.json() == {
         "error_code": "RequestError", "message": "dataframe_split's columns must be a list of"
         " column names (strings or numbers), found 1 entries that are lists, objects or nulls"}
+
+
+def test_a_csv_text_column_of_digits_stays_text(tmp_path: Path) -> None:
+    """CSV values of a text column that look like numbers (zip codes) are read as text, zeros
+    kept, as JSON strings are: pandas made them integers, which the schema refused (422)."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"zip": rng.choice(["00123", "02139", "94105"], 100),
+                          "x": rng.normal(size=100)})
+    pipeline = make_pipeline(make_column_transformer((OneHotEncoder(), ["zip"]),
+                                                     remainder="passthrough"),
+                             LogisticRegression()).fit(frame, frame["zip"] == "00123")
+    path = tmp_path / "zip.satchel"
+    satchel.save(pipeline, path, sample=frame[:20])
+    rows = pd.DataFrame({"zip": ["00123", "94105"], "x": [0.5, -0.5]})
+    with thread_server(create_app(str(path))) as url, httpx.Client(base_url=url,
+                                                                   timeout=30) as http:
+        for body in (b"zip,x\n00123,0.5\n94105,-0.5\n", b'zip,x\n"00123",0.5\n94105,-0.5\n'):
+            response = http.post("/invocations", content=body, headers=CSV)
+            assert response.status_code == 200, response.text
+            assert response.json()["predictions"] == pipeline.predict(rows).tolist() == [
+                True, False]
 
 
 def test_a_csv_row_longer_than_the_header_says_both_lengths(client: httpx.Client) -> None:

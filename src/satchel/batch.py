@@ -9,19 +9,19 @@ import numpy as np
 
 from satchel.artifact import load
 from satchel.checks import METHODS
-from satchel.csvrows import csv_chunks
+from satchel.csvrows import csv_chunks, text_columns
 from satchel.errors import RequestError
 from satchel.format.writer import replacing
 
 
-def _chunks(path: str, rows: int) -> Iterator[Any]:
+def _chunks(path: str, rows: int, text: list[str]) -> Iterator[Any]:
     if path.endswith((".parquet", ".pq")):
         import pyarrow.parquet as pq  # noqa: PLC0415
 
         for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
             yield batch.to_pandas()
     elif path.endswith((".csv", ".csv.gz", ".txt")):
-        yield from csv_chunks(path, rows)
+        yield from csv_chunks(path, rows, text)
     else:
         raise RequestError(f"cannot read {path!r}: expected a .csv or .parquet file")
 
@@ -58,7 +58,7 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     function = getattr(model, method)
     total = _count_rows(source)
     parts, done = [], 0
-    for chunk in _chunks(source, chunk_rows):
+    for chunk in _chunks(source, chunk_rows, text_columns(model.input_schema)):
         if not len(chunk):  # a CSV file of a header alone: columns of no dtype
             continue
         result = np.asarray(function(chunk))

@@ -13,17 +13,32 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from satchel.errors import RequestError
+
+if TYPE_CHECKING:
+    from satchel.schema import InputSchema
 
 #: The start of the warning pandas gives when it drops the extra values of the first row.
 _TOO_LONG = "Length of header or names does not match length of data"
 
 
-def read_csv(body: bytes) -> Any:
-    """A DataFrame of ``body`` (CSV with a header row).
+def text_columns(schema: InputSchema | None) -> list[str]:
+    """The columns of ``schema`` that CSV must read as text.
+
+    pandas reads a column of digits as numbers, so a text column of zip codes or numeric
+    codes ("00123", "7") became integers that the schema refuses (and "00123" lost its
+    zeros): no CSV request could send such a column.
+    """
+    if schema is None or not schema.is_frame:
+        return []
+    return [column.name for column in schema.columns if column.kind in ("string", "category")]
+
+
+def read_csv(body: bytes, text: Sequence[str] = ()) -> Any:
+    """A DataFrame of ``body`` (CSV with a header row), the ``text`` columns read as text.
 
     Raises:
         RequestError: the first data row has more values than the header.
@@ -33,20 +48,23 @@ def read_csv(body: bytes) -> Any:
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=_TOO_LONG, category=pd.errors.ParserWarning)
         try:
-            return pd.read_csv(io.BytesIO(body), index_col=False)
+            return pd.read_csv(io.BytesIO(body), index_col=False,
+                               dtype=dict.fromkeys(text, str) or None)
         except pd.errors.ParserWarning:
             raise _too_long(io.BytesIO(body), "the body") from None
 
 
-def csv_chunks(path: str, rows: int) -> Iterator[Any]:
-    """DataFrames of up to ``rows`` rows of the CSV file at ``path``, in order.
+def csv_chunks(path: str, rows: int, text: Sequence[str] = ()) -> Iterator[Any]:
+    """DataFrames of up to ``rows`` rows of the CSV file at ``path``, in order, the ``text``
+    columns read as text.
 
     Raises:
         RequestError: the first data row has more values than the header.
     """
     import pandas as pd  # noqa: PLC0415 - CSV needs the [pandas] extra
 
-    with pd.read_csv(path, chunksize=rows, index_col=False) as reader:
+    with pd.read_csv(path, chunksize=rows, index_col=False,
+                     dtype=dict.fromkeys(text, str) or None) as reader:
         while True:
             with warnings.catch_warnings():  # not around the yield: only pandas' own reading
                 warnings.filterwarnings("error", message=_TOO_LONG,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from satchel.csvrows import read_csv
+from satchel.csvrows import read_csv, text_columns
 from satchel.errors import RequestError, SchemaError, UnsupportedMediaTypeError
 from satchel.schema import InputSchema
 from satchel.serving.columns import Layout, columns
@@ -151,7 +151,7 @@ def _csv(body: bytes, schema: InputSchema | None) -> Any:
     import pandas as pd  # noqa: PLC0415
 
     try:
-        frame = read_csv(body)
+        frame = read_csv(body, text_columns(schema))
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise RequestError(f"the body is not valid CSV: {exc}") from None
     return _typed(frame, schema)
