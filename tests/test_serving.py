@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import logging
 import os
 import random
 import re
@@ -416,6 +417,26 @@ def test_invocations_before_the_model_is_loaded_is_503(tmp_path: Path,
         response = http.post("/invocations", json=records(frame[:2]))
         assert response.status_code == 503
         assert response.json()["error_code"] == "NotReadyError"
+
+
+def test_requests_while_a_load_fails_share_that_attempt(tmp_path: Path, model_file: Path,
+                                                        caplog: pytest.LogCaptureFixture
+                                                        ) -> None:
+    """Requests that arrive while the model is being loaded take that load's outcome: a burst
+    of eight made eight failed loads one after another, the last request waiting for all."""
+    target = tmp_path / "damaged.satchel"
+    target.write_bytes(model_file.read_bytes()[:-40])
+    server = create_app(str(target)).state.server
+
+    async def burst() -> list[Any]:
+        return await asyncio.gather(*(server.ensure_loaded() for _ in range(8)))
+
+    with caplog.at_level(logging.ERROR, logger="satchel.serving"):
+        assert asyncio.run(burst()) == [None] * 8
+    assert [r.getMessage()[:16] for r in caplog.records] == ["could not load /"]
+    assert server.holder.last_error.startswith("FormatError: the file is truncated")
+    target.write_bytes(model_file.read_bytes())
+    assert asyncio.run(server.ensure_loaded()) is server.holder.current is not None
 
 
 def test_metrics_count_requests_by_method_and_status(client: httpx.Client, model_file: Path,

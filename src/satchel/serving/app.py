@@ -111,6 +111,7 @@ class Server:
                         if batch_wait_ms is not None else None)
 
         self._loading = asyncio.Lock()
+        self._attempts = 0  # loads tried by ensure_loaded, failed or not
 
     @staticmethod
     def _call(key: tuple[Served, str, bool], rows: Any) -> Any:
@@ -133,16 +134,25 @@ class Server:
         self.holder.forget_registry()  # each worker opens its own connections
 
     async def ensure_loaded(self) -> Served | None:
-        """The served model, loaded now if no lifespan did it (a plain Mount)."""
+        """The served model, loaded now if no lifespan did it (a plain Mount) or if loading
+        failed before.
+
+        Requests that arrive while a load is tried take its outcome rather than each trying
+        again in turn: a burst of requests to a model that fails to load waited for one
+        failed load after another, the last for all of them.
+        """
         if self.holder.current is None:
+            attempt = self._attempts
             async with self._loading:
-                if self.holder.current is None:
+                if self.holder.current is None and self._attempts == attempt:
                     try:
                         await asyncio.to_thread(self.holder.start)
                     except Exception as exc:
                         self.holder.last_error = f"{type(exc).__name__}: {exc}"
                         log.error("could not load %s: %s", self.holder.target,
                                   self.holder.last_error)
+                    finally:
+                        self._attempts += 1
         return self.holder.current
 
     async def invocations(self, request: Request) -> Response:
