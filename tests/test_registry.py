@@ -537,9 +537,11 @@ def _nested(depth: int) -> dict[str, Any]:
     ({"tags": [("team", "growth")]}, "tags: expected a dict such as {'team': 'growth'}, found"
      " list"),
     ({"metrics": {"auc": np.float32("nan")}}, "metric 'auc': expected a finite number"),
+    ({"tags": {"note": "x" * 1025}}, "tag 'note': expected a string of at most 1024 characters,"
+     " found a string of 1025 characters"),
     ({"description": None}, "a description must be a string, not NoneType; pass '' for none"),
 ], ids=["date", "nested-datetime", "nan", "int-key", "pairs", "deep", "tag-pairs",
-        "nan-metric", "no-description"])
+        "nan-metric", "long-tag", "no-description"])
 def test_metadata_the_database_cannot_store_is_refused(registry: Registry,
                                                        arguments: dict[str, Any],
                                                        expected: str) -> None:

@@ -594,8 +594,10 @@ def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     for key, value in _mapping(tags, "tags", "{'team': 'growth'}").items():
         check_name(key, "tag key")
         if not isinstance(value, str) or len(value) > 1024:
+            found = (f"a string of {len(value)} characters" if isinstance(value, str)
+                     else type(value).__name__)
             raise InvalidNameError(f"tag {key!r}: expected a string of at most 1024 characters,"
-                                   f" found {type(value).__name__}")
+                                   f" found {found}")
         result[key] = str(value)
     return result
 
