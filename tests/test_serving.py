@@ -957,6 +957,27 @@ def test_alias_moved_to_the_same_file_reports_the_new_version(
         assert app.state.server.holder.current.model is loaded
 
 
+def test_metrics_name_the_model_served_when_read(registry: Registry, frame: pd.DataFrame
+                                                 ) -> None:
+    """satchel_model_info names the model served when /metrics is read, with no request
+    needed: it was missing until a first request, and named the old version after the alias
+    moved until the next one."""
+    first = registry.register("churn", fit(frame), sample=frame[:20])
+    second = registry.register("churn", fit(frame, flip=True), sample=frame[:20])
+    registry.set_alias("churn", "production", 1)
+    app = create_app("models:/churn@production", registry=registry, poll_interval=0.2)
+    with thread_server(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+
+        def info(version: int, digest: str) -> float:
+            return metric(http.get("/metrics").text, "satchel_model_info", name="churn",
+                          version=str(version), digest=digest)
+
+        assert info(1, first.digest) == 1
+        registry.set_alias("churn", "production", 2)
+        wait_for(lambda: bool(http.get("/health").json()["version"] == 2))
+        assert (info(1, first.digest), info(2, second.digest)) == (0, 1)
+
+
 def truncate(path: str) -> None:
     """Damage a stored artifact: keep only its first half."""
     size = os.path.getsize(path)

@@ -172,7 +172,7 @@ class Server:
         except Exception as exc:
             response = self._error(exc)
         self.metrics.observe(method if method in METHODS else "other", response.status_code,
-                             time.perf_counter() - started, self.holder.current)
+                             time.perf_counter() - started)
         return response
 
     async def _body(self, request: Request) -> bytes:
@@ -271,7 +271,7 @@ class Server:
 
     async def prometheus(self, request: Request) -> Response:
         """Request counts and latency histograms, in Prometheus's text format."""
-        body, content_type = self.metrics.render()
+        body, content_type = self.metrics.render(self.holder.current)
         return Response(body, media_type=content_type)
 
     async def schema(self, request: Request) -> Response:

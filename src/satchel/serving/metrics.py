@@ -29,13 +29,12 @@ def _labels(**labels: str) -> str:
 
 
 class Metrics:
-    """The counters and histograms ``/metrics`` exposes, and the served model."""
+    """The counters and histograms ``/metrics`` exposes."""
 
     def __init__(self) -> None:
         self.series: dict[tuple[str, str], _Series] = {}
-        self.served: Any = None
 
-    def observe(self, method: str, status: int, seconds: float, served: Any) -> None:
+    def observe(self, method: str, status: int, seconds: float) -> None:
         """Count one request."""
         key = (method if len(method) <= 32 else "other", str(status))
         series = self.series.get(key)
@@ -44,10 +43,14 @@ class Metrics:
         series.count += 1
         series.total += seconds
         series.buckets[bisect_left(_BUCKETS, seconds)] += 1
-        self.served = served
 
-    def render(self) -> tuple[bytes, str]:
-        """The text exposition format and its content type."""
+    def render(self, served: Any) -> tuple[bytes, str]:
+        """The text exposition format and its content type, with ``served`` (the model served
+        now, None before it loads) as ``satchel_model_info``.
+
+        The model is the one served when the page is read: the one the last request saw was
+        missing until a first request and stayed after an alias moved to another version.
+        """
         lines = ["# HELP satchel_requests_total Prediction requests.",
                  "# TYPE satchel_requests_total counter"]
         for (method, status), series in sorted(self.series.items()):
@@ -59,8 +62,7 @@ class Metrics:
             lines += _histogram(method, status, series)
         lines += ["# HELP satchel_model_info The served model (value 1).",
                   "# TYPE satchel_model_info gauge"]
-        if self.served is not None:
-            served = self.served
+        if served is not None:
             lines.append("satchel_model_info" + _labels(
                 name=served.name, version=str(served.version), digest=served.digest) + " 1.0")
         return ("\n".join(lines) + "\n").encode(), CONTENT_TYPE
