@@ -211,6 +211,25 @@ def test_category_accepts_text(model: satchel.Model, frame: pd.DataFrame) -> Non
     assert len(model.predict(given)) == 5
 
 
+def test_a_string_column_refuses_numbers_among_strings(model: satchel.Model,
+                                                       frame: pd.DataFrame) -> None:
+    """Numbers or bools among the strings of a string column (a JSON request's rows) are a
+    schema problem, as one alone is: the column of objects was passed to the model. Missing
+    values there are the nullable check's."""
+    given = frame.head(4).assign(city=pd.Series(["oslo", 7, True, None], dtype=object))
+    with pytest.raises(satchel.SchemaError) as caught:
+        model.predict(given)
+    assert caught.value.problems == [{"column": "city", "expected": "no missing values",
+                                      "found": "1 missing values"}]
+    given = given.assign(city=pd.Series(["oslo", 7, True, "rome"], dtype=object))
+    with pytest.raises(satchel.SchemaError) as caught:
+        model.predict(given)
+    assert caught.value.problems == [{"column": "city", "expected": "string values",
+                                      "found": "2 values that are not strings"}]
+    texts = given.assign(city=pd.Series(["oslo", "rome", "oslo", "rome"], dtype=object))
+    assert len(model.predict(texts)) == 4
+
+
 def test_frame_schema_refuses_an_array(model: satchel.Model, frame: pd.DataFrame) -> None:
     """A model that expects named columns refuses an unnamed array."""
     with pytest.raises(satchel.SchemaError) as caught:

@@ -717,6 +717,24 @@ def test_a_lone_null_in_an_integer_column_is_a_missing_value(churn: Any) -> None
                                                     "found": "1 missing values"}]
 
 
+def test_a_number_among_the_strings_of_a_text_column_is_a_schema_problem(churn: Any
+                                                                         ) -> None:
+    """A number in a text column is a 422 whether the request has one row or several (with
+    strings in other rows, the column of objects was passed to the model)."""
+    _, frame, _, path = churn
+    rows = as_json(frame[:3]).to_dict(orient="records")
+    rows[1]["region"] = 7
+    with thread_server(create_app(str(path))) as url, httpx.Client(base_url=url,
+                                                                   timeout=30) as http:
+        for sent, found in ((rows[1:2], "integer (int64)"), (rows, None)):
+            response = http.post("/invocations", json={"dataframe_records": sent})
+            assert response.status_code == 422, response.text
+            problem = response.json()["problems"]
+            assert problem == [{"column": "region", "expected": "string (str)", "found": found}
+                               if found else {"column": "region", "expected": "string values",
+                                              "found": "1 values that are not strings"}]
+
+
 def test_a_split_index_of_labels_names_the_rows(client: httpx.Client, model: Any,
                                                 frame: pd.DataFrame) -> None:
     """An index of one label per row (strings, numbers, nulls) is accepted and changes nothing."""

@@ -169,11 +169,25 @@ def _frame_problems(schema: InputSchema, frame: Any, labels: dict[str, Any],
         elif isinstance(dtype, np.dtype) and dtype.kind == "O" and column.kind != "object":
             # Lists and objects (from JSON) in a text column: no model can use them. A
             # column of Python objects in the sample may hold anything, lists included.
-            nested = sum(isinstance(v, (list, dict)) for v in frame[labels[column.name]])
-            if nested:
+            problem = _text_problem(column.kind, frame[labels[column.name]])
+            if problem:
                 problems.append({"column": column.name, "expected": f"{column.kind} values",
-                                 "found": f"{nested} lists or objects"})
+                                 "found": problem})
     return problems
+
+
+def _text_problem(kind: str, values: Any) -> str | None:
+    """What an object column given for a text column holds that no model can use: lists and
+    objects (from JSON); and in a string column, values that are not strings (a number among
+    strings made the column objects, which were passed on, where a number alone is refused)."""
+    nested = sum(isinstance(v, (list, dict)) for v in values)
+    if nested:
+        return f"{nested} lists or objects"
+    if kind == "string":
+        other = int((values.notna() & ~values.map(lambda v: isinstance(v, str))).sum())
+        if other:
+            return f"{other} values that are not strings"
+    return None
 
 
 def _only_missing(frame: Any, missing: int) -> bool:
