@@ -332,6 +332,31 @@ def test_a_damaged_cached_copy_is_downloaded_again(registry: Registry, tmp_path:
     assert not registry.store.cached_is_damaged(found.digest)
 
 
+def test_the_cache_is_private_to_its_user(s3_endpoint: str, tmp_path: Path) -> None:  # noqa: F811
+    """Remote artifacts are cached in a folder of this user's that no one else may write
+    to; a shared one (the default was /tmp/satchel-cache, which any user could create and
+    fill) is refused, since a file put there is loaded as the artifact it is named after."""
+    import s3fs
+
+    bucket = f"satchel-{os.urandom(6).hex()}"
+    s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}).mkdir(bucket)
+    folder, artifacts = str(tmp_path / "registry"), f"s3://{bucket}/models"
+    Registry(folder, artifacts=artifacts).register("churn", model())
+    default = Registry(folder, artifacts=artifacts).store.cache
+    assert os.path.basename(default) == f"satchel-cache-{os.getuid()}"
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(satchel.StoreError, match=re.escape(
+            f"the artifact cache {str(shared)!r} is not private (owner uid {os.getuid()}, mode"
+            f" 777): expected a folder of this user's")):
+        Registry(folder, artifacts=artifacts, cache=str(shared)).load("models:/churn/1")
+    assert list(shared.iterdir()) == []
+    private = tmp_path / "private"
+    Registry(folder, artifacts=artifacts, cache=str(private)).load("models:/churn/1")
+    assert private.stat().st_mode & 0o777 == 0o700
+
+
 def test_registries_open_their_own_store(registry: Registry) -> None:
     """Each registry opens its store afresh (client and listings follow its configuration)."""
     other = Registry(registry.database_url, artifacts=registry.store.url)

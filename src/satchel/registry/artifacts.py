@@ -14,18 +14,21 @@ only ever written whole:
 The final name of an artifact is never deleted except by ``delete`` (which only
 the registry's ``gc`` calls). Writing the same digest twice, even from two
 processes at once, writes the same bytes. A remote store is read through a
-local cache: the first read downloads the file, checks its content digest
-cryptographically and keeps it; later reads (and memory maps) use the cached
-copy. Each store opens its own fsspec filesystem (fsspec would otherwise share
-one per process, with the client and listings of whoever opened it first).
+local cache, a folder no other user may write to: the first read downloads the
+file, checks its content digest cryptographically and keeps it; later reads
+(and memory maps) use the cached copy. Each store opens its own fsspec
+filesystem (fsspec would otherwise share one per process, with the client and
+listings of whoever opened it first).
 """
 
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import re
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -78,7 +81,7 @@ class ArtifactStore:
         self.fs, self.root = _filesystem(url)
         self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple)
                                 else (self.fs.protocol,))
-        self.cache = cache or os.path.join(tempfile.gettempdir(), "satchel-cache")
+        self.cache = cache or _default_cache()
 
     def path(self, digest: str) -> str:
         """Where the artifact of ``digest`` lives in the store."""
@@ -146,7 +149,7 @@ class ArtifactStore:
                 raise IntegrityError(f"artifact {digest} is missing from {self.url}; run"
                                      " 'satchel registry gc' and re-register the model")
             return path
-        cached = os.path.join(self.cache, f"{_hex(digest)}.satchel")
+        cached = os.path.join(_private_folder(self.cache), f"{_hex(digest)}.satchel")
         if again or not os.path.exists(cached):
             self._download(digest, cached)
         return cached
@@ -158,16 +161,17 @@ class ArtifactStore:
         A file that this reader cannot check (a newer format, past its limits) is not
         called damaged: downloading it again would not help.
         """
-        cached = os.path.join(self.cache, f"{_hex(digest)}.satchel")
+        if self.local:
+            return False
+        cached = os.path.join(_private_folder(self.cache), f"{_hex(digest)}.satchel")
         try:
-            return not self.local and reader.verify_file(cached).digest != digest
+            return reader.verify_file(cached).digest != digest
         except (UnsupportedVersionError, LimitError, FileNotFoundError):
             return False
         except (SatchelError, OSError):
             return True
 
     def _download(self, digest: str, cached: str) -> None:
-        os.makedirs(self.cache, exist_ok=True)
         partial = f"{cached}.{uuid.uuid4().hex}.tmp"
         try:
             try:
@@ -248,6 +252,36 @@ class ArtifactStore:
             " check that it exists (for S3, that its bucket was created) and that this"
             " process's endpoint and credentials reach it (SATCHEL_ARTIFACTS, fsspec's and"
             " the AWS variables such as AWS_ENDPOINT_URL_S3)")
+
+
+def _default_cache() -> str:
+    """This user's cache folder in the temporary folder: one shared by every user (as
+    ``satchel-cache`` was) lets any of them plant the files the others load."""
+    user = os.getuid() if hasattr(os, "getuid") else getpass.getuser()
+    return os.path.join(tempfile.gettempdir(), f"satchel-cache-{user}")
+
+
+def _private_folder(path: str) -> str:
+    """``path``, created for this user alone if it is missing, once it is known that no one
+    else can write to it.
+
+    A cached copy is trusted as the artifact it is named after (a load checks its bytes
+    against the checksums its own header declares, not its cryptographic digest), so a
+    folder that another user can write to would let them choose the model served.
+
+    Raises:
+        StoreError: the folder belongs to another user, or others may write to it.
+    """
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.stat(path)
+    if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
+        raise StoreError(
+            f"the artifact cache {path!r} is not private (owner uid {info.st_uid}, mode"
+            f" {stat.S_IMODE(info.st_mode):o}): expected a folder of this user's (uid"
+            f" {os.getuid()}) that no one else may write to, since a file put there is loaded"
+            f" as the artifact it is named after. Pass cache= a private folder (a new folder"
+            f" inside this one will do), or make this one private (chown, chmod 700)")
+    return path
 
 
 def _holds(path: str, local_file: str, digest: str) -> bool:
