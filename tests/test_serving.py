@@ -393,9 +393,10 @@ def test_metadata(client: httpx.Client, model_file: Path) -> None:
 
 
 def test_health_is_ready_only_once_loaded(model_file: Path, tmp_path: Path) -> None:
-    """/health and /ping answer 503 until the model loads, then 200 (mounted app, no lifespan)."""
+    """/health and /ping answer 503 until the model loads, then 200 (mounted app, no lifespan;
+    a failed load is tried again a poll interval later)."""
     target = tmp_path / "later.satchel"
-    outer = Starlette(routes=[Mount("/", app=create_app(str(target)))])
+    outer = Starlette(routes=[Mount("/", app=create_app(str(target), poll_interval=0.2))])
     with thread_server(outer) as url, httpx.Client(base_url=url, timeout=30) as http:
         health = http.get("/health")
         assert (health.status_code, health.json()["status"], health.json()["model"]) == (
@@ -403,9 +404,28 @@ def test_health_is_ready_only_once_loaded(model_file: Path, tmp_path: Path) -> N
         assert (http.get("/ping").status_code, http.get("/ping").text) == (503, "loading")
         assert http.get("/metadata").status_code == 503
         target.write_bytes(model_file.read_bytes())
-        health = http.get("/health")
-        assert (health.status_code, health.json()["status"]) == (200, "ok")
+        wait_for(lambda: http.get("/health").status_code == 200)
+        assert http.get("/health").json()["status"] == "ok"
         assert http.get("/ping").status_code == 200
+
+
+def test_requests_after_a_failed_load_are_answered_at_once(
+        tmp_path: Path, frame: pd.DataFrame, caplog: pytest.LogCaptureFixture) -> None:
+    """Within a poll interval of a failed load, requests get their 503 at once, without a load
+    of their own: each waited for one (seconds against an S3 endpoint that does not answer);
+    the load is tried again once the interval has passed."""
+    app = create_app(str(tmp_path / "missing.satchel"), poll_interval=1.0)
+    with caplog.at_level(logging.ERROR, logger="satchel.serving"), thread_server(app) as url, \
+            httpx.Client(base_url=url, timeout=30) as http:
+        for _ in range(5):
+            response = http.post("/invocations", json=records(frame[:1]))
+            assert response.status_code == 503
+            assert "no such file" in response.json()["message"].lower()
+        assert http.get("/ping").status_code == 503
+        assert len(caplog.records) == 1  # the lifespan's load
+        time.sleep(1.1)
+        assert http.post("/invocations", json=records(frame[:1])).status_code == 503
+        assert len(caplog.records) == 2
 
 
 def test_invocations_before_the_model_is_loaded_is_503(tmp_path: Path,
@@ -426,7 +446,7 @@ def test_requests_while_a_load_fails_share_that_attempt(tmp_path: Path, model_fi
     of eight made eight failed loads one after another, the last request waiting for all."""
     target = tmp_path / "damaged.satchel"
     target.write_bytes(model_file.read_bytes()[:-40])
-    server = create_app(str(target)).state.server
+    server = create_app(str(target), poll_interval=0.2).state.server
 
     async def burst() -> list[Any]:
         return await asyncio.gather(*(server.ensure_loaded() for _ in range(8)))
@@ -436,6 +456,7 @@ def test_requests_while_a_load_fails_share_that_attempt(tmp_path: Path, model_fi
     assert [r.getMessage()[:16] for r in caplog.records] == ["could not load /"]
     assert server.holder.last_error.startswith("FormatError: the file is truncated")
     target.write_bytes(model_file.read_bytes())
+    time.sleep(0.3)  # past the poll interval after the failed load
     assert asyncio.run(server.ensure_loaded()) is server.holder.current is not None
 
 

@@ -112,6 +112,7 @@ class Server:
 
         self._loading = asyncio.Lock()
         self._attempts = 0  # loads tried by ensure_loaded, failed or not
+        self._retry_at = 0.0  # time.monotonic() before which a failed load is not tried again
 
     @staticmethod
     def _call(key: tuple[Served, str, bool], rows: Any) -> Any:
@@ -129,28 +130,34 @@ class Server:
         try:
             self.holder.start()
         except Exception as exc:  # the workers try again; /health shows why
-            self.holder.last_error = f"{type(exc).__name__}: {exc}"
-            log.error("could not load %s: %s", self.holder.target, self.holder.last_error)
+            self._failed(exc)
         self.holder.forget_registry()  # each worker opens its own connections
+
+    def _failed(self, exc: Exception) -> None:
+        """Record why the model could not be loaded; it is not tried again for a poll
+        interval."""
+        self.holder.last_error = f"{type(exc).__name__}: {exc}"
+        self._retry_at = time.monotonic() + self.poll_interval
+        log.error("could not load %s: %s; trying again in %g s", self.holder.target,
+                  self.holder.last_error, self.poll_interval)
 
     async def ensure_loaded(self) -> Served | None:
         """The served model, loaded now if no lifespan did it (a plain Mount) or if loading
-        failed before.
+        failed more than a poll interval ago.
 
         Requests that arrive while a load is tried take its outcome rather than each trying
-        again in turn: a burst of requests to a model that fails to load waited for one
-        failed load after another, the last for all of them.
+        again in turn, and requests within a poll interval of a failed load are answered at
+        once: each request waited for a load of its own (seconds, against an S3 endpoint
+        that does not answer) to be told 503.
         """
-        if self.holder.current is None:
+        if self.holder.current is None and time.monotonic() >= self._retry_at:
             attempt = self._attempts
             async with self._loading:
                 if self.holder.current is None and self._attempts == attempt:
                     try:
                         await asyncio.to_thread(self.holder.start)
                     except Exception as exc:
-                        self.holder.last_error = f"{type(exc).__name__}: {exc}"
-                        log.error("could not load %s: %s", self.holder.target,
-                                  self.holder.last_error)
+                        self._failed(exc)
                     finally:
                         self._attempts += 1
         return self.holder.current
