@@ -225,7 +225,14 @@ def test_metrics_must_be_finite_numbers(registry: Registry, value: Any) -> None:
 
 
 def test_missing_things_name_what_exists(registry: Registry) -> None:
-    """Missing models, versions and aliases raise NotFoundError naming what exists nearby."""
+    """Missing models, versions and aliases raise NotFoundError naming what exists nearby;
+    in a registry of no models, naming the registry (a mistyped SATCHEL_REGISTRY opens a new,
+    empty one)."""
+    where = registry.engine.url.render_as_string()
+    with pytest.raises(satchel.NotFoundError, match=re.escape(
+            f"no model named 'churn' in the registry {where}, which has no models: check that"
+            " SATCHEL_REGISTRY (or the registry given) names the one you meant")):
+        registry.resolve("models:/churn@prod")
     registry.register("churn", model())
     with pytest.raises(satchel.NotFoundError, match="did you mean 'churn'"):
         registry.resolve("models:/chrun")

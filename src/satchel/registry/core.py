@@ -498,7 +498,10 @@ class Registry:
             names = connection.execute(sa.select(db.models.c.name)).scalars().all()
             close = difflib.get_close_matches(name, names, n=3)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else (
-                f"; registered models: {sorted(names)[:10] or 'none'}")
+                f"; registered models: {sorted(names)[:10]}" if names else (
+                    f" in the registry {self.engine.url.render_as_string()}, which has no"
+                    " models: check that SATCHEL_REGISTRY (or the registry given) names the"
+                    " one you meant"))
             raise NotFoundError(f"no model named {name!r}{hint}")
         return int(found)
 
