@@ -115,9 +115,25 @@ class OutputSchema:
         return {"dtype": self.dtype, "classes": self.classes}
 
 
-def _closest(name: str, candidates: list[str]) -> str:
-    found = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f" (closest: {found[0]!r})" if found else ""
+#: How many name comparisons one validation spends on "closest" hints. Each costs a
+#: SequenceMatcher: a request misspelling the 1000 columns of a 1000-column model made two
+#: million of them, 15 s on the server's event loop, while no other request was answered.
+HINT_COMPARISONS = 20_000
+
+
+class _Hints:
+    """The closest candidate to each name, until the comparisons allowed run out."""
+
+    def __init__(self, budget: int = HINT_COMPARISONS) -> None:
+        self.budget = budget
+
+    def closest(self, name: str, candidates: list[str]) -> str:
+        """`` (closest: 'x')``, or "" when none is close or the budget is spent."""
+        if not candidates or len(candidates) > self.budget:
+            return ""
+        self.budget -= len(candidates)
+        found = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+        return f" (closest: {found[0]!r})" if found else ""
 
 
 def _column_labels(frame: Any) -> dict[str, Any]:
@@ -136,15 +152,18 @@ def _frame_problems(schema: InputSchema, frame: Any, labels: dict[str, Any],
                  "found": f"{counts[name]} columns"}
                 for name in sorted(name for name, count in counts.items() if count > 1)]
     expected = {c.name for c in schema.columns}
+    absent = [c for c in schema.columns if c.name not in labels]
+    unexpected = [name for name in labels if name not in expected]
+    absent_names, hints = [c.name for c in absent], _Hints()
     problems = [
-        {"column": c.name, "expected": f"a column of {c.kind}", "found":
-            "missing" + _closest(c.name, [p for p in labels if p not in expected])}
-        for c in schema.columns if c.name not in labels
+        {"column": c.name, "expected": f"a column of {c.kind}",
+         "found": "missing" + hints.closest(c.name, unexpected)}
+        for c in absent
     ]
     problems += [
         {"column": name, "expected": "no such column", "found": "an unexpected column"
-            + _closest(name, [c.name for c in schema.columns if c.name not in labels])}
-        for name in labels if name not in expected
+            + hints.closest(name, absent_names)}
+        for name in unexpected
     ]
     present = [c for c in schema.columns if c.name in labels]
     missing = dict(zip(labels, frame.isna().sum().tolist(), strict=True)) if present else {}
