@@ -132,6 +132,23 @@ def test_a_uri_version_no_database_holds_is_an_invalid_name(registry: Registry, 
         registry.load(f"models:/churn/{version}")
 
 
+def test_a_registry_folder_under_home_is_found_there(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """SATCHEL_REGISTRY=~/models (an env file does not expand it) and Registry("~/models")
+    name the home's folder: they made a folder called '~' in the current one, a new empty
+    registry where the model was not found."""
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    Registry(str(home / "models")).register("churn", model())
+    Registry(str(home / "other"), artifacts=str(home / "store")).register("churn", model())
+    monkeypatch.setenv("SATCHEL_REGISTRY", "~/models")
+    assert satchel.load("models:/churn").coef_.shape == (1, 3)
+    assert Registry("~/other", artifacts="~/store").load("models:/churn").coef_.shape == (1, 3)
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_satchel_load_reads_the_registry_from_the_environment(
         registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     """satchel.load("models:/...") uses SATCHEL_REGISTRY (and SATCHEL_ARTIFACTS)."""

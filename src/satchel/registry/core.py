@@ -86,17 +86,24 @@ def _locations(uri: str | None, artifacts: str | None) -> tuple[str, str]:
     """(database URL, artifact store URL) for a registry location."""
     uri = uri or os.environ.get("SATCHEL_REGISTRY") or DEFAULT_PATH
     if "://" not in uri:
-        folder = os.path.abspath(uri)
+        # "~/models" from an env file or a quoted option names the home's folder, not a
+        # folder called "~" in the current one (a new, empty registry).
+        folder = os.path.abspath(os.path.expanduser(uri))
         os.makedirs(folder, exist_ok=True)
-        return f"sqlite:///{os.path.join(folder, 'registry.db')}", artifacts or os.path.join(
-            folder, "artifacts")
+        return f"sqlite:///{os.path.join(folder, 'registry.db')}", (
+            _local(artifacts) if artifacts else os.path.join(folder, "artifacts"))
     artifacts = artifacts or os.environ.get("SATCHEL_ARTIFACTS")
     if not artifacts:
         raise InvalidNameError(
             f"the registry database {uri.split('://')[0]}://... needs an artifact store: pass"
             " artifacts='s3://bucket/prefix' (any fsspec URL) or set SATCHEL_ARTIFACTS"
         )
-    return uri, artifacts
+    return uri, _local(artifacts)
+
+
+def _local(path: str) -> str:
+    """``path`` with a leading ``~`` expanded, unless it is a URL."""
+    return path if "://" in path else os.path.expanduser(path)
 
 
 class Registry:
