@@ -765,6 +765,32 @@ def test_a_split_index_of_labels_names_the_rows(client: httpx.Client, model: Any
     assert response.json()["predictions"] == model.predict(frame[:3]).tolist()
 
 
+def test_rows_of_columns_of_their_own_are_refused_before_a_table_is_made(
+        model_file: Path, frame: pd.DataFrame, model: Any) -> None:
+    """Rows that each name other columns (or a header far wider than its rows) would make a
+    table of rows x columns cells, far more than the values sent (69 KiB of records took 265
+    MiB): a 400 saying so, before pandas fills it; the next request is served."""
+    names = [f"k{i}" for i in range(3000)]
+    requests = [
+        {"json": {"dataframe_records": [{name: 1} for name in names]}},
+        {"json": {"instances": [{name: 1} for name in names]}},
+        {"json": {"dataframe_split": {"columns": names, "data": [[1]] * 3000}}},
+        {"content": (",".join(names) + "\n" + "1\n" * 3000).encode(), "headers": CSV}]
+    with thread_server(create_app(str(model_file))) as url, httpx.Client(base_url=url,
+                                                                         timeout=30) as http:
+        for request in requests:
+            response = http.post("/invocations", **request)
+            assert response.status_code == 400, response.text[:200]
+            message = response.json()["message"]
+            assert re.fullmatch(r"the rows give \d+ values for a table of \d+ rows and 3000"
+                                r" columns \(\d+ cells\): rows that each name other columns,"
+                                r" or a header far wider than its rows, are no table; send"
+                                r" every row with the same columns, those the model takes",
+                                message), message
+        following = http.post("/invocations", json=records(frame[:3]))
+        assert following.json()["predictions"] == model.predict(frame[:3]).tolist()
+
+
 def test_split_column_names_that_are_lists_are_400_saying_so(client: httpx.Client,
                                                              frame: pd.DataFrame) -> None:
     """A dataframe_split column named by a list is a 400 saying what names are (it was a 500)."""

@@ -10,6 +10,7 @@ rest become a DataFrame (or an array) for the model's schema to check.
 
 from __future__ import annotations
 
+import csv
 from typing import Any
 
 import numpy as np
@@ -63,9 +64,44 @@ def _rows(rows: Any) -> Any:
     return rows
 
 
+#: A table may have this many times more cells than the request gives values (rows that
+#: leave out some of the columns), and this many cells more, before it is refused.
+_SPARSE_CELLS = 4
+_SPARE_CELLS = 100_000
+
+
+def _check_cells(rows: int, width: int, values: int) -> None:
+    """Refuse rows that would make a table of far more cells than they give values.
+
+    Rows that each name columns of their own (or a CSV header far wider than its rows)
+    made pandas fill rows x columns cells: 69 KiB of records took 265 MiB and two
+    seconds, and a request of a few megabytes could take the server's memory.
+
+    Raises:
+        RequestError: naming the table's size and the values given.
+    """
+    if rows * width > _SPARSE_CELLS * values + _SPARE_CELLS:
+        raise RequestError(
+            f"the rows give {values} values for a table of {rows} rows and {width} columns"
+            f" ({rows * width} cells): rows that each name other columns, or a header far"
+            " wider than its rows, are no table; send every row with the same columns, those"
+            " the model takes")
+
+
+def _width(rows: list[Any], columns: Any) -> int:
+    """How many columns a table of ``rows`` (row objects or lists) has."""
+    if isinstance(columns, list):
+        return len(columns)
+    if all(isinstance(row, dict) for row in rows):
+        return len(set().union(*rows))
+    return max(map(len, rows), default=0)
+
+
 def _frame(data: Any, columns: Any = None, index: Any = None) -> Any:
     import pandas as pd  # noqa: PLC0415
 
+    if isinstance(data, list) and all(isinstance(row, (dict, list)) for row in data):
+        _check_cells(len(data), _width(data, columns), sum(map(len, data)))
     try:
         return pd.DataFrame(data, columns=columns, index=index)
     except (ValueError, TypeError) as exc:
@@ -150,6 +186,11 @@ def _check_columns(names: Any) -> None:
 def _csv(body: bytes, schema: InputSchema | None) -> Any:
     import pandas as pd  # noqa: PLC0415
 
+    # The header's width from its first line alone (pandas builds a column per name even
+    # for nrows=0, which took seconds for a wide header); short rows are filled up to it.
+    first = body.split(b"\n", 1)[0].decode("utf-8", "replace")
+    lines = body.count(b"\n")
+    _check_cells(lines, len(next(csv.reader([first]), [])), body.count(b",") + lines)
     try:
         frame = read_csv(body, text_columns(schema))
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
