@@ -770,11 +770,11 @@ def test_rows_of_columns_of_their_own_are_refused_before_a_table_is_made(
     """Rows that each name other columns (or a header far wider than its rows) would make a
     table of rows x columns cells, far more than the values sent (69 KiB of records took 265
     MiB): a 400 saying so, before pandas fills it; the next request is served."""
-    names = [f"k{i}" for i in range(3000)]
+    names = [f"k{i}" for i in range(1000)]  # within the width allowed
     requests = [
         {"json": {"dataframe_records": [{name: 1} for name in names]}},
         {"json": {"instances": [{name: 1} for name in names]}},
-        {"json": {"dataframe_split": {"columns": names, "data": [[1]] * 3000}}},
+        {"json": {"dataframe_split": {"columns": names, "data": [[1]] * 1000}}},
         {"content": (",".join(names) + "\n" + "1\n" * 3000).encode(), "headers": CSV}]
     with thread_server(create_app(str(model_file))) as url, httpx.Client(base_url=url,
                                                                          timeout=30) as http:
@@ -782,11 +782,37 @@ def test_rows_of_columns_of_their_own_are_refused_before_a_table_is_made(
             response = http.post("/invocations", **request)
             assert response.status_code == 400, response.text[:200]
             message = response.json()["message"]
-            assert re.fullmatch(r"the rows give \d+ values for a table of \d+ rows and 3000"
+            assert re.fullmatch(r"the rows give \d+ values for a table of \d+ rows and 1000"
                                 r" columns \(\d+ cells\): rows that each name other columns,"
                                 r" or a header far wider than its rows, are no table; send"
                                 r" every row with the same columns, those the model takes",
                                 message), message
+        following = http.post("/invocations", json=records(frame[:3]))
+        assert following.json()["predictions"] == model.predict(frame[:3]).tolist()
+
+
+def test_far_more_columns_than_the_model_takes_are_one_problem(
+        model_file: Path, frame: pd.DataFrame, model: Any) -> None:
+    """A request naming over 1000 columns more than the model takes is refused with one
+    problem giving both widths, before its table is built (a CSV row of a million columns
+    held the event loop for 20 s); fewer extra columns are still reported one by one."""
+    names = [*COLUMNS, *(f"k{i}" for i in range(2000))]
+    requests = [
+        {"json": {"dataframe_records": [dict.fromkeys(names, 1.0)]}},
+        {"json": {"dataframe_split": {"columns": names, "data": [[1.0] * len(names)]}}},
+        {"json": {"inputs": {name: [1.0] for name in names}}},
+        {"content": (",".join(names) + "\n" + ",".join(["1.0"] * len(names))).encode(),
+         "headers": CSV}]
+    with thread_server(create_app(str(model_file))) as url, httpx.Client(base_url=url,
+                                                                         timeout=30) as http:
+        for request in requests:
+            response = http.post("/invocations", **request)
+            assert response.status_code == 422, response.text[:200]
+            assert response.json()["problems"] == [{"column": None, "expected": "the model's 4"
+                                                    " columns", "found": "2004 columns"}]
+        few = http.post("/invocations", json={"dataframe_records": [
+            dict.fromkeys([*COLUMNS, "x", "y"], 1.0)]})
+        assert len(few.json()["problems"]) == 2
         following = http.post("/invocations", json=records(frame[:3]))
         assert following.json()["predictions"] == model.predict(frame[:3]).tolist()
 

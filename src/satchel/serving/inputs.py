@@ -88,6 +88,26 @@ def _check_cells(rows: int, width: int, values: int) -> None:
             " the model takes")
 
 
+#: Columns a request may name beyond the model's and still be told of each one; past that,
+#: it is refused as a whole before any table is built.
+_EXTRA_COLUMNS = 1000
+
+
+def _check_width(width: int, schema: InputSchema | None) -> None:
+    """Refuse a request of far more columns than the model takes, before building its table.
+
+    A table of a million columns (one 10 MiB CSV row) took pandas 20 s on the event loop,
+    which answered no other request meanwhile, to report a million unexpected columns.
+
+    Raises:
+        SchemaError: one problem giving both widths.
+    """
+    expected = (len(schema.columns) if schema.is_frame else schema.n_features) if schema else None
+    if expected is not None and width > expected + _EXTRA_COLUMNS:
+        raise SchemaError([{"column": None, "expected": f"the model's {expected} columns",
+                            "found": f"{width} columns"}])
+
+
 def _width(rows: list[Any], columns: Any) -> int:
     """How many columns a table of ``rows`` (row objects or lists) has."""
     if isinstance(columns, list):
@@ -97,11 +117,16 @@ def _width(rows: list[Any], columns: Any) -> int:
     return max(map(len, rows), default=0)
 
 
-def _frame(data: Any, columns: Any = None, index: Any = None) -> Any:
+def _frame(data: Any, schema: InputSchema | None, columns: Any = None, index: Any = None
+           ) -> Any:
     import pandas as pd  # noqa: PLC0415
 
     if isinstance(data, list) and all(isinstance(row, (dict, list)) for row in data):
-        _check_cells(len(data), _width(data, columns), sum(map(len, data)))
+        width = _width(data, columns)
+        _check_width(width, schema)
+        _check_cells(len(data), width, sum(map(len, data)))
+    elif isinstance(data, dict):
+        _check_width(len(data), schema)
     try:
         return pd.DataFrame(data, columns=columns, index=index)
     except (ValueError, TypeError) as exc:
@@ -115,18 +140,18 @@ def _decode(kind: str, value: Any, schema: InputSchema | None) -> Any:
         index = value.get("index")
         _check_index(index, len(value["data"]))
         _check_columns(value.get("columns"))
-        return _typed(_frame(value["data"], value.get("columns"), index), schema)
+        return _typed(_frame(value["data"], schema, value.get("columns"), index), schema)
     if kind == "dataframe_records":
         if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
             raise RequestError("dataframe_records needs a list of row objects")
-        return _typed(_frame(value), schema)
+        return _typed(_frame(value, schema), schema)
     if isinstance(value, dict):
-        return _typed(_frame({k: v if isinstance(v, list) else [v] for k, v in value.items()}),
-                      schema)
+        return _typed(_frame({k: v if isinstance(v, list) else [v] for k, v in value.items()},
+                             schema), schema)
     if not isinstance(value, list):
         raise RequestError(f"{kind} needs a list of rows or an object of columns")
     if value and all(isinstance(row, dict) for row in value):
-        return _typed(_frame(value), schema)
+        return _typed(_frame(value, schema), schema)
     if schema is not None and schema.is_frame:
         names = [c.name for c in schema.columns]
         widths = {len(row) if isinstance(row, list) else -1 for row in value}
@@ -135,7 +160,7 @@ def _decode(kind: str, value: Any, schema: InputSchema | None) -> Any:
                                 f" ({', '.join(names)})", "found": "rows of "
                                 + ", ".join(str(w) if w >= 0 else "non-list" for w in
                                             sorted(widths)) + " values"}])
-        return _typed(_frame(value, names), schema)
+        return _typed(_frame(value, schema, names), schema)
     try:
         return np.asarray(value)
     except ValueError as exc:
@@ -189,8 +214,9 @@ def _csv(body: bytes, schema: InputSchema | None) -> Any:
     # The header's width from its first line alone (pandas builds a column per name even
     # for nrows=0, which took seconds for a wide header); short rows are filled up to it.
     first = body.split(b"\n", 1)[0].decode("utf-8", "replace")
-    lines = body.count(b"\n")
-    _check_cells(lines, len(next(csv.reader([first]), [])), body.count(b",") + lines)
+    lines, width = body.count(b"\n"), len(next(csv.reader([first]), []))
+    _check_width(width, schema)
+    _check_cells(lines, width, body.count(b",") + lines)
     try:
         frame = read_csv(body, text_columns(schema))
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
