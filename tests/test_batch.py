@@ -292,3 +292,50 @@ def test_a_csv_header_alone_is_no_rows(predict: Predict, tmp_path: Path,
     assert result.stderr == (f"satchel: error: {str(given)!r} has no rows to score; nothing was"
                              " written\n")
     assert not written.exists()
+
+
+@pytest.mark.parametrize("name", ["scores.csv.gz", "scores.txt", "scores.pq"])
+def test_output_format_follows_its_name(predict: Predict, tmp_path: Path, model_file: Path,
+                                        model: Any, rows: pd.DataFrame, name: str) -> None:
+    """A .csv.gz output is gzip-compressed CSV (naming the CSV inside), .txt is CSV and .pq is
+    Parquet: each reads back as the input of the same name does."""
+    given, written = tmp_path / "rows.csv", tmp_path / name
+    rows.to_csv(given, index=False)
+    result = predict(str(model_file), str(given), "-o", str(written))
+    assert result.returncode == 0, result.stderr
+    scores = pd.read_parquet(written) if name.endswith(".pq") else pd.read_csv(written)
+    assert scores["predict"].tolist() == model.predict(rows).tolist()
+    if name.endswith(".gz"):
+        assert written.read_bytes()[:2] == b"\x1f\x8b"
+        assert written.read_bytes()[10:21] == b"scores.csv\x00"
+
+
+@pytest.mark.parametrize("name", ["", "scores.json", "-"])
+def test_an_output_name_of_no_format_writes_nothing(predict: Predict, tmp_path: Path,
+                                                    model_file: Path, rows: pd.DataFrame,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    name: str) -> None:
+    """An output named without .csv, .csv.gz or .parquet (nor a device) exits 2 saying so and
+    writes nothing: an empty name raised ValueError, others got CSV whatever their name."""
+    given = tmp_path / "rows.csv"
+    rows.to_csv(given, index=False)
+    monkeypatch.chdir(tmp_path)
+    result = predict(str(model_file), str(given), "-o", name)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"satchel: error: cannot write {name!r}: expected a .csv, .csv.gz or .parquet file (or"
+        " a device such as /dev/stdout), as the output's format follows its name; give the"
+        " output one of these endings\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
+
+
+def test_an_output_in_a_missing_folder_fails_before_scoring(predict: Predict, tmp_path: Path,
+                                                            model_file: Path,
+                                                            rows: pd.DataFrame) -> None:
+    """An output in a folder that does not exist is reported before any row is scored."""
+    given = tmp_path / "rows.csv"
+    bad_text_in_last_chunk(rows, given)
+    result = predict(str(model_file), str(given), "-o", str(tmp_path / "missing" / "out.csv"))
+    assert result.returncode == 2
+    assert result.stderr == (f"satchel: error: [Errno 2] cannot save to {tmp_path}/missing/out.csv:"
+                             f" the folder {tmp_path}/missing does not exist\n")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +14,10 @@ from satchel.checks import METHODS
 from satchel.csvrows import csv_chunks, text_columns
 from satchel.errors import RequestError
 from satchel.format.writer import replacing
+
+#: How an output is written, by the end of its name (the input's endings, read the same way).
+_OUTPUTS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".txt": "csv",
+            ".csv.gz": "gzip"}
 
 
 def _chunks(path: str, rows: int, text: list[str]) -> Iterator[Any]:
@@ -24,6 +30,23 @@ def _chunks(path: str, rows: int, text: list[str]) -> Iterator[Any]:
         yield from csv_chunks(path, rows, text)
     else:
         raise RequestError(f"cannot read {path!r}: expected a .csv or .parquet file")
+
+
+def _output_kind(output: str) -> str:
+    """How ``output`` is written: Parquet, CSV or gzip-compressed CSV, by its name's end; a
+    device (``/dev/stdout``) gets CSV.
+
+    Raises:
+        RequestError: the name ends otherwise and is no device.
+    """
+    for ending, kind in _OUTPUTS.items():
+        if output.endswith(ending):
+            return kind
+    if os.path.exists(output) and not os.path.isfile(output) and not os.path.isdir(output):
+        return "csv"
+    raise RequestError(f"cannot write {output!r}: expected a .csv, .csv.gz or .parquet file (or"
+                       " a device such as /dev/stdout), as the output's format follows its"
+                       " name; give the output one of these endings")
 
 
 def _count_rows(path: str) -> int:
@@ -41,14 +64,19 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     """Write ``method``'s outputs for every row of ``source`` to ``output``; return the rows.
 
     Each chunk is validated against the model's input schema like a server
-    request. The output is written to a temporary file and renamed into place.
+    request. The output is Parquet (``.parquet``, ``.pq``), gzip-compressed CSV
+    (``.csv.gz``) or CSV (``.csv``, ``.txt``, a device), written to a temporary
+    file and renamed into place.
 
     Raises:
         SchemaError: a chunk does not match the schema (nothing is written).
-        RequestError: ``source`` has no rows (nothing is written).
+        RequestError: ``source`` has no rows, or ``output``'s name gives no format
+            (nothing is written).
+        OSError: ``output`` is a folder or in a missing one (checked before scoring).
     """
     import pandas as pd  # noqa: PLC0415
 
+    kind = _output_kind(output)
     if method not in METHODS:
         raise RequestError(f"unknown method {method!r}: expected one of {list(METHODS)}")
     model = load(target, mmap=True)
@@ -58,22 +86,32 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     function = getattr(model, method)
     total = _count_rows(source)
     parts, done = [], 0
-    for chunk in _chunks(source, chunk_rows, text_columns(model.input_schema)):
-        if not len(chunk):  # a CSV file of a header alone: columns of no dtype
-            continue
-        result = np.asarray(function(chunk))
-        columns = ([method] if result.ndim == 1 else
-                   [f"{method}_{i}" for i in range(result.shape[1])])
-        parts.append(pd.DataFrame(result.reshape(len(chunk), -1), columns=columns))
-        done += len(chunk)
-        if progress is not None:
-            progress(done, max(total, done))
-    if not parts:
-        raise RequestError(f"{source!r} has no rows to score; nothing was written")
-    frame = pd.concat(parts, ignore_index=True)
-    with replacing(output) as temporary:
-        if output.endswith((".parquet", ".pq")):
-            frame.to_parquet(temporary, index=False)
-        else:
-            frame.to_csv(temporary, index=False)
+    with replacing(output) as temporary:  # a folder or a missing one fails before scoring
+        for chunk in _chunks(source, chunk_rows, text_columns(model.input_schema)):
+            if not len(chunk):  # a CSV file of a header alone: columns of no dtype
+                continue
+            result = np.asarray(function(chunk))
+            columns = ([method] if result.ndim == 1 else
+                       [f"{method}_{i}" for i in range(result.shape[1])])
+            parts.append(pd.DataFrame(result.reshape(len(chunk), -1), columns=columns))
+            done += len(chunk)
+            if progress is not None:
+                progress(done, max(total, done))
+        if not parts:
+            raise RequestError(f"{source!r} has no rows to score; nothing was written")
+        frame = pd.concat(parts, ignore_index=True)
+        _write(frame, temporary, kind, os.path.basename(output))
     return done
+
+
+def _write(frame: Any, path: str, kind: str, name: str) -> None:
+    """Write ``frame`` to ``path`` as ``kind``; a gzip header names the file ``name`` less .gz
+    (not the temporary file's name)."""
+    if kind == "parquet":
+        frame.to_parquet(path, index=False)
+    elif kind == "gzip":
+        with open(path, "wb") as raw, gzip.GzipFile(name.removesuffix(".gz"), "wb",
+                                                    fileobj=raw) as packed:
+            frame.to_csv(packed, index=False)
+    else:
+        frame.to_csv(path, index=False)

@@ -337,8 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict = command("predict", _predict, "Score a CSV or Parquet file in chunks, with the"
                       " same input validation as the server.")
     predict.add_argument("target", type=target, help="a .satchel file or models:/ URI")
-    predict.add_argument("input", help="CSV or Parquet file to score")
-    predict.add_argument("-o", "--output", required=True, help="CSV or Parquet file to write")
+    predict.add_argument("input", help="CSV or Parquet file to score (.csv, .csv.gz, .parquet)")
+    predict.add_argument("-o", "--output", required=True,
+                         help="file to write: .csv, .csv.gz or .parquet (its name gives the"
+                         " format)")
     predict.add_argument("--method", default="predict", help="predict, predict_proba, ...")
     predict.add_argument("--chunk-rows", type=integer(1), default=100_000,
                          help="rows per chunk")
