@@ -196,9 +196,12 @@ def test_predict_reports_an_unreadable_input(capsys: pytest.CaptureFixture[str],
 
 @pytest.mark.parametrize(("args", "expected"), [
     (["predict", "m.satchel", "in.csv", "-o", "out.csv", "--chunk-rows", "0"],
-     "argument --chunk-rows: expected an integer >= 1, found '0'"),
+     "argument --chunk-rows: expected an integer from 1 to 1000000000, found '0'"),
     (["predict", "m.satchel", "in.csv", "-o", "out.csv", "--chunk-rows", "-1"],
-     "argument --chunk-rows: expected an integer >= 1, found '-1'"),
+     "argument --chunk-rows: expected an integer from 1 to 1000000000, found '-1'"),
+    (["predict", "m.satchel", "in.parquet", "-o", "out.csv", "--chunk-rows", str(2**63)],
+     "argument --chunk-rows: expected an integer from 1 to 1000000000, found"
+     " '9223372036854775808'"),
     (["inspect", "m.satchel", "--max-rows", "-1"],
      "argument --max-rows: expected an integer >= 0, found '-1'"),
     (["registry", "register", "m.satchel", "churn", "--metric", "auc=abc"],

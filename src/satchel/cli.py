@@ -342,8 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="file to write: .csv, .csv.gz or .parquet (its name gives the"
                          " format)")
     predict.add_argument("--method", default="predict", help="predict, predict_proba, ...")
-    predict.add_argument("--chunk-rows", type=integer(1), default=100_000,
-                         help="rows per chunk")
+    predict.add_argument("--chunk-rows", type=integer(1, 10**9), default=100_000,
+                         help="rows per chunk, up to 1000000000 (100000)")
     from satchel import cli_registry  # noqa: PLC0415 - it imports this module's argument types
 
     cli_registry.add_commands(commands)
