@@ -71,6 +71,17 @@ def test_errors_exit_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["inspect", str(tmp_path / "missing.satchel")]) == 2
 
 
+def test_a_reader_that_leaves_early_gets_no_error(forest_file: Path) -> None:
+    """Output to a pipe whose reader has gone (satchel inspect F | head) ends quietly with the
+    shell's code for SIGPIPE, 141: it printed 'satchel: error: [Errno 32] Broken pipe'."""
+    process = subprocess.Popen([sys.executable, "-m", "satchel", "inspect", str(forest_file)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    process.stdout.close()
+    _, err = process.communicate(timeout=60)
+    assert (process.returncode, err) == (141, b"")
+
+
 # ------------------------------------------------- bad arguments: one line, exit 2
 
 

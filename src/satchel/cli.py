@@ -45,6 +45,8 @@ EXIT_CODES: dict[type[BaseException], int] = {
     OSError: 2,
 }
 _PROGRESS_FROM = 32 << 20
+#: The exit code when the output's reader leaves early: a shell's for a death by SIGPIPE.
+_BROKEN_PIPE = 128 + 13
 
 
 def integer(low: int, high: int | None = None, *, what: str = "an integer"
@@ -355,6 +357,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
+    except BrokenPipeError:  # what reads the output stopped early (satchel inspect F | head)
+        _discard_stdout()
+        return _BROKEN_PIPE
     except tuple(EXIT_CODES) as exc:
         code = next(c for kind, c in EXIT_CODES.items() if isinstance(exc, kind))
         print(f"satchel: error: {exc}", file=sys.stderr)
@@ -367,6 +372,15 @@ def main(argv: Sequence[str] | None = None) -> int:
               " SATCHEL_REGISTRY) and that the database is reachable",
               file=sys.stderr)
         return 2
+
+
+def _discard_stdout() -> None:
+    """Send what is left of standard output to the null device, so that Python's last flush
+    at exit does not fail on the closed pipe with its own traceback."""
+    with suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
 
 
 def _is_database_error(exc: Exception) -> bool:
