@@ -4,6 +4,7 @@ arguments."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -80,6 +81,22 @@ def test_a_reader_that_leaves_early_gets_no_error(forest_file: Path) -> None:
     process.stdout.close()
     _, err = process.communicate(timeout=60)
     assert (process.returncode, err) == (141, b"")
+
+
+def test_ctrl_c_is_one_line(tmp_path: Path, forest_file: Path) -> None:
+    """Ctrl-C while a command works prints 'satchel: interrupted' and exits 130, the shell's
+    code for SIGINT, leaving no file behind: it printed a KeyboardInterrupt traceback."""
+    folder = tmp_path / "scoring"
+    folder.mkdir()
+    os.mkfifo(folder / "rows.csv")
+    process = subprocess.Popen([sys.executable, "-m", "satchel", "predict", str(forest_file),
+                                str(folder / "rows.csv"), "-o", str(folder / "out.csv")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with open(folder / "rows.csv", "w"):  # returns once satchel opened the pipe to read it
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert (process.returncode, out, err) == (130, b"", b"satchel: interrupted\n")
+    assert sorted(p.name for p in folder.iterdir()) == ["rows.csv"]
 
 
 # ------------------------------------------------- bad arguments: one line, exit 2

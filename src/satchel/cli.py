@@ -47,6 +47,8 @@ EXIT_CODES: dict[type[BaseException], int] = {
 _PROGRESS_FROM = 32 << 20
 #: The exit code when the output's reader leaves early: a shell's for a death by SIGPIPE.
 _BROKEN_PIPE = 128 + 13
+#: The exit code after Ctrl-C: a shell's for a death by SIGINT.
+_INTERRUPTED = 128 + 2
 
 
 def integer(low: int, high: int | None = None, *, what: str = "an integer"
@@ -360,6 +362,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # what reads the output stopped early (satchel inspect F | head)
         _discard_stdout()
         return _BROKEN_PIPE
+    except KeyboardInterrupt:  # Ctrl-C: files are written to temporaries, so none is half
+        print("satchel: interrupted", file=sys.stderr)
+        return _INTERRUPTED
     except tuple(EXIT_CODES) as exc:
         code = next(c for kind, c in EXIT_CODES.items() if isinstance(exc, kind))
         print(f"satchel: error: {exc}", file=sys.stderr)
