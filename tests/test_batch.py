@@ -22,6 +22,7 @@ import satchel
 from satchel.batch import score
 from satchel.cli import main
 from satchel.registry import Registry
+from tests.custom import Doubler
 
 COLUMNS = ["a", "b", "c", "d"]
 
@@ -339,3 +340,23 @@ def test_an_output_in_a_missing_folder_fails_before_scoring(predict: Predict, tm
     assert result.returncode == 2
     assert result.stderr == (f"satchel: error: [Errno 2] cannot save to {tmp_path}/missing/out.csv:"
                              f" the folder {tmp_path}/missing does not exist\n")
+
+
+def test_predict_trusts_custom_code_by_name(predict: Predict, tmp_path: Path,
+                                            rows: pd.DataFrame) -> None:
+    """A model with custom code is refused with the --trust options that accept it, and
+    --trust NAME scores it: predict had no way to trust a name, and said trusted=[...]."""
+    model = make_pipeline(Doubler(), LogisticRegression()).fit(table(200), np.arange(200) % 2)
+    satchel.save(model, tmp_path / "custom.satchel", sample=table(200)[:50])
+    given, written = tmp_path / "rows.csv", tmp_path / "scores.csv"
+    rows.to_csv(given, index=False)
+    refused = predict(str(tmp_path / "custom.satchel"), str(given), "-o", str(written))
+    assert refused == Result(3, "satchel: error: the file needs 1 untrusted type(s) or"
+                             " function(s): 'tests.custom.Doubler'. Nothing was imported or"
+                             " run. If you trust the file's author, pass --trust"
+                             " tests.custom.Doubler.\n")
+    assert not written.exists()
+    trusted = predict(str(tmp_path / "custom.satchel"), str(given), "-o", str(written),
+                      "--trust", "tests.custom.Doubler")
+    assert trusted.returncode == 0, trusted.stderr
+    assert read(written)["predict"].tolist() == model.predict(rows).tolist()

@@ -252,10 +252,12 @@ def test_verify_reports_environment_differences(cli: Callable[..., Result], tmp_
 
 
 def test_verify_needs_trust_for_custom_code(cli: Callable[..., Result], custom: Path) -> None:
-    """verify refuses untrusted custom code with exit 3, and passes with --trust."""
+    """verify refuses untrusted custom code with exit 3, saying which --trust options accept
+    it (not trusted=[...], which the command line has no way to pass), and passes with them."""
     assert_clean_error(cli("verify", custom), 3,
                        "the file needs 1 untrusted type(s) or function(s):"
-                       " 'tests.custom.Doubler'.")
+                       " 'tests.custom.Doubler'. Nothing was imported or run. If you trust the"
+                       " file's author, pass --trust tests.custom.Doubler.\n")
     assert cli("verify", custom, "--trust", "tests.custom.Doubler").returncode == 0
 
 

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -236,7 +237,7 @@ def _predict(args: argparse.Namespace) -> int:
     try:
         with _progress(args.input, "scoring (rows)") as progress:
             rows = score(args.target, args.input, args.output, method=args.method,
-                         chunk_rows=args.chunk_rows, progress=progress)
+                         chunk_rows=args.chunk_rows, trusted=args.trust, progress=progress)
     except _unreadable_input() as exc:
         raise RequestError(f"cannot read {args.input!r}: {_first_line(exc)}; expected a UTF-8"
                            " CSV file or a Parquet file") from None
@@ -346,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="file to write: .csv, .csv.gz or .parquet (its name gives the"
                          " format)")
     predict.add_argument("--method", default="predict", help="predict, predict_proba, ...")
+    predict.add_argument("--trust", action="append", default=[], metavar="NAME",
+                         help="trust a custom class or function by name (repeatable)")
     predict.add_argument("--chunk-rows", type=integer(1, 10**9), default=100_000,
                          help="rows per chunk, up to 1000000000 (100000)")
     from satchel import cli_registry  # noqa: PLC0415 - it imports this module's argument types
@@ -367,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _INTERRUPTED
     except tuple(EXIT_CODES) as exc:
         code = next(c for kind, c in EXIT_CODES.items() if isinstance(exc, kind))
-        print(f"satchel: error: {exc}", file=sys.stderr)
+        print(f"satchel: error: {_in_options(exc, args)}", file=sys.stderr)
         return code
     except Exception as exc:
         if not _is_database_error(exc):
@@ -377,6 +380,15 @@ def main(argv: Sequence[str] | None = None) -> int:
               " SATCHEL_REGISTRY) and that the database is reachable",
               file=sys.stderr)
         return 2
+
+
+def _in_options(exc: BaseException, args: argparse.Namespace) -> BaseException:
+    """``exc``, with a fix the library words as a Python argument worded as the command's
+    option: ``--trust NAME`` for ``trusted=[...]`` (the commands that load take it)."""
+    if isinstance(exc, UntrustedTypesError) and "trust" in vars(args):
+        options = " ".join(f"--trust {shlex.quote(name)}" for name in exc.names)
+        return UntrustedTypesError(exc.names, exc.detail, fix=f"pass {options}")
+    return exc
 
 
 def _discard_stdout() -> None:

@@ -67,16 +67,20 @@ class UntrustedTypesError(SatchelError, ValueError):
     Attributes:
         names: every untrusted name, sorted, in the dotted form that
             ``trusted=[...]`` accepts.
+        detail: what else the message says about them ("" for nothing).
     """
 
-    def __init__(self, names: Iterable[str], detail: str = "") -> None:
+    def __init__(self, names: Iterable[str], detail: str = "", *, fix: str = "") -> None:
+        """``fix`` says how to trust the names where that is not ``trusted=[...]`` (the
+        command line's ``--trust NAME``)."""
         self.names = sorted(set(names))
+        self.detail = detail
         listed = ", ".join(repr(n) for n in self.names)
         message = (
             f"the file needs {len(self.names)} untrusted type(s) or function(s): {listed}."
             f"{' ' + detail if detail else ''}"
-            f" Nothing was imported or run. If you trust the file's author, load it with"
-            f" trusted=[{listed}]."
+            f" Nothing was imported or run. If you trust the file's author,"
+            f" {fix or f'load it with trusted=[{listed}]'}."
         )
         super().__init__(message)
 
