@@ -267,6 +267,8 @@ def test_predict_reports_an_unreadable_input(capsys: pytest.CaptureFixture[str],
      "one of the arguments version --delete is required"),
     (["registry", "alias", "churn", "production", "1", "--delete"],
      "argument --delete: not allowed with argument version"),
+    (["registry", "delete", "churn", "1", "--archive", "--force"],
+     "argument --force: not allowed with argument --archive"),
 ])
 def test_bad_arguments_are_usage_errors(capsys: pytest.CaptureFixture[str], args: list[str],
                                         expected: str) -> None:

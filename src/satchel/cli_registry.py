@@ -172,8 +172,10 @@ def add_commands(commands: Any) -> None:
     delete = command("delete", _delete, "Delete (or --archive) a version.")
     delete.add_argument("name")
     delete.add_argument("version", type=_version)
-    delete.add_argument("--force", action="store_true", help="also delete its aliases")
-    delete.add_argument("--archive", action="store_true", help="archive instead of deleting")
+    force_or_archive = delete.add_mutually_exclusive_group()
+    force_or_archive.add_argument("--force", action="store_true", help="also delete its aliases")
+    force_or_archive.add_argument("--archive", action="store_true",
+                                  help="archive instead of deleting (aliases stay)")
     gc = command("gc", _gc, "Remove artifacts that no version refers to.")
     gc.add_argument("--grace", type=_grace, default=3600.0,
                     help="keep artifacts younger than this many seconds (3600)")
