@@ -22,6 +22,7 @@ import satchel
 from satchel import environment
 from satchel.diff import diff
 from satchel.errors import (
+    ConflictError,
     EncodeError,
     EnvironmentMismatchError,
     IntegrityError,
@@ -382,12 +383,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _in_options(exc: BaseException, args: argparse.Namespace) -> BaseException:
+def _in_options(exc: BaseException, args: argparse.Namespace) -> BaseException | str:
     """``exc``, with a fix the library words as a Python argument worded as the command's
-    option: ``--trust NAME`` for ``trusted=[...]`` (the commands that load take it)."""
+    option: ``--trust NAME`` for ``trusted=[...]`` (the commands that load take it) and
+    ``--force`` for ``force=True`` (registry delete)."""
     if isinstance(exc, UntrustedTypesError) and "trust" in vars(args):
         options = " ".join(f"--trust {shlex.quote(name)}" for name in exc.names)
         return UntrustedTypesError(exc.names, exc.detail, fix=f"pass {options}")
+    if isinstance(exc, ConflictError) and "force" in vars(args):
+        return str(exc).replace("force=True", "--force")
     return exc
 
 

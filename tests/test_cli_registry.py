@@ -1,0 +1,32 @@
+"""satchel registry ...: the registry's commands as a user types them, and what they print."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from satchel.cli import main
+
+
+@pytest.fixture
+def registry(tmp_path: Path, forest_file: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A registry (SATCHEL_REGISTRY) holding the forest as churn versions 1 and 2."""
+    monkeypatch.setenv("SATCHEL_REGISTRY", str(tmp_path / "registry"))
+    for _ in range(2):
+        assert main(["registry", "register", str(forest_file), "churn"]) == 0
+    return tmp_path / "registry"
+
+
+def test_delete_of_an_aliased_version_names_the_force_option(
+        registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Deleting a version an alias points to says to pass --force, the option that deletes it
+    anyway (it said force=True, which no command takes), and --force then deletes it."""
+    assert main(["registry", "alias", "churn", "production", "2"]) == 0
+    capsys.readouterr()
+    assert main(["registry", "delete", "churn", "2"]) == 2
+    assert capsys.readouterr().err == (
+        "satchel: error: models:/churn/2 is the target of alias(es) ['production']; move them"
+        " first or pass --force to delete them too\n")
+    assert main(["registry", "delete", "churn", "2", "--force"]) == 0
+    assert capsys.readouterr().out == "deleted models:/churn/2\n"
