@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,3 +32,31 @@ class Label(str):
     """A str subclass, as a user's own label type would be."""
 
     __slots__ = ()
+
+
+#: A custom step in a module of its own, for a file that embeds its source.
+_STEP = """from sklearn.base import BaseEstimator, TransformerMixin
+
+
+class Shift(TransformerMixin, BaseEstimator):
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return X - 1
+"""
+
+
+def embedded_model(folder: Path) -> Path:
+    """A file saved with a step from module ``cli_step`` and its source embedded; the module
+    exists only in a folder of ``folder`` that no later process has on its path."""
+    (folder / "site").mkdir()
+    (folder / "site" / "cli_step.py").write_text(_STEP)
+    script = ("import numpy as np, satchel, cli_step; from sklearn.pipeline import make_pipeline;"
+              " from sklearn.linear_model import LinearRegression;"
+              " rows = np.arange(20.0).reshape(10, 2);"
+              " model = make_pipeline(cli_step.Shift(), LinearRegression()).fit(rows, rows[:, 0]);"
+              f" satchel.save(model, {str(folder / 'm.satchel')!r}, sample=rows,"
+              " embed_source=True)")
+    subprocess.run([sys.executable, "-c", script], cwd=folder / "site", check=True)
+    return folder / "m.satchel"

@@ -22,7 +22,7 @@ import satchel
 from satchel.batch import score
 from satchel.cli import main
 from satchel.registry import Registry
-from tests.custom import Doubler
+from tests.custom import Doubler, embedded_model
 
 COLUMNS = ["a", "b", "c", "d"]
 
@@ -360,3 +360,20 @@ def test_predict_trusts_custom_code_by_name(predict: Predict, tmp_path: Path,
                       "--trust", "tests.custom.Doubler")
     assert trusted.returncode == 0, trusted.stderr
     assert read(written)["predict"].tolist() == model.predict(rows).tolist()
+
+
+def test_predict_runs_embedded_code_with_trust_code(tmp_path: Path) -> None:
+    """--trust-code scores a model whose custom module is not installed from the source the
+    file embeds, which the error says to pass (it said trust_code=True, which predict had no
+    way to pass)."""
+    path = embedded_model(tmp_path)
+    given, written = tmp_path / "rows.csv", tmp_path / "scores.csv"
+    pd.DataFrame({"0": [2.0, 4.0], "1": [3.0, 5.0]}).to_csv(given, index=False)
+    refused = run(str(path), str(given), "-o", str(written), "--trust", "cli_step.Shift")
+    assert (refused.returncode, refused.stderr) == (
+        2, "satchel: error: the model needs module 'cli_step', which is not installed: make"
+        " module 'cli_step' importable, or pass --trust-code to run the source embedded in the"
+        " file.\n")
+    scored = run(str(path), str(given), "-o", str(written), "--trust-code")
+    assert scored.returncode == 0, scored.stderr
+    assert read(written)["predict"].tolist() == pytest.approx([2.0, 4.0])

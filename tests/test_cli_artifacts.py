@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 
 import satchel
 from satchel.cli import build_parser, main
-from tests.custom import Doubler
+from tests.custom import Doubler, embedded_model
 from tests.hostile_tools import array_offset, forge_check_outputs, forge_environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -259,6 +259,19 @@ def test_verify_needs_trust_for_custom_code(cli: Callable[..., Result], custom: 
                        " 'tests.custom.Doubler'. Nothing was imported or run. If you trust the"
                        " file's author, pass --trust tests.custom.Doubler.\n")
     assert cli("verify", custom, "--trust", "tests.custom.Doubler").returncode == 0
+
+
+def test_verify_runs_embedded_code_with_trust_code(tmp_path: Path) -> None:
+    """A file whose custom module is missing says to pass --trust-code (not trust_code=True,
+    which the command line had no way to pass), and verifies with it."""
+    path = embedded_model(tmp_path)
+    assert_clean_error(run("verify", path, "--trust", "cli_step.Shift"), 2,
+                       "the model needs module 'cli_step', which is not installed: make module"
+                       " 'cli_step' importable, or pass --trust-code to run the source embedded"
+                       " in the file.\n")
+    result = run("verify", path, "--trust-code", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["check sample rows"] == 10
 
 
 def test_untrusted_lists_names(cli: Callable[..., Result], custom: Path, churn: Path) -> None:

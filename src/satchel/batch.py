@@ -60,15 +60,15 @@ def _count_rows(path: str) -> int:
 
 
 def score(target: str, source: str, output: str, *, method: str = "predict",
-          chunk_rows: int = 100_000, trusted: Iterable[str] = (),
+          chunk_rows: int = 100_000, trusted: Iterable[str] = (), trust_code: bool = False,
           progress: Callable[[int, int], None] | None = None) -> int:
     """Write ``method``'s outputs for every row of ``source`` to ``output``; return the rows.
 
-    ``target`` is loaded as ``load(target, trusted=trusted)`` does. Each chunk
-    is validated against the model's input schema like a server request. The
-    output is Parquet (``.parquet``, ``.pq``), gzip-compressed CSV (``.csv.gz``)
-    or CSV (``.csv``, ``.txt``, a device), written to a temporary file and
-    renamed into place.
+    ``target`` is loaded as ``load(target, trusted=trusted,
+    trust_code=trust_code)`` does. Each chunk is validated against the model's
+    input schema like a server request. The output is Parquet (``.parquet``,
+    ``.pq``), gzip-compressed CSV (``.csv.gz``) or CSV (``.csv``, ``.txt``, a
+    device), written to a temporary file and renamed into place.
 
     Raises:
         SchemaError: a chunk does not match the schema (nothing is written).
@@ -76,13 +76,15 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
             (nothing is written).
         OSError: ``output`` is a folder or in a missing one (checked before scoring).
         UntrustedTypesError: the model needs names ``trusted`` does not give.
+        MissingCodeError: custom code it needs is not installed (nor run, with
+            ``trust_code``, from the file).
     """
     import pandas as pd  # noqa: PLC0415
 
     kind = _output_kind(output)
     if method not in METHODS:
         raise RequestError(f"unknown method {method!r}: expected one of {list(METHODS)}")
-    model = load(target, mmap=True, trusted=trusted)
+    model = load(target, mmap=True, trusted=trusted, trust_code=trust_code)
     if not hasattr(model.unwrap(), method):
         raise RequestError(f"this model has no {method}; it offers"
                            f" {[m for m in METHODS if hasattr(model.unwrap(), m)]}")

@@ -27,6 +27,7 @@ from satchel.errors import (
     EnvironmentMismatchError,
     IntegrityError,
     InvalidNameError,
+    MissingCodeError,
     PredictionMismatchError,
     RequestError,
     SatchelError,
@@ -192,7 +193,8 @@ def _plain(value: Any) -> str:
 
 def _verify(args: argparse.Namespace) -> int:
     with _progress(args.file, "verifying") as progress:
-        result = satchel.verify(args.file, trusted=args.trust, progress=progress)
+        result = satchel.verify(args.file, trusted=args.trust, trust_code=args.trust_code,
+                                progress=progress)
     summary = {
         "file": args.file, "digest": result.digest, "arrays verified": result.arrays,
         "check sample rows": result.checked_rows or "none stored",
@@ -238,7 +240,8 @@ def _predict(args: argparse.Namespace) -> int:
     try:
         with _progress(args.input, "scoring (rows)") as progress:
             rows = score(args.target, args.input, args.output, method=args.method,
-                         chunk_rows=args.chunk_rows, trusted=args.trust, progress=progress)
+                         chunk_rows=args.chunk_rows, trusted=args.trust,
+                         trust_code=args.trust_code, progress=progress)
     except _unreadable_input() as exc:
         raise RequestError(f"cannot read {args.input!r}: {_first_line(exc)}; expected a UTF-8"
                            " CSV file or a Parquet file") from None
@@ -281,6 +284,10 @@ def _untrusted(args: argparse.Namespace) -> int:
     return 0
 
 
+_TRUST_CODE = ("run the source a file embeds for a custom module that is not installed"
+               " (only for files you trust)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``satchel`` command."""
     parser = argparse.ArgumentParser(
@@ -312,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("file", help="path of a .satchel file")
     verify.add_argument("--trust", action="append", default=[], metavar="NAME",
                         help="trust a custom class or function by name (repeatable)")
+    verify.add_argument("--trust-code", action="store_true", help=_TRUST_CODE)
     verify.add_argument("--json", action="store_true", help="print JSON")
     compare = command("diff", _diff, "List parameter, structure, array and metadata"
                       " differences between two files.")
@@ -350,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--method", default="predict", help="predict, predict_proba, ...")
     predict.add_argument("--trust", action="append", default=[], metavar="NAME",
                          help="trust a custom class or function by name (repeatable)")
+    predict.add_argument("--trust-code", action="store_true", help=_TRUST_CODE)
     predict.add_argument("--chunk-rows", type=integer(1, 10**9), default=100_000,
                          help="rows per chunk, up to 1000000000 (100000)")
     from satchel import cli_registry  # noqa: PLC0415 - it imports this module's argument types
@@ -385,13 +394,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _in_options(exc: BaseException, args: argparse.Namespace) -> BaseException | str:
     """``exc``, with a fix the library words as a Python argument worded as the command's
-    option: ``--trust NAME`` for ``trusted=[...]`` (the commands that load take it) and
-    ``--force`` for ``force=True`` (registry delete)."""
+    option: ``--trust NAME`` for ``trusted=[...]`` and ``--trust-code`` for
+    ``trust_code=True`` (the commands that load take them), ``--force`` for
+    ``force=True`` (registry delete)."""
     if isinstance(exc, UntrustedTypesError) and "trust" in vars(args):
         options = " ".join(f"--trust {shlex.quote(name)}" for name in exc.names)
         return UntrustedTypesError(exc.names, exc.detail, fix=f"pass {options}")
     if isinstance(exc, ConflictError) and "force" in vars(args):
         return str(exc).replace("force=True", "--force")
+    if isinstance(exc, MissingCodeError) and "trust_code" in vars(args):
+        return str(exc).replace("load with trust_code=True", "pass --trust-code")
     return exc
 
 
