@@ -143,3 +143,22 @@ def test_diff_refuses_damaged_files(tmp_path: Path, xy: tuple[Any, Any]) -> None
     right.write_bytes(bytes(data))
     with pytest.raises(satchel.IntegrityError, match="does not match its checksum"):
         satchel.diff(left, right)
+
+
+def test_numpy_scalars_are_compared_by_value(tmp_path: Path, xy: tuple[Any, Any]) -> None:
+    """A numpy scalar that changed (StandardScaler's n_samples_seen_) is shown as its value and
+    dtype at its own path, not as the hex of its bytes at path.hex."""
+    left = _save(tmp_path, "a", _fit(xy))
+    right = _save(tmp_path, "b", _fit((xy[0][:100], xy[1][:100])))
+    changes = [str(c) for c in satchel.diff(left, right)]
+    seen = satchel.load(left).unwrap()[0].n_samples_seen_
+    assert (f"steps[0][1].n_samples_seen_: value: {seen.item()!r} ({seen.dtype}) ->"
+            f" {type(seen)(100).item()!r} ({seen.dtype})") in changes
+    assert not [c for c in changes if ".hex" in c]
+    same = {"a": np.float32(1.5), "b": np.int16(-3), "c": np.str_("x")}
+    assert satchel.diff(_save(tmp_path, "c", same), _save(tmp_path, "d", dict(same))) == []
+    changed = {"a": np.float64(1.5), "b": np.int16(-4), "c": np.str_("yz")}
+    assert [str(c) for c in satchel.diff(_save(tmp_path, "c", same),
+                                         _save(tmp_path, "e", changed))] == [
+        "a: value: 1.5 (float32) -> 1.5 (float64)", "b: value: -3 (int16) -> -4 (int16)",
+        "c: value: 'x' (<U1) -> 'yz' (<U2)"]

@@ -11,9 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from satchel.errors import FormatError
 from satchel.format import reader
 from satchel.format.container import Header
+from satchel.format.decoder import decode_inline
 from satchel.format.handlers.numpy_ import inline_array
+from satchel.format.trust import TrustPolicy
 from satchel.inspection import FileLike, opened
 
 
@@ -90,6 +93,9 @@ class _Differ:
             self.add(path, "type", _describe(x), _describe(y))
         elif x.get("$") == "nd":
             self.compare_arrays(x, y, path)
+        elif x.get("$") == "npscalar":
+            if x != y:
+                self.add(path, "value", _scalar(x), _scalar(y))
         elif x.get("$") == "dict" and isinstance(x.get("v"), dict) and isinstance(
                 y.get("v"), dict):
             self.walk_mapping(x["v"], y["v"], path, transparent=False)
@@ -133,6 +139,23 @@ def _array_gap(left: np.ndarray[Any, Any], right: np.ndarray[Any, Any]) -> str:
         return f"{differ} of {left.size} values differ, largest difference {gap:.4g}"
     differ = int(np.count_nonzero(left != right))
     return f"{differ} of {left.size} entries differ"
+
+
+class _NamesNothing(TrustPolicy):
+    """A numpy scalar is data: decoding one for a diff trusts no class or function."""
+
+    def trusts(self, role: Any, name: str) -> bool:
+        return False
+
+
+def _scalar(node: dict[str, Any]) -> str:
+    """A numpy scalar node as its value and dtype (``200 (int64)``), not its bytes in hex;
+    its hex and dtype as they are if they do not make a scalar."""
+    try:
+        value = decode_inline(node, _NamesNothing())
+    except FormatError:
+        return f"hex {_short(node.get('hex'))} ({_short(node.get('dtype'))})"
+    return f"{_short(value.item())} ({value.dtype})"
 
 
 def _short(value: Any) -> str:
