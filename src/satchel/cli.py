@@ -309,9 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = command("inspect", _inspect, "Show a file's objects, schema, environment and"
                       " trust status from its header; nothing is imported or run.")
     inspect.add_argument("file", help="path of a .satchel file")
-    inspect.add_argument("--json", action="store_true", help="print JSON")
-    inspect.add_argument("--requirements", action="store_true",
-                         help="print the saved environment as a pinned requirements file")
+    json_or_requirements = inspect.add_mutually_exclusive_group()
+    json_or_requirements.add_argument("--json", action="store_true", help="print JSON")
+    json_or_requirements.add_argument(
+        "--requirements", action="store_true",
+        help="print the saved environment as a pinned requirements file")
     inspect.add_argument("--max-rows", type=integer(0), default=60,
                          help="objects to list (60)")
     verify = command("verify", _verify, "Check every byte, the content digest and the stored"
