@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,24 @@ def test_delete_of_an_aliased_version_names_the_force_option(
         " first or pass --force to delete them too\n")
     assert main(["registry", "delete", "churn", "2", "--force"]) == 0
     assert capsys.readouterr().out == "deleted models:/churn/2\n"
+
+
+def test_every_command_prints_json_with_json(registry: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """alias, tag, delete and gc print JSON with --json like the other registry commands;
+    they printed their sentence whatever --json said."""
+    def printed(*args: str) -> object:
+        assert main(["registry", *args, "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    assert printed("alias", "churn", "production", "1") == {
+        "uri": "models:/churn@production", "version": 1}
+    assert printed("alias", "churn", "production", "--delete") == {
+        "uri": "models:/churn@production", "version": None}
+    tagged = printed("tag", "churn", "1", "--set", "stage=qa")
+    assert isinstance(tagged, dict)
+    assert (tagged["uri"], tagged["tags"]) == ("models:/churn/1", {"stage": "qa"})
+    assert printed("delete", "churn", "1", "--archive") == {"uri": "models:/churn/1",
+                                                            "status": "archived"}
+    assert printed("delete", "churn", "2") == {"uri": "models:/churn/2", "status": "deleted"}
+    assert printed("gc") == []

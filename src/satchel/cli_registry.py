@@ -64,14 +64,16 @@ def _show(args: argparse.Namespace) -> int:
     return _emit(args, _version_json(found), Table(found.uri, ["field", "value"], rows))
 
 
+def _done(args: argparse.Namespace, data: Any, text: str) -> int:
+    """Report what a command changed: ``data`` as JSON with ``--json``, else ``text``."""
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
+    return 0
+
+
 def _register(args: argparse.Namespace) -> int:
     found = _registry(args).register(args.name, args.file, description=args.description,
                                      tags=dict(args.tag), metrics=dict(args.metric))
-    if args.json:
-        print(json.dumps(_version_json(found), indent=2, default=str))
-    else:
-        print(f"registered {found.uri} ({found.digest})")
-    return 0
+    return _done(args, _version_json(found), f"registered {found.uri} ({found.digest})")
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -97,37 +99,35 @@ def _metric(text: str) -> tuple[str, float]:
 
 def _alias(args: argparse.Namespace) -> int:
     registry = _registry(args)
+    uri = f"models:/{args.name}@{args.alias}"
     if args.delete:
         registry.delete_alias(args.name, args.alias)
-        print(f"deleted alias {args.name}@{args.alias}")
-        return 0
+        return _done(args, {"uri": uri, "version": None},
+                     f"deleted alias {args.name}@{args.alias}")
     registry.set_alias(args.name, args.alias, args.version)
-    print(f"models:/{args.name}@{args.alias} -> version {args.version}")
-    return 0
+    return _done(args, {"uri": uri, "version": args.version},
+                 f"{uri} -> version {args.version}")
 
 
 def _tag(args: argparse.Namespace) -> int:
     found = _registry(args).update(args.name, args.version, tags=dict(args.set),
                                    remove_tags=args.remove, description=args.description)
-    print(f"{found.uri} tags: {found.tags}")
-    return 0
+    return _done(args, _version_json(found), f"{found.uri} tags: {found.tags}")
 
 
 def _delete(args: argparse.Namespace) -> int:
     registry = _registry(args)
     if args.archive:
         registry.archive(args.name, args.version)
-        print(f"archived models:/{args.name}/{args.version}")
     else:
         registry.delete(args.name, args.version, force=args.force)
-        print(f"deleted models:/{args.name}/{args.version}")
-    return 0
+    status, uri = "archived" if args.archive else "deleted", f"models:/{args.name}/{args.version}"
+    return _done(args, {"uri": uri, "status": status}, f"{status} {uri}")
 
 
 def _gc(args: argparse.Namespace) -> int:
     removed = _registry(args).gc(grace_seconds=args.grace)
-    print(f"removed {len(removed)} orphaned artifact(s)")
-    return 0
+    return _done(args, removed, f"removed {len(removed)} orphaned artifact(s)")
 
 
 def add_commands(commands: Any) -> None:
