@@ -52,3 +52,15 @@ def test_every_command_prints_json_with_json(registry: Path,
                                                             "status": "archived"}
     assert printed("delete", "churn", "2") == {"uri": "models:/churn/2", "status": "deleted"}
     assert printed("gc") == []
+
+
+def test_a_database_without_an_artifact_store_names_the_option(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database URL with no artifact store says to pass --artifacts, the option that gives
+    one; it said artifacts='s3://bucket/prefix', which no command takes."""
+    monkeypatch.delenv("SATCHEL_ARTIFACTS", raising=False)
+    assert main(["registry", "models", "--registry", f"sqlite:///{tmp_path}/registry.db"]) == 2
+    assert capsys.readouterr().err == (
+        "satchel: error: the registry database sqlite://... needs an artifact store: pass"
+        " --artifacts s3://bucket/prefix (any fsspec URL) or set SATCHEL_ARTIFACTS\n")

@@ -394,18 +394,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
+#: Fixes the library words as a Python argument, and the option a command takes instead:
+#: (error, the argument as the message words it, the option, the option's destination).
+_OPTIONS: list[tuple[type[BaseException], str, str, str]] = [
+    (ConflictError, "force=True", "--force", "force"),
+    (MissingCodeError, "load with trust_code=True", "pass --trust-code", "trust_code"),
+    (InvalidNameError, "artifacts='s3://bucket/prefix'", "--artifacts s3://bucket/prefix",
+     "artifacts"),
+]
+
+
 def _in_options(exc: BaseException, args: argparse.Namespace) -> BaseException | str:
     """``exc``, with a fix the library words as a Python argument worded as the command's
-    option: ``--trust NAME`` for ``trusted=[...]`` and ``--trust-code`` for
-    ``trust_code=True`` (the commands that load take them), ``--force`` for
-    ``force=True`` (registry delete)."""
+    option: ``--trust NAME`` for ``trusted=[...]``, and those of ``_OPTIONS``."""
     if isinstance(exc, UntrustedTypesError) and "trust" in vars(args):
         options = " ".join(f"--trust {shlex.quote(name)}" for name in exc.names)
         return UntrustedTypesError(exc.names, exc.detail, fix=f"pass {options}")
-    if isinstance(exc, ConflictError) and "force" in vars(args):
-        return str(exc).replace("force=True", "--force")
-    if isinstance(exc, MissingCodeError) and "trust_code" in vars(args):
-        return str(exc).replace("load with trust_code=True", "pass --trust-code")
+    for kind, argument, option, destination in _OPTIONS:
+        if isinstance(exc, kind) and destination in vars(args) and argument in str(exc):
+            return str(exc).replace(argument, option)
     return exc
 
 
