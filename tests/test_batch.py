@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -23,6 +24,7 @@ from satchel.batch import score
 from satchel.cli import main
 from satchel.registry import Registry
 from tests.custom import Doubler, embedded_model
+from tests.hostile_tools import forge_environment
 
 COLUMNS = ["a", "b", "c", "d"]
 
@@ -377,3 +379,19 @@ def test_predict_runs_embedded_code_with_trust_code(tmp_path: Path) -> None:
     scored = run(str(path), str(given), "-o", str(written), "--trust-code")
     assert scored.returncode == 0, scored.stderr
     assert read(written)["predict"].tolist() == pytest.approx([2.0, 4.0])
+
+
+def test_a_warning_is_one_line(tmp_path: Path, model_file: Path, rows: pd.DataFrame) -> None:
+    """A model saved under other versions warns in one 'satchel: warning:' line, without the
+    file, line and source of the library's code that Python's printer added."""
+    saved = tmp_path / "old.satchel"
+    saved.write_bytes(forge_environment(model_file.read_bytes(), {"scikit-learn": "1.0.2"}))
+    given, written = tmp_path / "rows.csv", tmp_path / "scores.csv"
+    rows.to_csv(given, index=False)
+    result = run(str(saved), str(given), "-o", str(written))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "satchel: warning: the model was saved in another environment (1 difference):"
+        f" scikit-learn 1.0.2 -> {sklearn.__version__} (minor). Install the saved versions"
+        " (satchel inspect FILE --requirements) or re-save the model under the current ones.\n"
+        f"scored 53 rows of {given} with {saved} -> {written}\n")

@@ -14,9 +14,10 @@ import os
 import re
 import shlex
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, TextIO
 
 import satchel
 from satchel import environment
@@ -372,6 +373,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():  # puts Python's own printer back when the command ends
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _show_warning(  # noqa: PLR0917 - the signature warnings.showwarning is called with
+        message: Warning | str, category: type[Warning], filename: str, lineno: int,
+        file: TextIO | None = None, line: str | None = None) -> None:
+    """Print a warning as one line, ``satchel: warning: ...``: Python's printer adds the file
+    and line that warned and the source of that line, which mean nothing to a user."""
+    kind = "" if category.__module__.startswith("satchel") else f"{category.__name__}: "
+    print(f"satchel: warning: {kind}{message}", file=file or sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command ``args`` names; expected errors print one line and give their code."""
     try:
         return int(args.handler(args))
     except BrokenPipeError:  # what reads the output stopped early (satchel inspect F | head)
