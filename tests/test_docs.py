@@ -70,3 +70,13 @@ def test_artifact_docs_show_the_real_schema_error(tmp_path: Path) -> None:
     quoted = text.split("The error reads:\n\n```\n", 1)[1].split("```", 1)[0].strip()
     printed = run_blocks(python_blocks(ROOT / "docs" / "ARTIFACTS.md")[:3], tmp_path)
     assert printed.strip() == quoted
+
+
+def test_readme_names_every_exit_code() -> None:
+    """The README's paragraph on exit codes names each code the command can exit with."""
+    from satchel import cli
+
+    text = (ROOT / "README.md").read_text()
+    paragraph = text.split("A command exits `0`", 1)[1].split("\n\n", 1)[0]
+    codes = {*cli.EXIT_CODES.values(), 1, cli._INTERRUPTED, cli._BROKEN_PIPE}
+    assert sorted(c for c in codes if f"`{c}`" not in paragraph) == []
