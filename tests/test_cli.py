@@ -154,6 +154,18 @@ def test_serve_accepts_the_edges_of_its_ranges() -> None:
             args.max_body_bytes) == (0, 1, 0.0, 0.01, 1)
 
 
+def test_serve_refuses_a_batch_wait_without_batching(capsys: pytest.CaptureFixture[str]
+                                                    ) -> None:
+    """--batch-wait-ms with --no-batching is a usage error: the wait was silently ignored."""
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["serve", "m.satchel", "--no-batching", "--batch-wait-ms",
+                                   "5"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "satchel serve: error: argument --batch-wait-ms: not allowed with argument"
+        " --no-batching")
+
+
 @pytest.mark.parametrize(("uri", "expected"), [
     ("models:/bad name", "invalid model name 'bad name'"),
     ("models:/churn/0", "invalid version '0' in 'models:/churn/0'"),

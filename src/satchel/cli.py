@@ -345,10 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=integer(1), default=1, help="worker processes (1)")
     serve.add_argument("--max-body-bytes", type=integer(1), default=10 << 20,
                        help="larger request bodies get 413 (10 MiB)")
-    serve.add_argument("--batch-wait-ms", type=number(0, 60_000), default=0.0,
-                       help="how long single rows wait to be batched, up to 60000"
-                       " (0: only waiting ones)")
-    serve.add_argument("--no-batching", action="store_true", help="switch batching off")
+    wait_or_no_batching = serve.add_mutually_exclusive_group()
+    wait_or_no_batching.add_argument("--batch-wait-ms", type=number(0, 60_000), default=0.0,
+                                     help="how long single rows wait to be batched, up to"
+                                     " 60000 (0: only waiting ones)")
+    wait_or_no_batching.add_argument("--no-batching", action="store_true",
+                                     help="switch batching off")
     serve.add_argument("--poll-interval", type=number(0, 86_400, above=True), default=5.0,
                        help="seconds between checks of a followed alias, up to 86400 (5)")
     predict = command("predict", _predict, "Score a CSV or Parquet file in chunks, with the"
