@@ -1139,6 +1139,35 @@ def test_a_save_to_no_file_says_what_the_path_is(tmp_path: Path, where: str,
     assert list(tmp_path.iterdir()) == []
 
 
+def _refusing_folder(tmp_path: Path, kind: str) -> Path:
+    """A folder in which no file can be created: a read-only one, or /proc."""
+    if kind == "proc":
+        if not os.path.isdir("/proc/self"):
+            pytest.skip("no /proc here")
+        return Path("/proc")
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.access(folder, os.W_OK):
+        pytest.skip("this user may write to a read-only folder")
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["read-only", "proc"])
+def test_a_save_to_a_folder_that_refuses_files_names_it(tmp_path: Path, kind: str) -> None:
+    """A folder in which no file can be created is named with the path given and why, not
+    the hidden temporary file (a read-only folder's error named it) nor as missing (/proc's
+    was said not to exist)."""
+    folder = _refusing_folder(tmp_path, kind)
+    with pytest.raises(OSError, match="no file can be created") as caught:
+        satchel.save({"a": 1}, folder / "model.satchel")
+    assert str(caught.value) == (
+        f"[Errno {caught.value.errno}] cannot save to {folder}/model.satchel: no file can be"
+        f" created in the folder {folder} ({os.strerror(caught.value.errno or 0)}); a save"
+        " writes a temporary file beside its destination and renames it into place, so"
+        " choose a folder you can write to")
+
+
 def test_a_save_to_a_device_writes_to_it(tmp_path: Path) -> None:
     """A device (/dev/null) is written to, as open() does, never replaced by a file."""
     import stat

@@ -92,9 +92,8 @@ def replacing(target: str | os.PathLike[str]) -> Iterator[str]:
     mode = _mode(path)
     try:  # 0o666 less the umask, as open() creates a file
         os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    except FileNotFoundError:
-        raise FileNotFoundError(errno.ENOENT, f"cannot save to {path}: the folder {directory}"
-                                " does not exist") from None
+    except OSError as exc:
+        raise _uncreatable(exc, path, directory) from None
     old = _hold(path)
     try:
         yield temporary
@@ -108,6 +107,18 @@ def replacing(target: str | os.PathLike[str]) -> Iterator[str]:
     finally:
         if old is not None:
             _release(old)
+
+
+def _uncreatable(exc: OSError, path: str, directory: str) -> OSError:
+    """The error for a save whose temporary file could not be created: it names the path
+    given and its folder, not the hidden temporary file."""
+    if not os.path.isdir(directory):
+        return FileNotFoundError(errno.ENOENT, f"cannot save to {path}: the folder {directory}"
+                                 " does not exist")
+    return type(exc)(exc.errno, f"cannot save to {path}: no file can be created in the folder"
+                     f" {directory} ({exc.strerror}); a save writes a temporary file beside its"
+                     " destination and renames it into place, so choose a folder you can"
+                     " write to")
 
 
 def destination(target: str | os.PathLike[str]) -> str:
