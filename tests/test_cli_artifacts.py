@@ -128,6 +128,26 @@ def test_inspect_plain_output(churn: Path) -> None:
     assert any(line.split() == ["python", platform.python_version()] for line in lines)
 
 
+def objects_table(text: str) -> list[list[str]]:
+    """The rows of the objects table in inspect's plain output, each split into words."""
+    table = text.split("# objects\n", 1)[1].split("\n\n", 1)[0]
+    return [line.split() for line in table.splitlines()[1:]]
+
+
+def test_inspect_says_how_many_objects_it_left_out(cli: Callable[..., Result],
+                                                   churn: Path) -> None:
+    """Past --max-rows, the last row counts the objects left out and gives the --max-rows
+    that lists them all; it gave a lower bound and said --json would list them, which it
+    does not."""
+    every = objects_table(cli("inspect", churn, "--max-rows", "1000").stdout)
+    assert every[-1][0] != "..."
+    shown = objects_table(cli("inspect", churn, "--max-rows", "2").stdout)
+    assert shown[:2] == every[:2]
+    assert shown[2] == ["...", str(len(every) - 2), "more", "not", "shown", "--max-rows",
+                        str(len(every)), "lists", "them"]
+    assert objects_table(cli("inspect", churn, "--max-rows", str(len(every))).stdout) == every
+
+
 def test_inspect_shows_user_metadata(cli: Callable[..., Result], churn: Path) -> None:
     """inspect's plain output includes the metadata= the model was saved with."""
     output = cli("inspect", churn).stdout

@@ -53,11 +53,13 @@ def _size(count: int) -> str:
 
 
 def tree_rows(header: Header, limit: int) -> list[list[str]]:
-    """One row per object, array and reference in the tree: path, type, detail, trust."""
+    """One row per object, array and reference in the tree: path, type, detail, trust; past
+    ``limit`` rows, one that says how many more there are and the limit that lists them."""
     policy = TrustPolicy()
     rows: list[list[str]] = []
+    hidden = 0
     stack: list[tuple[Any, str]] = [(header.tree, "")]
-    while stack and len(rows) < limit:
+    while stack:
         node, path = stack.pop()
         if isinstance(node, list):
             stack.extend((item, f"{path}[{i}]") for i, item in reversed(list(enumerate(node))))
@@ -65,8 +67,10 @@ def tree_rows(header: Header, limit: int) -> list[list[str]]:
         if not isinstance(node, dict):
             continue
         row = _row(node, path or "<root>", header, policy)
-        if row:
+        if row and len(rows) < limit:
             rows.append(row)
+        elif row:
+            hidden += 1
         if node.get("$") in ("objs", "news"):  # members stored as columns: one row per column
             columns = (node.get("state") or {}).get("v")
             member = path if "[*]" in path else f"{path}[*]"  # a column of members is per member
@@ -78,9 +82,9 @@ def tree_rows(header: Header, limit: int) -> list[list[str]]:
             stack.extend((v, f"{path}.{k}") for k, v in reversed(list(children.items())))
         elif children is not None:
             stack.append((children, path))
-    remaining = len(stack)
-    if remaining:
-        rows.append(["...", f"{remaining}+ more not shown", "use --json for all", ""])
+    if hidden:
+        rows.append(["...", f"{hidden} more not shown", f"--max-rows {limit + hidden} lists"
+                     " them", ""])
     return rows
 
 
