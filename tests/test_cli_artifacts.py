@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import platform
+import pty
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -146,6 +149,58 @@ def test_inspect_says_how_many_objects_it_left_out(cli: Callable[..., Result],
     assert shown[2] == ["...", str(len(every) - 2), "more", "not", "shown", "--max-rows",
                         str(len(every)), "lists", "them"]
     assert objects_table(cli("inspect", churn, "--max-rows", str(len(every))).stdout) == every
+
+
+@pytest.fixture(scope="module")
+def hostile_text(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model whose column names and metadata hold an escape sequence, a line break, a
+    right-to-left override and rich markup."""
+    frame = pd.DataFrame({"a\x1b[2Jb": [1.0, 2.0, 3.0], "[red]x\nnext": [0.0, 1.0, 0.0],
+                          "abc\u202edef": [1.0, 1.0, 0.0]})
+    path = tmp_path_factory.mktemp("cli") / "hostile-text.satchel"
+    satchel.save(LinearRegression().fit(frame, [1.0, 2.0, 3.0]), path, sample=frame,
+                 metadata={"note": "[/bold] closes no tag"})
+    return path
+
+
+def test_inspect_escapes_what_is_not_printable(cli: Callable[..., Result],
+                                               hostile_text: Path) -> None:
+    """Characters a terminal would act on are printed as their escapes, one table row per
+    column: the escape sequence, line break and override went out as they were."""
+    lines = cli("inspect", hostile_text).stdout.splitlines()
+    assert not [line for line in lines if not line.isprintable()]
+    assert [line.split()[0] for line in lines if line.endswith("float64  float  False")] == [
+        "a\\x1b[2Jb", "[red]x\\nnext", "abc\\u202edef"]
+
+
+def run_in_terminal(*args: str | Path) -> tuple[int, str, str]:
+    """``python -m satchel`` with ``args``, its output to a terminal: code, output, errors."""
+    pytest.importorskip("rich")
+    terminal, end = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "satchel", *map(str, args)], cwd=ROOT,
+                               stdout=end, stderr=subprocess.PIPE,
+                               env={**os.environ, "COLUMNS": "200"})
+    os.close(end)
+    output = b""
+    with contextlib.suppress(OSError):  # EIO once the command has closed the terminal
+        while chunk := os.read(terminal, 1 << 16):
+            output += chunk
+    os.close(terminal)
+    _, errors = process.communicate(timeout=60)
+    return process.returncode, output.decode(), errors.decode()
+
+
+def test_inspect_on_a_terminal_prints_text_not_markup(hostile_text: Path) -> None:
+    """On a terminal, text from the file is shown as it is written: '[/bold]' in the metadata
+    made rich raise MarkupError with a traceback, '[red]' coloured a column name and the
+    escape sequence reached the terminal."""
+    code, output, errors = run_in_terminal("inspect", hostile_text)
+    assert (code, errors) == (0, "")
+    assert "[/bold] closes no tag" in output
+    assert "[red]x\\nnext" in output
+    assert "a\\x1b[2Jb" in output
+    assert "\x1b[2J" not in output
+    assert "\x1b[31m" not in output
 
 
 def test_inspect_shows_user_metadata(cli: Callable[..., Result], churn: Path) -> None:

@@ -22,26 +22,50 @@ class Table:
 
 
 def render(table: Table) -> None:
-    """Print ``table``: with rich on a terminal, as aligned plain text otherwise."""
-    if sys.stdout.isatty():
-        try:
-            from rich.console import Console  # noqa: PLC0415 - optional dependency
-            from rich.table import Table as RichTable  # noqa: PLC0415
-        except ImportError:
-            pass
-        else:
-            shown = RichTable(*table.columns, title=table.title, title_justify="left")
-            for row in table.rows:
-                shown.add_row(*row)
-            Console().print(shown)
-            return
-    widths = [max(len(str(c)) for c in column) for column in
-              zip(table.columns, *table.rows, strict=True)]
-    print(f"# {table.title}")
-    for row in [table.columns, *table.rows]:
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths,
-                                                                      strict=True)).rstrip())
+    """Print ``table``: with rich on a terminal, as aligned plain text otherwise.
+
+    Cells come from files (column names, metadata, package names), so every
+    character that is not printable is written as its escape (``\\x1b``,
+    ``\\n``) and rich is given text, not markup: an escape sequence or a
+    ``[red]`` tag from a file neither reaches the terminal nor styles it.
+    """
+    title, columns = printable(table.title), [printable(c) for c in table.columns]
+    rows = [[printable(cell) for cell in row] for row in table.rows]
+    if sys.stdout.isatty() and _render_rich(title, columns, rows):
+        return
+    widths = [max(len(c) for c in column) for column in zip(columns, *rows, strict=True)]
+    print(f"# {title}")
+    for row in [columns, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths,
+                                                                 strict=True)).rstrip())
     print()
+
+
+def _render_rich(title: str, columns: list[str], rows: list[list[str]]) -> bool:
+    """Print the table with rich, as text (not markup); False if rich is not installed."""
+    try:
+        from rich.console import Console  # noqa: PLC0415 - optional dependency
+        from rich.table import Table as RichTable  # noqa: PLC0415
+        from rich.text import Text  # noqa: PLC0415
+    except ImportError:
+        return False
+    shown = RichTable(title=Text(title), title_justify="left")
+    for column in columns:
+        shown.add_column(Text(column))
+    for row in rows:
+        shown.add_row(*map(Text, row))
+    Console().print(shown)
+    return True
+
+
+def printable(value: Any) -> str:
+    """``str(value)`` with each character that is not printable (controls, format characters
+    such as a right-to-left override, line breaks) written as Python escapes it (``\\x1b``,
+    ``\\n``, ``\\u202e``)."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _size(count: int) -> str:
