@@ -173,6 +173,28 @@ def test_inspect_escapes_what_is_not_printable(cli: Callable[..., Result],
         "a\\x1b[2Jb", "[red]x\\nnext", "abc\\u202edef"]
 
 
+def test_messages_escape_what_files_hold(tmp_path: Path, churn: Path) -> None:
+    """Errors and warnings quoting a file's text write what is not printable as escapes: a
+    forged metadata key or saved version cleared the screen and set the terminal's title."""
+    forged = tmp_path / "forged.satchel"
+    forged.write_bytes(forge_environment(churn.read_bytes(), **{"\x1b[2Jkey": "x"}))
+    result = run("verify", forged)
+    assert result.returncode == 2
+    assert result.stderr == ("satchel: error: metadata.environment.\\x1b[2Jkey: unknown field;"
+                             " expected one of ['created', 'implementation', 'packages',"
+                             " 'platform', 'python', 'satchel']\n")
+    old = tmp_path / "old.satchel"
+    old.write_bytes(forge_environment(churn.read_bytes(), {"numpy": "1.0\x1b]0;title\x07"}))
+    rows = tmp_path / "rows.csv"
+    pd.DataFrame(np.zeros((2, 4)), columns=["age", "income", "tenure", "spend"]).to_csv(
+        rows, index=False)
+    result = run("predict", old, rows, "-o", tmp_path / "out.csv")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("satchel: warning: the model was saved in another"
+                                    " environment (1 difference): numpy 1.0\\x1b]0;title\\x07")
+    assert all(line.isprintable() for line in result.stderr.splitlines())
+
+
 def run_in_terminal(*args: str | Path) -> tuple[int, str, str]:
     """``python -m satchel`` with ``args``, its output to a terminal: code, output, errors."""
     pytest.importorskip("rich")

@@ -36,7 +36,7 @@ from satchel.errors import (
 )
 from satchel.format.reader import Progress
 from satchel.registry.names import is_model_uri, parse_uri
-from satchel.render import Table, render, tree_rows
+from satchel.render import Table, printable, render, tree_rows
 
 #: Exit codes, one per family of expected error (the first match wins).
 EXIT_CODES: dict[type[BaseException], int] = {
@@ -386,7 +386,7 @@ def _show_warning(  # noqa: PLR0917 - the signature warnings.showwarning is call
     """Print a warning as one line, ``satchel: warning: ...``: Python's printer adds the file
     and line that warned and the source of that line, which mean nothing to a user."""
     kind = "" if category.__module__.startswith("satchel") else f"{category.__name__}: "
-    print(f"satchel: warning: {kind}{message}", file=file or sys.stderr)
+    print(f"satchel: warning: {_escaped(f'{kind}{message}')}", file=file or sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -401,16 +401,23 @@ def _run(args: argparse.Namespace) -> int:
         return _INTERRUPTED
     except tuple(EXIT_CODES) as exc:
         code = next(c for kind, c in EXIT_CODES.items() if isinstance(exc, kind))
-        print(f"satchel: error: {_in_options(exc, args)}", file=sys.stderr)
+        print(f"satchel: error: {_escaped(str(_in_options(exc, args)))}", file=sys.stderr)
         return code
     except Exception as exc:
         if not _is_database_error(exc):
             raise
         print(f"satchel: error: cannot use the registry at {_registry_location(args)!r}:"
-              f" {_first_line(getattr(exc, 'orig', None) or exc)}; check --registry (or"
-              " SATCHEL_REGISTRY) and that the database is reachable",
+              f" {_escaped(_first_line(getattr(exc, 'orig', None) or exc))}; check --registry"
+              " (or SATCHEL_REGISTRY) and that the database is reachable",
               file=sys.stderr)
         return 2
+
+
+def _escaped(message: str) -> str:
+    """``message`` with what is not printable in each line written as its escape: messages
+    quote what files hold (a saved version, a metadata key), which a terminal would act on.
+    A schema error keeps its line per problem."""
+    return "\n".join(printable(line) for line in message.split("\n"))
 
 
 #: Fixes the library words as a Python argument, and the option a command takes instead:
