@@ -3,6 +3,7 @@ written when the input does not match the model."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -395,3 +396,23 @@ def test_a_warning_is_one_line(tmp_path: Path, model_file: Path, rows: pd.DataFr
         f" scikit-learn 1.0.2 -> {sklearn.__version__} (minor). Install the saved versions"
         " (satchel inspect FILE --requirements) or re-save the model under the current ones.\n"
         f"scored 53 rows of {given} with {saved} -> {written}\n")
+
+
+def test_an_input_is_read_once(tmp_path: Path, model_file: Path, model: Any,
+                               rows: pd.DataFrame) -> None:
+    """Without a progress bar the input is read once, so a named pipe scores: it was read to
+    the end to count its rows first, and scoring then waited for a second writer for good."""
+    folder = tmp_path / "piped"
+    folder.mkdir()
+    os.mkfifo(folder / "rows.csv")
+    process = subprocess.Popen([sys.executable, "-m", "satchel", "predict", str(model_file),
+                                str(folder / "rows.csv"), "-o", str(folder / "scores.csv")],
+                               stderr=subprocess.PIPE)
+    with open(folder / "rows.csv", "w") as pipe:
+        pipe.write(rows.to_csv(index=False))
+    try:
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert read(folder / "scores.csv")["predict"].tolist() == model.predict(rows).tolist()

@@ -68,7 +68,9 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     trust_code=trust_code)`` does. Each chunk is validated against the model's
     input schema like a server request. The output is Parquet (``.parquet``,
     ``.pq``), gzip-compressed CSV (``.csv.gz``) or CSV (``.csv``, ``.txt``, a
-    device), written to a temporary file and renamed into place.
+    device), written to a temporary file and renamed into place. With
+    ``progress``, ``progress(done, total)`` follows each chunk; counting the
+    total takes a pass over a CSV file, made only then.
 
     Raises:
         SchemaError: a chunk does not match the schema (nothing is written).
@@ -89,7 +91,7 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
         raise RequestError(f"this model has no {method}; it offers"
                            f" {[m for m in METHODS if hasattr(model.unwrap(), m)]}")
     function = getattr(model, method)
-    total = _count_rows(source)
+    total = _count_rows(source) if progress is not None else 0  # a pass over the whole file
     parts, done = [], 0
     with replacing(output) as temporary:  # a folder or a missing one fails before scoring
         for chunk in _chunks(source, chunk_rows, text_columns(model.input_schema)):
