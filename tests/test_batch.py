@@ -238,10 +238,12 @@ def test_predict_command_in_a_new_process(tmp_path: Path, model_file: Path, mode
     assert read(written)["predict"].tolist() == model.predict(rows).tolist()
 
 
+@pytest.mark.parametrize("name", ["rows.csv", "rows.csv.gz"])
 def test_score_reports_progress_up_to_its_total(tmp_path: Path, model_file: Path,
-                                                rows: pd.DataFrame) -> None:
-    """score() calls progress(done, total) per chunk, growing, and ends at done == total."""
-    given, written = tmp_path / "rows.csv", tmp_path / "scores.csv"
+                                                rows: pd.DataFrame, name: str) -> None:
+    """score() calls progress(done, total) per chunk, growing, and ends at done == total; a
+    .csv.gz file's rows are counted in its text (its compressed bytes' line breaks were)."""
+    given, written = tmp_path / name, tmp_path / "scores.csv"
     rows.to_csv(given, index=False)
     calls: list[tuple[int, int]] = []
     assert score(str(model_file), str(given), str(written), chunk_rows=10,
@@ -249,6 +251,7 @@ def test_score_reports_progress_up_to_its_total(tmp_path: Path, model_file: Path
     assert len(calls) == 6
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
     assert calls[-1][0] == calls[-1][1]
+    assert {total for _, total in calls} == {53}
 
 
 @pytest.mark.parametrize("line", [1, 30])

@@ -50,12 +50,13 @@ def _output_kind(output: str) -> str:
 
 
 def _count_rows(path: str) -> int:
-    """Rows in a Parquet file (from its footer) or a CSV file (lines less the header)."""
+    """Rows in a Parquet file (from its footer) or a CSV file, gzip-compressed or not (lines
+    less the header)."""
     if path.endswith((".parquet", ".pq")):
         import pyarrow.parquet as pq  # noqa: PLC0415
 
         return int(pq.ParquetFile(path).metadata.num_rows)
-    with open(path, "rb") as handle:
+    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as handle:
         return max(sum(1 for _ in handle) - 1, 0)
 
 
