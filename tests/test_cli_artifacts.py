@@ -195,21 +195,35 @@ def test_messages_escape_what_files_hold(tmp_path: Path, churn: Path) -> None:
     assert all(line.isprintable() for line in result.stderr.splitlines())
 
 
-def run_in_terminal(*args: str | Path) -> tuple[int, str, str]:
-    """``python -m satchel`` with ``args``, its output to a terminal: code, output, errors."""
+def run_in_terminal(*args: str | Path, on: str = "stdout") -> tuple[int, str, str]:
+    """``python -m satchel`` with ``args``, standard output or error (``on``) a terminal:
+    its code, what the terminal showed and what the other stream held."""
     pytest.importorskip("rich")
     terminal, end = pty.openpty()
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, on: end}
     process = subprocess.Popen([sys.executable, "-m", "satchel", *map(str, args)], cwd=ROOT,
-                               stdout=end, stderr=subprocess.PIPE,
-                               env={**os.environ, "COLUMNS": "200"})
+                               env={**os.environ, "COLUMNS": "200"}, **streams)
     os.close(end)
-    output = b""
+    shown = b""
     with contextlib.suppress(OSError):  # EIO once the command has closed the terminal
         while chunk := os.read(terminal, 1 << 16):
-            output += chunk
+            shown += chunk
     os.close(terminal)
-    _, errors = process.communicate(timeout=60)
-    return process.returncode, output.decode(), errors.decode()
+    output, errors = process.communicate(timeout=60)
+    return process.returncode, shown.decode(), (errors if on == "stdout" else output).decode()
+
+
+def test_the_progress_bar_is_drawn_on_standard_error(tmp_path: Path) -> None:
+    """verify of a large file with its output piped and standard error on a terminal draws
+    the bar there, and the output holds the JSON alone: the bar went to standard output,
+    so it was not drawn at all when that was not a terminal."""
+    large = tmp_path / "large.satchel"
+    satchel.save({"w": np.arange(5_000_000, dtype=np.float64)}, large)  # over 32 MiB
+    code, shown, output = run_in_terminal("verify", large, "--json", on="stderr")
+    assert code == 0
+    assert json.loads(output)["ok"] is True
+    assert "verifying" in shown
+    assert "%" in shown
 
 
 def test_inspect_on_a_terminal_prints_text_not_markup(hostile_text: Path) -> None:

@@ -121,17 +121,19 @@ def _print_json(data: Any) -> None:
 
 @contextmanager
 def _progress(path: str, label: str) -> Iterator[Progress | None]:
-    """A progress bar for large files on a terminal, else nothing."""
+    """A progress bar on standard error for large files when that is a terminal, else
+    nothing; standard output keeps what the command prints alone."""
     size = _size(path)
     if size < _PROGRESS_FROM or not sys.stderr.isatty():
         yield None
         return
     try:
-        from rich.progress import Progress as Bar  # noqa: PLC0415 - optional dependency
+        from rich.console import Console  # noqa: PLC0415 - optional dependency
+        from rich.progress import Progress as Bar  # noqa: PLC0415
     except ImportError:
         yield None
         return
-    with Bar(transient=True) as bar:
+    with Bar(transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task(label, total=size)
         yield lambda done, total: bar.update(task, completed=done)
 
