@@ -4,6 +4,7 @@ written when the input does not match the model."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from satchel.cli import main
 from satchel.registry import Registry
 from tests.custom import Doubler, embedded_model
 from tests.hostile_tools import forge_environment
+from tests.terminal import run_in_terminal
 
 COLUMNS = ["a", "b", "c", "d"]
 
@@ -419,3 +421,16 @@ def test_an_input_is_read_once(tmp_path: Path, model_file: Path, model: Any,
         process.kill()
     assert process.returncode == 0, err
     assert read(folder / "scores.csv")["predict"].tolist() == model.predict(rows).tolist()
+
+
+def test_the_progress_bar_counts_rows_to_the_end(tmp_path: Path, model_file: Path) -> None:
+    """On a terminal, the bar of a large input fills as rows are scored: its total was the
+    file's size in bytes while it counted rows, so it stayed near 0% to the end."""
+    given = tmp_path / "rows.csv"
+    table(450_000).to_csv(given, index=False)  # larger than the 32 MiB a bar needs
+    assert given.stat().st_size > 32 << 20
+    code, shown, _ = run_in_terminal("predict", model_file, given, "-o",
+                                     tmp_path / "scores.csv", "--chunk-rows", "100000",
+                                     on="stderr")
+    assert code == 0
+    assert re.findall(r"(\d+)%", shown)[-1] == "100"

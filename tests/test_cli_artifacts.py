@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import platform
-import pty
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,6 +23,7 @@ import satchel
 from satchel.cli import build_parser, main
 from tests.custom import Doubler, embedded_model
 from tests.hostile_tools import array_offset, forge_check_outputs, forge_environment
+from tests.terminal import run_in_terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 SKLEARN = __import__("sklearn").__version__
@@ -193,24 +191,6 @@ def test_messages_escape_what_files_hold(tmp_path: Path, churn: Path) -> None:
     assert result.stderr.startswith("satchel: warning: the model was saved in another"
                                     " environment (1 difference): numpy 1.0\\x1b]0;title\\x07")
     assert all(line.isprintable() for line in result.stderr.splitlines())
-
-
-def run_in_terminal(*args: str | Path, on: str = "stdout") -> tuple[int, str, str]:
-    """``python -m satchel`` with ``args``, standard output or error (``on``) a terminal:
-    its code, what the terminal showed and what the other stream held."""
-    pytest.importorskip("rich")
-    terminal, end = pty.openpty()
-    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, on: end}
-    process = subprocess.Popen([sys.executable, "-m", "satchel", *map(str, args)], cwd=ROOT,
-                               env={**os.environ, "COLUMNS": "200"}, **streams)
-    os.close(end)
-    shown = b""
-    with contextlib.suppress(OSError):  # EIO once the command has closed the terminal
-        while chunk := os.read(terminal, 1 << 16):
-            shown += chunk
-    os.close(terminal)
-    output, errors = process.communicate(timeout=60)
-    return process.returncode, shown.decode(), (errors if on == "stdout" else output).decode()
 
 
 def test_the_progress_bar_is_drawn_on_standard_error(tmp_path: Path) -> None:

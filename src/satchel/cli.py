@@ -122,7 +122,8 @@ def _print_json(data: Any) -> None:
 @contextmanager
 def _progress(path: str, label: str) -> Iterator[Progress | None]:
     """A progress bar on standard error for large files when that is a terminal, else
-    nothing; standard output keeps what the command prints alone."""
+    nothing; standard output keeps what the command prints alone. The bar shows how much
+    of the total the callback is given (bytes read, rows scored) is done."""
     size = _size(path)
     if size < _PROGRESS_FROM or not sys.stderr.isatty():
         yield None
@@ -135,7 +136,7 @@ def _progress(path: str, label: str) -> Iterator[Progress | None]:
         return
     with Bar(transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task(label, total=size)
-        yield lambda done, total: bar.update(task, completed=done)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _quickstart(args: argparse.Namespace) -> int:
