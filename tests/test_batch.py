@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
-from sklearn.compose import make_column_transformer
+from sklearn.compose import ColumnTransformer, make_column_transformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import satchel
 from satchel.batch import score
@@ -434,3 +434,23 @@ def test_the_progress_bar_counts_rows_to_the_end(tmp_path: Path, model_file: Pat
                                      on="stderr")
     assert code == 0
     assert re.findall(r"(\d+)%", shown)[-1] == "100"
+
+
+def test_csv_columns_are_read_as_the_schema_says(predict: Predict, tmp_path: Path) -> None:
+    """A text column of digits stays text, leading zeros and all, in every chunk, and a date
+    column is parsed as dates, as the server reads them: pandas read a chunk of postcodes
+    as integers and dates as strings, and both were refused as the wrong type."""
+    frame = pd.DataFrame({"postcode": ["01234", "98765", "01234", "55555", "A1234", "98765"],
+                          "signup": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01",
+                                                    "2024-04-01", "2024-05-01", "2024-06-01"]),
+                          "x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]})
+    columns = ColumnTransformer([("codes", OneHotEncoder(handle_unknown="ignore"), ["postcode"]),
+                                 ("numbers", StandardScaler(), ["x"])])
+    model = make_pipeline(columns, LogisticRegression()).fit(frame, [0, 1, 0, 1, 0, 1])
+    satchel.save(model, tmp_path / "codes.satchel", sample=frame)
+    given, written = tmp_path / "rows.csv", tmp_path / "scores.csv"
+    frame.to_csv(given, index=False)
+    result = predict(str(tmp_path / "codes.satchel"), str(given), "-o", str(written),
+                     "--chunk-rows", "2")
+    assert result.returncode == 0, result.stderr
+    assert read(written)["predict"].tolist() == model.predict(frame).tolist()

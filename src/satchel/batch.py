@@ -11,23 +11,24 @@ import numpy as np
 
 from satchel.artifact import load
 from satchel.checks import METHODS
-from satchel.csvrows import csv_chunks, text_columns
+from satchel.csvrows import csv_chunks
 from satchel.errors import RequestError
 from satchel.format.writer import replacing
+from satchel.schema import InputSchema
 
 #: How an output is written, by the end of its name (the input's endings, read the same way).
 _OUTPUTS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".txt": "csv",
             ".csv.gz": "gzip"}
 
 
-def _chunks(path: str, rows: int, text: list[str]) -> Iterator[Any]:
+def _chunks(path: str, rows: int, schema: InputSchema | None) -> Iterator[Any]:
     if path.endswith((".parquet", ".pq")):
         import pyarrow.parquet as pq  # noqa: PLC0415
 
         for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
             yield batch.to_pandas()
     elif path.endswith((".csv", ".csv.gz", ".txt")):
-        yield from csv_chunks(path, rows, text)
+        yield from csv_chunks(path, rows, schema)
     else:
         raise RequestError(f"cannot read {path!r}: expected a .csv or .parquet file")
 
@@ -95,7 +96,7 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     total = _count_rows(source) if progress is not None else 0  # a pass over the whole file
     parts, done = [], 0
     with replacing(output) as temporary:  # a folder or a missing one fails before scoring
-        for chunk in _chunks(source, chunk_rows, text_columns(model.input_schema)):
+        for chunk in _chunks(source, chunk_rows, model.input_schema):
             if not len(chunk):  # a CSV file of a header alone: columns of no dtype
                 continue
             result = np.asarray(function(chunk))

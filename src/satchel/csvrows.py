@@ -11,6 +11,7 @@ with too many values already makes pandas raise ``ParserError``.)
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from collections.abc import Iterator, Sequence
@@ -54,17 +55,23 @@ def read_csv(body: bytes, text: Sequence[str] = ()) -> Any:
             raise _too_long(io.BytesIO(body), "the body") from None
 
 
-def csv_chunks(path: str, rows: int, text: Sequence[str] = ()) -> Iterator[Any]:
-    """DataFrames of up to ``rows`` rows of the CSV file at ``path``, in order, the ``text``
-    columns read as text.
+def csv_chunks(path: str, rows: int, schema: InputSchema | None = None) -> Iterator[Any]:
+    """DataFrames of up to ``rows`` rows of the CSV file at ``path``, in order.
+
+    pandas guesses each chunk's column types from that chunk's values alone, so
+    a text column of digits (a postcode, an ID) became integers, losing leading
+    zeros, whenever a chunk held no other values. The columns ``schema`` says
+    hold text (string or category) are read as text instead, and its datetime
+    columns are parsed as dates where they can be, as the server does.
 
     Raises:
         RequestError: the first data row has more values than the header.
     """
     import pandas as pd  # noqa: PLC0415 - CSV needs the [pandas] extra
 
+    dates = [c.name for c in schema.columns if c.kind == "datetime"] if schema else []
     with pd.read_csv(path, chunksize=rows, index_col=False,
-                     dtype=dict.fromkeys(text, str) or None) as reader:
+                     dtype=dict.fromkeys(text_columns(schema), str) or None) as reader:
         while True:
             with warnings.catch_warnings():  # not around the yield: only pandas' own reading
                 warnings.filterwarnings("error", message=_TOO_LONG,
@@ -75,7 +82,18 @@ def csv_chunks(path: str, rows: int, text: Sequence[str] = ()) -> Iterator[Any]:
                     raise _too_long(path, repr(path)) from None
             if chunk is None:
                 return
-            yield chunk
+            yield _with_dates(chunk, dates)
+
+
+def _with_dates(frame: Any, names: list[str]) -> Any:
+    """``frame`` with its columns ``names`` parsed as dates; one that does not parse is left
+    as it is, for validation to report."""
+    import pandas as pd  # noqa: PLC0415
+
+    for name in (n for n in names if n in frame.columns):
+        with contextlib.suppress(ValueError, TypeError):
+            frame[name] = pd.to_datetime(frame[name])
+    return frame
 
 
 def _too_long(source: Any, where: str) -> RequestError:
