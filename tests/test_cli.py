@@ -3,6 +3,7 @@ arguments."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -84,17 +85,21 @@ def test_a_reader_that_leaves_early_gets_no_error(forest_file: Path) -> None:
 
 
 def test_ctrl_c_is_one_line(tmp_path: Path, forest_file: Path) -> None:
-    """Ctrl-C while a command works prints 'satchel: interrupted' and exits 130, the shell's
-    code for SIGINT, leaving no file behind: it printed a KeyboardInterrupt traceback."""
+    """Ctrl-C while a command reads its input prints 'satchel: interrupted' and exits 130,
+    the shell's code for SIGINT, leaving no file behind: it printed a KeyboardInterrupt
+    traceback, or, as pandas' CSV reader turns an interrupted read into an error of its own,
+    said the file could not be read."""
     folder = tmp_path / "scoring"
     folder.mkdir()
     os.mkfifo(folder / "rows.csv")
     process = subprocess.Popen([sys.executable, "-m", "satchel", "predict", str(forest_file),
                                 str(folder / "rows.csv"), "-o", str(folder / "out.csv")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    with open(folder / "rows.csv", "w"):  # returns once satchel opened the pipe to read it
+    with open(folder / "rows.csv", "wb", buffering=0) as pipe:  # once satchel opened it
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
+        with contextlib.suppress(BrokenPipeError):  # rows end a read the signal came before
+            pipe.write(b"a,b,c,d\n" + b"1,2,3,4\n" * 1000)
+    out, err = process.communicate(timeout=60)
     assert (process.returncode, out, err) == (130, b"", b"satchel: interrupted\n")
     assert sorted(p.name for p in folder.iterdir()) == ["rows.csv"]
 

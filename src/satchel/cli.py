@@ -13,7 +13,9 @@ import math
 import os
 import re
 import shlex
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -378,9 +380,34 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
-    with warnings.catch_warnings():  # puts Python's own printer back when the command ends
+    with warnings.catch_warnings(), _noting_ctrl_c():  # both put Python's own back at the end
         warnings.showwarning = _show_warning
         return _run(args)
+
+
+#: Set when Ctrl-C was pressed during the command.
+_CTRL_C = threading.Event()
+
+
+@contextmanager
+def _noting_ctrl_c() -> Iterator[None]:
+    """Note Ctrl-C before raising KeyboardInterrupt as Python does: pandas' CSV reader turns
+    the interrupt of a read into a ParserError of its own ('Calling read(nbytes) on source
+    failed'), which would otherwise be reported as an unreadable file."""
+    _CTRL_C.clear()
+    if threading.current_thread() is not threading.main_thread():  # only it gets signals
+        yield
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        _CTRL_C.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _show_warning(  # noqa: PLR0917 - the signature warnings.showwarning is called with
@@ -400,13 +427,16 @@ def _run(args: argparse.Namespace) -> int:
         _discard_stdout()
         return _BROKEN_PIPE
     except KeyboardInterrupt:  # Ctrl-C: files are written to temporaries, so none is half
-        print("satchel: interrupted", file=sys.stderr)
-        return _INTERRUPTED
+        return _interrupted()
     except tuple(EXIT_CODES) as exc:
+        if _CTRL_C.is_set():  # a library made the interrupt an error of its own
+            return _interrupted()
         code = next(c for kind, c in EXIT_CODES.items() if isinstance(exc, kind))
         print(f"satchel: error: {_escaped(str(_in_options(exc, args)))}", file=sys.stderr)
         return code
     except Exception as exc:
+        if _CTRL_C.is_set():
+            return _interrupted()
         if not _is_database_error(exc):
             raise
         print(f"satchel: error: cannot use the registry at {_registry_location(args)!r}:"
@@ -414,6 +444,11 @@ def _run(args: argparse.Namespace) -> int:
               " (or SATCHEL_REGISTRY) and that the database is reachable",
               file=sys.stderr)
         return 2
+
+
+def _interrupted() -> int:
+    print("satchel: interrupted", file=sys.stderr)
+    return _INTERRUPTED
 
 
 def _escaped(message: str) -> str:
