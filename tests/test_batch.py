@@ -20,6 +20,7 @@ from sklearn.compose import ColumnTransformer, make_column_transformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 
 import satchel
 from satchel.batch import score
@@ -454,3 +455,32 @@ def test_csv_columns_are_read_as_the_schema_says(predict: Predict, tmp_path: Pat
                      "--chunk-rows", "2")
     assert result.returncode == 0, result.stderr
     assert read(written)["predict"].tolist() == model.predict(frame).tolist()
+
+
+def test_every_shape_of_output_is_written_row_by_row(predict: Predict, tmp_path: Path,
+                                                     rows: pd.DataFrame) -> None:
+    """A sparse transform is written dense and a model of two outputs writes each output's
+    probabilities as columns of their own rows: a sparse matrix raised IndexError with a
+    traceback, and the list of two outputs was reshaped across rows, so a chunk of 4 rows
+    got other rows' probabilities."""
+    encoder = OneHotEncoder().fit(pd.DataFrame({"c": ["x", "y", "z"]}))
+    satchel.save(encoder, tmp_path / "encoder.satchel", sample=pd.DataFrame({"c": ["x"]}))
+    codes = pd.DataFrame({"c": ["z", "x", "y"]})
+    codes.to_csv(tmp_path / "codes.csv", index=False)
+    assert predict(str(tmp_path / "encoder.satchel"), str(tmp_path / "codes.csv"), "-o",
+                   str(tmp_path / "codes-out.csv"), "--method", "transform").returncode == 0
+    assert read(tmp_path / "codes-out.csv").to_numpy().tolist() == [[0, 0, 1], [1, 0, 0],
+                                                                     [0, 1, 0]]
+    frame = table(200)
+    model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(
+        frame, np.c_[frame["a"] > 0, frame["b"] > 0].astype(np.int64))
+    satchel.save(model, tmp_path / "two.satchel", sample=frame)
+    rows[:8].to_csv(tmp_path / "rows.csv", index=False)
+    result = predict(str(tmp_path / "two.satchel"), str(tmp_path / "rows.csv"), "-o",
+                     str(tmp_path / "scores.csv"), "--method", "predict_proba",
+                     "--chunk-rows", "4")
+    assert result.returncode == 0, result.stderr
+    scores = read(tmp_path / "scores.csv")
+    assert list(scores.columns) == ["predict_proba_0_0", "predict_proba_0_1",
+                                    "predict_proba_1_0", "predict_proba_1_1"]
+    np.testing.assert_array_equal(scores.to_numpy(), np.hstack(model.predict_proba(rows[:8])))

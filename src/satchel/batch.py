@@ -99,10 +99,7 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
         for chunk in _chunks(source, chunk_rows, model.input_schema):
             if not len(chunk):  # a CSV file of a header alone: columns of no dtype
                 continue
-            result = np.asarray(function(chunk))
-            columns = ([method] if result.ndim == 1 else
-                       [f"{method}_{i}" for i in range(result.shape[1])])
-            parts.append(pd.DataFrame(result.reshape(len(chunk), -1), columns=columns))
+            parts.append(_columns(function(chunk), method, len(chunk)))
             done += len(chunk)
             if progress is not None:
                 progress(done, max(total, done))
@@ -111,6 +108,23 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
         frame = pd.concat(parts, ignore_index=True)
         _write(frame, temporary, kind, os.path.basename(output))
     return done
+
+
+def _columns(result: Any, name: str, rows: int) -> Any:
+    """A method's output for ``rows`` rows as a DataFrame: a column ``name`` for one value
+    per row, ``name_0``, ``name_1``... for several (a sparse matrix made dense), and for a
+    list of arrays (the probabilities of a model of several outputs) the columns of each,
+    ``name_0_0``, ``name_0_1``..."""
+    import pandas as pd  # noqa: PLC0415
+
+    if isinstance(result, list):
+        return pd.concat([_columns(part, f"{name}_{i}", rows) for i, part in enumerate(result)],
+                         axis=1)
+    values = np.asarray(result.toarray() if hasattr(result, "toarray") else result)
+    if values.ndim == 1:
+        return pd.DataFrame({name: values})
+    values = values.reshape(rows, -1)
+    return pd.DataFrame(values, columns=[f"{name}_{i}" for i in range(values.shape[1])])
 
 
 def _write(frame: Any, path: str, kind: str, name: str) -> None:
