@@ -64,3 +64,20 @@ def test_a_database_without_an_artifact_store_names_the_option(
     assert capsys.readouterr().err == (
         "satchel: error: the registry database sqlite://... needs an artifact store: pass"
         " --artifacts s3://bucket/prefix (any fsspec URL) or set SATCHEL_ARTIFACTS\n")
+
+
+def test_a_missing_model_names_the_registry_asked(registry: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A model the registry does not have is reported with the registry that was asked and
+    how to name another: run in the wrong folder, a command asked an empty registry there
+    and said only that no models were registered."""
+    assert main(["registry", "versions", "churn2"]) == 2
+    assert capsys.readouterr().err == (
+        "satchel: error: no model named 'churn2'; did you mean 'churn'? (in the"
+        f" registry at {str(registry)!r}; --registry or SATCHEL_REGISTRY names another)\n")
+    (tmp_path / "rows.csv").write_text("a,b,c,d\n1,2,3,4\n")
+    assert main(["predict", "models:/churn/3", str(tmp_path / "rows.csv"), "-o",
+                 str(tmp_path / "out.csv")]) == 2
+    assert capsys.readouterr().err == (
+        "satchel: error: model 'churn' has no version 3; it has versions [1, 2] (in the"
+        f" registry at {str(registry)!r}; SATCHEL_REGISTRY names another)\n")

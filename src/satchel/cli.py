@@ -31,6 +31,7 @@ from satchel.errors import (
     IntegrityError,
     InvalidNameError,
     MissingCodeError,
+    NotFoundError,
     PredictionMismatchError,
     RequestError,
     SatchelError,
@@ -432,7 +433,8 @@ def _run(args: argparse.Namespace) -> int:
         if _CTRL_C.is_set():  # a library made the interrupt an error of its own
             return _interrupted()
         code = next(c for kind, c in EXIT_CODES.items() if isinstance(exc, kind))
-        print(f"satchel: error: {_escaped(str(_in_options(exc, args)))}", file=sys.stderr)
+        print(f"satchel: error: {_escaped(str(_in_options(exc, args)) + _where(exc, args))}",
+              file=sys.stderr)
         return code
     except Exception as exc:
         if _CTRL_C.is_set():
@@ -444,6 +446,16 @@ def _run(args: argparse.Namespace) -> int:
               " (or SATCHEL_REGISTRY) and that the database is reachable",
               file=sys.stderr)
         return 2
+
+
+def _where(exc: BaseException, args: argparse.Namespace) -> str:
+    """For a model, version or alias the registry does not have, which registry was asked
+    and how to name another: a command run in the wrong folder asks an empty one."""
+    if not isinstance(exc, NotFoundError):
+        return ""
+    option = "--registry or " if "registry" in vars(args) else ""
+    return (f" (in the registry at {_registry_location(args)!r}; {option}SATCHEL_REGISTRY"
+            " names another)")
 
 
 def _interrupted() -> int:
