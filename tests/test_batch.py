@@ -484,3 +484,18 @@ def test_every_shape_of_output_is_written_row_by_row(predict: Predict, tmp_path:
     assert list(scores.columns) == ["predict_proba_0_0", "predict_proba_0_1",
                                     "predict_proba_1_0", "predict_proba_1_1"]
     np.testing.assert_array_equal(scores.to_numpy(), np.hstack(model.predict_proba(rows[:8])))
+
+
+def test_standard_output_redirected_to_a_file_gets_csv(tmp_path: Path, model_file: Path,
+                                                       model: Any, rows: pd.DataFrame) -> None:
+    """-o /dev/stdout writes CSV to the file a shell redirected standard output to: the
+    output's name was checked as the regular file /dev/stdout leads to, of no known ending,
+    and refused."""
+    given, redirected = tmp_path / "rows.csv", tmp_path / "redirected"
+    rows.to_csv(given, index=False)
+    with redirected.open("wb") as stdout:
+        result = subprocess.run([sys.executable, "-m", "satchel", "predict", str(model_file),
+                                 str(given), "-o", "/dev/stdout"], stdout=stdout,
+                                stderr=subprocess.PIPE, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert pd.read_csv(redirected)["predict"].tolist() == model.predict(rows).tolist()

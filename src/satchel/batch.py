@@ -35,7 +35,7 @@ def _chunks(path: str, rows: int, schema: InputSchema | None) -> Iterator[Any]:
 
 def _output_kind(output: str) -> str:
     """How ``output`` is written: Parquet, CSV or gzip-compressed CSV, by its name's end; a
-    device (``/dev/stdout``) gets CSV.
+    device, or a name in /dev (``/dev/stdout``, whatever it is redirected to), gets CSV.
 
     Raises:
         RequestError: the name ends otherwise and is no device.
@@ -43,8 +43,9 @@ def _output_kind(output: str) -> str:
     for ending, kind in _OUTPUTS.items():
         if output.endswith(ending):
             return kind
-    if os.path.exists(output) and not os.path.isfile(output) and not os.path.isdir(output):
-        return "csv"
+    device = os.path.exists(output) and not os.path.isfile(output) and not os.path.isdir(output)
+    if device or os.path.dirname(os.path.abspath(output)) in ("/dev", "/dev/fd"):
+        return "csv"  # /dev/stdout is a link to the file a shell redirects it to
     raise RequestError(f"cannot write {output!r}: expected a .csv, .csv.gz or .parquet file (or"
                        " a device such as /dev/stdout), as the output's format follows its"
                        " name; give the output one of these endings")
