@@ -80,3 +80,22 @@ def test_readme_names_every_exit_code() -> None:
     paragraph = text.split("A command exits `0`", 1)[1].split("\n\n", 1)[0]
     codes = {*cli.EXIT_CODES.values(), 1, cli._INTERRUPTED, cli._BROKEN_PIPE}
     assert sorted(c for c in codes if f"`{c}`" not in paragraph) == []
+
+
+def test_every_argument_of_every_command_has_help() -> None:
+    """Each option and argument of each command, the registry's included, says in --help what
+    it takes: the registry commands' names, versions, aliases, tags and metrics said nothing."""
+    import argparse
+
+    from satchel.cli import build_parser
+
+    silent: list[str] = []
+    parsers = [("satchel", build_parser())]
+    while parsers:
+        path, parser = parsers.pop()
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += [(f"{path} {name}", sub) for name, sub in action.choices.items()]
+            elif not action.help:
+                silent.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+    assert sorted(silent) == []

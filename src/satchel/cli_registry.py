@@ -130,6 +130,10 @@ def _gc(args: argparse.Namespace) -> int:
     return _done(args, removed, f"removed {len(removed)} orphaned artifact(s)")
 
 
+_NAME = "the model's name"
+_VERSION = "the version's number"
+
+
 def add_commands(commands: Any) -> None:
     """Add ``registry`` and its subcommands to the ``satchel`` parser."""
     parent = commands.add_parser("registry", help="Manage registered models, versions and"
@@ -147,31 +151,37 @@ def add_commands(commands: Any) -> None:
         return parser
 
     command("models", _models, "List registered models with their latest version and aliases.")
-    command("versions", _versions, "List the versions of a model.").add_argument("name")
+    command("versions", _versions, "List the versions of a model.").add_argument(
+        "name", help=_NAME)
     command("show", _show, "Show one version: models:/NAME, /VERSION or @ALIAS.").add_argument(
-        "uri", type=model_uri)
+        "uri", type=model_uri, help="models:/NAME (the latest), models:/NAME/VERSION or"
+        " models:/NAME@ALIAS")
     register = command("register", _register, "Register a satchel file as the next version.")
     register.add_argument("file", type=target, help="a .satchel file or models:/ URI")
-    register.add_argument("name")
-    register.add_argument("--description", default="")
-    register.add_argument("--tag", action="append", default=[], type=_pair, metavar="KEY=VALUE")
+    register.add_argument("name", help="the model's name (a new one starts at version 1)")
+    register.add_argument("--description", default="", help="what this version is")
+    register.add_argument("--tag", action="append", default=[], type=_pair, metavar="KEY=VALUE",
+                          help="a tag of the version (repeatable)")
     register.add_argument("--metric", action="append", default=[], type=_metric,
-                          metavar="KEY=NUMBER")
+                          metavar="KEY=NUMBER", help="a metric of the version (repeatable)")
     alias = command("alias", _alias, "Point an alias at a version (or --delete it).")
-    alias.add_argument("name")
-    alias.add_argument("alias")
+    alias.add_argument("name", help=_NAME)
+    alias.add_argument("alias", help="the alias, such as production")
     version_or_delete = alias.add_mutually_exclusive_group(required=True)
-    version_or_delete.add_argument("version", type=_version, nargs="?")
-    version_or_delete.add_argument("--delete", action="store_true")
+    version_or_delete.add_argument("version", type=_version, nargs="?",
+                                   help="the version it points to")
+    version_or_delete.add_argument("--delete", action="store_true", help="delete the alias")
     tag = command("tag", _tag, "Set or remove tags and the description of a version.")
-    tag.add_argument("name")
-    tag.add_argument("version", type=_version)
-    tag.add_argument("--set", action="append", default=[], type=_pair, metavar="KEY=VALUE")
-    tag.add_argument("--remove", action="append", default=[], metavar="KEY")
-    tag.add_argument("--description", default=None)
+    tag.add_argument("name", help=_NAME)
+    tag.add_argument("version", type=_version, help=_VERSION)
+    tag.add_argument("--set", action="append", default=[], type=_pair, metavar="KEY=VALUE",
+                     help="set a tag (repeatable)")
+    tag.add_argument("--remove", action="append", default=[], metavar="KEY",
+                     help="remove a tag (repeatable)")
+    tag.add_argument("--description", default=None, help="replace the description")
     delete = command("delete", _delete, "Delete (or --archive) a version.")
-    delete.add_argument("name")
-    delete.add_argument("version", type=_version)
+    delete.add_argument("name", help=_NAME)
+    delete.add_argument("version", type=_version, help=_VERSION)
     force_or_archive = delete.add_mutually_exclusive_group()
     force_or_archive.add_argument("--force", action="store_true", help="also delete its aliases")
     force_or_archive.add_argument("--archive", action="store_true",
