@@ -171,6 +171,18 @@ def test_serve_refuses_a_batch_wait_without_batching(capsys: pytest.CaptureFixtu
         " --no-batching")
 
 
+@pytest.mark.parametrize("address", ["", "  "])
+def test_serve_refuses_an_empty_host(capsys: pytest.CaptureFixture[str], address: str) -> None:
+    """--host of nothing (an unset variable) is a usage error: the server bound it to every
+    interface, opening itself to the network, where the default is 127.0.0.1."""
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["serve", "m.satchel", "--host", address])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "satchel serve: error: argument --host: expected an address such as 127.0.0.1 (or"
+        f" 0.0.0.0 for every interface), found {address!r}")
+
+
 @pytest.mark.parametrize(("uri", "expected"), [
     ("models:/bad name", "invalid model name 'bad name'"),
     ("models:/churn/0", "invalid version '0' in 'models:/churn/0'"),

@@ -118,6 +118,16 @@ def target(text: str) -> str:
     return model_uri(text) if is_model_uri(text) else text
 
 
+def host(text: str) -> str:
+    """An argparse ``type``: an address to bind, never empty: the system binds an empty one
+    to every interface, so an unset variable (``--host "$HOST"``) would open the server to
+    the network. 0.0.0.0 says so on purpose."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected an address such as 127.0.0.1 (or 0.0.0.0"
+                                         f" for every interface), found {text!r}")
+    return text
+
+
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
@@ -345,7 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
                     " (MLflow-compatible /invocations).")
     serve.add_argument("target", type=target,
                        help="a .satchel file or models:/NAME[/VERSION|@ALIAS]")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    serve.add_argument("--host", type=host, default="127.0.0.1",
+                       help="address to bind (127.0.0.1; 0.0.0.0 for every interface)")
     serve.add_argument("--port", type=integer(0, 65535), default=8080,
                        help="port (8080; 0: any free port)")
     serve.add_argument("--workers", type=integer(1), default=1, help="worker processes (1)")
