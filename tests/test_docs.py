@@ -99,3 +99,20 @@ def test_every_argument_of_every_command_has_help() -> None:
             elif not action.help:
                 silent.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
     assert sorted(silent) == []
+
+
+def test_serving_docs_name_every_option_of_serve_and_predict() -> None:
+    """SERVING.md names each option of satchel serve and satchel predict, and each method
+    --method calls: --method's choices, --trust and --trust-code were in no document."""
+    import argparse
+
+    from satchel.checks import METHODS
+    from satchel.cli import build_parser
+
+    text = (ROOT / "docs" / "SERVING.md").read_text()
+    commands = next(a for a in build_parser()._actions
+                    if isinstance(a, argparse._SubParsersAction)).choices
+    options = [o for name in ("serve", "predict") for a in commands[name]._actions
+               for o in a.option_strings if o.startswith("--") and o != "--help"]
+    assert [o for o in options if f"`{o}" not in text] == []
+    assert [m for m in METHODS if f"`{m}`" not in text] == []
