@@ -140,8 +140,8 @@ def clean_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     ("--port", "http", "expected an integer from 0 to 65535, found 'http'"),
     ("--max-body-bytes", "0", "expected an integer >= 1, found '0'"),
     ("--max-body-bytes", "-1", "expected an integer >= 1, found '-1'"),
-    ("--workers", "0", "expected an integer >= 1, found '0'"),
-    ("--workers", "-3", "expected an integer >= 1, found '-3'"),
+    ("--workers", "0", "expected an integer from 1 to 1024, found '0'"),
+    ("--workers", "-3", "expected an integer from 1 to 1024, found '-3'"),
 ])
 def test_serve_refuses_bad_option_values(capsys: pytest.CaptureFixture[str], option: str,
                                          value: str, expected: str) -> None:
@@ -169,6 +169,19 @@ def test_serve_refuses_a_batch_wait_without_batching(capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err.splitlines()[-1] == (
         "satchel serve: error: argument --batch-wait-ms: not allowed with argument"
         " --no-batching")
+
+
+def test_serve_refuses_more_workers_than_a_machine_runs(capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    """--workers above 1024 is a usage error: --workers 40000 (a typo for 4) forked forty
+    thousand servers, each a copy of the model and its libraries."""
+    assert build_parser().parse_args(["serve", "m.satchel", "--workers", "1024"]).workers == 1024
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["serve", "m.satchel", "--workers", "40000"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "satchel serve: error: argument --workers: expected an integer from 1 to 1024, found"
+        " '40000'")
 
 
 @pytest.mark.parametrize("address", ["", "  "])

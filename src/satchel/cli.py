@@ -359,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address to bind (127.0.0.1; 0.0.0.0 for every interface)")
     serve.add_argument("--port", type=integer(0, 65535), default=8080,
                        help="port (8080; 0: any free port)")
-    serve.add_argument("--workers", type=integer(1), default=1, help="worker processes (1)")
+    serve.add_argument("--workers", type=integer(1, 1024), default=1,
+                       help="worker processes, up to 1024 (1)")
     serve.add_argument("--max-body-bytes", type=integer(1), default=10 << 20,
                        help="larger request bodies get 413 (10 MiB)")
     wait_or_no_batching = serve.add_mutually_exclusive_group()
