@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,16 @@ def test_a_missing_model_names_the_registry_asked(registry: Path, tmp_path: Path
     assert capsys.readouterr().err == (
         "satchel: error: model 'churn' has no version 3; it has versions [1, 2] (in the"
         f" registry at {str(registry)!r}; SATCHEL_REGISTRY names another)\n")
+
+
+def test_times_say_their_zone(registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A version's creation time is given in UTC and says so, in JSON and in the table: SQLite
+    gives it back without its zone, so JSON held a time that reads as local."""
+    capsys.readouterr()
+    assert main(["registry", "show", "models:/churn/1", "--json"]) == 0
+    created = datetime.fromisoformat(json.loads(capsys.readouterr().out)["created_at"])
+    assert created.tzinfo is not None
+    assert abs(datetime.now(UTC) - created) < timedelta(minutes=5)
+    assert main(["registry", "versions", "churn"]) == 0
+    first = capsys.readouterr().out.splitlines()[2]
+    assert first.split()[-3:] == created.strftime("%Y-%m-%d %H:%M UTC").split()

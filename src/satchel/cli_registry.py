@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 from satchel.cli import integer, model_uri, number, target
@@ -27,11 +28,17 @@ def _version_row(v: Any) -> list[str]:
     metrics = ", ".join(f"{k}={v:g}" for k, v in v.metrics.items())
     return [str(v.version), v.status, ", ".join(v.aliases), metrics,
             ", ".join(f"{k}={t}" for k, t in v.tags.items()), v.digest[:19],
-            v.created_at.strftime("%Y-%m-%d %H:%M")]
+            _utc(v.created_at).strftime("%Y-%m-%d %H:%M UTC")]
 
 
 def _version_json(v: Any) -> dict[str, Any]:
-    return {**vars(v), "created_at": v.created_at.isoformat(), "uri": v.uri}
+    return {**vars(v), "created_at": _utc(v.created_at).isoformat(), "uri": v.uri}
+
+
+def _utc(moment: datetime) -> datetime:
+    """``moment`` in UTC, as the registry stores it: SQLite gives it back without its zone,
+    PostgreSQL in the connection's own zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _emit(args: argparse.Namespace, data: Any, table: Table) -> int:
