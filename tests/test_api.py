@@ -133,12 +133,17 @@ def test_packed_strings_cut_anywhere_between_steps_round_trip(
 
 
 def test_mmap_arrays_are_read_only_views_of_the_file(tmp_path: Path) -> None:
-    """With mmap=True every uncompressed array points into the mapped file: zero copy."""
+    """With mmap=True every uncompressed array points into the mapped file: zero copy. A
+    stochastic gradient model's weights too, which were copied at load so that
+    partial_fit could write into them."""
+    from sklearn.linear_model import SGDClassifier
+
     weights = np.random.default_rng(0).normal(size=(512, 256))
+    sgd = SGDClassifier(random_state=0).fit(weights, np.arange(512) % 3)
     path = tmp_path / "wide.satchel"
-    satchel.save({"w": weights, "f": np.asfortranarray(weights[:64])}, path)
+    satchel.save({"w": weights, "f": np.asfortranarray(weights[:64]), "sgd": sgd}, path)
     loaded = satchel.load(path, mmap=True)
-    for array in loaded.values():
+    for array in (loaded["w"], loaded["f"], loaded["sgd"].coef_):
         assert not array.flags.writeable
         base = array
         while isinstance(base, np.ndarray | memoryview):

@@ -114,7 +114,13 @@ class Source:
 
     @classmethod
     def mapped(cls, handle: IO[bytes]) -> Source:
-        """Map an open file read-only; nothing is read yet.
+        """Map an open file; nothing is read yet. Its arrays are read-only views.
+
+        The mapping is private (copy on write): pages are the file's, shared with every
+        process that maps it, until something writes into one. numpy refuses to, but
+        some of scikit-learn's compiled code writes through a read-only view (a
+        stochastic gradient model's ``partial_fit``): on a read-only mapping that killed
+        the process; here the page written becomes the model's own, as in a full load.
 
         What cannot be mapped is read: a stream, and a satchel file that starts at a
         position of an open file off the :data:`ALIGNMENT` its arrays are stored at,
@@ -125,7 +131,7 @@ class Source:
             return read_stream(handle)[0]
         if os.fstat(fileno).st_size == 0 or handle.tell() % ALIGNMENT:
             return cls.from_bytes(handle.read())
-        region = mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+        region = mmap.mmap(fileno, 0, access=mmap.ACCESS_COPY)
         return cls(np.frombuffer(region, dtype=np.uint8)[handle.tell():], writable=False)
 
     def header(self) -> Header:

@@ -5,8 +5,7 @@ checked in :mod:`satchel.format.handlers.sklearn_`. This module checks the
 estimators that index with what they hold: a boosted model's stage width, a
 neighbours classifier's labels, an SVM's support counts and indices, the
 output columns of encoders and vectorizers, a spline transformer's splines.
-Each check runs on the finished object, before it is returned. A model loaded from
-a mapped file gets its own copy of the arrays its compiled code writes through.
+Each check runs on the finished object, before it is returned.
 """
 
 from __future__ import annotations
@@ -323,22 +322,6 @@ def _writable_coefficients(model: Any) -> None:
         model._dual_coef_ = dual.copy()
 
 
-#: The weights a stochastic gradient model's ``partial_fit`` updates where they are.
-_SGD_WEIGHTS = ("coef_", "intercept_", "_standard_coef", "_standard_intercept",
-                "_average_coef", "_average_intercept")
-
-
-def _sgd_after(model: Any) -> None:
-    """The compiled loop of ``partial_fit`` (and of ``fit`` with ``warm_start``) writes
-    into the coefficients through their buffers even when numpy marks them read-only,
-    which on a mapped file's pages (``mmap=True``) kills the process with a segmentation
-    fault: such a model gets its own copy of its weights, one row per class."""
-    for name in _SGD_WEIGHTS:
-        weights = getattr(model, name, None)
-        if isinstance(weights, np.ndarray) and not weights.flags.writeable:
-            setattr(model, name, weights.copy())
-
-
 def _check_svm_probabilities(model: Any, pairs: int) -> None:
     """``_probA`` and ``_probB`` hold one value per pair of classes (or none, unless a
     sparse model predicts with them): libsvm copies that many."""
@@ -569,7 +552,6 @@ AFTER_TYPES.extend([
     ("sklearn.ensemble._base:BaseEnsemble", _ensemble_after),
     ("sklearn.ensemble._gb:BaseGradientBoosting", _gradient_boosting_after),
     ("sklearn.svm._base:BaseLibSVM", _libsvm_after),
-    ("sklearn.linear_model._stochastic_gradient:BaseSGD", _sgd_after),
     ("sklearn.neighbors._base:NeighborsBase", _neighbors_after),
     ("sklearn.cluster._birch:Birch", _birch_after),
     ("sklearn.cluster._bisect_k_means:BisectingKMeans", _bisecting_after),
