@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -238,6 +239,21 @@ def test_serve_registry_uri(tmp_path: Path, model: Any, frame: pd.DataFrame) -> 
         assert response.json()["predictions"] == model.predict(frame[:8]).tolist()
         assert httpx.get(f"{url}/version", timeout=30).json() == {
             "satchel": satchel.__version__, "model_version": 2}
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_an_address_in_use_says_so(tmp_path: Path, model_file: Path,
+                                            workers: str) -> None:
+    """An address in use is one line and exit code 2, with one worker as with several:
+    with one, uvicorn printed its own error and exited 3, the code of an untrusted file."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "satchel", "serve", str(model_file), "--port", str(port),
+             "--workers", workers], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("satchel: error: "), done.stderr
+    assert "in use" in done.stderr
 
 
 def test_serve_two_workers(tmp_path: Path, model_file: Path, model: Any,

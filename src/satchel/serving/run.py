@@ -59,11 +59,13 @@ def serve(target: str, *, host: str = "127.0.0.1", port: int = 8080, workers: in
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
     )
-    if workers <= 1:
-        uvicorn.Server(config).run()
-        return
+    # Bound here for one worker too: an address in use is then an OSError, which the
+    # command line reports as one line with its exit code, as it does for several.
     listener = socket.create_server((host, port), backlog=2048, family=socket.AF_INET6
                                     if ":" in host else socket.AF_INET)
+    if workers <= 1:
+        uvicorn.Server(config).run(sockets=[listener])
+        return
     listener.set_inheritable(True)
     _supervise(lambda: uvicorn.Server(config).run(sockets=[listener]), workers)
 
