@@ -149,6 +149,18 @@ def test_a_registry_folder_under_home_is_found_there(tmp_path: Path,
     assert list(elsewhere.iterdir()) == []
 
 
+def test_a_registry_location_that_is_a_file_says_so(tmp_path: Path) -> None:
+    """A file where the registry's folder should be is a StoreError naming it and saying
+    what a registry location is, not the system's bare 'File exists'."""
+    (tmp_path / "some.csv").write_text("a,b\n")
+    with pytest.raises(satchel.StoreError) as caught:
+        Registry(str(tmp_path / "some.csv"))
+    assert str(caught.value) == (
+        f"the registry location {str(tmp_path / 'some.csv')!r} is a file, not a folder: a"
+        " registry is a folder (created if missing) holding registry.db and artifacts/, or a"
+        " database URL such as postgresql+psycopg://host/db; name another path")
+
+
 def test_satchel_load_reads_the_registry_from_the_environment(
         registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     """satchel.load("models:/...") uses SATCHEL_REGISTRY (and SATCHEL_ARTIFACTS)."""

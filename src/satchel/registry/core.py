@@ -25,6 +25,7 @@ from satchel.errors import (
     IntegrityError,
     InvalidNameError,
     NotFoundError,
+    StoreError,
 )
 from satchel.format import reader
 from satchel.inspection import describe, inspect
@@ -88,8 +89,7 @@ def _locations(uri: str | None, artifacts: str | None) -> tuple[str, str]:
     if "://" not in uri:
         # "~/models" from an env file or a quoted option names the home's folder, not a
         # folder called "~" in the current one (a new, empty registry).
-        folder = os.path.abspath(os.path.expanduser(uri))
-        os.makedirs(folder, exist_ok=True)
+        folder = _folder(os.path.abspath(os.path.expanduser(uri)))
         return f"sqlite:///{os.path.join(folder, 'registry.db')}", (
             _local(artifacts) if artifacts else os.path.join(folder, "artifacts"))
     artifacts = artifacts or os.environ.get("SATCHEL_ARTIFACTS")
@@ -99,6 +99,21 @@ def _locations(uri: str | None, artifacts: str | None) -> tuple[str, str]:
             " artifacts='s3://bucket/prefix' (any fsspec URL) or set SATCHEL_ARTIFACTS"
         )
     return uri, _local(artifacts)
+
+
+def _folder(folder: str) -> str:
+    """``folder``, created if it is not there yet.
+
+    Raises:
+        StoreError: ``folder`` is a file (or something else that is not a folder).
+    """
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise StoreError(f"the registry location {folder!r} is a file, not a folder: a registry"
+                         " is a folder (created if missing) holding registry.db and artifacts/,"
+                         " or a database URL such as postgresql+psycopg://host/db; name"
+                         " another path")
+    os.makedirs(folder, exist_ok=True)
+    return folder
 
 
 def _local(path: str) -> str:
