@@ -338,8 +338,11 @@ def test_unusable_registry_is_one_line(capsys: pytest.CaptureFixture[str],
     damaged = tmp_path / "damaged"
     damaged.mkdir()
     (damaged / "registry.db").write_text("garbage\n")
+    line = clean_error(capsys, "registry", "models", "--registry", str(damaged))
+    assert line == (f"satchel: error: {str(damaged / 'registry.db')!r} is not a registry"
+                    " database, or is damaged (SQLite: file is not a database): restore it from"
+                    " a backup, or name another registry folder")
     cases = {
-        str(damaged): "file is not a database",
         f"sqlite:///{tmp_path}/missing/dir/x.db": "unable to open database file",
         "foo://bar": "Can't load plugin: sqlalchemy.dialects:foo",
         "postgresql+psycopg://user:secret@127.0.0.1:1/db": "connection failed: ",

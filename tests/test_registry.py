@@ -161,6 +161,27 @@ def test_a_registry_location_that_is_a_file_says_so(tmp_path: Path) -> None:
         " database URL such as postgresql+psycopg://host/db; name another path")
 
 
+@pytest.mark.parametrize("damage", ["other bytes", "truncated"])
+def test_a_damaged_registry_database_is_a_store_error(tmp_path: Path, damage: str) -> None:
+    """A registry.db of other bytes, or cut short, is a StoreError naming the file and
+    saying to restore it, not SQLAlchemy's DatabaseError."""
+    good = Registry(str(tmp_path / "good"))
+    for c in (1.0, 0.5, 0.1):
+        good.register(f"churn-{c}", model(c), description="x" * 4000)
+    good.engine.dispose()
+    whole = (tmp_path / "good" / "registry.db").read_bytes()
+    (tmp_path / "bad").mkdir()
+    database = tmp_path / "bad" / "registry.db"
+    database.write_bytes(bytes(range(256)) * 20 if damage == "other bytes"
+                         else whole[:len(whole) // 2])
+    with pytest.raises(satchel.StoreError) as caught:
+        Registry(str(tmp_path / "bad")).models()
+    assert str(caught.value).startswith(f"{str(database)!r} is not a registry database, or"
+                                        " is damaged (SQLite: ")
+    assert str(caught.value).endswith("): restore it from a backup, or name another registry"
+                                      " folder")
+
+
 def test_satchel_load_reads_the_registry_from_the_environment(
         registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     """satchel.load("models:/...") uses SATCHEL_REGISTRY (and SATCHEL_ARTIFACTS)."""

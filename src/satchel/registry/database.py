@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from satchel.errors import SatchelError
+from satchel.errors import SatchelError, StoreError
 
 #: The alembic revisions of ``migrations/versions``, oldest first.
 REVISIONS = ("0001", "0002")
@@ -34,6 +34,8 @@ HEAD = REVISIONS[-1]
 
 #: The PostgreSQL advisory lock key that serialises schema upgrades ("satchel").
 _UPGRADE_LOCK = 0x73617463686C
+#: SQLite's primary result codes for a damaged file and for a file that is not a database.
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
 
 
 
@@ -130,6 +132,10 @@ def create_engine(url: str) -> Engine:
             if connection.get_execution_options().get("satchel_write", False):
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+        @sa.event.listens_for(engine, "handle_error")
+        def _damaged(context: sa.engine.ExceptionContext) -> None:
+            _raise_if_damaged(context.original_exception, engine.url.database)
+
         return engine
     try:
         return sa.create_engine(url, pool_pre_ping=True)
@@ -137,6 +143,18 @@ def create_engine(url: str) -> Engine:
         raise SatchelError(f"the database driver for {url.split(':', 1)[0]!r} is not installed"
                            f" ({exc.name}); for PostgreSQL: pip install 'satchel[postgres]'"
                            ) from None
+
+
+def _raise_if_damaged(exc: BaseException, path: str | None) -> None:
+    """Raise a StoreError for SQLite's word that its file is not a database or is damaged.
+
+    SQLite reads the file only at the first statement, so this runs on every statement's
+    error (SQLite says SQLITE_NOTADB for a file of other bytes, SQLITE_CORRUPT for a
+    truncated or damaged one; its other errors, such as a lock, pass through).
+    """
+    if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        raise StoreError(f"{path!r} is not a registry database, or is damaged (SQLite: {exc}):"
+                         " restore it from a backup, or name another registry folder") from exc
 
 
 def upgrade(engine: Engine) -> None:
