@@ -342,9 +342,13 @@ def test_unusable_registry_is_one_line(capsys: pytest.CaptureFixture[str],
     assert line == (f"satchel: error: {str(damaged / 'registry.db')!r} is not a registry"
                     " database, or is damaged (SQLite: file is not a database): restore it from"
                     " a backup, or name another registry folder")
+    line = clean_error(capsys, "registry", "models", "--registry", "foo://bar", "--artifacts",
+                       str(tmp_path / "artifacts"))
+    assert line == ("satchel: error: the registry database URL's scheme 'foo' is not a database"
+                    " SQLAlchemy knows: for PostgreSQL write postgresql+psycopg://user@host/db,"
+                    " for SQLite a folder path")
     cases = {
         f"sqlite:///{tmp_path}/missing/dir/x.db": "unable to open database file",
-        "foo://bar": "Can't load plugin: sqlalchemy.dialects:foo",
         "postgresql+psycopg://user:secret@127.0.0.1:1/db": "connection failed: ",
     }
     for location, expected in cases.items():

@@ -18,7 +18,12 @@ import satchel
 from satchel.format import reader
 from satchel.registry import Registry
 from tests import forge
-from tests.backends import Backend, backend, s3_endpoint  # noqa: F401 - fixtures
+from tests.backends import (  # noqa: F401 - fixtures
+    POSTGRES_VARIABLE,
+    Backend,
+    backend,
+    s3_endpoint,
+)
 from tests.hostile_tools import array_offset
 
 
@@ -180,6 +185,29 @@ def test_a_damaged_registry_database_is_a_store_error(tmp_path: Path, damage: st
                                         " is damaged (SQLite: ")
     assert str(caught.value).endswith("): restore it from a backup, or name another registry"
                                       " folder")
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_a_postgres_url_opens_the_database_through_psycopg(tmp_path: Path, scheme: str) -> None:
+    """postgres://... (as Heroku and others give it) and postgresql://... open PostgreSQL
+    through psycopg, the driver satchel[postgres] installs: SQLAlchemy raised
+    NoSuchModuleError for the first."""
+    url = os.environ.get(POSTGRES_VARIABLE)
+    if not url:
+        pytest.skip(f"{POSTGRES_VARIABLE} is not set")
+    registry = Registry(f"{scheme}://{url.split('://', 1)[1]}", artifacts=str(tmp_path))
+    assert registry.engine.url.drivername == "postgresql+psycopg"
+    assert isinstance(registry.models(), list)
+
+
+def test_a_database_url_of_an_unknown_scheme_says_what_to_write(tmp_path: Path) -> None:
+    """A scheme SQLAlchemy has no dialect for is an InvalidNameError giving the URL to write,
+    not SQLAlchemy's NoSuchModuleError."""
+    with pytest.raises(satchel.InvalidNameError) as caught:
+        Registry("postgress://host/db", artifacts=str(tmp_path))
+    assert str(caught.value) == (
+        "the registry database URL's scheme 'postgress' is not a database SQLAlchemy knows:"
+        " for PostgreSQL write postgresql+psycopg://user@host/db, for SQLite a folder path")
 
 
 def test_satchel_load_reads_the_registry_from_the_environment(

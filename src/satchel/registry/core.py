@@ -98,7 +98,15 @@ def _locations(uri: str | None, artifacts: str | None) -> tuple[str, str]:
             f"the registry database {uri.split('://')[0]}://... needs an artifact store: pass"
             " artifacts='s3://bucket/prefix' (any fsspec URL) or set SATCHEL_ARTIFACTS"
         )
-    return uri, _local(artifacts)
+    return _database_url(uri), _local(artifacts)
+
+
+def _database_url(uri: str) -> str:
+    """``uri`` with ``postgres://`` and ``postgresql://`` naming psycopg, the driver that
+    ``satchel[postgres]`` installs: SQLAlchemy no longer reads the first (which Heroku and
+    others give), and takes the second as psycopg2 before SQLAlchemy 2.1."""
+    scheme, rest = uri.split("://", 1)
+    return f"postgresql+psycopg://{rest}" if scheme in ("postgres", "postgresql") else uri
 
 
 def _folder(folder: str) -> str:

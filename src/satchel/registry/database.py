@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from satchel.errors import SatchelError, StoreError
+from satchel.errors import InvalidNameError, SatchelError, StoreError
 
 #: The alembic revisions of ``migrations/versions``, oldest first.
 REVISIONS = ("0001", "0002")
@@ -139,6 +139,11 @@ def create_engine(url: str) -> Engine:
         return engine
     try:
         return sa.create_engine(url, pool_pre_ping=True)
+    except sa.exc.NoSuchModuleError:
+        raise InvalidNameError(f"the registry database URL's scheme {url.split(':', 1)[0]!r} is"
+                               " not a database SQLAlchemy knows: for PostgreSQL write"
+                               " postgresql+psycopg://user@host/db, for SQLite a folder"
+                               " path") from None
     except ModuleNotFoundError as exc:
         raise SatchelError(f"the database driver for {url.split(':', 1)[0]!r} is not installed"
                            f" ({exc.name}); for PostgreSQL: pip install 'satchel[postgres]'"
