@@ -392,6 +392,17 @@ def test_a_bucket_that_does_not_exist_is_a_store_error(s3_endpoint: str, tmp_pat
     assert isinstance(satchel.StoreError("x"), OSError)
 
 
+def test_gc_on_a_bucket_that_does_not_exist_is_a_store_error(s3_endpoint: str,  # noqa: F811
+                                                             tmp_path: Path) -> None:
+    """gc on an S3 bucket that does not exist raises the StoreError that register does: it
+    took the missing bucket for an empty store and returned []."""
+    wrong = Registry(str(tmp_path / "registry"), artifacts="s3://satchel-no-such-bucket/models")
+    with pytest.raises(satchel.StoreError, match=re.escape(
+            "cannot list the artifact store s3://satchel-no-such-bucket/models:"
+            " FileNotFoundError: The specified bucket does not exist; check that it exists")):
+        wrong.gc()
+
+
 @pytest.mark.parametrize("damage", ["truncated", "a flipped byte", "another model's file"])
 def test_a_damaged_cached_copy_is_downloaded_again(registry: Registry, tmp_path: Path,
                                                    damage: str) -> None:

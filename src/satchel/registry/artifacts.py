@@ -196,8 +196,15 @@ class ArtifactStore:
     def _files(self) -> Iterator[tuple[str, str, float]]:
         """(path, name, modification time) of every file in the store, listed afresh."""
         self.fs.invalidate_cache()
-        with self._reaching("list"):
-            found = self.fs.find(self.root, detail=True) if self.fs.exists(self.root) else {}
+        try:
+            with self._reaching("list"):
+                found = self.fs.find(self.root, detail=True)
+        except FileNotFoundError as exc:
+            # A folder or prefix with nothing in it yet lists as empty; s3fs raises this
+            # for a bucket that does not exist, which was taken for an empty store.
+            if not self.local:
+                raise self._unreachable("list", exc) from exc
+            found = {}
         for info in found.values():
             if info.get("type", "file") == "file":
                 yield info["name"], info["name"].rsplit("/", 1)[-1], _mtime(info)
