@@ -210,6 +210,17 @@ def test_a_database_url_of_an_unknown_scheme_says_what_to_write(tmp_path: Path) 
         " for PostgreSQL write postgresql+psycopg://user@host/db, for SQLite a folder path")
 
 
+def test_an_artifact_store_that_is_a_file_says_so(tmp_path: Path) -> None:
+    """A local artifact store that is a file is a StoreError when the registry opens: a
+    registration failed on a path under it ('Not a directory') and gc returned []."""
+    (tmp_path / "some.csv").write_text("a,b\n")
+    with pytest.raises(satchel.StoreError) as caught:
+        Registry(str(tmp_path / "registry"), artifacts=str(tmp_path / "some.csv"))
+    assert str(caught.value) == (
+        f"the artifact store {str(tmp_path / 'some.csv')!r} is a file, not a folder: name a"
+        " folder (created if missing) or an fsspec URL such as s3://bucket/prefix")
+
+
 def test_satchel_load_reads_the_registry_from_the_environment(
         registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     """satchel.load("models:/...") uses SATCHEL_REGISTRY (and SATCHEL_ARTIFACTS)."""

@@ -81,6 +81,11 @@ class ArtifactStore:
         self.fs, self.root = _filesystem(url)
         self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple)
                                 else (self.fs.protocol,))
+        if self.local and os.path.exists(self.root) and not os.path.isdir(self.root):
+            # Each write would fail on a path under it, and gc would find nothing to list.
+            raise StoreError(f"the artifact store {url!r} is a file, not a folder: name a"
+                             " folder (created if missing) or an fsspec URL such as"
+                             " s3://bucket/prefix")
         self.cache = cache or _default_cache()
 
     def path(self, digest: str) -> str:
