@@ -2,8 +2,11 @@
 
 scipy's compiled routines index without bounds checks, so every index array is
 validated (``check_format(full_check=True)``) before the matrix is returned.
-A B-spline (which scikit-learn's SplineTransformer holds) is rebuilt from its
-attributes, so the checks of its constructor run on them first.
+CSR alone may be 1-d: scipy makes 1-d ``csr_array``s, and scikit-learn's ``sparsify()``
+leaves one (or a ``csr_matrix`` converted from one, of the same 1-d shape) as the
+coefficients of a single-output linear model. A B-spline (which scikit-learn's
+SplineTransformer holds) is rebuilt from its attributes, so the checks of its
+constructor run on them first.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ _PARTS = {"csr": ("data", "indices", "indptr"), "csc": ("data", "indices", "indp
 NAMES = frozenset(f"{fmt}_{kind}" for fmt in _PARTS for kind in ("matrix", "array"))
 
 
+def _dimensions(fmt: str) -> tuple[int, ...]:
+    """The numbers of dimensions satchel saves a sparse matrix of format ``fmt`` with."""
+    return (1, 2) if fmt == "csr" else (2,)
+
+
 def _sparse_class(name: str) -> type | None:
     """The scipy.sparse class called ``name``, imported only when a file needs it."""
     if name not in NAMES:
@@ -40,9 +48,10 @@ def _encode_sparse(encoder: Encoder, value: Any) -> Node:
     name, fmt, shape = type(value).__name__, value.format, list(value.shape)
     if _sparse_class(name) is not type(value):
         raise encoder.fail(f"sparse type {name} is not supported; convert it to CSR first")
-    if len(shape) != 2:
+    if len(shape) not in _dimensions(fmt):
         raise encoder.fail(f"a {name} of shape {tuple(shape)} cannot be saved: only 2-D sparse"
-                           " matrices and arrays can; save .toarray() or reshape it to 2-D")
+                           " matrices and arrays, and 1-D CSR ones, can; save .toarray() or"
+                           " reshape it to 2-D")
     node: dict[str, Any] = {"$": "sparse", "cls": name, "shape": shape}
     for part in _PARTS[fmt]:
         node[part] = encoder.child(np.asarray(getattr(value, part)), f".{part}")
@@ -55,9 +64,10 @@ def _decode_sparse(decoder: Decoder, node: dict[str, Any]) -> Any:
     if cls is None:
         raise FormatError(f"sparse class must be one of {sorted(NAMES)}, found {name[:40]!r}")
     shape = required(node, "shape", list)
-    if len(shape) != 2 or not all(type(n) is int and n >= 0 for n in shape):
-        raise FormatError("a sparse matrix needs a shape of two non-negative integers")
     fmt = name.split("_")[0]
+    if len(shape) not in _dimensions(fmt) or not all(type(n) is int and n >= 0 for n in shape):
+        raise FormatError("a sparse matrix needs a shape of two non-negative integers (or one,"
+                          f" for CSR), found {str(shape)[:60]}")
     matrix: Any
     parts = [decoder.child(node.get(p), f".{p}") for p in _PARTS[fmt]]
     if not all(isinstance(p, np.ndarray) and p.ndim >= 1 for p in parts):
@@ -67,6 +77,11 @@ def _decode_sparse(decoder: Decoder, node: dict[str, Any]) -> Any:
     try:
         if fmt == "coo":
             matrix = cls((parts[0], (parts[1], parts[2])), shape=tuple(shape))
+        elif len(shape) == 1:
+            # Only csr_array takes a 1-d shape; a csr_matrix converted from one keeps it.
+            import scipy.sparse  # noqa: PLC0415 - imported already, by _sparse_class
+
+            matrix = cls(scipy.sparse.csr_array(tuple(parts), shape=tuple(shape)))
         else:
             matrix = cls(tuple(parts), shape=tuple(shape))
         if fmt in ("csr", "csc", "bsr"):
