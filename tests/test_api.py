@@ -241,6 +241,23 @@ def test_mmap_of_a_file_that_is_read_checks_its_arrays(tmp_path: Path) -> None:
     assert satchel.load(path, mmap=True)["w"][-1] != 999.0
 
 
+@pytest.mark.parametrize("size", [1000, 200_000])
+def test_check_arrays_false_skips_the_checksums_of_a_full_load(tmp_path: Path, size: int
+                                                                ) -> None:
+    """A full load with check_arrays=False does not check the arrays' checksums, of a small
+    file, a larger one read array by array, or a stream; by default it does."""
+    data = bytearray(satchel.dumps({"w": np.arange(float(size))}))
+    data[-8] ^= 1  # a bit of the last value
+    path = tmp_path / "damaged.satchel"
+    path.write_bytes(data)
+    for given in (lambda: path, lambda: io.BytesIO(data)):
+        with pytest.raises(satchel.IntegrityError, match=r"array 0 .* does not match"):
+            satchel.load(given())
+        loaded = satchel.load(given(), check_arrays=False)
+        assert loaded["w"][-1] != size - 1
+        np.testing.assert_array_equal(loaded["w"][:-1], np.arange(size - 1.0))
+
+
 def test_mmap_of_compressed_arrays_decodes_them(tmp_path: Path) -> None:
     """Compressed arrays cannot be mapped; mmap=True still loads them."""
     array = np.zeros(100_000)

@@ -132,7 +132,8 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
     """Load what :func:`save` wrote, checking it on the way.
 
     Nothing the file names is imported before the trust check and no callable
-    it names is called. A full load verifies every byte of the file.
+    it names is called. A full load verifies every byte of the file, unless
+    ``check_arrays=False``.
 
     Args:
         file: a path or a readable binary file object.
@@ -149,7 +150,11 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
         check_arrays: verify every array's checksum. ``None`` (default) does so
             for full loads and not for ``mmap=True``, whose point is not to read
             every page (unless the file was read rather than mapped); a server
-            passes True (one pass over shared pages).
+            passes True (one pass over shared pages). ``False`` skips them on a
+            full load too, which then does not read the arrays the object does
+            not keep: damage to an array's bytes may go unnoticed, but the header
+            hash, the layout and every check of the decoded values still run, so
+            a crafted file is refused as before.
 
     ``file`` may also be a ``models:/name``, ``models:/name/3`` or
     ``models:/name@alias`` URI, loaded from the registry ``SATCHEL_REGISTRY``
@@ -179,9 +184,11 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
             if check_arrays or (check_arrays is None and source.writable):
                 source.verify(header)
         else:  # a larger file's arrays are read as the object is built
-            source, header = reader.read_verified(handle, lazy=True)
+            source, header = reader.read_verified(handle, lazy=True,
+                                                  check=check_arrays is not False)
         try:
-            return _load(header, source, trusted=trusted, full=not mmap, verify=verify,
+            return _load(header, source, trusted=trusted,
+                         check_arrays=not mmap and check_arrays is not False, verify=verify,
                          on_mismatch=on_mismatch, trust_code=trust_code)
         finally:
             source.close()
@@ -196,11 +203,11 @@ def loads(data: bytes | bytearray | memoryview, *, trusted: Iterable[str] = (),
     ``bytes(data)`` reads it.
     """
     source, header = reader.verified(Source.from_bytes(data))
-    return _load(header, source, trusted=trusted, full=True, verify=verify,
+    return _load(header, source, trusted=trusted, check_arrays=True, verify=verify,
                  on_mismatch=on_mismatch, trust_code=trust_code)
 
 
-def _load(header: Header, source: Source, *, trusted: Iterable[str], full: bool,
+def _load(header: Header, source: Source, *, trusted: Iterable[str], check_arrays: bool,
           verify: bool | None, on_mismatch: OnMismatch, trust_code: bool) -> Any:
     record = Metadata.from_json(header.metadata)
     if on_mismatch not in ("warn", "error", "ignore"):
@@ -219,7 +226,7 @@ def _load(header: Header, source: Source, *, trusted: Iterable[str], full: bool,
     if differences:
         _report(differences, on_mismatch)
     with _quiet_sklearn(record.environment):
-        obj = Decoder(header, source, policy, full).decode(header.tree)
+        obj = Decoder(header, source, policy, check_arrays).decode(header.tree)
     source.finish()
     if record.check is not None and (verify or (verify is None and differences)):
         checks.verify(obj, record.check, _versions(differences))
@@ -286,7 +293,7 @@ def verify(file: FileLike, *, trusted: Iterable[str] = (), trust_code: bool = Fa
     with opened(file) as handle:
         source, header = reader.read_verified(handle, progress)
     reader.check_digest(source, header)
-    _load(header, source, trusted=trusted, full=True, verify=True, on_mismatch="ignore",
+    _load(header, source, trusted=trusted, check_arrays=True, verify=True, on_mismatch="ignore",
           trust_code=trust_code)
     record = Metadata.from_json(header.metadata)
     return Verification(

@@ -165,9 +165,12 @@ class Source:
         begin = header.data_start + header.arrays[index].offset
         return self.buffer[begin:begin + header.arrays[index].length]
 
-    def verify(self, header: Header) -> None:
-        """Check every padding byte and every array's stored bytes (of a whole-file buffer)."""
+    def verify(self, header: Header, arrays: bool = True) -> None:
+        """Check every padding byte and, with ``arrays``, every array's stored bytes (of a
+        whole-file buffer)."""
         self.check_padding(header)
+        if not arrays:
+            return
         for index, spec in enumerate(header.arrays):
             if checksum(self.stored(header, index).data) != spec.checksum:
                 raise _mismatch(index, spec)
@@ -222,30 +225,31 @@ Progress = Callable[[int, int], None]
 
 
 def read_verified(handle: IO[bytes], progress: Progress | None = None, *,
-                  lazy: bool = False) -> tuple[Source, Header]:
+                  lazy: bool = False, check: bool = True) -> tuple[Source, Header]:
     """Read a whole file and verify every byte of it (a full load).
 
     Each array is read into a buffer of its own. ``progress(done, total)`` is
     called as bytes arrive, for progress bars. With ``lazy``, a file of 1 MiB or
     more has only its header read here: its arrays are read and verified as the
     decoder needs them, and ``Source.finish`` reads the rest (``handle`` must
-    stay open until then).
+    stay open until then). Without ``check``, the arrays' checksums are not
+    computed, and a lazy read leaves the arrays the decoder never needs unread.
     """
     fileno = _fileno(handle)
     if fileno is None:
         source, header = read_stream(handle)
-        source.verify(header)
+        source.verify(header, arrays=check)
         return source, header
     size = os.fstat(fileno).st_size - handle.tell()
     if size < _WHOLE_BELOW:
-        source, header = _read_whole(handle, size)
+        source, header = _read_whole(handle, size, check)
         if progress is not None:
             progress(size, size)
         return source, header
     base = handle.tell()
     start = _read(handle, 0, min(PREAMBLE_SIZE, size))
     header = parse_header(start, _read(handle, len(start), parse_preamble(start, size)), size)
-    file = FileArrays(handle, header, base)
+    file = FileArrays(handle, header, base, check)
     if lazy:
         return Source.of_file(file), header
     try:
@@ -263,10 +267,13 @@ class FileArrays:
     read leaves it.
     """
 
-    def __init__(self, handle: IO[bytes], header: Header, base: int) -> None:
+    def __init__(self, handle: IO[bytes], header: Header, base: int, check: bool = True
+                 ) -> None:
         self.handle = handle
         self.header = header
         self.base = base
+        #: Whether arrays are checked against their checksums (a load's ``check_arrays``).
+        self.check = check
         #: Arrays read or streamed whole and found to match their checksums.
         self.done: set[int] = set()
         self._worker: Worker | None = None
@@ -282,6 +289,10 @@ class FileArrays:
         parts = [_allocate(specs[index].length) for index in wanted]
         hashers = [xxhash.xxh3_64() for _ in parts]
         batches = _read_arrays(self, wanted, parts, hashers, progress)
+        if not self.check:
+            for _ in batches:  # each batch is read as it is asked for
+                pass
+            return parts
         if sum(len(part) for part in parts) < _PIPELINE_FROM:
             for batch in batches:
                 _hash(batch)
@@ -327,7 +338,7 @@ class FileArrays:
         bounded by the largest), and leave the handle after the file."""
         self._check_empty()
         for index in range(len(self.header.arrays)):
-            if index not in self.done:
+            if self.check and index not in self.done:
                 self.read([index])
         self.seek(self.header.file_size)
         self.close()
@@ -380,9 +391,9 @@ class Stream:
         piece = self.buffers[slot][:size]
         self.file.seek(self.position)
         self.position = _fill(self.file.handle, piece.data, self.position)
-        if self.pipelined:
+        if self.pipelined and self.file.check:
             self.pending[slot] = self.file.worker().submit(self.hasher.update, piece.data)
-        else:
+        elif self.file.check:
             self.hasher.update(piece.data)
         return piece
 
@@ -392,6 +403,8 @@ class Stream:
         Raises:
             IntegrityError: the array does not match its checksum.
         """
+        if not self.file.check:
+            return
         while self.position < self.end:
             self.next(min(len(self.buffers[0]), self.end - self.position))
         for waiting in self.pending:
@@ -424,11 +437,15 @@ def verified(source: Source) -> tuple[Source, Header]:
     return source, header
 
 
-def _read_whole(handle: IO[bytes], size: int) -> tuple[Source, Header]:
-    """Read a small file with one call (not one per array and padding gap) and verify it."""
+def _read_whole(handle: IO[bytes], size: int, check: bool) -> tuple[Source, Header]:
+    """Read a small file with one call (not one per array and padding gap) and verify it
+    (its arrays' checksums only with ``check``)."""
     buffer = _allocate(size)
     _fill(handle, buffer.data, 0)
-    return verified(Source(buffer, writable=True))
+    source = Source(buffer, writable=True)
+    header = source.header()
+    source.verify(header, arrays=check)
+    return source, header
 
 
 def _read(handle: IO[bytes], position: int, count: int) -> bytes:

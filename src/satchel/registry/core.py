@@ -334,7 +334,8 @@ class Registry:
         """Load a registered model (``models:/name``, ``/version`` or ``@alias``).
 
         The artifact's header must carry the digest the registry recorded, and a
-        full load then verifies every byte. Options are those of :func:`satchel.load`.
+        full load then verifies every byte (unless ``check_arrays=False``). Options are
+        those of :func:`satchel.load`.
         """
         if not is_model_uri(uri):
             uri = f"models:/{uri}"
