@@ -406,6 +406,27 @@ def test_inspect_of_a_stream_holds_only_its_header(tmp_path: Path, stream: str) 
     assert max(peaks) < 32 << 20
 
 
+def test_inspect_puts_a_seekable_file_object_back_where_it_was(tmp_path: Path) -> None:
+    """inspect and untrusted_types leave an open file or a BytesIO at the position they
+    found it, so that load can read it next; a pipe, which cannot seek, is left after the
+    file."""
+    data = satchel.dumps({"w": np.arange(3.0)})
+    path = tmp_path / "inside.bin"
+    path.write_bytes(b"\0" * 64 + data)
+    for use in (satchel.inspect, satchel.untrusted_types):
+        with path.open("rb") as handle, io.BytesIO(data) as buffer:
+            handle.seek(64)
+            for given, start in ((handle, 64), (buffer, 0)):
+                use(given)
+                assert given.tell() == start
+                np.testing.assert_array_equal(satchel.load(given)["w"], np.arange(3.0))
+    with subprocess.Popen(["cat", str(path)], stdout=subprocess.PIPE) as cat:
+        assert cat.stdout is not None
+        cat.stdout.read(64)
+        satchel.inspect(cat.stdout)
+        assert cat.stdout.read() == b""
+
+
 class Endless(io.RawIOBase):
     """A stream of the bytes given and then zeros for ever, which fails a reader that asks
     for more than ``limit`` bytes in all (one that reads it whole)."""

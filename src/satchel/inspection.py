@@ -105,13 +105,28 @@ def inspect(file: FileLike) -> Inspection:
     """Describe a file from its header alone: nothing is imported or executed.
 
     Of a stream (``io.BytesIO``, a pipe), the bytes after the header are read to
-    learn the file's size, a chunk at a time, and not kept.
+    learn the file's size, a chunk at a time, and not kept. An open file object
+    that can seek is put back where it was, so that ``load`` can read it next;
+    one that cannot (a pipe, a socket) is left after the satchel file.
 
     Raises:
         FormatError: the header is damaged, crafted or not a satchel header.
     """
     with opened(file) as handle:
-        return describe(reader.read_header(handle))
+        start = _position(handle)
+        try:
+            return describe(reader.read_header(handle))
+        finally:
+            if start is not None:
+                handle.seek(start)
+
+
+def _position(handle: IO[bytes]) -> int | None:
+    """Where ``handle`` is, to come back to, or None if it cannot seek."""
+    try:
+        return handle.tell() if handle.seekable() else None
+    except (AttributeError, OSError, ValueError):  # a reader with read() alone
+        return None
 
 
 def describe(header: Header) -> Inspection:
@@ -134,5 +149,9 @@ def describe(header: Header) -> Inspection:
 
 
 def untrusted_types(file: FileLike) -> list[str]:
-    """The names in ``file`` that must be passed to ``trusted=`` to load it."""
+    """The names in ``file`` that must be passed to ``trusted=`` to load it.
+
+    Reads the header as :func:`inspect` does, and leaves an open file object where
+    it found it if it can seek: ``untrusted_types(f)`` then ``load(f, trusted=...)``.
+    """
     return inspect(file).untrusted
