@@ -275,12 +275,15 @@ def test_a_row_longer_than_the_header_is_refused(predict: Predict, tmp_path: Pat
     assert not written.exists()
 
 
-def test_a_csv_text_column_of_digits_stays_text(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dtype", ["str", "object"])
+def test_a_csv_text_column_of_digits_stays_text(tmp_path: Path, dtype: str) -> None:
     """A text column of digits (zip codes) in a CSV file is read as text, zeros kept: pandas
-    made it integers, which the schema refused."""
+    made it integers, which the schema refused. A sample's column of Python strings (pandas
+    2's text columns, astype(object)) is text too: its integers reached the encoder, whose
+    isnan check raised TypeError."""
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"zip": rng.choice(["00123", "02139", "94105"], 100),
-                          "x": rng.normal(size=100)})
+    frame = pd.DataFrame({"zip": rng.choice(["00123", "02139", "94105"], 100).astype(object),
+                          "x": rng.normal(size=100)}).astype({"zip": dtype})
     pipeline = make_pipeline(make_column_transformer((OneHotEncoder(), ["zip"]),
                                                      remainder="passthrough"),
                              LogisticRegression()).fit(frame, frame["zip"] == "00123")

@@ -339,8 +339,9 @@ def infer_input(model: Any, sample: Any = None) -> InputSchema | None:
     if sample is not None and hasattr(sample, "columns") and hasattr(sample, "dtypes"):
         missing = np.asarray(sample.isna().any(axis=0))  # by position: names may repeat
         return InputSchema(columns=tuple(
-            Column(str(name), str(dtype), kind_of(dtype), bool(nulls))
-            for (name, dtype), nulls in zip(sample.dtypes.items(), missing, strict=True)
+            Column(str(name), str(dtype), _sampled_kind(sample.iloc[:, i], dtype), bool(nulls))
+            for i, ((name, dtype), nulls) in enumerate(zip(sample.dtypes.items(), missing,
+                                                            strict=True))
         ))
     if sample is not None and hasattr(sample, "tocsr"):  # scipy.sparse
         return InputSchema(n_features=int(sample.shape[1]), dtype=str(sample.dtype))
@@ -358,6 +359,20 @@ def infer_input(model: Any, sample: Any = None) -> InputSchema | None:
     if names is not None:
         return InputSchema(columns=tuple(Column(str(n), "unknown", "any") for n in names))
     return InputSchema(n_features=int(count)) if count is not None else None
+
+
+def _sampled_kind(column: Any, dtype: Any) -> str:
+    """The kind of a sample's column: its dtype's, except that a column of Python objects
+    that are all text (pandas 2's text columns, or ``astype(object)``) is ``string``, so
+    that CSV reads it as text (zip codes keep their zeros) and numbers sent for it are
+    refused, as they would be for a column of pandas' string dtype."""
+    import pandas as pd  # noqa: PLC0415 - a DataFrame sample means pandas is there
+
+    kind = kind_of(dtype)
+    if kind == "object" and column.notna().any() and pd.api.types.infer_dtype(
+            column, skipna=True) == "string":
+        return "string"
+    return kind
 
 
 def infer_output(model: Any, predictions: Any = None) -> OutputSchema:
