@@ -212,8 +212,9 @@ def test_unsupported_input_format(predict: Predict, tmp_path: Path, model_file: 
     rows.to_json(given)
     result = predict(str(model_file), str(given), "-o", str(written))
     assert result.returncode == 2
-    assert result.stderr == (f"satchel: error: cannot read {str(given)!r}: expected a .csv or"
-                             " .parquet file\n")
+    assert result.stderr == (f"satchel: error: cannot read {str(given)!r}: expected a .csv,"
+                             " .csv.gz, .txt, .parquet or .pq file, as the input's format"
+                             " follows its name; give the input one of these endings\n")
     assert not written.exists()
 
 
@@ -502,3 +503,16 @@ def test_standard_output_redirected_to_a_file_gets_csv(tmp_path: Path, model_fil
                                 stderr=subprocess.PIPE, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert pd.read_csv(redirected)["predict"].tolist() == model.predict(rows).tolist()
+
+
+def test_an_input_of_no_known_ending_is_refused_naming_every_ending(model_file: Path,
+                                                                     tmp_path: Path) -> None:
+    """An input whose name gives no format is refused listing every ending that is read."""
+    source = tmp_path / "rows.tsv"
+    source.write_text("a\tb\tc\td\n1\t2\t3\t4\n")
+    with pytest.raises(satchel.errors.RequestError) as caught:
+        score(str(model_file), str(source), str(tmp_path / "out.csv"))
+    assert str(caught.value) == (
+        f"cannot read {str(source)!r}: expected a .csv, .csv.gz, .txt, .parquet or .pq file,"
+        " as the input's format follows its name; give the input one of these endings")
+    assert not (tmp_path / "out.csv").exists()

@@ -30,7 +30,9 @@ def _chunks(path: str, rows: int, schema: InputSchema | None) -> Iterator[Any]:
     elif path.endswith((".csv", ".csv.gz", ".txt")):
         yield from csv_chunks(path, rows, schema)
     else:
-        raise RequestError(f"cannot read {path!r}: expected a .csv or .parquet file")
+        raise RequestError(f"cannot read {path!r}: expected a .csv, .csv.gz, .txt, .parquet or"
+                           " .pq file, as the input's format follows its name; give the"
+                           " input one of these endings")
 
 
 def _output_kind(output: str) -> str:
