@@ -25,6 +25,7 @@ from sklearn.tree import DecisionTreeClassifier
 import satchel
 from satchel.batch import score
 from satchel.cli import main
+from satchel.errors import SCHEMA_FIX
 from satchel.registry import Registry
 from tests.custom import Doubler, embedded_model
 from tests.hostile_tools import forge_environment
@@ -172,7 +173,7 @@ def test_schema_problem_in_a_late_chunk_writes_nothing(predict: Predict, tmp_pat
     assert result.returncode == 2
     assert result.stderr == (
         "satchel: error: the input does not match the model's schema (1 problem):\n"
-        "  - column 'b': expected float (float64), found string (str)\n")
+        f"  - column 'b': expected float (float64), found string (str)\n{SCHEMA_FIX}\n")
     assert "zq-secret-text" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
 
@@ -188,7 +189,7 @@ def test_missing_and_extra_columns_write_nothing(predict: Predict, tmp_path: Pat
         "satchel: error: the input does not match the model's schema (2 problems):\n"
         "  - column 'c': expected a column of float, found missing (closest: 'cc')\n"
         "  - column 'cc': expected no such column, found an unexpected column"
-        " (closest: 'c')\n")
+        f" (closest: 'c')\n{SCHEMA_FIX}\n")
     assert not written.exists()
 
 

@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 import satchel
+from satchel.errors import SCHEMA_FIX
 from satchel.format.decoder import decode_inline
 from satchel.format.trust import TrustPolicy
 from satchel.schema import Column, InputSchema, infer_input
@@ -133,7 +134,7 @@ def test_schema_from_n_features_without_sample(xy: tuple[Any, Any]) -> None:
         model.predict(np.zeros((2, 3)))
     assert str(caught.value) == (
         "the input does not match the model's schema (1 problem):\n"
-        "  - input: expected 4 features, found shape (2, 3)"
+        "  - input: expected 4 features, found shape (2, 3)\n" + SCHEMA_FIX
     )
 
 
@@ -150,7 +151,7 @@ def test_all_problems_in_one_error(model: satchel.Model, frame: pd.DataFrame) ->
         "  - column 'incme': expected no such column, found an unexpected column"
         " (closest: 'income')\n"
         "  - column 'extra': expected no such column, found an unexpected column\n"
-        "  - column 'age': expected integer (int64), found string (str)"
+        "  - column 'age': expected integer (int64), found string (str)\n" + SCHEMA_FIX
     )
     assert caught.value.problems[0] == {"column": "income", "expected": "a column of float",
                                         "found": "missing (closest: 'incme')"}
@@ -259,7 +260,7 @@ def test_frame_schema_refuses_an_array(model: satchel.Model, frame: pd.DataFrame
     assert str(caught.value) == (
         "the input does not match the model's schema (1 problem):\n"
         "  - input: expected a DataFrame with columns ['age', 'income', 'plan', 'city',"
-        " 'joined', 'score'], found ndarray"
+        " 'joined', 'score'], found ndarray\n" + SCHEMA_FIX
     )
 
 

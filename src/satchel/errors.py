@@ -85,6 +85,12 @@ class UntrustedTypesError(SatchelError, ValueError):
         super().__init__(message)
 
 
+#: The last line of every :class:`SchemaError`: what to do about its problems.
+SCHEMA_FIX = ("To fix it, give the input the columns and dtypes the schema expects (satchel"
+              " inspect FILE shows them), or, if the model should take such input, save it"
+              " again with a sample that holds it.")
+
+
 class SchemaError(SatchelError, ValueError):
     """An input does not match the model's input schema.
 
@@ -102,7 +108,7 @@ class SchemaError(SatchelError, ValueError):
         ]
         super().__init__(
             f"the input does not match the model's schema ({len(problems)} problem"
-            f"{'s' if len(problems) != 1 else ''}):\n" + "\n".join(lines)
+            f"{'s' if len(problems) != 1 else ''}):\n" + "\n".join(lines) + "\n" + SCHEMA_FIX
         )
 
 
