@@ -352,6 +352,18 @@ FORMATS: dict[str, Callable[[pd.DataFrame], dict[str, Any]]] = {
 }
 
 
+def test_a_csv_body_is_read_in_the_charset_its_content_type_names() -> None:
+    """text/csv; charset=latin-1 is decoded as Latin-1: a city of 'Zürich' was read as UTF-8
+    and refused as not valid CSV. An unknown charset is a 415 naming it."""
+    body = "city,x\nZürich,1.5\n".encode("latin-1")
+    frame, _ = parse(body, 'text/csv; charset="ISO-8859-1"', None)
+    assert frame["city"].tolist() == ["Zürich"]
+    with pytest.raises(satchel.errors.UnsupportedMediaTypeError, match="charset 'klingon'"):
+        parse(body, "text/csv; charset=klingon", None)
+    with pytest.raises(satchel.errors.RequestError, match="not valid utf-16 text"):
+        parse(b"city\n\xd8\x00", "text/csv; charset=utf-16", None)
+
+
 @pytest.mark.parametrize("size", [1, 7])
 @pytest.mark.parametrize("kind", list(FORMATS))
 def test_request_formats(client: httpx.Client, model: Any, frame: pd.DataFrame, kind: str,

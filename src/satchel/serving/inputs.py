@@ -10,6 +10,7 @@ rest become a DataFrame (or an array) for the model's schema to check.
 
 from __future__ import annotations
 
+import codecs
 import csv
 from typing import Any
 
@@ -32,9 +33,10 @@ def parse(body: bytes, content_type: str, schema: InputSchema | None,
     checked, when ``found`` (the schema's layout) is given and the rows fit it;
     otherwise a DataFrame or an array still to be validated.
     """
-    kind = content_type.split(";", 1)[0].strip().lower()
+    kind, _, options = content_type.partition(";")
+    kind = kind.strip().lower()
     if kind in ("text/csv", "application/csv"):
-        return _rows(_csv(body, schema)), {}
+        return _rows(_csv(_utf8(body, options), schema)), {}
     if kind not in ("application/json", ""):
         raise UnsupportedMediaTypeError(f"unsupported content type {kind!r}: send application/json"
                                    " (MLflow's formats) or text/csv")
@@ -206,6 +208,33 @@ def _check_columns(names: Any) -> None:
         found = f"{nested} entries that are lists, objects or nulls"
     raise RequestError(f"dataframe_split's columns must be a list of column names (strings or"
                        f" numbers), found {found}")
+
+
+def _utf8(body: bytes, options: str) -> bytes:
+    """``body`` in UTF-8, from the charset the content type's ``options`` name (UTF-8 if
+    none: ``text/csv; charset=latin-1`` was read as UTF-8, and refused).
+
+    Raises:
+        UnsupportedMediaTypeError: the charset is not one Python knows.
+        RequestError: the body is not text in that charset.
+    """
+    named = [value.strip().strip('"') for key, _, value in
+             (option.partition("=") for option in options.split(";"))
+             if key.strip().lower() == "charset"]
+    charset = named[0] if named else "utf-8"
+    try:
+        codec = codecs.lookup(charset).name
+    except LookupError:
+        raise UnsupportedMediaTypeError(
+            f"unknown charset {charset[:40]!r} in the content type: send UTF-8, or name a"
+            " charset the server knows (latin-1, cp1252, utf-16)") from None
+    if codec == "utf-8":
+        return body
+    try:
+        return body.decode(codec).encode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestError(f"the body is not valid {charset[:40]} text: {exc}; send it in the"
+                           " charset the content type names") from None
 
 
 def _csv(body: bytes, schema: InputSchema | None) -> Any:
