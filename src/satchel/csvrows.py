@@ -69,7 +69,6 @@ def csv_chunks(path: str, rows: int, schema: InputSchema | None = None) -> Itera
     """
     import pandas as pd  # noqa: PLC0415 - CSV needs the [pandas] extra
 
-    dates = [c.name for c in schema.columns if c.kind == "datetime"] if schema else []
     with pd.read_csv(path, chunksize=rows, index_col=False,
                      dtype=dict.fromkeys(text_columns(schema), str) or None) as reader:
         while True:
@@ -82,17 +81,22 @@ def csv_chunks(path: str, rows: int, schema: InputSchema | None = None) -> Itera
                     raise _too_long(path, repr(path)) from None
             if chunk is None:
                 return
-            yield _with_dates(chunk, dates)
+            yield with_dates(chunk, schema)
 
 
-def _with_dates(frame: Any, names: list[str]) -> Any:
-    """``frame`` with its columns ``names`` parsed as dates; one that does not parse is left
-    as it is, for validation to report."""
+def with_dates(frame: Any, schema: InputSchema | None) -> Any:
+    """``frame`` with the columns ``schema`` says are datetimes parsed as dates (CSV and
+    JSON hold them as text); one that does not parse is left as it is, for validation to
+    report."""
+    if schema is None or not schema.is_frame:
+        return frame
     import pandas as pd  # noqa: PLC0415
 
-    for name in (n for n in names if n in frame.columns):
-        with contextlib.suppress(ValueError, TypeError):
-            frame[name] = pd.to_datetime(frame[name])
+    for column in schema.columns:
+        if (column.kind == "datetime" and column.name in frame.columns
+                and frame[column.name].dtype.kind != "M"):
+            with contextlib.suppress(ValueError, TypeError):
+                frame[column.name] = pd.to_datetime(frame[column.name])
     return frame
 
 

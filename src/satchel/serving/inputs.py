@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from satchel.csvrows import read_csv, text_columns
+from satchel.csvrows import read_csv, text_columns, with_dates
 from satchel.errors import RequestError, SchemaError, UnsupportedMediaTypeError
 from satchel.schema import InputSchema
 from satchel.serving.columns import Layout, columns
@@ -142,18 +142,18 @@ def _decode(kind: str, value: Any, schema: InputSchema | None) -> Any:
         index = value.get("index")
         _check_index(index, len(value["data"]))
         _check_columns(value.get("columns"))
-        return _typed(_frame(value["data"], schema, value.get("columns"), index), schema)
+        return with_dates(_frame(value["data"], schema, value.get("columns"), index), schema)
     if kind == "dataframe_records":
         if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
             raise RequestError("dataframe_records needs a list of row objects")
-        return _typed(_frame(value, schema), schema)
+        return with_dates(_frame(value, schema), schema)
     if isinstance(value, dict):
-        return _typed(_frame({k: v if isinstance(v, list) else [v] for k, v in value.items()},
-                             schema), schema)
+        by_column = {k: v if isinstance(v, list) else [v] for k, v in value.items()}
+        return with_dates(_frame(by_column, schema), schema)
     if not isinstance(value, list):
         raise RequestError(f"{kind} needs a list of rows or an object of columns")
     if value and all(isinstance(row, dict) for row in value):
-        return _typed(_frame(value, schema), schema)
+        return with_dates(_frame(value, schema), schema)
     if schema is not None and schema.is_frame:
         names = [c.name for c in schema.columns]
         widths = {len(row) if isinstance(row, list) else -1 for row in value}
@@ -162,7 +162,7 @@ def _decode(kind: str, value: Any, schema: InputSchema | None) -> Any:
                                 f" ({', '.join(names)})", "found": "rows of "
                                 + ", ".join(str(w) if w >= 0 else "non-list" for w in
                                             sorted(widths)) + " values"}])
-        return _typed(_frame(value, schema, names), schema)
+        return with_dates(_frame(value, schema, names), schema)
     try:
         return np.asarray(value)
     except ValueError as exc:
@@ -250,24 +250,7 @@ def _csv(body: bytes, schema: InputSchema | None) -> Any:
         frame = read_csv(body, text_columns(schema))
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise RequestError(f"the body is not valid CSV: {exc}") from None
-    return _typed(frame, schema)
-
-
-def _typed(frame: Any, schema: InputSchema | None) -> Any:
-    """JSON has no dates or categories: convert the columns the schema says are."""
-    import pandas as pd  # noqa: PLC0415
-
-    if schema is None or not schema.is_frame:
-        return frame
-    for column in schema.columns:
-        if column.name not in frame.columns:
-            continue
-        if column.kind == "datetime" and frame[column.name].dtype.kind != "M":
-            try:
-                frame[column.name] = pd.to_datetime(frame[column.name])
-            except (ValueError, TypeError):
-                continue  # left as is: validation reports the column
-    return frame
+    return with_dates(frame, schema)
 
 
 def jsonable(output: Any) -> Any:
