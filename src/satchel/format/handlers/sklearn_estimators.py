@@ -480,6 +480,8 @@ def _jobs_problem(model: Any, state: dict[str, Any]) -> str | None:
     """What is wrong with an estimator's ``n_jobs`` (at most :data:`MAX_JOBS`), or with one
     in the keyword arguments it holds for a function, or None."""
     problem = _workers_problem("n_jobs", state.get("n_jobs"), "processes")
+    if dict not in map(type, state.values()):  # the common case, without a Python loop
+        return problem
     for name, value in state.items():
         if problem is None and type(value) is dict and "n_jobs" in value:
             problem = keywords_problem(value, f"{name}['n_jobs']")

@@ -82,6 +82,7 @@ _CSR_MATRICES = frozenset({"coef_", "components_", "_fit_X", "X_fit_"})
 _DENSE_MATRICES = ("coefs_", "feature_log_prob_", "random_weights_", "normalization_",
                    "scalings_", "mixing_", "inverse_components_", "alpha_", "x_loadings_",
                    "label_distributions_")
+_MATRICES = _CSR_MATRICES.union(_DENSE_MATRICES)
 
 
 def _matrices_problem(model: Any, state: dict[str, Any]) -> str | None:
@@ -92,6 +93,8 @@ def _matrices_problem(model: Any, state: dict[str, Any]) -> str | None:
     CSR of 2**40 columns where dense weights belong, takes a few bytes to store and gives
     a product of 2**40 values for each row predicted.
     """
+    if _MATRICES.isdisjoint(state):  # most estimators hold none (a forest's hundreds of trees)
+        return None
     width = state.get("n_features_in_")
     for name in (*_CSR_MATRICES, *_DENSE_MATRICES):
         value: Any = state.get(name)
