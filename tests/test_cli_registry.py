@@ -51,6 +51,7 @@ def test_every_command_prints_json_with_json(registry: Path,
     assert (tagged["uri"], tagged["tags"]) == ("models:/churn/1", {"stage": "qa"})
     assert printed("delete", "churn", "1", "--archive") == {"uri": "models:/churn/1",
                                                             "status": "archived"}
+    assert printed("restore", "churn", "1") == {"uri": "models:/churn/1", "status": "active"}
     assert printed("delete", "churn", "2") == {"uri": "models:/churn/2", "status": "deleted"}
     assert printed("gc") == []
 
@@ -95,3 +96,17 @@ def test_times_say_their_zone(registry: Path, capsys: pytest.CaptureFixture[str]
     assert main(["registry", "versions", "churn"]) == 0
     first = capsys.readouterr().out.splitlines()[2]
     assert first.split()[-3:] == created.strftime("%Y-%m-%d %H:%M UTC").split()
+
+
+def test_restore_brings_an_archived_version_back(registry: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """An archived version leaves the latest; restore puts it back, and says so."""
+    assert main(["registry", "delete", "churn", "2", "--archive"]) == 0
+    assert main(["registry", "show", "models:/churn", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["registry", "restore", "churn", "2"]) == 0
+    assert capsys.readouterr().out == "restored models:/churn/2\n"
+    assert main(["registry", "show", "models:/churn", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == 2
+    assert main(["registry", "restore", "churn", "7"]) == 2
+    assert "has no version 7" in capsys.readouterr().err

@@ -281,6 +281,26 @@ def test_tags_descriptions_archive_and_delete(registry: Registry) -> None:
     assert registry.register("churn", model(0.2)).version == 3  # numbers are never reused
 
 
+def test_an_archived_version_can_be_restored(registry: Registry) -> None:
+    """restore() brings an archived version back into latest and searches, leaves an active
+    one active, and cannot bring back a deleted one."""
+    for c in (1.0, 0.5, 0.1):
+        registry.register("churn", model(c))
+    registry.archive("churn", 3)
+    assert registry.latest("churn").version == 2
+    registry.restore("churn", 3)
+    assert registry.latest("churn").version == 3
+    assert [v.version for v in registry.search("churn")] == [1, 2, 3]
+    registry.restore("churn", 3)
+    assert registry.version("churn", 3).status == "active"
+    registry.delete("churn", 1)
+    with pytest.raises(satchel.NotFoundError, match=r"has no version 1; it has versions"
+                                                     r" \[2, 3\]"):
+        registry.restore("churn", 1)
+    assert [(v.version, v.status) for v in registry.versions("churn")] == [
+        (2, "active"), (3, "active")]
+
+
 def test_aliases_never_point_at_deleted_versions(registry: Registry) -> None:
     """An alias cannot be set to a deleted version, and an alias left dangling by an older
     registry (its version deleted under it) can still be removed."""
@@ -579,6 +599,7 @@ def test_versions_that_are_not_whole_numbers_are_refused(registry: Registry, ver
     calls = [lambda: registry.version("churn", version),
              lambda: registry.set_alias("churn", "staging", version),
              lambda: registry.archive("churn", version),
+             lambda: registry.restore("churn", version),
              lambda: registry.update("churn", version, tags={"a": "b"}),
              lambda: registry.delete("churn", version, force=True)]
     for call in calls:

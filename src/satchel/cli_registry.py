@@ -132,6 +132,12 @@ def _delete(args: argparse.Namespace) -> int:
     return _done(args, {"uri": uri, "status": status}, f"{status} {uri}")
 
 
+def _restore(args: argparse.Namespace) -> int:
+    _registry(args).restore(args.name, args.version)
+    uri = f"models:/{args.name}/{args.version}"
+    return _done(args, {"uri": uri, "status": "active"}, f"restored {uri}")
+
+
 def _gc(args: argparse.Namespace) -> int:
     removed = _registry(args).gc(grace_seconds=args.grace)
     return _done(args, removed, f"removed {len(removed)} orphaned artifact(s)")
@@ -193,6 +199,9 @@ def add_commands(commands: Any) -> None:
     force_or_archive.add_argument("--force", action="store_true", help="also delete its aliases")
     force_or_archive.add_argument("--archive", action="store_true",
                                   help="archive instead of deleting (aliases stay)")
+    restore = command("restore", _restore, "Make an archived version active again.")
+    restore.add_argument("name", help=_NAME)
+    restore.add_argument("version", type=_version, help=_VERSION)
     gc = command("gc", _gc, "Remove artifacts that no version refers to.")
     gc.add_argument("--grace", type=_grace, default=3600.0,
                     help="keep artifacts younger than this many seconds (3600)")

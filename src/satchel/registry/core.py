@@ -464,6 +464,15 @@ class Registry:
             self._check_live(connection, model_id, name, version)
             self._set(connection, model_id, name, version, status="archived")
 
+    def restore(self, name: str, version: int) -> None:
+        """Make an archived version active again: back in ``latest`` and searches (a version
+        already active stays so; a deleted one is gone for good)."""
+        version = check_version(version)
+        with db.write(self.engine) as connection:
+            model_id = self._locked_model(connection, name)
+            self._check_live(connection, model_id, name, version)
+            self._set(connection, model_id, name, version, status="active")
+
     def delete(self, name: str, version: int, *, force: bool = False) -> None:
         """Delete a version (its number is never reused; ``gc`` frees its artifact).
 
