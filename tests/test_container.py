@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import tracemalloc
 import zlib
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,31 @@ def test_compressed_arrays_round_trip() -> None:
         data = satchel.dumps({"x": array}, compress=codec)  # type: ignore[arg-type]
         assert len(data) < array.nbytes / 4
         np.testing.assert_array_equal(satchel.loads(data)["x"], array)
+
+
+def test_zstd_compresses_a_forest_from_each_trees_nodes(tmp_path: Path) -> None:
+    """A forest's trees' nodes, stored as one concatenated array, are hashed and compressed
+    with zstd tree by tree: the save never holds a joined copy of them (it did, as large as
+    the nodes themselves), and the file loads the same trees."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 40, size=(8000, 4)), rng.integers(0, 2, size=8000)
+    model = RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y)
+    nodes = sum(tree.tree_.__getstate__()["nodes"].nbytes for tree in model.estimators_)
+    assert nodes > 4 << 20  # large enough for zstd's threads, as a real forest's nodes are
+    satchel.save(model, tmp_path / "plain.satchel", compress="zstd")  # imports done
+    tracemalloc.start()
+    try:
+        satchel.save(model, tmp_path / "forest.satchel", compress="zstd")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < nodes / 2  # the compressed nodes and the values, never the nodes joined
+    loaded = satchel.load(tmp_path / "forest.satchel")
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert satchel.inspect(tmp_path / "forest.satchel").digest == satchel.inspect(
+        tmp_path / "plain.satchel").digest
 
 
 def test_constant_arrays_past_the_ratio_limit_are_stored_plain() -> None:

@@ -32,7 +32,7 @@ from satchel.errors import (
     LimitError,
     UnsupportedVersionError,
 )
-from satchel.format.threads import Worker, blake3_digest
+from satchel.format.threads import Worker, blake3_digest, blake3_of
 
 MAGIC = b"\x89SATCHEL"
 FORMAT_MAJOR = 1
@@ -404,41 +404,67 @@ def checksum(data: memoryview | bytes) -> str:
     return xxhash.xxh3_64_hexdigest(data)
 
 
-def hash_bytes(data: memoryview | bytes) -> bytes:
-    """BLAKE3 of ``data``, using every core for large buffers."""
-    if len(data) >= _HASH_THREADS_FROM:
-        return blake3_digest(data)
-    return blake3.blake3(data, max_threads=1).digest()
+def hash_bytes(*parts: memoryview | bytes) -> bytes:
+    """BLAKE3 of ``parts`` one after the other, using every core for large buffers."""
+    if sum(map(len, parts)) >= _HASH_THREADS_FROM:
+        return blake3_digest(*parts)
+    return blake3_of(parts, 1)
 
 
-def compress(data: memoryview, codec: Codec) -> bytes:
-    """Compress one array's bytes with ``codec``."""
+def compress(parts: Sequence[memoryview], codec: Codec) -> bytes | bytearray:
+    """Compress the bytes of ``parts``, one after the other, as one frame of ``codec``.
+
+    zstd reads the parts where they are (a forest's trees' nodes are never joined in
+    memory first); the frame states the size they make together.
+    """
+    size = sum(map(len, parts))
     if codec == "zstd":
         import zstandard  # noqa: PLC0415 - optional dependency
 
-        if len(data) >= 4 * _HASH_THREADS_FROM:
+        if size >= 4 * _HASH_THREADS_FROM:
             try:
-                return bytes(zstandard.ZstdCompressor(level=3, threads=-1).compress(data))
+                return _zstd(zstandard.ZstdCompressor(level=3, threads=-1), parts, size)
             except zstandard.ZstdError:  # its worker threads could not start: compress here
                 pass
-        return bytes(zstandard.ZstdCompressor(level=3).compress(data))
+        return _zstd(zstandard.ZstdCompressor(level=3), parts, size)
     import lz4.block  # noqa: PLC0415 - optional dependency
 
+    data = parts[0] if len(parts) == 1 else b"".join(parts)
     return bytes(lz4.block.compress(data, store_size=False))
+
+
+def _zstd(compressor: Any, parts: Sequence[memoryview], size: int) -> bytes | bytearray:
+    if len(parts) == 1:
+        return bytes(compressor.compress(parts[0]))
+    stream, packed = compressor.compressobj(size=size), bytearray()
+    for part in parts:
+        packed += stream.compress(part)
+    packed += stream.flush()
+    return packed
 
 
 def _stored(array: Stored, codec: Codec | None
             ) -> tuple[memoryview, Literal["C", "F"], bytes, Codec | None]:
-    """(stored bytes, order, BLAKE3 of the raw bytes, codec used) of one array."""
-    data, order = raw_view(array)
-    digest = hash_bytes(data)
-    if codec is not None and len(data) >= _COMPRESS_FROM:
-        packed = compress(data, codec)
+    """(stored bytes, order, BLAKE3 of the raw bytes, codec used) of one array.
+
+    A concatenated column is hashed and compressed with zstd from its members' bytes,
+    and joined only if it is stored raw.
+    """
+    parts: Sequence[memoryview]
+    order: Literal["C", "F"]
+    if codec == "zstd" and isinstance(array, Joined) and len(array.parts) > 1:
+        parts, order = array.parts, "C"
+    else:
+        data, order = raw_view(array)
+        parts = (data,)
+    digest = hash_bytes(*parts)
+    if codec is not None and array.nbytes >= _COMPRESS_FROM:
+        packed = compress(parts, codec)
         # Kept compressed if smaller, and not so much smaller that a reader would refuse it
         # as a decompression bomb (a large constant array: zstd shrinks 24 MiB of ones to 2 KiB).
-        if len(packed) < len(data) and inflates_within(len(packed), len(data)):
+        if len(packed) < array.nbytes and inflates_within(len(packed), array.nbytes):
             return memoryview(packed), order, digest, codec
-    return data, order, digest, None
+    return (parts[0] if len(parts) == 1 else raw_view(array)[0]), order, digest, None
 
 
 def prepare(arrays: Sequence[Stored], codec: Codec | None) -> list[Payload]:

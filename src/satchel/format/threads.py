@@ -107,8 +107,9 @@ _blake3_pool: bool | None = None
 _blake3_tried = False
 
 
-def blake3_digest(data: Any) -> bytes:
-    """BLAKE3 of a large buffer, on every core if blake3's pool can start, else here.
+def blake3_digest(*parts: Any) -> bytes:
+    """BLAKE3 of large buffers, one after the other, on every core if blake3's pool can
+    start, else here.
 
     The pool panics if it cannot start its threads, and never starts after that;
     a probe thread is started first, so that a process that cannot start any
@@ -116,12 +117,12 @@ def blake3_digest(data: Any) -> bytes:
     """
     global _blake3_pool  # noqa: PLW0603 - one pool per process
     if _blake3_pool is None and not _thread_starts():
-        return blake3.blake3(data, max_threads=1).digest()
+        return blake3_of(parts, 1)
     if _blake3_pool is not False:
         global _blake3_tried  # noqa: PLW0603 - one pool per process
         _blake3_tried = True  # a fork from here on may copy the pool's state
         try:
-            digest = blake3.blake3(data, max_threads=blake3.blake3.AUTO).digest()
+            digest = blake3_of(parts, blake3.blake3.AUTO)
         except BaseException as exc:  # pyo3's PanicException: the pool's threads did not start
             if type(exc).__name__ != "PanicException":
                 raise
@@ -129,7 +130,15 @@ def blake3_digest(data: Any) -> bytes:
         else:
             _blake3_pool = True
             return digest
-    return blake3.blake3(data, max_threads=1).digest()
+    return blake3_of(parts, 1)
+
+
+def blake3_of(parts: Iterable[Any], threads: int) -> bytes:
+    """BLAKE3 of ``parts`` one after the other, hashed on up to ``threads`` threads."""
+    hasher = blake3.blake3(max_threads=threads)
+    for part in parts:
+        hasher.update(part)
+    return hasher.digest()
 
 
 def _after_fork() -> None:
