@@ -54,6 +54,11 @@ STATUS: list[tuple[type[BaseException], int]] = [
 ]
 
 
+#: Bodies from this size on are parsed on a worker thread: parsing megabytes of JSON takes
+#: tenths of a second, during which the event loop would answer no other request.
+PARSE_OFF_LOOP_BYTES = 256 << 10
+
+
 def _count(rows: Any) -> int:
     return int(rows.shape[0]) if hasattr(rows, "shape") and rows.shape else len(rows)
 
@@ -125,6 +130,10 @@ class Server:
                 return served.plan.run(method, rows)
         return getattr(served.model.unwrap(), method)(rows.frame())
 
+    def _checked_call(self, served: Served, method: str, rows: Any) -> Any:
+        checked = rows if isinstance(rows, Columns) else served.model.validate(rows)
+        return self._call((served, method, isinstance(checked, Columns)), checked)
+
     def preload(self) -> None:
         """Load the model now, before serving (``satchel serve`` does, then forks any workers)."""
         try:
@@ -171,8 +180,10 @@ class Server:
             if served is None:
                 raise NotReadyError(f"the model is not loaded: {self.holder.last_error}")
             body = await self._body(request)
-            rows, params = parse(body, request.headers.get("content-type", ""),
-                                 served.model.input_schema, served.layout)
+            arguments = (body, request.headers.get("content-type", ""),
+                         served.model.input_schema, served.layout)
+            rows, params = (await asyncio.to_thread(parse, *arguments)
+                            if len(body) >= PARSE_OFF_LOOP_BYTES else parse(*arguments))
             method = str(request.query_params.get("method") or params.get("method") or method)
             output = await self._model_answer(served, method, rows)
             response = _json({"predictions": jsonable(output)})
@@ -211,14 +222,15 @@ class Server:
                 f" model's message under error id {error_id}") from exc
 
     async def _predict(self, served: Served, method: str, rows: Any) -> Any:
-        """Single rows run on the event loop (batched unless switched off); more in a thread."""
+        """Single rows run on the event loop (batched unless switched off); more are checked
+        and run in a thread."""
         if method not in served.methods:
             raise RequestError(f"unknown method {method[:40]!r}; this model offers"
                                f" {list(served.methods)}")
+        if _count(rows) != 1:
+            return await asyncio.to_thread(self._checked_call, served, method, rows)
         checked = rows if isinstance(rows, Columns) else served.model.validate(rows)
         key = (served, method, isinstance(checked, Columns))
-        if _count(checked) != 1:
-            return await asyncio.to_thread(self._call, key, checked)
         if self.batcher is not None:
             return await self.batcher.submit(key, checked)
         return self._call(key, checked)
