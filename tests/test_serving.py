@@ -241,6 +241,30 @@ def test_serve_registry_uri(tmp_path: Path, model: Any, frame: pd.DataFrame) -> 
             "satchel": satchel.__version__, "model_version": 2}
 
 
+def test_serve_a_model_with_custom_code_trusted_by_name(tmp_path: Path, model: Any,
+                                                        frame: pd.DataFrame) -> None:
+    """satchel serve FILE --trust NAME serves a model that uses a custom function: serve had
+    no --trust, so such a model could not be served at all. Without it, /health says which
+    option to pass."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    from tests.custom import double
+
+    custom = make_pipeline(FunctionTransformer(double), LogisticRegression()).fit(
+        frame, model.predict(frame))
+    path = tmp_path / "custom.satchel"
+    satchel.save(custom, path, sample=frame[:20])
+    with thread_server(create_app(str(path))) as url:
+        health = httpx.get(f"{url}/health", timeout=30)
+        assert health.status_code == 503
+        assert "serve it with --trust tests.custom.double" in health.json()["last_error"]
+    with cli_server(tmp_path / "serve.log", str(path), "--trust", "tests.custom.double") as (
+            url, _):
+        response = httpx.post(f"{url}/invocations", json=records(frame[:8]), timeout=30)
+        assert response.status_code == 200
+        assert response.json()["predictions"] == custom.predict(frame[:8]).tolist()
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_serve_on_an_address_in_use_says_so(tmp_path: Path, model_file: Path,
                                             workers: str) -> None:

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import re
-import shlex
 import signal
 import sys
 import threading
@@ -36,6 +35,7 @@ from satchel.errors import (
     RequestError,
     SatchelError,
     UntrustedTypesError,
+    trust_options,
 )
 from satchel.format.reader import Progress
 from satchel.registry.names import is_model_uri, parse_uri
@@ -244,7 +244,7 @@ def _serve(args: argparse.Namespace) -> int:
     serve(args.target, host=args.host, port=args.port, workers=args.workers,
           max_body_bytes=args.max_body_bytes,
           batch_wait_ms=None if args.no_batching else args.batch_wait_ms,
-          poll_interval=args.poll_interval)
+          poll_interval=args.poll_interval, trusted=args.trust, trust_code=args.trust_code)
     return 0
 
 
@@ -305,6 +305,13 @@ _TRUST_CODE = ("run the source a file embeds for a custom module that is not ins
                " (only for files you trust)")
 
 
+def _trust_options(parser: argparse.ArgumentParser) -> None:
+    """``--trust NAME`` (repeatable) and ``--trust-code``, for a command that loads a model."""
+    parser.add_argument("--trust", action="append", default=[], metavar="NAME",
+                        help="trust a custom class or function by name (repeatable)")
+    parser.add_argument("--trust-code", action="store_true", help=_TRUST_CODE)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``satchel`` command."""
     parser = argparse.ArgumentParser(
@@ -336,9 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify = command("verify", _verify, "Check every byte, the content digest and the stored"
                      " check sample; exit non-zero on any failure.")
     verify.add_argument("file", help="path of a .satchel file")
-    verify.add_argument("--trust", action="append", default=[], metavar="NAME",
-                        help="trust a custom class or function by name (repeatable)")
-    verify.add_argument("--trust-code", action="store_true", help=_TRUST_CODE)
+    _trust_options(verify)
     verify.add_argument("--json", action="store_true", help="print JSON")
     compare = command("diff", _diff, "List parameter, structure, array and metadata"
                       " differences between two files.")
@@ -369,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      " 60000 (0: only waiting ones)")
     wait_or_no_batching.add_argument("--no-batching", action="store_true",
                                      help="switch batching off")
+    _trust_options(serve)
     serve.add_argument("--poll-interval", type=number(0, 86_400, above=True), default=5.0,
                        help="seconds between checks of a followed alias, up to 86400 (5)")
     predict = command("predict", _predict, "Score a CSV or Parquet file in chunks, with the"
@@ -379,9 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="file to write: .csv, .csv.gz or .parquet (its name gives the"
                          " format)")
     predict.add_argument("--method", default="predict", help="predict, predict_proba, ...")
-    predict.add_argument("--trust", action="append", default=[], metavar="NAME",
-                         help="trust a custom class or function by name (repeatable)")
-    predict.add_argument("--trust-code", action="store_true", help=_TRUST_CODE)
+    _trust_options(predict)
     predict.add_argument("--chunk-rows", type=integer(1, 10**9), default=100_000,
                          help="rows per chunk, up to 1000000000 (100000)")
     from satchel import cli_registry  # noqa: PLC0415 - it imports this module's argument types
@@ -496,8 +500,7 @@ def _in_options(exc: BaseException, args: argparse.Namespace) -> BaseException |
     """``exc``, with a fix the library words as a Python argument worded as the command's
     option: ``--trust NAME`` for ``trusted=[...]``, and those of ``_OPTIONS``."""
     if isinstance(exc, UntrustedTypesError) and "trust" in vars(args):
-        options = " ".join(f"--trust {shlex.quote(name)}" for name in exc.names)
-        return UntrustedTypesError(exc.names, exc.detail, fix=f"pass {options}")
+        return UntrustedTypesError(exc.names, exc.detail, fix=f"pass {trust_options(exc.names)}")
     for kind, argument, option, destination in _OPTIONS:
         if isinstance(exc, kind) and destination in vars(args) and argument in str(exc):
             return str(exc).replace(argument, option)

@@ -9,6 +9,7 @@ found, where, and how to fix it.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -83,6 +84,11 @@ class UntrustedTypesError(SatchelError, ValueError):
             f" {fix or f'load it with trusted=[{listed}]'}."
         )
         super().__init__(message)
+
+
+def trust_options(names: Iterable[str]) -> str:
+    """The command-line options that trust ``names``: ``--trust NAME`` for each."""
+    return " ".join(f"--trust {shlex.quote(name)}" for name in names)
 
 
 #: The last line of every :class:`SchemaError`: what to do about its problems.

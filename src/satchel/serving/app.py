@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import orjson
@@ -301,7 +301,8 @@ class Server:
 
 def create_app(target: str, *, registry: Any = None, mmap: bool = True,
                max_body_bytes: int = 10 << 20, batch_wait_ms: float | None = 0.0,
-               poll_interval: float = 5.0) -> Starlette:
+               poll_interval: float = 5.0, trusted: Iterable[str] = (),
+               trust_code: bool = False) -> Starlette:
     """An ASGI app serving ``target`` (a satchel file or a ``models:/`` URI).
 
     Args:
@@ -312,11 +313,14 @@ def create_app(target: str, *, registry: Any = None, mmap: bool = True,
         batch_wait_ms: how long single-row requests wait to be batched with others
             (0: only those already waiting); None switches batching off.
         poll_interval: seconds between checks of a followed alias.
+        trusted: names to trust beyond the default set, as ``load(trusted=...)`` takes them.
+        trust_code: run the source the model embeds if its modules are not installed.
 
     Example:
         >>> app = create_app("models:/churn@production")  # doctest: +SKIP
     """
-    holder = Holder(target, registry=registry, mmap=mmap)
+    holder = Holder(target, registry=registry, mmap=mmap, trusted=trusted,
+                    trust_code=trust_code)
     server = Server(holder, max_body_bytes=max_body_bytes, batch_wait_ms=batch_wait_ms,
                     poll_interval=poll_interval)
 

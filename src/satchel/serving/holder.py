@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from satchel.artifact import load
 from satchel.checks import METHODS
+from satchel.errors import UntrustedTypesError, trust_options
 from satchel.inspection import inspect
 from satchel.registry.names import is_model_uri, parse_uri
 from satchel.serving import plan
@@ -49,9 +51,12 @@ class Served:
 class Holder:
     """Holds the current model; swaps it when a followed alias moves."""
 
-    def __init__(self, target: str, *, registry: Any = None, mmap: bool = True) -> None:
+    def __init__(self, target: str, *, registry: Any = None, mmap: bool = True,
+                 trusted: Iterable[str] = (), trust_code: bool = False) -> None:
         self.target = target
         self.mmap = mmap
+        self.trusted = tuple(trusted)
+        self.trust_code = trust_code
         self.registry = registry
         self._owns_registry = registry is None
         self.current: Served | None = None
@@ -77,13 +82,20 @@ class Holder:
 
     def load_now(self) -> Served:
         """Load (and verify) the target as it is now."""
-        if not is_model_uri(self.target):
-            model = load(self.target, mmap=self.mmap, verify=True, check_arrays=True)
-            digest = getattr(model, "digest", None) or inspect(self.target).digest
-            return Served(model, digest, self.target.rsplit("/", 1)[-1], None, self.target)
-        registry = self._registry()
-        found = registry.resolve(self.target)
-        model = registry.load(found.uri, mmap=self.mmap, verify=True, check_arrays=True)
+        options: dict[str, Any] = {"mmap": self.mmap, "verify": True, "check_arrays": True,
+                                   "trusted": self.trusted, "trust_code": self.trust_code}
+        try:
+            if not is_model_uri(self.target):
+                model = load(self.target, **options)
+                digest = getattr(model, "digest", None) or inspect(self.target).digest
+                return Served(model, digest, self.target.rsplit("/", 1)[-1], None, self.target)
+            registry = self._registry()
+            found = registry.resolve(self.target)
+            model = registry.load(found.uri, **options)
+        except UntrustedTypesError as exc:
+            raise UntrustedTypesError(exc.names, exc.detail, fix=(
+                f"serve it with {trust_options(exc.names)} (create_app's trusted=[...])")
+            ) from None
         return Served(model, found.digest, found.name, found.version, self.target)
 
     def start(self) -> None:

@@ -20,7 +20,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from satchel.errors import SatchelError
@@ -32,8 +32,10 @@ _QUICK_DEATHS = 5
 
 def serve(target: str, *, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
           max_body_bytes: int = 10 << 20, batch_wait_ms: float | None = 0.0,
-          poll_interval: float = 5.0) -> None:
-    """Serve ``target`` until interrupted.
+          poll_interval: float = 5.0, trusted: Iterable[str] = (),
+          trust_code: bool = False) -> None:
+    """Serve ``target`` until interrupted (``trusted`` and ``trust_code`` as
+    :func:`~satchel.serving.create_app` takes them).
 
     Each worker shares the parent's copy of the model and of the libraries (it
     is forked once they are loaded), and the model's arrays are mapped from its
@@ -50,7 +52,7 @@ def serve(target: str, *, host: str = "127.0.0.1", port: int = 8080, workers: in
     gc.disable()  # importing the model's libraries makes objects, not garbage: 10-15% faster
     with _lean_start():
         app = create_app(target, max_body_bytes=max_body_bytes, batch_wait_ms=batch_wait_ms,
-                         poll_interval=poll_interval)
+                         poll_interval=poll_interval, trusted=trusted, trust_code=trust_code)
         app.state.server.preload()
     gc.enable()
     gc.freeze()  # what the start made stays out of later collections (and shared, once forked)
