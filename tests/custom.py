@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,24 @@ class Doubler(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def transform(self, X: Any) -> Any:
         """Twice the input."""
         return double(X)
+
+
+#: Open unless a test closes it to hold a load's check sample: Gated's transform waits for it.
+GATE = threading.Event()
+GATE.set()
+
+
+class Gated(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """A custom step whose transform waits, up to a minute, until :data:`GATE` is open."""
+
+    def fit(self, X: Any, y: Any = None) -> Gated:
+        """Nothing to learn."""
+        return self
+
+    def transform(self, X: Any) -> Any:
+        """The input, once the gate is open."""
+        GATE.wait(60)
+        return X
 
 
 class Label(str):

@@ -360,6 +360,40 @@ def test_app_mounted_without_lifespan_wiring_serves(model_file: Path, model: Any
         assert response.json()["predictions"] == model.predict(frame[:6]).tolist()
 
 
+def test_probes_of_a_mounted_app_answer_while_its_first_load_runs(
+        tmp_path: Path, model: Any, frame: pd.DataFrame) -> None:
+    """Mounted without lifespan wiring, the app loads its model when first asked; a probe
+    that asks while the load runs gets 503 at once instead of waiting for the load (a
+    probe's timeout is a second or two, a load from S3 can take longer), and a prediction
+    waits for it. The model's custom step holds the load's check until the test opens
+    the gate."""
+    from tests import custom
+
+    gated = make_pipeline(custom.Gated(), LogisticRegression()).fit(frame, model.predict(frame))
+    path = tmp_path / "gated.satchel"
+    satchel.save(gated, path, sample=frame[:20])
+    app = create_app(str(path), trusted=["tests.custom.Gated"])
+    outer = Starlette(routes=[Mount("/model", app=app)])
+    answers: list[httpx.Response] = []
+    custom.GATE.clear()
+    try:
+        with thread_server(outer) as url, httpx.Client(base_url=url, timeout=30) as http:
+            for probe in ("/model/ping", "/model/health", "/model/ping"):
+                answer = http.get(probe, timeout=10)
+                assert answer.status_code == 503
+            assert answer.text == "loading"
+            prediction = threading.Thread(target=lambda: answers.append(
+                http.post("/model/invocations", json=records(frame[:6]))))
+            prediction.start()
+            custom.GATE.set()
+            prediction.join(30)
+            assert http.get("/model/ping").status_code == 200
+    finally:
+        custom.GATE.set()
+    assert answers[0].status_code == 200
+    assert answers[0].json()["predictions"] == gated.predict(frame[:6]).tolist()
+
+
 # ------------------------------------------------------------------ 2. routes and formats
 
 FORMATS: dict[str, Callable[[pd.DataFrame], dict[str, Any]]] = {

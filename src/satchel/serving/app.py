@@ -115,8 +115,7 @@ class Server:
         self.batcher = (Batcher(self._call, wait_ms=batch_wait_ms)
                         if batch_wait_ms is not None else None)
 
-        self._loading = asyncio.Lock()
-        self._attempts = 0  # loads tried by ensure_loaded, failed or not
+        self._loading: asyncio.Task[None] | None = None  # the load ensure_loaded started
         self._retry_at = 0.0  # time.monotonic() before which a failed load is not tried again
 
     @staticmethod
@@ -150,26 +149,30 @@ class Server:
         log.error("could not load %s: %s; trying again in %g s", self.holder.target,
                   self.holder.last_error, self.poll_interval)
 
-    async def ensure_loaded(self) -> Served | None:
+    async def ensure_loaded(self, *, wait: bool = True) -> Served | None:
         """The served model, loaded now if no lifespan did it (a plain Mount) or if loading
         failed more than a poll interval ago.
 
         Requests that arrive while a load is tried take its outcome rather than each trying
         again in turn, and requests within a poll interval of a failed load are answered at
         once: each request waited for a load of its own (seconds, against an S3 endpoint
-        that does not answer) to be told 503.
+        that does not answer) to be told 503. With ``wait=False`` (the probes) the load is
+        started but not waited for: a probe that waited for a slow first load timed out.
         """
         if self.holder.current is None and time.monotonic() >= self._retry_at:
-            attempt = self._attempts
-            async with self._loading:
-                if self.holder.current is None and self._attempts == attempt:
-                    try:
-                        await asyncio.to_thread(self.holder.start)
-                    except Exception as exc:
-                        self._failed(exc)
-                    finally:
-                        self._attempts += 1
+            if self._loading is None:
+                self._loading = asyncio.create_task(self._load())
+            if wait:  # shielded: a request that goes away does not cancel the load
+                await asyncio.shield(self._loading)
         return self.holder.current
+
+    async def _load(self) -> None:
+        try:
+            await asyncio.to_thread(self.holder.start)
+        except Exception as exc:
+            self._failed(exc)
+        finally:
+            self._loading = None
 
     async def invocations(self, request: Request) -> Response:
         """Predict: parse, validate, run (batched for single rows), answer."""
@@ -250,14 +253,14 @@ class Server:
                       " this error id"}, 500)
 
     async def ping(self, request: Request) -> Response:
-        """200 once the model is loaded and verified."""
-        await self.ensure_loaded()
+        """200 once the model is loaded and verified, else 503 at once."""
+        await self.ensure_loaded(wait=False)
         return PlainTextResponse("ok" if self.holder.current else "loading",
                                  200 if self.holder.current else 503)
 
     async def health(self, request: Request) -> Response:
         """Readiness, the served version and the last alias-switch problem."""
-        served = await self.ensure_loaded()
+        served = await self.ensure_loaded(wait=False)
         return _json({
             "status": "ok" if served else "loading",
             "model": served.name if served else None,
