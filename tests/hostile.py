@@ -970,6 +970,12 @@ add("node_bit_generator_mt19937_pos", _root(
     lambda: np.zeros(624, np.uint32)),
     "An MT19937 generator whose position is 2e9, past its 624 words.", FormatError,
     "pos must be an integer from 0 to 624")
+add("node_pandas_extension_array_of_a_range", _root({
+    "$": "pandas", "kind": "array", "dtype": "Int64",
+    "values": {"$": "range", "v": [0, 1 << 40, 1]}}),
+    "A pandas Int64 array whose values are a range of 2**40 numbers (a few bytes), which"
+    " pd.array listed one by one (8 TiB).", FormatError, "values must be a 1-d array",
+    isolate="memory")
 add("node_pandas_dtype_hides_an_untrusted_class",
     _root(_categorical({"$": "obj", "cls": "subprocess:Popen"})),
     "subprocess.Popen under a Categorical's dtype, a key the name walk used to skip.",

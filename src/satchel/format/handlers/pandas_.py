@@ -171,7 +171,12 @@ def _build(pd: Any, kind: str, node: dict[str, Any], parts: dict[str, Any],
         dtype = required(node, "dtype", str)
         if not _EXTENSION_DTYPE.fullmatch(dtype):
             raise ValueError(f"extension dtype {dtype[:40]!r} is not supported")
-        return pd.array(parts["values"], dtype=dtype)
+        values = parts["values"]
+        # pd.array lists any iterable: a range node of a few bytes would be terabytes.
+        if not isinstance(values, np.ndarray) or values.ndim != 1:
+            raise ValueError(f"an extension array's values must be a 1-d array (as satchel"
+                             f" saves them), found {type(values).__name__}")
+        return pd.array(values, dtype=dtype)
     if kind == "CategoricalDtype":
         return pd.CategoricalDtype(parts["categories"], ordered=bool(node.get("ordered")))
     raise ValueError(f"unknown kind {kind[:40]!r}")
