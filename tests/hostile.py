@@ -976,6 +976,11 @@ add("node_pandas_extension_array_of_a_range", _root({
     "A pandas Int64 array whose values are a range of 2**40 numbers (a few bytes), which"
     " pd.array listed one by one (8 TiB).", FormatError, "values must be a 1-d array",
     isolate="memory")
+add("node_masked_fill_of_a_range", _root({
+    "$": "masked", "data": _inline("<f8", [1], bytes(8)), "mask": _inline("|b1", [1], bytes(1)),
+    "fill": {"$": "range", "v": [0, 1 << 40, 1]}}),
+    "A masked array whose fill value is a range of 2**40 numbers (a few bytes), which numpy"
+    " made an array of (8 TiB).", FormatError, "fill value must be", isolate="memory")
 add("node_pandas_dtype_hides_an_untrusted_class",
     _root(_categorical({"$": "obj", "cls": "subprocess:Popen"})),
     "subprocess.Popen under a Categorical's dtype, a key the name walk used to skip.",

@@ -194,6 +194,20 @@ def _encode_masked(encoder: Encoder, value: np.ma.MaskedArray[Any, Any]) -> Node
     return node
 
 
+#: What a masked array's fill value may be: satchel saves it as a 0-d array.
+_FILL_TYPES = (np.ndarray, np.generic, bool, int, float, complex, str, bytes)
+
+
+def _fill_value(decoder: Decoder, node: dict[str, Any]) -> Any:
+    """A masked array's fill value, or None: numpy makes an array of any value it is
+    given, so a range node of 2**40 numbers (a few bytes) would be 8 TiB."""
+    fill = decoder.decode(node.get("fill"))
+    if not (fill is None or isinstance(fill, _FILL_TYPES)):
+        raise FormatError(f"a masked array's fill value must be a number, a string or an"
+                          f" array (as satchel saves it), found {type(fill).__name__}")
+    return fill
+
+
 def _decode_masked(decoder: Decoder, node: dict[str, Any]) -> np.ma.MaskedArray[Any, Any]:
     data = decoder.child(node.get("data"), ".data")
     mask = decoder.child(node.get("mask"), ".mask")
@@ -201,7 +215,7 @@ def _decode_masked(decoder: Decoder, node: dict[str, Any]) -> np.ma.MaskedArray[
             and mask.dtype == np.bool_ and mask.shape == data.shape):
         raise FormatError("a masked array needs data and a boolean mask of the same shape")
     try:
-        return np.ma.MaskedArray(data, mask=mask, fill_value=decoder.decode(node.get("fill")))
+        return np.ma.MaskedArray(data, mask=mask, fill_value=_fill_value(decoder, node))
     except (TypeError, ValueError) as exc:
         raise FormatError(f"invalid masked array: {exc}") from None
 
