@@ -970,17 +970,18 @@ add("node_bit_generator_mt19937_pos", _root(
     lambda: np.zeros(624, np.uint32)),
     "An MT19937 generator whose position is 2e9, past its 624 words.", FormatError,
     "pos must be an integer from 0 to 624")
+#: A RangeIndex of 2**40 numbers: a few bytes, 8 TiB once listed.
+_HUGE_RANGE_INDEX = {"$": "pandas", "kind": "RangeIndex", "v": [0, 1 << 40, 1], "name": None}
 add("node_pandas_extension_array_of_a_range", _root({
-    "$": "pandas", "kind": "array", "dtype": "Int64",
-    "values": {"$": "range", "v": [0, 1 << 40, 1]}}),
-    "A pandas Int64 array whose values are a range of 2**40 numbers (a few bytes), which"
+    "$": "pandas", "kind": "array", "dtype": "Int64", "values": _HUGE_RANGE_INDEX}),
+    "A pandas Int64 array whose values are a RangeIndex of 2**40 numbers (a few bytes), which"
     " pd.array listed one by one (8 TiB).", FormatError, "values must be a 1-d array",
     isolate="memory")
 add("node_masked_fill_of_a_range", _root({
     "$": "masked", "data": _inline("<f8", [1], bytes(8)), "mask": _inline("|b1", [1], bytes(1)),
-    "fill": {"$": "range", "v": [0, 1 << 40, 1]}}),
-    "A masked array whose fill value is a range of 2**40 numbers (a few bytes), which numpy"
-    " made an array of (8 TiB).", FormatError, "fill value must be", isolate="memory")
+    "fill": _HUGE_RANGE_INDEX}),
+    "A masked array whose fill value is a RangeIndex of 2**40 numbers (a few bytes), which"
+    " numpy made an array of (8 TiB).", FormatError, "fill value must be", isolate="memory")
 add("node_pandas_dtype_hides_an_untrusted_class",
     _root(_categorical({"$": "obj", "cls": "subprocess:Popen"})),
     "subprocess.Popen under a Categorical's dtype, a key the name walk used to skip.",
@@ -1426,6 +1427,11 @@ add("chi2_sampler_10_9_steps", _model("chi2_sampler", lambda f: attrs(find(
     "An additive chi2 sampler of 10**9 steps, which transform took one by one, adding two"
     " copies of the input for each: a pipeline's predict grew by 5 KiB a step until memory"
     " ran out.", FormatError, "sample_steps is 1000000000", isolate="memory")
+add("linear_intercept_a_range_of_2_33", _model("linear", lambda f: attrs(f.tree).update(
+    intercept_={"$": "range", "v": [0, 1 << 33, 1]})),
+    "A linear regression whose intercept_ is a range of 2**33 numbers (a few bytes): predict"
+    " added it to every row, making an array of 64 GiB first.", LimitError,
+    "a range holds at most 1000000 numbers", isolate="memory")
 
 
 # ---------------------------------------------------------------- metadata

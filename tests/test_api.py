@@ -689,6 +689,17 @@ def test_dtypes_a_reader_would_refuse_are_refused_at_save(value: Any, message: s
         satchel.dumps(value)
 
 
+def test_ranges_longer_than_a_header_could_list_are_refused_at_save() -> None:
+    """A range of more than MAX_NODES numbers, which a reader refuses, is refused at save
+    with the array to save instead; one of MAX_NODES loads back."""
+    from satchel.format.container import MAX_NODES
+
+    longest = range(-1, 2 * MAX_NODES - 1, 2)
+    assert satchel.loads(satchel.dumps({"r": longest})) == {"r": longest}
+    with pytest.raises(satchel.EncodeError, match=r"at most 1000000 numbers.*np\.arange"):
+        satchel.dumps({"r": range(MAX_NODES + 1)})
+
+
 def test_subclasses_of_builtin_values_are_refused_with_the_conversion() -> None:
     """A str (or int...) subclass cannot be rebuilt from a class and state: the error
     names the builtin to convert it to."""

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from satchel.errors import FormatError
+from satchel.errors import FormatError, LimitError
+from satchel.format.container import MAX_NODES
 from satchel.format.decoder import BY_KIND, SCALARS, Decoder, required
 from satchel.format.encoder import BY_TYPE, MAX_INT_DIGITS, Encoder, Node
 
@@ -318,13 +319,42 @@ def _decode_complex(decoder: Decoder, node: dict[str, Any]) -> complex:
         raise FormatError("a complex node's parts are too large") from None
 
 
+def _range_problem(numbers: range) -> str | None:
+    """What is wrong with a range's length, or None.
+
+    A range costs a few bytes however long it is, and numpy and scikit-learn make an
+    array of one they are given (a model whose ``intercept_`` is ``range(2**33)`` predicts
+    64 GiB for every row): it holds at most :data:`MAX_NODES` numbers, fewer than a header
+    could list itself.
+    """
+    try:
+        if len(numbers) <= MAX_NODES:
+            return None
+    except OverflowError:  # more than sys.maxsize numbers
+        pass
+    return (f"a range holds at most {MAX_NODES} numbers"
+            f" (satchel.format.container.MAX_NODES), found {str(numbers)[:80]}")
+
+
+def _encode_range(encoder: Encoder, value: range) -> Node:
+    problem = _range_problem(value)
+    if problem is not None:
+        raise encoder.fail(f"{problem}; save np.arange(...) instead, an array the file holds")
+    return {"$": "range", "v": [encoder.encode(value.start), encoder.encode(value.stop),
+                                encoder.encode(value.step)]}
+
+
 def _decode_slice(decoder: Decoder, node: dict[str, Any]) -> slice | range:
     start, stop, step = _numbers(decoder, node, 3)
     if node["$"] == "slice":
         return slice(start, stop, step)
     if not all(type(x) is int for x in (start, stop, step)) or step == 0:
         raise FormatError("a range node holds three integers and a non-zero step")
-    return range(start, stop, step)
+    numbers = range(start, stop, step)
+    problem = _range_problem(numbers)
+    if problem is not None:
+        raise LimitError(problem)
+    return numbers
 
 
 BY_TYPE.update({
@@ -337,8 +367,7 @@ BY_TYPE.update({
     complex: lambda e, v: {"$": "complex", "v": [e.encode(v.real), e.encode(v.imag)]},
     slice: lambda e, v: {"$": "slice", "v": [e.encode(v.start), e.encode(v.stop),
                                             e.encode(v.step)]},
-    range: lambda e, v: {"$": "range", "v": [e.encode(v.start), e.encode(v.stop),
-                                            e.encode(v.step)]},
+    range: _encode_range,
 })
 
 def _decode_list(decoder: Decoder, node: dict[str, Any]) -> list[Any]:
