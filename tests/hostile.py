@@ -293,7 +293,7 @@ def training_data() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
 def _base_object(name: str) -> Any:
     from scipy import sparse
     from sklearn.cluster import KMeans
-    from sklearn.dummy import DummyClassifier
+    from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.ensemble import (
         BaggingClassifier,
         HistGradientBoostingClassifier,
@@ -339,6 +339,7 @@ def _base_object(name: str) -> Any:
                                                    LinearRegression()).fit(X, y),
         "linear": lambda: LinearRegression().fit(X, y),
         "dummy": lambda: DummyClassifier(strategy="most_frequent").fit(X, y),
+        "dummy_regressor": lambda: DummyRegressor().fit(X, y),
         "chi2_sampler": lambda: make_pipeline(FunctionTransformer(np.abs), AdditiveChi2Sampler(),
                                               LinearRegression()).fit(X, y),
         "count_sketch": lambda: make_pipeline(PolynomialCountSketch(n_components=10,
@@ -1427,6 +1428,11 @@ add("chi2_sampler_10_9_steps", _model("chi2_sampler", lambda f: attrs(find(
     "An additive chi2 sampler of 10**9 steps, which transform took one by one, adding two"
     " copies of the input for each: a pipeline's predict grew by 5 KiB a step until memory"
     " ran out.", FormatError, "sample_steps is 1000000000", isolate="memory")
+add("dummy_regressor_2_40_outputs", _model("dummy_regressor", lambda f: attrs(f.tree).update(
+    n_outputs_=1 << 40)),
+    "A dummy regressor of one constant claiming 2**40 outputs: predict filled as many"
+    " columns for every row (640 TiB for 80 rows).", FormatError,
+    "constant_ must hold one row of a value for each of n_outputs_ outputs", isolate="memory")
 add("linear_intercept_a_range_of_2_33", _model("linear", lambda f: attrs(f.tree).update(
     intercept_={"$": "range", "v": [0, 1 << 33, 1]})),
     "A linear regression whose intercept_ is a range of 2**33 numbers (a few bytes): predict"

@@ -1114,6 +1114,21 @@ def test_dummy_classes_past_what_a_reader_accepts_are_refused_at_save() -> None:
         satchel.dumps(model)
 
 
+def test_dummy_outputs_past_its_constant_are_refused_at_save() -> None:
+    """A DummyRegressor's predict fills n_outputs_ columns a row with constant_: a reader
+    takes only the outputs constant_ holds, so a writer does too."""
+    from sklearn.dummy import DummyRegressor
+
+    features = np.eye(4)
+    for target in (np.arange(4.0), np.arange(8.0).reshape(4, 2)):
+        model = DummyRegressor().fit(features, target)
+        assert satchel.loads(satchel.dumps(model)).unwrap().n_outputs_ == model.n_outputs_
+    model.n_outputs_ = 1 << 40
+    with pytest.raises(satchel.EncodeError, match="constant_ must hold one row of a value for"
+                       " each of n_outputs_ outputs"):
+        satchel.dumps(model)
+
+
 def test_count_sketch_columns_past_what_a_reader_accepts_are_refused_at_save() -> None:
     """A PolynomialCountSketch's transform allocates degree x n_components values a row: a
     reader takes at most 2**24 columns, hashed below n_components, so a writer does too."""

@@ -2,7 +2,7 @@
 
 Most of what predict allocates is as large as the arrays a file stores: a forest's
 nodes, a linear model's coefficients. Some sizes are numbers instead (a polynomial's
-degrees, a sketch's n_components, a dummy classifier's class count, the rows of a
+degrees, a sketch's n_components, a dummy model's class or output count, the rows of a
 sparse matrix no index array bounds), which a file of a few bytes could set to 2**40.
 Each must be what the stored arrays give, and the columns a transform makes from
 numbers alone at most :data:`MAX_COLUMNS`. The rules hold at load and at save.
@@ -133,6 +133,22 @@ def _dummy_classes_problem(model: Any, state: dict[str, Any]) -> str | None:
     return None
 
 
+def _dummy_outputs_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with a fitted DummyRegressor's output count, or None: predict
+    fills ``n_outputs_`` columns a row with ``constant_``, which broadcasts from one
+    column to any number (a file of 2**40 outputs asked for terabytes)."""
+    if "constant_" not in state:
+        return None
+    outputs: Any = state.get("n_outputs_")
+    constant: Any = state.get("constant_")
+    if not (is_int(outputs, 1) and isinstance(constant, np.ndarray)
+            and constant.shape == (1, outputs)):
+        return (f"n_outputs_ is {str(outputs)[:40]} and constant_ of shape"
+                f" {getattr(constant, 'shape', None)}: constant_ must hold one row of a value"
+                " for each of n_outputs_ outputs")
+    return None
+
+
 def _count(value: Any) -> tuple[int, ...] | None:
     """``(value,)`` for a whole number, to compare with a shape's first entry."""
     return (int(value),) if isinstance(value, int | np.integer) else None
@@ -176,6 +192,7 @@ def _chi2_steps_problem(model: Any, state: dict[str, Any]) -> str | None:
 ATTRIBUTE_RULES.extend([
     ("sklearn.base:BaseEstimator", _matrices_problem),
     ("sklearn.dummy:DummyClassifier", _dummy_classes_problem),
+    ("sklearn.dummy:DummyRegressor", _dummy_outputs_problem),
     ("sklearn.kernel_approximation:PolynomialCountSketch", _count_sketch_problem),
     ("sklearn.kernel_approximation:AdditiveChi2Sampler", _chi2_steps_problem),
     ("sklearn.preprocessing._polynomial:PolynomialFeatures", _polynomial_problem),
