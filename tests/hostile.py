@@ -299,6 +299,7 @@ def _base_object(name: str) -> Any:
         HistGradientBoostingClassifier,
         RandomForestClassifier,
     )
+    from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.kernel_approximation import AdditiveChi2Sampler, PolynomialCountSketch
     from sklearn.linear_model import LinearRegression
     from sklearn.metrics import DistanceMetric
@@ -340,6 +341,8 @@ def _base_object(name: str) -> Any:
         "linear": lambda: LinearRegression().fit(X, y),
         "dummy": lambda: DummyClassifier(strategy="most_frequent").fit(X, y),
         "dummy_regressor": lambda: DummyRegressor().fit(X, y),
+        "count_vectorizer": lambda: CountVectorizer(ngram_range=(1, 2)).fit(
+            ["red green blue", "green blue sky"]),
         "chi2_sampler": lambda: make_pipeline(FunctionTransformer(np.abs), AdditiveChi2Sampler(),
                                               LinearRegression()).fit(X, y),
         "count_sketch": lambda: make_pipeline(PolynomialCountSketch(n_components=10,
@@ -1433,6 +1436,11 @@ add("dummy_regressor_2_40_outputs", _model("dummy_regressor", lambda f: attrs(f.
     "A dummy regressor of one constant claiming 2**40 outputs: predict filled as many"
     " columns for every row (640 TiB for 80 rows).", FormatError,
     "constant_ must hold one row of a value for each of n_outputs_ outputs", isolate="memory")
+add("count_vectorizer_ngrams_up_to_10_9", _model("count_vectorizer", lambda f: attrs(
+    f.tree).update(ngram_range={"$": "tuple", "v": [1, 10**9]})),
+    "A count vectorizer of n-grams up to 10**9 words: transform made every n-gram at every"
+    " position of a document, gigabytes for 1500 words.", FormatError,
+    "ngram_range is (1, 1000000000); a vectorizer may make n-grams of 1 to 32", isolate="memory")
 add("linear_intercept_a_range_of_2_33", _model("linear", lambda f: attrs(f.tree).update(
     intercept_={"$": "range", "v": [0, 1 << 33, 1]})),
     "A linear regression whose intercept_ is a range of 2**33 numbers (a few bytes): predict"

@@ -1129,6 +1129,20 @@ def test_dummy_outputs_past_its_constant_are_refused_at_save() -> None:
         satchel.dumps(model)
 
 
+def test_ngrams_past_what_a_reader_accepts_are_refused_at_save() -> None:
+    """A text vectorizer makes every n-gram of its ngram_range at every position of a
+    document: a reader takes lengths from 1 to 32, the shorter first, so a writer does too."""
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
+
+    documents = ["red green blue", "green blue sky"]
+    model = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 32)).fit(documents)
+    loaded = satchel.loads(satchel.dumps(model)).unwrap()
+    assert (loaded.transform(documents) != model.transform(documents)).nnz == 0
+    for span in ((1, 33), (3, 2), (0, 1)):
+        with pytest.raises(satchel.EncodeError, match=re.escape(f"ngram_range is {span}")):
+            satchel.dumps(HashingVectorizer(ngram_range=span))
+
+
 def test_count_sketch_columns_past_what_a_reader_accepts_are_refused_at_save() -> None:
     """A PolynomialCountSketch's transform allocates degree x n_components values a row: a
     reader takes at most 2**24 columns, hashed below n_components, so a writer does too."""

@@ -2,7 +2,8 @@
 
 Most of what predict allocates is as large as the arrays a file stores: a forest's
 nodes, a linear model's coefficients. Some sizes are numbers instead (a polynomial's
-degrees, a sketch's n_components, a dummy model's class or output count, the rows of a
+degrees, a sketch's n_components, a dummy model's class or output count, a
+vectorizer's n-gram lengths, the rows of a
 sparse matrix no index array bounds), which a file of a few bytes could set to 2**40.
 Each must be what the stored arrays give, and the columns a transform makes from
 numbers alone at most :data:`MAX_COLUMNS`. The rules hold at load and at save.
@@ -189,6 +190,26 @@ def _chi2_steps_problem(model: Any, state: dict[str, Any]) -> str | None:
     return None
 
 
+#: The longest n-grams a text vectorizer may make. It makes, at each position of a
+#: document (or of a word, for char_wb), every n-gram from ngram_range's start to its
+#: end that fits: a file of (1, 10**9) made the n-grams of a document grow with the cube
+#: of its length (1500 words asked for gigabytes), this many only with 32**2 / 2 times it.
+MAX_NGRAM = 32
+
+
+def _ngram_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with a text vectorizer's ``ngram_range``, or None: a pair of n-gram
+    lengths from 1 to :data:`MAX_NGRAM`, the shorter first."""
+    span: Any = state.get("ngram_range", (1, 1))
+    if not (type(span) is tuple and len(span) == 2
+            and all(_count(n) is not None and 1 <= n <= MAX_NGRAM for n in span)
+            and span[0] <= span[1]):
+        return (f"ngram_range is {str(span)[:40]}; a vectorizer may make n-grams of 1 to"
+                f" {MAX_NGRAM} words or characters (the shorter length first), which"
+                " transform makes at every position of a document")
+    return None
+
+
 ATTRIBUTE_RULES.extend([
     ("sklearn.base:BaseEstimator", _matrices_problem),
     ("sklearn.dummy:DummyClassifier", _dummy_classes_problem),
@@ -196,4 +217,5 @@ ATTRIBUTE_RULES.extend([
     ("sklearn.kernel_approximation:PolynomialCountSketch", _count_sketch_problem),
     ("sklearn.kernel_approximation:AdditiveChi2Sampler", _chi2_steps_problem),
     ("sklearn.preprocessing._polynomial:PolynomialFeatures", _polynomial_problem),
+    ("sklearn.feature_extraction.text:_VectorizerMixin", _ngram_problem),
 ])
