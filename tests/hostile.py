@@ -1249,6 +1249,14 @@ def _categorical_split(forge: Forge, feature: int, bitset: int) -> None:
         put_array(predictor[name], np.zeros((1, 8), dtype=np.uint32))
 
 
+def _count_sketch_degree(forge: Forge) -> None:
+    """Degree 1000 with hashes to match, and 2**24 columns."""
+    state = attrs(find(forge.tree, "PolynomialCountSketch"))
+    for name in ("indexHash_", "bitHash_"):
+        edit_array(forge, state[name], lambda a: np.resize(a, (1000, a.shape[1])))
+    state.update(degree=1000, n_components=1 << 24)
+
+
 def _binary_tree(forge: Forge, cls: str = "KDTree") -> list[Any]:
     return attrs(find(forge.tree, cls))  # type: ignore[no-any-return]
 
@@ -1441,6 +1449,11 @@ add("count_vectorizer_ngrams_up_to_10_9", _model("count_vectorizer", lambda f: a
     "A count vectorizer of n-grams up to 10**9 words: transform made every n-gram at every"
     " position of a document, gigabytes for 1500 words.", FormatError,
     "ngram_range is (1, 1000000000); a vectorizer may make n-grams of 1 to 32", isolate="memory")
+add("count_sketch_degree_1000_of_2_24_columns", _model("count_sketch", _count_sketch_degree),
+    "A polynomial count sketch of degree 1000 (its hashes 1000 rows of 4 features, a file of"
+    " 2 KB) and 2**24 columns: transform allocated degree x n_components values for every row"
+    " (5 TiB for 80 rows, then as much again in complex numbers).", FormatError,
+    "degree x n_components at most 16777216", isolate="memory")
 add("linear_intercept_a_range_of_2_33", _model("linear", lambda f: attrs(f.tree).update(
     intercept_={"$": "range", "v": [0, 1 << 33, 1]})),
     "A linear regression whose intercept_ is a range of 2**33 numbers (a few bytes): predict"

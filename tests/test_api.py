@@ -1145,13 +1145,18 @@ def test_ngrams_past_what_a_reader_accepts_are_refused_at_save() -> None:
 
 def test_count_sketch_columns_past_what_a_reader_accepts_are_refused_at_save() -> None:
     """A PolynomialCountSketch's transform allocates degree x n_components values a row: a
-    reader takes at most 2**24 columns, hashed below n_components, so a writer does too."""
+    reader takes at most 2**24 of them, hashed below n_components, so a writer does too."""
     from sklearn.kernel_approximation import PolynomialCountSketch
 
     model = PolynomialCountSketch(n_components=8, random_state=0).fit(np.eye(4))
     assert satchel.loads(satchel.dumps(model)).unwrap().n_components == 8
     model.n_components = 1 << 40
     with pytest.raises(satchel.EncodeError, match="n_components one from 1 to 16777216"):
+        satchel.dumps(model)
+    model.n_components = 1 << 24  # allowed alone, but degree 2 makes 2**25 values a row
+    with pytest.raises(satchel.EncodeError, match=re.escape(
+            "degree x n_components at most 16777216 too: transform allocates that many values"
+            " for every row (found 2 and 16777216)")):
         satchel.dumps(model)
     model.n_components = 4
     model.indexHash_[0, 0] = 7

@@ -157,17 +157,20 @@ def _count(value: Any) -> tuple[int, ...] | None:
 
 def _count_sketch_problem(model: Any, state: dict[str, Any]) -> str | None:
     """What is wrong with a fitted PolynomialCountSketch, or None: ``transform`` allocates
-    ``degree`` x ``n_components`` values a row and adds each feature at its hashed column,
-    so the hashes are ``degree`` rows of columns below ``n_components``, at most
-    :data:`MAX_COLUMNS`."""
+    ``degree`` x ``n_components`` values a row (twice, as complex numbers, for its FFT) and
+    adds each feature at its hashed column, so the hashes are ``degree`` rows of columns
+    below ``n_components``, and the values a row at most :data:`MAX_COLUMNS`."""
     hashes, signs = state.get("indexHash_"), state.get("bitHash_")
     if hashes is None:
         return None
     degree: Any = state.get("degree")
     columns: Any = state.get("n_components")
-    if not (is_int(degree, 1) and is_int(columns, 1, MAX_COLUMNS)):
+    if not (is_int(degree, 1) and is_int(columns, 1, MAX_COLUMNS)
+            and degree * columns <= MAX_COLUMNS):
         return (f"degree must be a positive whole number and n_components one from 1 to"
-                f" {MAX_COLUMNS}, the columns transform allocates for every row")
+                f" {MAX_COLUMNS}, with degree x n_components at most {MAX_COLUMNS} too: transform"
+                f" allocates that many values for every row (found {str(degree)[:40]} and"
+                f" {str(columns)[:40]})")
     if not (isinstance(hashes, np.ndarray) and hashes.ndim == 2 and hashes.shape[0] == degree
             and isinstance(signs, np.ndarray) and signs.shape == hashes.shape
             and hashes.dtype.kind in "iu" and not (
