@@ -302,6 +302,7 @@ def _base_object(name: str) -> Any:
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.kernel_approximation import AdditiveChi2Sampler, PolynomialCountSketch
     from sklearn.linear_model import LinearRegression
+    from sklearn.manifold import LocallyLinearEmbedding
     from sklearn.metrics import DistanceMetric
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
     from sklearn.pipeline import make_pipeline
@@ -343,6 +344,7 @@ def _base_object(name: str) -> Any:
         "dummy_regressor": lambda: DummyRegressor().fit(X, y),
         "count_vectorizer": lambda: CountVectorizer(ngram_range=(1, 2)).fit(
             ["red green blue", "green blue sky"]),
+        "lle": lambda: LocallyLinearEmbedding(n_components=1, n_neighbors=5).fit(X),
         "chi2_sampler": lambda: make_pipeline(FunctionTransformer(np.abs), AdditiveChi2Sampler(),
                                               LinearRegression()).fit(X, y),
         "count_sketch": lambda: make_pipeline(PolynomialCountSketch(n_components=10,
@@ -1454,6 +1456,11 @@ add("count_sketch_degree_1000_of_2_24_columns", _model("count_sketch", _count_sk
     " 2 KB) and 2**24 columns: transform allocated degree x n_components values for every row"
     " (5 TiB for 80 rows, then as much again in complex numbers).", FormatError,
     "degree x n_components at most 16777216", isolate="memory")
+add("lle_2_30_components_of_one_column", _model("lle", lambda f: attrs(f.tree).update(
+    n_components=1 << 30)),
+    "A locally linear embedding of one column claiming 2**30 components: transform filled"
+    " as many values for every row, 8 GiB a row.", FormatError,
+    "n_components is 1073741824; it must be the columns of embedding_", isolate="memory")
 add("linear_intercept_a_range_of_2_33", _model("linear", lambda f: attrs(f.tree).update(
     intercept_={"$": "range", "v": [0, 1 << 33, 1]})),
     "A linear regression whose intercept_ is a range of 2**33 numbers (a few bytes): predict"

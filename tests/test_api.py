@@ -1143,6 +1143,21 @@ def test_ngrams_past_what_a_reader_accepts_are_refused_at_save() -> None:
             satchel.dumps(HashingVectorizer(ngram_range=span))
 
 
+def test_embedding_widths_past_the_embedding_are_refused_at_save() -> None:
+    """A LocallyLinearEmbedding's transform fills n_components values a row: a reader takes
+    only the columns of its embedding_, so a writer does too."""
+    from sklearn.manifold import LocallyLinearEmbedding
+
+    features = np.random.default_rng(0).normal(size=(30, 4))
+    model = LocallyLinearEmbedding(n_components=2, n_neighbors=5).fit(features)
+    assert satchel.loads(satchel.dumps(model)).unwrap().n_components == 2
+    model.n_components = 1 << 30
+    with pytest.raises(satchel.EncodeError, match=re.escape(
+            "n_components is 1073741824; it must be the columns of embedding_ (of shape"
+            " (30, 2))")):
+        satchel.dumps(model)
+
+
 def test_count_sketch_columns_past_what_a_reader_accepts_are_refused_at_save() -> None:
     """A PolynomialCountSketch's transform allocates degree x n_components values a row: a
     reader takes at most 2**24 of them, hashed below n_components, so a writer does too."""

@@ -3,7 +3,7 @@
 Most of what predict allocates is as large as the arrays a file stores: a forest's
 nodes, a linear model's coefficients. Some sizes are numbers instead (a polynomial's
 degrees, a sketch's n_components, a dummy model's class or output count, a
-vectorizer's n-gram lengths, the rows of a
+vectorizer's n-gram lengths, an embedding's width, the rows of a
 sparse matrix no index array bounds), which a file of a few bytes could set to 2**40.
 Each must be what the stored arrays give, and the columns a transform makes from
 numbers alone at most :data:`MAX_COLUMNS`. The rules hold at load and at save.
@@ -11,6 +11,7 @@ numbers alone at most :data:`MAX_COLUMNS`. The rules hold at load and at save.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -193,6 +194,29 @@ def _chi2_steps_problem(model: Any, state: dict[str, Any]) -> str | None:
     return None
 
 
+def _stated_width_problem(number: str, matrix: str, axis: int, model: Any,
+                          state: dict[str, Any]) -> str | None:
+    """What is wrong with a count ``transform`` allocates and fills that many values a row
+    by, or None: it is the size of ``matrix`` along ``axis``, which the file stores (a
+    file of 2**27 components of a 1-column embedding filled 1 GiB a row)."""
+    stored: Any = state.get(matrix)
+    if stored is None:
+        return None
+    count: Any = state.get(number)
+    if not (isinstance(stored, np.ndarray) and stored.ndim == 2 and is_int(count)
+            and count == stored.shape[axis]):
+        return (f"{number} is {str(count)[:40]}; it must be the {('rows', 'columns')[axis]}"
+                f" of {matrix} (of shape {getattr(stored, 'shape', None)}), the values"
+                " transform allocates and fills for every row")
+    return None
+
+
+#: (class, count, the fitted matrix that holds it, along which axis).
+_STATED_WIDTHS = [
+    ("sklearn.manifold._locally_linear:LocallyLinearEmbedding", "n_components", "embedding_", 1),
+]
+
+
 #: The longest n-grams a text vectorizer may make. It makes, at each position of a
 #: document (or of a word, for char_wb), every n-gram from ngram_range's start to its
 #: end that fits: a file of (1, 10**9) made the n-grams of a document grow with the cube
@@ -221,4 +245,6 @@ ATTRIBUTE_RULES.extend([
     ("sklearn.kernel_approximation:AdditiveChi2Sampler", _chi2_steps_problem),
     ("sklearn.preprocessing._polynomial:PolynomialFeatures", _polynomial_problem),
     ("sklearn.feature_extraction.text:_VectorizerMixin", _ngram_problem),
+    *((name, functools.partial(_stated_width_problem, number, matrix, axis))
+      for name, number, matrix, axis in _STATED_WIDTHS),
 ])
