@@ -293,6 +293,7 @@ def training_data() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
 def _base_object(name: str) -> Any:
     from scipy import sparse
     from sklearn.cluster import KMeans
+    from sklearn.decomposition import MiniBatchNMF
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.ensemble import (
         BaggingClassifier,
@@ -345,6 +346,7 @@ def _base_object(name: str) -> Any:
         "count_vectorizer": lambda: CountVectorizer(ngram_range=(1, 2)).fit(
             ["red green blue", "green blue sky"]),
         "lle": lambda: LocallyLinearEmbedding(n_components=1, n_neighbors=5).fit(X),
+        "minibatch_nmf": lambda: MiniBatchNMF(n_components=2, random_state=0).fit(np.abs(X)),
         "chi2_sampler": lambda: make_pipeline(FunctionTransformer(np.abs), AdditiveChi2Sampler(),
                                               LinearRegression()).fit(X, y),
         "count_sketch": lambda: make_pipeline(PolynomialCountSketch(n_components=10,
@@ -1461,6 +1463,11 @@ add("lle_2_30_components_of_one_column", _model("lle", lambda f: attrs(f.tree).u
     "A locally linear embedding of one column claiming 2**30 components: transform filled"
     " as many values for every row, 8 GiB a row.", FormatError,
     "n_components is 1073741824; it must be the columns of embedding_", isolate="memory")
+add("minibatch_nmf_2_30_components_of_two", _model("minibatch_nmf", lambda f: attrs(
+    f.tree).update(_n_components=1 << 30)),
+    "A mini-batch NMF of two components claiming 2**30: transform filled as many values for"
+    " every row before it multiplied them (8 GiB a row).", FormatError,
+    "_n_components is 1073741824; it must be the rows of components_", isolate="memory")
 add("linear_intercept_a_range_of_2_33", _model("linear", lambda f: attrs(f.tree).update(
     intercept_={"$": "range", "v": [0, 1 << 33, 1]})),
     "A linear regression whose intercept_ is a range of 2**33 numbers (a few bytes): predict"

@@ -1144,8 +1144,10 @@ def test_ngrams_past_what_a_reader_accepts_are_refused_at_save() -> None:
 
 
 def test_embedding_widths_past_the_embedding_are_refused_at_save() -> None:
-    """A LocallyLinearEmbedding's transform fills n_components values a row: a reader takes
-    only the columns of its embedding_, so a writer does too."""
+    """A LocallyLinearEmbedding's transform fills n_components values a row, a MiniBatchNMF's
+    _n_components: a reader takes only the columns of its embedding_, or the rows of its
+    components_, so a writer does too."""
+    from sklearn.decomposition import MiniBatchNMF
     from sklearn.manifold import LocallyLinearEmbedding
 
     features = np.random.default_rng(0).normal(size=(30, 4))
@@ -1156,6 +1158,12 @@ def test_embedding_widths_past_the_embedding_are_refused_at_save() -> None:
             "n_components is 1073741824; it must be the columns of embedding_ (of shape"
             " (30, 2))")):
         satchel.dumps(model)
+    factorisation = MiniBatchNMF(n_components=2, random_state=0).fit(np.abs(features))
+    assert satchel.loads(satchel.dumps(factorisation)).unwrap()._n_components == 2
+    factorisation._n_components = 1 << 30
+    with pytest.raises(satchel.EncodeError, match=re.escape(
+            "_n_components is 1073741824; it must be the rows of components_ (of shape (2, 4))")):
+        satchel.dumps(factorisation)
 
 
 def test_count_sketch_columns_past_what_a_reader_accepts_are_refused_at_save() -> None:

@@ -3,7 +3,7 @@
 Most of what predict allocates is as large as the arrays a file stores: a forest's
 nodes, a linear model's coefficients. Some sizes are numbers instead (a polynomial's
 degrees, a sketch's n_components, a dummy model's class or output count, a
-vectorizer's n-gram lengths, an embedding's width, the rows of a
+vectorizer's n-gram lengths, an embedding's or a factorisation's width, the rows of a
 sparse matrix no index array bounds), which a file of a few bytes could set to 2**40.
 Each must be what the stored arrays give, and the columns a transform makes from
 numbers alone at most :data:`MAX_COLUMNS`. The rules hold at load and at save.
@@ -214,6 +214,7 @@ def _stated_width_problem(number: str, matrix: str, axis: int, model: Any,
 #: (class, count, the fitted matrix that holds it, along which axis).
 _STATED_WIDTHS = [
     ("sklearn.manifold._locally_linear:LocallyLinearEmbedding", "n_components", "embedding_", 1),
+    ("sklearn.decomposition._nmf:_BaseNMF", "_n_components", "components_", 0),
 ]
 
 
