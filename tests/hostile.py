@@ -978,18 +978,21 @@ add("node_bit_generator_mt19937_pos", _root(
     lambda: np.zeros(624, np.uint32)),
     "An MT19937 generator whose position is 2e9, past its 624 words.", FormatError,
     "pos must be an integer from 0 to 624")
-#: A RangeIndex of 2**40 numbers: a few bytes, 8 TiB once listed.
-_HUGE_RANGE_INDEX = {"$": "pandas", "kind": "RangeIndex", "v": [0, 1 << 40, 1], "name": None}
+#: A RangeIndex of a million numbers, the most one may hold outside a Series or DataFrame:
+#: a few bytes that pandas and numpy list as 8 MB (and a longer one, before RangeIndex
+#: lengths were bounded, as 8 TiB).
+_RANGE_INDEX = {"$": "pandas", "kind": "RangeIndex", "v": [0, 1_000_000, 1], "name": None}
 add("node_pandas_extension_array_of_a_range", _root({
-    "$": "pandas", "kind": "array", "dtype": "Int64", "values": _HUGE_RANGE_INDEX}),
-    "A pandas Int64 array whose values are a RangeIndex of 2**40 numbers (a few bytes), which"
-    " pd.array listed one by one (8 TiB).", FormatError, "values must be a 1-d array",
-    isolate="memory")
+    "$": "pandas", "kind": "array", "dtype": "Int64", "values": _RANGE_INDEX}),
+    "A pandas Int64 array whose values are a RangeIndex, not the array satchel saves:"
+    " pd.array listed it one by one (8 TiB for 2**40 numbers).", FormatError,
+    "values must be a 1-d array", isolate="memory")
 add("node_masked_fill_of_a_range", _root({
     "$": "masked", "data": _inline("<f8", [1], bytes(8)), "mask": _inline("|b1", [1], bytes(1)),
-    "fill": _HUGE_RANGE_INDEX}),
-    "A masked array whose fill value is a RangeIndex of 2**40 numbers (a few bytes), which"
-    " numpy made an array of (8 TiB).", FormatError, "fill value must be", isolate="memory")
+    "fill": _RANGE_INDEX}),
+    "A masked array whose fill value is a RangeIndex, not a number or an array: numpy made"
+    " an array of it (8 TiB for 2**40 numbers).", FormatError, "fill value must be",
+    isolate="memory")
 add("node_pandas_dtype_hides_an_untrusted_class",
     _root(_categorical({"$": "obj", "cls": "subprocess:Popen"})),
     "subprocess.Popen under a Categorical's dtype, a key the name walk used to skip.",
@@ -1468,6 +1471,12 @@ add("minibatch_nmf_2_30_components_of_two", _model("minibatch_nmf", lambda f: at
     "A mini-batch NMF of two components claiming 2**30: transform filled as many values for"
     " every row before it multiplied them (8 GiB a row).", FormatError,
     "_n_components is 1073741824; it must be the rows of components_", isolate="memory")
+add("linear_intercept_a_range_index_of_2_33", _model("linear", lambda f: attrs(
+    f.tree).update(intercept_={"$": "pandas", "kind": "RangeIndex", "v": [0, 1 << 33, 1],
+                               "name": None})),
+    "A linear regression whose intercept_ is a pandas RangeIndex of 2**33 numbers (a few"
+    " bytes): predict added it to every row, making an array of 64 GiB first.", LimitError,
+    "a RangeIndex of 8589934592 numbers: one holds at most 1000000", isolate="memory")
 add("linear_intercept_a_range_of_2_33", _model("linear", lambda f: attrs(f.tree).update(
     intercept_={"$": "range", "v": [0, 1 << 33, 1]})),
     "A linear regression whose intercept_ is a range of 2**33 numbers (a few bytes): predict"

@@ -700,6 +700,21 @@ def test_ranges_longer_than_a_header_could_list_are_refused_at_save() -> None:
         satchel.dumps({"r": range(MAX_NODES + 1)})
 
 
+def test_long_range_indexes_only_index_columns() -> None:
+    """A RangeIndex of more than MAX_NODES numbers is saved and loaded as the index of a
+    Series or of a DataFrame with columns, which are as long; anywhere else it is refused
+    at save, as a reader refuses it."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": np.arange(1_000_001.0)})
+    loaded = satchel.loads(satchel.dumps({"frame": frame, "series": frame["a"]}))
+    assert len(loaded["frame"].index) == len(loaded["series"].index) == 1_000_001
+    for value in (pd.RangeIndex(1_000_001), {"empty": pd.DataFrame(index=range(1_000_001))}):
+        with pytest.raises(satchel.EncodeError, match="a RangeIndex of 1000001 numbers: one"
+                           " holds at most 1000000"):
+            satchel.dumps(value)
+
+
 def test_subclasses_of_builtin_values_are_refused_with_the_conversion() -> None:
     """A str (or int...) subclass cannot be rebuilt from a class and state: the error
     names the builtin to convert it to."""

@@ -7,12 +7,16 @@ constructors. pandas is imported only when a file needs it.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from satchel.errors import FormatError, SatchelError
+from satchel.errors import FormatError, LimitError, SatchelError
+from satchel.format.container import MAX_NODES
 from satchel.format.decoder import BY_KIND, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, MEMOIZED, Encoder, Node
 
@@ -20,6 +24,30 @@ _KINDS = ("Index", "RangeIndex", "Series", "DataFrame", "Categorical", "Categori
 #: Extension dtypes rebuilt with pd.array(values, dtype=name).
 _EXTENSION_DTYPE = re.compile(
     r"str|string(\[python\]|\[pyarrow\])?|U?Int(8|16|32|64)|Float(32|64)|boolean")
+#: Whether the pandas object being read or written is the index of a Series or of a
+#: DataFrame with columns: only there, where the columns must be as long, may a RangeIndex
+#: hold more than MAX_NODES numbers. It costs a few bytes however long it is, and numpy
+#: makes an array of one it is given (a model whose intercept_ is a RangeIndex of 2**33
+#: predicts 64 GiB a row).
+_INDEX_OF_COLUMNS = contextvars.ContextVar("satchel_index_of_columns", default=False)
+
+
+def _within(index_of_columns: bool, make: Callable[[], Any]) -> Any:
+    """``make()`` with :data:`_INDEX_OF_COLUMNS` set to ``index_of_columns``."""
+    token = _INDEX_OF_COLUMNS.set(index_of_columns)
+    try:
+        return make()
+    finally:
+        _INDEX_OF_COLUMNS.reset(token)
+
+
+def _range_index_problem(length: int, index_of_columns: bool) -> str | None:
+    """What is wrong with a RangeIndex of ``length`` numbers where it stands, or None."""
+    if length <= MAX_NODES or index_of_columns:
+        return None
+    return (f"a RangeIndex of {length} numbers: one holds at most {MAX_NODES}"
+            " (satchel.format.container.MAX_NODES) unless it is the index of a Series, or of"
+            " a DataFrame with columns, which are as long")
 
 
 def _pandas_kind(value: Any) -> str | None:
@@ -59,7 +87,8 @@ def _name(encoder: Encoder, name: Any) -> Any:
 
 
 def _encode_pandas(encoder: Encoder, value: Any) -> Node:
-    node = _encode_parts(encoder, value)
+    index_of_columns = _INDEX_OF_COLUMNS.get()
+    node: Node = _within(False, lambda: _encode_parts(encoder, value, index_of_columns))
     if node["kind"] in ("Series", "DataFrame"):
         if value.attrs:
             node["attrs"] = encoder.child(dict(value.attrs), ".attrs")
@@ -68,9 +97,12 @@ def _encode_pandas(encoder: Encoder, value: Any) -> Node:
     return node
 
 
-def _encode_parts(encoder: Encoder, value: Any) -> Node:
+def _encode_parts(encoder: Encoder, value: Any, index_of_columns: bool) -> Node:
     kind = _pandas_kind(value)
     if kind == "RangeIndex":
+        problem = _range_index_problem(len(value), index_of_columns)
+        if problem is not None:
+            raise encoder.fail(f"{problem}; save it as an Index of its values instead")
         return {"$": "pandas", "kind": kind, "v": [value.start, value.stop, value.step],
                 "name": _name(encoder, value.name)}
     if kind == "Index":
@@ -78,11 +110,13 @@ def _encode_parts(encoder: Encoder, value: Any) -> Node:
                 "name": _name(encoder, value.name)}
     if kind == "Series":
         return {"$": "pandas", "kind": kind, "values": _values(encoder, value, ".values"),
-                "index": encoder.child(value.index, ".index"), "name": _name(encoder, value.name)}
+                "index": _within(True, lambda: encoder.child(value.index, ".index")),
+                "name": _name(encoder, value.name)}
     if kind == "DataFrame":
         return {"$": "pandas", "kind": kind,
                 "columns": encoder.child(value.columns, ".columns"),
-                "index": encoder.child(value.index, ".index"),
+                "index": _within(value.shape[1] > 0, lambda: encoder.child(value.index,
+                                                                            ".index")),
                 "data": [_values(encoder, value.iloc[:, i], f".iloc[:, {i}]")
                          for i in range(value.shape[1])]}
     if kind == "Categorical":
@@ -103,13 +137,18 @@ def _decode_pandas(decoder: Decoder, node: dict[str, Any]) -> Any:
     except ImportError:
         raise FormatError("the file holds pandas objects; install pandas"
                           " (pip install 'satchel[pandas]')") from None
+    index_of_columns = _INDEX_OF_COLUMNS.get()
+    built = _within(False, lambda: _decode_kind(pd, decoder, node))
+    if isinstance(built, pd.RangeIndex):
+        problem = _range_index_problem(len(built), index_of_columns)
+        if problem is not None:
+            raise LimitError(problem)
+    return built
+
+
+def _decode_kind(pd: Any, decoder: Decoder, node: dict[str, Any]) -> Any:
     kind = required(node, "kind", str)
-    keys = {"values", "index", "columns", "codes", "categories", *(
-        ("dtype",) if kind == "Categorical" else ())}
-    # In the order the node holds them, which is the order they were saved in: a part
-    # may refer to an object another part defines (a DataFrame's index that is its columns).
-    parts: dict[str, Any] = {key: decoder.child(value, f".{key}") for key, value in node.items()
-                             if key in keys}
+    parts = _parts(decoder, kind, node)
     try:
         built = _build(pd, kind, node, parts, decoder)
         if kind in ("Series", "DataFrame"):
@@ -120,6 +159,19 @@ def _decode_pandas(decoder: Decoder, node: dict[str, Any]) -> Any:
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, NotImplementedError,
             OverflowError) as exc:  # pandas' own errors for values it refuses
         raise FormatError(f"invalid pandas {kind}: {exc}") from None
+
+
+def _parts(decoder: Decoder, kind: str, node: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a pandas node, decoded in the order the node holds them, which is the
+    order they were saved in: a part may refer to an object another part defines (a
+    DataFrame's index that is its columns)."""
+    keys = {"values", "index", "columns", "codes", "categories", *(
+        ("dtype",) if kind == "Categorical" else ())}
+    # A Series has values as long as its index; a DataFrame has them if it has columns.
+    columns = kind == "Series" or (kind == "DataFrame" and node.get("data") != [])
+    return {key: _within(key == "index" and columns,
+                         functools.partial(decoder.child, value, f".{key}"))
+            for key, value in node.items() if key in keys}
 
 
 def _restore_extras(built: Any, node: dict[str, Any], decoder: Decoder) -> Any:
