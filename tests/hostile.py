@@ -123,12 +123,23 @@ def dtype_json(dtype: np.dtype[Any]) -> Any:
 
 
 def dtype_from_json(spec: Any) -> np.dtype[Any]:
-    """The dtype :func:`dtype_json` describes."""
+    """The dtype :func:`dtype_json` describes.
+
+    Raises:
+        ValueError: a record field lies outside the itemsize. numpy builds such a dtype
+            (an edit of the fuzzer can move a field to offset 2**31 - 1) and then reads
+            past the buffer of an array of it: the fuzzing process crashed.
+    """
     if isinstance(spec, str):
         return np.dtype(spec)
-    return np.dtype({"names": spec["names"], "formats": [dtype_from_json(f) for f in
-                                                         spec["formats"]],
-                     "offsets": spec["offsets"], "itemsize": spec["itemsize"]})
+    dtype = np.dtype({"names": spec["names"], "formats": [dtype_from_json(f) for f in
+                                                          spec["formats"]],
+                      "offsets": spec["offsets"], "itemsize": spec["itemsize"]})
+    for field, offset, *_ in (dtype.fields or {}).values():
+        if not 0 <= offset <= dtype.itemsize - field.itemsize:
+            raise ValueError(f"a field of {field} at offset {offset} lies outside a record of"
+                             f" {dtype.itemsize} bytes")
+    return dtype
 
 
 def table_entry(data: bytes, dtype: Any, shape: list[int], offset: int = 0,

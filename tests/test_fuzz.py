@@ -117,6 +117,22 @@ def test_mutated_files_only_raise_satchel_errors() -> None:
     assert runs > 100, f"only {runs} inputs in {SECONDS:g} s"
 
 
+def test_forge_refuses_to_read_a_record_field_past_its_itemsize() -> None:
+    """An edit can move a field of a stored record dtype past the itemsize, which numpy
+    accepts and then reads past the buffer: the forge refuses to read that array (a
+    ValueError, which the fuzzer skips), and the fuzzing process does not crash."""
+    code = ("from tests import hostile\n"
+            "forge = hostile.Forge.parse(hostile.base('tree'))\n"
+            "forge.header['arrays'][0]['dtype']['offsets'][2] = 2**31 - 1\n"
+            "try:\n    forge.arrays()\nexcept ValueError as exc:\n    print(exc)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
+    child = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], cwd=ROOT,
+                           env=env, capture_output=True, text=True, timeout=GRACE, check=False)
+    assert (child.returncode, child.stdout) == (0, "a field of int64 at offset 2147483647"
+                                                    " lies outside a record of 64 bytes\n"), (
+        child.stderr[-1500:])
+
+
 def _json_values() -> st.SearchStrategy[Any]:
     """JSON values, with node kinds, names and dtypes among the leaves."""
     leaves = (st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1)
