@@ -1488,6 +1488,12 @@ add("linear_intercept_a_range_index_of_2_33", _model("linear", lambda f: attrs(
     "A linear regression whose intercept_ is a pandas RangeIndex of 2**33 numbers (a few"
     " bytes): predict added it to every row, making an array of 64 GiB first.", LimitError,
     "a RangeIndex of 8589934592 numbers: one holds at most 1000000", isolate="memory")
+add("hgb_2_40_trees_per_iteration", _model("hgb", lambda f: attrs(f.tree).update(
+    n_trees_per_iteration_=1 << 40)),
+    "A gradient-boosting model of one tree per iteration claiming 2**40: predict allocated"
+    " as many values for every row and added the baseline to each (640 TiB for 80 rows).",
+    FormatError, "n_trees_per_iteration_ is 1099511627776; it must be the width of"
+    " _baseline_prediction", isolate="memory")
 add("linear_intercept_a_range_of_2_33", _model("linear", lambda f: attrs(f.tree).update(
     intercept_={"$": "range", "v": [0, 1 << 33, 1]})),
     "A linear regression whose intercept_ is a range of 2**33 numbers (a few bytes): predict"

@@ -1181,6 +1181,22 @@ def test_embedding_widths_past_the_embedding_are_refused_at_save() -> None:
         satchel.dumps(factorisation)
 
 
+def test_boosting_widths_past_its_baseline_are_refused_at_save() -> None:
+    """A histogram gradient-boosting model's predict allocates n_trees_per_iteration_ values
+    a row: a reader takes only the width of its baseline and of each iteration's trees, so a
+    writer does too."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    features = np.random.default_rng(0).normal(size=(60, 3))
+    model = HistGradientBoostingClassifier(max_iter=2).fit(
+        features, np.digitize(features[:, 0], [-0.5, 0.5]))
+    assert satchel.loads(satchel.dumps(model)).unwrap().n_trees_per_iteration_ == 3
+    model.n_trees_per_iteration_ = 1 << 40
+    with pytest.raises(satchel.EncodeError, match="n_trees_per_iteration_ is 1099511627776; it"
+                       " must be the width of _baseline_prediction"):
+        satchel.dumps(model)
+
+
 def test_count_sketch_columns_past_what_a_reader_accepts_are_refused_at_save() -> None:
     """A PolynomialCountSketch's transform allocates degree x n_components values a row: a
     reader takes at most 2**24 of them, hashed below n_components, so a writer does too."""

@@ -2,9 +2,10 @@
 
 Most of what predict allocates is as large as the arrays a file stores: a forest's
 nodes, a linear model's coefficients. Some sizes are numbers instead (a polynomial's
-degrees, a sketch's n_components, a dummy model's class or output count, a
-vectorizer's n-gram lengths, an embedding's or a factorisation's width, the rows of a
-sparse matrix no index array bounds), which a file of a few bytes could set to 2**40.
+degrees, a sketch's n_components, a dummy model's class or output count, a boosted
+model's trees per iteration, a vectorizer's n-gram lengths, an embedding's or a
+factorisation's width, the rows of a sparse matrix no index array bounds), which a file
+of a few bytes could set to 2**40.
 Each must be what the stored arrays give, and the columns a transform makes from
 numbers alone at most :data:`MAX_COLUMNS`. The rules hold at load and at save.
 """
@@ -151,6 +152,25 @@ def _dummy_outputs_problem(model: Any, state: dict[str, Any]) -> str | None:
     return None
 
 
+def _boosting_width_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with a fitted histogram gradient-boosting model's trees per iteration,
+    or None: predict allocates ``n_trees_per_iteration_`` values a row and adds the
+    baseline to each, so it is the width of ``_baseline_prediction`` and of every row of
+    ``_predictors`` (a file of one tree claiming 2**40 asked for terabytes)."""
+    predictors: Any = state.get("_predictors")
+    if predictors is None:
+        return None
+    width: Any = state.get("n_trees_per_iteration_")
+    baseline: Any = state.get("_baseline_prediction")
+    if not (is_int(width, 1) and isinstance(baseline, np.ndarray)
+            and baseline.shape == (1, width) and type(predictors) is list
+            and all(type(row) is list and len(row) == width for row in predictors)):
+        return (f"n_trees_per_iteration_ is {str(width)[:40]}; it must be the width of"
+                " _baseline_prediction, one row of that many values, and of every row of"
+                " _predictors: predict allocates that many values for every row")
+    return None
+
+
 def _count(value: Any) -> tuple[int, ...] | None:
     """``(value,)`` for a whole number, to compare with a shape's first entry."""
     return (int(value),) if isinstance(value, int | np.integer) else None
@@ -242,6 +262,8 @@ ATTRIBUTE_RULES.extend([
     ("sklearn.base:BaseEstimator", _matrices_problem),
     ("sklearn.dummy:DummyClassifier", _dummy_classes_problem),
     ("sklearn.dummy:DummyRegressor", _dummy_outputs_problem),
+    ("sklearn.ensemble._hist_gradient_boosting.gradient_boosting:BaseHistGradientBoosting",
+     _boosting_width_problem),
     ("sklearn.kernel_approximation:PolynomialCountSketch", _count_sketch_problem),
     ("sklearn.kernel_approximation:AdditiveChi2Sampler", _chi2_steps_problem),
     ("sklearn.preprocessing._polynomial:PolynomialFeatures", _polynomial_problem),
