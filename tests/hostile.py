@@ -357,6 +357,8 @@ def _base_object(name: str) -> Any:
         "count_vectorizer": lambda: CountVectorizer(ngram_range=(1, 2)).fit(
             ["red green blue", "green blue sky"]),
         "lle": lambda: LocallyLinearEmbedding(n_components=1, n_neighbors=5).fit(X),
+        "forest_one_class": lambda: RandomForestClassifier(
+            n_estimators=2, max_depth=2, random_state=0).fit(X, np.zeros(len(X), dtype=int)),
         "minibatch_nmf": lambda: MiniBatchNMF(n_components=2, random_state=0).fit(np.abs(X)),
         "chi2_sampler": lambda: make_pipeline(FunctionTransformer(np.abs), AdditiveChi2Sampler(),
                                               LinearRegression()).fit(X, y),
@@ -1494,6 +1496,11 @@ add("hgb_2_40_trees_per_iteration", _model("hgb", lambda f: attrs(f.tree).update
     " as many values for every row and added the baseline to each (640 TiB for 80 rows).",
     FormatError, "n_trees_per_iteration_ is 1099511627776; it must be the width of"
     " _baseline_prediction", isolate="memory")
+add("forest_one_class_claiming_2_40", _model("forest_one_class", lambda f: attrs(
+    f.tree).update(n_classes_=1 << 40)),
+    "A random forest of one class claiming 2**40: predict_proba allocated as many columns for"
+    " every row and added each tree's one column to all of them (640 TiB for 80 rows).",
+    FormatError, "n_classes_ is 1099511627776; it must count the classes_", isolate="memory")
 add("linear_intercept_a_range_of_2_33", _model("linear", lambda f: attrs(f.tree).update(
     intercept_={"$": "range", "v": [0, 1 << 33, 1]})),
     "A linear regression whose intercept_ is a range of 2**33 numbers (a few bytes): predict"

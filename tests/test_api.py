@@ -1197,6 +1197,24 @@ def test_boosting_widths_past_its_baseline_are_refused_at_save() -> None:
         satchel.dumps(model)
 
 
+def test_forest_class_counts_past_its_classes_are_refused_at_save() -> None:
+    """A forest's or bagging classifier's predict_proba allocates n_classes_ columns a row
+    (per output): a reader takes only the count of its classes_, so a writer does too."""
+    from sklearn.ensemble import BaggingClassifier, ExtraTreesClassifier
+
+    features = np.random.default_rng(0).normal(size=(30, 3))
+    labels = np.stack([features[:, 0] > 0, np.digitize(features[:, 1], [0.0, 1.0])], axis=1)
+    models = [ExtraTreesClassifier(n_estimators=2, random_state=0).fit(features, labels),
+              ExtraTreesClassifier(n_estimators=2, random_state=0).fit(features, labels[:, 1]),
+              BaggingClassifier(n_estimators=2, random_state=0).fit(features, labels[:, 1])]
+    for model in models:
+        loaded = satchel.loads(satchel.dumps(model)).unwrap()
+        assert np.array_equal(loaded.n_classes_, model.n_classes_)
+        model.n_classes_ = [2, 1 << 40] if isinstance(model.n_classes_, list) else 1 << 40
+        with pytest.raises(satchel.EncodeError, match="it must count the classes_"):
+            satchel.dumps(model)
+
+
 def test_count_sketch_columns_past_what_a_reader_accepts_are_refused_at_save() -> None:
     """A PolynomialCountSketch's transform allocates degree x n_components values a row: a
     reader takes at most 2**24 of them, hashed below n_components, so a writer does too."""

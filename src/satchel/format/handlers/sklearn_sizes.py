@@ -2,10 +2,10 @@
 
 Most of what predict allocates is as large as the arrays a file stores: a forest's
 nodes, a linear model's coefficients. Some sizes are numbers instead (a polynomial's
-degrees, a sketch's n_components, a dummy model's class or output count, a boosted
-model's trees per iteration, a vectorizer's n-gram lengths, an embedding's or a
-factorisation's width, the rows of a sparse matrix no index array bounds), which a file
-of a few bytes could set to 2**40.
+degrees, a sketch's n_components, a forest's or dummy model's class count, a dummy
+regressor's output count, a boosted model's trees per iteration, a vectorizer's n-gram
+lengths, an embedding's or a factorisation's width, the rows of a sparse matrix no index
+array bounds), which a file of a few bytes could set to 2**40.
 Each must be what the stored arrays give, and the columns a transform makes from
 numbers alone at most :data:`MAX_COLUMNS`. The rules hold at load and at save.
 """
@@ -171,6 +171,26 @@ def _boosting_width_problem(model: Any, state: dict[str, Any]) -> str | None:
     return None
 
 
+def _class_count_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with a fitted forest's or bagging classifier's class counts, or None:
+    predict_proba allocates ``n_classes_`` columns a row (per output) and adds each
+    member's probabilities to them, which broadcast from one class to any number (a forest
+    of one class claiming 2**40 filled terabytes)."""
+    classes: Any = state.get("classes_")
+    if classes is None:
+        return None
+    counts: Any = state.get("n_classes_")
+    if type(classes) is list:  # one array of classes per output
+        counted = isinstance(counts, list | np.ndarray) and len(counts) == len(classes) and all(
+            _count(n) == np.shape(c)[:1] for n, c in zip(counts, classes, strict=True))
+    else:
+        counted = _count(counts) == np.shape(classes)[:1]
+    if not counted:
+        return (f"n_classes_ is {str(counts)[:40]}; it must count the classes_ (of each"
+                " output): predict_proba allocates that many columns for every row")
+    return None
+
+
 def _count(value: Any) -> tuple[int, ...] | None:
     """``(value,)`` for a whole number, to compare with a shape's first entry."""
     return (int(value),) if isinstance(value, int | np.integer) else None
@@ -262,6 +282,8 @@ ATTRIBUTE_RULES.extend([
     ("sklearn.base:BaseEstimator", _matrices_problem),
     ("sklearn.dummy:DummyClassifier", _dummy_classes_problem),
     ("sklearn.dummy:DummyRegressor", _dummy_outputs_problem),
+    ("sklearn.ensemble._forest:ForestClassifier", _class_count_problem),
+    ("sklearn.ensemble._bagging:BaggingClassifier", _class_count_problem),
     ("sklearn.ensemble._hist_gradient_boosting.gradient_boosting:BaseHistGradientBoosting",
      _boosting_width_problem),
     ("sklearn.kernel_approximation:PolynomialCountSketch", _count_sketch_problem),
