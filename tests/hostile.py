@@ -315,7 +315,7 @@ def _base_object(name: str) -> Any:
     from sklearn.kernel_approximation import AdditiveChi2Sampler, PolynomialCountSketch
     from sklearn.linear_model import LinearRegression
     from sklearn.manifold import LocallyLinearEmbedding
-    from sklearn.metrics import DistanceMetric
+    from sklearn.metrics import DistanceMetric, pairwise_distances
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, PolynomialFeatures
@@ -357,6 +357,8 @@ def _base_object(name: str) -> Any:
         "count_vectorizer": lambda: CountVectorizer(ngram_range=(1, 2)).fit(
             ["red green blue", "green blue sky"]),
         "lle": lambda: LocallyLinearEmbedding(n_components=1, n_neighbors=5).fit(X),
+        "pairwise_pipeline": lambda: make_pipeline(FunctionTransformer(
+            pairwise_distances, kw_args={"metric": "euclidean"}), LinearRegression()).fit(X, y),
         "forest_one_class": lambda: RandomForestClassifier(
             n_estimators=2, max_depth=2, random_state=0).fit(X, np.zeros(len(X), dtype=int)),
         "minibatch_nmf": lambda: MiniBatchNMF(n_components=2, random_state=0).fit(np.abs(X)),
@@ -1269,6 +1271,12 @@ def _categorical_split(forge: Forge, feature: int, bitset: int) -> None:
         put_array(predictor[name], np.zeros((1, 8), dtype=np.uint32))
 
 
+def _mahalanobis_keywords(forge: Forge) -> None:
+    """Make a FunctionTransformer's pairwise_distances Mahalanobis, with a VI of 1x1."""
+    keywords = attrs(find(forge.tree, "FunctionTransformer"))["kw_args"]["v"]
+    keywords.update(metric="mahalanobis", VI=_inline("<f8", [1, 1], np.ones(1).tobytes()))
+
+
 def _count_sketch_degree(forge: Forge) -> None:
     """Degree 1000 with hashes to match, and 2**24 columns."""
     state = attrs(find(forge.tree, "PolynomialCountSketch"))
@@ -1501,6 +1509,11 @@ add("forest_one_class_claiming_2_40", _model("forest_one_class", lambda f: attrs
     "A random forest of one class claiming 2**40: predict_proba allocated as many columns for"
     " every row and added each tree's one column to all of them (640 TiB for 80 rows).",
     FormatError, "n_classes_ is 1099511627776; it must count the classes_", isolate="memory")
+add("function_mahalanobis_vi_1x1", _model("pairwise_pipeline", _mahalanobis_keywords),
+    "A pipeline's FunctionTransformer calling pairwise_distances with metric='mahalanobis'"
+    " and a 1x1 VI in its kw_args: scipy read VI as wide as the input, past its end (a crash"
+    " for 3000 features).", FormatError, "kw_args give a function a Mahalanobis VI",
+    isolate="crash")
 add("linear_intercept_a_range_of_2_33", _model("linear", lambda f: attrs(f.tree).update(
     intercept_={"$": "range", "v": [0, 1 << 33, 1]})),
     "A linear regression whose intercept_ is a range of 2**33 numbers (a few bytes): predict"

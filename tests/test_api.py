@@ -1215,6 +1215,27 @@ def test_forest_class_counts_past_its_classes_are_refused_at_save() -> None:
             satchel.dumps(model)
 
 
+def test_mahalanobis_matrices_given_to_functions_are_refused_at_save() -> None:
+    """A Mahalanobis VI in the keyword arguments a file gives a function (a
+    FunctionTransformer's kw_args, a partial's keywords, or the metric_kwargs among them)
+    reaches scipy unchecked against the input's width: a reader refuses it, so a writer
+    does too."""
+    import functools
+
+    from sklearn.metrics.pairwise import pairwise_distances, pairwise_distances_argmin
+    from sklearn.preprocessing import FunctionTransformer
+
+    matrix = np.eye(4)
+    for value in (
+            FunctionTransformer(pairwise_distances, kw_args={"metric": "mahalanobis",
+                                                             "VI": matrix}),
+            functools.partial(pairwise_distances, metric="mahalanobis", VI=matrix),
+            functools.partial(pairwise_distances_argmin, metric="mahalanobis",
+                              metric_kwargs={"VI": matrix})):
+        with pytest.raises(satchel.EncodeError, match="give a function a Mahalanobis VI"):
+            satchel.dumps(value)
+
+
 def test_count_sketch_columns_past_what_a_reader_accepts_are_refused_at_save() -> None:
     """A PolynomialCountSketch's transform allocates degree x n_components values a row: a
     reader takes at most 2**24 of them, hashed below n_components, so a writer does too."""

@@ -495,6 +495,38 @@ def keywords_problem(keywords: dict[Any, Any], where: str = "n_jobs") -> str | N
     return _workers_problem(where, keywords.get("n_jobs"), "processes or threads")
 
 
+#: Keyword arguments that scikit-learn's distance functions pass on to scipy, which reads
+#: them as wide as the input without checking: a Mahalanobis ``VI``.
+_UNCHECKED_METRIC_KEYWORDS = frozenset({"VI"})
+
+
+def metric_keywords_problem(keywords: dict[Any, Any], where: str = "the keywords") -> str | None:
+    """What is wrong with the metric parameters in keyword arguments a file gives a function,
+    or None: a ``VI`` among them, or in a dict of them (``metric_kwargs``), which
+    ``pairwise_distances`` hands to scipy unchecked against the input's width (a 1x1 VI
+    for 3000 features read 72 MB past its end and crashed). Its width is only known when
+    the function is called, so a file may not give one."""
+    for key, value in keywords.items():
+        inner = value.keys() if type(value) is dict else ()
+        if key in _UNCHECKED_METRIC_KEYWORDS or not _UNCHECKED_METRIC_KEYWORDS.isdisjoint(inner):
+            return (f"{where} give a function a Mahalanobis VI, which scipy reads as wide as"
+                    " the input without checking it. Keep the metric in a fitted estimator"
+                    " instead, as NearestNeighbors(metric='mahalanobis', metric_params={'VI':"
+                    " ...}), whose width is checked")
+    return None
+
+
+def _function_keywords_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """:func:`metric_keywords_problem` on a FunctionTransformer's ``kw_args`` and
+    ``inv_kw_args``."""
+    for name in ("kw_args", "inv_kw_args"):
+        keywords = state.get(name)
+        problem = metric_keywords_problem(keywords, name) if type(keywords) is dict else None
+        if problem is not None:
+            return problem
+    return None
+
+
 def _workers_problem(where: str, jobs: Any, workers: str) -> str | None:
     if jobs is None:
         return None
@@ -571,7 +603,9 @@ AFTER_TYPES.extend([
 ATTRIBUTE_RULES.extend([
     ("sklearn.base:BaseEstimator", _jobs_problem),
     ("sklearn.gaussian_process.kernels:Kernel", _jobs_problem),
+    ("sklearn.preprocessing._function_transformer:FunctionTransformer",
+     _function_keywords_problem),
     *((f"sklearn.decomposition.{name}", _iterations_problem) for name in (
         "_nmf:_BaseNMF", "_lda:LatentDirichletAllocation", "_dict_learning:_BaseSparseCoding")),
 ])
-PARTIAL_RULES.append(keywords_problem)
+PARTIAL_RULES.extend([keywords_problem, metric_keywords_problem])
