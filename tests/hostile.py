@@ -315,7 +315,7 @@ def _base_object(name: str) -> Any:
     from sklearn.kernel_approximation import AdditiveChi2Sampler, PolynomialCountSketch
     from sklearn.linear_model import LinearRegression
     from sklearn.manifold import LocallyLinearEmbedding
-    from sklearn.metrics import DistanceMetric, pairwise_distances
+    from sklearn.metrics import DistanceMetric, pairwise_distances, pairwise_distances_argmin
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, PolynomialFeatures
@@ -359,6 +359,8 @@ def _base_object(name: str) -> Any:
         "lle": lambda: LocallyLinearEmbedding(n_components=1, n_neighbors=5).fit(X),
         "pairwise_pipeline": lambda: make_pipeline(FunctionTransformer(
             pairwise_distances, kw_args={"metric": "euclidean"}), LinearRegression()).fit(X, y),
+        "argmin_function": lambda: FunctionTransformer(
+            pairwise_distances_argmin, kw_args={"Y": np.eye(4)}).fit(X),
         "forest_one_class": lambda: RandomForestClassifier(
             n_estimators=2, max_depth=2, random_state=0).fit(X, np.zeros(len(X), dtype=int)),
         "minibatch_nmf": lambda: MiniBatchNMF(n_components=2, random_state=0).fit(np.abs(X)),
@@ -1513,6 +1515,13 @@ add("function_mahalanobis_vi_1x1", _model("pairwise_pipeline", _mahalanobis_keyw
     "A pipeline's FunctionTransformer calling pairwise_distances with metric='mahalanobis'"
     " and a 1x1 VI in its kw_args: scipy read VI as wide as the input, past its end (a crash"
     " for 3000 features).", FormatError, "kw_args give a function a Mahalanobis VI",
+    isolate="crash")
+add("function_metric_kwargs_norms_of_one", _model("argmin_function", lambda f: attrs(find(
+    f.tree, "FunctionTransformer"))["kw_args"]["v"].update(metric_kwargs={"$": "dict", "v": {
+        "X_norm_squared": _inline("<f8", [1], bytes(8))}})),
+    "A FunctionTransformer calling pairwise_distances_argmin with one squared norm in its"
+    " metric_kwargs: the compiled euclidean search read one per input row, past its end.",
+    FormatError, "kw_args give a function squared norms", "('X_norm_squared')",
     isolate="crash")
 add("linear_intercept_a_range_of_2_33", _model("linear", lambda f: attrs(f.tree).update(
     intercept_={"$": "range", "v": [0, 1 << 33, 1]})),

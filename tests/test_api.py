@@ -1218,8 +1218,8 @@ def test_forest_class_counts_past_its_classes_are_refused_at_save() -> None:
 def test_mahalanobis_matrices_given_to_functions_are_refused_at_save() -> None:
     """A Mahalanobis VI in the keyword arguments a file gives a function (a
     FunctionTransformer's kw_args, a partial's keywords, or the metric_kwargs among them)
-    reaches scipy unchecked against the input's width: a reader refuses it, so a writer
-    does too."""
+    reaches scipy unchecked against the input's width, and squared norms in metric_kwargs
+    the compiled euclidean search: a reader refuses them, so a writer does too."""
     import functools
 
     from sklearn.metrics.pairwise import pairwise_distances, pairwise_distances_argmin
@@ -1234,6 +1234,12 @@ def test_mahalanobis_matrices_given_to_functions_are_refused_at_save() -> None:
                               metric_kwargs={"VI": matrix})):
         with pytest.raises(satchel.EncodeError, match="give a function a Mahalanobis VI"):
             satchel.dumps(value)
+    norms = functools.partial(pairwise_distances_argmin, metric_kwargs={
+        "Y_norm_squared": np.zeros(1)})
+    with pytest.raises(satchel.EncodeError, match=re.escape(
+            "give a function squared norms, which the compiled euclidean search reads one per"
+            " row, without checking it ('Y_norm_squared'). Leave them out")):
+        satchel.dumps(norms)
 
 
 def test_count_sketch_columns_past_what_a_reader_accepts_are_refused_at_save() -> None:

@@ -495,24 +495,32 @@ def keywords_problem(keywords: dict[Any, Any], where: str = "n_jobs") -> str | N
     return _workers_problem(where, keywords.get("n_jobs"), "processes or threads")
 
 
-#: Keyword arguments that scikit-learn's distance functions pass on to scipy, which reads
-#: them as wide as the input without checking: a Mahalanobis ``VI``.
-_UNCHECKED_METRIC_KEYWORDS = frozenset({"VI"})
+#: Keyword arguments that scikit-learn's distance functions read without checking them
+#: against the input, and what to do instead: a Mahalanobis ``VI``, which scipy reads as
+#: wide as the input, and the squared norms in ``metric_kwargs``, which the compiled
+#: euclidean search reads one per row.
+_UNCHECKED_METRIC_KEYWORDS = {
+    "VI": ("a Mahalanobis VI, which scipy reads as wide as the input", "Keep the metric in a"
+           " fitted estimator instead, as NearestNeighbors(metric='mahalanobis',"
+           " metric_params={'VI': ...}), whose width is checked"),
+    **dict.fromkeys(_COMPUTED_METRIC_PARAMS, (
+        "squared norms, which the compiled euclidean search reads one per row",
+        "Leave them out: scikit-learn computes them")),
+}
 
 
 def metric_keywords_problem(keywords: dict[Any, Any], where: str = "the keywords") -> str | None:
     """What is wrong with the metric parameters in keyword arguments a file gives a function,
-    or None: a ``VI`` among them, or in a dict of them (``metric_kwargs``), which
-    ``pairwise_distances`` hands to scipy unchecked against the input's width (a 1x1 VI
-    for 3000 features read 72 MB past its end and crashed). Its width is only known when
-    the function is called, so a file may not give one."""
+    or None: one of :data:`_UNCHECKED_METRIC_KEYWORDS` among them, or in a dict of them
+    (``metric_kwargs``). ``pairwise_distances`` hands a ``VI`` to scipy unchecked against
+    the input's width (a 1x1 VI for 3000 features read 72 MB past its end and crashed);
+    that width is only known when the function is called, so a file may not give one."""
     for key, value in keywords.items():
-        inner = value.keys() if type(value) is dict else ()
-        if key in _UNCHECKED_METRIC_KEYWORDS or not _UNCHECKED_METRIC_KEYWORDS.isdisjoint(inner):
-            return (f"{where} give a function a Mahalanobis VI, which scipy reads as wide as"
-                    " the input without checking it. Keep the metric in a fitted estimator"
-                    " instead, as NearestNeighbors(metric='mahalanobis', metric_params={'VI':"
-                    " ...}), whose width is checked")
+        names = [key, *(value.keys() if type(value) is dict else ())]
+        found = next((n for n in names if n in _UNCHECKED_METRIC_KEYWORDS), None)
+        if found is not None:
+            what, fix = _UNCHECKED_METRIC_KEYWORDS[found]
+            return f"{where} give a function {what}, without checking it ({found!r}). {fix}"
     return None
 
 
