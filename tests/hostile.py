@@ -303,7 +303,7 @@ def training_data() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
 
 def _base_object(name: str) -> Any:
     from scipy import sparse
-    from sklearn.cluster import KMeans
+    from sklearn.cluster import HDBSCAN, KMeans
     from sklearn.decomposition import MiniBatchNMF
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.ensemble import (
@@ -361,6 +361,7 @@ def _base_object(name: str) -> Any:
             pairwise_distances, kw_args={"metric": "euclidean"}), LinearRegression()).fit(X, y),
         "argmin_function": lambda: FunctionTransformer(
             pairwise_distances_argmin, kw_args={"Y": np.eye(4)}).fit(X),
+        "hdbscan": lambda: HDBSCAN(min_cluster_size=3, copy=True).fit(X),
         "forest_one_class": lambda: RandomForestClassifier(
             n_estimators=2, max_depth=2, random_state=0).fit(X, np.zeros(len(X), dtype=int)),
         "minibatch_nmf": lambda: MiniBatchNMF(n_components=2, random_state=0).fit(np.abs(X)),
@@ -1523,6 +1524,11 @@ add("function_metric_kwargs_norms_of_one", _model("argmin_function", lambda f: a
     " metric_kwargs: the compiled euclidean search read one per input row, past its end.",
     FormatError, "kw_args give a function squared norms", "('X_norm_squared')",
     isolate="crash")
+add("hdbscan_linkage_node_10_9", _model("hdbscan", lambda f: _set_field(
+    f, attrs(f.tree)["_single_linkage_tree_"], left_node=10**9)),
+    "An HDBSCAN model whose single-linkage tree joins node 10**9: dbscan_clustering wrote"
+    " that far into a union-find of 159 entries (a crash).", FormatError,
+    "_single_linkage_tree_ names a left_node outside its 159 nodes", isolate="crash")
 add("linear_intercept_a_range_of_2_33", _model("linear", lambda f: attrs(f.tree).update(
     intercept_={"$": "range", "v": [0, 1 << 33, 1]})),
     "A linear regression whose intercept_ is a range of 2**33 numbers (a few bytes): predict"

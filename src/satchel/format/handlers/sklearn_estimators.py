@@ -248,6 +248,25 @@ def _bisecting_after(model: Any) -> None:
         pending += [child for child in (left, right) if child is not None]
 
 
+def _hdbscan_after(model: Any) -> None:
+    """``dbscan_clustering`` joins the two nodes each row of ``_single_linkage_tree_`` names
+    in a union-find of ``2 * rows + 1`` entries, written unchecked: each is one of them
+    (a row naming node 10**9 wrote past the union-find, a crash)."""
+    tree = getattr(model, "_single_linkage_tree_", None)
+    if tree is None:
+        return
+    names = getattr(getattr(tree, "dtype", None), "names", None) or ()
+    if not (isinstance(tree, np.ndarray) and tree.ndim == 1
+            and {"left_node", "right_node"} <= set(names)):
+        raise fail(type(model).__name__, "_single_linkage_tree_ must be a 1-d record array"
+                                          " of left_node and right_node")
+    last = 2 * tree.shape[0]  # the nodes: the samples, then one cluster per row
+    for field in ("left_node", "right_node") if tree.size else ():
+        if tree[field].astype(np.int64).view(np.uint64).max() > last:  # negatives wrap
+            raise fail(type(model).__name__, f"_single_linkage_tree_ names a {field} outside"
+                                              f" its {last + 1} nodes")
+
+
 def _neighbors_labels_after(model: Any) -> None:
     """``_y`` holds each training sample's class index, which the brute-force class
     vote adds to its per-class scores at, unchecked."""
@@ -598,6 +617,7 @@ AFTER_TYPES.extend([
     ("sklearn.cluster._birch:Birch", _birch_after),
     ("sklearn.cluster._bisect_k_means:BisectingKMeans", _bisecting_after),
     ("sklearn.cluster._kmeans:_BaseKMeans", _kmeans_after),
+    ("sklearn.cluster._hdbscan.hdbscan:HDBSCAN", _hdbscan_after),
     ("sklearn.neighbors._classification:KNeighborsClassifier", _neighbors_labels_after),
     ("sklearn.neighbors._classification:RadiusNeighborsClassifier", _neighbors_labels_after),
     ("sklearn.preprocessing._encoders:OneHotEncoder", _one_hot_after),
