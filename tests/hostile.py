@@ -1371,6 +1371,12 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
     ("balltree_index_negative", "balltree",
      lambda f: edit_array(f, _binary_tree(f, "BallTree")[1], lambda a: a.__setitem__(0, -1)),
      "A ball tree whose idx_array holds -1.", "idx_array must index the samples"),
+    ("balltree_haversine_of_4_features", "balltree",
+     lambda f: find(f.tree, "MahalanobisDistance64").update(
+         cls="sklearn.metrics._dist_metrics:HaversineDistance64"),
+     "A ball tree of 4 features measured by the haversine distance, which reads 2 values of"
+     " each point unchecked (past each row, for points of 1 value).",
+     "haversine distances are between points of 2 values, not 4"),
     ("balltree_mahalanobis_vi_wrong_size", "balltree",
      lambda f: put_array(attrs(find(f.tree, "MahalanobisDistance64"))[2], np.eye(2)),
      "A Mahalanobis metric of 2x2 for 4 features.", "VI must be 4x4"),

@@ -300,6 +300,9 @@ def _check_metric(metric: Any, n_dims: int) -> None:
     if (name.startswith(("SEuclidean", "WMinkowski"))
             or (name.startswith("Minkowski") and vec.size)) and vec.shape != (n_dims,):
         raise fail(name, f"the weight vector must have {n_dims} entries")
+    # It reads a latitude and a longitude, unchecked: past each row of 1 value.
+    if name.startswith("Haversine") and n_dims != 2:
+        raise fail(name, f"haversine distances are between points of 2 values, not {n_dims}")
 
 
 def _metric_state(state: Any, args: tuple[Any, ...]) -> None:
