@@ -17,6 +17,11 @@ def double(values: Any) -> Any:
     return np.asarray(values) * 2
 
 
+def manhattan(first: Any, second: Any) -> float:
+    """The distance a neighbours model with ``metric=manhattan`` calls."""
+    return float(np.abs(np.asarray(first) - np.asarray(second)).sum())
+
+
 class Doubler(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """A custom transformer that doubles its input."""
 

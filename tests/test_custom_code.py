@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LinearRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 import satchel
-from tests.custom import Doubler, double
+from tests.custom import Doubler, double, manhattan
 
 ROOT = Path(__file__).resolve().parent.parent
 CUSTOM = ROOT / "tests" / "custom.py"
@@ -253,3 +254,16 @@ def test_without_embed_source_no_source_is_stored(tmp_path: Path,
     assert "source" not in record
     assert record["source_sha256"] == hashlib.sha256(
         (tmp_path / "site" / f"{name}.py").read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("algorithm", ["auto", "ball_tree"])
+def test_neighbours_with_a_function_metric_load_with_the_names_untrusted_types_gives(
+        xy: tuple[Any, Any], algorithm: str) -> None:
+    """A neighbours model with metric=my_function loads with the trusted=[...] listed for it:
+    a ball tree's PyFuncDistance64, once trusted, keeps the function after (p, vec, mat)."""
+    model = KNeighborsClassifier(n_neighbors=3, metric=manhattan, algorithm=algorithm).fit(*xy)
+    data = satchel.dumps(model)
+    names = _inspect(data).untrusted
+    assert names == ["sklearn.metrics._dist_metrics.PyFuncDistance64", "tests.custom.manhattan"]
+    loaded = satchel.loads(data, trusted=names)
+    np.testing.assert_array_equal(loaded.predict(xy[0]), model.predict(xy[0]))

@@ -293,7 +293,7 @@ def _check_metric(metric: Any, n_dims: int) -> None:
 
     if not isinstance(metric, DistanceMetric64):
         raise fail("neighbour tree", "the distance metric must be a DistanceMetric64")
-    _, vec, mat = metric.__getstate__()
+    vec, mat = metric.__getstate__()[1:3]
     name = type(metric).__name__
     if name.startswith("Mahalanobis") and mat.shape != (n_dims, n_dims):
         raise fail(name, f"VI must be {n_dims}x{n_dims}")
@@ -310,6 +310,16 @@ def _metric_state(state: Any, args: tuple[Any, ...]) -> None:
             and all(isinstance(a, np.ndarray) and a.dtype == np.float64 for a in state[1:])
             and state[1].ndim == 1 and state[2].ndim == 2):
         raise fail("distance metric", "the state must be (p, vec, mat)")
+
+
+def _function_metric_state(state: Any, args: tuple[Any, ...]) -> None:
+    """A metric that calls a function (``metric=my_function``) keeps the function and its
+    ``metric_params`` after ``(p, vec, mat)``; the function was trusted by name."""
+    if not (isinstance(state, tuple) and len(state) == 5 and callable(state[3])
+            and isinstance(state[4], dict) and all(type(k) is str for k in state[4])):
+        raise fail("distance metric", "the state of a function's metric must be"
+                                      " (p, vec, mat, func, kwargs)")
+    _metric_state(state[:3], args)
 
 
 def _mahalanobis_state(state: Any, args: tuple[Any, ...]) -> None:
@@ -516,3 +526,6 @@ STATE["sklearn.metrics._dist_metrics:*"] = _metric_state
 STATE.update(dict.fromkeys(("sklearn.metrics._dist_metrics:MahalanobisDistance64",
                             "sklearn.metrics._dist_metrics:MahalanobisDistance32"),
                            _mahalanobis_state))
+STATE.update(dict.fromkeys(("sklearn.metrics._dist_metrics:PyFuncDistance64",
+                            "sklearn.metrics._dist_metrics:PyFuncDistance32"),
+                           _function_metric_state))
