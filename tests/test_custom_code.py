@@ -73,6 +73,19 @@ def test_local_function_is_refused_with_its_path() -> None:
         f"test_local_function_is_refused_with_its_path.<locals>.local{_NOT_FOUND_AGAIN}")
 
 
+def test_bound_method_is_refused_with_its_path(xy: tuple[Any, Any]) -> None:
+    """A method bound to an object (a fitted scaler's transform) is refused at its path, with
+    the fix: it said that builtins.method does not lead back to <class 'method'>."""
+    scale = StandardScaler().fit(xy[0]).transform
+    with pytest.raises(satchel.EncodeError) as caught:
+        satchel.dumps(make_pipeline(FunctionTransformer(func=scale), LinearRegression()))
+    assert str(caught.value) == (
+        "cannot save steps[0][1].func: StandardScaler.transform is a method bound to a"
+        " StandardScaler object, and satchel stores functions by name only, never the object a"
+        " method is bound to; save the object itself, or a function defined at the top level of"
+        " an importable module that calls its method")
+
+
 def test_local_class_is_refused_with_its_path(tmp_path: Path) -> None:
     """A class defined inside a function is refused at its path, and no file is written."""
     class Local(TransformerMixin, BaseEstimator):  # type: ignore[misc]

@@ -75,6 +75,16 @@ def qualified_name(obj: Any) -> str:
 def _find_name(obj: Any) -> str:
     if isinstance(obj, np.ufunc):
         return _ufunc_name(obj)
+    owner = getattr(obj, "__self__", None)
+    if owner is not None and not isinstance(owner, types.ModuleType):
+        bound = f"class {owner.__qualname__}" if isinstance(owner, type) else (
+            f"a {type(owner).__qualname__} object")
+        raise TypeError(
+            f"{getattr(obj, '__qualname__', obj)} is a method bound to {bound}, and satchel"
+            " stores functions by name only, never the object a method is bound to; save the"
+            " object itself, or a function defined at the top level of an importable module"
+            " that calls its method"
+        )
     module = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
     if not isinstance(module, str) or not isinstance(qualname, str):
@@ -354,7 +364,8 @@ def _decode_ref(decoder: Decoder, node: dict[str, Any]) -> Any:
 
 
 def _is_function(value: Any) -> bool:
-    return isinstance(value, (types.FunctionType, types.BuiltinFunctionType, np.ufunc)) or (
+    return isinstance(value, (types.FunctionType, types.MethodType, types.BuiltinFunctionType,
+                              np.ufunc)) or (
         type(value).__name__ == "_ArrayFunctionDispatcher"
     )
 
