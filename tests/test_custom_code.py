@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import subprocess
 import sys
@@ -256,6 +257,36 @@ def test_embedded_source_runs_only_with_trust_code(tmp_path: Path,
     model = satchel.load(path, trust_code=True, verify=True)
     assert marker.read_text() == "imported"
     assert model.predict(np.array([[2.0, 3.0]])) == pytest.approx([2.0])
+
+
+def test_embedded_modules_that_import_each_other_run_in_any_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """trust_code runs a package's embedded modules as one set: a step whose module imports
+    another embedded module of its package loads, though the importing module sorts first
+    (it failed with 'No module named ...' unless the imported module came first)."""
+    package = f"shop_{tmp_path.name.replace('-', '_')}"
+    site = tmp_path / "site"
+    (site / package).mkdir(parents=True)
+    (site / package / "__init__.py").write_text("")
+    (site / package / "zeta.py").write_text("def shift(values):\n    return values + 1.0\n")
+    (site / package / "alpha.py").write_text(
+        f"from {package}.zeta import shift\n" + STEP_SOURCE.format(marker=str(tmp_path / "m"))
+        .replace("np.asarray(X) + 1.0", "shift(np.asarray(X))"))
+    monkeypatch.syspath_prepend(str(site))
+    alpha, zeta = (importlib.import_module(f"{package}.{name}") for name in ("alpha", "zeta"))
+    rows = np.arange(20.0).reshape(10, 2)
+    model = make_pipeline(alpha.Shift(), FunctionTransformer(zeta.shift),
+                          LinearRegression()).fit(rows, rows[:, 0])
+    satchel.save(model, tmp_path / "m.satchel", sample=rows, embed_source=True)
+    _forget(package, site)
+    for name in ("alpha", "zeta"):
+        sys.modules.pop(f"{package}.{name}")
+    try:
+        loaded = satchel.load(tmp_path / "m.satchel", trust_code=True, verify=True)
+        assert loaded.predict(rows[:2]) == pytest.approx(model.predict(rows[:2]))
+    finally:
+        for name in (package, f"{package}.alpha", f"{package}.zeta"):
+            sys.modules.pop(name, None)
 
 
 def test_without_embed_source_no_source_is_stored(tmp_path: Path,

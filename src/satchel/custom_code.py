@@ -9,10 +9,12 @@ executed by ``load(..., trust_code=True)``.
 from __future__ import annotations
 
 import hashlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import sys
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from satchel import environment
@@ -67,18 +69,21 @@ def ensure_available(records: list[dict[str, Any]], trust_code: bool,
 
     Only records for ``modules`` (the modules of names the file uses, which
     already passed the trust check) are looked at: looking up any other module
-    could import its parent packages.
+    could import its parent packages. Every missing module is checked before any
+    embedded source runs, and the embedded modules run as one set: each may import
+    another, whatever their order in the file.
 
     Raises:
         MissingCodeError: a module is missing; the message names the
             distribution and version to install.
     """
+    embedded: dict[str, str] = {}
     for record in records:
         module = record.get("module")
         if not isinstance(module, str) or module not in modules or _importable(module):
             continue
         if trust_code and isinstance(record.get("source"), str):
-            _run_embedded(module, record["source"])
+            embedded[module] = record["source"]
             continue
         distribution, version = record.get("distribution"), record.get("version")
         fix = (f"pip install '{distribution}=={version}'" if distribution
@@ -87,10 +92,25 @@ def ensure_available(records: list[dict[str, Any]], trust_code: bool,
             fix += ", or load with trust_code=True to run the source embedded in the file"
         raise MissingCodeError(f"the model needs module {module!r}, which is not installed:"
                                f" {fix}.")
+    if embedded:
+        _run_embedded(embedded)
 
 
-def _run_embedded(module: str, source: str) -> None:
-    """Create ``module`` from ``source`` (the user trusted the file's code)."""
+def _run_embedded(sources: dict[str, str]) -> None:
+    """Create each module of ``sources`` from its source (the user trusted the file's code);
+    while they run, an import of one of them from another finds its source."""
+    finder = _EmbeddedModules(sources)
+    sys.meta_path.append(finder)
+    try:
+        for module in sources:
+            _add_parents(module)
+            importlib.import_module(module)
+    finally:
+        sys.meta_path.remove(finder)
+
+
+def _add_parents(module: str) -> None:
+    """Empty packages for the parents of ``module`` that cannot be imported."""
     parts = module.split(".")
     for depth in range(1, len(parts)):
         parent = ".".join(parts[:depth])
@@ -98,14 +118,33 @@ def _run_embedded(module: str, source: str) -> None:
             package = types.ModuleType(parent)
             package.__path__ = []
             sys.modules[parent] = package
-    created = types.ModuleType(module)
-    created.__file__ = f"<satchel embedded {module}>"
-    sys.modules[module] = created
-    try:
-        exec(compile(source, created.__file__, "exec"), created.__dict__)  # noqa: S102
-    except Exception as exc:
-        del sys.modules[module]
-        raise FormatError(f"the embedded source of {module!r} failed to run: {exc}") from exc
+
+
+class _EmbeddedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds and runs the modules whose source a file embeds."""
+
+    def __init__(self, sources: dict[str, str]) -> None:
+        self.sources = sources
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: types.ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        """A spec for an embedded module, None for any other."""
+        if fullname not in self.sources:
+            return None
+        _add_parents(fullname)
+        return importlib.util.spec_from_loader(fullname, self,
+                                               origin=f"<satchel embedded {fullname}>")
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Run the module's embedded source in it."""
+        name = module.__name__
+        module.__file__ = f"<satchel embedded {name}>"
+        try:
+            exec(compile(self.sources[name], module.__file__, "exec"), module.__dict__)  # noqa: S102
+        except FormatError:
+            raise  # an embedded module it imports failed: that one is named
+        except Exception as exc:
+            raise FormatError(f"the embedded source of {name!r} failed to run: {exc}") from exc
 
 
 def trusted_names(records: list[dict[str, Any]]) -> list[str]:
