@@ -17,9 +17,9 @@ def double(values: Any) -> Any:
     return np.asarray(values) * 2
 
 
-def manhattan(first: Any, second: Any) -> float:
-    """The distance a neighbours model with ``metric=manhattan`` calls."""
-    return float(np.abs(np.asarray(first) - np.asarray(second)).sum())
+def manhattan(first: Any, second: Any, w: float = 1.0) -> float:
+    """The distance a neighbours model with ``metric=manhattan`` calls, times ``w``."""
+    return w * float(np.abs(np.asarray(first) - np.asarray(second)).sum())
 
 
 class Doubler(TransformerMixin, BaseEstimator):  # type: ignore[misc]

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LinearRegression
-from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
@@ -310,4 +310,17 @@ def test_neighbours_with_a_function_metric_load_with_the_names_untrusted_types_g
     names = _inspect(data).untrusted
     assert names == ["sklearn.metrics._dist_metrics.PyFuncDistance64", "tests.custom.manhattan"]
     loaded = satchel.loads(data, trusted=names)
+    np.testing.assert_array_equal(loaded.predict(xy[0]), model.predict(xy[0]))
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "ball_tree"])
+def test_a_function_metrics_parameters_are_its_keywords_whatever_their_shape(
+        xy: tuple[Any, Any], algorithm: str) -> None:
+    """metric_params={"w": 2.0} of metric=my_function are the function's keywords: the load
+    refused them as crafted ('metric parameter w must have shape (4,)', the rule for the
+    weights of a named metric, which compiled code reads)."""
+    model = KNeighborsRegressor(n_neighbors=3, metric=manhattan, metric_params={"w": 2.0},
+                                algorithm=algorithm).fit(xy[0], xy[0][:, 0])
+    data = satchel.dumps(model)
+    loaded = satchel.loads(data, trusted=_inspect(data).untrusted)
     np.testing.assert_array_equal(loaded.predict(xy[0]), model.predict(xy[0]))

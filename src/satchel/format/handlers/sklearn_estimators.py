@@ -179,17 +179,23 @@ def _neighbors_after(model: Any) -> None:
         raise fail(name, "_fit_X must be a 2-d array of n_samples_fit_ rows")
     if getattr(model, "effective_metric_", None) != "precomputed" and data.shape[1] != width:
         raise fail(name, f"_fit_X has {data.shape[1]} columns for {width} features")
-    for attribute in ("metric_params", "effective_metric_params_"):
-        _check_metric_params(name, getattr(model, attribute, None), width)
+    for metric, params in (("metric", "metric_params"),
+                           ("effective_metric_", "effective_metric_params_")):
+        _check_metric_params(name, getattr(model, params, None), width,
+                             callable(getattr(model, metric, None)))
 
 
-def _check_metric_params(name: str, params: Any, width: int | None) -> None:
+def _check_metric_params(name: str, params: Any, width: int | None, function: bool) -> None:
+    """The parameters of a named metric; those of a function (``metric=my_function``) are
+    its keyword arguments, whatever their shape, which only that function reads."""
     if params is None:
         return
     if type(params) is not dict:
         raise fail(name, "metric parameters must be a dict")
     if _COMPUTED_METRIC_PARAMS & params.keys():
         raise fail(name, f"metric parameters may not hold {sorted(_COMPUTED_METRIC_PARAMS)}")
+    if function:
+        return
     # V is seuclidean's variances, or mahalanobis' covariance matrix.
     shapes: dict[str, list[tuple[int | None, ...]]] = {
         "VI": [(width, width)], "V": [(width,), (width, width)], "w": [(width,)]}
