@@ -324,3 +324,62 @@ def test_a_function_metrics_parameters_are_its_keywords_whatever_their_shape(
     data = satchel.dumps(model)
     loaded = satchel.loads(data, trusted=_inspect(data).untrusted)
     np.testing.assert_array_equal(loaded.predict(xy[0]), model.predict(xy[0]))
+
+
+_DOUBLE_UNDERSCORES = """\
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+
+def clip__v2(values):
+    return np.clip(values, -1.0, 1.0)
+
+
+def __clip(values):
+    return values
+
+
+class Scale__V2(TransformerMixin, BaseEstimator):
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.asarray(X) * 2.0
+"""
+
+
+def _module_from(source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Module ``source`` written to a folder of tmp_path on sys.path, and imported."""
+    name = f"satchel_module_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    return importlib.import_module(name)
+
+
+def test_names_with_double_underscores_inside_round_trip(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, xy: tuple[Any, Any]) -> None:
+    """A class or function whose name holds '__' past its start (Scale__V2) saves and loads:
+    the save failed with FormatError 'invalid name', as if the file were damaged."""
+    module = _module_from(_DOUBLE_UNDERSCORES, tmp_path, monkeypatch)
+    model = Pipeline([("scale", module.Scale__V2()), ("clip", FunctionTransformer(
+        module.clip__v2)), ("fit", LinearRegression())]).fit(xy[0], xy[0][:, 0])
+    data = satchel.dumps(model)
+    names = _inspect(data).untrusted
+    assert names == [f"{module.__name__}.Scale__V2", f"{module.__name__}.clip__v2"]
+    np.testing.assert_array_equal(satchel.loads(data, trusted=names).predict(xy[0]),
+                                  model.predict(xy[0]))
+
+
+def test_a_name_beginning_with_double_underscores_is_refused_at_save(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A function named __clip is refused at save with an EncodeError saying to rename it,
+    which a reader refuses as reaching for special attributes (it was a FormatError)."""
+    module = _module_from(_DOUBLE_UNDERSCORES, tmp_path, monkeypatch)
+    clip = vars(module)["__clip"]
+    with pytest.raises(satchel.EncodeError) as caught:
+        satchel.dumps(FunctionTransformer(clip))
+    assert str(caught.value) == (
+        f"cannot save func: {module.__name__}.__clip has a name that begins with '__', which a"
+        " reader refuses (it reaches for special attributes); rename it")

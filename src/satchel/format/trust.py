@@ -119,12 +119,18 @@ def split_name(name: str) -> tuple[str, str]:
     module, sep, qualname = name.partition(":")
     if not sep:
         module, _, qualname = name.rpartition(".")
-    if not (_NAME.fullmatch(module) and _NAME.fullmatch(qualname)) or "__" in qualname:
+    if not (_NAME.fullmatch(module) and _NAME.fullmatch(qualname)) or special(qualname):
         raise FormatError(f"invalid name {name[:80]!r}: expected 'module:qualname' made of"
                           " Python identifiers")
     if len(_SPLIT) < _MEMO_SIZE:
         _SPLIT[name] = module, qualname
     return module, qualname
+
+
+def special(qualname: str) -> bool:
+    """Whether a part of ``qualname`` begins with ``__``: a dunder attribute (``__globals__``)
+    or a private one, which no name may reach for (``Scale__V2`` is an ordinary name)."""
+    return any(part.startswith("__") for part in qualname.split("."))
 
 
 #: Valid names already split, and default verdicts already given (both pure).

@@ -31,6 +31,7 @@ from satchel.errors import FormatError
 from satchel.format.decoder import BY_KIND, NAMED_KINDS, SELF_REGISTERING, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, BY_TYPE, FALLBACK, Encoder, Node
 from satchel.format.handlers.builtins import encode_attributes
+from satchel.format.trust import special
 
 _NEWOBJ = getattr(copyreg, "__newobj__")  # noqa: B009 - not in the stubs
 
@@ -101,6 +102,11 @@ def _find_name(obj: Any) -> str:
         raise TypeError(
             f"{qualname} is defined in __main__ (a script or notebook), which will not exist"
             " when the file is loaded; move it to an importable module"
+        )
+    if special(qualname):
+        raise TypeError(
+            f"{module}.{qualname} has a name that begins with '__', which a reader refuses"
+            " (it reaches for special attributes); rename it"
         )
     found: Any = importlib.import_module(module)
     for part in qualname.split("."):
