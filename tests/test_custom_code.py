@@ -19,6 +19,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.utils import murmurhash3_32
 
 import satchel
 from tests.custom import Doubler, double, manhattan
@@ -383,3 +384,15 @@ def test_a_name_beginning_with_double_underscores_is_refused_at_save(
     assert str(caught.value) == (
         f"cannot save func: {module.__name__}.__clip has a name that begins with '__', which a"
         " reader refuses (it reaches for special attributes); rename it")
+
+
+def test_a_cython_function_is_saved_by_name() -> None:
+    """A function of a compiled (Cython) module, such as sklearn.utils.murmurhash3_32, is
+    saved by name and loads once trusted: the save refused it ('cython_function_or_method
+    uses a pickle form satchel cannot rebuild safely')."""
+    data = satchel.dumps(FunctionTransformer(murmurhash3_32))
+    assert _inspect(data).untrusted == ["sklearn.utils.murmurhash.murmurhash3_32"]
+    with pytest.raises(satchel.UntrustedTypesError):
+        satchel.loads(data)
+    loaded = satchel.loads(data, trusted=["sklearn.utils.murmurhash.murmurhash3_32"])
+    assert loaded.unwrap().func is murmurhash3_32

@@ -370,10 +370,16 @@ def _decode_ref(decoder: Decoder, node: dict[str, Any]) -> Any:
 
 
 def _is_function(value: Any) -> bool:
+    """Functions of Python, of C and of Cython (a compiled module's ``def``), and numpy's."""
     return isinstance(value, (types.FunctionType, types.MethodType, types.BuiltinFunctionType,
                               np.ufunc)) or (
-        type(value).__name__ == "_ArrayFunctionDispatcher"
+        type(value).__name__ in _FUNCTION_TYPES
     )
+
+
+#: Types of functions that are no ``types.FunctionType``, named as their modules do not
+#: export them.
+_FUNCTION_TYPES = frozenset({"_ArrayFunctionDispatcher", "cython_function_or_method"})
 
 
 BY_TYPE[functools.partial] = _encode_partial
