@@ -22,7 +22,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils import murmurhash3_32
 
 import satchel
-from tests.custom import Doubler, double, manhattan
+from tests.custom import Doubler, double, halve, manhattan
 
 ROOT = Path(__file__).resolve().parent.parent
 CUSTOM = ROOT / "tests" / "custom.py"
@@ -396,3 +396,12 @@ def test_a_cython_function_is_saved_by_name() -> None:
         satchel.loads(data)
     loaded = satchel.loads(data, trusted=["sklearn.utils.murmurhash.murmurhash3_32"])
     assert loaded.unwrap().func is murmurhash3_32
+
+
+def test_a_function_that_functools_cache_wraps_is_saved_by_name() -> None:
+    """A function decorated with functools.cache (or lru_cache) is saved by name and loads
+    once trusted: the save refused it ('_lru_cache_wrapper uses a pickle form satchel cannot
+    rebuild safely')."""
+    data = satchel.dumps(FunctionTransformer(halve))
+    assert _inspect(data).untrusted == ["tests.custom.halve"]
+    assert satchel.loads(data, trusted=["tests.custom.halve"]).unwrap().func is halve

@@ -370,7 +370,8 @@ def _decode_ref(decoder: Decoder, node: dict[str, Any]) -> Any:
 
 
 def _is_function(value: Any) -> bool:
-    """Functions of Python, of C and of Cython (a compiled module's ``def``), and numpy's."""
+    """Functions of Python, of C and of Cython (a compiled module's ``def``), numpy's, and
+    those that ``functools.cache`` or ``lru_cache`` wrap."""
     return isinstance(value, (types.FunctionType, types.MethodType, types.BuiltinFunctionType,
                               np.ufunc)) or (
         type(value).__name__ in _FUNCTION_TYPES
@@ -379,7 +380,8 @@ def _is_function(value: Any) -> bool:
 
 #: Types of functions that are no ``types.FunctionType``, named as their modules do not
 #: export them.
-_FUNCTION_TYPES = frozenset({"_ArrayFunctionDispatcher", "cython_function_or_method"})
+_FUNCTION_TYPES = frozenset({"_ArrayFunctionDispatcher", "cython_function_or_method",
+                             "_lru_cache_wrapper"})
 
 
 BY_TYPE[functools.partial] = _encode_partial
