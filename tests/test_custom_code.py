@@ -260,34 +260,70 @@ def test_embedded_source_runs_only_with_trust_code(tmp_path: Path,
     assert model.predict(np.array([[2.0, 3.0]])) == pytest.approx([2.0])
 
 
+#: A step whose transform calls CALL, for the packages the tests below write.
+_SHIFT_STEP = """from sklearn.base import BaseEstimator, TransformerMixin
+
+
+class Shift(TransformerMixin, BaseEstimator):
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return CALL(X)
+"""
+_SHIFT = "def shift(values):\n    return values + 1.0\n"
+
+
+def _load_embedded_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                           files: dict[str, str], step: str, function: str) -> None:
+    """Save a pipeline of ``Shift`` from module ``step`` and ``shift`` from module ``function``
+    of a package of ``files`` (PACKAGE in them is its name), with their source embedded; load
+    it with trust_code=True once the package is gone, and check its predictions."""
+    package = f"shop_{tmp_path.name.replace('-', '_')}"
+    site = tmp_path / "site"
+    (site / package).mkdir(parents=True)
+    for name, text in files.items():
+        (site / package / name).write_text(text.replace("PACKAGE", package))
+    monkeypatch.syspath_prepend(str(site))
+    rows = np.arange(20.0).reshape(10, 2)
+    model = make_pipeline(importlib.import_module(f"{package}{step}").Shift(),
+                          FunctionTransformer(importlib.import_module(f"{package}{function}")
+                                              .shift),
+                          LinearRegression()).fit(rows, rows[:, 0])
+    satchel.save(model, tmp_path / "m.satchel", sample=rows, embed_source=True)
+    ours = [name for name in sys.modules if name.partition(".")[0] == package]
+    _forget(package, site)
+    try:
+        for name in ours:
+            sys.modules.pop(name, None)
+        loaded = satchel.load(tmp_path / "m.satchel", trust_code=True, verify=True)
+        assert loaded.predict(rows[:2]) == pytest.approx(model.predict(rows[:2]))
+    finally:
+        for name in [name for name in sys.modules if name.partition(".")[0] == package]:
+            sys.modules.pop(name)
+
+
 def test_embedded_modules_that_import_each_other_run_in_any_order(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """trust_code runs a package's embedded modules as one set: a step whose module imports
     another embedded module of its package loads, though the importing module sorts first
     (it failed with 'No module named ...' unless the imported module came first)."""
-    package = f"shop_{tmp_path.name.replace('-', '_')}"
-    site = tmp_path / "site"
-    (site / package).mkdir(parents=True)
-    (site / package / "__init__.py").write_text("")
-    (site / package / "zeta.py").write_text("def shift(values):\n    return values + 1.0\n")
-    (site / package / "alpha.py").write_text(
-        f"from {package}.zeta import shift\n" + STEP_SOURCE.format(marker=str(tmp_path / "m"))
-        .replace("np.asarray(X) + 1.0", "shift(np.asarray(X))"))
-    monkeypatch.syspath_prepend(str(site))
-    alpha, zeta = (importlib.import_module(f"{package}.{name}") for name in ("alpha", "zeta"))
-    rows = np.arange(20.0).reshape(10, 2)
-    model = make_pipeline(alpha.Shift(), FunctionTransformer(zeta.shift),
-                          LinearRegression()).fit(rows, rows[:, 0])
-    satchel.save(model, tmp_path / "m.satchel", sample=rows, embed_source=True)
-    _forget(package, site)
-    for name in ("alpha", "zeta"):
-        sys.modules.pop(f"{package}.{name}")
-    try:
-        loaded = satchel.load(tmp_path / "m.satchel", trust_code=True, verify=True)
-        assert loaded.predict(rows[:2]) == pytest.approx(model.predict(rows[:2]))
-    finally:
-        for name in (package, f"{package}.alpha", f"{package}.zeta"):
-            sys.modules.pop(name, None)
+    _load_embedded_package(tmp_path, monkeypatch, {
+        "__init__.py": "",
+        "zeta.py": _SHIFT,
+        "alpha.py": "from PACKAGE.zeta import shift\n" + _SHIFT_STEP.replace("CALL", "shift"),
+    }, ".alpha", ".zeta")
+
+
+def test_an_embedded_package_may_import_its_embedded_modules(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An embedded package (its __init__.py defines a function the model uses) that imports
+    an embedded module of its own loads with trust_code: it failed with 'cannot import name
+    ... from partially initialized module', the package having been made a plain module."""
+    _load_embedded_package(tmp_path, monkeypatch, {
+        "__init__.py": "from PACKAGE import steps\n\n\n" + _SHIFT,
+        "steps.py": "import PACKAGE\n" + _SHIFT_STEP.replace("CALL", "PACKAGE.shift"),
+    }, ".steps", "")
 
 
 def test_without_embed_source_no_source_is_stored(tmp_path: Path,

@@ -128,11 +128,13 @@ class _EmbeddedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: types.ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
-        """A spec for an embedded module, None for any other."""
+        """A spec for an embedded module, None for any other. One that other embedded
+        modules are below is a package (its ``__init__.py``), which may import them."""
         if fullname not in self.sources:
             return None
         _add_parents(fullname)
-        return importlib.util.spec_from_loader(fullname, self,
+        package = any(other.startswith(f"{fullname}.") for other in self.sources)
+        return importlib.util.spec_from_loader(fullname, self, is_package=package,
                                                origin=f"<satchel embedded {fullname}>")
 
     def exec_module(self, module: types.ModuleType) -> None:
