@@ -441,3 +441,31 @@ def test_a_function_that_functools_cache_wraps_is_saved_by_name() -> None:
     data = satchel.dumps(FunctionTransformer(halve))
     assert _inspect(data).untrusted == ["tests.custom.halve"]
     assert satchel.loads(data, trusted=["tests.custom.halve"]).unwrap().func is halve
+
+
+_SLOTTED = """\
+class Settings:
+    __slots__ = ("transform", "scale")
+
+    def __init__(self, transform, scale):
+        self.transform = transform
+        self.scale = scale
+"""
+
+
+def test_a_lambda_in_a_slot_is_refused_naming_the_attribute(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lambda held in a __slots__ attribute is refused at .transform, its attribute's path
+    (it was [1]['transform'], a step into the pair pickle gives slotted objects), and a
+    slotted object of a top-level function still round-trips."""
+    module = _module_from(_SLOTTED, tmp_path, monkeypatch)
+    with pytest.raises(satchel.EncodeError) as caught:
+        satchel.dumps(FunctionTransformer(double, kw_args={
+            "settings": module.Settings(lambda values: values, 2.0)}))
+    assert str(caught.value) == (
+        f"cannot save kw_args['settings'].transform: {__name__}."
+        "test_a_lambda_in_a_slot_is_refused_naming_the_attribute.<locals>.<lambda>"
+        f"{_NOT_FOUND_AGAIN}")
+    settings = satchel.loads(satchel.dumps(module.Settings(double, 2.0)),
+                             trusted=[f"{module.__name__}.Settings", "tests.custom.double"])
+    assert (settings.transform, settings.scale) == (double, 2.0)

@@ -30,7 +30,7 @@ import numpy as np
 from satchel.errors import FormatError
 from satchel.format.decoder import BY_KIND, NAMED_KINDS, SELF_REGISTERING, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, BY_TYPE, FALLBACK, Encoder, Node
-from satchel.format.handlers.builtins import encode_attributes
+from satchel.format.handlers.builtins import PACK_FROM, encode_attributes, only
 from satchel.format.trust import special
 
 _NEWOBJ = getattr(copyreg, "__newobj__")  # noqa: B009 - not in the stubs
@@ -212,6 +212,10 @@ def _encode_instance(encoder: Encoder, value: Any) -> Node:
         if any(type(v) is types.MethodType for v in state.values()):
             state = {k: v for k, v in state.items() if not _own_method(value, k, v)}
         node["state"] = encode_attributes(encoder, state)
+    elif _slotted(state):  # errors name an attribute of __slots__ as .name, not [1]['name']
+        node["state"] = {"$": "tuple", "v": [
+            None if part is None else encoder.memoized(part, encode_attributes)
+            for part in state]}
     elif state is not None:
         node["state"] = encoder.child(state, "")
     if listitems is not None:
@@ -219,6 +223,15 @@ def _encode_instance(encoder: Encoder, value: Any) -> Node:
     if dictitems is not None:
         node["items"] = encoder.child(dict(dictitems), "")
     return node
+
+
+def _slotted(state: Any) -> bool:
+    """Whether ``state`` is the ``(__dict__ or None, slots)`` pair of a class with
+    ``__slots__``, each part a dict that a plain dict node holds (fewer than
+    :data:`PACK_FROM` names), as for any dict of attribute names."""
+    return type(state) is tuple and len(state) == 2 and state[1] is not None and all(
+        part is None or (type(part) is dict and len(part) < PACK_FROM and only(str, part))
+        for part in state)
 
 
 def _own_method(value: Any, name: str, attribute: Any) -> bool:
