@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import io
+import logging
 import subprocess
 import sys
 import textwrap
@@ -469,3 +470,17 @@ def test_a_lambda_in_a_slot_is_refused_naming_the_attribute(
     settings = satchel.loads(satchel.dumps(module.Settings(double, 2.0)),
                              trusted=[f"{module.__name__}.Settings", "tests.custom.double"])
     assert (settings.transform, settings.scale) == (double, 2.0)
+
+
+def test_an_object_pickle_rebuilds_by_a_call_is_refused_with_a_fix_that_applies() -> None:
+    """A logger (pickled as a call of logging.getLogger) is refused at its path, naming the
+    function and saying to keep what it is made from: the message gave the function's repr
+    with its memory address, and told to give logging.Logger __getstate__ methods."""
+    transformer = FunctionTransformer(double, kw_args={"log": logging.getLogger("satchel.t")})
+    with pytest.raises(satchel.EncodeError) as caught:
+        satchel.dumps(transformer)
+    assert str(caught.value) == (
+        "cannot save kw_args['log']: logging.Logger is rebuilt by calling logging.getLogger(...),"
+        " and satchel rebuilds objects only from their class and state, never by calling a"
+        " function a file names; keep what it is made from instead (a logger's name, say), or"
+        " give a class of your own __getstate__ and __setstate__ methods")

@@ -193,10 +193,12 @@ def reduced(encoder: Encoder, value: Any) -> tuple[dict[str, Any], Any, Any, Any
             f" satchel stores by its exact type only; convert the value with"
             f" {builtin.__name__}(...) before saving"
         )
+    maker = f"{getattr(func, '__module__', None) or '?'}.{getattr(func, '__qualname__', func)}"
     raise encoder.fail(
-        f"{cls.__module__}.{cls.__qualname__} is rebuilt by calling {func!r}; satchel only"
-        " rebuilds objects from their class and state. Give the class __getstate__ and"
-        " __setstate__ methods."
+        f"{cls.__module__}.{cls.__qualname__} is rebuilt by calling {maker}(...), and satchel"
+        " rebuilds objects only from their class and state, never by calling a function a file"
+        " names; keep what it is made from instead (a logger's name, say), or give a class of"
+        " your own __getstate__ and __setstate__ methods"
     )
 
 
