@@ -213,6 +213,32 @@ def test_category_accepts_text(model: satchel.Model, frame: pd.DataFrame) -> Non
     assert len(model.predict(given)) == 5
 
 
+def test_a_category_of_integers_takes_the_integers_parquet_gives(tmp_path: Any) -> None:
+    """A categorical of integers is read back from Parquet (and sent in JSON) as integers,
+    which the model takes as it takes the categories: the schema refused them, as it did not
+    know the categories were numbers. Text for it is refused: '10' is not the category 10."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"code": pd.Categorical(rng.choice([10, 20, 30], 60)),
+                          "x": rng.normal(size=60)})
+    labels = np.where(frame["code"].astype(int) > 15, "a", "b")
+    model = HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=5)
+    model.fit(frame, labels)
+    loaded = satchel.loads(satchel.dumps(model, sample=frame))
+    assert loaded.input_schema == InputSchema(columns=(
+        Column("code", "category[int64]", "category", False), Column("x", "float64", "float",
+                                                                      False)))
+    frame.to_parquet(tmp_path / "rows.parquet")
+    read = pd.read_parquet(tmp_path / "rows.parquet")
+    assert str(read["code"].dtype) == "int64"
+    np.testing.assert_array_equal(loaded.predict(read), model.predict(frame))
+    with pytest.raises(satchel.SchemaError) as caught:
+        loaded.predict(frame.astype({"code": str}))
+    assert caught.value.problems == [{"column": "code", "expected": "category (category[int64])",
+                                      "found": "string (str)"}]
+
+
 def test_a_string_column_refuses_numbers_among_strings(model: satchel.Model,
                                                        frame: pd.DataFrame) -> None:
     """Numbers or bools among the strings of a string column (a JSON request's rows) are a

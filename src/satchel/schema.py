@@ -172,11 +172,11 @@ def _frame_problems(schema: InputSchema, frame: Any, labels: dict[str, Any],
         dtype=float, na_value=np.nan)).sum(axis=0).tolist(), strict=True)) if floats else {}
     for column in present:
         dtype, found = kinds[column.name]
-        if found not in _ACCEPTS.get(column.kind, {found}) and not (
-                column.kind == "integer" and found == "float" and missing[column.name]
+        if not _accepts(column, found) and not (
+                _value_kind(column) == "integer" and found == "float" and missing[column.name]
                 and _whole(frame[labels[column.name]])) and not (
                 _only_missing(frame, missing[column.name])
-                and (not column.nullable or _holds_missing(column.dtype))):
+                and (not column.nullable or _holds_missing(_target(column)))):
             problems.append({"column": column.name, "expected": f"{column.kind} ({column.dtype})",
                              "found": f"{found} ({dtype})"})
         elif not column.nullable and missing[column.name]:
@@ -193,6 +193,38 @@ def _frame_problems(schema: InputSchema, frame: Any, labels: dict[str, Any],
                 problems.append({"column": column.name, "expected": f"{column.kind} values",
                                  "found": problem})
     return problems
+
+
+def _categories_kind(dtype: str) -> str | None:
+    """The kind of a categorical's categories that are not text (``category[int64]`` holds
+    integers), or None for any other dtype."""
+    if not (dtype.startswith("category[") and dtype.endswith("]")):
+        return None
+    try:
+        return kind_of(np.dtype(dtype[len("category["):-1]))
+    except (TypeError, ValueError):  # not a numpy name: no kind of values to take
+        return None
+
+
+def _value_kind(column: Column) -> str:
+    """The kind of the values ``column`` holds: a categorical of numbers or dates holds
+    those, as CSV, Parquet and JSON give them (Parquet keeps no categorical of integers)."""
+    return _categories_kind(column.dtype) or column.kind
+
+
+def _accepts(column: Column, found: str) -> bool:
+    """Whether a column of kind ``found`` is taken for ``column``. A categorical of numbers
+    or dates takes those values, and no text: '10' is not the category 10, which an encoder
+    fitted on it would take as unknown."""
+    values = _categories_kind(column.dtype)
+    if values is not None:
+        return found == "category" or found in _ACCEPTS.get(values, {values})
+    return found in _ACCEPTS.get(column.kind, {found})
+
+
+def _target(column: Column) -> str:
+    """The dtype a column of nulls alone is cast to for ``column``."""
+    return "category" if _categories_kind(column.dtype) else column.dtype
 
 
 def _text_problem(kind: str, values: Any) -> str | None:
@@ -267,8 +299,8 @@ def _validate_frame(schema: InputSchema, data: Any) -> Any:
     frame = data[[labels[c.name] for c in schema.columns]]
     casts = {labels[c.name]: c.dtype for c in schema.columns
              if c.kind == "float" and kinds[c.name][1] in ("integer", "boolean")}
-    casts |= {labels[c.name]: c.dtype for c in schema.columns  # nulls alone: objects
-              if kinds[c.name][1] not in _ACCEPTS.get(c.kind, {kinds[c.name][1]})
+    casts |= {labels[c.name]: _target(c) for c in schema.columns  # nulls alone: objects
+              if not _accepts(c, kinds[c.name][1])
               and kinds[c.name][1] == "object" and _only_missing(
                   data, int(data[labels[c.name]].isna().sum()))}
     return frame.astype(casts) if casts else frame
@@ -339,7 +371,8 @@ def infer_input(model: Any, sample: Any = None) -> InputSchema | None:
     if sample is not None and hasattr(sample, "columns") and hasattr(sample, "dtypes"):
         missing = np.asarray(sample.isna().any(axis=0))  # by position: names may repeat
         return InputSchema(columns=tuple(
-            Column(str(name), str(dtype), _sampled_kind(sample.iloc[:, i], dtype), bool(nulls))
+            Column(str(name), _dtype_name(dtype), _sampled_kind(sample.iloc[:, i], dtype),
+                   bool(nulls))
             for i, ((name, dtype), nulls) in enumerate(zip(sample.dtypes.items(), missing,
                                                             strict=True))
         ))
@@ -359,6 +392,17 @@ def infer_input(model: Any, sample: Any = None) -> InputSchema | None:
     if names is not None:
         return InputSchema(columns=tuple(Column(str(n), "unknown", "any") for n in names))
     return InputSchema(n_features=int(count)) if count is not None else None
+
+
+def _dtype_name(dtype: Any) -> str:
+    """A sample column's dtype as the schema names it: pandas' name, except that a
+    categorical whose categories are not text names their dtype (``category[int64]``), so
+    that its values are taken as numbers from CSV, Parquet and JSON, not as text."""
+    categories = getattr(dtype, "categories", None)
+    if str(dtype) == "category" and categories is not None and kind_of(
+            categories.dtype) not in _TEXT:
+        return f"category[{categories.dtype}]"
+    return str(dtype)
 
 
 def _sampled_kind(column: Any, dtype: Any) -> str:
