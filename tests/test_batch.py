@@ -296,6 +296,27 @@ def test_a_csv_text_column_of_digits_stays_text(tmp_path: Path, dtype: str) -> N
     assert pd.read_csv(tmp_path / "out.csv")["predict"].tolist() == [True, False]
 
 
+def test_a_csv_categorical_of_integers_is_read_as_integers(tmp_path: Path) -> None:
+    """A categorical of integers (or of dates) is read from CSV as the values it holds, as
+    pandas reads them: it was read as text, so '10' reached HistGradientBoosting, which took
+    it for an unknown category and predicted otherwise without a word."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    days = pd.to_datetime(["2024-01-01", "2024-06-01"])
+    frame = pd.DataFrame({"code": pd.Categorical(rng.choice([10, 20, 30], 80)),
+                          "day": pd.Categorical(rng.choice(days, 80)),
+                          "x": rng.normal(size=80)})
+    labels = np.where(frame["code"].astype(int) == 10, "a", "b")
+    model = HistGradientBoostingClassifier(categorical_features="from_dtype", max_iter=5)
+    model.fit(frame, labels)
+    satchel.save(model, tmp_path / "codes.satchel", sample=frame)
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    assert score(str(tmp_path / "codes.satchel"), str(tmp_path / "rows.csv"),
+                 str(tmp_path / "out.csv"), chunk_rows=30) == 80
+    assert pd.read_csv(tmp_path / "out.csv")["predict"].tolist() == model.predict(frame).tolist()
+
+
 def test_a_csv_header_alone_is_no_rows(predict: Predict, tmp_path: Path,
                                        model_file: Path) -> None:
     """A CSV file of a header and no rows exits 2 saying it has no rows (not that its columns,

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from satchel.errors import RequestError
+from satchel.schema import value_kind
 
 if TYPE_CHECKING:
     from satchel.schema import InputSchema
@@ -32,10 +33,14 @@ def text_columns(schema: InputSchema | None) -> list[str]:
     pandas reads a column of digits as numbers, so a text column of zip codes or numeric
     codes ("00123", "7") became integers that the schema refuses (and "00123" lost its
     zeros): no CSV request could send such a column.
+
+    A categorical of numbers (``category[int64]``) is read as numbers: as text, its codes
+    were refused, or before that taken for unknown categories.
     """
     if schema is None or not schema.is_frame:
         return []
-    return [column.name for column in schema.columns if column.kind in ("string", "category")]
+    return [column.name for column in schema.columns if value_kind(column) in ("string",
+                                                                               "category")]
 
 
 def read_csv(body: bytes, text: Sequence[str] = ()) -> Any:
@@ -85,15 +90,15 @@ def csv_chunks(path: str, rows: int, schema: InputSchema | None = None) -> Itera
 
 
 def with_dates(frame: Any, schema: InputSchema | None) -> Any:
-    """``frame`` with the columns ``schema`` says are datetimes parsed as dates (CSV and
-    JSON hold them as text); one that does not parse is left as it is, for validation to
-    report."""
+    """``frame`` with the columns ``schema`` says hold datetimes (categoricals of dates
+    too) parsed as dates (CSV and JSON hold them as text); one that does not parse is left
+    as it is, for validation to report."""
     if schema is None or not schema.is_frame:
         return frame
     import pandas as pd  # noqa: PLC0415
 
     for column in schema.columns:
-        if (column.kind == "datetime" and column.name in frame.columns
+        if (value_kind(column) == "datetime" and column.name in frame.columns
                 and frame[column.name].dtype.kind != "M"):
             with contextlib.suppress(ValueError, TypeError):
                 frame[column.name] = pd.to_datetime(frame[column.name])

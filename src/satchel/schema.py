@@ -173,7 +173,7 @@ def _frame_problems(schema: InputSchema, frame: Any, labels: dict[str, Any],
     for column in present:
         dtype, found = kinds[column.name]
         if not _accepts(column, found) and not (
-                _value_kind(column) == "integer" and found == "float" and missing[column.name]
+                value_kind(column) == "integer" and found == "float" and missing[column.name]
                 and _whole(frame[labels[column.name]])) and not (
                 _only_missing(frame, missing[column.name])
                 and (not column.nullable or _holds_missing(_target(column)))):
@@ -206,7 +206,7 @@ def _categories_kind(dtype: str) -> str | None:
         return None
 
 
-def _value_kind(column: Column) -> str:
+def value_kind(column: Column) -> str:
     """The kind of the values ``column`` holds: a categorical of numbers or dates holds
     those, as CSV, Parquet and JSON give them (Parquet keeps no categorical of integers)."""
     return _categories_kind(column.dtype) or column.kind
