@@ -239,6 +239,30 @@ def test_a_category_of_integers_takes_the_integers_parquet_gives(tmp_path: Any) 
                                       "found": "string (str)"}]
 
 
+@pytest.mark.parametrize("dtype", ["string[python]", "string[pyarrow]", "large_string[pyarrow]",
+                                   "object", "category"])
+def test_text_of_another_dtype_is_given_the_schemas(dtype: str) -> None:
+    """Text of another dtype than the sample's, with missing values (pandas' NA in a string
+    column, from read_parquet or a nullable frame; None in objects, from JSON), is cast to
+    the schema's dtype: a pipeline fitted on pandas 3's str, whose missing values are NaN,
+    raised 'boolean value of NA is ambiguous' on NA and took None for an unknown category."""
+    from sklearn.impute import SimpleImputer
+
+    rng = np.random.default_rng(0)
+    city = pd.Series(rng.choice(["oslo", "rome", "lima"], 60))
+    city[::4] = None
+    frame = pd.DataFrame({"city": city, "x": rng.normal(size=60)})
+    text = Pipeline([("fill", SimpleImputer(strategy="most_frequent")),
+                     ("code", OneHotEncoder())])
+    pipeline = Pipeline([("columns", ColumnTransformer([("text", text, ["city"])],
+                                                       remainder="passthrough")),
+                         ("model", LogisticRegression())]).fit(frame, frame["x"] > 0)
+    loaded = satchel.loads(satchel.dumps(pipeline, sample=frame))
+    given = frame.astype({"city": dtype})
+    given["city"] = given["city"].where(frame["city"].notna(), None)
+    np.testing.assert_array_equal(loaded.predict(given), pipeline.predict(frame))
+
+
 def test_a_string_column_refuses_numbers_among_strings(model: satchel.Model,
                                                        frame: pd.DataFrame) -> None:
     """Numbers or bools among the strings of a string column (a JSON request's rows) are a

@@ -4,14 +4,15 @@ A schema is either a *frame* (named, ordered columns, each with a dtype, a
 kind and whether it may hold missing values) or an *array* (a number of
 features and a dtype). :meth:`InputSchema.validate` reports every problem of
 an input in one :class:`~satchel.errors.SchemaError`, reorders columns by
-name and makes only safe casts (integer to float, never float to integer or
-text to number).
+name and makes only safe casts (integer to float, text to the schema's text
+dtype; never float to integer or text to number).
 """
 
 from __future__ import annotations
 
 import collections
 import difflib
+import functools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -303,7 +304,35 @@ def _validate_frame(schema: InputSchema, data: Any) -> Any:
               if not _accepts(c, kinds[c.name][1])
               and kinds[c.name][1] == "object" and _only_missing(
                   data, int(data[labels[c.name]].isna().sum()))}
+    casts |= {labels[c.name]: c.dtype for c in schema.columns
+              if _other_text(c, kinds[c.name])}
     return frame.astype(casts) if casts else frame
+
+
+def _other_text(column: Column, found: tuple[Any, str]) -> bool:
+    """Whether the text ``found`` (dtype, kind) for ``column`` is of another dtype than the
+    schema's text dtype, and so is cast to it. Each marks a missing value its own way (NaN
+    for ``str``, pandas' NA for ``string``, None in objects from JSON), and an estimator
+    fitted on one fails on another: on NA with 'boolean value of NA is ambiguous', on None
+    as an unknown category."""
+    dtype, kind = found
+    return (column.kind == "string" and _pandas_text(column.dtype)
+            and kind in _ACCEPTS["string"] and str(dtype) != column.dtype)
+
+
+@functools.lru_cache(maxsize=64)  # thousands of columns share a few dtypes
+def _pandas_text(dtype: str) -> bool:
+    """Whether ``dtype`` names one of pandas' text dtypes (``str`` in pandas 3, ``string``),
+    to which text is cast: pandas 2 reads ``str`` as numpy's, whose cast writes a missing
+    value as the text 'nan'."""
+    import pandas as pd  # noqa: PLC0415 - only frame schemas need pandas
+
+    if kind_of(dtype) != "string":
+        return False
+    try:
+        return not isinstance(pd.api.types.pandas_dtype(dtype), np.dtype)
+    except (TypeError, ValueError):  # no dtype pandas knows
+        return False
 
 
 _NUMBERS = ("boolean", "integer", "float")  # narrowest first
