@@ -467,6 +467,26 @@ def test_a_pyarrow_backed_sample_keeps_its_check() -> None:
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
 
 
+def test_a_sample_read_from_parquet_with_pyarrow_keeps_its_check(tmp_path: Any) -> None:
+    """read_parquet(dtype_backend="pyarrow") gives text as large_string[pyarrow]: the check
+    sample holds it as pandas' string dtype and verifies. No check sample was stored, with
+    a warning that the dtype is not supported."""
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"city": rng.choice(["oslo", "rome"], 40), "x": rng.normal(size=40)}
+                 ).to_parquet(tmp_path / "rows.parquet")
+    frame = pd.read_parquet(tmp_path / "rows.parquet", dtype_backend="pyarrow")
+    assert str(frame["city"].dtype) == "large_string[pyarrow]"
+    model = make_pipeline(ColumnTransformer([("c", OneHotEncoder(), ["city"])],
+                                            remainder="passthrough"),
+                          LogisticRegression()).fit(frame, np.arange(40) % 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = satchel.loads(satchel.dumps(model, sample=frame), verify=True)
+    assert loaded.metadata["check"]["rows"] == 40
+    stored = decode_inline(loaded.metadata["check"]["tree"], TrustPolicy())["input"]
+    assert [str(d) for d in stored.dtypes] == ["string", "float64"]
+
+
 def test_a_sample_with_a_row_the_model_refuses_warns() -> None:
     """One unseen category among the checked rows makes every method fail on them; the
     sample is still an input of the model (its other rows run), so the save stores no

@@ -51,9 +51,12 @@ def _rows(sample: Any, count: int) -> Any:
 def _numpy_backed(dtype: Any, missing: bool) -> Any:
     """The numpy dtype (or pandas' nullable one, for missing values) that holds a pyarrow
     column's values alike, as read_parquet(dtype_backend="pyarrow") gives: the format
-    stores those. None for text (stored as it is) and for what has no such dtype."""
+    stores those. Text (string, or large_string as read_parquet gives it) is pandas'
+    string dtype. None for what has no such dtype."""
     if getattr(getattr(dtype, "pyarrow_dtype", None), "tz", None) is not None:
         return None  # a time zone: no numpy dtype holds it
+    if getattr(dtype, "kind", None) == "U":
+        return "string[pyarrow]"
     try:
         target = dtype.numpy_dtype
     except (AttributeError, NotImplementedError, TypeError):
