@@ -317,6 +317,28 @@ def test_a_csv_categorical_of_integers_is_read_as_integers(tmp_path: Path) -> No
     assert pd.read_csv(tmp_path / "out.csv")["predict"].tolist() == model.predict(frame).tolist()
 
 
+@pytest.mark.parametrize("dtype", ["datetime64[us, Europe/Paris]",
+                                   "timestamp[us, tz=Europe/Paris][pyarrow]"])
+def test_csv_times_of_a_zone_with_summer_time_are_dates(tmp_path: Path, dtype: str) -> None:
+    """Times of a zone with summer time, written to CSV with their two offsets (+01:00 in
+    winter, +02:00 in summer), are read as times of the schema's zone: pandas parses mixed
+    offsets only as UTC, so they were left as text and refused ('found string')."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"when": pd.Series(pd.date_range("2024-03-20", periods=20, freq="D",
+                                                          tz="Europe/Paris")).astype(dtype),
+                          "x": rng.normal(size=20)})
+    model = make_pipeline(make_column_transformer((StandardScaler(), ["x"])),
+                          LogisticRegression()).fit(frame, frame["x"] > 0)
+    with pytest.warns(UserWarning, match="no check sample"):  # no check sample holds a zone
+        satchel.save(model, tmp_path / "times.satchel", sample=frame)
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    written = (tmp_path / "rows.csv").read_text()
+    assert {"+01:00", "+02:00"} <= set(re.findall(r"[+]0\d:00", written))
+    assert score(str(tmp_path / "times.satchel"), str(tmp_path / "rows.csv"),
+                 str(tmp_path / "out.csv"), chunk_rows=8) == 20
+    assert pd.read_csv(tmp_path / "out.csv")["predict"].tolist() == model.predict(frame).tolist()
+
+
 def test_a_csv_header_alone_is_no_rows(predict: Predict, tmp_path: Path,
                                        model_file: Path) -> None:
     """A CSV file of a header and no rows exits 2 saying it has no rows (not that its columns,

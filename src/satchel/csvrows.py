@@ -101,8 +101,24 @@ def with_dates(frame: Any, schema: InputSchema | None) -> Any:
         if (value_kind(column) == "datetime" and column.name in frame.columns
                 and frame[column.name].dtype.kind != "M"):
             with contextlib.suppress(ValueError, TypeError):
-                frame[column.name] = pd.to_datetime(frame[column.name])
+                frame[column.name] = _dates(pd, frame[column.name], column.dtype)
     return frame
+
+
+def _dates(pd: Any, values: Any, dtype: str) -> Any:
+    """``values`` (text) parsed as dates, in the time zone ``dtype`` names if it names one:
+    the times of a zone with summer time have two offsets in a year (``+01:00`` and
+    ``+02:00``), which pandas parses only as UTC times, so a CSV file of them was left as
+    text and refused."""
+    try:
+        found = pd.api.types.pandas_dtype(dtype)
+    except (TypeError, ValueError):  # no dtype pandas knows (a categorical of dates)
+        found = None
+    zone = getattr(found, "tz", None) or getattr(getattr(found, "pyarrow_dtype", None), "tz",
+                                                 None)
+    if zone is None:
+        return pd.to_datetime(values)
+    return pd.to_datetime(values, utc=True).dt.tz_convert(zone)
 
 
 def _too_long(source: Any, where: str) -> RequestError:
