@@ -339,6 +339,22 @@ def test_csv_times_of_a_zone_with_summer_time_are_dates(tmp_path: Path, dtype: s
     assert pd.read_csv(tmp_path / "out.csv")["predict"].tolist() == model.predict(frame).tolist()
 
 
+def test_csv_durations_are_read_as_durations(tmp_path: Path) -> None:
+    """A timedelta column, written to CSV as pandas writes it ('0 days 00:14:10'), is read
+    as durations: it was left as text and refused ('found string')."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"wait": pd.to_timedelta(rng.integers(0, 5000, 20), unit="s"),
+                          "x": rng.normal(size=20)})
+    model = make_pipeline(make_column_transformer((StandardScaler(), ["x"])),
+                          LogisticRegression()).fit(frame, frame["x"] > 0)
+    satchel.save(model, tmp_path / "waits.satchel", sample=frame)
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    assert "0 days " in (tmp_path / "rows.csv").read_text()
+    assert score(str(tmp_path / "waits.satchel"), str(tmp_path / "rows.csv"),
+                 str(tmp_path / "out.csv"), chunk_rows=8) == 20
+    assert pd.read_csv(tmp_path / "out.csv")["predict"].tolist() == model.predict(frame).tolist()
+
+
 def test_a_csv_header_alone_is_no_rows(predict: Predict, tmp_path: Path,
                                        model_file: Path) -> None:
     """A CSV file of a header and no rows exits 2 saying it has no rows (not that its columns,

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from satchel.errors import RequestError
-from satchel.schema import value_kind
+from satchel.schema import kind_of, value_kind
 
 if TYPE_CHECKING:
     from satchel.schema import InputSchema
@@ -91,17 +91,23 @@ def csv_chunks(path: str, rows: int, schema: InputSchema | None = None) -> Itera
 
 def with_dates(frame: Any, schema: InputSchema | None) -> Any:
     """``frame`` with the columns ``schema`` says hold datetimes (categoricals of dates
-    too) parsed as dates (CSV and JSON hold them as text); one that does not parse is left
-    as it is, for validation to report."""
+    too) parsed as dates, and those of durations (``0 days 00:14:10``, as pandas writes
+    them) as durations: CSV and JSON hold both as text, which the schema refused. One that
+    does not parse is left as it is, for validation to report."""
     if schema is None or not schema.is_frame:
         return frame
     import pandas as pd  # noqa: PLC0415
 
     for column in schema.columns:
-        if (value_kind(column) == "datetime" and column.name in frame.columns
-                and frame[column.name].dtype.kind != "M"):
-            with contextlib.suppress(ValueError, TypeError):
-                frame[column.name] = _dates(pd, frame[column.name], column.dtype)
+        kind = value_kind(column)
+        if column.name not in frame.columns or kind not in ("datetime", "timedelta"):
+            continue
+        values = frame[column.name]
+        with contextlib.suppress(ValueError, TypeError):
+            if kind == "datetime" and values.dtype.kind != "M":
+                frame[column.name] = _dates(pd, values, column.dtype)
+            elif kind == "timedelta" and kind_of(values.dtype) in ("string", "object"):
+                frame[column.name] = pd.to_timedelta(values)  # text only: 5 is no duration
     return frame
 
 
