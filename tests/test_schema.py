@@ -263,6 +263,29 @@ def test_text_of_another_dtype_is_given_the_schemas(dtype: str) -> None:
     np.testing.assert_array_equal(loaded.predict(given), pipeline.predict(frame))
 
 
+@pytest.mark.parametrize("dtype", ["boolean", "bool[pyarrow]"])
+def test_booleans_with_missing_values_read_from_csv_are_booleans(dtype: str) -> None:
+    """A boolean column with missing values, which pandas reads from CSV (and JSON) as
+    objects, is taken and cast to the schema's dtype: it was refused ('expected boolean,
+    found object'), so the training frame's own CSV could not be scored."""
+    from sklearn.impute import SimpleImputer
+
+    rng = np.random.default_rng(0)
+    flag = pd.Series(rng.integers(0, 2, 40).astype(bool)).astype(dtype)
+    flag[::5] = None
+    frame = pd.DataFrame({"flag": flag, "x": rng.normal(size=40)})
+    pipeline = Pipeline([("fill", SimpleImputer(strategy="most_frequent")),
+                         ("model", LogisticRegression())]).fit(frame, frame["x"] > 0)
+    loaded = satchel.loads(satchel.dumps(pipeline, sample=frame))
+    read = pd.read_csv(io.StringIO(frame.to_csv(index=False)))
+    assert str(read["flag"].dtype) == "object"
+    np.testing.assert_array_equal(loaded.predict(read), pipeline.predict(frame))
+    with pytest.raises(satchel.SchemaError) as caught:
+        loaded.predict(read.assign(flag=read["flag"].where(read["flag"].isna(), "yes")))
+    assert caught.value.problems == [{"column": "flag", "expected": f"boolean ({dtype})",
+                                      "found": "object (object)"}]
+
+
 def test_a_string_column_refuses_numbers_among_strings(model: satchel.Model,
                                                        frame: pd.DataFrame) -> None:
     """Numbers or bools among the strings of a string column (a JSON request's rows) are a

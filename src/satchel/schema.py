@@ -176,6 +176,7 @@ def _frame_problems(schema: InputSchema, frame: Any, labels: dict[str, Any],
         if not _accepts(column, found) and not (
                 value_kind(column) == "integer" and found == "float" and missing[column.name]
                 and _whole(frame[labels[column.name]])) and not (
+                _booleans(column, found, frame[labels[column.name]])) and not (
                 _only_missing(frame, missing[column.name])
                 and (not column.nullable or _holds_missing(_target(column)))):
             problems.append({"column": column.name, "expected": f"{column.kind} ({column.dtype})",
@@ -263,6 +264,17 @@ def _holds_missing(dtype: str) -> bool:
         return False
 
 
+def _booleans(column: Column, found: str, values: Any) -> bool:
+    """Whether ``values``, of kind ``found`` for a boolean ``column``, are objects that are
+    booleans and missing values: pandas reads a boolean column with missing values from CSV
+    (``True,,False``) or JSON (``[true, null]``) as objects, which are cast to the
+    schema's dtype."""
+    import pandas as pd  # noqa: PLC0415 - only frame schemas need pandas
+
+    return column.kind == "boolean" and found == "object" and pd.api.types.infer_dtype(
+        values, skipna=True) == "boolean"
+
+
 def _whole(values: Any) -> bool:
     """Whether a float column holds whole numbers only: an integer column that is float
     just for its missing values (as pandas reads a JSON null) is missing values, not floats."""
@@ -305,7 +317,8 @@ def _validate_frame(schema: InputSchema, data: Any) -> Any:
               and kinds[c.name][1] == "object" and _only_missing(
                   data, int(data[labels[c.name]].isna().sum()))}
     casts |= {labels[c.name]: c.dtype for c in schema.columns
-              if _other_text(c, kinds[c.name])}
+              if _other_text(c, kinds[c.name])
+              or _booleans(c, kinds[c.name][1], data[labels[c.name]])}
     return frame.astype(casts) if casts else frame
 
 
