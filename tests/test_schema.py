@@ -286,6 +286,32 @@ def test_booleans_with_missing_values_read_from_csv_are_booleans(dtype: str) -> 
                                       "found": "object (object)"}]
 
 
+@pytest.mark.parametrize("backend", ["numpy_nullable", "pyarrow"])
+def test_a_categorical_with_missing_values_takes_text_with_pandas_na(tmp_path: Any,
+                                                                     backend: str) -> None:
+    """A categorical of text with missing values, read back from Parquet as pandas' string
+    dtype or as a pyarrow dictionary (whose missing values are pandas' NA), is given to the
+    model as a categorical: the encoder raised 'boolean value of NA is ambiguous'."""
+    from sklearn.impute import SimpleImputer
+
+    rng = np.random.default_rng(0)
+    city = pd.Series(rng.choice(["oslo", "rome", "lima"], 60))
+    city[::4] = None
+    frame = pd.DataFrame({"city": city.astype("category"), "x": rng.normal(size=60)})
+    text = Pipeline([("fill", SimpleImputer(strategy="most_frequent")),
+                     ("code", OneHotEncoder())])
+    pipeline = Pipeline([("columns", ColumnTransformer([("text", text, ["city"])],
+                                                       remainder="passthrough")),
+                         ("model", LogisticRegression())]).fit(frame, frame["x"] > 0)
+    loaded = satchel.loads(satchel.dumps(pipeline, sample=frame))
+    frame.astype({"city": "string"}).to_parquet(tmp_path / "strings.parquet")
+    frame.to_parquet(tmp_path / "categories.parquet")
+    for name in ("strings", "categories"):
+        read = pd.read_parquet(tmp_path / f"{name}.parquet", dtype_backend=backend)
+        assert read["city"].hasnans
+        np.testing.assert_array_equal(loaded.predict(read), pipeline.predict(frame))
+
+
 def test_a_string_column_refuses_numbers_among_strings(model: satchel.Model,
                                                        frame: pd.DataFrame) -> None:
     """Numbers or bools among the strings of a string column (a JSON request's rows) are a

@@ -319,7 +319,21 @@ def _validate_frame(schema: InputSchema, data: Any) -> Any:
     casts |= {labels[c.name]: c.dtype for c in schema.columns
               if _other_text(c, kinds[c.name])
               or _booleans(c, kinds[c.name][1], data[labels[c.name]])}
+    texts = {labels[c.name]: "category" for c in schema.columns
+             if _text_for_categories(c, kinds[c.name])}
+    if texts:  # through objects: pandas cannot cast a pyarrow dictionary with nulls
+        frame, casts = frame.astype(dict.fromkeys(texts, object)), casts | texts
     return frame.astype(casts) if casts else frame
+
+
+def _text_for_categories(column: Column, found: tuple[Any, str]) -> bool:
+    """Whether ``found`` (dtype, kind) for a categorical ``column`` of text is text that marks
+    missing values with pandas' NA (``string``, pyarrow's string or dictionary, as
+    read_parquet gives a categorical), and so is cast to a categorical: an encoder fitted
+    on one raised 'boolean value of NA is ambiguous' on such a column with missing values."""
+    dtype, kind = found
+    return (value_kind(column) == "category" and kind in ("string", "object")
+            and not isinstance(dtype, np.dtype) and str(dtype) != "str")
 
 
 def _other_text(column: Column, found: tuple[Any, str]) -> bool:
