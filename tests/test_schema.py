@@ -312,6 +312,35 @@ def test_a_categorical_with_missing_values_takes_text_with_pandas_na(tmp_path: A
         np.testing.assert_array_equal(loaded.predict(read), pipeline.predict(frame))
 
 
+def test_a_pyarrow_dictionary_is_a_categorical(tmp_path: Any) -> None:
+    """A categorical read with read_parquet(dtype_backend="pyarrow") is a pyarrow dictionary,
+    a category column in the schema: it was an object column, which took anything, so the
+    zip codes of a CSV file were read as integers and reached the encoder (a TypeError
+    from its isnan check) and numbers sent for it were passed on."""
+    from satchel.batch import score
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"zip": pd.Categorical(rng.choice(["00123", "02139", "94105"], 60)),
+                  "x": rng.normal(size=60)}).to_parquet(tmp_path / "rows.parquet")
+    frame = pd.read_parquet(tmp_path / "rows.parquet", dtype_backend="pyarrow")
+    assert str(frame["zip"].dtype).startswith("dictionary<values=string")
+    pipeline = Pipeline([("columns", ColumnTransformer([("zip", OneHotEncoder(), ["zip"])],
+                                                       remainder="passthrough")),
+                         ("model", LogisticRegression())]).fit(frame, frame["zip"] == "00123")
+    loaded = satchel.loads(satchel.dumps(pipeline, sample=frame))
+    assert loaded.input_schema is not None
+    assert loaded.input_schema.columns[0].kind == "category"
+    with pytest.raises(satchel.SchemaError) as caught:
+        loaded.predict(frame.assign(zip=123))
+    assert caught.value.problems == [{"column": "zip", "expected": "category"
+                                      f" ({frame['zip'].dtype})", "found": "integer (int64)"}]
+    (tmp_path / "model.satchel").write_bytes(satchel.dumps(pipeline, sample=frame))
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    assert score(str(tmp_path / "model.satchel"), str(tmp_path / "rows.csv"),
+                 str(tmp_path / "out.csv")) == 60
+    assert pd.read_csv(tmp_path / "out.csv")["predict"].tolist() == list(pipeline.predict(frame))
+
+
 def test_a_string_column_refuses_numbers_among_strings(model: satchel.Model,
                                                        frame: pd.DataFrame) -> None:
     """Numbers or bools among the strings of a string column (a JSON request's rows) are a

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import difflib
 import functools
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ _ACCEPTS = {
 def kind_of(dtype: Any) -> str:
     """The schema kind of a numpy or pandas dtype."""
     name = str(dtype)
-    if name == "category":
+    if name == "category" or name.startswith("dictionary<"):  # pyarrow's categorical
         return "category"
     if name in ("str", "string") or name.startswith("string"):
         return "string"
@@ -197,15 +198,29 @@ def _frame_problems(schema: InputSchema, frame: Any, labels: dict[str, Any],
     return problems
 
 
+#: A pyarrow dictionary's dtype, as pandas names it, and the type of its values.
+_DICTIONARY = re.compile(r"dictionary<values=(.+), indices=\w+, ordered=[01]>\[pyarrow\]")
+
+
+@functools.lru_cache(maxsize=64)  # thousands of columns share a few dtypes
 def _categories_kind(dtype: str) -> str | None:
-    """The kind of a categorical's categories that are not text (``category[int64]`` holds
-    integers), or None for any other dtype."""
-    if not (dtype.startswith("category[") and dtype.endswith("]")):
+    """The kind of a categorical's categories that are not text (``category[int64]`` and
+    ``dictionary<values=int64, ...>[pyarrow]`` hold integers), or None for any other
+    dtype."""
+    import pandas as pd  # noqa: PLC0415 - only frame schemas need pandas
+
+    dictionary = _DICTIONARY.fullmatch(dtype)
+    if dictionary:
+        name = f"{dictionary.group(1)}[pyarrow]"
+    elif dtype.startswith("category[") and dtype.endswith("]"):
+        name = dtype[len("category["):-1]
+    else:
         return None
     try:
-        return kind_of(np.dtype(dtype[len("category["):-1]))
-    except (TypeError, ValueError):  # not a numpy name: no kind of values to take
+        kind = kind_of(pd.api.types.pandas_dtype(name))
+    except (TypeError, ValueError):  # no dtype pandas knows: no kind of values to take
         return None
+    return None if kind in _TEXT else kind
 
 
 def value_kind(column: Column) -> str:
@@ -332,8 +347,8 @@ def _text_for_categories(column: Column, found: tuple[Any, str]) -> bool:
     read_parquet gives a categorical), and so is cast to a categorical: an encoder fitted
     on one raised 'boolean value of NA is ambiguous' on such a column with missing values."""
     dtype, kind = found
-    return (value_kind(column) == "category" and kind in ("string", "object")
-            and not isinstance(dtype, np.dtype) and str(dtype) != "str")
+    return (value_kind(column) == "category" and kind in _ACCEPTS["category"]
+            and not isinstance(dtype, np.dtype) and str(dtype) not in ("str", "category"))
 
 
 def _other_text(column: Column, found: tuple[Any, str]) -> bool:
