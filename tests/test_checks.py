@@ -487,6 +487,31 @@ def test_a_sample_read_from_parquet_with_pyarrow_keeps_its_check(tmp_path: Any) 
     assert [str(d) for d in stored.dtypes] == ["string", "float64"]
 
 
+def test_a_categorical_read_from_parquet_with_pyarrow_keeps_its_check(tmp_path: Any) -> None:
+    """read_parquet(dtype_backend="pyarrow") gives a categorical as a pyarrow dictionary: the
+    check sample holds it as a categorical, missing values and all, and verifies. No check
+    sample was stored, with a warning that the dtype is not supported."""
+    from sklearn.impute import SimpleImputer
+
+    rng = np.random.default_rng(0)
+    city = pd.Series(rng.choice(["oslo", "rome"], 40)).astype("category")
+    city[::5] = None
+    fitted = pd.DataFrame({"city": city, "x": rng.normal(size=40)})
+    fitted.to_parquet(tmp_path / "rows.parquet")
+    frame = pd.read_parquet(tmp_path / "rows.parquet", dtype_backend="pyarrow")
+    assert str(frame["city"].dtype).startswith("dictionary<values=string")
+    text = make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder())
+    model = make_pipeline(ColumnTransformer([("c", text, ["city"])], remainder="passthrough"),
+                          LogisticRegression()).fit(fitted, np.arange(40) % 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = satchel.loads(satchel.dumps(model, sample=frame), verify=True)
+    assert loaded.metadata["check"]["rows"] == 40
+    stored = decode_inline(loaded.metadata["check"]["tree"], TrustPolicy())["input"]
+    assert [str(d) for d in stored.dtypes] == ["category", "float64"]
+    assert stored["city"].isna().sum() == 8
+
+
 def test_a_sample_with_a_row_the_model_refuses_warns() -> None:
     """One unseen category among the checked rows makes every method fail on them; the
     sample is still an input of the model (its other rows run), so the save stores no

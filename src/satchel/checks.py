@@ -41,6 +41,8 @@ def _rows(sample: Any, count: int) -> Any:
         if hasattr(rows, "columns") and not rows.columns.has_duplicates:
             arrow = {label: _numpy_backed(dtype, rows[label].hasnans) for label, dtype in
                      rows.dtypes.items() if type(dtype).__name__ == "ArrowDtype"}
+            # Through objects: pandas cannot cast a pyarrow dictionary with nulls.
+            rows = rows.astype({k: object for k, v in arrow.items() if v == "category"})
             rows = rows.astype({k: v for k, v in arrow.items() if v is not None})
         return rows
     if hasattr(sample, "tocsr"):  # scipy.sparse: COO and DIA cannot be sliced
@@ -52,11 +54,15 @@ def _numpy_backed(dtype: Any, missing: bool) -> Any:
     """The numpy dtype (or pandas' nullable one, for missing values) that holds a pyarrow
     column's values alike, as read_parquet(dtype_backend="pyarrow") gives: the format
     stores those. Text (string, or large_string as read_parquet gives it) is pandas'
-    string dtype. None for what has no such dtype."""
-    if getattr(getattr(dtype, "pyarrow_dtype", None), "tz", None) is not None:
+    string dtype, and a dictionary of text (a categorical, as read_parquet gives it) a
+    categorical. None for what has no such dtype."""
+    arrow = getattr(dtype, "pyarrow_dtype", None)
+    if getattr(arrow, "tz", None) is not None:
         return None  # a time zone: no numpy dtype holds it
     if getattr(dtype, "kind", None) == "U":
         return "string[pyarrow]"
+    if str(arrow).startswith(("dictionary<values=string,", "dictionary<values=large_string,")):
+        return "category"
     try:
         target = dtype.numpy_dtype
     except (AttributeError, NotImplementedError, TypeError):
