@@ -641,6 +641,29 @@ def test_openapi_of_an_array_model(tmp_path: Path) -> None:
         "type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3}
 
 
+def test_openapi_gives_a_categorical_of_integers_as_integers(tmp_path: Path) -> None:
+    """A categorical of integers is described as integers, which the server takes for it: it
+    was described as strings, which the server refuses ('10' is not the category 10)."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"code": pd.Categorical(rng.choice([10, 20], 40)),
+                          "plan": pd.Categorical(rng.choice(["a", "b"], 40)),
+                          "x": rng.normal(size=40)})
+    model = make_pipeline(make_column_transformer((OneHotEncoder(), ["code", "plan"]),
+                                                  remainder="passthrough"),
+                          LogisticRegression()).fit(frame, frame["x"] > 0)
+    path = tmp_path / "codes.satchel"
+    satchel.save(model, path, sample=frame)
+    with thread_server(create_app(str(path))) as url:
+        document = httpx.get(f"{url}/openapi.json", timeout=30).json()
+        answer = httpx.post(f"{url}/invocations", timeout=30, json={
+            "dataframe_records": [{"code": 10, "plan": "a", "x": 0.5}]})
+    record = document["paths"]["/invocations"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]["properties"]["dataframe_records"]["items"]
+    assert record["properties"] == {"code": {"type": "integer"}, "plan": {"type": "string"},
+                                    "x": {"type": "number"}}
+    assert answer.status_code == 200, answer.text
+
+
 # ------------------------------------------------------------------ 3. errors
 
 

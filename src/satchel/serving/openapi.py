@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from satchel.checks import METHODS
-from satchel.schema import InputSchema
+from satchel.schema import InputSchema, value_kind
 
 _JSON_TYPES = {"integer": "integer", "float": "number", "boolean": "boolean",
                "string": "string", "category": "string", "datetime": "string"}
@@ -28,7 +28,7 @@ def _request(schema: InputSchema | None) -> dict[str, Any]:
             "instances": {"type": "array", "items": row},
             "inputs": {"type": "array", "items": row}}}
     record = {"type": "object", "required": [c.name for c in schema.columns],
-              "properties": {c.name: _column(c.kind) for c in schema.columns}}
+              "properties": {c.name: _column(value_kind(c)) for c in schema.columns}}
     return {"type": "object", "properties": {
         "dataframe_records": {"type": "array", "items": record},
         "dataframe_split": {"type": "object", "required": ["columns", "data"], "properties": {
