@@ -341,6 +341,25 @@ def test_a_pyarrow_dictionary_is_a_categorical(tmp_path: Any) -> None:
     assert pd.read_csv(tmp_path / "out.csv")["predict"].tolist() == list(pipeline.predict(frame))
 
 
+@pytest.mark.parametrize("given", ["datetime64[us, UTC]", "timestamp[us, tz=UTC][pyarrow]"])
+def test_times_of_another_zone_are_converted_to_the_schemas(given: str) -> None:
+    """Times of another zone (UTC, as another system writes them) are converted to the zone
+    of the sample's column, the same instants: they were passed on in UTC, so the hour or day
+    a pipeline derives from them was not the one it was fitted on. Naive times are kept."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"when": pd.date_range("2024-03-20 22:00", periods=20, freq="h",
+                                                tz="Europe/Paris"), "x": rng.normal(size=20)})
+    model = Pipeline([("columns", ColumnTransformer([("x", StandardScaler(), ["x"])])),
+                      ("model", LogisticRegression())]).fit(frame, frame["x"] > 0)
+    loaded = satchel.loads(satchel.dumps(model, sample=frame))
+    checked = loaded.validate(frame.astype({"when": given}))
+    assert str(checked["when"].dtype) == "datetime64[us, Europe/Paris]"
+    assert checked["when"].tolist() == frame["when"].tolist()
+    assert checked["when"].dt.hour.tolist() == frame["when"].dt.hour.tolist()
+    naive = frame.assign(when=frame["when"].dt.tz_localize(None))
+    assert loaded.validate(naive)["when"].tolist() == naive["when"].tolist()
+
+
 def test_a_string_column_refuses_numbers_among_strings(model: satchel.Model,
                                                        frame: pd.DataFrame) -> None:
     """Numbers or bools among the strings of a string column (a JSON request's rows) are a

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from satchel.errors import RequestError
-from satchel.schema import kind_of, value_kind
+from satchel.schema import kind_of, value_kind, zone_of
 
 if TYPE_CHECKING:
     from satchel.schema import InputSchema
@@ -116,12 +116,7 @@ def _dates(pd: Any, values: Any, dtype: str) -> Any:
     the times of a zone with summer time have two offsets in a year (``+01:00`` and
     ``+02:00``), which pandas parses only as UTC times, so a CSV file of them was left as
     text and refused."""
-    try:
-        found = pd.api.types.pandas_dtype(dtype)
-    except (TypeError, ValueError):  # no dtype pandas knows (a categorical of dates)
-        found = None
-    zone = getattr(found, "tz", None) or getattr(getattr(found, "pyarrow_dtype", None), "tz",
-                                                 None)
+    zone = zone_of(dtype)
     if zone is None:
         return pd.to_datetime(values)
     return pd.to_datetime(values, utc=True).dt.tz_convert(zone)

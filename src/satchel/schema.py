@@ -333,12 +333,42 @@ def _validate_frame(schema: InputSchema, data: Any) -> Any:
                   data, int(data[labels[c.name]].isna().sum()))}
     casts |= {labels[c.name]: c.dtype for c in schema.columns
               if _other_text(c, kinds[c.name])
-              or _booleans(c, kinds[c.name][1], data[labels[c.name]])}
+              or _booleans(c, kinds[c.name][1], data[labels[c.name]])
+              or _other_zone(c, kinds[c.name][0])}
     texts = {labels[c.name]: "category" for c in schema.columns
              if _text_for_categories(c, kinds[c.name])}
     if texts:  # through objects: pandas cannot cast a pyarrow dictionary with nulls
         frame, casts = frame.astype(dict.fromkeys(texts, object)), casts | texts
     return frame.astype(casts) if casts else frame
+
+
+def _other_zone(column: Column, dtype: Any) -> bool:
+    """Whether ``dtype`` holds times of another zone than ``column``'s, and so is converted to
+    it: the same instants, whose hours and days (what a model derives from a date) are
+    those of the zone it was fitted in, not UTC's (as another system may write them)."""
+    if column.kind != "datetime":
+        return False
+    zone, found = zone_of(column.dtype), zone_of(dtype)
+    return zone is not None and found is not None and str(zone) != str(found)
+
+
+def zone_of(dtype: Any) -> Any:
+    """The time zone of a datetime dtype (pandas' or pyarrow's) or of its name, or None."""
+    if isinstance(dtype, str):
+        dtype = _named(dtype)
+    return getattr(dtype, "tz", None) or getattr(getattr(dtype, "pyarrow_dtype", None), "tz",
+                                                 None)
+
+
+@functools.lru_cache(maxsize=64)  # thousands of columns share a few dtypes
+def _named(name: str) -> Any:
+    """The pandas dtype of ``name``, or None when pandas knows none (``category[int64]``)."""
+    import pandas as pd  # noqa: PLC0415 - only frame schemas need pandas
+
+    try:
+        return pd.api.types.pandas_dtype(name)
+    except (TypeError, ValueError):
+        return None
 
 
 def _text_for_categories(column: Column, found: tuple[Any, str]) -> bool:
