@@ -360,6 +360,40 @@ def test_times_of_another_zone_are_converted_to_the_schemas(given: str) -> None:
     assert loaded.validate(naive)["when"].tolist() == naive["when"].tolist()
 
 
+def test_numbers_held_as_objects_are_numbers() -> None:
+    """Numbers held as objects (read_sql's decimals for a NUMERIC column, astype(object),
+    JSON's integers among nulls) are taken for a numeric column and cast to its dtype, as a
+    pickled model takes them: they were refused ('found object'). Floats are no integers,
+    and text is no number."""
+    from decimal import Decimal
+
+    from sklearn.impute import SimpleImputer
+
+    rng = np.random.default_rng(0)
+    count = pd.Series(rng.integers(0, 9, 40), dtype="Int64")
+    count[::5] = None
+    frame = pd.DataFrame({"count": count, "price": rng.normal(size=40)})
+    model = Pipeline([("fill", SimpleImputer()), ("model", LogisticRegression())]).fit(
+        frame, frame["price"] > 0)
+    loaded = satchel.loads(satchel.dumps(model, sample=frame))
+    given = pd.DataFrame({"count": pd.Series([3, None, 5], dtype=object),
+                          "price": [Decimal("0.25"), Decimal("-1.5"), Decimal(2)]})
+    checked = loaded.validate(given)
+    assert [str(d) for d in checked.dtypes] == ["Int64", "float64"]
+    np.testing.assert_array_equal(loaded.predict(given), model.predict(
+        given.astype({"count": "Int64", "price": float})))
+    with pytest.raises(satchel.SchemaError) as caught:
+        loaded.predict(given.assign(count=pd.Series([1 << 70, 2, 3], dtype=object)))
+    assert caught.value.problems == [
+        {"column": "count", "expected": "integer (Int64)", "found": "object (object)"}]
+    with pytest.raises(satchel.SchemaError) as caught:
+        loaded.predict(pd.DataFrame({"count": pd.Series([3.5, None, 5], dtype=object),
+                                     "price": pd.Series(["1", 2.0, 3.0], dtype=object)}))
+    assert caught.value.problems == [
+        {"column": "count", "expected": "integer (Int64)", "found": "object (object)"},
+        {"column": "price", "expected": "float (float64)", "found": "object (object)"}]
+
+
 def test_a_string_column_refuses_numbers_among_strings(model: satchel.Model,
                                                        frame: pd.DataFrame) -> None:
     """Numbers or bools among the strings of a string column (a JSON request's rows) are a

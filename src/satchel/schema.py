@@ -177,7 +177,7 @@ def _frame_problems(schema: InputSchema, frame: Any, labels: dict[str, Any],
         if not _accepts(column, found) and not (
                 value_kind(column) == "integer" and found == "float" and missing[column.name]
                 and _whole(frame[labels[column.name]])) and not (
-                _booleans(column, found, frame[labels[column.name]])) and not (
+                _plain_objects(column, found, frame[labels[column.name]])) and not (
                 _only_missing(frame, missing[column.name])
                 and (not column.nullable or _holds_missing(_target(column)))):
             problems.append({"column": column.name, "expected": f"{column.kind} ({column.dtype})",
@@ -279,15 +279,35 @@ def _holds_missing(dtype: str) -> bool:
         return False
 
 
-def _booleans(column: Column, found: str, values: Any) -> bool:
-    """Whether ``values``, of kind ``found`` for a boolean ``column``, are objects that are
-    booleans and missing values: pandas reads a boolean column with missing values from CSV
-    (``True,,False``) or JSON (``[true, null]``) as objects, which are cast to the
-    schema's dtype."""
+#: A column's kind -> what pandas infers of objects that are values of that kind (missing
+#: values aside); no float is an integer, and no text a number.
+_OBJECTS = {"boolean": ("boolean",), "integer": ("integer",),
+            "float": ("integer", "floating", "mixed-integer-float", "decimal")}
+
+
+def _plain_objects(column: Column, found: str, values: Any) -> bool:
+    """Whether ``values``, of kind ``found`` for a boolean or numeric ``column``, are objects
+    that are its values and missing values, which are cast to the schema's dtype: pandas
+    reads a boolean column with missing values from CSV (``True,,False``) or JSON as
+    objects, read_sql gives a NUMERIC column as decimals, and ``astype(object)`` keeps
+    numbers as objects, all of which a pickled model takes."""
     import pandas as pd  # noqa: PLC0415 - only frame schemas need pandas
 
-    return column.kind == "boolean" and found == "object" and pd.api.types.infer_dtype(
-        values, skipna=True) == "boolean"
+    if not (found == "object" and column.kind in _OBJECTS and pd.api.types.infer_dtype(
+            values, skipna=True) in _OBJECTS[column.kind]):
+        return False
+    return column.kind != "integer" or bool(values.dropna().map(
+        lambda value: _INT64[0] <= value <= _INT64[1]).all())
+
+
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def _objects_target(column: Column) -> str:
+    """The dtype objects of ``column``'s values are cast to: its own, but integers go to
+    pandas' Int64, which holds missing values and any int64 (a narrower dtype would
+    raise OverflowError, where an integer column of the same values is passed on)."""
+    return "Int64" if column.kind == "integer" else column.dtype
 
 
 def _whole(values: Any) -> bool:
@@ -332,9 +352,9 @@ def _validate_frame(schema: InputSchema, data: Any) -> Any:
               and kinds[c.name][1] == "object" and _only_missing(
                   data, int(data[labels[c.name]].isna().sum()))}
     casts |= {labels[c.name]: c.dtype for c in schema.columns
-              if _other_text(c, kinds[c.name])
-              or _booleans(c, kinds[c.name][1], data[labels[c.name]])
-              or _other_zone(c, kinds[c.name][0])}
+              if _other_text(c, kinds[c.name]) or _other_zone(c, kinds[c.name][0])}
+    casts |= {labels[c.name]: _objects_target(c) for c in schema.columns
+              if _plain_objects(c, kinds[c.name][1], data[labels[c.name]])}
     texts = {labels[c.name]: "category" for c in schema.columns
              if _text_for_categories(c, kinds[c.name])}
     if texts:  # through objects: pandas cannot cast a pyarrow dictionary with nulls
