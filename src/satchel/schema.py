@@ -207,8 +207,6 @@ def _categories_kind(dtype: str) -> str | None:
     """The kind of a categorical's categories that are not text (``category[int64]`` and
     ``dictionary<values=int64, ...>[pyarrow]`` hold integers), or None for any other
     dtype."""
-    import pandas as pd  # noqa: PLC0415 - only frame schemas need pandas
-
     dictionary = _DICTIONARY.fullmatch(dtype)
     if dictionary:
         name = f"{dictionary.group(1)}[pyarrow]"
@@ -216,32 +214,30 @@ def _categories_kind(dtype: str) -> str | None:
         name = dtype[len("category["):-1]
     else:
         return None
-    try:
-        kind = kind_of(pd.api.types.pandas_dtype(name))
-    except (TypeError, ValueError):  # no dtype pandas knows: no kind of values to take
-        return None
-    return None if kind in _TEXT else kind
+    values = _named(name)
+    kind = kind_of(values) if values is not None else None  # None: no dtype pandas knows
+    return None if kind is None or kind in _TEXT else kind
 
 
 def value_kind(column: Column) -> str:
     """The kind of the values ``column`` holds: a categorical of numbers or dates holds
     those, as CSV, Parquet and JSON give them (Parquet keeps no categorical of integers)."""
-    return _categories_kind(column.dtype) or column.kind
+    return (column.kind == "category" and _categories_kind(column.dtype)) or column.kind
 
 
 def _accepts(column: Column, found: str) -> bool:
     """Whether a column of kind ``found`` is taken for ``column``. A categorical of numbers
     or dates takes those values, and no text: '10' is not the category 10, which an encoder
     fitted on it would take as unknown."""
-    values = _categories_kind(column.dtype)
-    if values is not None:
+    values = column.kind == "category" and _categories_kind(column.dtype)
+    if values:
         return found == "category" or found in _ACCEPTS.get(values, {values})
     return found in _ACCEPTS.get(column.kind, {found})
 
 
 def _target(column: Column) -> str:
     """The dtype a column of nulls alone is cast to for ``column``."""
-    return "category" if _categories_kind(column.dtype) else column.dtype
+    return "category" if value_kind(column) != column.kind else column.dtype
 
 
 def _text_problem(kind: str, values: Any) -> str | None:
@@ -348,13 +344,14 @@ def _validate_frame(schema: InputSchema, data: Any) -> Any:
     casts = {labels[c.name]: c.dtype for c in schema.columns
              if c.kind == "float" and kinds[c.name][1] in ("integer", "boolean")}
     casts |= {labels[c.name]: _target(c) for c in schema.columns  # nulls alone: objects
-              if not _accepts(c, kinds[c.name][1])
-              and kinds[c.name][1] == "object" and _only_missing(
+              if kinds[c.name][1] == "object" and not _accepts(c, kinds[c.name][1])
+              and _only_missing(
                   data, int(data[labels[c.name]].isna().sum()))}
     casts |= {labels[c.name]: c.dtype for c in schema.columns
               if _other_text(c, kinds[c.name]) or _other_zone(c, kinds[c.name][0])}
     casts |= {labels[c.name]: _objects_target(c) for c in schema.columns
-              if _plain_objects(c, kinds[c.name][1], data[labels[c.name]])}
+              if kinds[c.name][1] == "object"  # before taking the column out of the frame
+              and _plain_objects(c, kinds[c.name][1], data[labels[c.name]])}
     texts = {labels[c.name]: "category" for c in schema.columns
              if _text_for_categories(c, kinds[c.name])}
     if texts:  # through objects: pandas cannot cast a pyarrow dictionary with nulls
@@ -397,7 +394,8 @@ def _text_for_categories(column: Column, found: tuple[Any, str]) -> bool:
     read_parquet gives a categorical), and so is cast to a categorical: an encoder fitted
     on one raised 'boolean value of NA is ambiguous' on such a column with missing values."""
     dtype, kind = found
-    return (value_kind(column) == "category" and kind in _ACCEPTS["category"]
+    return (column.kind == "category" and value_kind(column) == "category"
+            and kind in _ACCEPTS["category"]
             and not isinstance(dtype, np.dtype) and str(dtype) not in ("str", "category"))
 
 
@@ -417,14 +415,9 @@ def _pandas_text(dtype: str) -> bool:
     """Whether ``dtype`` names one of pandas' text dtypes (``str`` in pandas 3, ``string``),
     to which text is cast: pandas 2 reads ``str`` as numpy's, whose cast writes a missing
     value as the text 'nan'."""
-    import pandas as pd  # noqa: PLC0415 - only frame schemas need pandas
-
-    if kind_of(dtype) != "string":
-        return False
-    try:
-        return not isinstance(pd.api.types.pandas_dtype(dtype), np.dtype)
-    except (TypeError, ValueError):  # no dtype pandas knows
-        return False
+    named = _named(dtype)
+    return kind_of(dtype) == "string" and named is not None and not isinstance(named,
+                                                                               np.dtype)
 
 
 _NUMBERS = ("boolean", "integer", "float")  # narrowest first
