@@ -394,6 +394,30 @@ def test_numbers_held_as_objects_are_numbers() -> None:
         {"column": "price", "expected": "float (float64)", "found": "object (object)"}]
 
 
+@pytest.mark.parametrize("dtype", ["string[python]", "string[pyarrow]", "large_string[pyarrow]"])
+def test_text_with_pandas_na_for_a_column_of_objects_gets_nan(dtype: str) -> None:
+    """Text whose missing values are pandas' NA, for a column the sample held as objects
+    (pandas 2's text, whose missing values are NaN), is given as objects with NaN: the
+    pipeline raised 'boolean value of NA is ambiguous'."""
+    from sklearn.impute import SimpleImputer
+
+    rng = np.random.default_rng(0)
+    city = pd.Series(rng.choice(["oslo", "rome", "lima"], 60), dtype=object)
+    city[::4] = np.nan
+    frame = pd.DataFrame({"city": city, "x": rng.normal(size=60)})
+    text = Pipeline([("fill", SimpleImputer(strategy="most_frequent")),
+                     ("code", OneHotEncoder())])
+    pipeline = Pipeline([("columns", ColumnTransformer([("text", text, ["city"])],
+                                                       remainder="passthrough")),
+                         ("model", LogisticRegression())]).fit(frame, frame["x"] > 0)
+    loaded = satchel.loads(satchel.dumps(pipeline, sample=frame))
+    assert loaded.input_schema is not None
+    assert loaded.input_schema.columns[0] == Column("city", "object", "string", True)
+    given = frame.astype({"city": dtype})
+    assert given["city"].isna().sum() == 15
+    np.testing.assert_array_equal(loaded.predict(given), pipeline.predict(frame))
+
+
 def test_a_string_column_refuses_numbers_among_strings(model: satchel.Model,
                                                        frame: pd.DataFrame) -> None:
     """Numbers or bools among the strings of a string column (a JSON request's rows) are a

@@ -354,8 +354,11 @@ def _validate_frame(schema: InputSchema, data: Any) -> Any:
               and _plain_objects(c, kinds[c.name][1], data[labels[c.name]])}
     texts = {labels[c.name]: "category" for c in schema.columns
              if _text_for_categories(c, kinds[c.name])}
-    if texts:  # through objects: pandas cannot cast a pyarrow dictionary with nulls
-        frame, casts = frame.astype(dict.fromkeys(texts, object)), casts | texts
+    objects = {labels[c.name]: np.nan for c in schema.columns
+               if c.kind == "string" and c.dtype == "object" and _na_text(*kinds[c.name])}
+    if texts or objects:  # through objects: pandas cannot cast a pyarrow dictionary with nulls
+        frame = frame.astype(dict.fromkeys(texts | objects, object)).fillna(objects)
+        casts |= texts
     return frame.astype(casts) if casts else frame
 
 
@@ -390,13 +393,19 @@ def _named(name: str) -> Any:
 
 def _text_for_categories(column: Column, found: tuple[Any, str]) -> bool:
     """Whether ``found`` (dtype, kind) for a categorical ``column`` of text is text that marks
-    missing values with pandas' NA (``string``, pyarrow's string or dictionary, as
-    read_parquet gives a categorical), and so is cast to a categorical: an encoder fitted
-    on one raised 'boolean value of NA is ambiguous' on such a column with missing values."""
-    dtype, kind = found
+    missing values with pandas' NA, and so is cast to a categorical: an encoder fitted on
+    one raised 'boolean value of NA is ambiguous' on such a column with missing values."""
     return (column.kind == "category" and value_kind(column) == "category"
-            and kind in _ACCEPTS["category"]
-            and not isinstance(dtype, np.dtype) and str(dtype) not in ("str", "category"))
+            and _na_text(*found))
+
+
+def _na_text(dtype: Any, kind: str) -> bool:
+    """Whether ``dtype`` (of ``kind``) is text that marks missing values with pandas' NA:
+    ``string``, pyarrow's string or dictionary (as read_parquet gives a categorical). An
+    estimator fitted on text whose missing values are NaN (``str``, a categorical, objects)
+    raises 'boolean value of NA is ambiguous' on NA, so such text is given NaN instead."""
+    return (kind in _ACCEPTS["category"] and not isinstance(dtype, np.dtype)
+            and str(dtype) not in ("str", "category"))
 
 
 def _other_text(column: Column, found: tuple[Any, str]) -> bool:
