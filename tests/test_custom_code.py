@@ -9,6 +9,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,16 @@ def test_custom_code_is_recorded(xy: tuple[Any, Any]) -> None:
         "source_sha256": hashlib.sha256(CUSTOM.read_bytes()).hexdigest(),
     }]
     assert info.untrusted == ["tests.custom.Doubler", "tests.custom.double"]
+
+
+def test_recording_custom_code_closes_its_source_file(xy: tuple[Any, Any]) -> None:
+    """Reading a custom module's source to hash it leaves no file open: every save of a model
+    with custom code gave a ResourceWarning."""
+    pipeline = make_pipeline(Doubler(), StandardScaler()).fit(xy[0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        satchel.dumps(pipeline, embed_source=True)
+    assert [w.message for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def test_scikit_learn_alone_records_no_custom_code(xy: tuple[Any, Any]) -> None:

@@ -15,6 +15,7 @@ import importlib.util
 import sys
 import types
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from satchel import environment
@@ -41,7 +42,7 @@ def describe(uses: Iterable[tuple[Any, str]], embed_source: bool) -> list[dict[s
     records = []
     for module, names in sorted(modules.items()):
         path = _source_path(module)
-        source = open(path, encoding="utf-8").read() if path else None  # noqa: SIM115
+        source = Path(path).read_text(encoding="utf-8") if path else None
         distribution = environment.distribution_of(module)
         record: dict[str, Any] = {
             "module": module,
