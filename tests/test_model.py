@@ -118,6 +118,20 @@ def test_other_attributes_are_the_estimators(model: satchel.Model) -> None:
         _ = model.nonexistent
 
 
+def test_a_pipeline_model_is_indexed_as_its_pipeline(model: satchel.Model, pipeline: Pipeline,
+                                                    frame: pd.DataFrame) -> None:
+    """model[:-1], model[-1], model["step"] and len(model) are the pipeline's: a loaded
+    pipeline was not subscriptable, as pickle's is. A model of no length is still true."""
+    np.testing.assert_array_equal(model[:-1].transform(frame), pipeline[:-1].transform(frame))
+    assert model[-1] is model.unwrap()[-1]
+    assert model["standardscaler"] is model.unwrap().named_steps["standardscaler"]
+    assert len(model) == 2
+    single = satchel.loads(satchel.dumps(LogisticRegression().fit(frame, pipeline.predict(frame))))
+    assert single
+    with pytest.raises(TypeError, match="not subscriptable"):
+        single[0]
+
+
 def test_scikit_learn_takes_a_model_as_its_estimator(model: satchel.Model, pipeline: Pipeline,
                                                      frame: pd.DataFrame,
                                                      xy: tuple[Any, Any]) -> None:

@@ -99,6 +99,19 @@ class Model:
         checked.__wrapped__ = method  # type: ignore[attr-defined] # its signature: (X, ...)
         return checked
 
+    def __getitem__(self, key: Any) -> Any:
+        """A step or a slice of a pipeline, as ``Pipeline[...]`` gives it: the estimator's
+        own, without input checks (a later step's input is not the model's)."""
+        return self._estimator[key]
+
+    def __len__(self) -> int:
+        """A pipeline's number of steps, as ``len(pipeline)`` gives it."""
+        return len(self._estimator)
+
+    def __bool__(self) -> bool:
+        """A model is true, whether or not its estimator has a length."""
+        return True
+
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(dir(self._estimator)))
 
