@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -24,6 +25,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils import murmurhash3_32
 
 import satchel
+from satchel import environment
 from tests.custom import Doubler, double, halve, manhattan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -347,6 +349,24 @@ def test_without_embed_source_no_source_is_stored(tmp_path: Path,
     assert "source" not in record
     assert record["source_sha256"] == hashlib.sha256(
         (tmp_path / "site" / f"{name}.py").read_bytes()).hexdigest()
+
+
+def test_a_librarys_source_is_never_embedded(tmp_path: Path, xy: tuple[Any, Any]) -> None:
+    """embed_source stores no source of an installed library's module (joblib's, for a
+    pipeline's Memory, nor pathlib's, for its folder): it records its distribution and
+    version, which the requirements pin. Their own files were embedded, for trust_code to
+    run in place of the installed joblib."""
+    cached = Pipeline([("scale", StandardScaler())],
+                      memory=joblib.Memory(tmp_path / "cache", verbose=0)).fit(xy[0])
+    satchel.save(cached, tmp_path / "m.satchel", embed_source=True)
+    info = satchel.inspect(tmp_path / "m.satchel")
+    assert [(record["module"], record["distribution"], record["version"], "source" in record)
+            for record in info.metadata.code] == [
+        ("joblib._store_backends", "joblib", joblib.__version__, False),
+        ("joblib.memory", "joblib", joblib.__version__, False),
+        ("pathlib", None, None, False)]
+    assert f"joblib=={joblib.__version__}\n" in environment.requirements(
+        info.metadata.environment)
 
 
 @pytest.mark.parametrize("algorithm", ["auto", "ball_tree"])

@@ -2,8 +2,9 @@
 
 For every class and function outside the default trusted set, a file records
 its module, the distribution and version that provide it and a hash of the
-module's source. ``embed_source=True`` stores the source too; it is only ever
-executed by ``load(..., trust_code=True)``.
+module's source. ``embed_source=True`` stores the source too of the user's own
+modules (not those of an installed library); it is only ever executed by
+``load(..., trust_code=True)``.
 """
 
 from __future__ import annotations
@@ -51,10 +52,19 @@ def describe(uses: Iterable[tuple[Any, str]], embed_source: bool) -> list[dict[s
             "version": environment.installed_version(distribution) if distribution else None,
             "source_sha256": hashlib.sha256(source.encode()).hexdigest() if source else None,
         }
-        if embed_source and source is not None:
+        if embed_source and source is not None and not _library(module, distribution):
             record["source"] = source
         records.append(record)
     return records
+
+
+def _library(module: str, distribution: str | None) -> bool:
+    """Whether ``module`` is a library's: the standard library's, or one of ``distribution``
+    installed not in editable mode. Its source is never embedded: trust_code would run that
+    copy in place of the library a machine installs, which the record's version pins."""
+    if distribution is None:
+        return environment.in_stdlib(module)
+    return not environment.is_editable(distribution)
 
 
 def _importable(module: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import glob
 import importlib.metadata
+import json
 import os
 import platform
 import re
@@ -68,10 +69,28 @@ def distribution_of(module: str) -> str | None:
     top = module.split(".", maxsplit=1)[0]
     if top in _CORE_MODULES:
         return _CORE_MODULES[top]
-    if top in _STDLIB or top == "__main__":
+    if in_stdlib(top) or top == "__main__":
         return None
     found = _module_distributions().get(top)
     return found[0] if found else None
+
+
+def in_stdlib(module: str) -> bool:
+    """Whether ``module`` belongs to Python's standard library."""
+    return module.split(".", maxsplit=1)[0] in _STDLIB
+
+
+def is_editable(distribution: str) -> bool:
+    """Whether ``distribution`` is installed in editable mode (``pip install -e``): the
+    project of its author, whose modules are their own code rather than a library's."""
+    try:
+        found = importlib.metadata.distribution(distribution).read_text("direct_url.json")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    try:
+        return json.loads(found or "{}").get("dir_info", {}).get("editable") is True
+    except (ValueError, AttributeError):
+        return False
 
 
 def capture(modules: Iterable[str] = ()) -> dict[str, Any]:
