@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -349,6 +350,26 @@ def test_without_embed_source_no_source_is_stored(tmp_path: Path,
     assert "source" not in record
     assert record["source_sha256"] == hashlib.sha256(
         (tmp_path / "site" / f"{name}.py").read_bytes()).hexdigest()
+
+
+def test_a_module_inside_a_zip_on_the_path_is_recorded_with_its_source(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A custom module imported from a zip on sys.path is recorded with its source and hash,
+    and loads from it with trust_code: save failed with NotADirectoryError, reading the
+    zip's path as a folder."""
+    name = f"zipped_{tmp_path.name.replace('-', '_')}"
+    source = STEP_SOURCE.format(marker=str(tmp_path / "imported.txt"))
+    with zipfile.ZipFile(tmp_path / "code.zip", "w") as archive:
+        archive.writestr(f"{name}.py", source)
+    monkeypatch.syspath_prepend(str(tmp_path / "code.zip"))
+    _save_with(name, tmp_path / "m.satchel", embed_source=True)
+    [record] = satchel.inspect(tmp_path / "m.satchel").metadata.code
+    assert (record["source"], record["source_sha256"]) == (
+        source, hashlib.sha256(source.encode()).hexdigest())
+    _forget(name, tmp_path / "code.zip")
+    model = satchel.load(tmp_path / "m.satchel", trust_code=True, verify=True)
+    sys.modules.pop(name)
+    assert model.predict(np.array([[2.0, 3.0]])) == pytest.approx([2.0])
 
 
 def test_a_librarys_source_is_never_embedded(tmp_path: Path, xy: tuple[Any, Any]) -> None:

@@ -16,7 +16,6 @@ import importlib.util
 import sys
 import types
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from satchel import environment
@@ -24,13 +23,12 @@ from satchel.errors import FormatError, MissingCodeError
 from satchel.format.trust import default_trusts, dotted, split_name
 
 
-def _source_path(module: str) -> str | None:
-    loaded = sys.modules.get(module)
-    origin = getattr(loaded, "__file__", None)
-    if origin is None:
-        spec = importlib.util.find_spec(module)
-        origin = spec.origin if spec else None
-    return origin if origin and origin.endswith(".py") else None
+def _source(module: str) -> str | None:
+    """The source of ``module`` as its loader reads it (from a file, or from a zip on
+    ``sys.path``), or None for a module of compiled code."""
+    spec = getattr(sys.modules.get(module), "__spec__", None) or importlib.util.find_spec(module)
+    get_source = getattr(spec.loader if spec else None, "get_source", None)
+    return get_source(module) if get_source else None
 
 
 def describe(uses: Iterable[tuple[Any, str]], embed_source: bool) -> list[dict[str, Any]]:
@@ -42,8 +40,7 @@ def describe(uses: Iterable[tuple[Any, str]], embed_source: bool) -> list[dict[s
             modules.setdefault(module, []).append(dotted(name))
     records = []
     for module, names in sorted(modules.items()):
-        path = _source_path(module)
-        source = Path(path).read_text(encoding="utf-8") if path else None
+        source = _source(module)
         distribution = environment.distribution_of(module)
         record: dict[str, Any] = {
             "module": module,
