@@ -372,6 +372,22 @@ def test_a_module_inside_a_zip_on_the_path_is_recorded_with_its_source(
     assert model.predict(np.array([[2.0, 3.0]])) == pytest.approx([2.0])
 
 
+def test_a_module_whose_file_cannot_be_read_is_refused_at_save(
+        tmp_path: Path, step_module: tuple[str, Path]) -> None:
+    """A custom module whose file was removed since its import is refused with an EncodeError
+    that names the module, its file and the fix: save raised FileNotFoundError."""
+    name, _ = step_module
+    module = __import__(name)
+    (tmp_path / "site" / f"{name}.py").unlink()
+    with pytest.raises(satchel.EncodeError) as caught:
+        satchel.dumps(make_pipeline(module.Shift()))
+    assert str(caught.value) == (
+        f"cannot save: the source of module {name!r} cannot be read from"
+        f" {tmp_path / 'site' / name}.py (source not available through get_data()); expected"
+        " the readable Python file it was imported from: restore it (or reinstall the"
+        " package that provides it) and save again")
+
+
 def test_a_librarys_source_is_never_embedded(tmp_path: Path, xy: tuple[Any, Any]) -> None:
     """embed_source stores no source of an installed library's module (joblib's, for a
     pipeline's Memory, nor pathlib's, for its folder): it records its distribution and

@@ -19,20 +19,36 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from satchel import environment
-from satchel.errors import FormatError, MissingCodeError
+from satchel.errors import EncodeError, FormatError, MissingCodeError
 from satchel.format.trust import default_trusts, dotted, split_name
 
 
 def _source(module: str) -> str | None:
     """The source of ``module`` as its loader reads it (from a file, or from a zip on
-    ``sys.path``), or None for a module of compiled code."""
+    ``sys.path``), or None for a module of compiled code.
+
+    Raises:
+        EncodeError: the source cannot be read (its file was removed or changed since
+            the module was imported): its hash could not be recorded.
+    """
     spec = getattr(sys.modules.get(module), "__spec__", None) or importlib.util.find_spec(module)
     get_source = getattr(spec.loader if spec else None, "get_source", None)
-    return get_source(module) if get_source else None
+    try:
+        return get_source(module) if get_source else None
+    except (ImportError, OSError, SyntaxError, ValueError) as exc:
+        where = spec.origin if spec else None
+        raise EncodeError(
+            f"cannot save: the source of module {module!r} cannot be read from {where}"
+            f" ({exc}); expected the readable Python file it was imported from: restore"
+            " it (or reinstall the package that provides it) and save again") from None
 
 
 def describe(uses: Iterable[tuple[Any, str]], embed_source: bool) -> list[dict[str, Any]]:
-    """One record per module of custom code the tree names."""
+    """One record per module of custom code the tree names.
+
+    Raises:
+        EncodeError: the source of a module cannot be read.
+    """
     modules: dict[str, list[str]] = {}
     for role, name in sorted(uses):
         if not default_trusts(role, name):
