@@ -236,6 +236,44 @@ def test_distribution_of_custom_code_is_captured(tmp_path: Path) -> None:
                                  " pip install 'acme-features==2.1.0'.")
 
 
+def test_a_package_installed_in_editable_mode_is_recorded_with_its_source(
+        tmp_path: Path) -> None:
+    """A module of the user's own package installed with pip install -e, which names only a
+    .pth file (as hatchling's and flit's editable installs do), records its distribution and
+    version and, being the user's own, its source: it was recorded with no distribution."""
+    site, package = tmp_path / "site", tmp_path / "project" / "src" / "shop_steps"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "steps.py").write_text(STEP_SOURCE.format(marker=str(tmp_path / "m.txt")))
+    info = site / "shop_tools-0.3.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shop-tools\nVersion: 0.3.0\n")
+    (info / "RECORD").write_text("_shop_tools.pth,,\nshop_tools-0.3.0.dist-info/METADATA,,\n")
+    (info / "direct_url.json").write_text(
+        f'{{"dir_info": {{"editable": true}}, "url": "{(tmp_path / "project").as_uri()}"}}')
+    (site / "_shop_tools.pth").write_text(f"{package.parent}\n")
+    path = tmp_path / "m.satchel"
+    subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import site
+        site.addsitedir({str(site)!r})
+        import numpy as np, satchel
+        from shop_steps import steps
+        from sklearn.pipeline import make_pipeline
+        satchel.save(make_pipeline(steps.Shift()), {str(path)!r}, embed_source=True)
+    """)], check=True)
+    [record] = satchel.inspect(path).metadata.code
+    assert (record["module"], record["distribution"], record["version"]) == (
+        "shop_steps.steps", "shop-tools", "0.3.0")
+    assert record["source"] == (package / "steps.py").read_text()
+    assert satchel.inspect(path).metadata.environment["packages"]["shop-tools"] == "0.3.0"
+    with pytest.raises(satchel.MissingCodeError) as caught:
+        satchel.load(path, trusted=["shop_steps.steps.Shift"])
+    assert str(caught.value) == (
+        "the model needs module 'shop_steps.steps', which is not installed: pip install"
+        " 'shop-tools==0.3.0', or load with trust_code=True to run the source embedded in"
+        " the file.")
+
+
 def test_untrusted_custom_code_is_refused_before_the_missing_check(
         tmp_path: Path, step_module: tuple[str, Path]) -> None:
     """Without trusted=, a custom name is refused as untrusted, whether installed or not."""

@@ -65,14 +65,16 @@ def _module_distributions() -> dict[str, list[str]]:
 
 
 def distribution_of(module: str) -> str | None:
-    """The installed distribution that provides top-level module ``module``."""
+    """The installed distribution that provides module ``module``: the one that names its
+    top-level package, or else the one installed in editable mode whose ``.pth`` file adds
+    the folder that holds it (such an install may name no package, only that file)."""
     top = module.split(".", maxsplit=1)[0]
     if top in _CORE_MODULES:
         return _CORE_MODULES[top]
     if in_stdlib(top) or top == "__main__":
         return None
     found = _module_distributions().get(top)
-    return found[0] if found else None
+    return found[0] if found else _editable_owner(module)
 
 
 def in_stdlib(module: str) -> bool:
@@ -83,14 +85,36 @@ def in_stdlib(module: str) -> bool:
 def is_editable(distribution: str) -> bool:
     """Whether ``distribution`` is installed in editable mode (``pip install -e``): the
     project of its author, whose modules are their own code rather than a library's."""
-    try:
-        found = importlib.metadata.distribution(distribution).read_text("direct_url.json")
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    try:
-        return json.loads(found or "{}").get("dir_info", {}).get("editable") is True
-    except (ValueError, AttributeError):
-        return False
+    return distribution in _editable_folders()
+
+
+def _editable_owner(module: str) -> str | None:
+    path = getattr(sys.modules.get(module), "__file__", None)
+    if not path:
+        return None
+    path = os.path.realpath(path)
+    return next((name for name, folders in _editable_folders().items()
+                 if any(path.startswith(folder + os.sep) for folder in folders)), None)
+
+
+@functools.cache
+def _editable_folders() -> dict[str, list[str]]:
+    """Each distribution installed in editable mode -> the folders its .pth files add."""
+    editable = {}
+    for found in importlib.metadata.distributions():
+        try:
+            direct = json.loads(found.read_text("direct_url.json") or "{}")
+            if direct.get("dir_info", {}).get("editable") is True:
+                editable[found.metadata["Name"]] = _pth_folders(found)
+        except (ValueError, AttributeError, OSError):
+            continue
+    return editable
+
+
+def _pth_folders(found: importlib.metadata.Distribution) -> list[str]:
+    lines = [line.strip() for file in found.files or [] if file.suffix == ".pth"
+             for line in (file.read_text() or "").splitlines()]
+    return [os.path.realpath(line) for line in lines if os.path.isabs(line)]
 
 
 def capture(modules: Iterable[str] = ()) -> dict[str, Any]:
