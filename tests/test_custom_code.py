@@ -379,6 +379,21 @@ def test_an_embedded_package_may_import_its_embedded_modules(
     }, ".steps", "")
 
 
+def test_an_embedded_module_runs_with_the_own_modules_it_imports(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """embed_source embeds too the user's own modules that a used one imports, directly or
+    not, though the model names nothing of theirs; trust_code runs them with it: loading
+    failed with "the embedded source of '...steps' failed to run: No module named"."""
+    _load_embedded_package(tmp_path, monkeypatch, {
+        "__init__.py": "",
+        "base.py": "ONE = 1.0\n",
+        "helpers.py": "from PACKAGE.base import ONE\n\n\ndef add(values):\n"
+                      "    return values + ONE\n",
+        "steps.py": "from .helpers import add\n" + _SHIFT_STEP.replace("CALL", "add"),
+        "functions.py": _SHIFT,
+    }, ".steps", ".functions")
+
+
 def test_without_embed_source_no_source_is_stored(tmp_path: Path,
                                                   step_module: tuple[str, Path]) -> None:
     """By default only the hash of the source is stored, never the source itself."""

@@ -217,7 +217,8 @@ def _load(header: Header, source: Source, *, trusted: Iterable[str], check_array
     uses = collect_names(header.tree)
     policy.check(uses)
     modules = {split_name(name)[0] for _, name in uses}
-    stray = sorted({str(r["module"]) for r in record.code} - modules)
+    # a record with no names is a module the used ones import, embedded to run with them
+    stray = sorted({str(r["module"]) for r in record.code if r.get("names") != []} - modules)
     if stray:
         raise FormatError(f"metadata.code records module(s) {stray} that the object does not"
                           " use: the metadata was altered")

@@ -9,6 +9,7 @@ modules (not those of an installed library); it is only ever executed by
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.abc
 import importlib.machinery
@@ -44,7 +45,8 @@ def _source(module: str) -> str | None:
 
 
 def describe(uses: Iterable[tuple[Any, str]], embed_source: bool) -> list[dict[str, Any]]:
-    """One record per module of custom code the tree names.
+    """One record per module of custom code the tree names; with ``embed_source``, one
+    (with no names) per module of the user's own that those import, directly or not.
 
     Raises:
         EncodeError: the source of a module cannot be read.
@@ -54,6 +56,9 @@ def describe(uses: Iterable[tuple[Any, str]], embed_source: bool) -> list[dict[s
         if not default_trusts(role, name):
             module, _ = split_name(name)
             modules.setdefault(module, []).append(dotted(name))
+    if embed_source:  # the embedded modules run alone: they need the own modules they import
+        for module in _imported_own_modules(list(modules)):
+            modules.setdefault(module, [])
     records = []
     for module, names in sorted(modules.items()):
         source = _source(module)
@@ -80,6 +85,36 @@ def _library(module: str, distribution: str | None) -> bool:
     return not environment.is_editable(distribution)
 
 
+def _imported_own_modules(modules: list[str]) -> set[str]:
+    """The user's own modules (not a library's) that those of ``modules`` import, directly
+    or not."""
+    found, pending = set(modules), [module for module in modules if _own(module)]
+    while pending:
+        for imported in _imports(pending.pop()) - found:
+            if _own(imported):
+                found.add(imported)
+                pending.append(imported)
+    return found - set(modules)
+
+
+def _own(module: str) -> bool:
+    return module != "__main__" and not _library(module, environment.distribution_of(module))
+
+
+def _imports(module: str) -> set[str]:
+    """The loaded modules that the import statements in the source of ``module`` name."""
+    source = _source(module)
+    package = getattr(sys.modules.get(module), "__package__", None) or ""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source or "")):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.level == 0 or package):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+            names.update([base, *(f"{base}.{alias.name}" for alias in node.names)])
+    return {name for name in names if name in sys.modules}
+
+
 def _importable(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
@@ -101,6 +136,9 @@ def ensure_available(records: list[dict[str, Any]], trust_code: bool,
         MissingCodeError: a module is missing; the message names the
             distribution and version to install.
     """
+    if trust_code:  # the modules the used ones import, embedded with them, run with them
+        modules = modules | {record["module"] for record in records
+                             if record.get("names") == [] and isinstance(record.get("module"), str)}
     embedded: dict[str, str] = {}
     for record in records:
         module = record.get("module")
