@@ -29,6 +29,7 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge, SGDClassifier
 from sklearn.model_selection import (
     GridSearchCV,
@@ -492,6 +493,28 @@ def pandas_default_string_dtype() -> Case:
     model = ColumnTransformer([
         ("segment", OneHotEncoder(drop="first"), ["segment"]),
         ("numbers", StandardScaler(), ["age", "visits"]),
+    ])
+    return Case(make_pipeline(model, LogisticRegression()).fit(X, class_labels()), X)
+
+
+def nullable_frame() -> pd.DataFrame:
+    """:func:`frame`'s city and visits as nullable columns (string, Int64), a few missing
+    (pd.NA), as a frame read with dtype_backend="numpy_nullable" holds them."""
+    X = frame()
+    missing = np.arange(48) % 7 == 3
+    return pd.DataFrame({
+        "city": pd.array(X["city"].where(~missing), dtype="string"),
+        "visits": pd.array(X["visits"].where(~missing), dtype="Int64"),
+    })
+
+
+@case
+def pandas_nullable_columns_imputed_with_na() -> Case:
+    X = nullable_frame()
+    model = ColumnTransformer([
+        ("city", make_pipeline(SimpleImputer(missing_values=pd.NA, strategy="most_frequent"),
+                               OneHotEncoder()), ["city"]),
+        ("visits", SimpleImputer(missing_values=pd.NA, strategy="median"), ["visits"]),
     ])
     return Case(make_pipeline(model, LogisticRegression()).fit(X, class_labels()), X)
 

@@ -304,6 +304,9 @@ def _pandas(a: Any, b: Any, path: str) -> None:
                                           check_categorical=True)
         elif isinstance(a, pd.api.extensions.ExtensionArray):
             pd.testing.assert_extension_array_equal(a, b, check_dtype=True, check_exact=True)
+        elif a is pd.NA or a is pd.NaT:  # markers: equal to nothing, not even themselves
+            if b is not a:
+                raise AssertionError(f"{_short(b)} is not {_short(a)}")
         elif bool(a != b):
             raise AssertionError(f"{_short(a)} != {_short(b)}")
         if isinstance(a, (pd.DataFrame, pd.Series)) and a.attrs != b.attrs:

@@ -48,7 +48,7 @@ from satchel.format.container import HEADER_DICTIONARY
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 MAGIC = b"\x89SATCHEL"
-VERSION = (1, 3)  # what satchel writes; files of 1.0 are read too
+VERSION = (1, 4)  # what satchel writes; files of 1.0 are read too
 ALIGNMENT = 64
 PREAMBLE_SIZE = 64
 FLAG_ZLIB = 1
@@ -959,6 +959,11 @@ _NODES += [
         "index": {"$": "pandas", "kind": "RangeIndex", "v": [0, 250_000_000, 1], "name": None}},
      "A DataFrame column that is the number 5 over 250 million rows (2 GiB if repeated).",
      ("one value for each of the 250000000 rows",)),
+]
+_NODES += [
+    ("pandas_marker_in_lower_case", {"$": "pandas", "kind": "nat"},
+     "pandas' NaT marker spelled in lower case, a kind satchel never writes.",
+     ("invalid pandas nat: unknown kind 'nat'",)),
 ]
 for _label, _tree, _about, _match in _NODES:
     add(f"node_{_label}", _root(_tree), _about, FormatError, *_match)

@@ -628,6 +628,33 @@ def test_pandas_attrs_and_duplicate_label_flag_round_trip() -> None:
     assert plain.flags.allows_duplicate_labels is True
 
 
+def test_pandas_missing_value_markers_round_trip() -> None:
+    """pd.NA and pd.NaT load as themselves: an imputer of nullable columns told
+    missing_values=pd.NA saves, loads and transforms as it was fitted."""
+    import pandas as pd
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.DataFrame({"plan": pd.array(["basic", pd.NA, "pro", "basic"], dtype="string"),
+                          "seats": pd.array([1, pd.NA, 3, 2], dtype="Int64")})
+    pipeline = make_pipeline(make_column_transformer(
+        (make_pipeline(SimpleImputer(missing_values=pd.NA, strategy="most_frequent"),
+                       OneHotEncoder()), ["plan"]),
+        (SimpleImputer(missing_values=pd.NA, strategy="median"), ["seats"])),
+        LogisticRegression()).fit(frame, [0, 1, 1, 0])
+    loaded = satchel.loads(satchel.dumps(pipeline, sample=frame), verify=True).unwrap()
+    imputer = loaded.steps[0][1].named_transformers_["pipeline"].steps[0][1]
+    assert imputer.missing_values is pd.NA
+    np.testing.assert_array_equal(loaded.predict_proba(frame), pipeline.predict_proba(frame))
+    markers = satchel.loads(satchel.dumps([pd.NA, pd.NaT, {"fill": pd.NA}]))
+    assert markers[0] is pd.NA
+    assert markers[1] is pd.NaT
+    assert markers[2]["fill"] is pd.NA
+
+
 @pytest.mark.parametrize("bits", [0xFFF8000000000000, 0x7FF8000000000001, 0x7FF4000000000000])
 def test_nan_sign_and_payload_round_trip(bits: int) -> None:
     """A NaN's sign and payload survive, alone and inside a complex number."""

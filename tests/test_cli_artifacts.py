@@ -258,7 +258,7 @@ def test_inspect_json(churn: Path) -> None:
     data = json.loads(result.stdout)
     info = satchel.inspect(churn)
     assert data["digest"] == info.digest
-    assert data["format"] == "1.3"
+    assert data["format"] == "1.4"
     assert data["untrusted"] == []
     assert data["arrays"] == info.array_count
     assert "sklearn.ensemble._forest.RandomForestClassifier" in data["types"]

@@ -18,8 +18,8 @@ from satchel.format import container, reader, writer
 from satchel.format.encoder import encode
 
 PINNED_PREAMBLE = bytes.fromhex(
-    "895341544348454c01000300000000005701000000000000"
-    "4bcecc5a6154078276a7203f980097299e2e7171489bc11a5020b6c2db0ea07a"
+    "895341544348454c01000400000000005701000000000000"
+    "9dab19cfb1bb0dee52be66daed382f5fc7b57373894f63732660ee6bf4e5bd0c"
     "0000000000000000"
 )
 PINNED_HEADER = (
@@ -53,11 +53,11 @@ def test_exact_bytes_of_a_small_object() -> None:
 
 
 def test_preamble_fields() -> None:
-    """The preamble holds magic, version 1.3, flags, header length and the header hash."""
+    """The preamble holds magic, version 1.4, flags, header length and the header hash."""
     magic, major, minor, flags, length, _, reserved = struct.unpack(
         "<8sHHIQ32s8s", PINNED_PREAMBLE)
     assert (magic, major, minor, flags, length, reserved) == (
-        b"\x89SATCHEL", 1, 3, 0, len(PINNED_HEADER), bytes(8))
+        b"\x89SATCHEL", 1, 4, 0, len(PINNED_HEADER), bytes(8))
 
 
 def test_large_header_is_zlib_compressed(forest: Any) -> None:
@@ -197,7 +197,7 @@ def test_unknown_major_version_is_refused() -> None:
     """A file of another major version is refused with the version to install."""
     data = bytearray(format_bytes(pinned_object()))
     data[8] = 2
-    with pytest.raises(satchel.UnsupportedVersionError, match=r"format 2\.3"):
+    with pytest.raises(satchel.UnsupportedVersionError, match=r"format 2\.4"):
         satchel.loads(bytes(data))
 
 

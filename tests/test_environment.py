@@ -77,7 +77,7 @@ def test_save_records_the_format_version(tmp_path: Path, pipeline: Any) -> None:
     """The file records the format version it was written in, read back by inspect."""
     satchel.save(pipeline, tmp_path / "m.satchel")
     info = satchel.inspect(tmp_path / "m.satchel")
-    assert info.version == (container.FORMAT_MAJOR, container.FORMAT_MINOR) == (1, 3)
+    assert info.version == (container.FORMAT_MAJOR, container.FORMAT_MINOR) == (1, 4)
 
 
 def test_core_packages_are_always_recorded(plain: bytes) -> None:

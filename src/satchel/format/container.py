@@ -36,7 +36,7 @@ from satchel.format.threads import Worker, blake3_digest, blake3_of
 
 MAGIC = b"\x89SATCHEL"
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 3
+FORMAT_MINOR = 4
 PREAMBLE_SIZE = 64
 ALIGNMENT = 64
 HASH_SIZE = 32

@@ -2,7 +2,8 @@
 
 pandas objects pickle through pandas internals; satchel stores their columns as
 arrays (object columns of strings packed) and rebuilds them with the public
-constructors. pandas is imported only when a file needs it.
+constructors. Its missing-value markers (``pd.NA``, ``pd.NaT``) are stored by name.
+pandas is imported only when a file needs it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ _KINDS = ("Index", "RangeIndex", "Series", "DataFrame", "Categorical", "Categori
 #: Extension dtypes rebuilt with pd.array(values, dtype=name).
 _EXTENSION_DTYPE = re.compile(
     r"str|string(\[python\]|\[pyarrow\])?|U?Int(8|16|32|64)|Float(32|64)|boolean")
+#: pandas' classes of the values stored by name: its missing-value markers.
+_VALUE_CLASSES = frozenset({"NAType", "NaTType"})
 #: Whether the pandas object being read or written is the index of a Series or of a
 #: DataFrame with columns: only there, where the columns must be as long, may a RangeIndex
 #: hold more than MAX_NODES numbers. It costs a few bytes however long it is, and numpy
@@ -56,6 +59,16 @@ def _pandas_kind(value: Any) -> str | None:
         return None
     name = kind.__name__
     return name if name in _KINDS else None
+
+
+def _is_pandas_value(value: Any) -> bool:
+    """A missing-value marker."""
+    kind = type(value)
+    return kind.__module__.split(".")[0] == "pandas" and kind.__name__ in _VALUE_CLASSES
+
+
+def _encode_value(encoder: Encoder, value: Any) -> Node:
+    return {"$": "pandas", "kind": type(value).__name__[:-len("Type")]}
 
 
 def _values(encoder: Encoder, values: Any, step: str) -> Node:
@@ -148,6 +161,8 @@ def _decode_pandas(decoder: Decoder, node: dict[str, Any]) -> Any:
 
 def _decode_kind(pd: Any, decoder: Decoder, node: dict[str, Any]) -> Any:
     kind = required(node, "kind", str)
+    if kind in ("NA", "NaT"):
+        return pd.NA if kind == "NA" else pd.NaT
     parts = _parts(decoder, kind, node)
     try:
         built = _build(pd, kind, node, parts, decoder)
@@ -257,5 +272,6 @@ def _is_pandas(value: Any) -> bool:
 
 
 BY_PREDICATE.append((_is_pandas, _encode_pandas))
+BY_PREDICATE.append((_is_pandas_value, _encode_value))
 MEMOIZED.add(_encode_pandas)
 BY_KIND["pandas"] = _decode_pandas
