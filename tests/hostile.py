@@ -964,6 +964,24 @@ _NODES += [
     ("pandas_marker_in_lower_case", {"$": "pandas", "kind": "nat"},
      "pandas' NaT marker spelled in lower case, a kind satchel never writes.",
      ("invalid pandas nat: unknown kind 'nat'",)),
+    ("pandas_dtype_int128", {"$": "pandas", "kind": "dtype", "dtype": "Int128"},
+     "A pandas extension dtype Int128, which does not exist.",
+     ("expected Int8 to UInt64, Float32, Float64, boolean or string, found 'Int128'",)),
+    ("pandas_dtype_category_by_name", {"$": "pandas", "kind": "dtype", "dtype": "category"},
+     "A categorical dtype by name, which satchel stores with its categories (CategoricalDtype).",
+     ("found 'category'",)),
+    ("pandas_dtype_not_a_string", {"$": "pandas", "kind": "dtype", "dtype": ["Int64"]},
+     "A pandas dtype named by a list.", ("needs 'dtype' of type str, found list",)),
+    ("pandas_string_dtype_unknown_storage", {
+        "$": "pandas", "kind": "dtype", "dtype": "string", "storage": "pyarrow_numpy",
+        "na_value": "NA"},
+     "A string dtype of a storage satchel does not write (pandas 2.2's pyarrow_numpy).",
+     ("expected storage 'python' or 'pyarrow' and na_value 'NA' or 'nan', found"
+      " 'pyarrow_numpy' and 'NA'",)),
+    ("pandas_string_dtype_without_na_value", {
+        "$": "pandas", "kind": "dtype", "dtype": "string", "storage": "python"},
+     "A string dtype that does not say which missing-value marker it uses.",
+     ("na_value 'NA' or 'nan', found 'python' and 'None'",)),
 ]
 for _label, _tree, _about, _match in _NODES:
     add(f"node_{_label}", _root(_tree), _about, FormatError, *_match)

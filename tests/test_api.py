@@ -655,6 +655,39 @@ def test_pandas_missing_value_markers_round_trip() -> None:
     assert markers[2]["fill"] is pd.NA
 
 
+def test_pandas_dtypes_of_plain_data_round_trip() -> None:
+    """Nullable extension dtypes as values load equal, a StringDtype with its storage and
+    missing-value marker: a column selector of pd.StringDtype() saves, loads and selects."""
+    import pandas as pd
+    from sklearn.compose import make_column_selector, make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    dtypes = [pd.Int64Dtype(), pd.UInt8Dtype(), pd.Float32Dtype(), pd.BooleanDtype(),
+              pd.StringDtype("python"), pd.StringDtype("pyarrow"),
+              pd.StringDtype("python", na_value=np.nan)]
+    loaded_dtypes = satchel.loads(satchel.dumps(dtypes))
+    assert loaded_dtypes == dtypes
+    assert [d.storage for d in loaded_dtypes[4:]] == ["python", "pyarrow", "python"]
+    assert loaded_dtypes[5].na_value is pd.NA
+    assert loaded_dtypes[6].na_value != loaded_dtypes[6].na_value  # NaN
+    frame = pd.DataFrame({"plan": pd.array(["basic", pd.NA, "pro", "basic"], dtype="string"),
+                          "seats": pd.array([1, pd.NA, 3, 2], dtype="Int64")})
+    pipeline = make_pipeline(make_column_transformer(
+        (make_pipeline(SimpleImputer(missing_values=pd.NA, strategy="most_frequent"),
+                       OneHotEncoder()), make_column_selector(dtype_include=pd.StringDtype())),
+        (SimpleImputer(missing_values=pd.NA, strategy="median"),
+         make_column_selector(dtype_include=pd.Int64Dtype()))),
+        LogisticRegression()).fit(frame, [0, 1, 1, 0])
+    loaded = satchel.loads(satchel.dumps(pipeline, sample=frame), verify=True).unwrap()
+    selector = loaded.steps[0][1].transformers[0][2]
+    assert selector.dtype_include == pd.StringDtype()
+    assert selector(frame) == ["plan"]
+    np.testing.assert_array_equal(loaded.predict_proba(frame), pipeline.predict_proba(frame))
+
+
 @pytest.mark.parametrize("bits", [0xFFF8000000000000, 0x7FF8000000000001, 0x7FF4000000000000])
 def test_nan_sign_and_payload_round_trip(bits: int) -> None:
     """A NaN's sign and payload survive, alone and inside a complex number."""

@@ -2,7 +2,8 @@
 
 pandas objects pickle through pandas internals; satchel stores their columns as
 arrays (object columns of strings packed) and rebuilds them with the public
-constructors. Its missing-value markers (``pd.NA``, ``pd.NaT``) are stored by name.
+constructors. Its missing-value markers (``pd.NA``, ``pd.NaT``) and the extension
+dtypes of plain data (``Int64``, ``boolean``, ``StringDtype``) are stored by name.
 pandas is imported only when a file needs it.
 """
 
@@ -25,8 +26,14 @@ _KINDS = ("Index", "RangeIndex", "Series", "DataFrame", "Categorical", "Categori
 #: Extension dtypes rebuilt with pd.array(values, dtype=name).
 _EXTENSION_DTYPE = re.compile(
     r"str|string(\[python\]|\[pyarrow\])?|U?Int(8|16|32|64)|Float(32|64)|boolean")
-#: pandas' classes of the values stored by name: its missing-value markers.
-_VALUE_CLASSES = frozenset({"NAType", "NaTType"})
+#: Extension dtypes stored as values by their name; a StringDtype adds its storage and
+#: missing-value marker.
+_DATA_DTYPE = re.compile(r"U?Int(8|16|32|64)|Float(32|64)|boolean")
+#: pandas' classes of the values stored by name: its markers and plain-data dtypes.
+_VALUE_CLASSES = frozenset({"NAType", "NaTType", "StringDtype", "BooleanDtype", "Float32Dtype",
+                            "Float64Dtype", *(f"{sign}Int{bits}Dtype" for sign in ("", "U")
+                                              for bits in (8, 16, 32, 64))})
+_STRING_STORAGE = ("python", "pyarrow")
 #: Whether the pandas object being read or written is the index of a Series or of a
 #: DataFrame with columns: only there, where the columns must be as long, may a RangeIndex
 #: hold more than MAX_NODES numbers. It costs a few bytes however long it is, and numpy
@@ -62,13 +69,22 @@ def _pandas_kind(value: Any) -> str | None:
 
 
 def _is_pandas_value(value: Any) -> bool:
-    """A missing-value marker."""
+    """A missing-value marker or an extension dtype of plain data."""
     kind = type(value)
     return kind.__module__.split(".")[0] == "pandas" and kind.__name__ in _VALUE_CLASSES
 
 
 def _encode_value(encoder: Encoder, value: Any) -> Node:
-    return {"$": "pandas", "kind": type(value).__name__[:-len("Type")]}
+    name = type(value).__name__
+    if name in ("NAType", "NaTType"):
+        return {"$": "pandas", "kind": name[:-len("Type")]}
+    if name != "StringDtype":
+        return {"$": "pandas", "kind": "dtype", "dtype": value.name}
+    if value.storage not in _STRING_STORAGE:
+        raise encoder.fail(f"a StringDtype stored as {value.storage!r} is not supported:"
+                           " satchel stores 'python' and 'pyarrow' (pd.StringDtype('python'))")
+    return {"$": "pandas", "kind": "dtype", "dtype": "string", "storage": value.storage,
+            "na_value": "NA" if type(value.na_value).__name__ == "NAType" else "nan"}
 
 
 def _values(encoder: Encoder, values: Any, step: str) -> Node:
@@ -163,6 +179,8 @@ def _decode_kind(pd: Any, decoder: Decoder, node: dict[str, Any]) -> Any:
     kind = required(node, "kind", str)
     if kind in ("NA", "NaT"):
         return pd.NA if kind == "NA" else pd.NaT
+    if kind == "dtype":
+        return _data_dtype(pd, node)
     parts = _parts(decoder, kind, node)
     try:
         built = _build(pd, kind, node, parts, decoder)
@@ -247,6 +265,27 @@ def _build(pd: Any, kind: str, node: dict[str, Any], parts: dict[str, Any],
     if kind == "CategoricalDtype":
         return pd.CategoricalDtype(parts["categories"], ordered=bool(node.get("ordered")))
     raise ValueError(f"unknown kind {kind[:40]!r}")
+
+
+def _data_dtype(pd: Any, node: dict[str, Any]) -> Any:
+    """An extension dtype of plain data: by name, or a string dtype of its storage and
+    missing-value marker."""
+    name = required(node, "dtype", str)
+    if _DATA_DTYPE.fullmatch(name):
+        return pd.api.types.pandas_dtype(name)
+    if name != "string":
+        raise FormatError(f"invalid pandas dtype: expected Int8 to UInt64, Float32, Float64,"
+                          f" boolean or string, found {name[:40]!r}")
+    storage, na_value = node.get("storage"), node.get("na_value")
+    if storage not in _STRING_STORAGE or na_value not in ("NA", "nan"):
+        raise FormatError(f"invalid pandas string dtype: expected storage 'python' or 'pyarrow'"
+                          f" and na_value 'NA' or 'nan', found {str(storage)[:40]!r} and"
+                          f" {str(na_value)[:40]!r}")
+    try:
+        return pd.StringDtype(storage, na_value=pd.NA if na_value == "NA" else np.nan)
+    except ImportError:
+        raise FormatError("the file holds a string dtype stored by pyarrow; install pyarrow"
+                          " (pip install pyarrow)") from None
 
 
 def _check_column(pd: Any, values: Any, index: Any) -> None:
