@@ -533,6 +533,19 @@ def pandas_nullable_columns_selected_by_dtype() -> Case:
 
 
 @case
+def pandas_columns_selected_by_dtype_classes() -> Case:
+    X = nullable_frame().assign(plan=frame()["plan"])
+    model = ColumnTransformer([
+        ("text", make_pipeline(SimpleImputer(missing_values=pd.NA, strategy="most_frequent"),
+                               OneHotEncoder()), make_column_selector(
+                                   dtype_include=[pd.CategoricalDtype, "string"])),
+        ("numbers", SimpleImputer(missing_values=pd.NA, strategy="median"),
+         make_column_selector(dtype_include=pd.Int64Dtype)),
+    ])
+    return Case(make_pipeline(model, LogisticRegression()).fit(X, class_labels()), X)
+
+
+@case
 def set_output_pandas_scaler() -> Case:
     X = features()
     return Case(StandardScaler().set_output(transform="pandas").fit(X), X)

@@ -86,6 +86,32 @@ def test_a_re_exported_foreign_class_is_not_trusted() -> None:
         satchel.loads(forged)
 
 
+def test_pandas_dtype_classes_are_trusted_as_values() -> None:
+    """pandas' dtype classes load as values with no trusted= argument: a column selector of
+    [pd.CategoricalDtype, pd.StringDtype] saves, loads and selects as it was fitted."""
+    import pandas as pd
+    from sklearn.compose import make_column_selector, make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.DataFrame({"plan": pd.Categorical(["basic", "pro", "basic"]),
+                          "region": pd.array(["n", "s", "s"], dtype="string"),
+                          "seats": [1, 2, 3]})
+    model = make_column_transformer((OneHotEncoder(), make_column_selector(
+        dtype_include=[pd.CategoricalDtype, pd.StringDtype]))).fit(frame)
+    loaded = satchel.loads(satchel.dumps(model))
+    assert loaded.transformers[0][2].dtype_include == [pd.CategoricalDtype, pd.StringDtype]
+    np.testing.assert_array_equal(loaded.transform(frame), model.transform(frame))
+
+
+def test_a_re_exported_pandas_dtype_class_is_not_trusted() -> None:
+    """A dtype class named by a module that only imports it is refused, as sklearn's are."""
+    from tests.hostile_tools import rewrite_tree
+
+    forged = rewrite_tree(satchel.dumps(1), {"$": "type", "name": "pandas.core.api:Int64Dtype"})
+    with pytest.raises(satchel.UntrustedTypesError, match="not a type that satchel trusts"):
+        satchel.loads(forged)
+
+
 def test_ordered_dict_loads_with_no_trusted_argument() -> None:
     """An OrderedDict (trusted by default, rebuilt by calling its class) loads as saved."""
     value = {"x": collections.OrderedDict(b=1, a=[2, 3])}
@@ -125,6 +151,11 @@ def test_scikit_learn_utilities_wait_for_trust() -> None:
     ("type", "numpy:float64", True),
     ("type", "builtins:float", True),
     ("type", "builtins:eval", False),
+    ("type", "pandas:CategoricalDtype", True),
+    ("type", "pandas.core.dtypes.dtypes:CategoricalDtype", True),  # pandas 2's module
+    ("class", "pandas:Int64Dtype", False),  # an instance is a pandas dtype node
+    ("type", "pandas:DataFrame", False),
+    ("type", "pandas.tests.extension.decimal.array:DecimalDtype", False),
     ("construct", "sklearn.tree._tree:Tree", True),
     ("construct", "collections:OrderedDict", True),
     ("construct", "collections:defaultdict", False),

@@ -100,6 +100,9 @@ TRUSTED_FUNCTIONS = frozenset({
     "sklearn.utils.validation:check_array",
     "scipy._lib.array_api_compat.numpy._aliases:asarray",
 })
+#: Module parts of pandas whose classes are never trusted by default (its test suite's
+#: example extension dtypes).
+_UNSAFE_PANDAS_PARTS = frozenset({"tests", "_testing", "conftest"})
 _BUILTIN_TYPES = frozenset({"int", "float", "complex", "str", "bytes", "bool", "object"})
 _UFUNC_MODULES = frozenset({"numpy", "scipy.special", "scipy.special._ufuncs"})
 
@@ -158,6 +161,14 @@ def _is_sklearn_module(module: str) -> bool:
     return parts[0] == "sklearn" and not _UNSAFE_SKLEARN_PARTS.intersection(parts)
 
 
+def _is_pandas_dtype_name(module: str, qualname: str) -> bool:
+    """Whether ``module:qualname`` may name one of pandas' dtype classes (checked to be one
+    after import): data types, as numpy's scalar types are."""
+    parts = module.split(".")
+    return (parts[0] == "pandas" and not _UNSAFE_PANDAS_PARTS.intersection(parts)
+            and "." not in qualname and qualname.endswith("Dtype"))
+
+
 def default_trusts(role: Role, name: str) -> bool:
     """Whether satchel trusts ``name`` in ``role`` with no help from the user."""
     verdict = _VERDICTS.get((role, name))
@@ -182,6 +193,8 @@ def _default_verdict(role: Role, name: str) -> bool:
             and "." not in qualname)
     if role == "type" and (module == "numpy" or (module == "builtins"
                                                   and qualname in _BUILTIN_TYPES)):
+        return True
+    if role == "type" and _is_pandas_dtype_name(module, qualname):
         return True
     if module == "sklearn.metrics._dist_metrics" and qualname.startswith("PyFunc"):
         return False  # holds an arbitrary Python callable
@@ -281,6 +294,11 @@ def _check_default_target(role: Role, name: str, module: str, qualname: str,
         ok = isinstance(target, type) and (
             issubclass(target, np.generic) or getattr(builtins, qualname, None) is target
         )
+    elif role == "type" and _is_pandas_dtype_name(module, qualname):
+        from pandas.api.extensions import ExtensionDtype  # noqa: PLC0415 - imported already
+
+        ok = (isinstance(target, type) and issubclass(target, ExtensionDtype)
+              and target.__module__ == module and target.__qualname__ == qualname)
     else:
         ok = (
             isinstance(target, type)
