@@ -68,13 +68,8 @@ def _pandas_kind(value: Any) -> str | None:
     return name if name in _KINDS else None
 
 
-def _is_pandas_value(value: Any) -> bool:
-    """A missing-value marker or an extension dtype of plain data."""
-    kind = type(value)
-    return kind.__module__.split(".")[0] == "pandas" and kind.__name__ in _VALUE_CLASSES
-
-
 def _encode_value(encoder: Encoder, value: Any) -> Node:
+    """A missing-value marker or an extension dtype of plain data."""
     name = type(value).__name__
     if name in ("NAType", "NaTType"):
         return {"$": "pandas", "kind": name[:-len("Type")]}
@@ -116,6 +111,8 @@ def _name(encoder: Encoder, name: Any) -> Any:
 
 
 def _encode_pandas(encoder: Encoder, value: Any) -> Node:
+    if type(value).__name__ in _VALUE_CLASSES:
+        return _encode_value(encoder, value)
     index_of_columns = _INDEX_OF_COLUMNS.get()
     node: Node = _within(False, lambda: _encode_parts(encoder, value, index_of_columns))
     if node["kind"] in ("Series", "DataFrame"):
@@ -304,13 +301,14 @@ def _index_dtype(values: Any) -> Any:
 
 
 def _is_pandas(value: Any) -> bool:
-    """One of the kinds stored, or another Index (MultiIndex, DatetimeIndex...), refused."""
+    """One of the kinds stored, a value stored by name, or another Index (MultiIndex,
+    DatetimeIndex...), refused."""
     kind = type(value)
     return kind.__module__.split(".")[0] == "pandas" and (
-        kind.__name__ in _KINDS or kind.__name__.endswith("Index"))
+        kind.__name__ in _KINDS or kind.__name__ in _VALUE_CLASSES
+        or kind.__name__.endswith("Index"))
 
 
 BY_PREDICATE.append((_is_pandas, _encode_pandas))
-BY_PREDICATE.append((_is_pandas_value, _encode_value))
 MEMOIZED.add(_encode_pandas)
 BY_KIND["pandas"] = _decode_pandas
