@@ -441,6 +441,15 @@ def test_multi_output_probabilities_of_different_widths(rows: np.ndarray[Any, An
         satchel.loads(forge_check_outputs(data, shift), verify=True)
 
 
+def _saved_with_check(model: Any, frame: pd.DataFrame) -> tuple[Any, pd.DataFrame]:
+    """``model`` saved with ``frame`` as its sample and loaded with verify=True, no warning
+    allowed; and the check sample's input as stored."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = satchel.loads(satchel.dumps(model, sample=frame), verify=True)
+    return loaded, decode_inline(loaded.metadata["check"]["tree"], TrustPolicy())["input"]
+
+
 def test_a_pyarrow_backed_sample_keeps_its_check() -> None:
     """read_parquet(dtype_backend="pyarrow") gives int64[pyarrow], double[pyarrow] and
     string[pyarrow] columns: the check sample holds their numpy (or nullable) equivalents
@@ -457,11 +466,8 @@ def test_a_pyarrow_backed_sample_keeps_its_check() -> None:
     model = make_pipeline(ColumnTransformer([("n", SimpleImputer(), ["a", "n", "k", "flag"]),
                                              ("c", OneHotEncoder(), ["city"])]),
                           LogisticRegression()).fit(frame, np.arange(40) % 2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        loaded = satchel.loads(satchel.dumps(model, sample=frame), verify=True)
+    loaded, stored = _saved_with_check(model, frame)
     assert loaded.metadata["check"]["rows"] == 40
-    stored = decode_inline(loaded.metadata["check"]["tree"], TrustPolicy())["input"]
     assert [str(d) for d in stored.dtypes] == ["float64", "Int64", "uint8", "bool",
                                                "string"]
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
@@ -479,11 +485,8 @@ def test_a_sample_read_from_parquet_with_pyarrow_keeps_its_check(tmp_path: Any) 
     model = make_pipeline(ColumnTransformer([("c", OneHotEncoder(), ["city"])],
                                             remainder="passthrough"),
                           LogisticRegression()).fit(frame, np.arange(40) % 2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        loaded = satchel.loads(satchel.dumps(model, sample=frame), verify=True)
+    loaded, stored = _saved_with_check(model, frame)
     assert loaded.metadata["check"]["rows"] == 40
-    stored = decode_inline(loaded.metadata["check"]["tree"], TrustPolicy())["input"]
     assert [str(d) for d in stored.dtypes] == ["string", "float64"]
 
 
@@ -503,11 +506,8 @@ def test_a_categorical_read_from_parquet_with_pyarrow_keeps_its_check(tmp_path: 
     text = make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder())
     model = make_pipeline(ColumnTransformer([("c", text, ["city"])], remainder="passthrough"),
                           LogisticRegression()).fit(fitted, np.arange(40) % 2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        loaded = satchel.loads(satchel.dumps(model, sample=frame), verify=True)
+    loaded, stored = _saved_with_check(model, frame)
     assert loaded.metadata["check"]["rows"] == 40
-    stored = decode_inline(loaded.metadata["check"]["tree"], TrustPolicy())["input"]
     assert [str(d) for d in stored.dtypes] == ["category", "float64"]
     assert stored["city"].isna().sum() == 8
 

@@ -61,6 +61,17 @@ def _schema(data: bytes) -> dict[str, Any]:
     return dict(satchel.inspect(io.BytesIO(data)).header.metadata["schema"])
 
 
+def _city_pipeline() -> Pipeline:
+    """Missing cities filled with the commonest, one-hot encoded; x passed through."""
+    from sklearn.impute import SimpleImputer
+
+    text = Pipeline([("fill", SimpleImputer(strategy="most_frequent")),
+                     ("code", OneHotEncoder())])
+    return Pipeline([("columns", ColumnTransformer([("text", text, ["city"])],
+                                                   remainder="passthrough")),
+                     ("model", LogisticRegression())])
+
+
 def test_frame_schema_from_sample(churn: Any, frame: pd.DataFrame) -> None:
     """A DataFrame sample gives names in order, dtypes, kinds and nullability of every column."""
     assert _schema(satchel.dumps(churn, sample=frame))["input"] == {"kind": "frame", "columns": [
@@ -246,17 +257,12 @@ def test_text_of_another_dtype_is_given_the_schemas(dtype: str) -> None:
     column, from read_parquet or a nullable frame; None in objects, from JSON), is cast to
     the schema's dtype: a pipeline fitted on pandas 3's str, whose missing values are NaN,
     raised 'boolean value of NA is ambiguous' on NA and took None for an unknown category."""
-    from sklearn.impute import SimpleImputer
 
     rng = np.random.default_rng(0)
     city = pd.Series(rng.choice(["oslo", "rome", "lima"], 60))
     city[::4] = None
     frame = pd.DataFrame({"city": city, "x": rng.normal(size=60)})
-    text = Pipeline([("fill", SimpleImputer(strategy="most_frequent")),
-                     ("code", OneHotEncoder())])
-    pipeline = Pipeline([("columns", ColumnTransformer([("text", text, ["city"])],
-                                                       remainder="passthrough")),
-                         ("model", LogisticRegression())]).fit(frame, frame["x"] > 0)
+    pipeline = _city_pipeline().fit(frame, frame["x"] > 0)
     loaded = satchel.loads(satchel.dumps(pipeline, sample=frame))
     given = frame.astype({"city": dtype})
     given["city"] = given["city"].where(frame["city"].notna(), None)
@@ -292,17 +298,12 @@ def test_a_categorical_with_missing_values_takes_text_with_pandas_na(tmp_path: A
     """A categorical of text with missing values, read back from Parquet as pandas' string
     dtype or as a pyarrow dictionary (whose missing values are pandas' NA), is given to the
     model as a categorical: the encoder raised 'boolean value of NA is ambiguous'."""
-    from sklearn.impute import SimpleImputer
 
     rng = np.random.default_rng(0)
     city = pd.Series(rng.choice(["oslo", "rome", "lima"], 60))
     city[::4] = None
     frame = pd.DataFrame({"city": city.astype("category"), "x": rng.normal(size=60)})
-    text = Pipeline([("fill", SimpleImputer(strategy="most_frequent")),
-                     ("code", OneHotEncoder())])
-    pipeline = Pipeline([("columns", ColumnTransformer([("text", text, ["city"])],
-                                                       remainder="passthrough")),
-                         ("model", LogisticRegression())]).fit(frame, frame["x"] > 0)
+    pipeline = _city_pipeline().fit(frame, frame["x"] > 0)
     loaded = satchel.loads(satchel.dumps(pipeline, sample=frame))
     frame.astype({"city": "string"}).to_parquet(tmp_path / "strings.parquet")
     frame.to_parquet(tmp_path / "categories.parquet")
@@ -399,17 +400,12 @@ def test_text_with_pandas_na_for_a_column_of_objects_gets_nan(dtype: str) -> Non
     """Text whose missing values are pandas' NA, for a column the sample held as objects
     (pandas 2's text, whose missing values are NaN), is given as objects with NaN: the
     pipeline raised 'boolean value of NA is ambiguous'."""
-    from sklearn.impute import SimpleImputer
 
     rng = np.random.default_rng(0)
     city = pd.Series(rng.choice(["oslo", "rome", "lima"], 60), dtype=object)
     city[::4] = np.nan
     frame = pd.DataFrame({"city": city, "x": rng.normal(size=60)})
-    text = Pipeline([("fill", SimpleImputer(strategy="most_frequent")),
-                     ("code", OneHotEncoder())])
-    pipeline = Pipeline([("columns", ColumnTransformer([("text", text, ["city"])],
-                                                       remainder="passthrough")),
-                         ("model", LogisticRegression())]).fit(frame, frame["x"] > 0)
+    pipeline = _city_pipeline().fit(frame, frame["x"] > 0)
     loaded = satchel.loads(satchel.dumps(pipeline, sample=frame))
     assert loaded.input_schema is not None
     assert loaded.input_schema.columns[0] == Column("city", "object", "string", True)

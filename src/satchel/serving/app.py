@@ -129,9 +129,15 @@ class Server:
                 return served.plan.run(method, rows)
         return getattr(served.model.unwrap(), method)(rows.frame())
 
-    def _checked_call(self, served: Served, method: str, rows: Any) -> Any:
+    @staticmethod
+    def _checked(served: Served, method: str, rows: Any
+                 ) -> tuple[tuple[Served, str, bool], Any]:
+        """(the call's key, ``rows`` checked against the model's schema)."""
         checked = rows if isinstance(rows, Columns) else served.model.validate(rows)
-        return self._call((served, method, isinstance(checked, Columns)), checked)
+        return (served, method, isinstance(checked, Columns)), checked
+
+    def _checked_call(self, served: Served, method: str, rows: Any) -> Any:
+        return self._call(*self._checked(served, method, rows))
 
     def preload(self) -> None:
         """Load the model now, before serving (``satchel serve`` does, then forks any workers)."""
@@ -232,8 +238,7 @@ class Server:
                                f" {list(served.methods)}")
         if _count(rows) != 1:
             return await asyncio.to_thread(self._checked_call, served, method, rows)
-        checked = rows if isinstance(rows, Columns) else served.model.validate(rows)
-        key = (served, method, isinstance(checked, Columns))
+        key, checked = self._checked(served, method, rows)
         if self.batcher is not None:
             return await self.batcher.submit(key, checked)
         return self._call(key, checked)
