@@ -10,13 +10,14 @@ modules (not those of an installed library); it is only ever executed by
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from satchel import environment
@@ -56,12 +57,13 @@ def describe(uses: Iterable[tuple[Any, str]], embed_source: bool) -> list[dict[s
         if not default_trusts(role, name):
             module, _ = split_name(name)
             modules.setdefault(module, []).append(dotted(name))
+    read = functools.cache(_source)  # a module's source is read once per save
     if embed_source:  # the embedded modules run alone: they need the own modules they import
-        for module in _imported_own_modules(list(modules)):
+        for module in _imported_own_modules(list(modules), read):
             modules.setdefault(module, [])
     records = []
     for module, names in sorted(modules.items()):
-        source = _source(module)
+        source = read(module)
         distribution = environment.distribution_of(module)
         record: dict[str, Any] = {
             "module": module,
@@ -85,12 +87,12 @@ def _library(module: str, distribution: str | None) -> bool:
     return not environment.is_editable(distribution)
 
 
-def _imported_own_modules(modules: list[str]) -> set[str]:
+def _imported_own_modules(modules: list[str], read: Callable[[str], str | None]) -> set[str]:
     """The user's own modules (not a library's) that those of ``modules`` import, directly
-    or not."""
+    or not; ``read`` gives a module's source."""
     found, pending = set(modules), [module for module in modules if _own(module)]
     while pending:
-        for imported in _imports(pending.pop()) - found:
+        for imported in _imports(pending.pop(), read) - found:
             if _own(imported):
                 found.add(imported)
                 pending.append(imported)
@@ -101,9 +103,9 @@ def _own(module: str) -> bool:
     return module != "__main__" and not _library(module, environment.distribution_of(module))
 
 
-def _imports(module: str) -> set[str]:
+def _imports(module: str, read: Callable[[str], str | None]) -> set[str]:
     """The loaded modules that the import statements in the source of ``module`` name."""
-    source = _source(module)
+    source = read(module)
     package = getattr(sys.modules.get(module), "__package__", None) or ""
     names: set[str] = set()
     for node in ast.walk(ast.parse(source or "")):
