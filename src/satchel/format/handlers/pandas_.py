@@ -23,12 +23,11 @@ from satchel.format.decoder import BY_KIND, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, MEMOIZED, Encoder, Node
 
 _KINDS = ("Index", "RangeIndex", "Series", "DataFrame", "Categorical", "CategoricalDtype")
-#: Extension dtypes rebuilt with pd.array(values, dtype=name).
-_EXTENSION_DTYPE = re.compile(
-    r"str|string(\[python\]|\[pyarrow\])?|U?Int(8|16|32|64)|Float(32|64)|boolean")
 #: Extension dtypes stored as values by their name; a StringDtype adds its storage and
 #: missing-value marker.
 _DATA_DTYPE = re.compile(r"U?Int(8|16|32|64)|Float(32|64)|boolean")
+#: Extension dtypes rebuilt with pd.array(values, dtype=name).
+_EXTENSION_DTYPE = re.compile(rf"str|string(\[python\]|\[pyarrow\])?|{_DATA_DTYPE.pattern}")
 #: pandas' classes of the values stored by name: its markers and plain-data dtypes.
 _VALUE_CLASSES = frozenset({"NAType", "NaTType", "StringDtype", "BooleanDtype", "Float32Dtype",
                             "Float64Dtype", *(f"{sign}Int{bits}Dtype" for sign in ("", "U")
