@@ -320,3 +320,31 @@ def test_the_dictionary_flag_without_zlib_is_refused() -> None:
     data = container.preamble(header, container.FLAG_HEADER_DICTIONARY) + header
     with pytest.raises(satchel.FormatError, match="reserved preamble bytes"):
         satchel.loads(data + bytes(container.align(len(data)) - len(data)))
+
+
+def test_a_raised_node_limit_is_the_one_a_range_is_read_under(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user who trusts a file past a limit raises satchel.format.container's constant, as
+    FORMAT.md says: a range of more than MAX_NODES numbers was still refused, its handler
+    holding the value the constant had at import."""
+    longest = container.MAX_NODES + 1
+    data = b"".join(container.serialize({"$": "range", "v": [0, longest, 1]}, [], {}))
+    with pytest.raises(satchel.LimitError, match="a range holds at most 1000000 numbers"):
+        satchel.loads(data)
+    monkeypatch.setattr(container, "MAX_NODES", longest)
+    assert satchel.loads(data) == range(longest)
+
+
+def test_the_tree_is_counted_under_the_container_node_limit(
+        monkeypatch: pytest.MonkeyPatch, xy: tuple[Any, Any]) -> None:
+    """The object tree's node count follows satchel.format.container.MAX_NODES as set when
+    the file is read: the decoder kept the value of its import, so changing the constant
+    (to read a file past it) changed only the header's count."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    forest = RandomForestClassifier(n_estimators=50, max_depth=2, random_state=0,
+                                    n_jobs=1).fit(*xy)
+    data = satchel.dumps(forest)
+    monkeypatch.setattr(container, "MAX_NODES", 1000)
+    with pytest.raises(satchel.LimitError, match="the object tree holds more than 1000 nodes"):
+        satchel.loads(data)

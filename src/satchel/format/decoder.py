@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import FormatError, LimitError, SatchelError, UntrustedTypesError
-from satchel.format.container import MAX_NODES, Header
+from satchel.format import container
+from satchel.format.container import Header
 from satchel.format.reader import Source
 from satchel.format.trust import ROLES, Role, TrustPolicy, dotted
 
@@ -48,6 +49,7 @@ def collect_names(tree: Node) -> set[tuple[Role, str]]:
     uses: set[tuple[Role, str]] = set()
     level: list[Node] = [tree] if type(tree) in _CONTAINERS else []
     count = depth = 0
+    limit = container.MAX_NODES  # read now: a user may raise it
     while level:
         if depth > MAX_DEPTH:
             raise LimitError(f"the object tree nests deeper than {MAX_DEPTH} levels")
@@ -83,8 +85,9 @@ def collect_names(tree: Node) -> set[tuple[Role, str]]:
                 if kind == "pandas" and "dtype" in node:  # a Categorical's dtype is a node
                     children.append(node["dtype"])
             below += [child for child in children if type(child) in _CONTAINERS]
-        if count > MAX_NODES:
-            raise LimitError(f"the object tree holds more than {MAX_NODES} nodes")
+        if count > limit:
+            raise LimitError(f"the object tree holds more than {limit} nodes"
+                             " (satchel.format.container.MAX_NODES)")
         level = below
         depth += 1
     return uses

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import FormatError, LimitError
-from satchel.format.container import MAX_NODES
+from satchel.format import container
 from satchel.format.decoder import BY_KIND, SCALARS, Decoder, required
 from satchel.format.encoder import BY_TYPE, MAX_INT_DIGITS, Encoder, Node
 
@@ -328,11 +328,11 @@ def _range_problem(numbers: range) -> str | None:
     could list itself.
     """
     try:
-        if len(numbers) <= MAX_NODES:
+        if len(numbers) <= container.MAX_NODES:
             return None
     except OverflowError:  # more than sys.maxsize numbers
         pass
-    return (f"a range holds at most {MAX_NODES} numbers"
+    return (f"a range holds at most {container.MAX_NODES} numbers"
             f" (satchel.format.container.MAX_NODES), found {str(numbers)[:80]}")
 
 

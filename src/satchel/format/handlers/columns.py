@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import FormatError
+from satchel.format import container
 from satchel.format.container import (
     INLINE_MAX,
-    MAX_NODES,
     Joined,
     known_dtype,
     storable_arrays,
@@ -222,8 +222,8 @@ def _stackable(encoder: Encoder, values: list[Any]) -> bool:
 def decode_members(decoder: Decoder, node: dict[str, Any]) -> list[Any]:
     """The members an ``objs``/``news`` node holds (grouped by ``rows`` if it has them)."""
     name, count = node["cls"], required(node, "n", int)
-    if not 1 <= count <= MAX_NODES:
-        raise FormatError(f"an {node['$']!r} node must hold 1 to {MAX_NODES} members")
+    if not 1 <= count <= container.MAX_NODES:
+        raise FormatError(f"an {node['$']!r} node must hold 1 to {container.MAX_NODES} members")
     batch = COLUMNAR.get(name, Batch())
     args: list[tuple[Any, ...]] = [()] * count
     if node["$"] == "news":

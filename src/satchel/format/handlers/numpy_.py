@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import FormatError
+from satchel.format import container
 from satchel.format.container import (
     INLINE_MAX,
-    MAX_NDIM,
     check_ndim,
     check_text,
     dtype_from_json,
@@ -82,9 +82,9 @@ def inline_array(node: dict[str, Any]) -> np.ndarray[Any, Any]:
     """The array an inline ``nd`` node (``dtype``, ``shape``, ``b64``) holds."""
     dtype = dtype_from_json(node.get("dtype"), "nd.dtype")
     shape = required(node, "shape", list)
-    if len(shape) > MAX_NDIM or not all(type(n) is int and n >= 0 for n in shape):
-        raise FormatError(f"an inline array needs a shape of at most {MAX_NDIM} non-negative"
-                          " sizes")
+    if len(shape) > container.MAX_NDIM or not all(type(n) is int and n >= 0 for n in shape):
+        raise FormatError(f"an inline array needs a shape of at most {container.MAX_NDIM}"
+                          " non-negative sizes")
     try:
         data = bytearray(base64.b64decode(required(node, "b64", str), validate=True))
     except ValueError as exc:
@@ -106,10 +106,10 @@ def inline_array(node: dict[str, Any]) -> np.ndarray[Any, Any]:
 
 def _decode_objarray(decoder: Decoder, node: dict[str, Any]) -> np.ndarray[Any, Any]:
     shape = required(node, "shape", list)
-    if len(shape) > MAX_NDIM or not all(type(n) is int and 0 <= n <= _MAX_OBJECTS
+    if len(shape) > container.MAX_NDIM or not all(type(n) is int and 0 <= n <= _MAX_OBJECTS
                                         for n in shape):
-        raise FormatError(f"an objarray shape holds at most {MAX_NDIM} sizes, each from 0 to"
-                          f" {_MAX_OBJECTS}")
+        raise FormatError(f"an objarray shape holds at most {container.MAX_NDIM} sizes, each"
+                          f" from 0 to {_MAX_OBJECTS}")
     if "strs" in node:
         items: list[Any] = unpack_strings(decoder, required(node, "strs", dict))
     elif "objs" in node:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import FormatError, LimitError, SatchelError
-from satchel.format.container import MAX_NODES
+from satchel.format import container
 from satchel.format.decoder import BY_KIND, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, MEMOIZED, Encoder, Node
 
@@ -52,9 +52,9 @@ def _within(index_of_columns: bool, make: Callable[[], Any]) -> Any:
 
 def _range_index_problem(length: int, index_of_columns: bool) -> str | None:
     """What is wrong with a RangeIndex of ``length`` numbers where it stands, or None."""
-    if length <= MAX_NODES or index_of_columns:
+    if length <= container.MAX_NODES or index_of_columns:
         return None
-    return (f"a RangeIndex of {length} numbers: one holds at most {MAX_NODES}"
+    return (f"a RangeIndex of {length} numbers: one holds at most {container.MAX_NODES}"
             " (satchel.format.container.MAX_NODES) unless it is the index of a Series, or of"
             " a DataFrame with columns, which are as long")
 
