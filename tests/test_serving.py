@@ -1002,6 +1002,19 @@ def test_a_csv_row_longer_than_the_header_says_both_lengths(client: httpx.Client
         response.json()["message"])
 
 
+def test_a_trailing_comma_is_read_as_the_end_of_each_row(client: httpx.Client,
+                                                         frame: pd.DataFrame,
+                                                         model: Any) -> None:
+    """An empty last value on the first row (a trailing comma) ends every row, as pandas reads
+    it with index_col=False: each value stays under its name, on the rows with one and without."""
+    rows = frame[:3]
+    lines = rows.to_csv(index=False).splitlines()
+    body = "\n".join([lines[0], lines[1] + ",", lines[2], lines[3] + ","]) + "\n"
+    response = client.post("/invocations", content=body.encode(), headers=CSV)
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == model.predict(rows).tolist()
+
+
 def test_unknown_method_in_the_query(client: httpx.Client, frame: pd.DataFrame) -> None:
     """?method=NAME for a method the model lacks is a 400 that lists the methods it has."""
     response = client.post("/invocations?method=transform", json=records(frame[:1]))
