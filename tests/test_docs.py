@@ -139,3 +139,38 @@ def test_serving_docs_name_every_option_of_serve_and_predict() -> None:
                for o in a.option_strings if o.startswith("--") and o != "--help"]
     assert [o for o in options if f"`{o}" not in text] == []
     assert [m for m in METHODS if f"`{m}`" not in text] == []
+
+
+def commands_and_options() -> list[tuple[str, list[str]]]:
+    """Each command of ``satchel`` (the registry's included) with its long options, but for
+    argparse's own ``--help`` and ``--version``."""
+    import argparse
+
+    from satchel.cli import build_parser
+
+    found: list[tuple[str, list[str]]] = []
+    parsers = [("satchel", build_parser())]
+    while parsers:
+        path, parser = parsers.pop()
+        options: list[str] = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers += [(f"{path} {name}", sub) for name, sub in action.choices.items()]
+            elif not isinstance(action, argparse._HelpAction | argparse._VersionAction):
+                options += [o for o in action.option_strings if o.startswith("--")]
+        found.append((path, options))
+    return found
+
+
+def test_every_command_and_option_is_in_the_docs() -> None:
+    """Each command and each of its long options is named in the README or a document in
+    docs/: satchel untrusted, inspect --max-rows, registry gc --grace, alias --delete and
+    the --description of register and tag were in none."""
+    import re
+
+    text = "\n".join((ROOT / document).read_text() for document in DOCUMENTS)
+    missing = [path for path, _ in commands_and_options()
+               if path != "satchel" and not re.search(rf"{re.escape(path)}\b", text)]
+    missing += [f"{path} {option}" for path, options in commands_and_options()
+                for option in options if not re.search(rf"{re.escape(option)}(?![\w-])", text)]
+    assert missing == []
