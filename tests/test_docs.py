@@ -188,3 +188,38 @@ def test_trust_docs_name_the_default_lists() -> None:
     missing = [part for part in trust._UNSAFE_SKLEARN_PARTS if f"`{part}`" not in text]
     missing += [name for name in named if f"{name.split(':')[1]}`" not in text]
     assert sorted(missing) == []
+
+
+def test_format_spec_states_the_reader_constants() -> None:
+    """FORMAT.md's version, limits and thresholds are the values of the constants the reader
+    and writer use."""
+    from satchel.format import container, decoder, encoder, reader, writer
+    from satchel.format.handlers import builtins
+
+    mib = 1 << 20
+    text = " ".join((ROOT / "docs" / "FORMAT.md").read_text().split())
+    stated = [
+        f"# The satchel file format, version {container.FORMAT_MAJOR}.{container.FORMAT_MINOR}",
+        f"| 10 | 2 | minor version | `{container.FORMAT_MINOR}` (u16) |",
+        f"`header_len` is at most {container.MAX_HEADER_BYTES // mib} MiB",
+        f"The header inflates to at most {container.MAX_HEADER_BYTES // mib} MiB",
+        f"holds at most {container.MAX_NODES:,} JSON objects and arrays",
+        f"At most {container.MAX_ARRAYS:,} arrays",
+        f"itemsize at most {container.MAX_ITEMSIZE // mib} MiB",
+        f"at most {container.MAX_NDIM} dimensions",
+        f"at most `max({container.MAX_COMPRESSION_RATIO} * length, 1 MiB)`",
+        f"nests at most {decoder.MAX_DEPTH} levels and holds at most {container.MAX_NODES:,} nodes",
+        f"a `range` holds at most {container.MAX_NODES:,} numbers",
+        f"at most {encoder.MAX_INT_DIGITS} digits",
+        f"arrays of at most {container.INLINE_MAX} bytes stored inline",
+        f"headers of {container._HEADER_ZLIB_FROM} bytes or more",
+        f"(level {container._HEADER_LEVEL})",
+        f"hold {writer.STREAM_FROM // mib} MiB or more",
+        f"hashing each {writer._CHUNK // mib} MiB chunk",
+        f"of the same width, plus {writer._HEADER_SLACK} bytes",
+        f"each group of about {reader.CHUNK // mib} MiB",
+        f"a full load reads a file of {reader._WHOLE_BELOW // mib} MiB or more",
+        f"are packed (`strs`, `strdict`, `objarray` with `strs`) from {builtins.PACK_FROM}"
+        " elements on",
+    ]
+    assert [phrase for phrase in stated if phrase not in text] == []
