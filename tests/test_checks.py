@@ -73,6 +73,15 @@ def test_sample_rows_is_configurable(tmp_path: Path, classifier: Any,
     assert stored["input"].shape == (10, 4)
 
 
+def test_dumps_takes_sample_rows_as_save_does(classifier: Any,
+                                             rows: np.ndarray[Any, Any]) -> None:
+    """dumps(sample_rows=) keeps that many rows, as save does: dumps, documented as giving the
+    bytes save writes, took no sample_rows and always kept 100."""
+    count, stored = _stored(satchel.dumps(classifier, sample=rows, sample_rows=10))
+    assert count == 10
+    assert stored["input"].shape == (10, 4)
+
+
 def test_transform_outputs_are_stored(rows: np.ndarray[Any, Any]) -> None:
     """A transformer's sample stores its transform output."""
     scaler = StandardScaler().fit(rows)

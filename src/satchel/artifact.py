@@ -119,10 +119,11 @@ def save_model(model: Model, file: str | os.PathLike[str]) -> None:
 
 
 def dumps(obj: Any, *, sample: Any = None, compress: Codec | None = None,
-          metadata: dict[str, Any] | None = None, embed_source: bool = False) -> bytes:
-    """The bytes :func:`save` would write."""
+          metadata: dict[str, Any] | None = None, embed_source: bool = False,
+          sample_rows: int = checks.DEFAULT_ROWS) -> bytes:
+    """The bytes :func:`save` would write, given the same keywords."""
     tree, arrays, record = _encode(obj, sample=sample, compress=compress, metadata=metadata,
-                                   embed_source=embed_source, sample_rows=checks.DEFAULT_ROWS)
+                                   embed_source=embed_source, sample_rows=sample_rows)
     return b"".join(container.serialize(tree, arrays, record, compress))
 
 
