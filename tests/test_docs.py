@@ -223,3 +223,26 @@ def test_format_spec_states_the_reader_constants() -> None:
         " elements on",
     ]
     assert [phrase for phrase in stated if phrase not in text] == []
+
+
+def test_every_public_name_and_keyword_is_in_the_docs() -> None:
+    """Each name satchel exports, and each keyword of its functions and of Registry's
+    methods, is named in the README or a document in docs/: dumps, verify's Verification,
+    sample_rows, include_archived and ConflictError were in none."""
+    import inspect
+    import re
+
+    import satchel
+
+    text = "\n".join((ROOT / document).read_text() for document in DOCUMENTS)
+    functions = [getattr(satchel, name) for name in satchel.__all__
+                 if inspect.isfunction(getattr(satchel, name))]
+    functions += [satchel.Registry, *(method for name, method in vars(satchel.Registry).items()
+                                      if inspect.isfunction(method) and name[0] != "_")]
+    keywords = {(f.__qualname__, p.name) for f in functions  # past self or the target
+                for p in [*inspect.signature(f).parameters.values()][1:]
+                if p.kind is p.KEYWORD_ONLY or p.default is not p.empty}
+    missing = [n for n in satchel.__all__ if not re.search(rf"\b{n}\b", text)]
+    missing += [f"{where}({name}=)" for where, name in sorted(keywords)
+                if not re.search(rf"\b{name}\b", text)]
+    assert missing == []
