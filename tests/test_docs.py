@@ -246,3 +246,42 @@ def test_every_public_name_and_keyword_is_in_the_docs() -> None:
     missing += [f"{where}({name}=)" for where, name in sorted(keywords)
                 if not re.search(rf"\b{name}\b", text)]
     assert missing == []
+
+
+def test_documents_state_the_constants() -> None:
+    """The tolerances, sizes and limits that ARTIFACTS.md, REGISTRY.md and SERVING.md give
+    are the values of the constants the code uses."""
+    import inspect
+
+    from satchel import checks, metadata, schema
+    from satchel.registry import names
+    from satchel.serving import app, batching, inputs
+
+    def said(document: str) -> str:
+        return " ".join((ROOT / "docs" / document).read_text().split())
+
+    def short(tolerance: float) -> str:
+        return f"{tolerance:.0e}".replace("e-0", "e-")
+
+    batch_rows = inspect.signature(batching.Batcher).parameters["max_rows"].default
+    stated = {
+        "ARTIFACTS.md": [
+            f"`sample_rows=`, {checks.DEFAULT_ROWS} by default; at most"
+            f" {checks.MAX_BYTES >> 20} MiB of JSON",
+            f"`|saved - current| <= {short(checks.ATOL)} + {short(checks.RTOL)} * |saved|`",
+            f"as far as {schema.HINT_COMPARISONS:,} name comparisons go",
+            f"A dtype name is at most {metadata.MAX_DTYPE_NAME} characters",
+        ],
+        "REGISTRY.md": [
+            f"at most {metadata.MAX_DEPTH} levels deep",
+            f"are 1 to {names.MAX_LENGTH} letters",
+            f"A version number is a whole number from 1 to 2**{names.MAX_VERSION.bit_length()}-1",
+        ],
+        "SERVING.md": [
+            f"bodies of {app.PARSE_OFF_LOOP_BYTES >> 10} KiB or more are parsed in one",
+            f"(up to {batch_rows} rows, one call per model and method)",
+            f"over {inputs._EXTRA_COLUMNS} columns more than the model takes",
+            f"{['two', 'three', 'four', 'five'][inputs._SPARSE_CELLS - 2]} times as many cells",
+        ],
+    }
+    assert [(d, p) for d, phrases in stated.items() for p in phrases if p not in said(d)] == []
