@@ -348,3 +348,18 @@ def test_the_tree_is_counted_under_the_container_node_limit(
     monkeypatch.setattr(container, "MAX_NODES", 1000)
     with pytest.raises(satchel.LimitError, match="the object tree holds more than 1000 nodes"):
         satchel.loads(data)
+
+
+def test_a_raised_dimension_limit_is_the_one_an_inline_array_is_read_under(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An inline array of more than MAX_NDIM dimensions loads once the constant is raised,
+    as FORMAT.md says a user who trusts the file may do."""
+    import base64
+
+    shape = [1] * (container.MAX_NDIM + 1)
+    node = {"$": "nd", "dtype": "<f8", "shape": shape, "b64": base64.b64encode(bytes(8)).decode()}
+    data = b"".join(container.serialize(node, [], {}))
+    with pytest.raises(satchel.FormatError, match="at most 32 non-negative sizes"):
+        satchel.loads(data)
+    monkeypatch.setattr(container, "MAX_NDIM", len(shape))
+    assert satchel.loads(data).shape == tuple(shape)

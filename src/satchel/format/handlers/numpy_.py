@@ -107,7 +107,7 @@ def inline_array(node: dict[str, Any]) -> np.ndarray[Any, Any]:
 def _decode_objarray(decoder: Decoder, node: dict[str, Any]) -> np.ndarray[Any, Any]:
     shape = required(node, "shape", list)
     if len(shape) > container.MAX_NDIM or not all(type(n) is int and 0 <= n <= _MAX_OBJECTS
-                                        for n in shape):
+                                                  for n in shape):
         raise FormatError(f"an objarray shape holds at most {container.MAX_NDIM} sizes, each"
                           f" from 0 to {_MAX_OBJECTS}")
     if "strs" in node:
