@@ -285,3 +285,25 @@ def test_documents_state_the_constants() -> None:
         ],
     }
     assert [(d, p) for d, phrases in stated.items() for p in phrases if p not in said(d)] == []
+
+
+def table_under(text: str, heading: str) -> str:
+    """The first Markdown table of ``text`` below ``heading``."""
+    blocks = text.split(heading, 1)[1].split("\n\n")
+    return next(block for block in blocks if block.startswith("|"))
+
+
+def test_serving_docs_list_every_route_and_status(tmp_path: Path) -> None:
+    """SERVING.md's table of routes is the app's routes, each with its method, and its table of
+    errors gives every status satchel.serving.app.STATUS maps an error to (503 is told of with
+    /ping and /health)."""
+    from satchel.serving import app, create_app
+
+    text = (ROOT / "docs" / "SERVING.md").read_text()
+    routes = table_under(text, "## Routes").splitlines()[2:]
+    served = {f"{min(set(route.methods) - {'HEAD'})} {route.path}"
+              for route in create_app(str(tmp_path / "absent.satchel")).routes}
+    assert {line.split("`")[1] for line in routes} == served
+    errors = table_under(text, "## Errors").splitlines()[2:]
+    statuses = {status for _, status in app.STATUS} - {503}
+    assert sorted(statuses - {int(line.split("|")[1]) for line in errors}) == []
