@@ -1002,6 +1002,19 @@ def test_a_csv_row_longer_than_the_header_says_both_lengths(client: httpx.Client
         response.json()["message"])
 
 
+def test_a_later_csv_row_longer_than_the_header_says_both_lengths(client: httpx.Client) -> None:
+    """A later row with one value more than the header is refused naming its line and both
+    lengths, as the first row is: the message was pandas' own ('Error tokenizing data. C
+    error: Expected 4 fields in line 3, saw 5'), which said nothing of the header or the fix."""
+    response = client.post("/invocations", content=b"a,b,c,d\n1,2,3,4\n1,2,3,4,5\n",
+                           headers=CSV)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"] == (
+        "the body is not valid CSV: line 3 of the body has 5 values but the header names 4"
+        " columns (a, b, c, d): every row needs exactly one value per header column; remove"
+        " the extra values or name their columns in the header")
+
+
 def test_a_trailing_comma_is_read_as_the_end_of_each_row(client: httpx.Client,
                                                          frame: pd.DataFrame,
                                                          model: Any) -> None:

@@ -5,14 +5,16 @@ column followed by the values, so each value lands one column to the left of
 its name and the row is scored as if it were valid. With ``index_col=False``
 it drops the extra values instead, with only a ``ParserWarning``. Either way
 the model scores values under the wrong names, so both the server and
-``satchel predict`` read CSV here, where such a row is an error. (A later row
-with too many values already makes pandas raise ``ParserError``.)
+``satchel predict`` read CSV here, where such a row is an error. A later row
+with too many values makes pandas raise ``ParserError``, whose message is
+turned into the same one: the row's line, its length and the header's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
 #: The start of the warning pandas gives when it drops the extra values of the first row.
 _TOO_LONG = "Length of header or names does not match length of data"
+#: pandas' ParserError for a later row with more values than the header.
+_LATER_ROW = re.compile(r"Expected \d+ fields in line (\d+), saw (\d+)")
 
 
 def text_columns(schema: InputSchema | None) -> list[str]:
@@ -47,7 +51,7 @@ def read_csv(body: bytes, text: Sequence[str] = ()) -> Any:
     """A DataFrame of ``body`` (CSV with a header row), the ``text`` columns read as text.
 
     Raises:
-        RequestError: the first data row has more values than the header.
+        RequestError: a data row has more values than the header.
     """
     import pandas as pd  # noqa: PLC0415 - CSV needs the [pandas] extra
 
@@ -58,6 +62,8 @@ def read_csv(body: bytes, text: Sequence[str] = ()) -> Any:
                                dtype=dict.fromkeys(text, str) or None)
         except pd.errors.ParserWarning:
             raise _too_long(io.BytesIO(body), "the body") from None
+        except pd.errors.ParserError as exc:
+            raise _later_row(exc, io.BytesIO(body), "the body") from None
 
 
 def csv_chunks(path: str, rows: int, schema: InputSchema | None = None) -> Iterator[Any]:
@@ -70,7 +76,7 @@ def csv_chunks(path: str, rows: int, schema: InputSchema | None = None) -> Itera
     columns are parsed as dates where they can be, as the server does.
 
     Raises:
-        RequestError: the first data row has more values than the header.
+        RequestError: a data row has more values than the header.
     """
     import pandas as pd  # noqa: PLC0415 - CSV needs the [pandas] extra
 
@@ -84,6 +90,8 @@ def csv_chunks(path: str, rows: int, schema: InputSchema | None = None) -> Itera
                     chunk = next(reader, None)
                 except pd.errors.ParserWarning:
                     raise _too_long(path, repr(path)) from None
+                except pd.errors.ParserError as exc:
+                    raise _later_row(exc, path, repr(path)) from None
             if chunk is None:
                 return
             yield with_dates(chunk, schema)
@@ -130,8 +138,25 @@ def _too_long(source: Any, where: str) -> RequestError:
     if isinstance(source, io.BytesIO):
         source.seek(0)
     width = pd.read_csv(source, header=None, skiprows=1, nrows=1, dtype=str).shape[1]
+    return _longer(header, f"line 2 of {where} (its first row of data)", width)
+
+
+def _later_row(error: Exception, source: Any, where: str) -> Exception:
+    """The error for a later data row longer than the header, with its line and both
+    lengths, if pandas' ``error`` says so; else ``error`` itself."""
+    import pandas as pd  # noqa: PLC0415
+
+    found = _LATER_ROW.search(str(error))
+    if found is None:
+        return error
+    header = pd.read_csv(source, nrows=0).columns.tolist()
+    return _longer(header, f"line {found[1]} of {where}", int(found[2]))
+
+
+def _longer(header: list[Any], row: str, width: int) -> RequestError:
+    """The error for ``row`` of ``width`` values under ``header``."""
     named = ", ".join(map(str, header[:10])) + (", ..." if len(header) > 10 else "")
     return RequestError(
-        f"line 2 of {where} (its first row of data) has {width} values but the header names"
-        f" {len(header)} columns ({named}): every row needs exactly one"
-        " value per header column; remove the extra values or name their columns in the header")
+        f"{row} has {width} values but the header names {len(header)} columns ({named}):"
+        " every row needs exactly one value per header column; remove the extra values or"
+        " name their columns in the header")
