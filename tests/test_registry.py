@@ -657,6 +657,24 @@ def test_file_contents_are_refused_with_a_hint_to_pass_the_path(registry: Regist
     assert registry.register("churn", path).version == 1
 
 
+def test_a_sample_with_a_saved_model_is_refused(registry: Registry, tmp_path: Path) -> None:
+    """sample= with a .satchel file, a loaded Model or a models:/ URI is refused before
+    anything is stored: the file keeps the check sample it was saved with, and the sample
+    given was dropped without a word."""
+    path = tmp_path / "model.satchel"
+    satchel.save(model(), path)
+    registry.register("churn", path)
+    rows = _data()[0][:5]
+    for given in (path, str(path), satchel.load(path), "models:/churn/1"):
+        with pytest.raises(satchel.EncodeError, match=re.escape(
+                "register(sample=...) saves a fitted model with that check sample; a saved"
+                " model keeps the one it was saved with: save it again with"
+                " satchel.save(estimator, path, sample=...) and register that file")):
+            registry.register("churn", given, sample=rows)
+    assert [v.version for v in registry.versions("churn")] == [1]
+    assert registry.register("churn", model(), sample=rows).artifact["check_rows"] == 5
+
+
 def test_numpy_scalars_are_stored_as_python_numbers(registry: Registry) -> None:
     """Metrics, params and lineage holding numpy scalars store the numbers they hold."""
     found = registry.register(

@@ -178,7 +178,8 @@ class Registry:
                 lineage that are not JSON data (numpy scalars are taken as the Python
                 numbers they hold).
             EncodeError: ``model_or_file`` is bytes or a file object: pass the file's
-                path instead.
+                path instead. Or ``sample`` is given with a model saved already (a file,
+                a Model, a URI), which keeps the check sample it was saved with.
             ConflictError: ``gc`` with a grace period shorter than the upload
                 expired this registration's claim three times.
         """
@@ -216,6 +217,7 @@ class Registry:
         """A satchel file for what was given (a ``models:/`` URI: the version's stored
         file, which is then registered again), and whether it is a temporary one."""
         if is_model_uri(model_or_file):
+            _no_sample(sample)
             return self.store.local_path(self.resolve(str(model_or_file)).digest), False
         return _artifact_file(model_or_file, sample)
 
@@ -689,6 +691,15 @@ def _json_mapping(given: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
     return result
 
 
+def _no_sample(sample: Any) -> None:
+    """Refuse a check sample for a model saved already, which keeps its own: it was dropped."""
+    if sample is not None:
+        raise EncodeError(
+            "register(sample=...) saves a fitted model with that check sample; a saved model"
+            " keeps the one it was saved with: save it again with satchel.save(estimator,"
+            " path, sample=...) and register that file")
+
+
 def _artifact_file(model_or_file: Any, sample: Any) -> tuple[str, bool]:
     """A satchel file for what was given, and whether it is a temporary one."""
     if isinstance(model_or_file, (bytes, bytearray, memoryview, io.IOBase)) or callable(
@@ -699,6 +710,7 @@ def _artifact_file(model_or_file: Any, sample: Any) -> tuple[str, bool]:
             " object itself as a model; to register a satchel file's contents, write them to"
             " a file and pass its path")
     if isinstance(model_or_file, (str, os.PathLike)):
+        _no_sample(sample)
         if not os.path.exists(model_or_file):
             raise NotFoundError(f"no such file: {os.fspath(model_or_file)!r}")
         if not os.path.isfile(model_or_file):
@@ -712,6 +724,7 @@ def _artifact_file(model_or_file: Any, sample: Any) -> tuple[str, bool]:
     os.close(handle)
     try:
         if isinstance(model_or_file, Model):
+            _no_sample(sample)
             save_model(model_or_file, path)
         else:
             save(model_or_file, path, sample=sample)
