@@ -422,6 +422,18 @@ def test_a_csv_body_is_read_in_the_charset_its_content_type_names() -> None:
         parse(b"city\n\xd8\x00", "text/csv; charset=utf-16", None)
 
 
+def test_a_json_body_is_read_in_the_charset_its_content_type_names() -> None:
+    """application/json; charset=latin-1 (or utf-16) is decoded in that charset, as a CSV body
+    is: the charset was ignored, so 'Zürich' in Latin-1 or UTF-16 was refused as no UTF-8
+    ('surrogates not allowed'). An unknown charset is a 415 naming it."""
+    document = '{"dataframe_records": [{"city": "Zürich", "x": 1.5}]}'
+    for charset in ("latin-1", "utf-16", "UTF-8"):
+        frame, _ = parse(document.encode(charset), f"application/json; charset={charset}", None)
+        assert frame["city"].tolist() == ["Zürich"]
+    with pytest.raises(satchel.errors.UnsupportedMediaTypeError, match="charset 'klingon'"):
+        parse(document.encode(), "application/json; charset=klingon", None)
+
+
 @pytest.mark.parametrize("size", [1, 7])
 @pytest.mark.parametrize("kind", list(FORMATS))
 def test_request_formats(client: httpx.Client, model: Any, frame: pd.DataFrame, kind: str,

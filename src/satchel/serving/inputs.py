@@ -41,7 +41,7 @@ def parse(body: bytes, content_type: str, schema: InputSchema | None,
         raise UnsupportedMediaTypeError(f"unsupported content type {kind!r}: send application/json"
                                    " (MLflow's formats) or text/csv")
     try:
-        document = orjson.loads(body)
+        document = orjson.loads(_utf8(body, options) if options else body)
     except orjson.JSONDecodeError as exc:
         raise RequestError(f"the body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
@@ -212,7 +212,7 @@ def _check_columns(names: Any) -> None:
 
 def _utf8(body: bytes, options: str) -> bytes:
     """``body`` in UTF-8, from the charset the content type's ``options`` name (UTF-8 if
-    none: ``text/csv; charset=latin-1`` was read as UTF-8, and refused).
+    none: ``text/csv; charset=latin-1`` was read as UTF-8, and refused; so was JSON).
 
     Raises:
         UnsupportedMediaTypeError: the charset is not one Python knows.
