@@ -628,7 +628,7 @@ def test_openapi_describes_the_request_from_the_schema(client: httpx.Client) -> 
     document = response.json()
     assert document["openapi"].startswith("3.")
     post = document["paths"]["/invocations"]["post"]
-    assert set(post["responses"]) == {"200", "400", "413", "415", "422", "500"}
+    assert set(post["responses"]) == {"200", "400", "413", "415", "422", "500", "503"}
     content = post["requestBody"]["content"]
     assert set(content) == {"application/json", "text/csv"}
     properties = content["application/json"]["schema"]["properties"]
@@ -638,6 +638,24 @@ def test_openapi_describes_the_request_from_the_schema(client: httpx.Client) -> 
     assert properties["dataframe_split"]["properties"]["columns"]["example"] == COLUMNS
     assert "predict_proba" in properties["params"]["properties"]["method"]["enum"]
     assert {"/ping", "/health", "/version", "/metadata", "/metrics"} <= set(document["paths"])
+
+
+def test_openapi_gives_every_format_and_only_the_model_methods(client: httpx.Client) -> None:
+    """/openapi.json describes each of MLflow's formats the server reads, inputs included
+    (columns or records), and offers only the methods the model has: inputs was missing for
+    a frame schema, and transform and score_samples were offered to a classifier, which the
+    server answers 400."""
+    post = client.get("/openapi.json").json()["paths"]["/invocations"]["post"]
+    properties = post["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert set(properties) == {"dataframe_split", "dataframe_records", "instances", "inputs",
+                               "params"}
+    columns, records = properties["inputs"]["oneOf"]
+    assert columns["properties"] == {name: {"type": "array", "items": {"type": "number"}}
+                                     for name in COLUMNS}
+    assert records == properties["dataframe_records"]
+    methods = ["predict", "predict_proba", "decision_function"]
+    assert properties["params"]["properties"]["method"]["enum"] == methods
+    assert post["parameters"][0]["schema"]["enum"] == methods
 
 
 def test_openapi_of_an_array_model(tmp_path: Path) -> None:

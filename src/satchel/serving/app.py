@@ -304,7 +304,9 @@ class Server:
     async def schema(self, request: Request) -> Response:
         """The OpenAPI document, with the request format built from the input schema."""
         served = self.holder.current
-        return _json(openapi(served.model.input_schema if served else None))
+        if served is None:
+            return _json(openapi(None))
+        return _json(openapi(served.model.input_schema, served.methods))
 
 
 def create_app(target: str, *, registry: Any = None, mmap: bool = True,

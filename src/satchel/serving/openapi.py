@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from satchel.checks import METHODS
@@ -18,7 +19,8 @@ def _column(kind: str) -> dict[str, Any]:
     return schema
 
 
-def _request(schema: InputSchema | None) -> dict[str, Any]:
+def _request(schema: InputSchema | None, methods: Sequence[str]) -> dict[str, Any]:
+    params = {"type": "object", "properties": {"method": {"enum": list(methods)}}}
     if schema is None or not schema.is_frame:
         width = schema.n_features if schema else None
         row: dict[str, Any] = {"type": "array", "items": {"type": "number"}}
@@ -26,9 +28,12 @@ def _request(schema: InputSchema | None) -> dict[str, Any]:
             row.update(minItems=width, maxItems=width)
         return {"type": "object", "properties": {
             "instances": {"type": "array", "items": row},
-            "inputs": {"type": "array", "items": row}}}
+            "inputs": {"type": "array", "items": row}, "params": params}}
     record = {"type": "object", "required": [c.name for c in schema.columns],
               "properties": {c.name: _column(value_kind(c)) for c in schema.columns}}
+    columns = {"type": "object", "required": [c.name for c in schema.columns],
+               "properties": {c.name: {"type": "array", "items": _column(value_kind(c))}
+                              for c in schema.columns}}
     return {"type": "object", "properties": {
         "dataframe_records": {"type": "array", "items": record},
         "dataframe_split": {"type": "object", "required": ["columns", "data"], "properties": {
@@ -36,12 +41,14 @@ def _request(schema: InputSchema | None) -> dict[str, Any]:
                         "example": [c.name for c in schema.columns]},
             "data": {"type": "array", "items": {"type": "array"}}}},
         "instances": {"type": "array", "items": record},
-        "params": {"type": "object", "properties": {"method": {"enum": list(METHODS)}}},
+        "inputs": {"oneOf": [columns, {"type": "array", "items": record}]},
+        "params": params,
     }}
 
 
-def openapi(schema: InputSchema | None) -> dict[str, Any]:
-    """An OpenAPI 3.1 document for ``/invocations`` and the read-only routes."""
+def openapi(schema: InputSchema | None, methods: Sequence[str] = METHODS) -> dict[str, Any]:
+    """An OpenAPI 3.1 document for ``/invocations`` (the formats the server reads, and the
+    ``methods`` the model offers) and the read-only routes."""
     error = {"description": "error", "content": {"application/json": {"schema": {
         "type": "object", "properties": {"error_code": {"type": "string"},
                                          "message": {"type": "string"},
@@ -53,15 +60,16 @@ def openapi(schema: InputSchema | None) -> dict[str, Any]:
         "paths": {
             "/invocations": {"post": {
                 "parameters": [{"name": "method", "in": "query", "required": False,
-                                "schema": {"enum": list(METHODS)}}],
+                                "schema": {"enum": list(methods)}}],
                 "requestBody": {"required": True, "content": {
-                    "application/json": {"schema": _request(schema)},
+                    "application/json": {"schema": _request(schema, methods)},
                     "text/csv": {"schema": {"type": "string"}}}},
                 "responses": {
                     "200": {"description": "predictions", "content": {"application/json": {
                         "schema": {"type": "object", "properties": {
                             "predictions": {"type": "array"}}}}}},
-                    "400": error, "413": error, "415": error, "422": error, "500": error},
+                    "400": error, "413": error, "415": error, "422": error, "500": error,
+                    "503": error},
             }},
             **{path: {"get": {"responses": plain}} for path in
                ("/ping", "/health", "/version", "/metadata", "/metrics")},
