@@ -249,6 +249,34 @@ def test_object_outputs_with_missing_values_verify() -> None:
     assert checks._differences(outputs, outputs.copy()) is None
 
 
+@pytest.mark.parametrize("output", ["default", "pandas"])
+@pytest.mark.parametrize(("scale", "fails"), [(0.5, False), (3.0, True)])
+def test_floats_among_text_match_within_tolerance(output: str, scale: float,
+                                                  fails: bool) -> None:
+    """Floats that a transformer gives beside text (objects, or a DataFrame of mixed dtypes)
+    off by half the tolerance pass, as a float output's do; off by three times it fail."""
+    frame = pd.DataFrame({"x": np.linspace(0.0, 1.0, 20), "s": ["a", "b"] * 10})
+    columns = ColumnTransformer([("num", StandardScaler(), ["x"]),
+                                 ("keep", "passthrough", ["s"])]).set_output(transform=output)
+    data = satchel.dumps(columns.fit(frame), sample=frame)
+
+    def nudge(outputs: dict[str, Any]) -> None:
+        saved = outputs["transform"]
+        floats = saved.iloc[:, 0] if output == "pandas" else saved[:, 0]
+        moved = [x + scale * (checks.ATOL + checks.RTOL * abs(x)) for x in floats]
+        if output == "pandas":
+            saved.iloc[:, 0] = moved
+        else:
+            saved[:, 0] = moved
+
+    forged = forge_check_outputs(data, nudge)
+    if not fails:
+        satchel.loads(forged, verify=True)
+        return
+    with pytest.raises(satchel.PredictionMismatchError, match="transform: 20 of 20 rows differ"):
+        satchel.loads(forged, verify=True)
+
+
 @pytest.mark.parametrize("kind", ["csr", "csc", "coo"])
 def test_sparse_samples(kind: str) -> None:
     """A sparse sample (as a model fitted on sparse data takes) gives a schema of its width
