@@ -224,6 +224,22 @@ def test_a_missing_method_is_a_mismatch(saved: bytes) -> None:
         satchel.loads(forge_check_outputs(saved, add), verify=True)
 
 
+def test_a_method_that_now_raises_is_reported_with_its_error(saved: bytes) -> None:
+    """A stored method that raises on the sample (as one may under other versions) is
+    reported with its error, not as a method the model no longer has."""
+    model = satchel.loads(saved)
+    estimator = model.unwrap()[-1]
+    estimator.n_features_in_ = 3
+    check = satchel.inspect(io.BytesIO(saved)).metadata.check
+    assert check is not None
+    with pytest.raises(satchel.PredictionMismatchError) as caught:
+        checks.verify(model.unwrap(), check, "versions")
+    assert str(caught.value).startswith(
+        "the loaded model does not reproduce the predictions stored with it: predict: raised"
+        " ValueError: X has 4 features, but LogisticRegression is expecting 3 features as"
+        " input; predict_proba: raised ValueError: X has 4 features")
+
+
 def test_satchel_verify_counts_the_checked_rows(tmp_path: Path, saved: bytes) -> None:
     """satchel.verify recomputes the sample and reports how many rows it checked."""
     (tmp_path / "m.satchel").write_bytes(saved)

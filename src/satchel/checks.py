@@ -285,16 +285,22 @@ def verify(model: Any, check: dict[str, Any], versions: str) -> None:
 
     Raises:
         PredictionMismatchError: a summary per method (rows that differ, largest
-            absolute difference) and ``versions``, the saved and current versions.
+            absolute difference, or the error it raised on the sample) and ``versions``,
+            the saved and current versions.
     """
     stored = decode_inline(check["tree"], _DataOnly())
     if not (type(stored) is dict and stored.keys() == {"input", "outputs"}
             and type(stored["outputs"]) is dict and set(stored["outputs"]) <= set(METHODS)):
         raise FormatError("metadata.check: expected the sample's input and a dict of its"
                           f" outputs by method ({', '.join(METHODS)})")
-    current = outputs(model, stored["input"])
+    failures: list[tuple[str, str]] = []
+    current = outputs(model, stored["input"], failures)
+    raised = dict(failures)
     problems = []
     for method, saved in stored["outputs"].items():
+        if method in raised:
+            problems.append(f"{method}: raised {raised[method][:300]}")
+            continue
         if method not in current:
             problems.append(f"{method}: no longer available")
             continue
