@@ -17,7 +17,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 import satchel
 from tests.custom import Doubler
-from tests.hostile_tools import forge_environment
+from tests.hostile_tools import forge_environment, rewrite_metadata
 
 SKLEARN = __import__("sklearn").__version__
 
@@ -142,6 +142,23 @@ def test_diff_refuses_damaged_files(tmp_path: Path, xy: tuple[Any, Any]) -> None
     right = tmp_path / "bad.satchel"
     right.write_bytes(bytes(data))
     with pytest.raises(satchel.IntegrityError, match="does not match its checksum"):
+        satchel.diff(left, right)
+
+
+@pytest.mark.parametrize(("metadata", "message"), [
+    ({"environment": "3.11"}, "the second file: metadata.environment: expected dict, found str"),
+    ({"user": ["owner"]}, "the second file: metadata.user: expected dict, found list"),
+    ({"environment": {"packages": ["numpy"]}},
+     "the second file: metadata.environment.packages: expected an object of name: version"),
+])
+def test_diff_refuses_malformed_metadata(tmp_path: Path, metadata: dict[str, Any],
+                                         message: str) -> None:
+    """Metadata that inspect and load refuse as malformed is a FormatError naming the file
+    and the field, not a traceback."""
+    left = _save(tmp_path, "a", {"w": np.arange(3.0)})
+    right = tmp_path / "bad.satchel"
+    right.write_bytes(rewrite_metadata(left.read_bytes(), metadata))
+    with pytest.raises(satchel.FormatError, match=f"^{message}"):
         satchel.diff(left, right)
 
 

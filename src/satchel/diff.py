@@ -13,11 +13,11 @@ import numpy as np
 
 from satchel.errors import FormatError
 from satchel.format import reader
-from satchel.format.container import Header
 from satchel.format.decoder import decode_inline
 from satchel.format.handlers.numpy_ import inline_array
 from satchel.format.trust import TrustPolicy
 from satchel.inspection import FileLike, opened
+from satchel.metadata import Metadata
 
 
 @dataclass(frozen=True)
@@ -34,9 +34,13 @@ class Change:
 
 
 class _Side:
-    def __init__(self, file: FileLike, progress: reader.Progress | None) -> None:
+    def __init__(self, file: FileLike, progress: reader.Progress | None, which: str) -> None:
         with opened(file) as handle:
             self.source, self.header = reader.read_verified(handle, progress)
+        try:  # as inspect and load read it: a malformed field is named, not a traceback
+            self.record = Metadata.from_json(self.header.metadata)
+        except FormatError as exc:
+            raise FormatError(f"the {which} file: {exc}") from None
 
     def array(self, node: dict[str, Any]) -> np.ndarray[Any, Any]:
         if "a" in node:
@@ -54,9 +58,9 @@ def diff(left: FileLike, right: FileLike, *,
         >>> for change in satchel.diff("v1.satchel", "v2.satchel"):  # doctest: +SKIP
         ...     print(change)
     """
-    differ = _Differ(_Side(left, progress), _Side(right, progress))
+    differ = _Differ(_Side(left, progress, "first"), _Side(right, progress, "second"))
     differ.walk(differ.a.header.tree, differ.b.header.tree, "")
-    return differ.out + _metadata_changes(differ.a.header, differ.b.header)
+    return differ.out + _metadata_changes(differ.a.record, differ.b.record)
 
 
 def _describe(node: Any) -> str:
@@ -163,15 +167,15 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _metadata_changes(a: Header, b: Header) -> list[Change]:
-    left = a.metadata.get("environment", {}).get("packages", {})
-    right = b.metadata.get("environment", {}).get("packages", {})
+def _metadata_changes(a: Metadata, b: Metadata) -> list[Change]:
+    left = a.environment.get("packages", {})
+    right = b.environment.get("packages", {})
     changes = [Change(f"environment.{name}", "metadata", str(left.get(name)),
                       str(right.get(name)))
                for name in sorted(set(left) | set(right)) if left.get(name) != right.get(name)]
-    if a.metadata.get("schema") != b.metadata.get("schema"):
+    if (a.input_schema, a.output_schema) != (b.input_schema, b.output_schema):
         changes.append(Change("schema", "metadata", "input/output schema", "changed"))
-    mine, theirs = a.metadata.get("user", {}), b.metadata.get("user", {})
+    mine, theirs = a.user, b.user
     changes += [Change(f"user.{key}", "metadata", _short(mine.get(key, "-")),
                        _short(theirs.get(key, "-")))
                 for key in sorted(set(mine) | set(theirs)) if mine.get(key) != theirs.get(key)]
