@@ -949,7 +949,8 @@ def test_deeply_nested_dicts_and_sets_are_an_encode_error(levels: int, make: Any
 def test_metadata_is_kept_as_given_or_refused_where_it_is_no_json(xy: tuple[Any, Any]) -> None:
     """metadata= holds numpy scalars as the numbers they are (scores.mean() was refused);
     NaN, dates and sets are refused naming where they are, as register() refuses them (NaN
-    came back as None and a date as text)."""
+    came back as None and a date as text), and so are integers past 64 bits and text with a
+    lone surrogate, which the file's JSON header cannot hold."""
     model = LogisticRegression().fit(*xy)
     given = {"cv_auc": np.float64(0.91), "folds": np.int64(5), "runs": (1, 2)}
     assert satchel.loads(satchel.dumps(model, metadata=given)).metadata["user"] == {
@@ -961,6 +962,12 @@ def test_metadata_is_kept_as_given_or_refused_where_it_is_no_json(xy: tuple[Any,
          " datetime.date; convert it first, for example a date with .isoformat()"),
         ({"tags": {"a"}}, "metadata['tags']: expected JSON data"),
         (["owner"], "metadata: expected a dict of JSON data"),
+        ({"run": {"seed": 2**70}}, "metadata['run']['seed']: expected an integer of at most"
+         " 64 bits (-2**63 to 2**64 - 1), found one of 71 bits; store it as text (str(n))"),
+        ({"path": "data/\udcff.csv"}, "metadata['path']: expected valid Unicode text, found a"
+         " lone surrogate '\\udcff' at position 5 (as os.fsdecode makes of bytes that are"
+         " not UTF-8); decode the bytes as UTF-8 first"),
+        ({"\udcff": 1}, "metadata: the key '\\udcff': expected valid Unicode text"),
     ]:
         with pytest.raises(satchel.EncodeError, match=re.escape(message)):
             satchel.dumps(model, metadata=metadata)  # type: ignore[arg-type]

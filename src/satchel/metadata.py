@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,7 +105,7 @@ def user_data(given: Mapping[str, Any] | None) -> dict[str, Any]:
     if not isinstance(given, Mapping):
         raise EncodeError(f"metadata: expected a dict of JSON data, such as {{'owner':"
                           f" 'growth'}}, found {type(given).__name__}")
-    result: dict[str, Any] = json_data(given, "metadata", EncodeError)
+    result: dict[str, Any] = json_data(given, "metadata", EncodeError, header=True)
     return result
 
 
@@ -123,13 +124,24 @@ def python_scalar(value: Any) -> Any:
 MAX_DEPTH = 32
 
 
-def json_data(value: Any, where: str, error: type[Exception], depth: int = 0) -> Any:
+#: What a file's JSON header holds of an integer: int64's and uint64's range.
+_HEADER_INTEGERS = (-(1 << 63), (1 << 64) - 1)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_data(value: Any, where: str, error: type[Exception], depth: int = 0, *,
+              header: bool = False) -> Any:
     """``value`` as JSON data: numpy scalars become Python numbers, tuples lists.
+
+    ``header``: the data goes into a file's header, whose JSON holds integers of 64 bits
+    and text that is valid Unicode only.
 
     Raises:
         error: naming where the value is and what it is.
     """
     value = python_scalar(value)
+    if header:
+        _check_header_value(value, where, error)
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -145,15 +157,31 @@ def json_data(value: Any, where: str, error: type[Exception], depth: int = 0) ->
             if not isinstance(key, str):
                 raise error(f"{where}: expected string keys, found the {type(key).__name__}"
                             f" key {str(key)[:40]!r}")
-            result[str(key)] = json_data(item, f"{where}[{key[:40]!r}]", error, depth + 1)
+            if header:
+                _check_header_value(key, f"{where}: the key {key[:40]!r}", error)
+            result[str(key)] = json_data(item, f"{where}[{key[:40]!r}]", error, depth + 1,
+                                         header=header)
         return result
     if isinstance(value, (list, tuple)):
-        return [json_data(item, f"{where}[{i}]", error, depth + 1)
+        return [json_data(item, f"{where}[{i}]", error, depth + 1, header=header)
                 for i, item in enumerate(value)]
     raise error(
         f"{where}: expected JSON data (a string, a number, a bool, None, or a list or dict"
         f" of them), found {type(value).__module__}.{type(value).__qualname__}; convert it"
         " first, for example a date with .isoformat() or an array with .tolist()")
+
+
+def _check_header_value(value: Any, where: str, error: type[Exception]) -> None:
+    """Refuse an integer or text that a file's JSON header cannot hold, naming where it is."""
+    if isinstance(value, int) and not isinstance(value, bool) and not (
+            _HEADER_INTEGERS[0] <= value <= _HEADER_INTEGERS[1]):
+        raise error(f"{where}: expected an integer of at most 64 bits (-2**63 to 2**64 - 1),"
+                    f" found one of {value.bit_length()} bits; store it as text (str(n))")
+    surrogate = _SURROGATE.search(value) if isinstance(value, str) else None
+    if surrogate is not None:
+        raise error(f"{where}: expected valid Unicode text, found a lone surrogate"
+                    f" {surrogate.group()!r} at position {surrogate.start()} (as os.fsdecode"
+                    " makes of bytes that are not UTF-8); decode the bytes as UTF-8 first")
 
 
 _ENVIRONMENT = {"satchel", "created", "python", "implementation", "platform", "packages"}
