@@ -59,6 +59,15 @@ def test_array_shape_changes(tmp_path: Path) -> None:
         "w: array: float64 (100, 3) -> float32 (100, 4)"]
 
 
+def test_missing_values_on_both_sides_are_no_difference(tmp_path: Path) -> None:
+    """An array whose NaNs stay where they were (a KNNImputer's training rows) counts only
+    the values that changed."""
+    left = _save(tmp_path, "a", {"w": np.array([np.nan, 1.0, 2.0, np.nan, 3.0])})
+    right = _save(tmp_path, "b", {"w": np.array([np.nan, 1.0, 2.5, np.nan, 3.0])})
+    assert [str(c) for c in satchel.diff(left, right)] == [
+        "w: array: values -> 1 of 5 values differ, largest difference 0.5"]
+
+
 def test_large_arrays_in_the_array_section(tmp_path: Path) -> None:
     """Arrays stored in the array section are compared by value, with the largest gap."""
     values = np.arange(10_000.0)

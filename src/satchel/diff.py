@@ -138,7 +138,10 @@ class _Differ:
 
 def _array_gap(left: np.ndarray[Any, Any], right: np.ndarray[Any, Any]) -> str:
     if left.dtype.kind in "iufc" and left.dtype.names is None:
-        differ = int(np.count_nonzero(left != right))
+        unequal = left != right
+        if left.dtype.kind in "fc":  # NaN on both sides is no difference, as array_equal found
+            unequal &= ~(np.isnan(left) & np.isnan(right))
+        differ = int(np.count_nonzero(unequal))
         gap = float(np.nanmax(np.abs(left.astype(float) - right.astype(float))))
         return f"{differ} of {left.size} values differ, largest difference {gap:.4g}"
     differ = int(np.count_nonzero(left != right))
