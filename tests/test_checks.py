@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.neighbors import KernelDensity
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 import satchel
 from satchel import checks
@@ -203,6 +204,22 @@ def test_float_outputs_match_within_tolerance(rows: np.ndarray[Any, Any], scale:
     with pytest.raises(satchel.PredictionMismatchError, match=(
             r"predict: 100 of 100 rows differ, largest absolute difference \d")):
         satchel.loads(forged, verify=True)
+
+
+def test_infinite_and_missing_outputs_verify_without_warnings() -> None:
+    """Outputs holding infinities (a tophat KernelDensity's score_samples far from its data)
+    or NaN alone verify with no RuntimeWarning at save or load, and a changed one is still
+    found, with the largest finite difference."""
+    rows = np.r_[np.zeros((5, 1)), [[100.0]]]
+    density = KernelDensity(kernel="tophat", bandwidth=0.5).fit(rows[:5])
+    missing = FunctionTransformer().fit(np.full((3, 1), np.nan))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        satchel.loads(satchel.dumps(density, sample=rows), verify=True)
+        satchel.loads(satchel.dumps(missing, sample=np.full((3, 1), np.nan)), verify=True)
+        scores = density.score_samples(rows)
+        assert checks._differences(scores, np.r_[scores[:5], np.nan]) == (1, None)
+        assert checks._differences(scores, np.r_[scores[:4], 2.0, -np.inf]) == (1, 2.0)
 
 
 def test_labels_must_match_exactly(saved: bytes) -> None:

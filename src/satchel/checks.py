@@ -222,8 +222,10 @@ def _differences(saved: Any, current: Any) -> tuple[int, float | None] | None:
         return (int(saved.shape[0]) if saved.ndim else 1, None)
     if saved.dtype.kind in "fc" and current.dtype.kind in "fc":
         close = np.isclose(current, saved, rtol=RTOL, atol=ATOL, equal_nan=True)
-        gap = np.abs(current - saved)
-        largest = float(np.nanmax(gap)) if gap.size else 0.0
+        with np.errstate(invalid="ignore"):  # inf - inf is NaN: infinities that match
+            gap = np.abs(current - saved)[~close]
+        gap = gap[~np.isnan(gap)]  # NaN for a number is a difference of no size
+        largest = float(gap.max()) if gap.size else None
     elif object in (saved.dtype, current.dtype):
         close, largest = _same_objects(saved, current), None
     else:
