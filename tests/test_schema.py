@@ -516,6 +516,32 @@ def test_array_schema_reads_a_frame_by_its_columns(xy: tuple[Any, Any]) -> None:
         {"column": None, "expected": "float (float64)", "found": "string (str)"}]
 
 
+def test_array_schema_takes_numbers_held_as_objects(xy: tuple[Any, Any]) -> None:
+    """Numbers held as objects (astype(object), read_sql's decimals, a list with None) are
+    taken by a model fitted on an array and cast to its dtype, as a pickled model takes
+    them and as a frame schema takes them: they were refused ('found object (object)').
+    Text and booleans held as objects are still refused."""
+    from decimal import Decimal
+
+    fitted = LogisticRegression().fit(*xy)
+    model = satchel.loads(satchel.dumps(fitted, sample=xy[0]))
+    rows = xy[0][:5]
+    expected = fitted.predict(rows)
+    np.testing.assert_array_equal(model.predict(rows.astype(object)), expected)
+    np.testing.assert_array_equal(model.predict(pd.DataFrame(rows).astype(object)), expected)
+    decimals = [[Decimal(str(value)) for value in row] for row in rows.tolist()]
+    np.testing.assert_array_equal(model.predict(decimals), fitted.predict(
+        np.array(decimals, dtype=float)))
+    checked = model.validate(np.array([[None, 1, 2.5, np.int32(3)]], dtype=object))
+    assert checked.dtype == np.float64
+    np.testing.assert_array_equal(checked, [[np.nan, 1.0, 2.5, 3.0]])
+    for other in ("1.5", True):
+        with pytest.raises(satchel.SchemaError) as caught:
+            model.predict(np.array([[other, 2.0, 3.0, 4.0]], dtype=object))
+        assert caught.value.problems == [{"column": None, "expected": "float (float64)",
+                                          "found": "object (object)"}]
+
+
 def test_schema_round_trips_through_json() -> None:
     """A schema written by to_json reads back equal."""
     schema = InputSchema(columns=(Column("a", "int64", "integer", False),

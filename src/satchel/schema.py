@@ -15,6 +15,7 @@ import difflib
 import functools
 import re
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -460,15 +461,33 @@ def _validate_array(schema: InputSchema, data: Any) -> Any:
                          "found": f"shape {array.shape}"})
     expected = kind_of(np.dtype(schema.dtype)) if schema.dtype else None
     found, dtype = _frame_kind(data) if frame else (kind_of(array.dtype), array.dtype)
-    if expected and found not in _ACCEPTS.get(expected, {found}):
+    numbers = _numbers(data.to_numpy(dtype=object) if frame else array, str(schema.dtype)) if (
+        expected == "float" and found == "object" and not problems) else None
+    if expected and found not in _ACCEPTS.get(expected, {found}) and numbers is None:
         problems.append({"column": None, "expected": f"{expected} ({schema.dtype})",
                          "found": f"{found} ({dtype})"})
     if problems:
         raise SchemaError(problems)
+    if numbers is not None:
+        return numbers
     if expected == "float" and found != "float":
         return data.to_numpy(dtype=schema.dtype, na_value=np.nan) if frame else array.astype(
             schema.dtype)
     return data
+
+
+def _numbers(values: np.ndarray[Any, Any], dtype: str) -> np.ndarray[Any, Any] | None:
+    """Objects that are numbers and missing values (read_sql's decimals, ``astype(object)``,
+    a list with None), as an array of ``dtype`` with NaN for None, as a pickled model takes
+    them; None when one is something else (text, a bool) or out of ``dtype``'s range."""
+    if not all(value is None or (isinstance(value, (int, float, Decimal, np.integer, np.floating))
+                                 and not isinstance(value, bool)) for value in values.flat):
+        return None
+    try:
+        return np.array([np.nan if value is None else value for value in values.flat],
+                        dtype=dtype).reshape(values.shape)
+    except (OverflowError, TypeError, ValueError):
+        return None
 
 
 def model_columns(model: Any, sample: Any) -> Any:
