@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,24 @@ def test_sample_is_bounded_in_bytes() -> None:
     assert check is not None
     assert check["rows"] == 25
     assert len(orjson.dumps(check["tree"])) <= checks.MAX_BYTES == 1 << 20
+
+
+def test_a_row_too_large_for_a_check_sample_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sample of which one row with its outputs passes checks.MAX_BYTES (a very wide row,
+    a long document) stores no check sample and says so, as other samples that cannot be
+    checked do: it was dropped without a word."""
+    monkeypatch.setattr(checks, "MAX_BYTES", 2000)
+    wide = np.random.default_rng(0).normal(size=(3, 400))
+    with pytest.warns(UserWarning, match="no check sample") as caught:
+        data = satchel.dumps(StandardScaler().fit(wide), sample=wide)
+    assert satchel.inspect(io.BytesIO(data)).metadata.check is None
+    assert len(caught) == 1
+    assert re.fullmatch(
+        r"no check sample is stored: one row of the sample with the model's outputs on it"
+        r" takes \d,\d{3} bytes of JSON, more than the 2,000 a check sample may take"
+        r" \(satchel\.checks\.MAX_BYTES\)\. The input schema is stored as usual\.",
+        str(caught[0].message))
+    assert caught[0].filename == __file__
 
 
 def test_no_sample_no_check(classifier: Any) -> None:

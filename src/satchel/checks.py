@@ -100,7 +100,8 @@ def outputs(model: Any, rows: Any, failures: list[tuple[str, str]] | None = None
 
 
 def build(model: Any, sample: Any, rows: int = DEFAULT_ROWS) -> dict[str, Any] | None:
-    """The check-sample metadata: at most ``rows`` rows and ``MAX_BYTES`` of JSON."""
+    """The check-sample metadata: at most ``rows`` rows and ``MAX_BYTES`` of JSON; None,
+    with a warning that says why, when no row fits or the model's outputs cannot be checked."""
     while rows >= 1:
         taken = _rows(sample, rows)
         failures: list[tuple[str, str]] = []
@@ -119,8 +120,13 @@ def build(model: Any, sample: Any, rows: int = DEFAULT_ROWS) -> dict[str, Any] |
         if names:  # verify() decodes with nothing trusted: it would refuse this sample
             _none_stored(model, f"the sample's rows or outputs hold {names} objects", _PLAIN)
             return None
-        if len(orjson.dumps(tree)) <= MAX_BYTES:
+        size = len(orjson.dumps(tree))
+        if size <= MAX_BYTES:
             return {"rows": _row_count(taken), "tree": tree}
+        if rows == 1:  # a wide row or a long document: no number of rows fits
+            _none_stored(model, f"one row of the sample with the model's outputs on it takes"
+                         f" {size:,} bytes of JSON, more than the {MAX_BYTES:,} a check sample"
+                         " may take (satchel.checks.MAX_BYTES)", "")
         rows //= 2
     return None
 
