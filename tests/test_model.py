@@ -6,11 +6,13 @@ import copy
 import inspect
 import io
 import pickle
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 from sklearn.base import clone as sklearn_clone
 from sklearn.base import is_classifier
 from sklearn.calibration import CalibratedClassifierCV
@@ -23,6 +25,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 import satchel
+from satchel.artifact import save_model
+from tests.hostile_tools import forge_environment
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +218,28 @@ def test_a_loaded_model_saved_again_keeps_its_metadata(tmp_path: Any) -> None:
     resampled = satchel.loads(satchel.dumps(loaded, sample=frame.astype({"z": "float32"})))
     assert [c.dtype for c in resampled.input_schema.columns] == ["float64", "float32"]
     np.testing.assert_array_equal(again.predict(frame), model.predict(frame))
+
+
+def test_a_model_saved_again_under_other_versions_records_them(tmp_path: Any) -> None:
+    """A model loaded from another environment and saved again, as the mismatch warning
+    advises, records the current versions and loads with no warning; its schema, check
+    sample and metadata are kept. The old versions were kept, and the warning came back at
+    every load."""
+    frame = pd.DataFrame({"x": np.arange(30.0), "z": np.arange(30.0) % 7})
+    model = LogisticRegression().fit(frame, np.arange(30) % 2)
+    data = satchel.dumps(model, sample=frame, metadata={"run": 1})
+    (tmp_path / "old.satchel").write_bytes(forge_environment(data, {"scikit-learn": "1.0.2"}))
+    with pytest.warns(satchel.EnvironmentMismatchWarning):
+        loaded = satchel.load(tmp_path / "old.satchel")
+    satchel.save(loaded, tmp_path / "again.satchel")
+    save_model(loaded, tmp_path / "registered.satchel")
+    for name in ("again.satchel", "registered.satchel"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            again = satchel.load(tmp_path / name, verify=True)
+        assert again.environment["packages"]["scikit-learn"] == sklearn.__version__
+        assert {k: v for k, v in again.metadata.items() if k != "environment"} == {
+            k: v for k, v in loaded.metadata.items() if k != "environment"}
 
 
 def test_training_a_mapped_model_in_place_says_to_load_it_whole(tmp_path: Any) -> None:

@@ -46,7 +46,8 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
         raise ValueError(f"compress must be None or one of {container.CODECS}, not {compress!r}")
     if isinstance(obj, Model):  # a loaded model saved again: the estimator, not the wrapper
         if sample is None and metadata is None and not embed_source:
-            return *encode(obj.unwrap()), obj.metadata  # and the metadata it was saved with
+            tree, arrays = encode(obj.unwrap())  # and the metadata it was saved with
+            return tree, arrays, _saved_again(obj, tree)
         obj = obj.unwrap()
     if sample is not None and is_model(obj):
         sample = schema.model_columns(obj, sample)
@@ -64,6 +65,18 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
         user=user_data(metadata),
     )
     return tree, arrays, record.to_json()
+
+
+def _saved_again(model: Model, tree: Any) -> dict[str, Any]:
+    """The metadata of a loaded model saved again: the one it was saved with, but for the
+    environment, recorded anew when its versions differ from the current ones. The mismatch
+    warning advises re-saving the model under the current versions, which silences it only
+    if the new file records them."""
+    saved = model.metadata.get("environment")
+    if not saved or not environment.compare(saved):
+        return model.metadata
+    modules = (split_name(name)[0] for _, name in collect_names(tree))
+    return {**model.metadata, "environment": environment.capture(modules)}
 
 
 def _output_schema(model: Any, sample: Any) -> schema.OutputSchema:
@@ -113,9 +126,10 @@ def save(obj: Any, file: FileLike, *, sample: Any = None, compress: Codec | None
 
 
 def save_model(model: Model, file: str | os.PathLike[str]) -> None:
-    """Save a loaded :class:`Model` again, keeping the metadata it was saved with."""
+    """Save a loaded :class:`Model` again, keeping the metadata it was saved with (but for
+    the environment, recorded anew when it differs from the current one)."""
     tree, arrays = encode(model.unwrap())
-    writer.write(tree, arrays, model.metadata, file)
+    writer.write(tree, arrays, _saved_again(model, tree), file)
 
 
 def dumps(obj: Any, *, sample: Any = None, compress: Codec | None = None,
