@@ -233,6 +233,20 @@ def test_inspect_shows_output_schema(cli: Callable[..., Result], churn: Path) ->
     assert "stay" in output
 
 
+def test_inspect_shows_the_check_sample(cli: Callable[..., Result], churn: Path,
+                                        tmp_path: Path, xy: tuple[Any, Any]) -> None:
+    """inspect's plain output says how many rows the check sample holds and of which methods,
+    or that a model has none, so load cannot check its predictions: it said neither."""
+    lines = [line.split() for line in cli("inspect", churn).stdout.splitlines()]
+    assert ["rows", "100"] in lines
+    assert ["methods", "predict,", "predict_proba"] in lines
+    satchel.save(LogisticRegression().fit(*xy), tmp_path / "bare.satchel")
+    assert ("rows   none stored: load cannot check the model's predictions (save it with"
+            " sample=)") in cli("inspect", tmp_path / "bare.satchel").stdout.splitlines()
+    satchel.save({"w": np.zeros(3)}, tmp_path / "data.satchel")
+    assert "check sample" not in cli("inspect", tmp_path / "data.satchel").stdout
+
+
 def test_inspect_shows_the_whole_environment(cli: Callable[..., Result], churn: Path) -> None:
     """inspect's plain output shows every recorded environment field, platform included."""
     output = cli("inspect", churn).stdout

@@ -288,6 +288,15 @@ def _dense(values: Any) -> np.ndarray[Any, Any]:
     return np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values)
 
 
+def stored_methods(check: dict[str, Any]) -> list[str]:
+    """The methods whose outputs a check sample holds, read from its tree without decoding
+    it (nothing is imported); those of :data:`METHODS` only, in their order."""
+    outputs = check.get("tree", {}).get("v", {})
+    outputs = outputs.get("outputs") if isinstance(outputs, dict) else None
+    found = outputs.get("v") if isinstance(outputs, dict) else None
+    return [method for method in METHODS if isinstance(found, dict) and method in found]
+
+
 def verify(model: Any, check: dict[str, Any], versions: str) -> None:
     """Recompute the stored outputs; raise if any method's outputs changed.
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager, suppress
 from typing import Any, TextIO
 
 import satchel
-from satchel import environment
+from satchel import checks, environment
 from satchel.diff import diff
 from satchel.errors import (
     ConflictError,
@@ -186,6 +186,14 @@ def _inspect(args: argparse.Namespace) -> int:
         render(Table("output schema", ["field", "value"], [
             ["dtype", str(record.output_schema.dtype)],
             ["classes", ", ".join(map(str, record.output_schema.classes)) or "-"]]))
+    if record.check is not None:
+        render(Table("check sample", ["field", "value"], [
+            ["rows", str(record.check["rows"])],
+            ["methods", ", ".join(checks.stored_methods(record.check)) or "-"]]))
+    elif record.output_schema is not None:  # a model, whose predictions cannot be checked
+        render(Table("check sample", ["field", "value"], [
+            ["rows", "none stored: load cannot check the model's predictions (save it with"
+                     " sample=)"]]))
     render(Table("environment", ["field", "value"], [
         *[[key, str(saved_env.get(key))] for key in
           ("satchel", "created", "python", "implementation", "platform")],
@@ -330,8 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     quick = command("quickstart", _quickstart,
                     "Train a demo pipeline, save, inspect, load it back and predict.")
     quick.add_argument("--directory", default=".", help="where to write the demo file")
-    inspect = command("inspect", _inspect, "Show a file's objects, schema, environment and"
-                      " trust status from its header; nothing is imported or run.")
+    inspect = command("inspect", _inspect, "Show a file's objects, schema, check sample,"
+                      " environment and trust status from its header; nothing is imported"
+                      " or run.")
     inspect.add_argument("file", help="path of a .satchel file")
     json_or_requirements = inspect.add_mutually_exclusive_group()
     json_or_requirements.add_argument("--json", action="store_true", help="print JSON")
