@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -103,12 +104,26 @@ def test_environment_changes_are_metadata(tmp_path: Path, xy: tuple[Any, Any]) -
 
 
 def test_schema_changes_are_metadata(tmp_path: Path, xy: tuple[Any, Any]) -> None:
-    """Files whose input schemas differ say so."""
+    """Files whose schemas differ say how: each input column added, removed or of another
+    dtype, and the output's dtype and classes; not only that the schema changed."""
     model = _fit(xy)
     left = _save(tmp_path, "a", model)
     right = _save(tmp_path, "b", model, sample=xy[0].astype(np.float32))
-    assert "schema: metadata: input/output schema -> changed" in [
-        str(c) for c in satchel.diff(left, right)]
+    assert [str(c) for c in satchel.diff(left, right) if c.path.startswith("schema")] == [
+        "schema.input: metadata: an array of 4 features (None) -> an array of 4 features"
+        " (float32)", "schema.output.dtype: metadata: None -> int64"]
+    frame = pd.DataFrame(xy[0][:, :3], columns=["age", "income", "plan"])
+    first = make_pipeline(StandardScaler(), LogisticRegression()).fit(frame, xy[1])
+    changed = frame.drop(columns="plan").assign(income=frame["income"].astype(np.float32),
+                                                tenure=1.0)
+    second = make_pipeline(StandardScaler(), LogisticRegression()).fit(changed, xy[1] * 2)
+    left = _save(tmp_path, "c", first, sample=frame)
+    right = _save(tmp_path, "d", second, sample=changed)
+    assert [str(c) for c in satchel.diff(left, right) if c.path.startswith("schema")] == [
+        "schema.input['income']: metadata: float (float64) -> float (float32)",
+        "schema.input['plan']: metadata: float (float64) -> -",
+        "schema.input['tenure']: metadata: - -> float (float64)",
+        "schema.output.classes: metadata: [0, 1] -> [0, 2]"]
 
 
 def test_user_metadata_changes_are_reported(tmp_path: Path, xy: tuple[Any, Any]) -> None:

@@ -18,6 +18,7 @@ from satchel.format.handlers.numpy_ import inline_array
 from satchel.format.trust import TrustPolicy
 from satchel.inspection import FileLike, opened
 from satchel.metadata import Metadata
+from satchel.schema import Column, InputSchema, OutputSchema
 
 
 @dataclass(frozen=True)
@@ -176,10 +177,53 @@ def _metadata_changes(a: Metadata, b: Metadata) -> list[Change]:
     changes = [Change(f"environment.{name}", "metadata", str(left.get(name)),
                       str(right.get(name)))
                for name in sorted(set(left) | set(right)) if left.get(name) != right.get(name)]
-    if (a.input_schema, a.output_schema) != (b.input_schema, b.output_schema):
-        changes.append(Change("schema", "metadata", "input/output schema", "changed"))
+    changes += _input_changes(a.input_schema, b.input_schema)
+    changes += _output_changes(a.output_schema, b.output_schema)
     mine, theirs = a.user, b.user
     changes += [Change(f"user.{key}", "metadata", _short(mine.get(key, "-")),
                        _short(theirs.get(key, "-")))
                 for key in sorted(set(mine) | set(theirs)) if mine.get(key) != theirs.get(key)]
+    return changes
+
+
+def _input_changes(a: InputSchema | None, b: InputSchema | None) -> list[Change]:
+    """Each column added, removed or of another dtype, kind or nullability; for schemas
+    that are not both frames, the two schemas in words."""
+    if a == b:
+        return []
+    if a is None or b is None or not (a.is_frame and b.is_frame):
+        return [Change("schema.input", "metadata", _input_words(a), _input_words(b))]
+    left, right = ({c.name: _column_words(c) for c in schema.columns} for schema in (a, b))
+    changes = [Change(f"schema.input[{name!r}]", "metadata", left.get(name, "-"),
+                      right.get(name, "-"))
+               for name in [*left, *(name for name in right if name not in left)]
+               if left.get(name) != right.get(name)]
+    if not changes:  # the same columns in another order
+        changes.append(Change("schema.input", "metadata", f"columns {list(left)}"[:60],
+                              f"columns {list(right)}"[:60]))
+    return changes
+
+
+def _input_words(schema: InputSchema | None) -> str:
+    if schema is None:
+        return "none"
+    if schema.is_frame:
+        return f"a frame of {len(schema.columns)} columns"
+    return f"an array of {schema.n_features} features ({schema.dtype})"
+
+
+def _column_words(column: Column) -> str:
+    return f"{column.kind} ({column.dtype}){', nullable' if column.nullable else ''}"
+
+
+def _output_changes(a: OutputSchema | None, b: OutputSchema | None) -> list[Change]:
+    """The prediction dtype and the classes, where they differ."""
+    left, right = (schema or OutputSchema() for schema in (a, b))
+    changes = []
+    if left.dtype != right.dtype:
+        changes.append(Change("schema.output.dtype", "metadata", str(left.dtype),
+                              str(right.dtype)))
+    if left.classes != right.classes:
+        changes.append(Change("schema.output.classes", "metadata", _short(left.classes),
+                              _short(right.classes)))
     return changes
