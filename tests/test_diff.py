@@ -127,13 +127,17 @@ def test_schema_changes_are_metadata(tmp_path: Path, xy: tuple[Any, Any]) -> Non
 
 
 def test_user_metadata_changes_are_reported(tmp_path: Path, xy: tuple[Any, Any]) -> None:
-    """A change in the metadata= a model was saved with is a metadata difference."""
+    """A change in the metadata= a model was saved with is a metadata difference; a key on
+    one side only is '-' on the other, not the text '-' (which a value may be)."""
     model = _fit(xy)
     left = _save(tmp_path, "a", model, metadata={"owner": "growth", "auc": 0.91})
     right = _save(tmp_path, "b", model, metadata={"owner": "risk", "auc": 0.91})
     changes = satchel.diff(left, right)
     assert [(c.kind, "owner" in c.path, "growth" in c.left, "risk" in c.right)
             for c in changes] == [("metadata", True, True, True)]
+    added = _save(tmp_path, "c", model, metadata={"owner": "growth", "auc": 0.91, "run": "-"})
+    assert [str(c) for c in satchel.diff(left, added)] == ["user.run: metadata: - -> '-'"]
+    assert [str(c) for c in satchel.diff(added, left)] == ["user.run: metadata: '-' -> -"]
 
 
 def test_diff_reads_files_without_importing_them(tmp_path: Path, xy: tuple[Any, Any]) -> None:

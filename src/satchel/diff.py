@@ -180,8 +180,8 @@ def _metadata_changes(a: Metadata, b: Metadata) -> list[Change]:
     changes += _input_changes(a.input_schema, b.input_schema)
     changes += _output_changes(a.output_schema, b.output_schema)
     mine, theirs = a.user, b.user
-    changes += [Change(f"user.{key}", "metadata", _short(mine.get(key, "-")),
-                       _short(theirs.get(key, "-")))
+    changes += [Change(f"user.{key}", "metadata", _short(mine[key]) if key in mine else "-",
+                       _short(theirs[key]) if key in theirs else "-")
                 for key in sorted(set(mine) | set(theirs)) if mine.get(key) != theirs.get(key)]
     return changes
 
