@@ -202,6 +202,10 @@ def _forged_everywhere(data: bytes) -> tuple[bytes, str]:
     return forged, message
 
 
+_LOAD_ANYWAY = (" To load it here, pass on_mismatch='warn' or 'ignore': the check sample, if"
+                " the file holds one, is recomputed either way.")
+
+
 def test_warn_gives_one_warning_listing_every_difference(plain: bytes) -> None:
     """on_mismatch='warn' (the default) emits one warning naming each difference and its size."""
     forged, message = _forged_everywhere(plain)
@@ -221,11 +225,12 @@ def test_warning_points_at_the_callers_line(tmp_path: Path, plain: bytes) -> Non
 
 
 def test_error_raises_with_every_difference(plain: bytes) -> None:
-    """on_mismatch='error' raises EnvironmentMismatchError with the same message."""
+    """on_mismatch='error' raises EnvironmentMismatchError with the same message, and says
+    how to load the file anyway: re-saving it, as the message advises, means loading it."""
     forged, message = _forged_everywhere(plain)
     with pytest.raises(satchel.EnvironmentMismatchError) as caught:
         satchel.loads(forged, on_mismatch="error")
-    assert str(caught.value) == message
+    assert str(caught.value) == message + _LOAD_ANYWAY
     assert isinstance(caught.value, RuntimeError)
 
 
@@ -287,6 +292,6 @@ def test_version_policy_applies_to_mmap_loads(tmp_path: Path, plain: bytes) -> N
     path.write_bytes(forged)
     with pytest.raises(satchel.EnvironmentMismatchError) as caught:
         satchel.load(path, mmap=True, on_mismatch="error")
-    assert str(caught.value) == message
+    assert str(caught.value) == message + _LOAD_ANYWAY
     np.testing.assert_array_equal(satchel.load(path, mmap=True, on_mismatch="ignore").classes_,
                                   [0, 1])

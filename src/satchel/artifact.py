@@ -282,8 +282,10 @@ def _report(differences: list[environment.Difference], on_mismatch: OnMismatch) 
         + ". Install the saved versions (satchel inspect FILE --requirements) or re-save the"
         " model under the current ones."
     )
-    if on_mismatch == "error":
-        raise EnvironmentMismatchError(message)
+    if on_mismatch == "error":  # re-saving it means loading it first
+        raise EnvironmentMismatchError(
+            f"{message} To load it here, pass on_mismatch='warn' or 'ignore': the check"
+            " sample, if the file holds one, is recomputed either way.")
     warnings.warn(EnvironmentMismatchWarning(message), stacklevel=4)  # the caller of load()
 
 
