@@ -84,6 +84,21 @@ def test_dumps_takes_sample_rows_as_save_does(classifier: Any,
     assert stored["input"].shape == (10, 4)
 
 
+@pytest.mark.parametrize("count", [-5, 2.5, "10", True, None])
+def test_sample_rows_must_be_a_count(classifier: Any, rows: np.ndarray[Any, Any],
+                                     count: Any) -> None:
+    """sample_rows= that is no whole number >= 0 is a ValueError that says what it takes: a
+    negative one stored no check sample without a word, and a float or text failed with a
+    TypeError from slicing. 0 keeps none."""
+    with pytest.raises(ValueError, match=re.escape(
+            "sample_rows must be a whole number >= 0 (the rows of sample= to keep; 0 keeps"
+            f" none), not {count!r}")):
+        satchel.save(classifier, io.BytesIO(), sample=rows, sample_rows=count)
+    data = io.BytesIO()
+    satchel.save(classifier, data, sample=rows, sample_rows=np.int64(0))
+    assert satchel.inspect(io.BytesIO(data.getvalue())).metadata.check is None
+
+
 def test_transform_outputs_are_stored(rows: np.ndarray[Any, Any]) -> None:
     """A transformer's sample stores its transform output."""
     scaler = StandardScaler().fit(rows)

@@ -10,6 +10,7 @@ prediction methods validate their input.
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import warnings
 from collections.abc import Iterable, Iterator
@@ -44,6 +45,7 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
     """(tree, arrays, metadata) of the file ``obj`` is saved as."""
     if compress is not None and compress not in container.CODECS:
         raise ValueError(f"compress must be None or one of {container.CODECS}, not {compress!r}")
+    _check_sample_rows(sample_rows)
     if isinstance(obj, Model):  # a loaded model saved again: the estimator, not the wrapper
         if sample is None and metadata is None and not embed_source:
             tree, arrays = encode(obj.unwrap())  # and the metadata it was saved with
@@ -65,6 +67,18 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
         user=user_data(metadata),
     )
     return tree, arrays, record.to_json()
+
+
+def _check_sample_rows(sample_rows: object) -> None:
+    """Refuse a ``sample_rows`` that is no count of rows: a negative one kept no row without
+    a word, and a float or a string failed deep inside with a TypeError."""
+    count = -1
+    if not isinstance(sample_rows, bool):
+        with contextlib.suppress(TypeError):
+            count = operator.index(sample_rows)  # type: ignore[arg-type]
+    if count < 0:
+        raise ValueError(f"sample_rows must be a whole number >= 0 (the rows of sample= to"
+                         f" keep; 0 keeps none), not {sample_rows!r:.40}")
 
 
 def _saved_again(model: Model, tree: Any) -> dict[str, Any]:
@@ -104,12 +118,14 @@ def save(obj: Any, file: FileLike, *, sample: Any = None, compress: Codec | None
         metadata: JSON-serializable user metadata, kept outside the digest.
         embed_source: also store the source of custom modules (run only by
             ``load(..., trust_code=True)``).
-        sample_rows: rows of ``sample`` to keep (bounded to 1 MiB of JSON).
+        sample_rows: rows of ``sample`` to keep (bounded to 1 MiB of JSON); 0 keeps no
+            check sample, only the schema.
 
     Raises:
         EncodeError: ``obj`` holds something satchel cannot store safely (a
             lambda, a class defined in ``__main__``...); the message gives its
             path inside ``obj`` and the fix.
+        ValueError: ``compress`` is no codec, or ``sample_rows`` no whole number >= 0.
 
     Example:
         >>> satchel.save(pipeline, "churn.satchel", sample=X_train)  # doctest: +SKIP
