@@ -240,6 +240,25 @@ def test_float_outputs_match_within_tolerance(rows: np.ndarray[Any, Any], scale:
         satchel.loads(forged, verify=True)
 
 
+def test_renamed_output_columns_are_a_mismatch() -> None:
+    """A transformer giving a DataFrame (set_output) whose columns are no longer named as
+    they were fails verification, naming both: code reading them by name breaks. The
+    values alone were compared, and such a model verified."""
+    frame = pd.DataFrame({"x": np.linspace(0.0, 1.0, 20), "s": ["a", "b"] * 10})
+    columns = ColumnTransformer([("num", StandardScaler(), ["x"]),
+                                 ("keep", "passthrough", ["s"])]).set_output(transform="pandas")
+    data = satchel.dumps(columns.fit(frame), sample=frame)
+    satchel.loads(data, verify=True)
+
+    def rename(outputs: dict[str, Any]) -> None:
+        outputs["transform"].columns = ["x", "s"]
+
+    with pytest.raises(satchel.PredictionMismatchError, match=re.escape(
+            "stored with it: transform: gives the columns ['num__x', 'keep__s'] where it gave"
+            " the columns ['x', 's']. The environment")):
+        satchel.loads(forge_check_outputs(data, rename), verify=True)
+
+
 def test_infinite_and_missing_outputs_verify_without_warnings() -> None:
     """Outputs holding infinities (a tophat KernelDensity's score_samples far from its data)
     or NaN alone verify with no RuntimeWarning at save or load, and a changed one is still

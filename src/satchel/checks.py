@@ -297,6 +297,25 @@ def stored_methods(check: dict[str, Any]) -> list[str]:
     return [method for method in METHODS if isinstance(found, dict) and method in found]
 
 
+def _columns_change(saved: Any, current: Any) -> str | None:
+    """How the column names of a DataFrame output (``set_output(transform="pandas")``)
+    changed, or None: code that reads the columns by name breaks as surely as on values."""
+    before, after = ([str(name) for name in columns] if columns is not None else None
+                     for columns in (getattr(saved, "columns", None),
+                                     getattr(current, "columns", None)))
+    if before == after:
+        return None
+    return f"gives {_names(after)} where it gave {_names(before)}"
+
+
+def _names(columns: list[str] | None) -> str:
+    if columns is None:
+        return "no column names"
+    shown = repr(columns[:10])[:-1] + (f", ... and {len(columns) - 10} more]"
+                                       if len(columns) > 10 else "]")
+    return f"the columns {shown}"
+
+
 def verify(model: Any, check: dict[str, Any], versions: str) -> None:
     """Recompute the stored outputs; raise if any method's outputs changed.
 
@@ -320,6 +339,10 @@ def verify(model: Any, check: dict[str, Any], versions: str) -> None:
             continue
         if method not in current:
             problems.append(f"{method}: no longer available")
+            continue
+        renamed = _columns_change(saved, current[method])
+        if renamed:
+            problems.append(f"{method}: {renamed}")
             continue
         try:
             found = _differences(saved, current[method])
