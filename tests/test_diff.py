@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import platform
 import subprocess
 import sys
 import textwrap
@@ -95,12 +96,20 @@ def test_structure_changes(tmp_path: Path, xy: tuple[Any, Any]) -> None:
 
 
 def test_environment_changes_are_metadata(tmp_path: Path, xy: tuple[Any, Any]) -> None:
-    """A package saved at another version is a metadata change."""
+    """A package saved at another version is a metadata change, and so is another Python or
+    platform (they were left out); the time a file was created is not."""
     left = _save(tmp_path, "a", _fit(xy))
     right = tmp_path / "old.satchel"
     right.write_bytes(forge_environment(left.read_bytes(), {"scikit-learn": "1.0.2"}))
     assert [str(c) for c in satchel.diff(right, left)] == [
         f"environment.scikit-learn: metadata: 1.0.2 -> {SKLEARN}"]
+    other = tmp_path / "other.satchel"
+    other.write_bytes(forge_environment(left.read_bytes(), python="3.9.1",
+                                        platform="Windows-AMD64", created="2020-01-01T00:00:00Z"))
+    assert [str(c) for c in satchel.diff(other, left)] == [
+        f"environment.python: metadata: 3.9.1 -> {platform.python_version()}",
+        f"environment.platform: metadata: Windows-AMD64 -> {platform.system()}-"
+        f"{platform.machine()}"]
 
 
 def test_schema_changes_are_metadata(tmp_path: Path, xy: tuple[Any, Any]) -> None:

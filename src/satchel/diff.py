@@ -171,12 +171,20 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+#: What of the saving environment besides the packages can change a model's behaviour (its
+#: creation time and satchel's version cannot).
+_PLATFORM = ("python", "implementation", "platform")
+
+
 def _metadata_changes(a: Metadata, b: Metadata) -> list[Change]:
+    changes = [Change(f"environment.{key}", "metadata", str(a.environment.get(key)),
+                      str(b.environment.get(key)))
+               for key in _PLATFORM if a.environment.get(key) != b.environment.get(key)]
     left = a.environment.get("packages", {})
     right = b.environment.get("packages", {})
-    changes = [Change(f"environment.{name}", "metadata", str(left.get(name)),
-                      str(right.get(name)))
-               for name in sorted(set(left) | set(right)) if left.get(name) != right.get(name)]
+    changes += [Change(f"environment.{name}", "metadata", str(left.get(name)),
+                       str(right.get(name)))
+                for name in sorted(set(left) | set(right)) if left.get(name) != right.get(name)]
     changes += _input_changes(a.input_schema, b.input_schema)
     changes += _output_changes(a.output_schema, b.output_schema)
     mine, theirs = a.user, b.user
