@@ -380,6 +380,35 @@ def test_sparse_samples(kind: str) -> None:
     np.testing.assert_array_equal(loaded.predict(data), model.predict(data))
 
 
+def test_wide_sparse_outputs_are_compared_a_block_at_a_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A HashingVectorizer's sparse outputs (100 rows of 2**18 columns here) are compared
+    without making them dense at once: a save took 3 GB for the default 2**20 columns. A
+    changed value is still found, in any block of rows, with the largest difference."""
+    import tracemalloc
+
+    import scipy.sparse
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    documents = [f"document {i} about item {i % 7}" for i in range(100)]
+    hasher = HashingVectorizer(n_features=1 << 18).fit(documents)
+    tracemalloc.start()
+    try:
+        satchel.loads(satchel.dumps(hasher, sample=documents), verify=True)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20  # each side of 100 rows, dense: 200 MB
+    monkeypatch.setattr(checks, "DENSE_BLOCK", 3 * (1 << 18))  # blocks of 3 rows
+    saved = hasher.transform(documents)
+    changed = saved.tolil()
+    changed[4, 7] += 0.5
+    changed[98, 7] -= 2.0
+    assert checks._differences(saved, changed.tocsr()) == (2, 2.0)
+    assert checks._differences(saved, saved.toarray()) is None
+    assert checks._differences(saved, scipy.sparse.csr_matrix((100, 5))) == (100, None)
+
+
 def test_random_outputs_are_not_checked() -> None:
     """A method whose outputs change from one run to the next (a stratified dummy's
     predict) is left out of the check sample, so that verifying does not fail for it."""
