@@ -242,6 +242,33 @@ def test_a_model_saved_again_under_other_versions_records_them(tmp_path: Any) ->
             k: v for k, v in loaded.metadata.items() if k != "environment"}
 
 
+def test_a_loaded_model_fitted_again_is_saved_without_its_old_schema(tmp_path: Any) -> None:
+    """A loaded model fitted again, then saved, is saved without the schema and check sample
+    it was loaded with, which no longer describe it, and the save says so: the new file
+    refused the model's own inputs and failed verification. Its user metadata is kept."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=40), "z": rng.normal(size=40)})
+    fitted = LogisticRegression().fit(frame, frame["x"] > 0)
+    satchel.save(fitted, tmp_path / "first.satchel", sample=frame, metadata={"run": 1})
+    cases = {"refit": (frame, frame["z"] > 0, "its outputs on its check sample changed (it was"
+                       " fitted again, or predicts otherwise under the current versions)"),
+             "wider": (frame.assign(w=1.0), frame["x"] > 0, "it was fitted again on the"
+                       " columns ['x', 'z', 'w'], where its schema has ['x', 'z']")}
+    for name, (rows, target, changed) in cases.items():
+        loaded = satchel.load(tmp_path / "first.satchel")
+        loaded.fit(rows, target)
+        with pytest.warns(UserWarning, match="no longer matches") as caught:
+            satchel.save(loaded, tmp_path / f"{name}.satchel")
+        assert [str(w.message) for w in caught] == [
+            f"the model no longer matches the metadata it was loaded with: {changed}. Its input"
+            " schema and check sample are not saved with it; pass sample= (rows like those it"
+            " was fitted on) to store new ones."]
+        again = satchel.load(tmp_path / f"{name}.satchel", verify=True)
+        assert again.metadata["user"] == {"run": 1}
+        assert "check" not in again.metadata
+        np.testing.assert_array_equal(again.predict(rows), loaded.unwrap().predict(rows))
+
+
 def test_training_a_mapped_model_in_place_says_to_load_it_whole(tmp_path: Any) -> None:
     """partial_fit of a model loaded with mmap=True, which writes into arrays that are views
     of the file, raises MappedModelError saying to load it whole; a new fit works, and a

@@ -24,6 +24,7 @@ from satchel.errors import (
     EnvironmentMismatchWarning,
     FormatError,
     LimitError,
+    PredictionMismatchError,
 )
 from satchel.format import container, reader, writer
 from satchel.format.container import Codec, Header
@@ -48,8 +49,15 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
     _check_sample_rows(sample_rows)
     if isinstance(obj, Model):  # a loaded model saved again: the estimator, not the wrapper
         if sample is None and metadata is None and not embed_source:
-            tree, arrays = encode(obj.unwrap())  # and the metadata it was saved with
-            return tree, arrays, _saved_again(obj, tree)
+            changed = _changed(obj)
+            if changed is None:
+                tree, arrays = encode(obj.unwrap())  # and the metadata it was saved with
+                return tree, arrays, _saved_again(obj, tree)
+            warnings.warn(
+                f"the model no longer matches the metadata it was loaded with: {changed}. Its"
+                " input schema and check sample are not saved with it; pass sample= (rows like"
+                " those it was fitted on) to store new ones.", UserWarning, stacklevel=3)
+            metadata = obj.metadata.get("user") or None  # the caller's own is kept
         obj = obj.unwrap()
     if sample is not None and is_model(obj):
         sample = schema.model_columns(obj, sample)
@@ -79,6 +87,31 @@ def _check_sample_rows(sample_rows: object) -> None:
     if count < 0:
         raise ValueError(f"sample_rows must be a whole number >= 0 (the rows of sample= to"
                          f" keep; 0 keeps none), not {sample_rows!r:.40}")
+
+
+def _changed(model: Model) -> str | None:
+    """How a loaded model's estimator no longer matches the metadata it was loaded with (it
+    was fitted again since: ``model.fit(X, y)``), or None. Its schema and check sample,
+    saved with it again, would refuse its inputs and fail verification."""
+    estimator, expected = model.unwrap(), model.input_schema
+    names = getattr(estimator, "feature_names_in_", None)
+    count = getattr(estimator, "n_features_in_", None)
+    if expected is not None and expected.is_frame and names is not None and (
+            {str(name) for name in names} != {c.name for c in expected.columns}):
+        return (f"it was fitted again on the columns {[str(name) for name in names][:10]},"
+                f" where its schema has {[c.name for c in expected.columns][:10]}")
+    if expected is not None and expected.n_features is not None and count is not None and (
+            count != expected.n_features):
+        return (f"it was fitted again on {count} features, where its schema has"
+                f" {expected.n_features}")
+    check = model.metadata.get("check")
+    if check is not None:
+        try:
+            checks.verify(estimator, check, "")
+        except (PredictionMismatchError, FormatError):
+            return ("its outputs on its check sample changed (it was fitted again, or predicts"
+                    " otherwise under the current versions)")
+    return None
 
 
 def _saved_again(model: Model, tree: Any) -> dict[str, Any]:
@@ -142,10 +175,10 @@ def save(obj: Any, file: FileLike, *, sample: Any = None, compress: Codec | None
 
 
 def save_model(model: Model, file: str | os.PathLike[str]) -> None:
-    """Save a loaded :class:`Model` again, keeping the metadata it was saved with (but for
-    the environment, recorded anew when it differs from the current one)."""
-    tree, arrays = encode(model.unwrap())
-    writer.write(tree, arrays, _saved_again(model, tree), file)
+    """Save a loaded :class:`Model` again, as :func:`save` does: with the metadata it was
+    saved with (but for the environment, recorded anew when it differs from the current
+    one), or, fitted again since it was loaded, without its schema and check sample."""
+    save(model, file)
 
 
 def dumps(obj: Any, *, sample: Any = None, compress: Codec | None = None,
