@@ -93,7 +93,7 @@ def _changed(model: Model) -> str | None:
     """How a loaded model's estimator no longer matches the metadata it was loaded with (it
     was fitted again since: ``model.fit(X, y)``), or None. Its schema and check sample,
     saved with it again, would refuse its inputs and fail verification."""
-    estimator, expected = model.unwrap(), model.input_schema
+    estimator, expected = model.unwrap(), Metadata.from_json(model.metadata).input_schema
     names = getattr(estimator, "feature_names_in_", None)
     count = getattr(estimator, "n_features_in_", None)
     if expected is not None and expected.is_frame and names is not None and (

@@ -7,10 +7,10 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from satchel.checks import METHODS
+from satchel.checks import METHODS, _rows, outputs
 from satchel.errors import MappedModelError
 from satchel.format.encoder import BY_TYPE, Encoder, Node
-from satchel.schema import InputSchema, OutputSchema
+from satchel.schema import InputSchema, OutputSchema, infer_input, infer_output, model_columns
 
 #: The methods whose input is checked: those of the check sample, and those that take the
 #: same input to give log-probabilities or a score (``score(X, y)``).
@@ -28,6 +28,9 @@ class Model:
     ``__sklearn_tags__`` and ``__sklearn_clone__`` included, so that its scorers
     and meta-estimators take a Model as they take the estimator (a clone is the
     bare estimator, unfitted).
+
+    ``fit`` (and ``fit_transform``, ``fit_predict``) fits the estimator anew and gives
+    the Model the schemas of the data it was fitted on; ``fit`` gives the Model back.
 
     A model loaded with ``mmap=True`` keeps its arrays as read-only views of the
     file: ``fit`` and ``partial_fit`` that would write into them (to train further)
@@ -70,7 +73,9 @@ class Model:
         if name in CHECKED and callable(attribute):
             return self._checked(attribute)
         if name in _TRAINING and self.mapped and callable(attribute):
-            return _training(attribute)
+            attribute = _training(attribute)
+        if name in _REFIT and callable(attribute):
+            return self._refitting(attribute)
         return attribute
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -99,6 +104,26 @@ class Model:
         checked.__wrapped__ = method  # type: ignore[attr-defined] # its signature: (X, ...)
         return checked
 
+    def _refitting(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        """``method`` (``fit``, ``fit_transform``, ``fit_predict``), after which the schemas
+        are those of the data it was fitted on: the ones it was loaded with refused the new
+        columns. ``fit`` gives the Model back, as an estimator's gives the estimator."""
+        def refitting(*args: Any, **kwargs: Any) -> Any:
+            result = method(*args, **kwargs)
+            data = args[0] if args else kwargs.get(_input_name(method))
+            if data is not None:
+                data = model_columns(self._estimator, data)
+            self.input_schema = infer_input(self._estimator, data)
+            predictions = None if data is None else outputs(
+                self._estimator, _rows(data, 5)).get("predict")
+            self.output_schema = infer_output(self._estimator, predictions)
+            return self if result is self._estimator else result
+
+        refitting.__name__ = refitting.__qualname__ = method.__name__
+        refitting.__doc__ = method.__doc__
+        refitting.__wrapped__ = method  # type: ignore[attr-defined] # its signature
+        return refitting
+
     def __getitem__(self, key: Any) -> Any:
         """A step or a slice of a pipeline, as ``Pipeline[...]`` gives it: the estimator's
         own, without input checks (a later step's input is not the model's)."""
@@ -121,6 +146,8 @@ class Model:
 
 #: Methods that may update the fitted arrays where they are.
 _TRAINING = ("fit", "partial_fit")
+#: Methods that fit the estimator anew, on data that may have other columns.
+_REFIT = ("fit", "fit_transform", "fit_predict")
 #: How numpy and Cython refuse to write into a read-only array.
 _READ_ONLY = "read-only"
 
