@@ -206,7 +206,8 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
             (zero copy). Array checksums are then left to a full load. A stream,
             or an open file at a position that is no multiple of 64, is read.
         verify: recompute the check sample. ``None`` (default) does so when the
-            loading environment differs from the saving one.
+            loading environment differs from the saving one (a version, the platform
+            or the Python implementation).
         on_mismatch: what a version difference does: ``"warn"`` (one
             :class:`EnvironmentMismatchWarning`), ``"error"`` or ``"ignore"``.
         trust_code: run the custom source embedded in the file if its modules
@@ -293,8 +294,12 @@ def _load(header: Header, source: Source, *, trusted: Iterable[str], check_array
     with _quiet_sklearn(record.environment):
         obj = Decoder(header, source, policy, check_arrays).decode(header.tree)
     source.finish()
-    if record.check is not None and (verify or (verify is None and differences)):
-        checks.verify(obj, record.check, _versions(differences))
+    if record.check is not None and verify is not False:
+        # another machine with the same versions is no mismatch to report, but may round
+        # otherwise: its predictions are checked as those under other versions are
+        machine = environment.moved(record.environment)
+        if verify or differences or machine:
+            checks.verify(obj, record.check, _versions(differences + machine))
     if not is_model(obj):
         return obj
     return Model(obj, record.input_schema, record.output_schema, header.metadata, header.digest,

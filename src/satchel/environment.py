@@ -194,6 +194,16 @@ def compare(saved: dict[str, Any]) -> list[Difference]:
     return differences
 
 
+def moved(saved: dict[str, Any]) -> list[Difference]:
+    """How the machine differs from the saving one (another platform or implementation of
+    Python), which no version shows: its maths libraries may round otherwise, so the check
+    sample is worth recomputing, though there is nothing to install."""
+    current = {"implementation": platform.python_implementation(),
+               "platform": f"{platform.system()}-{platform.machine()}"}
+    return [Difference(key, saved[key], value, "other") for key, value in current.items()
+            if isinstance(saved.get(key), str) and saved[key] != value]
+
+
 #: What a pin may hold: a distribution name (PEP 508) and the characters of a version
 #: (PEP 440, with a local part such as +cu118).
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
