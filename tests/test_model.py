@@ -25,8 +25,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 import satchel
+from satchel import checks
 from satchel.artifact import save_model
-from tests.hostile_tools import forge_environment
+from tests.hostile_tools import forge_check_outputs, forge_environment
 
 
 @pytest.fixture(scope="module")
@@ -263,31 +264,69 @@ def test_a_loaded_model_fitted_again_checks_the_columns_it_was_fitted_on() -> No
         loaded.predict(frame)
 
 
-def test_a_loaded_model_fitted_again_is_saved_without_its_old_schema(tmp_path: Any) -> None:
-    """A loaded model fitted again, then saved, is saved without the schema and check sample
-    it was loaded with, which no longer describe it, and the save says so: the new file
-    refused the model's own inputs and failed verification. Its user metadata is kept."""
+def test_a_model_that_predicts_otherwise_is_saved_again_with_its_outputs(
+        tmp_path: Any) -> None:
+    """A model that no longer reproduces its check sample under the current versions
+    (loaded with verify=False), saved again as the PredictionMismatchError advises, stores
+    its current outputs on the same rows: the old ones were kept, and the new file failed
+    verification as the old one did."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=40), "z": rng.normal(size=40)})
+    data = satchel.dumps(LogisticRegression().fit(frame, frame["x"] > 0), sample=frame)
+
+    def flip(outputs: dict[str, Any]) -> None:
+        outputs["predict"][:3] = ~outputs["predict"][:3]
+
+    (tmp_path / "old.satchel").write_bytes(forge_environment(
+        forge_check_outputs(data, flip), {"scikit-learn": "1.0.2"}))
+    with pytest.raises(satchel.PredictionMismatchError), \
+            pytest.warns(satchel.EnvironmentMismatchWarning):
+        satchel.load(tmp_path / "old.satchel")
+    with pytest.warns(satchel.EnvironmentMismatchWarning):
+        loaded = satchel.load(tmp_path / "old.satchel", verify=False)
+    satchel.save(loaded, tmp_path / "again.satchel")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = satchel.load(tmp_path / "again.satchel", verify=True)
+    assert again.input_schema == loaded.input_schema
+    assert again.metadata["check"]["rows"] == 40
+
+
+def test_a_loaded_model_fitted_again_is_saved_with_what_describes_it(tmp_path: Any) -> None:
+    """A loaded model fitted again, then saved, is not saved with the check sample it was
+    loaded with, whose outputs are no longer its own: the new file failed verification.
+    Fitted on the same columns, its schema is kept and its check sample holds its outputs
+    on the same rows; on other columns, it is saved without the schema and check sample,
+    which would refuse its inputs, and the save says so. Its user metadata is kept."""
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=40), "z": rng.normal(size=40)})
     fitted = LogisticRegression().fit(frame, frame["x"] > 0)
     satchel.save(fitted, tmp_path / "first.satchel", sample=frame, metadata={"run": 1})
-    cases = {"refit": (frame, frame["z"] > 0, "its outputs on its check sample changed (it was"
-                       " fitted again, or predicts otherwise under the current versions)"),
-             "wider": (frame.assign(w=1.0), frame["x"] > 0, "it was fitted again on the"
-                       " columns ['x', 'z', 'w'], where its schema has ['x', 'z']")}
-    for name, (rows, target, changed) in cases.items():
-        loaded = satchel.load(tmp_path / "first.satchel")
-        loaded.fit(rows, target)
-        with pytest.warns(UserWarning, match="no longer matches") as caught:
-            satchel.save(loaded, tmp_path / f"{name}.satchel")
-        assert [str(w.message) for w in caught] == [
-            f"the model no longer matches the metadata it was loaded with: {changed}. Its input"
-            " schema and check sample are not saved with it; pass sample= (rows like those it"
-            " was fitted on) to store new ones."]
-        again = satchel.load(tmp_path / f"{name}.satchel", verify=True)
-        assert again.metadata["user"] == {"run": 1}
-        assert "check" not in again.metadata
-        np.testing.assert_array_equal(again.predict(rows), loaded.unwrap().predict(rows))
+    loaded = satchel.load(tmp_path / "first.satchel")
+    loaded.fit(frame, frame["z"] > 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        save_model(loaded, tmp_path / "refit.satchel")
+        again = satchel.load(tmp_path / "refit.satchel", verify=True)
+    assert again.input_schema == satchel.load(tmp_path / "first.satchel").input_schema
+    assert again.metadata["check"]["rows"] == 40
+    assert again.metadata["user"] == {"run": 1}
+    stored = checks.decoded(again.metadata["check"])
+    np.testing.assert_array_equal(stored["outputs"]["predict"], loaded.predict(frame))
+
+    wider = satchel.load(tmp_path / "first.satchel")
+    wider.fit(frame.assign(w=1.0), frame["x"] > 0)
+    with pytest.warns(UserWarning, match="no longer matches") as caught:
+        satchel.save(wider, tmp_path / "wider.satchel")
+    assert [str(w.message) for w in caught] == [
+        "the model no longer matches the metadata it was loaded with: it was fitted again on"
+        " the columns ['x', 'z', 'w'], where its schema has ['x', 'z']. Its input schema and"
+        " check sample are not saved with it; pass sample= (rows like those it was fitted on)"
+        " to store new ones."]
+    again = satchel.load(tmp_path / "wider.satchel", verify=True)
+    assert (again.metadata["user"], "check" in again.metadata) == ({"run": 1}, False)
+    np.testing.assert_array_equal(again.predict(frame.assign(w=1.0)),
+                                  wider.predict(frame.assign(w=1.0)))
 
 
 def test_training_a_mapped_model_in_place_says_to_load_it_whole(tmp_path: Any) -> None:

@@ -90,9 +90,10 @@ def _check_sample_rows(sample_rows: object) -> None:
 
 
 def _changed(model: Model) -> str | None:
-    """How a loaded model's estimator no longer matches the metadata it was loaded with (it
-    was fitted again since: ``model.fit(X, y)``), or None. Its schema and check sample,
-    saved with it again, would refuse its inputs and fail verification."""
+    """How a loaded model's estimator no longer takes the columns (or number of features)
+    of the metadata it was loaded with (it was fitted again since: ``model.fit(X, y)``), or
+    None. Its schema and check sample, saved with it again, would refuse its inputs and fail
+    verification."""
     estimator, expected = model.unwrap(), Metadata.from_json(model.metadata).input_schema
     names = getattr(estimator, "feature_names_in_", None)
     count = getattr(estimator, "n_features_in_", None)
@@ -104,26 +105,50 @@ def _changed(model: Model) -> str | None:
             count != expected.n_features):
         return (f"it was fitted again on {count} features, where its schema has"
                 f" {expected.n_features}")
-    check = model.metadata.get("check")
-    if check is not None:
-        try:
-            checks.verify(estimator, check, "")
-        except (PredictionMismatchError, FormatError):
-            return ("its outputs on its check sample changed (it was fitted again, or predicts"
-                    " otherwise under the current versions)")
     return None
 
 
 def _saved_again(model: Model, tree: Any) -> dict[str, Any]:
     """The metadata of a loaded model saved again: the one it was saved with, but for the
-    environment, recorded anew when its versions differ from the current ones. The mismatch
-    warning advises re-saving the model under the current versions, which silences it only
-    if the new file records them."""
-    saved = model.metadata.get("environment")
+    environment, recorded anew when its versions differ from the current ones, and for the
+    check sample's outputs, computed anew when the model no longer gives them (fitted again
+    on the same columns, or predicting otherwise under the current versions). Re-saving the
+    model under the current versions, as the mismatch warning and error advise, silences
+    them only if the new file records those versions and outputs."""
+    metadata = dict(model.metadata)
+    again = _outputs_again(model)
+    if again is not None:
+        check, output = again
+        metadata.pop("check", None)
+        if check is not None:
+            metadata["check"] = check
+            metadata["schema"] = {**metadata.get("schema", {"input": None}), "output": output}
+    saved = metadata.get("environment")
     if not saved or not environment.compare(saved):
-        return model.metadata
+        return metadata
     modules = (split_name(name)[0] for _, name in collect_names(tree))
-    return {**model.metadata, "environment": environment.capture(modules)}
+    return {**metadata, "environment": environment.capture(modules)}
+
+
+def _outputs_again(model: Model) -> tuple[dict[str, Any] | None, dict[str, Any]] | None:
+    """(check sample, output schema) of ``model`` computed anew on the check sample's rows,
+    the check None if they are no input of it now; None if the stored outputs are still its
+    own (or there are none)."""
+    check, estimator = model.metadata.get("check"), model.unwrap()
+    if check is None:
+        return None
+    try:
+        checks.verify(estimator, check, "")
+        return None
+    except FormatError:  # a check sample no model could give: not kept
+        return None, {}
+    except PredictionMismatchError:
+        rows = checks.decoded(check)["input"]
+    output = _output_schema(estimator, rows).to_json()
+    try:
+        return checks.build(estimator, rows, check["rows"]), output
+    except ValueError:  # the model refuses every row now
+        return None, output
 
 
 def _output_schema(model: Any, sample: Any) -> schema.OutputSchema:
@@ -176,8 +201,9 @@ def save(obj: Any, file: FileLike, *, sample: Any = None, compress: Codec | None
 
 def save_model(model: Model, file: str | os.PathLike[str]) -> None:
     """Save a loaded :class:`Model` again, as :func:`save` does: with the metadata it was
-    saved with (but for the environment, recorded anew when it differs from the current
-    one), or, fitted again since it was loaded, without its schema and check sample."""
+    saved with, but for the environment and the check sample's outputs, recorded anew when
+    they are no longer its own; fitted again on other columns, without its schema and check
+    sample."""
     save(model, file)
 
 

@@ -344,6 +344,20 @@ def _names(columns: list[str] | None) -> str:
     return f"the columns {shown}"
 
 
+def decoded(check: dict[str, Any]) -> dict[str, Any]:
+    """The check sample decoded: ``{"input": rows, "outputs": {method: outputs}}``.
+
+    Raises:
+        FormatError: it is not such a dict.
+    """
+    found = decode_inline(check["tree"], _DataOnly())
+    if not (type(found) is dict and found.keys() == {"input", "outputs"}
+            and type(found["outputs"]) is dict and set(found["outputs"]) <= set(METHODS)):
+        raise FormatError("metadata.check: expected the sample's input and a dict of its"
+                          f" outputs by method ({', '.join(METHODS)})")
+    return found
+
+
 def verify(model: Any, check: dict[str, Any], versions: str) -> None:
     """Recompute the stored outputs; raise if any method's outputs changed.
 
@@ -352,11 +366,7 @@ def verify(model: Any, check: dict[str, Any], versions: str) -> None:
             absolute difference, or the error it raised on the sample) and ``versions``,
             the saved and current versions.
     """
-    stored = decode_inline(check["tree"], _DataOnly())
-    if not (type(stored) is dict and stored.keys() == {"input", "outputs"}
-            and type(stored["outputs"]) is dict and set(stored["outputs"]) <= set(METHODS)):
-        raise FormatError("metadata.check: expected the sample's input and a dict of its"
-                          f" outputs by method ({', '.join(METHODS)})")
+    stored = decoded(check)
     failures: list[tuple[str, str]] = []
     current = outputs(model, stored["input"], failures)
     raised = dict(failures)
