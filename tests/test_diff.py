@@ -19,7 +19,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 import satchel
 from tests.custom import Doubler
-from tests.hostile_tools import forge_environment, rewrite_metadata
+from tests.hostile_tools import forge_environment, header_metadata, rewrite_metadata
 
 SKLEARN = __import__("sklearn").__version__
 
@@ -162,6 +162,23 @@ def test_diff_reads_files_without_importing_them(tmp_path: Path, xy: tuple[Any, 
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             check=True, cwd=Path(__file__).resolve().parent.parent)
     assert result.stdout.split() == ["True", "False", "False"]
+
+
+def test_custom_code_changes_are_metadata(tmp_path: Path, xy: tuple[Any, Any]) -> None:
+    """Files whose custom module has another source, or embeds it where the other does not,
+    say so by the module: the same tree may run other code, and diff found no difference."""
+    model = make_pipeline(Doubler(), LogisticRegression()).fit(*xy)
+    left = _save(tmp_path, "a", model)
+    embedded = _save(tmp_path, "b", model, embed_source=True)
+    source = satchel.inspect(left).metadata.code[0]["source_sha256"][:12]
+    assert [str(c) for c in satchel.diff(left, embedded)] == [
+        f"code.tests.custom: metadata: source {source} -> source {source}, embedded"]
+    metadata = header_metadata(left.read_bytes())
+    metadata["code"][0]["source_sha256"] = "0" * 64
+    edited = tmp_path / "edited.satchel"
+    edited.write_bytes(rewrite_metadata(left.read_bytes(), metadata))
+    assert [str(c) for c in satchel.diff(left, edited)] == [
+        f"code.tests.custom: metadata: source {source} -> source 000000000000"]
 
 
 def test_diff_accepts_file_objects(tmp_path: Path, xy: tuple[Any, Any]) -> None:

@@ -185,6 +185,7 @@ def _metadata_changes(a: Metadata, b: Metadata) -> list[Change]:
     changes += [Change(f"environment.{name}", "metadata", str(left.get(name)),
                        str(right.get(name)))
                 for name in sorted(set(left) | set(right)) if left.get(name) != right.get(name)]
+    changes += _code_changes(a.code, b.code)
     changes += _input_changes(a.input_schema, b.input_schema)
     changes += _output_changes(a.output_schema, b.output_schema)
     mine, theirs = a.user, b.user
@@ -235,3 +236,22 @@ def _output_changes(a: OutputSchema | None, b: OutputSchema | None) -> list[Chan
         changes.append(Change("schema.output.classes", "metadata", _short(left.classes),
                               _short(right.classes)))
     return changes
+
+
+def _code_changes(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[Change]:
+    """Each custom module whose source (by its hash), providing distribution or version
+    differs, or that one file records and the other does not: the same tree may run other
+    code."""
+    left, right = ({str(r["module"]): _code_words(r) for r in records} for records in (a, b))
+    return [Change(f"code.{module}", "metadata", left.get(module, "-"), right.get(module, "-"))
+            for module in sorted(set(left) | set(right)) if left.get(module) != right.get(module)]
+
+
+def _code_words(record: dict[str, Any]) -> str:
+    source = record.get("source_sha256")
+    words = [f"source {str(source)[:12]}" if source else "no source"]
+    if record.get("distribution"):
+        words.append(f"{record['distribution']} {record.get('version')}")
+    if "source" in record:
+        words.append("embedded")
+    return ", ".join(words)
