@@ -181,6 +181,31 @@ def test_custom_code_changes_are_metadata(tmp_path: Path, xy: tuple[Any, Any]) -
         f"code.tests.custom: metadata: source {source} -> source 000000000000"]
 
 
+def test_check_sample_changes_are_metadata(tmp_path: Path, xy: tuple[Any, Any]) -> None:
+    """Files whose check samples hold other rows, or other outputs on the same rows (a model
+    that predicts otherwise), say so by method: diff compared no check sample, and two saves
+    of one model with other samples showed no difference."""
+    model = _fit(xy)
+    left = _save(tmp_path, "a", model, sample=xy[0][:50])
+    fewer = _save(tmp_path, "b", model, sample=xy[0][:50], sample_rows=20)
+    assert [str(c) for c in satchel.diff(left, fewer)] == [
+        "check.input: metadata: 50 rows -> 20 rows", "check.predict: metadata: outputs -> other"
+        " outputs", "check.predict_proba: metadata: outputs -> other outputs",
+        "check.decision_function: metadata: outputs -> other outputs"]
+    other = _save(tmp_path, "c", model, sample=xy[0][50:100])
+    assert "check.input: metadata: 50 rows -> 50 other rows" in [
+        str(c) for c in satchel.diff(left, other)]
+    retrained = _save(tmp_path, "d", _fit(xy, C=0.01), sample=xy[0][:50])
+    changes = [str(c) for c in satchel.diff(left, retrained) if c.path.startswith("check")]
+    assert "check.decision_function: metadata: outputs -> other outputs" in changes
+    assert not [c for c in changes if c.startswith("check.input")]
+    bare = _save(tmp_path, "e", model)
+    assert [str(c) for c in satchel.diff(left, bare) if c.path.startswith("check")] == [
+        "check.input: metadata: 50 rows -> none", "check.predict: metadata: outputs -> -",
+        "check.predict_proba: metadata: outputs -> -",
+        "check.decision_function: metadata: outputs -> -"]
+
+
 def test_diff_accepts_file_objects(tmp_path: Path, xy: tuple[Any, Any]) -> None:
     """diff takes binary file objects as well as paths."""
     left = io.BytesIO(satchel.dumps(_fit(xy)))

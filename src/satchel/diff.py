@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from satchel import checks
 from satchel.errors import FormatError
 from satchel.format import reader
 from satchel.format.decoder import decode_inline
@@ -186,6 +187,7 @@ def _metadata_changes(a: Metadata, b: Metadata) -> list[Change]:
                        str(right.get(name)))
                 for name in sorted(set(left) | set(right)) if left.get(name) != right.get(name)]
     changes += _code_changes(a.code, b.code)
+    changes += _check_changes(a.check, b.check)
     changes += _input_changes(a.input_schema, b.input_schema)
     changes += _output_changes(a.output_schema, b.output_schema)
     mine, theirs = a.user, b.user
@@ -255,3 +257,35 @@ def _code_words(record: dict[str, Any]) -> str:
     if "source" in record:
         words.append("embedded")
     return ", ".join(words)
+
+
+def _check_changes(a: dict[str, Any] | None, b: dict[str, Any] | None) -> list[Change]:
+    """Whether the check samples hold other rows, and each method whose stored outputs
+    differ (two versions of a model that predict otherwise on the same rows), compared as
+    stored: nothing is decoded."""
+    if a == b:
+        return []
+    left, right = (_check_parts(check) for check in (a, b))
+    changes = []
+    if left[0] != right[0]:
+        other = "other " if a and b and a["rows"] == b["rows"] else ""
+        changes.append(Change("check.input", "metadata", f"{a['rows']} rows" if a else "none",
+                              f"{b['rows']} {other}rows" if b else "none"))
+    for method in checks.METHODS:
+        before, after = left[1].get(method), right[1].get(method)
+        if before != after:
+            changes.append(Change(f"check.{method}", "metadata", "-" if before is None else
+                                  "outputs", "-" if after is None else "other outputs"
+                                  if before is not None else "outputs"))
+    return changes
+
+
+def _check_parts(check: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+    """(rows and input, outputs by method) of a check sample as stored."""
+    if check is None:
+        return None, {}
+    stored = check["tree"].get("v")
+    stored = stored if isinstance(stored, dict) else {}
+    outputs = stored.get("outputs")
+    found = outputs.get("v") if isinstance(outputs, dict) else None
+    return (check["rows"], stored.get("input")), found if isinstance(found, dict) else {}
