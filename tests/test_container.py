@@ -107,6 +107,24 @@ def test_same_object_gives_same_bytes_and_digest(forest: Any) -> None:
     assert digests.pop().startswith("blake3:")
 
 
+def test_a_loaded_model_saved_again_keeps_its_digest(xy: tuple[Any, Any]) -> None:
+    """A model holding a RandomState seeded with a number (an MLP, a GradientBoosting, a
+    Gaussian process) saved again once loaded gives the digest of its file, so that the
+    registry knows it for the same model: its copy's generator recorded a seed sequence the
+    original did not have, and the digest changed."""
+    from sklearn.neural_network import MLPClassifier
+
+    seeded = np.random.RandomState(3)
+    seeded.rand(5)
+    model = MLPClassifier((4,), max_iter=5, random_state=seeded).fit(*xy)
+    for value in (model, seeded, np.random.default_rng(3), np.random.PCG64(3)):
+        data = satchel.dumps(value)
+        copy = satchel.loads(data)
+        again = satchel.dumps(copy.unwrap() if isinstance(copy, satchel.Model) else copy)
+        assert satchel.inspect(io.BytesIO(again)).digest == \
+            satchel.inspect(io.BytesIO(data)).digest, type(value).__name__
+
+
 def test_digest_ignores_compression_and_metadata(forest: Any) -> None:
     """The content digest is the same compressed or not, whatever the metadata."""
     plain = satchel.inspect(io.BytesIO(satchel.dumps(forest))).digest

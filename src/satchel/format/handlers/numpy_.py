@@ -314,6 +314,10 @@ def _decode_random(decoder: Decoder, node: dict[str, Any]) -> Any:
     # A fixed seed (no entropy read), or the saved seed sequence; the state follows.
     seeds = _seed_sequence(decoder.child(node["seed"], ".seed_seq")) if "seed" in node else 0
     bit_generator = BIT_GENERATORS[name](seeds)
+    if "seed" not in node and hasattr(bit_generator, "_legacy_seeding"):
+        # A RandomState seeded with a number has no seed sequence: nor has its copy, so that
+        # saving the copy gives the file's digest again (a seed of 0 would record one).
+        bit_generator._legacy_seeding(0)
     try:
         bit_generator.state = state
         if node["$"] == "generator":
