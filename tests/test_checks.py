@@ -137,10 +137,20 @@ def test_a_row_too_large_for_a_check_sample_warns(monkeypatch: pytest.MonkeyPatc
 
 
 def test_no_sample_no_check(classifier: Any) -> None:
-    """Without sample= no check sample is stored and verify=True has nothing to recompute."""
+    """Without sample= no check sample is stored and verify=True has nothing to recompute:
+    it says so, pointing at the caller's line (it passed without a word, as if the
+    predictions had been checked). satchel.verify says so in its result instead."""
     data = satchel.dumps(classifier)
     assert satchel.inspect(io.BytesIO(data)).metadata.check is None
-    assert isinstance(satchel.loads(data, verify=True), satchel.Model)
+    with pytest.warns(UserWarning, match=re.escape(
+            "load(verify=True) found no check sample in the file: its predictions were not"
+            " checked. Save the model with sample=")) as caught:
+        assert isinstance(satchel.loads(data, verify=True), satchel.Model)
+    assert caught[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert isinstance(satchel.loads(data), satchel.Model)
+        assert satchel.verify(io.BytesIO(data)).checked_rows == 0
 
 
 def test_an_intact_file_verifies(saved: bytes) -> None:

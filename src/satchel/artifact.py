@@ -320,6 +320,10 @@ def _load(header: Header, source: Source, *, trusted: Iterable[str], check_array
     with _quiet_sklearn(record.environment):
         obj = Decoder(header, source, policy, check_arrays).decode(header.tree)
     source.finish()
+    if record.check is None and verify:
+        warnings.warn("load(verify=True) found no check sample in the file: its predictions"
+                      " were not checked. Save the model with sample= (a few rows of its"
+                      " training data) to store one.", UserWarning, stacklevel=3)
     if record.check is not None and verify is not False:
         # another machine with the same versions is no mismatch to report, but may round
         # otherwise: its predictions are checked as those under other versions are
@@ -391,9 +395,11 @@ def verify(file: FileLike, *, trusted: Iterable[str] = (), trust_code: bool = Fa
     with opened(file) as handle:
         source, header = reader.read_verified(handle, progress)
     reader.check_digest(source, header)
-    _load(header, source, trusted=trusted, check_arrays=True, verify=True, on_mismatch="ignore",
-          trust_code=trust_code)
     record = Metadata.from_json(header.metadata)
+    # A file with no check sample has nothing more to check: its Verification says so.
+    _load(header, source, trusted=trusted, check_arrays=True,
+          verify=True if record.check is not None else None, on_mismatch="ignore",
+          trust_code=trust_code)
     return Verification(
         digest=header.digest,
         arrays=len(header.arrays),
