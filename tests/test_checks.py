@@ -6,6 +6,7 @@ import io
 import platform
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -191,10 +192,34 @@ def test_wrong_outputs_are_reported_with_a_summary(saved: bytes) -> None:
         "the loaded model does not reproduce the predictions stored with it: predict: 3 of 100"
         " rows differ; predict_proba: 1 of 100 rows differ, largest absolute difference 0.25."
         " The environment is the one the model was saved in. Floats are compared with"
-        " rtol=1e-06, atol=1e-09; labels must be equal. Retrain or re-save the model under the"
+        " rtol=1e-06 (4 units in the last place for float16), atol=1e-09; labels must be"
+        " equal. Retrain or re-save the model under the"
         " current versions, or install the saved ones."
     )
     assert isinstance(caught.value, AssertionError)
+
+
+def test_float16_outputs_may_differ_by_a_unit_in_their_last_place() -> None:
+    """A model whose outputs are float16 (a StandardScaler fitted on float16 data) verifies
+    when they moved by a unit in the last place, as another machine may round them: one
+    unit of float16 is a thousand times rtol, and such a model never verified elsewhere.
+    Larger changes still fail."""
+    from sklearn.preprocessing import StandardScaler
+
+    rows = np.random.default_rng(0).normal(3.0, 2.0, size=(30, 3)).astype(np.float16)
+    data = satchel.dumps(StandardScaler().fit(rows), sample=rows)
+
+    def moved(units: int) -> Callable[[dict[str, Any]], None]:
+        def change(outputs: dict[str, Any]) -> None:
+            values = outputs["transform"]
+            assert values.dtype == np.float16
+            for _ in range(units):
+                values[4, 1] = np.nextafter(values[4, 1], np.float16(np.inf))
+        return change
+
+    satchel.loads(forge_check_outputs(data, moved(1)), verify=True)
+    with pytest.raises(satchel.PredictionMismatchError, match="transform: 1 of 30 rows differ"):
+        satchel.loads(forge_check_outputs(data, moved(40)), verify=True)
 
 
 def test_verification_skipped_when_the_environment_is_the_same(saved: bytes) -> None:

@@ -24,6 +24,9 @@ DEFAULT_ROWS = 100
 MAX_BYTES = 1 << 20
 #: Floats match when |saved - current| <= ATOL + RTOL * |saved|; labels must be equal.
 RTOL, ATOL = 1e-6, 1e-9
+#: Units in the last place a float output of little precision may differ by: one unit of
+#: float16 is about 1e-3 of the value, far more than RTOL.
+ULPS = 4
 
 
 class _DataOnly(TrustPolicy):
@@ -229,7 +232,8 @@ def _differences(saved: Any, current: Any) -> tuple[int, float | None] | None:
     if saved.shape != current.shape:
         return (int(saved.shape[0]) if saved.ndim else 1, None)
     if saved.dtype.kind in "fc" and current.dtype.kind in "fc":
-        close = np.isclose(current, saved, rtol=RTOL, atol=ATOL, equal_nan=True)
+        close = np.isclose(current, saved, rtol=_rtol(saved.dtype, current.dtype), atol=ATOL,
+                           equal_nan=True)
         with np.errstate(invalid="ignore"):  # inf - inf is NaN: infinities that match
             gap = np.abs(current - saved)[~close]
         gap = gap[~np.isnan(gap)]  # NaN for a number is a difference of no size
@@ -242,6 +246,12 @@ def _differences(saved: Any, current: Any) -> tuple[int, float | None] | None:
     bad = ~close.reshape(close.shape[0], -1).all(axis=1) if close.ndim else ~close
     count = int(np.count_nonzero(bad))
     return (count, largest) if count else None
+
+
+def _rtol(*dtypes: np.dtype[Any]) -> float:
+    """:data:`RTOL`, or :data:`ULPS` units in the last place of the least precise of float
+    ``dtypes`` where that is more (float16: a unit is about 1e-3)."""
+    return max(RTOL, *(ULPS * float(np.finfo(dtype).eps) for dtype in dtypes))
 
 
 def _per_output(value: Any) -> bool:
@@ -394,7 +404,8 @@ def verify(model: Any, check: dict[str, Any], versions: str) -> None:
     if problems:
         raise PredictionMismatchError(
             "the loaded model does not reproduce the predictions stored with it: "
-            + "; ".join(problems) + f". {versions}. Floats are compared with rtol={RTOL},"
-            f" atol={ATOL}; labels must be equal. Retrain or re-save the model under the"
-            " current versions, or install the saved ones."
+            + "; ".join(problems) + f". {versions}. Floats are compared with rtol={RTOL}"
+            f" ({ULPS} units in the last place for float16), atol={ATOL}; labels must be"
+            " equal. Retrain or re-save the model under the current versions, or install the"
+            " saved ones."
         )
