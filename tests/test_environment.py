@@ -6,6 +6,7 @@ import importlib.metadata
 import io
 import platform
 import re
+import sys
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,7 @@ from satchel.format import container
 from tests.custom import Doubler
 from tests.hostile_tools import forge_environment, forge_sklearn_version
 
-CORE = ["scikit-learn", "numpy", "scipy", "pandas"]
+CORE = ["scikit-learn", "numpy", "scipy"]
 
 
 def _installed(name: str) -> str:
@@ -81,9 +82,36 @@ def test_save_records_the_format_version(tmp_path: Path, pipeline: Any) -> None:
 
 
 def test_core_packages_are_always_recorded(plain: bytes) -> None:
-    """scikit-learn, numpy, scipy and pandas are recorded with their installed versions."""
+    """scikit-learn, numpy and scipy are recorded with their installed versions; pandas,
+    imported here, is not, as this model does not need it."""
+    assert "pandas" in sys.modules
     saved = satchel.inspect(_as_file(plain)).metadata.environment["packages"]
     assert saved == {name: _installed(name) for name in CORE}
+
+
+def test_pandas_is_recorded_where_the_model_needs_it(xy: tuple[Any, Any]) -> None:
+    """pandas is recorded for a model that takes named columns, holds pandas objects, outputs
+    DataFrames or whose check sample is a DataFrame, and only then: it was recorded whenever it was
+    imported, so a model of arrays loaded where pandas is not installed reported it missing
+    (and on_mismatch='error' refused a file that loads)."""
+    import pandas as pd
+
+    X, y = xy
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    arrays = LogisticRegression().fit(X, y)
+    cases = {
+        "array model": (satchel.dumps(arrays), False),
+        "array model, array sample": (satchel.dumps(arrays, sample=X), False),
+        "array model, frame sample": (satchel.dumps(arrays, sample=frame), True),
+        "frame model": (satchel.dumps(LogisticRegression().fit(frame, y)), True),
+        "pandas object": (satchel.dumps({"index": pd.Index(["a", "b"])}), True),
+        "pandas output": (satchel.dumps(StandardScaler().set_output(transform="pandas")
+                                        .fit(X)), True),
+    }
+    for label, (data, needed) in cases.items():
+        packages = satchel.inspect(_as_file(data)).metadata.environment["packages"]
+        expected = {name: _installed(name) for name in [*CORE, *["pandas"] * needed]}
+        assert packages == expected, label
 
 
 def test_custom_module_outside_a_distribution(pipeline: Any) -> None:

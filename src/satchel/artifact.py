@@ -12,10 +12,13 @@ from __future__ import annotations
 import contextlib
 import operator
 import os
+import sys
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import orjson
 
 from satchel import checks, custom_code, environment, schema
 from satchel.errors import (
@@ -66,15 +69,41 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
         uses = collect_names(tree)
     except LimitError as exc:  # the reader's walk: a file it would refuse is not written
         raise EncodeError(f"cannot save: {exc}") from None
+    input_schema = schema.infer_input(obj, sample) if is_model(obj) else None
+    check = checks.build(obj, sample, sample_rows) if sample is not None else None
     record = Metadata(
-        environment=environment.capture(split_name(name)[0] for _, name in uses),
-        input_schema=schema.infer_input(obj, sample) if is_model(obj) else None,
+        environment=environment.capture(_modules(
+            uses, [tree] if check is None else [tree, check["tree"]], input_schema)),
+        input_schema=input_schema,
         output_schema=_output_schema(obj, sample) if is_model(obj) else None,
-        check=checks.build(obj, sample, sample_rows) if sample is not None else None,
+        check=check,
         code=custom_code.describe(uses, embed_source),
         user=user_data(metadata),
     )
     return tree, arrays, record.to_json()
+
+
+def _modules(uses: set[tuple[Any, str]], trees: list[Any],
+             input_schema: schema.InputSchema | None) -> set[str]:
+    """The modules whose distributions a file records: those the objects it names come from,
+    and pandas where the model needs it (:func:`_needs_pandas`). pandas imported for another
+    purpose is not recorded: a load where it is not installed would report it missing."""
+    modules = {split_name(name)[0] for _, name in uses}
+    if "pandas" in sys.modules and _needs_pandas(trees, input_schema):
+        modules.add("pandas")
+    return modules
+
+
+def _needs_pandas(trees: list[Any], input_schema: schema.InputSchema | None) -> bool:
+    """Whether a model needs pandas: it takes named columns (it is given DataFrames, which
+    a pandas release may read otherwise), or its tree or check sample's holds pandas objects
+    or an estimator set to output DataFrames, whose nodes both spell ``"pandas"``."""
+    if input_schema is not None and input_schema.is_frame:
+        return True
+    try:
+        return any(b'"pandas"' in orjson.dumps(tree) for tree in trees)
+    except orjson.JSONEncodeError:  # text that is no Unicode: writing the header says so
+        return True
 
 
 def _check_sample_rows(sample_rows: object) -> None:
@@ -126,7 +155,9 @@ def _saved_again(model: Model, tree: Any) -> dict[str, Any]:
     saved = metadata.get("environment")
     if not saved or not environment.compare(saved):
         return metadata
-    modules = (split_name(name)[0] for _, name in collect_names(tree))
+    record = Metadata.from_json(metadata)
+    trees = [tree] if record.check is None else [tree, record.check["tree"]]
+    modules = _modules(collect_names(tree), trees, record.input_schema)
     return {**metadata, "environment": environment.capture(modules)}
 
 

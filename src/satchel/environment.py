@@ -23,8 +23,9 @@ from typing import Any
 
 from satchel.errors import FormatError
 
-#: Distributions recorded whenever they are imported at save time.
-CORE = ("scikit-learn", "numpy", "scipy", "pandas")
+#: Distributions recorded whenever they are imported at save time; pandas only where the
+#: model needs it (see ``satchel.artifact``), as the others come from the modules given.
+CORE = ("scikit-learn", "numpy", "scipy")
 _CORE_MODULES = {"sklearn": "scikit-learn", "numpy": "numpy", "scipy": "scipy",
                  "pandas": "pandas"}
 _DISTRIBUTION_MODULES = {v: k for k, v in _CORE_MODULES.items()}
