@@ -814,3 +814,19 @@ def test_latest_is_not_an_alias(registry: Registry) -> None:
             model_id=churn, alias="latest", version=1, updated_at=db.now()))
     registry.delete_alias("churn", "latest")
     assert registry.models()[0]["aliases"] == {}
+
+
+def test_a_database_that_cannot_be_reached_is_a_store_error(tmp_path: Path) -> None:
+    """A database URL whose server does not answer is a StoreError naming the URL (its
+    password hidden) and what to check: it was SQLAlchemy's OperationalError, which only
+    the command line turned into a message."""
+    with pytest.raises(satchel.StoreError) as caught:
+        Registry("postgresql+psycopg://nobody:secret@127.0.0.1:1/registry",
+                 artifacts=str(tmp_path / "artifacts"))
+    message = str(caught.value)
+    assert message.startswith("cannot open the registry database"
+                              " postgresql+psycopg://nobody:***@127.0.0.1:1/registry: ")
+    assert "Connection refused" in message
+    assert "secret" not in message
+    assert message.endswith("Check that its server is running and that the URL's host, port,"
+                            " user and database are right (SATCHEL_REGISTRY or the uri given)")

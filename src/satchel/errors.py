@@ -152,8 +152,9 @@ class ConflictError(SatchelError, RuntimeError):
 
 
 class StoreError(SatchelError, OSError):
-    """The registry's artifact store cannot be read or written: a bucket that does not exist,
-    an endpoint that does not answer, credentials that are missing or refused."""
+    """The registry's database or artifact store cannot be opened, read or written: a server
+    or an endpoint that does not answer, a bucket that does not exist, credentials that are
+    missing or refused."""
 
 
 class RequestError(SatchelError, ValueError):

@@ -151,7 +151,15 @@ class Registry:
                  cache: str | None = None) -> None:
         self.database_url, artifacts_url = _locations(uri, artifacts)
         self.engine = db.create_engine(self.database_url)
-        db.upgrade(self.engine)
+        try:
+            db.upgrade(self.engine)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            self.engine.dispose()
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+            raise StoreError(
+                f"cannot open the registry database {self.engine.url.render_as_string()}:"
+                f" {reason}. Check that its server is running and that the URL's host, port,"
+                " user and database are right (SATCHEL_REGISTRY or the uri given)") from exc
         self.store = ArtifactStore(artifacts_url, cache)
 
     def __repr__(self) -> str:
