@@ -829,4 +829,9 @@ def test_a_database_that_cannot_be_reached_is_a_store_error(tmp_path: Path) -> N
     assert "Connection refused" in message
     assert "secret" not in message
     assert message.endswith("Check that its server is running and that the URL's host, port,"
-                            " user and database are right (SATCHEL_REGISTRY or the uri given)")
+                            " user and database are right (the uri given, or SATCHEL_REGISTRY)")
+    with pytest.raises(satchel.StoreError, match=re.escape(
+            "unable to open database file. Check that its folder exists and that this user may"
+            " write to it (the uri given, or SATCHEL_REGISTRY)")):
+        Registry(f"sqlite:///{tmp_path}/missing/folder/registry.db",
+                 artifacts=str(tmp_path / "artifacts"))

@@ -457,6 +457,8 @@ def _run(args: argparse.Namespace) -> int:
     except tuple(EXIT_CODES) as exc:
         if _CTRL_C.is_set():  # a library made the interrupt an error of its own
             return _interrupted()
+        if isinstance(exc.__cause__, Exception) and _is_database_error(exc.__cause__):
+            return _database_error(exc.__cause__, args)  # the options to check are named
         code = next(c for kind, c in EXIT_CODES.items() if isinstance(exc, kind))
         print(f"satchel: error: {_escaped(str(_in_options(exc, args)) + _where(exc, args))}",
               file=sys.stderr)
@@ -466,11 +468,16 @@ def _run(args: argparse.Namespace) -> int:
             return _interrupted()
         if not _is_database_error(exc):
             raise
-        print(f"satchel: error: cannot use the registry at {_registry_location(args)!r}:"
-              f" {_escaped(_first_line(getattr(exc, 'orig', None) or exc))}; check --registry"
-              " (or SATCHEL_REGISTRY) and that the database is reachable",
-              file=sys.stderr)
-        return 2
+        return _database_error(exc, args)
+
+
+def _database_error(exc: Exception, args: argparse.Namespace) -> int:
+    """Print what SQLAlchemy raised as one line naming the registry and the options to check."""
+    print(f"satchel: error: cannot use the registry at {_registry_location(args)!r}:"
+          f" {_escaped(_first_line(getattr(exc, 'orig', None) or exc))}; check --registry"
+          " (or SATCHEL_REGISTRY) and that the database is reachable",
+          file=sys.stderr)
+    return 2
 
 
 def _where(exc: BaseException, args: argparse.Namespace) -> str:

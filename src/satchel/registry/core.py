@@ -156,10 +156,12 @@ class Registry:
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             self.engine.dispose()
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+            check = ("that its folder exists and that this user may write to it"
+                     if self.engine.dialect.name == "sqlite" else "that its server is running"
+                     " and that the URL's host, port, user and database are right")
             raise StoreError(
                 f"cannot open the registry database {self.engine.url.render_as_string()}:"
-                f" {reason}. Check that its server is running and that the URL's host, port,"
-                " user and database are right (SATCHEL_REGISTRY or the uri given)") from exc
+                f" {reason}. Check {check} (the uri given, or SATCHEL_REGISTRY)") from exc
         self.store = ArtifactStore(artifacts_url, cache)
 
     def __repr__(self) -> str:
