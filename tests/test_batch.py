@@ -565,6 +565,27 @@ def test_standard_output_redirected_to_a_file_gets_csv(tmp_path: Path, model_fil
     assert pd.read_csv(redirected)["predict"].tolist() == model.predict(rows).tolist()
 
 
+def test_standard_output_appended_to_a_file_keeps_what_it_held(tmp_path: Path,
+                                                              model_file: Path, model: Any,
+                                                              rows: pd.DataFrame) -> None:
+    """-o /dev/stdout writes at the end of the file standard output is redirected to (as
+    `>> log` and `{ echo; satchel ...; } > log` do): the file was replaced by a new one that
+    held the predictions alone, and what it held before was lost."""
+    given, redirected = tmp_path / "rows.csv", tmp_path / "redirected"
+    rows.to_csv(given, index=False)
+    redirected.write_bytes(b"written before\n")
+    with redirected.open("ab") as stdout:
+        result = subprocess.run([sys.executable, "-m", "satchel", "predict", str(model_file),
+                                 str(given), "-o", "/dev/stdout"], stdout=stdout,
+                                stderr=subprocess.PIPE, text=True, check=False)
+        stdout.write(b"written after\n")
+    assert result.returncode == 0, result.stderr
+    lines = redirected.read_text().splitlines()
+    assert lines[0] == "written before"
+    assert lines[-1] == "written after"
+    assert lines[1:-1] == ["predict", *map(str, model.predict(rows))]
+
+
 def test_an_input_of_no_known_ending_is_refused_naming_every_ending(model_file: Path,
                                                                      tmp_path: Path) -> None:
     """An input whose name gives no format is refused listing every ending that is read."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -46,11 +48,45 @@ def _output_kind(output: str) -> str:
         if output.endswith(ending):
             return kind
     device = os.path.exists(output) and not os.path.isfile(output) and not os.path.isdir(output)
-    if device or os.path.dirname(os.path.abspath(output)) in ("/dev", "/dev/fd"):
+    if device or _descriptor(output) is not None or os.path.dirname(
+            os.path.abspath(output)) == "/dev":
         return "csv"  # /dev/stdout is a link to the file a shell redirects it to
     raise RequestError(f"cannot write {output!r}: expected a .csv, .csv.gz or .parquet file (or"
                        " a device such as /dev/stdout), as the output's format follows its"
                        " name; give the output one of these endings")
+
+
+def _descriptor(output: str) -> int | None:
+    """The open file descriptor ``output`` names (``/dev/stdout``, ``/dev/fd/N``,
+    ``/proc/self/fd/N``), or None. Opened by name, the file a shell redirected it to would be
+    truncated (``>>`` appends) or replaced; written through the descriptor, what the file held
+    stays, as it does for any command writing to its standard output."""
+    path = os.path.abspath(output)
+    for prefix in ("/dev/fd/", "/proc/self/fd/", f"/proc/{os.getpid()}/fd/"):
+        number = path.removeprefix(prefix)
+        if number != path and number.isascii() and number.isdigit():
+            return int(number)
+    return {"/dev/stdout": 1, "/dev/stderr": 2}.get(path)
+
+
+@contextlib.contextmanager
+def _destination(output: str) -> Iterator[str | IO[bytes]]:
+    """Where the predictions for ``output`` are written: a copy of the descriptor it names,
+    else a temporary file renamed into place once the block succeeds."""
+    descriptor = _descriptor(output)
+    if descriptor is None:
+        with replacing(output) as temporary:
+            yield temporary
+        return
+    if descriptor == 1 and sys.stdout is not None:  # None when it was closed
+        sys.stdout.flush()  # what was printed before comes first
+    try:
+        copy = os.dup(descriptor)
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot write {output}: descriptor {descriptor} is not"
+                        " open; redirect it to a file or give the output a file name") from None
+    with os.fdopen(copy, "wb") as handle:
+        yield handle
 
 
 def _count_rows(path: str) -> int:
@@ -73,7 +109,9 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     trust_code=trust_code)`` does. Each chunk is validated against the model's
     input schema like a server request. The output is Parquet (``.parquet``,
     ``.pq``), gzip-compressed CSV (``.csv.gz``) or CSV (``.csv``, ``.txt``, a
-    device), written to a temporary file and renamed into place. With
+    device), written to a temporary file and renamed into place; ``/dev/stdout``,
+    ``/dev/stderr`` and ``/dev/fd/N`` are written through their descriptor, after
+    what it holds (a shell's ``>>`` appends). With
     ``progress``, ``progress(done, total)`` follows each chunk; counting the
     total takes a pass over a CSV file, made only then.
 
@@ -98,7 +136,7 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     function = getattr(model, method)
     total = _count_rows(source) if progress is not None else 0  # a pass over the whole file
     parts, done = [], 0
-    with replacing(output) as temporary:  # a folder or a missing one fails before scoring
+    with _destination(output) as destination:  # a folder or a missing one fails before scoring
         for chunk in _chunks(source, chunk_rows, model.input_schema):
             if not len(chunk):  # a CSV file of a header alone: columns of no dtype
                 continue
@@ -109,7 +147,7 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
         if not parts:
             raise RequestError(f"{source!r} has no rows to score; nothing was written")
         frame = pd.concat(parts, ignore_index=True)
-        _write(frame, temporary, kind, os.path.basename(output))
+        _write(frame, destination, kind, os.path.basename(output))
     return done
 
 
@@ -130,14 +168,15 @@ def _columns(result: Any, name: str, rows: int) -> Any:
     return pd.DataFrame(values, columns=[f"{name}_{i}" for i in range(values.shape[1])])
 
 
-def _write(frame: Any, path: str, kind: str, name: str) -> None:
-    """Write ``frame`` to ``path`` as ``kind``; a gzip header names the file ``name`` less .gz
-    (not the temporary file's name)."""
+def _write(frame: Any, destination: str | IO[bytes], kind: str, name: str) -> None:
+    """Write ``frame`` to ``destination`` (a path or an open binary file) as ``kind``; a gzip
+    header names the file ``name`` less .gz (not the temporary file's name)."""
     if kind == "parquet":
-        frame.to_parquet(path, index=False)
+        frame.to_parquet(destination, index=False)
     elif kind == "gzip":
-        with open(path, "wb") as raw, gzip.GzipFile(name.removesuffix(".gz"), "wb",
-                                                    fileobj=raw) as packed:
+        with (open(destination, "wb") if isinstance(destination, str)
+              else contextlib.nullcontext(destination)) as raw, gzip.GzipFile(
+                name.removesuffix(".gz"), "wb", fileobj=raw) as packed:
             frame.to_csv(packed, index=False)
     else:
-        frame.to_csv(path, index=False)
+        frame.to_csv(destination, index=False)
