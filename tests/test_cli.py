@@ -4,6 +4,7 @@ arguments."""
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import signal
@@ -260,7 +261,31 @@ def test_predict_reports_an_unreadable_input(capsys: pytest.CaptureFixture[str],
     line = clean_error(capsys, "predict", str(forest_file), str(source), "-o",
                        str(tmp_path / "out.csv"))
     assert line.startswith(f"satchel: error: cannot read {str(source)!r}: {expected}")
-    assert line.endswith("; expected a UTF-8 CSV file or a Parquet file")
+    assert line.endswith("; expected a UTF-8 CSV file (gzip-compressed for .csv.gz) or a"
+                         " Parquet file")
+    assert not (tmp_path / "out.csv").exists()
+
+
+_ROWS_GZ = gzip.compress(b"a,b,c,d\n" + b"1,2,3,4\n" * 200, mtime=0)
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (_ROWS_GZ[:40], "Compressed file ended before the end-of-stream marker was reached"),
+    (b"a,b,c,d\n1,2,3,4\n", "Not a gzipped file (b'a,')"),
+    (_ROWS_GZ[:-8] + b"\0\0\0\0" + _ROWS_GZ[-4:], "CRC check failed"),
+], ids=["cut-short", "not-gzip", "bad-checksum"])
+def test_predict_reports_a_damaged_gzip_input(capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path, forest_file: Path, content: bytes,
+                                              expected: str) -> None:
+    """A .csv.gz input that is cut short, not gzip or damaged is bad input naming the file:
+    one cut short printed a traceback (EOFError), the others a line naming no file."""
+    source = tmp_path / "rows.csv.gz"
+    source.write_bytes(content)
+    line = clean_error(capsys, "predict", str(forest_file), str(source), "-o",
+                       str(tmp_path / "out.csv"))
+    assert line.startswith(f"satchel: error: cannot read {str(source)!r}: {expected}")
+    assert line.endswith("; expected a UTF-8 CSV file (gzip-compressed for .csv.gz) or a"
+                         " Parquet file")
     assert not (tmp_path / "out.csv").exists()
 
 

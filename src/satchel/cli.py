@@ -8,6 +8,7 @@ the code of their family; they never print a traceback.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import os
@@ -16,6 +17,7 @@ import signal
 import sys
 import threading
 import warnings
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, TextIO
@@ -269,7 +271,7 @@ def _predict(args: argparse.Namespace) -> int:
                          trust_code=args.trust_code, progress=progress)
     except _unreadable_input() as exc:
         raise RequestError(f"cannot read {args.input!r}: {_first_line(exc)}; expected a UTF-8"
-                           " CSV file or a Parquet file") from None
+                           " CSV file (gzip-compressed for .csv.gz) or a Parquet file") from None
     print(f"scored {rows} rows of {args.input} with {args.target} -> {args.output}",
           file=sys.stderr)
     return 0
@@ -283,8 +285,10 @@ def _same_file(first: str, second: str) -> bool:
 
 
 def _unreadable_input() -> tuple[type[Exception], ...]:
-    """What pandas and pyarrow raise on a file that is not the CSV or Parquet it claims to be."""
-    errors: list[type[Exception]] = [UnicodeDecodeError]
+    """What pandas, pyarrow and gzip raise on a file that is not the CSV or Parquet it claims
+    to be: gzip raises EOFError for a file cut short, BadGzipFile for one that is no gzip or
+    fails its checksum, and zlib.error for damaged data."""
+    errors: list[type[Exception]] = [UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error]
     with suppress(ImportError):
         import pandas as pd  # noqa: PLC0415 - the [pandas] extra, imported by now
 
