@@ -110,3 +110,19 @@ def test_restore_brings_an_archived_version_back(registry: Path,
     assert json.loads(capsys.readouterr().out)["version"] == 2
     assert main(["registry", "restore", "churn", "7"]) == 2
     assert "has no version 7" in capsys.readouterr().err
+
+
+def test_registering_a_missing_file_names_no_registry(registry: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A file to register that does not exist, or is a folder, is reported as such: the
+    message said the file was not 'in the registry at ...' and that --registry names
+    another, sending the user to the wrong place."""
+    (tmp_path / "folder").mkdir()
+    for given, found in [(tmp_path / "missing.satchel", "no such file"),
+                         (tmp_path / "folder", "a folder, not a file")]:
+        assert main(["registry", "register", str(given), "churn"]) == 2
+        assert capsys.readouterr().err == (
+            f"satchel: error: cannot register {str(given)!r}: {found}; expected the path of a"
+            " .satchel file or a models:/ URI\n")
+    assert main(["registry", "versions", "churn", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from datetime import UTC, datetime
 from typing import Any
 
 from satchel.cli import integer, model_uri, number, target
-from satchel.registry.names import MAX_VERSION
+from satchel.errors import RequestError
+from satchel.registry.names import MAX_VERSION, is_model_uri
 from satchel.render import Table, render
 
 #: A version argument: SQLite and PostgreSQL store versions as signed 64-bit integers.
@@ -78,9 +80,20 @@ def _done(args: argparse.Namespace, data: Any, text: str) -> int:
 
 
 def _register(args: argparse.Namespace) -> int:
+    _check_file(args.file)
     found = _registry(args).register(args.name, args.file, description=args.description,
                                      tags=dict(args.tag), metrics=dict(args.metric))
     return _done(args, _version_json(found), f"registered {found.uri} ({found.digest})")
+
+
+def _check_file(given: str) -> None:
+    """Refuse a file to register that is missing or a folder before the registry is opened:
+    the registry's error for it read as if the registry lacked it, naming the registry."""
+    if is_model_uri(given) or os.path.isfile(given):
+        return
+    found = "a folder, not a file" if os.path.isdir(given) else "no such file"
+    raise RequestError(f"cannot register {given!r}: {found}; expected the path of a .satchel"
+                       " file or a models:/ URI")
 
 
 def _pair(text: str) -> tuple[str, str]:
