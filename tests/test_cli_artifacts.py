@@ -434,4 +434,5 @@ def test_foreign_file_is_one_clean_line(cli: Callable[..., Result], tmp_path: Pa
     foreign = tmp_path / "model.pkl"
     foreign.write_bytes(b"\x80\x05not a satchel file at all")
     args = [foreign, foreign] if command == "diff" else [foreign]
-    assert_clean_error(cli(command, *args), 2, "not a satchel file")
+    named = f"{foreign}: " if command == "diff" else ""  # which of the two files
+    assert_clean_error(cli(command, *args), 2, f"{named}not a satchel file")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import platform
+import re
 import subprocess
 import sys
 import textwrap
@@ -225,10 +226,10 @@ def test_diff_refuses_damaged_files(tmp_path: Path, xy: tuple[Any, Any]) -> None
 
 
 @pytest.mark.parametrize(("metadata", "message"), [
-    ({"environment": "3.11"}, "the second file: metadata.environment: expected dict, found str"),
-    ({"user": ["owner"]}, "the second file: metadata.user: expected dict, found list"),
+    ({"environment": "3.11"}, "bad.satchel: metadata.environment: expected dict, found str"),
+    ({"user": ["owner"]}, "bad.satchel: metadata.user: expected dict, found list"),
     ({"environment": {"packages": ["numpy"]}},
-     "the second file: metadata.environment.packages: expected an object of name: version"),
+     "bad.satchel: metadata.environment.packages: expected an object of name: version"),
 ])
 def test_diff_refuses_malformed_metadata(tmp_path: Path, metadata: dict[str, Any],
                                          message: str) -> None:
@@ -237,8 +238,27 @@ def test_diff_refuses_malformed_metadata(tmp_path: Path, metadata: dict[str, Any
     left = _save(tmp_path, "a", {"w": np.arange(3.0)})
     right = tmp_path / "bad.satchel"
     right.write_bytes(rewrite_metadata(left.read_bytes(), metadata))
-    with pytest.raises(satchel.FormatError, match=f"^{message}"):
+    where = re.escape(str(right.parent))
+    with pytest.raises(satchel.FormatError, match=f"^{where}/{message}"):
         satchel.diff(left, right)
+
+
+def test_a_file_that_cannot_be_read_is_named(tmp_path: Path, xy: tuple[Any, Any]) -> None:
+    """The error for a file diff cannot read names that file: 'not a satchel file' or a
+    checksum's mismatch left the user to guess which of the two it was."""
+    good = _save(tmp_path, "good", {"w": np.arange(10_000.0)})
+    pickled = tmp_path / "model.pkl"
+    pickled.write_bytes(b"\x80\x05not a satchel file")
+    for left, right in ((good, pickled), (pickled, good)):
+        with pytest.raises(satchel.FormatError) as caught:
+            satchel.diff(left, right)
+        assert str(caught.value).startswith(f"{pickled}: not a satchel file: expected")
+    damaged = tmp_path / "damaged.satchel"
+    data = bytearray(good.read_bytes())
+    data[-8] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(satchel.IntegrityError, match=f"^{damaged}: .*does not match its"):
+        satchel.diff(good, damaged)
 
 
 def test_numpy_scalars_are_compared_by_value(tmp_path: Path, xy: tuple[Any, Any]) -> None:

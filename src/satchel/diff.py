@@ -6,6 +6,7 @@ arrays are compared by checksum and, when shapes agree, by value.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,12 +38,15 @@ class Change:
 
 class _Side:
     def __init__(self, file: FileLike, progress: reader.Progress | None, which: str) -> None:
-        with opened(file) as handle:
-            self.source, self.header = reader.read_verified(handle, progress)
-        try:  # as inspect and load read it: a malformed field is named, not a traceback
+        # Which of the two files it is: its path, or its place for a file object.
+        name = os.fspath(file) if isinstance(file, (str, os.PathLike)) else f"the {which} file"
+        try:
+            with opened(file) as handle:
+                self.source, self.header = reader.read_verified(handle, progress)
+            # as inspect and load read it: a malformed field is named, not a traceback
             self.record = Metadata.from_json(self.header.metadata)
         except FormatError as exc:
-            raise FormatError(f"the {which} file: {exc}") from None
+            raise type(exc)(f"{name}: {exc}") from None
 
     def array(self, node: dict[str, Any]) -> np.ndarray[Any, Any]:
         if "a" in node:
