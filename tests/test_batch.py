@@ -384,6 +384,29 @@ def test_output_format_follows_its_name(predict: Predict, tmp_path: Path, model_
         assert written.read_bytes()[10:21] == b"scores.csv\x00"
 
 
+@pytest.mark.parametrize(("source", "output"), [("ROWS.CSV", "SCORES.PARQUET"),
+                                                ("rows.Parquet", "scores.CSV.GZ"),
+                                                ("ROWS.CSV.GZ", "SCORES.PQ")])
+def test_endings_are_read_in_any_case(predict: Predict, tmp_path: Path, model_file: Path,
+                                      model: Any, rows: pd.DataFrame, source: str,
+                                      output: str) -> None:
+    """An input or output whose ending is in capitals (DATA.CSV, as Windows tools name files)
+    is read and written as the same ending in small letters: it was refused, said to have
+    none of the endings it had."""
+    given, written = tmp_path / source, tmp_path / output
+    if source.lower().endswith(".parquet"):
+        rows.to_parquet(given)
+    else:
+        rows.to_csv(given, index=False, compression="gzip" if source.endswith("GZ") else None)
+    result = predict(str(model_file), str(given), "-o", str(written))
+    assert result.returncode == 0, result.stderr
+    scores = (pd.read_parquet(written) if output.endswith(("PARQUET", "PQ"))
+              else pd.read_csv(written, compression="gzip"))
+    assert scores["predict"].tolist() == model.predict(rows).tolist()
+    if output.endswith(".GZ"):
+        assert written.read_bytes()[10:21] == b"scores.CSV\x00"
+
+
 @pytest.mark.parametrize("name", ["", "scores.json", "-"])
 def test_an_output_name_of_no_format_writes_nothing(predict: Predict, tmp_path: Path,
                                                     model_file: Path, rows: pd.DataFrame,

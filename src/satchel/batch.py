@@ -24,12 +24,12 @@ _OUTPUTS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".txt": "csv
 
 
 def _chunks(path: str, rows: int, schema: InputSchema | None) -> Iterator[Any]:
-    if path.endswith((".parquet", ".pq")):
+    if path.lower().endswith((".parquet", ".pq")):  # DATA.CSV as Windows tools name it too
         import pyarrow.parquet as pq  # noqa: PLC0415
 
         for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
             yield batch.to_pandas()
-    elif path.endswith((".csv", ".csv.gz", ".txt")):
+    elif path.lower().endswith((".csv", ".csv.gz", ".txt")):
         yield from csv_chunks(path, rows, schema)
     else:
         raise RequestError(f"cannot read {path!r}: expected a .csv, .csv.gz, .txt, .parquet or"
@@ -45,7 +45,7 @@ def _output_kind(output: str) -> str:
         RequestError: the name ends otherwise and is no device.
     """
     for ending, kind in _OUTPUTS.items():
-        if output.endswith(ending):
+        if output.lower().endswith(ending):
             return kind
     device = os.path.exists(output) and not os.path.isfile(output) and not os.path.isdir(output)
     if device or _descriptor(output) is not None or os.path.dirname(
@@ -92,11 +92,11 @@ def _destination(output: str) -> Iterator[str | IO[bytes]]:
 def _count_rows(path: str) -> int:
     """Rows in a Parquet file (from its footer) or a CSV file, gzip-compressed or not (lines
     less the header)."""
-    if path.endswith((".parquet", ".pq")):
+    if path.lower().endswith((".parquet", ".pq")):
         import pyarrow.parquet as pq  # noqa: PLC0415
 
         return int(pq.ParquetFile(path).metadata.num_rows)
-    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as handle:
+    with (gzip.open if path.lower().endswith(".gz") else open)(path, "rb") as handle:
         return max(sum(1 for _ in handle) - 1, 0)
 
 
@@ -176,7 +176,7 @@ def _write(frame: Any, destination: str | IO[bytes], kind: str, name: str) -> No
     elif kind == "gzip":
         with (open(destination, "wb") if isinstance(destination, str)
               else contextlib.nullcontext(destination)) as raw, gzip.GzipFile(
-                name.removesuffix(".gz"), "wb", fileobj=raw) as packed:
+                name[:-len(".gz")], "wb", fileobj=raw) as packed:
             frame.to_csv(packed, index=False)
     else:
         frame.to_csv(destination, index=False)
