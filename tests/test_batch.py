@@ -178,6 +178,31 @@ def test_schema_problem_in_a_late_chunk_writes_nothing(predict: Predict, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
 
 
+def test_values_the_model_refuses_are_one_line_naming_their_rows(predict: Predict,
+                                                                  tmp_path: Path) -> None:
+    """Rows that match the schema but that the model refuses (a category its encoder never
+    saw) exit 2 with the model's message and the rows of the chunk it refused, writing
+    nothing: they printed a traceback, as a bug of satchel's would."""
+    frame = pd.DataFrame({"city": ["a", "b", "a", "b"], "x": [1.0, 2.0, 3.0, 4.0]})
+    pipeline = make_pipeline(make_column_transformer((OneHotEncoder(), ["city"]),
+                                                     remainder="passthrough"),
+                             LogisticRegression()).fit(frame, [0, 1, 0, 1])
+    model_path, given = tmp_path / "strict.satchel", tmp_path / "rows.csv"
+    satchel.save(pipeline, model_path, sample=frame)
+    pd.DataFrame({"city": ["a"] * 5 + ["zz"], "x": [1.0] * 6}).to_csv(given, index=False)
+    result = predict(str(model_path), str(given), "-o", str(tmp_path / "scores.csv"),
+                     "--chunk-rows", "4")
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"satchel: error: the model's predict refused data rows 5 to 6 of {str(given)!r}"
+        " (valid for its schema): ValueError: Found unknown categories ['zz']")
+    assert result.stderr.endswith(
+        "; fix or remove the values it refuses (such as a category it never saw), or score"
+        " with a model trained on such values\n")
+    assert result.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "strict.satchel"]
+
+
 def test_missing_and_extra_columns_write_nothing(predict: Predict, tmp_path: Path, model_file: Path,
                                                  rows: pd.DataFrame) -> None:
     """A renamed column is reported as missing and unexpected, with the closest name."""

@@ -14,7 +14,7 @@ import numpy as np
 from satchel.artifact import load
 from satchel.checks import METHODS
 from satchel.csvrows import csv_chunks
-from satchel.errors import RequestError
+from satchel.errors import InputRejectedError, RequestError, SatchelError
 from satchel.format.writer import replacing
 from satchel.schema import InputSchema
 
@@ -117,6 +117,8 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
 
     Raises:
         SchemaError: a chunk does not match the schema (nothing is written).
+        InputRejectedError: the model raised ValueError on rows that match it, such as
+            a category it never saw (nothing is written).
         RequestError: ``source`` has no rows, or ``output``'s name gives no format
             (nothing is written).
         OSError: ``output`` is a folder or in a missing one (checked before scoring).
@@ -140,7 +142,8 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
         for chunk in _chunks(source, chunk_rows, model.input_schema):
             if not len(chunk):  # a CSV file of a header alone: columns of no dtype
                 continue
-            parts.append(_columns(function(chunk), method, len(chunk)))
+            where = f"{_rows(done + 1, done + len(chunk))} of {source!r}"
+            parts.append(_columns(_call(function, chunk, method, where), method, len(chunk)))
             done += len(chunk)
             if progress is not None:
                 progress(done, max(total, done))
@@ -149,6 +152,29 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
         frame = pd.concat(parts, ignore_index=True)
         _write(frame, destination, kind, os.path.basename(output))
     return done
+
+
+def _rows(first: int, last: int) -> str:
+    """Rows of data counted from 1 (a CSV file's header not counted), in words."""
+    return f"data row {first}" if first == last else f"data rows {first} to {last}"
+
+
+def _call(function: Callable[[Any], Any], chunk: Any, method: str, where: str) -> Any:
+    """``function(chunk)``; a ValueError of the model's own (not satchel's) is the input's
+    fault, as the server answers it (422), reported with the rows of the chunk.
+
+    Raises:
+        InputRejectedError: the model refused values of rows that match the schema.
+    """
+    try:
+        return function(chunk)
+    except SatchelError:
+        raise
+    except ValueError as exc:
+        raise InputRejectedError(
+            f"the model's {method} refused {where} (valid for its schema):"
+            f" {type(exc).__name__}: {exc}; fix or remove the values it refuses (such as a"
+            " category it never saw), or score with a model trained on such values") from exc
 
 
 def _columns(result: Any, name: str, rows: int) -> Any:
