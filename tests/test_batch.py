@@ -165,14 +165,16 @@ def bad_text_in_last_chunk(rows: pd.DataFrame, path: Path) -> None:
 def test_schema_problem_in_a_late_chunk_writes_nothing(predict: Predict, tmp_path: Path,
                                                        model_file: Path, rows: pd.DataFrame,
                                                        output: str) -> None:
-    """Text in a float column of the last chunk: exit 2, a clear message, no output file."""
+    """Text in a float column of the last chunk: exit 2, a message naming the rows of that
+    chunk, no output file. The message named no rows, leaving a file of millions to search."""
     given = tmp_path / "rows.csv"
     bad_text_in_last_chunk(rows, given)
     result = predict(str(model_file), str(given), "-o", str(tmp_path / output),
                      "--chunk-rows", "7")
     assert result.returncode == 2
     assert result.stderr == (
-        "satchel: error: the input does not match the model's schema (1 problem):\n"
+        "satchel: error: the input does not match the model's schema in data rows 50 to 53 of"
+        f" {str(given)!r} (1 problem):\n"
         f"  - column 'b': expected float (float64), found string (str)\n{SCHEMA_FIX}\n")
     assert "zq-secret-text" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
@@ -211,7 +213,8 @@ def test_missing_and_extra_columns_write_nothing(predict: Predict, tmp_path: Pat
     result = predict(str(model_file), str(given), "-o", str(written), "--chunk-rows", "7")
     assert result.returncode == 2
     assert result.stderr == (
-        "satchel: error: the input does not match the model's schema (2 problems):\n"
+        "satchel: error: the input does not match the model's schema in data rows 1 to 7 of"
+        f" {str(given)!r} (2 problems):\n"
         "  - column 'c': expected a column of float, found missing (closest: 'cc')\n"
         "  - column 'cc': expected no such column, found an unexpected column"
         f" (closest: 'c')\n{SCHEMA_FIX}\n")

@@ -14,7 +14,7 @@ import numpy as np
 from satchel.artifact import load
 from satchel.checks import METHODS
 from satchel.csvrows import csv_chunks
-from satchel.errors import InputRejectedError, RequestError, SatchelError
+from satchel.errors import InputRejectedError, RequestError, SatchelError, SchemaError
 from satchel.format.writer import replacing
 from satchel.schema import InputSchema
 
@@ -116,7 +116,8 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     total takes a pass over a CSV file, made only then.
 
     Raises:
-        SchemaError: a chunk does not match the schema (nothing is written).
+        SchemaError: a chunk does not match the schema (nothing is written); its
+            message names the chunk's rows.
         InputRejectedError: the model raised ValueError on rows that match it, such as
             a category it never saw (nothing is written).
         RequestError: ``source`` has no rows, or ``output``'s name gives no format
@@ -161,13 +162,17 @@ def _rows(first: int, last: int) -> str:
 
 def _call(function: Callable[[Any], Any], chunk: Any, method: str, where: str) -> Any:
     """``function(chunk)``; a ValueError of the model's own (not satchel's) is the input's
-    fault, as the server answers it (422), reported with the rows of the chunk.
+    fault, as the server answers it (422). Both it and a schema's error name ``where`` (the
+    rows of the chunk): a file can hold millions.
 
     Raises:
+        SchemaError: the chunk does not match the schema.
         InputRejectedError: the model refused values of rows that match the schema.
     """
     try:
         return function(chunk)
+    except SchemaError as exc:
+        raise SchemaError(exc.problems, where=where) from None
     except SatchelError:
         raise
     except ValueError as exc:

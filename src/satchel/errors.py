@@ -105,15 +105,18 @@ class SchemaError(SatchelError, ValueError):
             input), ``expected`` and ``found``. Input values never appear.
     """
 
-    def __init__(self, problems: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(self, problems: Sequence[Mapping[str, Any]], *, where: str = "") -> None:
+        """``where`` names the part of the input at fault ("data rows 1 to 7 of 'x.csv'")."""
         self.problems = [dict(p) for p in problems]
+        self.where = where
         lines = [
             f"  - {'column ' + repr(p['column']) if p['column'] is not None else 'input'}:"
             f" expected {p['expected']}, found {p['found']}"
             for p in problems
         ]
         super().__init__(
-            f"the input does not match the model's schema ({len(problems)} problem"
+            f"the input does not match the model's schema{' in ' + where if where else ''}"
+            f" ({len(problems)} problem"
             f"{'s' if len(problems) != 1 else ''}):\n" + "\n".join(lines) + "\n" + SCHEMA_FIX
         )
 
