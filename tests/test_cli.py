@@ -297,6 +297,17 @@ def test_predict_reports_a_damaged_gzip_input(capsys: pytest.CaptureFixture[str]
     (["predict", "m.satchel", "in.parquet", "-o", "out.csv", "--chunk-rows", str(2**63)],
      "argument --chunk-rows: expected an integer from 1 to 1000000000, found"
      " '9223372036854775808'"),
+    (["verify", "m.satchel", "--trust", "math log1p"],
+     "argument --trust: invalid name 'math log1p': expected a dotted name of Python"
+     " identifiers, such as mypkg.features.MyScaler; satchel untrusted FILE lists those a"
+     " file needs"),
+    (["predict", "m.satchel", "in.csv", "-o", "out.csv", "--trust", ""],
+     "argument --trust: invalid name '': expected a dotted name of Python identifiers, such"
+     " as mypkg.features.MyScaler; satchel untrusted FILE lists those a file needs"),
+    (["verify", "m.satchel", "--trust", "mypkg.Scaler.__init__"],
+     "argument --trust: invalid name 'mypkg.Scaler.__init__': expected a dotted name of Python"
+     " identifiers, such as mypkg.features.MyScaler; satchel untrusted FILE lists those a"
+     " file needs"),
     (["inspect", "m.satchel", "--max-rows", "-1"],
      "argument --max-rows: expected an integer >= 0, found '-1'"),
     (["inspect", "m.satchel", "--json", "--requirements"],

@@ -29,6 +29,7 @@ from satchel.errors import (
     ConflictError,
     EncodeError,
     EnvironmentMismatchError,
+    FormatError,
     IntegrityError,
     InvalidNameError,
     MissingCodeError,
@@ -40,6 +41,7 @@ from satchel.errors import (
     trust_options,
 )
 from satchel.format.reader import Progress
+from satchel.format.trust import split_name
 from satchel.registry.names import is_model_uri, parse_uri
 from satchel.render import Table, printable, render, tree_rows
 
@@ -118,6 +120,18 @@ def model_uri(text: str) -> str:
 def target(text: str) -> str:
     """An argparse ``type``: a file path, or a ``models:/`` URI checked by :func:`model_uri`."""
     return model_uri(text) if is_model_uri(text) else text
+
+
+def trusted_name(text: str) -> str:
+    """An argparse ``type``: a name ``--trust`` takes, checked before anything is loaded."""
+    try:
+        split_name(text)
+    except FormatError:
+        raise argparse.ArgumentTypeError(
+            f"invalid name {text[:80]!r}: expected a dotted name of Python identifiers, such as"
+            " mypkg.features.MyScaler; satchel untrusted FILE lists those a file needs"
+        ) from None
+    return text
 
 
 def host(text: str) -> str:
@@ -320,6 +334,7 @@ _TRUST_CODE = ("run the source a file embeds for a custom module that is not ins
 def _trust_options(parser: argparse.ArgumentParser) -> None:
     """``--trust NAME`` (repeatable) and ``--trust-code``, for a command that loads a model."""
     parser.add_argument("--trust", action="append", default=[], metavar="NAME",
+                        type=trusted_name,
                         help="trust a custom class or function by name (repeatable)")
     parser.add_argument("--trust-code", action="store_true", help=_TRUST_CODE)
 
