@@ -106,9 +106,12 @@ def with_dates(frame: Any, schema: InputSchema | None) -> Any:
         return frame
     import pandas as pd  # noqa: PLC0415
 
+    repeated = set() if frame.columns.is_unique else set(
+        frame.columns[frame.columns.duplicated()])
     for column in schema.columns:
         kind = value_kind(column)
-        if column.name not in frame.columns or kind not in ("datetime", "timedelta"):
+        if (column.name not in frame.columns or kind not in ("datetime", "timedelta")
+                or column.name in repeated):  # a column of two, for validation to report
             continue
         values = frame[column.name]
         with contextlib.suppress(ValueError, TypeError):

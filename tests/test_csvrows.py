@@ -1,0 +1,47 @@
+"""csvrows: CSV read so that every value stays under its header's name, and dates parsed as
+the schema says."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sklearn.compose import make_column_transformer
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+
+import satchel
+from satchel.csvrows import with_dates
+from satchel.errors import SchemaError
+
+
+@pytest.fixture(scope="module")
+def dated(tmp_path_factory: pytest.TempPathFactory) -> satchel.Model:
+    """A model whose schema holds a datetime column d beside a float column x."""
+    frame = pd.DataFrame({"d": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"]),
+                          "x": [1.0, 2.0, 3.0]})
+    pipeline = make_pipeline(make_column_transformer(("passthrough", ["x"])),
+                             LinearRegression()).fit(frame, [1.0, 2.0, 3.0])
+    path = tmp_path_factory.mktemp("csvrows") / "dated.satchel"
+    satchel.save(pipeline, path, sample=frame)
+    return satchel.load(path)
+
+
+def test_a_repeated_date_column_is_left_for_validation(dated: satchel.Model) -> None:
+    """A date column given twice (JSON columns ["d", "x", "d"]) is left as it is, for the
+    schema to report it as repeated: parsing it raised AttributeError, which the server
+    answered with a 500."""
+    frame = pd.DataFrame([["2024-01-01", 1.0, "2024-01-02"]], columns=["d", "x", "d"])
+    schema = dated.input_schema
+    assert schema is not None
+    with pytest.raises(SchemaError) as caught:
+        dated.validate(with_dates(frame, schema))
+    assert caught.value.problems == [{"column": "d", "expected": "one column of that name",
+                                      "found": "2 columns"}]
+
+
+def test_a_single_date_column_is_still_parsed(dated: satchel.Model) -> None:
+    """Beside a repeated column, a date column given once is parsed as dates."""
+    frame = pd.DataFrame([["2024-01-01", 1.0, 2.0]], columns=["d", "x", "x"])
+    schema = dated.input_schema
+    assert schema is not None
+    assert with_dates(frame, schema)["d"].dtype.kind == "M"
