@@ -205,6 +205,20 @@ def test_values_the_model_refuses_are_one_line_naming_their_rows(predict: Predic
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "strict.satchel"]
 
 
+def test_a_header_that_names_a_column_twice_is_reported_as_repeated(
+        predict: Predict, tmp_path: Path, model_file: Path) -> None:
+    """A CSV header naming a column twice is reported as that column repeated: pandas read
+    the second as 'a.1', and the schema's error spoke of a column the file does not have."""
+    given = tmp_path / "rows.csv"
+    given.write_text("a,b,c,d,a\n1,2,3,4,5\n")
+    result = predict(str(model_file), str(given), "-o", str(tmp_path / "out.csv"))
+    assert (result.returncode, result.stderr) == (2, (
+        "satchel: error: the input does not match the model's schema in data row 1 of"
+        f" {str(given)!r} (1 problem):\n"
+        f"  - column 'a': expected one column of that name, found 2 columns\n{SCHEMA_FIX}\n"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
+
+
 def test_missing_and_extra_columns_write_nothing(predict: Predict, tmp_path: Path, model_file: Path,
                                                  rows: pd.DataFrame) -> None:
     """A renamed column is reported as missing and unexpected, with the closest name."""

@@ -10,7 +10,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
 
 import satchel
-from satchel.csvrows import with_dates
+from satchel.csvrows import read_csv, with_dates
 from satchel.errors import SchemaError
 
 
@@ -45,3 +45,13 @@ def test_a_single_date_column_is_still_parsed(dated: satchel.Model) -> None:
     schema = dated.input_schema
     assert schema is not None
     assert with_dates(frame, schema)["d"].dtype.kind == "M"
+
+
+def test_a_column_the_header_names_twice_keeps_its_name() -> None:
+    """A CSV body whose header names a column twice is read with that name twice, as the
+    header writes it (the schema then reports it as repeated): pandas named the second
+    'a.1'. A file's own 'a.1' beside 'a' keeps its name."""
+    assert list(read_csv(b"a,b,a\n1,2,3\n").columns) == ["a", "b", "a"]
+    assert list(read_csv(b"a,b,a,b\n1,2,3,4\n").columns) == ["a", "b", "a", "b"]
+    assert list(read_csv(b"a,b,a.1\n1,2,3\n").columns) == ["a", "b", "a.1"]
+    assert list(read_csv(b"a,a.1,a\n1,2,3\n").columns) == ["a", "a.1", "a"]

@@ -25,6 +25,8 @@ from satchel.schema import kind_of, value_kind, zone_of
 if TYPE_CHECKING:
     from satchel.schema import InputSchema
 
+#: The name pandas gives the second of two columns of one name: ``age.1`` for ``age``.
+_RENAMED = re.compile(r"(.+)\.[1-9][0-9]*")
 #: The start of the warning pandas gives when it drops the extra values of the first row.
 _TOO_LONG = "Length of header or names does not match length of data"
 #: pandas' ParserError for a later row with more values than the header.
@@ -58,12 +60,13 @@ def read_csv(body: bytes, text: Sequence[str] = ()) -> Any:
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=_TOO_LONG, category=pd.errors.ParserWarning)
         try:
-            return pd.read_csv(io.BytesIO(body), index_col=False,
-                               dtype=dict.fromkeys(text, str) or None)
+            frame = pd.read_csv(io.BytesIO(body), index_col=False,
+                                dtype=dict.fromkeys(text, str) or None)
         except pd.errors.ParserWarning:
             raise _too_long(io.BytesIO(body), "the body") from None
         except pd.errors.ParserError as exc:
             raise _later_row(exc, io.BytesIO(body), "the body") from None
+    return _as_written(frame, io.BytesIO(body))
 
 
 def csv_chunks(path: str, rows: int, schema: InputSchema | None = None) -> Iterator[Any]:
@@ -94,7 +97,7 @@ def csv_chunks(path: str, rows: int, schema: InputSchema | None = None) -> Itera
                     raise _later_row(exc, path, repr(path)) from None
             if chunk is None:
                 return
-            yield with_dates(chunk, schema)
+            yield with_dates(_as_written(chunk, path), schema)
 
 
 def with_dates(frame: Any, schema: InputSchema | None) -> Any:
@@ -131,6 +134,27 @@ def _dates(pd: Any, values: Any, dtype: str) -> Any:
     if zone is None:
         return pd.to_datetime(values)
     return pd.to_datetime(values, utc=True).dt.tz_convert(zone)
+
+
+def _as_written(frame: Any, source: Any) -> Any:
+    """``frame`` with the names of a column its header repeats as the header writes them:
+    pandas reads the second ``age`` as ``age.1``, so the schema spoke of a column the file
+    does not have rather than of a repeated one. The header itself is read again only when
+    a name looks like one pandas made (``NAME.N`` beside ``NAME``)."""
+    names = set(frame.columns)
+    if not any(isinstance(c, str) and (m := _RENAMED.fullmatch(c)) and m[1] in names
+               for c in frame.columns):
+        return frame
+    import pandas as pd  # noqa: PLC0415
+
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    header = pd.read_csv(source, header=None, nrows=1, dtype=str).iloc[0].tolist()
+    repeated = {name for i, name in enumerate(header) if name in header[:i]}
+    if repeated and len(header) == len(frame.columns):  # not the file's own age and age.1
+        frame.columns = [name if name in repeated else column
+                         for name, column in zip(header, frame.columns, strict=True)]
+    return frame
 
 
 def _too_long(source: Any, where: str) -> RequestError:
