@@ -533,6 +533,23 @@ def test_a_warning_is_one_line(tmp_path: Path, model_file: Path, rows: pd.DataFr
         f"scored 53 rows of {given} with {saved} -> {written}\n")
 
 
+def test_a_model_fitted_on_arrays_scores_a_file_without_warnings(tmp_path: Path,
+                                                                  rows: pd.DataFrame) -> None:
+    """A model fitted on an array scores a CSV file (which has a header whatever the model
+    was fitted on) in column order, without scikit-learn's warning for every chunk that 'X
+    has feature names, but StandardScaler was fitted without feature names'."""
+    values = rows.to_numpy()
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(
+        values, (values[:, 0] > 0).astype(np.int64))
+    saved, given, written = tmp_path / "m.satchel", tmp_path / "rows.csv", tmp_path / "s.csv"
+    satchel.save(pipeline, saved, sample=values)
+    rows.to_csv(given, index=False)
+    result = run(str(saved), str(given), "-o", str(written), "--chunk-rows", "20")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"scored 53 rows of {given} with {saved} -> {written}\n"
+    assert pd.read_csv(written)["predict"].tolist() == pipeline.predict(values).tolist()
+
+
 def test_an_input_is_read_once(tmp_path: Path, model_file: Path, model: Any,
                                rows: pd.DataFrame) -> None:
     """Without a progress bar the input is read once, so a named pipe scores: it was read to

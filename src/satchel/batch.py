@@ -136,7 +136,6 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     if not hasattr(model.unwrap(), method):
         raise RequestError(f"this model has no {method}; it offers"
                            f" {[m for m in METHODS if hasattr(model.unwrap(), m)]}")
-    function = getattr(model, method)
     total = _count_rows(source) if progress is not None else 0  # a pass over the whole file
     parts, done = [], 0
     with _destination(output) as destination:  # a folder or a missing one fails before scoring
@@ -144,7 +143,7 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
             if not len(chunk):  # a CSV file of a header alone: columns of no dtype
                 continue
             where = f"{_rows(done + 1, done + len(chunk))} of {source!r}"
-            parts.append(_columns(_call(function, chunk, method, where), method, len(chunk)))
+            parts.append(_columns(_call(model, method, chunk, where), method, len(chunk)))
             done += len(chunk)
             if progress is not None:
                 progress(done, max(total, done))
@@ -160,17 +159,30 @@ def _rows(first: int, last: int) -> str:
     return f"data row {first}" if first == last else f"data rows {first} to {last}"
 
 
-def _call(function: Callable[[Any], Any], chunk: Any, method: str, where: str) -> Any:
-    """``function(chunk)``; a ValueError of the model's own (not satchel's) is the input's
-    fault, as the server answers it (422). Both it and a schema's error name ``where`` (the
-    rows of the chunk): a file can hold millions.
+def _as_fitted(model: Any, chunk: Any) -> Any:
+    """``chunk`` as the estimator was fitted: a table for one fitted on a table, its values
+    (checked against the schema first, by name where it has names) for one fitted on an
+    array. A file read here has a header whatever the model was fitted on, and scikit-learn
+    warned for each chunk: 'X has feature names, but StandardScaler was fitted without
+    feature names'."""
+    estimator = model.unwrap()
+    if hasattr(estimator, "feature_names_in_") or not hasattr(estimator, "n_features_in_"):
+        return chunk
+    checked = model.validate(chunk)
+    return checked.to_numpy() if hasattr(checked, "to_numpy") else checked
+
+
+def _call(model: Any, method: str, chunk: Any, where: str) -> Any:
+    """The model's ``method`` on ``chunk``; a ValueError of the model's own (not satchel's)
+    is the input's fault, as the server answers it (422). Both it and a schema's error name
+    ``where`` (the rows of the chunk): a file can hold millions.
 
     Raises:
         SchemaError: the chunk does not match the schema.
         InputRejectedError: the model refused values of rows that match the schema.
     """
     try:
-        return function(chunk)
+        return getattr(model, method)(_as_fitted(model, chunk))
     except SchemaError as exc:
         raise SchemaError(exc.problems, where=where) from None
     except SatchelError:
