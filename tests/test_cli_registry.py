@@ -126,3 +126,27 @@ def test_registering_a_missing_file_names_no_registry(registry: Path, tmp_path: 
             " .satchel file or a models:/ URI\n")
     assert main(["registry", "versions", "churn", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 2
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["tag", "churn", "1", "--set", "stage=qa", "--remove", "stage"],
+     "--set and --remove both name the tag 'stage': pass one of them"),
+    (["tag", "churn", "1", "--set", "stage=qa", "--set", "stage=prod"],
+     "--set gives the tag 'stage' two values ('qa', 'prod'): pass one of them"),
+    (["register", "FILE", "churn", "--tag", "team=a", "--tag", "team=b"],
+     "--tag gives the tag 'team' two values ('a', 'b'): pass one of them"),
+    (["register", "FILE", "churn", "--metric", "auc=0.9", "--metric", "auc=0.8"],
+     "--metric gives the metric 'auc' two values (0.9, 0.8): pass one of them"),
+])
+def test_options_that_contradict_each_other_change_nothing(
+        registry: Path, forest_file: Path, capsys: pytest.CaptureFixture[str],
+        args: list[str], expected: str) -> None:
+    """A tag both set and removed, or given two values, is refused and changes nothing: one
+    of the two was kept in silence (a tag set and removed was removed)."""
+    args = [str(forest_file) if a == "FILE" else a for a in args]
+    assert main(["registry", *args]) == 2
+    assert capsys.readouterr().err == f"satchel: error: {expected}\n"
+    assert main(["registry", "versions", "churn", "--json"]) == 0
+    versions = json.loads(capsys.readouterr().out)
+    assert [(v["version"], v["tags"], v["metrics"]) for v in versions] == [(1, {}, {}),
+                                                                          (2, {}, {})]

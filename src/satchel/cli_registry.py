@@ -81,8 +81,10 @@ def _done(args: argparse.Namespace, data: Any, text: str) -> int:
 
 def _register(args: argparse.Namespace) -> int:
     _check_file(args.file)
+    tags = _one_value(args.tag, "--tag", "tag")
+    metrics = _one_value(args.metric, "--metric", "metric")
     found = _registry(args).register(args.name, args.file, description=args.description,
-                                     tags=dict(args.tag), metrics=dict(args.metric))
+                                     tags=tags, metrics=metrics)
     return _done(args, _version_json(found), f"registered {found.uri} ({found.digest})")
 
 
@@ -94,6 +96,18 @@ def _check_file(given: str) -> None:
     found = "a folder, not a file" if os.path.isdir(given) else "no such file"
     raise RequestError(f"cannot register {given!r}: {found}; expected the path of a .satchel"
                        " file or a models:/ URI")
+
+
+def _one_value(pairs: list[tuple[str, Any]], option: str, what: str) -> dict[str, Any]:
+    """``pairs`` as a dict, refused when they give one key two values: the last was kept in
+    silence."""
+    given: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in given and given[key] != value:
+            raise RequestError(f"{option} gives the {what} {key!r} two values"
+                               f" ({given[key]!r}, {value!r}): pass one of them")
+        given[key] = value
+    return given
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -130,7 +144,11 @@ def _alias(args: argparse.Namespace) -> int:
 
 
 def _tag(args: argparse.Namespace) -> int:
-    found = _registry(args).update(args.name, args.version, tags=dict(args.set),
+    tags = _one_value(args.set, "--set", "tag")
+    both = next((key for key in args.remove if key in tags), None)
+    if both is not None:  # the tag was removed in silence
+        raise RequestError(f"--set and --remove both name the tag {both!r}: pass one of them")
+    found = _registry(args).update(args.name, args.version, tags=tags,
                                    remove_tags=args.remove, description=args.description)
     return _done(args, _version_json(found), f"{found.uri} tags: {found.tags}")
 
