@@ -17,9 +17,10 @@ import pandas as pd
 import pytest
 import sklearn
 from sklearn.compose import ColumnTransformer, make_column_transformer
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 import satchel
@@ -548,6 +549,41 @@ def test_a_model_fitted_on_arrays_scores_a_file_without_warnings(tmp_path: Path,
     assert result.returncode == 0, result.stderr
     assert result.stderr == f"scored 53 rows of {given} with {saved} -> {written}\n"
     assert pd.read_csv(written)["predict"].tolist() == pipeline.predict(values).tolist()
+
+
+def test_a_text_model_gets_one_text_per_row(predict: Predict, tmp_path: Path) -> None:
+    """A pipeline that starts with a text vectorizer scores the file's one column, a text
+    per row: given the table, it read the column's name as the only text and the output
+    held one prediction for the whole file. A file of several columns is refused."""
+    texts = ["good movie", "bad movie", "great film", "awful film"]
+    pipeline = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, [1, 0, 1, 0])
+    saved, given, written = tmp_path / "m.satchel", tmp_path / "rows.csv", tmp_path / "s.csv"
+    satchel.save(pipeline, saved, sample=texts)
+    pd.DataFrame({"review": texts * 3}).to_csv(given, index=False)
+    result = predict(str(saved), str(given), "-o", str(written), "--chunk-rows", "5")
+    assert result.returncode == 0, result.stderr
+    assert pd.read_csv(written)["predict"].tolist() == pipeline.predict(texts * 3).tolist()
+    pd.DataFrame({"review": texts, "stars": [5, 1, 4, 1]}).to_csv(given, index=False)
+    result = predict(str(saved), str(given), "-o", str(written))
+    assert (result.returncode, result.stderr) == (2, (
+        "satchel: error: the model takes one text per row (its first step is TfidfVectorizer),"
+        " found 2 columns: give a file of one column\n"))
+
+
+def test_outputs_not_one_per_row_are_refused(predict: Predict, tmp_path: Path) -> None:
+    """A model whose output does not have one row per input row (a function that flattens
+    its input) writes nothing: the file got as many scores as the model gave, under the
+    wrong rows."""
+    pipeline = FunctionTransformer(np.ravel).fit(np.ones((4, 2)))
+    saved, given, written = tmp_path / "m.satchel", tmp_path / "rows.csv", tmp_path / "s.csv"
+    satchel.save(pipeline, saved)
+    pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [4.0, 5.0, 6.0]}).to_csv(given, index=False)
+    result = predict(str(saved), str(given), "-o", str(written), "--method", "transform",
+                     "--trust", "numpy.ravel")
+    assert (result.returncode, result.stderr) == (2, (
+        f"satchel: error: the model's transform gave 6 outputs for data rows 1 to 3 of"
+        f" {str(given)!r} (3 rows): it does not score a table row by row\n"))
+    assert not written.exists()
 
 
 def test_an_input_is_read_once(tmp_path: Path, model_file: Path, model: Any,

@@ -166,10 +166,30 @@ def _as_fitted(model: Any, chunk: Any) -> Any:
     warned for each chunk: 'X has feature names, but StandardScaler was fitted without
     feature names'."""
     estimator = model.unwrap()
+    if _takes_texts(estimator):
+        if chunk.shape[1] != 1:
+            raise RequestError(f"the model takes one text per row (its first step is"
+                               f" {type(_first_step(estimator)).__name__}), found"
+                               f" {chunk.shape[1]} columns: give a file of one column")
+        return chunk.iloc[:, 0]
     if hasattr(estimator, "feature_names_in_") or not hasattr(estimator, "n_features_in_"):
         return chunk
     checked = model.validate(chunk)
     return checked.to_numpy() if hasattr(checked, "to_numpy") else checked
+
+
+def _first_step(estimator: Any) -> Any:
+    """What takes a pipeline's input: its first step (of its first step, if a pipeline)."""
+    while hasattr(estimator, "steps"):
+        estimator = next((step for _, step in estimator.steps
+                          if step is not None and step != "passthrough"), None)
+    return estimator
+
+
+def _takes_texts(estimator: Any) -> bool:
+    """Whether the model takes one text per row, as scikit-learn's text vectorizers do: given
+    a table, they read its column names as the texts (one prediction for the file)."""
+    return callable(getattr(_first_step(estimator), "build_analyzer", None))
 
 
 def _call(model: Any, method: str, chunk: Any, where: str) -> Any:
@@ -180,9 +200,10 @@ def _call(model: Any, method: str, chunk: Any, where: str) -> Any:
     Raises:
         SchemaError: the chunk does not match the schema.
         InputRejectedError: the model refused values of rows that match the schema.
+        RequestError: the model gave a number of outputs other than the chunk's rows.
     """
     try:
-        return getattr(model, method)(_as_fitted(model, chunk))
+        result = getattr(model, method)(_as_fitted(model, chunk))
     except SchemaError as exc:
         raise SchemaError(exc.problems, where=where) from None
     except SatchelError:
@@ -192,6 +213,12 @@ def _call(model: Any, method: str, chunk: Any, where: str) -> Any:
             f"the model's {method} refused {where} (valid for its schema):"
             f" {type(exc).__name__}: {exc}; fix or remove the values it refuses (such as a"
             " category it never saw), or score with a model trained on such values") from exc
+    counts = {part.shape[0] if hasattr(part, "shape") else len(part)
+              for part in (result if isinstance(result, list) else [result])}
+    if counts != {len(chunk)}:  # else the file would get fewer scores than it has rows
+        raise RequestError(f"the model's {method} gave {min(counts)} outputs for {where}"
+                           f" ({len(chunk)} rows): it does not score a table row by row")
+    return result
 
 
 def _columns(result: Any, name: str, rows: int) -> Any:
