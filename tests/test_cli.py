@@ -421,3 +421,18 @@ def test_a_registry_from_a_newer_satchel_is_one_line(capsys: pytest.CaptureFixtu
     assert line == ("satchel: error: the registry's schema 0003 is newer than this satchel"
                     " reads (0002): a newer satchel upgraded it; upgrade satchel (pip install -U"
                     " 'satchel[registry]') to use this registry")
+
+
+def test_a_database_registry_without_an_artifact_store_names_the_variable(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """predict of a models:/ URI from a registry database with no artifact store says to set
+    SATCHEL_ARTIFACTS, as predict has no --artifacts: it said to pass
+    artifacts='s3://bucket/prefix', a Python argument no command takes."""
+    monkeypatch.setenv("SATCHEL_REGISTRY", f"sqlite:///{tmp_path}/registry.db")
+    monkeypatch.delenv("SATCHEL_ARTIFACTS", raising=False)
+    (tmp_path / "rows.csv").write_text("a,b\n1,2\n")
+    line = clean_error(capsys, "predict", "models:/churn", str(tmp_path / "rows.csv"), "-o",
+                       str(tmp_path / "out.csv"))
+    assert line == ("satchel: error: the registry database sqlite://... needs an artifact"
+                    " store: set SATCHEL_ARTIFACTS=s3://bucket/prefix (any fsspec URL)")

@@ -531,6 +531,11 @@ _OPTIONS: list[tuple[type[BaseException], str, str, str]] = [
 ]
 
 
+#: The fix for a registry database without an artifact store, for a command without
+#: --artifacts (which _OPTIONS gives to the registry's commands).
+_NO_ARTIFACTS = "pass artifacts='s3://bucket/prefix' (any fsspec URL) or set SATCHEL_ARTIFACTS"
+
+
 def _in_options(exc: BaseException, args: argparse.Namespace) -> BaseException | str:
     """``exc``, with a fix the library words as a Python argument worded as the command's
     option: ``--trust NAME`` for ``trusted=[...]``, and those of ``_OPTIONS``."""
@@ -539,6 +544,9 @@ def _in_options(exc: BaseException, args: argparse.Namespace) -> BaseException |
     for kind, argument, option, destination in _OPTIONS:
         if isinstance(exc, kind) and destination in vars(args) and argument in str(exc):
             return str(exc).replace(argument, option)
+    if isinstance(exc, InvalidNameError) and _NO_ARTIFACTS in str(exc):  # predict, serve
+        return str(exc).replace(_NO_ARTIFACTS, "set SATCHEL_ARTIFACTS=s3://bucket/prefix (any"
+                                " fsspec URL)")
     return exc
 
 
