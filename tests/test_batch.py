@@ -220,6 +220,23 @@ def test_a_header_that_names_a_column_twice_is_reported_as_repeated(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
 
 
+def test_a_column_of_no_name_says_where_it_comes_from(predict: Predict, tmp_path: Path,
+                                                      model_file: Path,
+                                                      rows: pd.DataFrame) -> None:
+    """A CSV file written by pandas' to_csv with its index (a first column of no name) is
+    refused saying so and how to write it: the message spoke only of an unexpected column
+    'Unnamed: 0', a name pandas makes up and the file does not hold."""
+    given = tmp_path / "rows.csv"
+    rows.to_csv(given)
+    result = predict(str(model_file), str(given), "-o", str(tmp_path / "out.csv"))
+    assert (result.returncode, result.stderr) == (2, (
+        "satchel: error: the input does not match the model's schema in data rows 1 to 53 of"
+        f" {str(given)!r} (1 problem):\n"
+        "  - column 'Unnamed: 0': expected no such column, found an unexpected column (the"
+        " header names no first column: the index that pandas' to_csv writes unless given"
+        f" index=False)\n{SCHEMA_FIX}\n"))
+
+
 def test_missing_and_extra_columns_write_nothing(predict: Predict, tmp_path: Path, model_file: Path,
                                                  rows: pd.DataFrame) -> None:
     """A renamed column is reported as missing and unexpected, with the closest name."""

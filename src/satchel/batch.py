@@ -23,6 +23,10 @@ _OUTPUTS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".txt": "csv
             ".csv.gz": "gzip"}
 
 
+#: The name pandas gives a CSV file's first column when the header names none.
+_NO_NAME = "Unnamed: 0"
+
+
 def _chunks(path: str, rows: int, schema: InputSchema | None) -> Iterator[Any]:
     if path.lower().endswith((".parquet", ".pq")):  # DATA.CSV as Windows tools name it too
         import pyarrow.parquet as pq  # noqa: PLC0415
@@ -205,7 +209,7 @@ def _call(model: Any, method: str, chunk: Any, where: str) -> Any:
     try:
         result = getattr(model, method)(_as_fitted(model, chunk))
     except SchemaError as exc:
-        raise SchemaError(exc.problems, where=where) from None
+        raise SchemaError([_explained(p) for p in exc.problems], where=where) from None
     except SatchelError:
         raise
     except ValueError as exc:
@@ -219,6 +223,15 @@ def _call(model: Any, method: str, chunk: Any, where: str) -> Any:
         raise RequestError(f"the model's {method} gave {min(counts)} outputs for {where}"
                            f" ({len(chunk)} rows): it does not score a table row by row")
     return result
+
+
+def _explained(problem: dict[str, Any]) -> dict[str, Any]:
+    """``problem`` with where a column named ``Unnamed: 0`` comes from: pandas names so the
+    first column of a CSV header that names none, which is the index to_csv writes."""
+    if problem["column"] != _NO_NAME or problem["expected"] != "no such column":
+        return problem
+    return {**problem, "found": f"{problem['found']} (the header names no first column: the"
+            " index that pandas' to_csv writes unless given index=False)"}
 
 
 def _columns(result: Any, name: str, rows: int) -> Any:
