@@ -601,6 +601,14 @@ def test_outputs_not_one_per_row_are_refused(predict: Predict, tmp_path: Path) -
         f"satchel: error: the model's transform gave 6 outputs for data rows 1 to 3 of"
         f" {str(given)!r} (3 rows): it does not score a table row by row\n"))
     assert not written.exists()
+    summed = tmp_path / "sum.satchel"
+    satchel.save(FunctionTransformer(np.sum).fit(np.ones((4, 2))), summed)
+    result = predict(str(summed), str(given), "-o", str(written), "--method", "transform",
+                     "--trust", "numpy.sum")
+    assert (result.returncode, result.stderr) == (2, (
+        f"satchel: error: the model's transform gave 1 outputs for data rows 1 to 3 of"
+        f" {str(given)!r} (3 rows): it does not score a table row by row\n"))
+    assert not written.exists()
 
 
 def test_an_input_is_read_once(tmp_path: Path, model_file: Path, model: Any,

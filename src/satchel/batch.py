@@ -21,8 +21,6 @@ from satchel.schema import InputSchema
 #: How an output is written, by the end of its name (the input's endings, read the same way).
 _OUTPUTS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".txt": "csv",
             ".csv.gz": "gzip"}
-
-
 #: The name pandas gives a CSV file's first column when the header names none.
 _NO_NAME = "Unnamed: 0"
 
@@ -217,7 +215,7 @@ def _call(model: Any, method: str, chunk: Any, where: str) -> Any:
             f"the model's {method} refused {where} (valid for its schema):"
             f" {type(exc).__name__}: {exc}; fix or remove the values it refuses (such as a"
             " category it never saw), or score with a model trained on such values") from exc
-    counts = {part.shape[0] if hasattr(part, "shape") else len(part)
+    counts = {(np.shape(part) or (1,))[0]  # a sparse matrix has no length, only a shape
               for part in (result if isinstance(result, list) else [result])}
     if counts != {len(chunk)}:  # else the file would get fewer scores than it has rows
         raise RequestError(f"the model's {method} gave {min(counts)} outputs for {where}"
