@@ -211,6 +211,25 @@ def test_foreign_files_are_named(start: bytes, what: str) -> None:
         satchel.loads(start + bytes(100))
 
 
+@pytest.mark.parametrize(("start", "expected"), [
+    (b"version https://git-lfs.github.com/spec/v1\noid sha256:4d7a\nsize 12345\n",
+     "found a Git LFS pointer, which stands for the file in the repository's LFS store:"
+     " fetch the file itself with git lfs pull"),
+    (b"\x1f\x8b\x08\x00", "found a gzip stream: if it holds a satchel file, decompress it"
+     " (gunzip) or load gzip.open(path, 'rb'), which satchel reads; a compressed joblib"
+     " file is a pickle, which satchel never loads: re-save that model with satchel.save()"
+     " where it was trained."),
+])
+def test_foreign_files_say_how_to_get_a_satchel_file(start: bytes, expected: str) -> None:
+    """A Git LFS pointer, or a satchel file gzip-compressed, is refused with the fix for
+    what it is: both were told to re-save the model, as a pickle is."""
+    with pytest.raises(satchel.FormatError) as caught:
+        satchel.loads(start + bytes(100))
+    assert str(caught.value).startswith("not a satchel file: expected the magic bytes")
+    assert expected in str(caught.value)
+    assert "never loads pickles; re-save" not in str(caught.value).replace(expected, "")
+
+
 def test_unknown_major_version_is_refused() -> None:
     """A file of another major version is refused with the version to install."""
     data = bytearray(format_bytes(pinned_object()))

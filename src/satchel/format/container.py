@@ -631,21 +631,29 @@ def serialize(
 
 # ------------------------------------------------------------------- reading
 
+#: The fix for a file of another format: a model saved by another library.
+_RESAVE = "satchel never loads pickles; re-save the model with satchel.save() where it was trained."
 _NOT_SATCHEL = (
-    (b"\x80", "a pickle (joblib or pickle.dump wrote it)"),
-    (b"PK\x03\x04", "a zip archive (a skops .skops file or similar)"),
-    (b"\x1f\x8b", "a gzip stream"),
-    (b"\x78", "a zlib stream (a compressed joblib file?)"),
-    (b"\x28\xb5\x2f\xfd", "a zstd stream"),
-    (b"\x04\x22\x4d\x18", "an lz4 frame"),
+    (b"\x80", "a pickle (joblib or pickle.dump wrote it)", _RESAVE),
+    (b"PK\x03\x04", "a zip archive (a skops .skops file or similar)", _RESAVE),
+    (b"\x1f\x8b", "a gzip stream", "if it holds a satchel file, decompress it (gunzip) or"
+     " load gzip.open(path, 'rb'), which satchel reads; a compressed joblib file is a pickle,"
+     " which satchel never loads: re-save that model with satchel.save() where it was"
+     " trained."),
+    (b"\x78", "a zlib stream (a compressed joblib file?)", _RESAVE),
+    (b"\x28\xb5\x2f\xfd", "a zstd stream", _RESAVE),
+    (b"\x04\x22\x4d\x18", "an lz4 frame", _RESAVE),
+    (b"version https://git-lfs", "a Git LFS pointer, which stands for the file in the"
+     " repository's LFS store", "fetch the file itself with git lfs pull."),
 )
 
 
 def _describe_foreign(start: bytes) -> str:
-    for prefix, what in _NOT_SATCHEL:
+    """What a file that is no satchel file is, and what to do about it."""
+    for prefix, what, fix in _NOT_SATCHEL:
         if start.startswith(prefix):
-            return what
-    return f"bytes starting {start[:8]!r}"
+            return f"{what}{'.' if fix is _RESAVE else ':'} {fix}"
+    return f"bytes starting {start[:8]!r}. {_RESAVE}"
 
 
 def parse_preamble(start: bytes, file_size: int) -> int:
@@ -655,8 +663,7 @@ def parse_preamble(start: bytes, file_size: int) -> int:
             raise FormatError(f"the file is truncated: {file_size} bytes, not even a preamble")
         raise FormatError(
             f"not a satchel file: expected the magic bytes {MAGIC!r}, found"
-            f" {_describe_foreign(start)}. satchel never loads pickles; re-save the model"
-            " with satchel.save() where it was trained."
+            f" {_describe_foreign(start)}"
         )
     _, major, minor, flags, header_len, _, reserved = _PREAMBLE.unpack(start[:PREAMBLE_SIZE])
     if major != FORMAT_MAJOR:
