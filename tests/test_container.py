@@ -230,6 +230,18 @@ def test_foreign_files_say_how_to_get_a_satchel_file(start: bytes, expected: str
     assert "never loads pickles; re-save" not in str(caught.value).replace(expected, "")
 
 
+def test_an_empty_file_is_named_empty(tmp_path: Path) -> None:
+    """An empty file is refused as empty: it was 'bytes starting b' (nothing) and told to
+    re-save the model, as a pickle is."""
+    empty = tmp_path / "model.satchel"
+    empty.write_bytes(b"")
+    with pytest.raises(satchel.FormatError) as caught:
+        satchel.inspect(empty)
+    assert str(caught.value) == (
+        f"not a satchel file: expected the magic bytes {container.MAGIC!r}, found an empty"
+        " file (0 bytes): copy it again from where it was saved, or save the model again")
+
+
 def test_unknown_major_version_is_refused() -> None:
     """A file of another major version is refused with the version to install."""
     data = bytearray(format_bytes(pinned_object()))

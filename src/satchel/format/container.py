@@ -650,6 +650,9 @@ _NOT_SATCHEL = (
 
 def _describe_foreign(start: bytes) -> str:
     """What a file that is no satchel file is, and what to do about it."""
+    if not start:
+        return ("an empty file (0 bytes): copy it again from where it was saved, or save the"
+                " model again")
     for prefix, what, fix in _NOT_SATCHEL:
         if start.startswith(prefix):
             return f"{what}{'.' if fix is _RESAVE else ':'} {fix}"
