@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+import satchel
 from satchel.cli import main
+from satchel.registry import Registry
 
 
 @pytest.fixture
@@ -150,3 +152,43 @@ def test_options_that_contradict_each_other_change_nothing(
     versions = json.loads(capsys.readouterr().out)
     assert [(v["version"], v["tags"], v["metrics"]) for v in versions] == [(1, {}, {}),
                                                                           (2, {}, {})]
+
+
+def test_file_commands_read_a_registered_model(registry: Path, forest_file: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """inspect, verify, untrusted and diff read the file a models:/ URI names, as load,
+    predict and serve do: each said 'No such file or directory: 'models:/churn/1''."""
+    assert main(["registry", "alias", "churn", "production", "2"]) == 0
+    capsys.readouterr()
+    assert main(["inspect", "models:/churn@production", "--json"]) == 0
+    digest = json.loads(capsys.readouterr().out)["digest"]
+    assert main(["inspect", str(forest_file), "--json"]) == 0
+    assert digest == json.loads(capsys.readouterr().out)["digest"]
+    assert main(["verify", "models:/churn/1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    assert main(["untrusted", "models:/churn", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["diff", "models:/churn/1", "models:/churn@production", "--exit-code"]) == 0
+    assert capsys.readouterr().out == "no differences\n"
+    assert main(["inspect", "models:/churn/3"]) == 2
+    assert capsys.readouterr().err == (
+        "satchel: error: model 'churn' has no version 3; it has versions [1, 2] (in the"
+        f" registry at {str(registry)!r}; SATCHEL_REGISTRY names another)\n")
+
+
+def test_verify_of_a_registered_model_checks_the_recorded_digest(
+        registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """verify models:/... fails when the stored file is a sound satchel file other than
+    the one registered: its own checksums pass, its digest is not the recorded one."""
+    other = tmp_path / "other.satchel"
+    satchel.save({"a": 1}, other)
+    store = Registry(str(registry))
+    recorded = store.resolve("models:/churn/1").digest
+    stored = Path(store.store.local_path(recorded))
+    stored.chmod(0o644)
+    stored.write_bytes(other.read_bytes())
+    found = satchel.inspect(other).digest
+    assert main(["verify", "models:/churn/1"]) == 4
+    assert capsys.readouterr().err == (
+        f"satchel: error: the file of models:/churn/1 has the digest {found}, not the"
+        f" {recorded} the registry recorded: it was replaced; register the model again\n")

@@ -175,8 +175,26 @@ def _quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def _file(given: str) -> str:
+    """The file a command reads: ``given``, or the stored file of the version a ``models:/``
+    URI names (in SATCHEL_REGISTRY, as load, predict and serve take it)."""
+    return _registered(given)[0]
+
+
+def _registered(given: str) -> tuple[str, str | None]:
+    """(the file a command reads, the digest the registry recorded for it, None for a
+    path)."""
+    if not is_model_uri(given):
+        return given, None
+    from satchel.registry import Registry  # noqa: PLC0415 - needs the [registry] extra
+
+    registry = Registry()
+    digest = registry.resolve(given).digest
+    return str(registry.store.local_path(digest)), digest
+
+
 def _inspect(args: argparse.Namespace) -> int:
-    info = satchel.inspect(args.file)
+    info = satchel.inspect(_file(args.file))
     saved_env = info.header.metadata.get("environment", {})
     if args.requirements:
         print(environment.requirements(saved_env), end="")
@@ -233,9 +251,14 @@ def _plain(value: Any) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    with _progress(args.file, "verifying") as progress:
-        result = satchel.verify(args.file, trusted=args.trust, trust_code=args.trust_code,
+    path, recorded = _registered(args.file)
+    with _progress(path, "verifying") as progress:
+        result = satchel.verify(path, trusted=args.trust, trust_code=args.trust_code,
                                 progress=progress)
+    if recorded is not None and result.digest != recorded:
+        raise IntegrityError(f"the file of {args.file} has the digest {result.digest}, not the"
+                             f" {recorded} the registry recorded: it was replaced; register"
+                             " the model again")
     summary = {
         "file": args.file, "digest": result.digest, "arrays verified": result.arrays,
         "check sample rows": result.checked_rows or "none stored",
@@ -250,8 +273,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    with _progress(max((args.left, args.right), key=_size), "reading") as progress:
-        changes = diff(args.left, args.right, progress=progress)
+    left, right = _file(args.left), _file(args.right)
+    with _progress(max((left, right), key=_size), "reading") as progress:
+        changes = diff(left, right, progress=progress)
     if args.json:
         _print_json([vars(c) for c in changes])
     elif not changes:
@@ -319,7 +343,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _untrusted(args: argparse.Namespace) -> int:
-    names = satchel.untrusted_types(args.file)
+    names = satchel.untrusted_types(_file(args.file))
     if args.json:
         _print_json(names)
     for name in [] if args.json else names:
@@ -329,6 +353,9 @@ def _untrusted(args: argparse.Namespace) -> int:
 
 _TRUST_CODE = ("run the source a file embeds for a custom module that is not installed"
                " (only for files you trust)")
+
+
+_FILE = "a .satchel file or models:/NAME[/VERSION|@ALIAS] (in SATCHEL_REGISTRY)"
 
 
 def _trust_options(parser: argparse.ArgumentParser) -> None:
@@ -360,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = command("inspect", _inspect, "Show a file's objects, schema, check sample,"
                       " environment and trust status from its header; nothing is imported"
                       " or run.")
-    inspect.add_argument("file", help="path of a .satchel file")
+    inspect.add_argument("file", type=target, help=_FILE)
     json_or_requirements = inspect.add_mutually_exclusive_group()
     json_or_requirements.add_argument("--json", action="store_true", help="print JSON")
     json_or_requirements.add_argument(
@@ -370,19 +397,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="objects to list (60)")
     verify = command("verify", _verify, "Check every byte, the content digest and the stored"
                      " check sample; exit non-zero on any failure.")
-    verify.add_argument("file", help="path of a .satchel file")
+    verify.add_argument("file", type=target, help=_FILE)
     _trust_options(verify)
     verify.add_argument("--json", action="store_true", help="print JSON")
     compare = command("diff", _diff, "List parameter, structure, array and metadata"
                       " differences between two files.")
-    compare.add_argument("left", help="first .satchel file")
-    compare.add_argument("right", help="second .satchel file")
+    compare.add_argument("left", type=target, help="first .satchel file or models:/ URI")
+    compare.add_argument("right", type=target, help="second .satchel file or models:/ URI")
     compare.add_argument("--json", action="store_true", help="print JSON")
     compare.add_argument("--exit-code", action="store_true",
                          help="exit with 1 when the files differ")
     untrusted = command("untrusted", _untrusted,
                         "List the names a file needs in trusted=[...] to load.")
-    untrusted.add_argument("file", help="path of a .satchel file")
+    untrusted.add_argument("file", type=target, help=_FILE)
     untrusted.add_argument("--json", action="store_true", help="print JSON")
     serve = command("serve", _serve, "Serve a satchel file or a models:/ URI over HTTP"
                     " (MLflow-compatible /invocations).")
