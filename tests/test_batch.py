@@ -223,18 +223,22 @@ def test_a_header_that_names_a_column_twice_is_reported_as_repeated(
 def test_a_column_of_no_name_says_where_it_comes_from(predict: Predict, tmp_path: Path,
                                                       model_file: Path,
                                                       rows: pd.DataFrame) -> None:
-    """A CSV file written by pandas' to_csv with its index (a first column of no name) is
-    refused saying so and how to write it: the message spoke only of an unexpected column
-    'Unnamed: 0', a name pandas makes up and the file does not hold."""
+    """A CSV file written by pandas' to_csv with its index (a first column of no name), or
+    with a trailing comma, is refused saying which column has no name and why: the message
+    spoke only of an unexpected column 'Unnamed: 0', a name pandas makes up."""
     given = tmp_path / "rows.csv"
     rows.to_csv(given)
     result = predict(str(model_file), str(given), "-o", str(tmp_path / "out.csv"))
     assert (result.returncode, result.stderr) == (2, (
         "satchel: error: the input does not match the model's schema in data rows 1 to 53 of"
         f" {str(given)!r} (1 problem):\n"
-        "  - column 'Unnamed: 0': expected no such column, found an unexpected column (the"
-        " header names no first column: the index that pandas' to_csv writes unless given"
-        f" index=False)\n{SCHEMA_FIX}\n"))
+        "  - column 'Unnamed: 0': expected no such column, found an unexpected column"
+        " (column 1 of the header has no name: the index that pandas' to_csv writes unless"
+        f" given index=False)\n{SCHEMA_FIX}\n"))
+    given.write_text("a,b,c,d,\n1,2,3,4,\n")
+    result = predict(str(model_file), str(given), "-o", str(tmp_path / "out.csv"))
+    assert "  - column 'Unnamed: 4': expected no such column, found an unexpected column" \
+        " (column 5 of the header has no name: a trailing comma?)\n" in result.stderr
 
 
 def test_missing_and_extra_columns_write_nothing(predict: Predict, tmp_path: Path, model_file: Path,

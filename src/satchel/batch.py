@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
@@ -21,8 +22,8 @@ from satchel.schema import InputSchema
 #: How an output is written, by the end of its name (the input's endings, read the same way).
 _OUTPUTS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".txt": "csv",
             ".csv.gz": "gzip"}
-#: The name pandas gives a CSV file's first column when the header names none.
-_NO_NAME = "Unnamed: 0"
+#: The name pandas gives a CSV file's column N (from 0) when the header names none.
+_NO_NAME = re.compile(r"Unnamed: (\d+)")
 
 
 def _chunks(path: str, rows: int, schema: InputSchema | None) -> Iterator[Any]:
@@ -224,12 +225,16 @@ def _call(model: Any, method: str, chunk: Any, where: str) -> Any:
 
 
 def _explained(problem: dict[str, Any]) -> dict[str, Any]:
-    """``problem`` with where a column named ``Unnamed: 0`` comes from: pandas names so the
-    first column of a CSV header that names none, which is the index to_csv writes."""
-    if problem["column"] != _NO_NAME or problem["expected"] != "no such column":
+    """``problem`` with where a column named ``Unnamed: N`` comes from: pandas names so a
+    column the CSV header names none for, the index to_csv writes first, or the empty
+    column after a trailing comma."""
+    found = _NO_NAME.fullmatch(str(problem["column"]))
+    if found is None or problem["expected"] != "no such column":
         return problem
-    return {**problem, "found": f"{problem['found']} (the header names no first column: the"
-            " index that pandas' to_csv writes unless given index=False)"}
+    why = ("the index that pandas' to_csv writes unless given index=False" if found[1] == "0"
+           else "a trailing comma?")
+    return {**problem, "found": f"{problem['found']} (column {int(found[1]) + 1} of the"
+            f" header has no name: {why})"}
 
 
 def _columns(result: Any, name: str, rows: int) -> Any:
