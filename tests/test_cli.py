@@ -251,11 +251,14 @@ def test_predict_refuses_to_overwrite_its_input(capsys: pytest.CaptureFixture[st
     ("latin1.csv", b"\xff\xfe\x00\x01garbage\n", "'utf-8' codec can't decode byte 0xff in"
      " position 0: invalid start byte"),
     ("fake.parquet", b"not parquet\n", "Parquet magic bytes not found in footer"),
+    ("empty.csv", b"", "it holds no header row naming its columns"),
+    ("blank.csv", b"\n\n", "it holds no header row naming its columns"),
 ])
 def test_predict_reports_an_unreadable_input(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                              forest_file: Path, name: str, content: bytes,
                                              expected: str) -> None:
-    """A non-UTF-8 CSV or a .parquet file that is not Parquet is bad input naming the file."""
+    """A non-UTF-8 CSV, a .parquet file that is not Parquet or an empty CSV file is bad input
+    naming the file (an empty one was said to have 'No columns to parse from file')."""
     source = tmp_path / name
     source.write_bytes(content)
     line = clean_error(capsys, "predict", str(forest_file), str(source), "-o",

@@ -308,8 +308,10 @@ def _predict(args: argparse.Namespace) -> int:
                          chunk_rows=args.chunk_rows, trusted=args.trust,
                          trust_code=args.trust_code, progress=progress)
     except _unreadable_input() as exc:
-        raise RequestError(f"cannot read {args.input!r}: {_first_line(exc)}; expected a UTF-8"
-                           " CSV file (gzip-compressed for .csv.gz) or a Parquet file") from None
+        found = ("it holds no header row naming its columns" if _is_empty_data(exc)
+                 else _first_line(exc))
+        raise RequestError(f"cannot read {args.input!r}: {found}; expected a UTF-8 CSV file"
+                           " (gzip-compressed for .csv.gz) or a Parquet file") from None
     print(f"scored {rows} rows of {args.input} with {args.target} -> {args.output}",
           file=sys.stderr)
     return 0
@@ -336,6 +338,15 @@ def _unreadable_input() -> tuple[type[Exception], ...]:
 
         errors.append(ArrowInvalid)
     return tuple(errors)
+
+
+def _is_empty_data(exc: BaseException) -> bool:
+    """Whether pandas found no header row in a CSV file ('No columns to parse from file')."""
+    with suppress(ImportError):
+        import pandas as pd  # noqa: PLC0415 - the [pandas] extra, imported by now
+
+        return isinstance(exc, pd.errors.EmptyDataError)
+    return False
 
 
 def _first_line(exc: BaseException) -> str:
