@@ -322,6 +322,19 @@ def test_verify_passes_on_an_intact_file(cli: Callable[..., Result], churn: Path
     assert data["arrays verified"] == satchel.inspect(churn).array_count
 
 
+def test_verify_json_gives_numbers_for_counts(cli: Callable[..., Result],
+                                              tmp_path: Path) -> None:
+    """verify --json gives 0 check-sample rows for a file saved without a sample, as the
+    other counts are numbers: it gave the text 'none stored', which a consumer comparing
+    counts fails on. The table still says none stored."""
+    bare = tmp_path / "bare.satchel"
+    satchel.save(StandardScaler().fit(np.ones((3, 2))), bare)
+    data = json.loads(cli("verify", bare, "--json").stdout)
+    assert (data["check sample rows"], data["arrays verified"]) == (0, 0)
+    lines = [line.split() for line in cli("verify", bare).stdout.splitlines()]
+    assert ["check", "sample", "rows", "none", "stored"] in lines
+
+
 def test_verify_a_corrupted_array_exits_4(tmp_path: Path, churn: Path) -> None:
     """One changed byte inside an array makes verify exit 4 with one clear line."""
     data = bytearray(churn.read_bytes())

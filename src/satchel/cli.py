@@ -261,12 +261,13 @@ def _verify(args: argparse.Namespace) -> int:
                              " the model again")
     summary = {
         "file": args.file, "digest": result.digest, "arrays verified": result.arrays,
-        "check sample rows": result.checked_rows or "none stored",
+        "check sample rows": result.checked_rows,
         "environment differences": [str(d) for d in result.differences],
     }
     if args.json:
         _print_json({**summary, "ok": True})
     else:
+        summary["check sample rows"] = result.checked_rows or "none stored"
         render(Table("verified", ["check", "result"], [[k, _plain(v)] for k, v in
                                                        summary.items()]))
     return 0
