@@ -34,6 +34,7 @@ from satchel.format.decoder import Decoder
 from satchel.format.encoder import encode
 from satchel.format.handlers import builtins
 from satchel.format.trust import TrustPolicy
+from satchel.format.writer import STREAM_FROM
 from tests.forge import find, raw_header, with_header
 
 
@@ -1561,3 +1562,31 @@ def test_a_save_to_dev_stdout_writes_the_pipe() -> None:
                           timeout=60)
     assert satchel.loads(done.stdout) == {"a": 1}
     assert os.path.islink("/dev/stdout") or not os.path.isfile("/dev/stdout")
+
+
+def test_a_save_to_dev_stdout_appends_where_the_shell_said(tmp_path: Path) -> None:
+    """/dev/stdout redirected with >> to a file, or after what the script printed, is written
+    through the descriptor after what the file holds: opened by its name, the file was
+    replaced by the satchel file alone and its lines were lost. A file too large to be
+    written in one pass (its header comes last) is written in order to a pipe, which cannot
+    be rewound."""
+    if not os.path.exists("/dev/stdout"):
+        pytest.skip("no /dev/stdout here")
+    log = tmp_path / "log.txt"
+    log.write_bytes(b"kept\n")
+    script = ("import sys, satchel; print('printed', flush=True);"
+              " satchel.save({'a': 1}, sys.argv[1])")
+    for target in ("/dev/stdout", "/dev/fd/1"):
+        with log.open("ab") as appended:
+            subprocess.run([sys.executable, "-c", script, target], stdout=appended, check=True,
+                           timeout=60)
+    data = log.read_bytes()
+    assert data.startswith(b"kept\nprinted\n\x89SATCHEL")
+    second = data.index(b"printed\n", 6) + len(b"printed\n")
+    assert satchel.loads(data[second:]) == {"a": 1}
+    large = ("import numpy as np, satchel;"
+             f" satchel.save({{'w': np.arange({STREAM_FROM // 8 + 1}.0)}}, '/dev/stdout')")
+    done = subprocess.run([sys.executable, "-c", large], capture_output=True, check=True,
+                          timeout=120)
+    loaded = satchel.loads(done.stdout)
+    np.testing.assert_array_equal(loaded["w"], np.arange(STREAM_FROM // 8 + 1.0))

@@ -6,7 +6,6 @@ import contextlib
 import gzip
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
@@ -16,7 +15,7 @@ from satchel.artifact import load
 from satchel.checks import METHODS
 from satchel.csvrows import csv_chunks
 from satchel.errors import InputRejectedError, RequestError, SatchelError, SchemaError
-from satchel.format.writer import replacing
+from satchel.format.writer import descriptor_named, writing
 from satchel.schema import InputSchema
 
 #: How an output is written, by the end of its name (the input's endings, read the same way).
@@ -51,45 +50,12 @@ def _output_kind(output: str) -> str:
         if output.lower().endswith(ending):
             return kind
     device = os.path.exists(output) and not os.path.isfile(output) and not os.path.isdir(output)
-    if device or _descriptor(output) is not None or os.path.dirname(
+    if device or descriptor_named(output) is not None or os.path.dirname(
             os.path.abspath(output)) == "/dev":
         return "csv"  # /dev/stdout is a link to the file a shell redirects it to
     raise RequestError(f"cannot write {output!r}: expected a .csv, .csv.gz or .parquet file (or"
                        " a device such as /dev/stdout), as the output's format follows its"
                        " name; give the output one of these endings")
-
-
-def _descriptor(output: str) -> int | None:
-    """The open file descriptor ``output`` names (``/dev/stdout``, ``/dev/fd/N``,
-    ``/proc/self/fd/N``), or None. Opened by name, the file a shell redirected it to would be
-    truncated (``>>`` appends) or replaced; written through the descriptor, what the file held
-    stays, as it does for any command writing to its standard output."""
-    path = os.path.abspath(output)
-    for prefix in ("/dev/fd/", "/proc/self/fd/", f"/proc/{os.getpid()}/fd/"):
-        number = path.removeprefix(prefix)
-        if number != path and number.isascii() and number.isdigit():
-            return int(number)
-    return {"/dev/stdout": 1, "/dev/stderr": 2}.get(path)
-
-
-@contextlib.contextmanager
-def _destination(output: str) -> Iterator[str | IO[bytes]]:
-    """Where the predictions for ``output`` are written: a copy of the descriptor it names,
-    else a temporary file renamed into place once the block succeeds."""
-    descriptor = _descriptor(output)
-    if descriptor is None:
-        with replacing(output) as temporary:
-            yield temporary
-        return
-    if descriptor == 1 and sys.stdout is not None:  # None when it was closed
-        sys.stdout.flush()  # what was printed before comes first
-    try:
-        copy = os.dup(descriptor)
-    except OSError as exc:
-        raise type(exc)(exc.errno, f"cannot write {output}: descriptor {descriptor} is not"
-                        " open; redirect it to a file or give the output a file name") from None
-    with os.fdopen(copy, "wb") as handle:
-        yield handle
 
 
 def _count_rows(path: str) -> int:
@@ -141,7 +107,7 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
                            f" {[m for m in METHODS if hasattr(model.unwrap(), m)]}")
     total = _count_rows(source) if progress is not None else 0  # a pass over the whole file
     parts, done = [], 0
-    with _destination(output) as destination:  # a folder or a missing one fails before scoring
+    with writing(output) as destination:  # a folder or a missing one fails before scoring
         for chunk in _chunks(source, chunk_rows, model.input_schema):
             if not len(chunk):  # a CSV file of a header alone: columns of no dtype
                 continue

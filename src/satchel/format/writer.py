@@ -17,8 +17,9 @@ import os
 import queue
 import secrets
 import stat
+import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 import blake3
@@ -50,41 +51,91 @@ _HEADER_SLACK = 16
 
 def write(tree: Any, arrays: Sequence[Stored], metadata: dict[str, Any],
           target: str | os.PathLike[str], codec: Codec | None = None) -> None:
-    """Write a satchel file to the path ``target``; a crash never leaves half a file there."""
-    if codec is None and sum(a.nbytes for a in arrays) >= STREAM_FROM:
-        _atomically(target, lambda handle: _stream(handle, tree, arrays, metadata))
-    else:
-        write_chunks(serialize(tree, arrays, metadata, codec), target)
+    """Write a satchel file to the path ``target``; a crash never leaves half a file there.
+
+    Large uncompressed files are streamed into the temporary file (the header is written
+    last, at its front); a device or a descriptor, which cannot be rewound, is written in
+    order.
+    """
+    with writing(target) as destination:
+        if isinstance(destination, str):
+            # No fsync: the rename is atomic against crashes of this process, and forcing
+            # the bytes to disk would double the cost of a large save.
+            with open(destination, "wb") as handle:
+                if codec is None and sum(a.nbytes for a in arrays) >= STREAM_FROM:
+                    _stream(handle, tree, arrays, metadata)
+                else:
+                    _fill(handle, serialize(tree, arrays, metadata, codec))
+        else:
+            _fill(destination, serialize(tree, arrays, metadata, codec))
 
 
 def write_chunks(chunks: Iterator[bytes | memoryview], target: str | os.PathLike[str]) -> None:
     """Write ``chunks`` to a temporary file beside ``target`` and rename it into place."""
-    def fill(handle: IO[bytes]) -> None:
-        for chunk in chunks:
-            handle.write(chunk)
+    with writing(target) as destination:
+        if isinstance(destination, str):
+            with open(destination, "wb") as handle:
+                _fill(handle, chunks)
+        else:
+            _fill(destination, chunks)
 
-    _atomically(target, fill)
+
+def _fill(handle: IO[bytes], chunks: Iterator[bytes | memoryview]) -> None:
+    for chunk in chunks:
+        handle.write(chunk)
 
 
-def _atomically(target: str | os.PathLike[str], fill: Callable[[IO[bytes]], None]) -> None:
-    with replacing(target) as temporary, open(temporary, "wb") as handle:
-        fill(handle)
-        # No fsync: the rename is atomic against crashes of this process, and forcing
-        # the bytes to disk would double the cost of a large save.
+def descriptor_named(target: str | os.PathLike[str]) -> int | None:
+    """The open file descriptor ``target`` names (``/dev/stdout``, ``/dev/stderr``,
+    ``/dev/fd/N``, ``/proc/self/fd/N``), or None. Opened by name, the file a shell
+    redirected it to would be truncated (``>>`` appends) or replaced; written through the
+    descriptor, what the file held stays, as it does for any command writing to its
+    standard output."""
+    path = os.path.abspath(os.fspath(target))
+    for prefix in ("/dev/fd/", "/proc/self/fd/", f"/proc/{os.getpid()}/fd/"):
+        number = path.removeprefix(prefix)
+        if number != path and number.isascii() and number.isdigit():
+            return int(number)
+    return {"/dev/stdout": 1, "/dev/stderr": 2}.get(path)
 
 
 @contextlib.contextmanager
-def replacing(target: str | os.PathLike[str]) -> Iterator[str]:
+def writing(target: str | os.PathLike[str]) -> Iterator[str | IO[bytes]]:
+    """Where a file for ``target`` is written: a temporary file's path, renamed over
+    ``target`` once the block succeeds (:func:`replacing`); or, for a descriptor
+    (:func:`descriptor_named`) or a device, an open binary file written in place."""
+    descriptor = descriptor_named(target)
+    if descriptor is None:
+        with _replacing(target) as (path, temporary):
+            if temporary:
+                yield path
+                return
+            with open(path, "wb") as device:
+                yield device
+        return
+    if descriptor == 1 and sys.stdout is not None:  # None when it was closed
+        sys.stdout.flush()  # what was printed before comes first
+    try:
+        copy = os.dup(descriptor)
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot write {os.fspath(target)}: descriptor {descriptor}"
+                        " is not open; redirect it to a file or give a file name") from None
+    with os.fdopen(copy, "wb") as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def _replacing(target: str | os.PathLike[str]) -> Iterator[tuple[str, bool]]:
     """A new empty file beside ``target``'s destination, to be written in the block and
-    then renamed over it: a crash never leaves a half file under the final name.
+    then renamed over it: a crash never leaves a half file under the final name. It is
+    given with True; a device, written to as it is and never replaced, with False.
 
     Each write has a file of its own, so two threads saving to one path never share one;
-    the file replaced keeps its permissions. A device is written to as it is (the path
-    itself is given), never replaced.
+    the file replaced keeps its permissions.
     """
     path = destination(target)
     if _special(path):
-        yield path
+        yield path, False
         return
     directory, name = os.path.split(path)
     temporary = os.path.join(directory,
@@ -96,7 +147,7 @@ def replacing(target: str | os.PathLike[str]) -> Iterator[str]:
         raise _uncreatable(exc, path, directory) from None
     old = _hold(path)
     try:
-        yield temporary
+        yield temporary, True
         if mode is not None:
             os.chmod(temporary, mode)
         os.replace(temporary, path)
