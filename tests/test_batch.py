@@ -588,7 +588,7 @@ def test_a_text_model_gets_one_text_per_row(predict: Predict, tmp_path: Path) ->
     result = predict(str(saved), str(given), "-o", str(written))
     assert (result.returncode, result.stderr) == (2, (
         "satchel: error: the model takes one text per row (its first step is TfidfVectorizer),"
-        " found 2 columns: give a file of one column\n"))
+        " found 2 columns: give one column of texts\n"))
 
 
 def test_outputs_not_one_per_row_are_refused(predict: Predict, tmp_path: Path) -> None:

@@ -1845,3 +1845,34 @@ def test_a_row_the_plan_fails_on_fails_as_in_the_pipeline_alone(churn: Any,
     expected = strict.predict(frame[:12]).tolist()
     assert [r.json()["predictions"][0] for i, r in enumerate(responses) if i != 5] == [
         label for i, label in enumerate(expected) if i != 5]
+
+
+def test_a_text_model_takes_a_table_of_one_column_as_one_text_per_row(tmp_path: Path) -> None:
+    """A pipeline that starts with a text vectorizer gets a CSV body's or a dataframe_split's
+    one column as its texts, a prediction per row: given the table, the vectorizer read its
+    column name as the only text and the answer held one prediction for all the rows. A
+    table of several columns, which such a model cannot read, is a 400."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = ["good film", "great fun", "bad movie", "awful plot", "good fun", "bad plot"]
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, [1, 1, 0, 0, 1, 0])
+    path = tmp_path / "texts.satchel"
+    satchel.save(model, path, sample=texts)
+    expected = model.predict(["good film", "bad movie", "awful"]).tolist()
+    with thread_server(create_app(str(path))) as url, httpx.Client(base_url=url,
+                                                                  timeout=30) as http:
+        csv = http.post("/invocations", content=b"review\ngood film\nbad movie\nawful\n",
+                        headers={"content-type": "text/csv"})
+        split = http.post("/invocations", json={"dataframe_split": {
+            "columns": ["review"], "data": [["good film"], ["bad movie"], ["awful"]]}})
+        instances = http.post("/invocations", json={"instances": ["good film", "bad movie",
+                                                                  "awful"]})
+        wide = http.post("/invocations", json={"dataframe_split": {
+            "columns": ["review", "stars"], "data": [["good film", 5], ["awful", 1]]}})
+    for answer in (csv, split, instances):
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"predictions": expected}
+    assert wide.status_code == 400
+    assert wide.json()["message"] == (
+        "the model takes one text per row (its first step is TfidfVectorizer), found 2"
+        " columns: give one column of texts")

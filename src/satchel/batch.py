@@ -16,7 +16,7 @@ from satchel.checks import METHODS
 from satchel.csvrows import csv_chunks
 from satchel.errors import InputRejectedError, RequestError, SatchelError, SchemaError
 from satchel.format.writer import descriptor_named, writing
-from satchel.schema import InputSchema
+from satchel.schema import InputSchema, check_output_rows, one_text_per_row
 
 #: How an output is written, by the end of its name (the input's endings, read the same way).
 _OUTPUTS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".txt": "csv",
@@ -135,30 +135,13 @@ def _as_fitted(model: Any, chunk: Any) -> Any:
     warned for each chunk: 'X has feature names, but StandardScaler was fitted without
     feature names'."""
     estimator = model.unwrap()
-    if _takes_texts(estimator):
-        if chunk.shape[1] != 1:
-            raise RequestError(f"the model takes one text per row (its first step is"
-                               f" {type(_first_step(estimator)).__name__}), found"
-                               f" {chunk.shape[1]} columns: give a file of one column")
-        return chunk.iloc[:, 0]
+    texts = one_text_per_row(estimator, chunk)
+    if texts is not chunk:
+        return texts
     if hasattr(estimator, "feature_names_in_") or not hasattr(estimator, "n_features_in_"):
         return chunk
     checked = model.validate(chunk)
     return checked.to_numpy() if hasattr(checked, "to_numpy") else checked
-
-
-def _first_step(estimator: Any) -> Any:
-    """What takes a pipeline's input: its first step (of its first step, if a pipeline)."""
-    while hasattr(estimator, "steps"):
-        estimator = next((step for _, step in estimator.steps
-                          if step is not None and step != "passthrough"), None)
-    return estimator
-
-
-def _takes_texts(estimator: Any) -> bool:
-    """Whether the model takes one text per row, as scikit-learn's text vectorizers do: given
-    a table, they read its column names as the texts (one prediction for the file)."""
-    return callable(getattr(_first_step(estimator), "build_analyzer", None))
 
 
 def _call(model: Any, method: str, chunk: Any, where: str) -> Any:
@@ -182,11 +165,7 @@ def _call(model: Any, method: str, chunk: Any, where: str) -> Any:
             f"the model's {method} refused {where} (valid for its schema):"
             f" {type(exc).__name__}: {exc}; fix or remove the values it refuses (such as a"
             " category it never saw), or score with a model trained on such values") from exc
-    counts = {(np.shape(part) or (1,))[0]  # a sparse matrix has no length, only a shape
-              for part in (result if isinstance(result, list) else [result])}
-    if counts != {len(chunk)}:  # else the file would get fewer scores than it has rows
-        raise RequestError(f"the model's {method} gave {min(counts)} outputs for {where}"
-                           f" ({len(chunk)} rows): it does not score a table row by row")
+    check_output_rows(result, len(chunk), method, where)  # else a file would miss scores
     return result
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from satchel.errors import SchemaError
+from satchel.errors import RequestError, SchemaError
 
 _KINDS = {"b": "boolean", "i": "integer", "u": "integer", "f": "float", "c": "complex",
           "M": "datetime", "m": "timedelta", "U": "string", "S": "bytes", "O": "object"}
@@ -588,3 +588,45 @@ def _label(value: Any) -> Any:
     if isinstance(value, int) and -(1 << 63) <= value < (1 << 64):
         return value
     return str(value)
+
+
+def _first_step(estimator: Any) -> Any:
+    """What takes a pipeline's input: its first step (of its first step, if a pipeline)."""
+    while hasattr(estimator, "steps"):
+        estimator = next((step for _, step in estimator.steps
+                          if step is not None and step != "passthrough"), None)
+    return estimator
+
+
+def one_text_per_row(estimator: Any, rows: Any) -> Any:
+    """``rows`` as a model that takes one text per row (a pipeline that starts with one of
+    scikit-learn's text vectorizers) must be given them: a table's one column. Given the
+    table, the vectorizer reads its column names as the texts, and gives one prediction for
+    all its rows. Anything else is given back as it is.
+
+    Raises:
+        RequestError: the model takes texts and the table has several columns.
+    """
+    step = _first_step(estimator)
+    if not (hasattr(rows, "columns") and hasattr(rows, "iloc")
+            and callable(getattr(step, "build_analyzer", None))):
+        return rows
+    if rows.shape[1] != 1:
+        raise RequestError(f"the model takes one text per row (its first step is"
+                           f" {type(step).__name__}), found {rows.shape[1]} columns: give one"
+                           " column of texts")
+    return rows.iloc[:, 0]
+
+
+def check_output_rows(result: Any, rows: int, method: str, where: str) -> None:
+    """Refuse a method's ``result`` that does not hold one output per row of its input: the
+    caller would answer fewer rows than it was given, or give them the wrong outputs.
+
+    Raises:
+        RequestError: it holds another number of outputs than ``rows``.
+    """
+    counts = {(np.shape(part) or (1,))[0]  # a sparse matrix has no length, only a shape
+              for part in (result if isinstance(result, list) else [result])}
+    if counts != {rows}:
+        raise RequestError(f"the model's {method} gave {min(counts)} outputs for {where}"
+                           f" ({rows} rows): it does not score a table row by row")

@@ -34,6 +34,7 @@ from satchel.errors import (
     SchemaError,
     UnsupportedMediaTypeError,
 )
+from satchel.schema import check_output_rows, one_text_per_row
 from satchel.serving.batching import Batcher
 from satchel.serving.columns import Columns
 from satchel.serving.holder import Holder, Served
@@ -123,17 +124,23 @@ class Server:
         """Run a method of a served model on rows already checked for it."""
         served, method, _ = key
         if not isinstance(rows, Columns):
-            return getattr(served.model.unwrap(), method)(rows)
-        if served.plan is not None and method in served.plan.methods:
-            with contextlib.suppress(Exception):  # else the pipeline answers, or fails its way
-                return served.plan.run(method, rows)
-        return getattr(served.model.unwrap(), method)(rows.frame())
+            result = getattr(served.model.unwrap(), method)(rows)
+        elif served.plan is not None and method in served.plan.methods:
+            try:
+                result = served.plan.run(method, rows)
+            except Exception:  # the pipeline answers, or fails its way
+                result = getattr(served.model.unwrap(), method)(rows.frame())
+        else:
+            result = getattr(served.model.unwrap(), method)(rows.frame())
+        check_output_rows(result, _count(rows), method, "the request")
+        return result
 
     @staticmethod
     def _checked(served: Served, method: str, rows: Any
                  ) -> tuple[tuple[Served, str, bool], Any]:
         """(the call's key, ``rows`` checked against the model's schema)."""
-        checked = rows if isinstance(rows, Columns) else served.model.validate(rows)
+        checked = rows if isinstance(rows, Columns) else one_text_per_row(
+            served.model.unwrap(), served.model.validate(rows))
         return (served, method, isinstance(checked, Columns)), checked
 
     def _checked_call(self, served: Served, method: str, rows: Any) -> Any:
