@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import io
 import os
 import re
@@ -17,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 import satchel
 from satchel.format import reader
 from satchel.registry import Registry
+from satchel.registry.artifacts import ArtifactStore
 from tests import forge
 from tests.backends import (  # noqa: F401 - fixtures
     POSTGRES_VARIABLE,
@@ -835,3 +837,21 @@ def test_a_database_that_cannot_be_reached_is_a_store_error(tmp_path: Path) -> N
             " write to it (the uri given, or SATCHEL_REGISTRY)")):
         Registry(f"sqlite:///{tmp_path}/missing/folder/registry.db",
                  artifacts=str(tmp_path / "artifacts"))
+
+
+@pytest.mark.parametrize(("url", "fix"), [
+    ("gs://bucket/models", "Please install gcsfs to access Google Storage. Install the package"
+     " it names (pip install it beside satchel[registry]); satchel's own extras bring the"
+     " backends of folders and S3 (satchel[s3])"),
+    ("foo://bucket/models", "Protocol not known: foo. Give a folder path or an"
+     " s3://bucket/prefix URL"),
+])
+def test_an_artifact_store_of_another_backend_says_what_to_install(url: str, fix: str) -> None:
+    """A store whose backend fsspec lacks names the package fsspec asks for: the message
+    said to install satchel[registry], which does not bring it."""
+    pytest.importorskip("fsspec")
+    if url.startswith("gs:") and importlib.util.find_spec("gcsfs") is not None:
+        pytest.skip("gcsfs is installed here")
+    with pytest.raises(satchel.StoreError) as caught:
+        ArtifactStore(url)
+    assert str(caught.value) == f"cannot open artifact store {url!r}: {fix}"

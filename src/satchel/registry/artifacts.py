@@ -59,9 +59,14 @@ def _filesystem(url: str) -> tuple[Any, str]:
         # in force when the registry is opened.
         fs, root = fsspec.core.url_to_fs(url, skip_instance_cache=True)
     except (ImportError, ValueError) as exc:
-        extra = "s3" if url.startswith("s3:") else "registry"
-        raise StoreError(f"cannot open artifact store {url!r}: {exc}. Install the backend:"
-                         f" pip install 'satchel[{extra}]'") from None
+        if url.startswith(("s3:", "s3a:")):
+            fix = "Install the backend: pip install 'satchel[s3]'"
+        elif isinstance(exc, ImportError):  # fsspec names the package of its protocol
+            fix = ("Install the package it names (pip install it beside satchel[registry]);"
+                   " satchel's own extras bring the backends of folders and S3 (satchel[s3])")
+        else:
+            fix = "Give a folder path or an s3://bucket/prefix URL"
+        raise StoreError(f"cannot open artifact store {url!r}: {exc}. {fix}") from None
     return fs, root.rstrip("/")
 
 
