@@ -241,6 +241,22 @@ def test_a_column_of_no_name_says_where_it_comes_from(predict: Predict, tmp_path
         " (column 5 of the header has no name: a trailing comma?)\n" in result.stderr
 
 
+def test_a_file_of_another_separator_says_so(predict: Predict, tmp_path: Path,
+                                             model_file: Path, rows: pd.DataFrame) -> None:
+    """A CSV file separated by semicolons (as spreadsheets write it in many countries) or
+    tabs is refused saying which separator its header seems to use and how to convert it:
+    the message spoke of one unexpected column named after the whole header."""
+    for separator in (";", "\t"):
+        given = tmp_path / "rows.csv"
+        rows.to_csv(given, sep=separator, index=False)
+        result = predict(str(model_file), str(given), "-o", str(tmp_path / "out.csv"))
+        assert result.returncode == 2
+        assert (f"(the header seems separated by {separator!r}: satchel predict reads files"
+                " separated by commas; write it with pd.read_csv(path,"
+                f" sep={separator!r}).to_csv(new_path, index=False))") in result.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
+
+
 def test_missing_and_extra_columns_write_nothing(predict: Predict, tmp_path: Path, model_file: Path,
                                                  rows: pd.DataFrame) -> None:
     """A renamed column is reported as missing and unexpected, with the closest name."""

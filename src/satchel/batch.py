@@ -172,10 +172,18 @@ def _call(model: Any, method: str, chunk: Any, where: str) -> Any:
 def _explained(problem: dict[str, Any]) -> dict[str, Any]:
     """``problem`` with where a column named ``Unnamed: N`` comes from: pandas names so a
     column the CSV header names none for, the index to_csv writes first, or the empty
-    column after a trailing comma."""
-    found = _NO_NAME.fullmatch(str(problem["column"]))
-    if found is None or problem["expected"] != "no such column":
+    column after a trailing comma; or, for a column whose name holds a semicolon, a tab or
+    a bar, that the file is separated by it."""
+    if problem["expected"] != "no such column":
         return problem
+    found = _NO_NAME.fullmatch(str(problem["column"]))
+    if found is None:
+        separator = next((s for s in (";", "\t", "|") if s in str(problem["column"])), None)
+        if separator is None:
+            return problem
+        return {**problem, "found": f"{problem['found']} (the header seems separated by"
+                f" {separator!r}: satchel predict reads files separated by commas; write"
+                f" it with pd.read_csv(path, sep={separator!r}).to_csv(new_path, index=False))"}
     why = ("the index that pandas' to_csv writes unless given index=False" if found[1] == "0"
            else "a trailing comma?")
     return {**problem, "found": f"{problem['found']} (column {int(found[1]) + 1} of the"
