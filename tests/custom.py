@@ -23,6 +23,14 @@ def manhattan(first: Any, second: Any, w: float = 1.0) -> float:
     return w * float(np.abs(np.asarray(first) - np.asarray(second)).sum())
 
 
+def strict_root(values: Any) -> Any:
+    """Square roots; a negative value is a TypeError (a library's own check, not a ValueError)."""
+    array = np.asarray(values, dtype=float)
+    if (array < 0).any():
+        raise TypeError("strict_root takes no negative value")
+    return np.sqrt(array)
+
+
 @functools.cache
 def halve(values: Any) -> Any:
     """Half the input, remembered (a function that ``functools.cache`` wraps)."""

@@ -28,7 +28,7 @@ from satchel.batch import score
 from satchel.cli import main
 from satchel.errors import SCHEMA_FIX
 from satchel.registry import Registry
-from tests.custom import Doubler, embedded_model
+from tests.custom import Doubler, embedded_model, strict_root
 from tests.hostile_tools import forge_environment
 from tests.terminal import run_in_terminal
 
@@ -204,6 +204,25 @@ def test_values_the_model_refuses_are_one_line_naming_their_rows(predict: Predic
         " with a model trained on such values\n")
     assert result.stderr.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "strict.satchel"]
+
+
+def test_another_error_of_the_model_is_one_line_naming_its_rows(predict: Predict,
+                                                                 tmp_path: Path) -> None:
+    """An error of the model's own other than ValueError (a TypeError its code raises on some
+    rows) exits 2 with one line naming the rows, the error and whose it is, writing nothing:
+    it printed a traceback, as a bug of satchel's would."""
+    frame = pd.DataFrame({"x": [1.0, 4.0, 9.0, 16.0], "y": [2.0, 3.0, 5.0, 7.0]})
+    pipeline = make_pipeline(FunctionTransformer(strict_root), LogisticRegression())
+    model_path, given = tmp_path / "roots.satchel", tmp_path / "rows.csv"
+    satchel.save(pipeline.fit(frame, [0, 1, 0, 1]), model_path, sample=frame)
+    pd.DataFrame({"x": [1.0, 4.0, 9.0, -1.0], "y": [1.0] * 4}).to_csv(given, index=False)
+    result = predict(str(model_path), str(given), "-o", str(tmp_path / "scores.csv"),
+                     "--chunk-rows", "2", "--trust", "tests.custom.strict_root")
+    assert (result.returncode, result.stderr) == (2, (
+        f"satchel: error: the model's predict failed on data rows 3 to 4 of {str(given)!r}:"
+        " TypeError: strict_root takes no negative value; the model's own code raised it, not"
+        " satchel: call predict on these rows in Python to see where\n"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["roots.satchel", "rows.csv"]
 
 
 def test_a_header_that_names_a_column_twice_is_reported_as_repeated(

@@ -89,6 +89,8 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
             message names the chunk's rows.
         InputRejectedError: the model raised ValueError on rows that match it, such as
             a category it never saw (nothing is written).
+        SatchelError: the model raised another error on a chunk (nothing is written); the
+            model's own is its cause.
         RequestError: ``source`` has no rows, or ``output``'s name gives no format
             (nothing is written).
         OSError: ``output`` is a folder or in a missing one (checked before scoring).
@@ -153,6 +155,7 @@ def _call(model: Any, method: str, chunk: Any, where: str) -> Any:
         SchemaError: the chunk does not match the schema.
         InputRejectedError: the model refused values of rows that match the schema.
         RequestError: the model gave a number of outputs other than the chunk's rows.
+        SatchelError: the model raised another error, its cause.
     """
     try:
         result = getattr(model, method)(_as_fitted(model, chunk))
@@ -165,6 +168,11 @@ def _call(model: Any, method: str, chunk: Any, where: str) -> Any:
             f"the model's {method} refused {where} (valid for its schema):"
             f" {type(exc).__name__}: {exc}; fix or remove the values it refuses (such as a"
             " category it never saw), or score with a model trained on such values") from exc
+    except Exception as exc:  # the model's own failure: said in one line, as the rest
+        raise SatchelError(
+            f"the model's {method} failed on {where}: {type(exc).__name__}: {exc}; the"
+            f" model's own code raised it, not satchel: call {method} on these rows in Python"
+            " to see where") from exc
     check_output_rows(result, len(chunk), method, where)  # else a file would miss scores
     return result
 
