@@ -116,6 +116,34 @@ def test_predict_in_chunks_matches_the_model(predict: Predict, tmp_path: Path, m
     assert scores["predict"].tolist() == model.predict(rows).tolist()
 
 
+@pytest.mark.parametrize("name", ["table.parquet", "spark_output"])
+def test_a_folder_of_parquet_files_is_read_in_order(predict: Predict, tmp_path: Path,
+                                                    model_file: Path, model: Any,
+                                                    rows: pd.DataFrame, name: str) -> None:
+    """A folder of Parquet part files, as Spark and pyarrow write a table (beside _SUCCESS
+    and hidden checksums), is scored file after file in the order of their names: it failed
+    with '[Errno 21] Is a directory'. A folder of none is refused saying what is read."""
+    folder, written = tmp_path / name, tmp_path / "scores.csv"
+    folder.mkdir()
+    for number, start in enumerate(range(0, len(rows), 20)):
+        rows[start:start + 20].to_parquet(folder / f"part-{number:05d}.snappy.parquet",
+                                          index=False)
+    (folder / "_SUCCESS").write_bytes(b"")
+    (folder / ".part-00000.snappy.parquet.crc").write_bytes(b"\x00\x01")
+    result = predict(str(model_file), str(folder), "-o", str(written), "--chunk-rows", "7")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"scored 53 rows of {folder} with {model_file} -> {written}\n"
+    assert read(written)["predict"].tolist() == model.predict(rows).tolist()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "rows.txt").write_text("a\n")
+    result = predict(str(model_file), str(empty), "-o", str(written))
+    assert (result.returncode, result.stderr) == (2, (
+        f"satchel: error: cannot read {str(empty)!r}: it is a folder that holds no Parquet"
+        " file; give a .csv, .csv.gz, .txt, .parquet or .pq file, or a folder of Parquet files"
+        " (as Spark writes a table)\n"))
+
+
 def test_predict_proba_in_chunks(predict: Predict, tmp_path: Path, model_file: Path, model: Any,
                                  rows: pd.DataFrame) -> None:
     """--method predict_proba writes one column per class, equal to model.predict_proba."""
@@ -313,8 +341,9 @@ def test_unsupported_input_format(predict: Predict, tmp_path: Path, model_file: 
     result = predict(str(model_file), str(given), "-o", str(written))
     assert result.returncode == 2
     assert result.stderr == (f"satchel: error: cannot read {str(given)!r}: expected a .csv,"
-                             " .csv.gz, .txt, .parquet or .pq file, as the input's format"
-                             " follows its name; give the input one of these endings\n")
+                             " .csv.gz, .txt, .parquet or .pq file, or a folder of Parquet"
+                             " files, as the input's format follows its name; give the input"
+                             " one of these endings\n")
     assert not written.exists()
 
 
@@ -777,5 +806,6 @@ def test_an_input_of_no_known_ending_is_refused_naming_every_ending(model_file: 
         score(str(model_file), str(source), str(tmp_path / "out.csv"))
     assert str(caught.value) == (
         f"cannot read {str(source)!r}: expected a .csv, .csv.gz, .txt, .parquet or .pq file,"
-        " as the input's format follows its name; give the input one of these endings")
+        " or a folder of Parquet files, as the input's format follows its name; give the input"
+        " one of these endings")
     assert not (tmp_path / "out.csv").exists()

@@ -26,17 +26,50 @@ _NO_NAME = re.compile(r"Unnamed: (\d+)")
 
 
 def _chunks(path: str, rows: int, schema: InputSchema | None) -> Iterator[Any]:
-    if path.lower().endswith((".parquet", ".pq")):  # DATA.CSV as Windows tools name it too
+    if _is_parquet(path):
         import pyarrow.parquet as pq  # noqa: PLC0415
 
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
-            yield batch.to_pandas()
-    elif path.lower().endswith((".csv", ".csv.gz", ".txt")):
+        for part in _parquet_files(path):
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=rows):
+                yield batch.to_pandas()
+    elif path.lower().endswith((".csv", ".csv.gz", ".txt")) and not os.path.isdir(path):
         yield from csv_chunks(path, rows, schema)
+    elif os.path.isdir(path):
+        raise RequestError(f"cannot read {path!r}: it is a folder that holds no Parquet file;"
+                           " give a .csv, .csv.gz, .txt, .parquet or .pq file, or a folder of"
+                           " Parquet files (as Spark writes a table)")
     else:
         raise RequestError(f"cannot read {path!r}: expected a .csv, .csv.gz, .txt, .parquet or"
-                           " .pq file, as the input's format follows its name; give the"
-                           " input one of these endings")
+                           " .pq file, or a folder of Parquet files, as the input's format"
+                           " follows its name; give the input one of these endings")
+
+
+def _is_parquet(path: str) -> bool:
+    """Whether ``path`` is read as Parquet: its name's ending (in capitals too, as Windows
+    tools write DATA.PARQUET), or a folder that holds Parquet files."""
+    if path.lower().endswith((".parquet", ".pq")):
+        return True
+    return os.path.isdir(path) and any(name.lower().endswith((".parquet", ".pq"))
+                                       for name in os.listdir(path))
+
+
+def _parquet_files(path: str) -> list[str]:
+    """The Parquet files of ``path``: itself, or those of a folder, in the order of their
+    names (Spark's part-00000, part-00001...), leaving out what a writer puts beside them
+    (_SUCCESS, hidden .crc checksums).
+
+    Raises:
+        RequestError: the folder holds no Parquet file.
+    """
+    if not os.path.isdir(path):
+        return [path]
+    found = sorted(os.path.join(path, name) for name in os.listdir(path)
+                   if name.lower().endswith((".parquet", ".pq"))
+                   and not name.startswith((".", "_")))
+    if not found:
+        raise RequestError(f"cannot read {path!r}: the folder holds no Parquet file"
+                           " (part-*.parquet); give a .csv or .parquet file, or such a folder")
+    return found
 
 
 def _output_kind(output: str) -> str:
@@ -61,10 +94,11 @@ def _output_kind(output: str) -> str:
 def _count_rows(path: str) -> int:
     """Rows in a Parquet file (from its footer) or a CSV file, gzip-compressed or not (lines
     less the header)."""
-    if path.lower().endswith((".parquet", ".pq")):
+    if _is_parquet(path):
         import pyarrow.parquet as pq  # noqa: PLC0415
 
-        return int(pq.ParquetFile(path).metadata.num_rows)
+        return sum(int(pq.ParquetFile(part).metadata.num_rows)
+                   for part in _parquet_files(path))
     with (gzip.open if path.lower().endswith(".gz") else open)(path, "rb") as handle:
         return max(sum(1 for _ in handle) - 1, 0)
 
