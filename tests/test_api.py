@@ -13,6 +13,7 @@ import math
 import mmap
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -1590,3 +1591,25 @@ def test_a_save_to_dev_stdout_appends_where_the_shell_said(tmp_path: Path) -> No
                           timeout=120)
     loaded = satchel.loads(done.stdout)
     np.testing.assert_array_equal(loaded["w"], np.arange(STREAM_FROM // 8 + 1.0))
+
+
+def test_a_file_that_cannot_be_replaced_is_named(tmp_path: Path) -> None:
+    """A save over a file that cannot be replaced (immutable, chattr +i) names that file and
+    keeps it as it was: the error named the hidden temporary file beside it
+    ('.model.satchel.123.abc.tmp' -> 'model.satchel'), which no user asked for."""
+    target = tmp_path / "model.satchel"
+    satchel.save({"a": 1}, target)
+    before = target.read_bytes()
+    if shutil.which("chattr") is None or subprocess.run(
+            ["chattr", "+i", str(target)], capture_output=True, check=False).returncode != 0:
+        pytest.skip("chattr +i is not available here (it needs root and a file system that"
+                    " keeps the flag)")
+    try:
+        with pytest.raises(PermissionError) as caught:
+            satchel.save({"a": 2}, target)
+    finally:
+        subprocess.run(["chattr", "-i", str(target)], check=True)
+    assert str(caught.value).startswith(f"[Errno 1] cannot replace {target}: Operation not"
+                                        " permitted (a save writes a new file beside it")
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.satchel"]

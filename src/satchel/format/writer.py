@@ -150,7 +150,12 @@ def _replacing(target: str | os.PathLike[str]) -> Iterator[tuple[str, bool]]:
         yield temporary, True
         if mode is not None:
             os.chmod(temporary, mode)
-        os.replace(temporary, path)
+        try:
+            os.replace(temporary, path)
+        except OSError as exc:  # named by the file given, not by the hidden temporary one
+            raise type(exc)(exc.errno, f"cannot replace {path}: {exc.strerror} (a save writes"
+                            " a new file beside it and renames it over it, which the file or"
+                            " its folder does not allow); nothing was changed") from None
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
