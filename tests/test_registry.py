@@ -267,6 +267,18 @@ def test_search_filters_and_orders(registry: Registry) -> None:
     assert [v.version for v in registry.search(order_by="metrics.auc", limit=1)] == [1]
 
 
+def test_a_bad_order_is_reported_before_a_missing_model(registry: Registry) -> None:
+    """A search with an order_by that names no field says so whether or not the model
+    exists, as its other arguments are checked before anything is read: for a name the
+    registry lacks, it said only that the model was not found, and the bad field came to
+    light once that was fixed."""
+    for name in ("missing", None):
+        with pytest.raises(satchel.InvalidNameError, match=re.escape(
+                "cannot order by 'bogus': expected version, created_at, name, size or"
+                " metrics.NAME")):
+            registry.search(name, order_by="bogus")
+
+
 def test_tags_descriptions_archive_and_delete(registry: Registry) -> None:
     """Tags and descriptions update; archived versions leave latest; deletion is guarded."""
     for c in (1.0, 0.5):

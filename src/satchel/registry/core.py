@@ -39,7 +39,7 @@ from satchel.registry.names import (
     is_model_uri,
     parse_uri,
 )
-from satchel.registry.search import matches, order, parse_filters
+from satchel.registry.search import matches, order, order_key, parse_filters
 
 DEFAULT_PATH = "satchel-registry"
 
@@ -332,10 +332,11 @@ class Registry:
 
         Raises:
             InvalidNameError: ``limit`` is not a whole number from 0, a filter is not
-                ``METRIC OP NUMBER``, or ``tags`` is not a dict of names to strings
-                (checked before anything is read).
+                ``METRIC OP NUMBER``, ``order_by`` names no field, or ``tags`` is not a dict
+                of names to strings (checked before anything is read).
         """
         limit, tags, filters = _limit(limit), _tags(tags), parse_filters(metrics)
+        order_key(order_by)  # a bad field is the caller's first mistake, before a missing name
         conditions = [db.versions.c.status.in_(("active", "archived") if include_archived
                                                 else ("active",))]
         found = self._versions(name, *conditions) if name else self._all_versions(*conditions)

@@ -62,18 +62,30 @@ def matches(version: Any, tags: Mapping[str, str], filters: Sequence[Filter]) ->
     return True
 
 
+def order_key(order_by: str | None) -> tuple[str, bool] | None:
+    """The field ``order_by`` names and whether it is descending, None for no order.
+
+    Raises:
+        InvalidNameError: it names no field versions are ordered by.
+    """
+    if not order_by:
+        return None
+    key = order_by.lstrip("-+")
+    if not key.startswith("metrics.") and key not in ("version", "created_at", "name", "size"):
+        raise InvalidNameError(f"cannot order by {order_by!r}: expected version, created_at,"
+                               " name, size or metrics.NAME, optionally prefixed with '-'")
+    return key, order_by.startswith("-")
+
+
 def order(versions: list[Any], order_by: str | None) -> list[Any]:
     """``versions`` sorted by ``order_by`` (``-`` for descending); missing metrics last."""
-    if not order_by:
+    found = order_key(order_by)
+    if found is None:
         return versions
-    descending = order_by.startswith("-")
-    key = order_by.lstrip("-+")
+    key, descending = found
     if key.startswith("metrics."):
         metric = key.removeprefix("metrics.")
         present = [v for v in versions if metric in v.metrics]
         missing = [v for v in versions if metric not in v.metrics]
         return sorted(present, key=lambda v: v.metrics[metric], reverse=descending) + missing
-    if key not in ("version", "created_at", "name", "size"):
-        raise InvalidNameError(f"cannot order by {order_by!r}: expected version, created_at,"
-                               " name, size or metrics.NAME, optionally prefixed with '-'")
     return sorted(versions, key=lambda v: (getattr(v, key), v.version), reverse=descending)
