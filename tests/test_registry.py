@@ -867,3 +867,16 @@ def test_an_artifact_store_of_another_backend_says_what_to_install(url: str, fix
     with pytest.raises(satchel.StoreError) as caught:
         ArtifactStore(url)
     assert str(caught.value) == f"cannot open artifact store {url!r}: {fix}"
+
+
+def test_warnings_point_at_the_callers_line(registry: Registry) -> None:
+    """A warning that a save gives (no check sample could be stored) points at the line
+    that called the registry, as it points at a save's: it pointed into satchel's own code,
+    whose depth differs on that path."""
+    from sklearn.dummy import DummyClassifier
+
+    rows = np.random.default_rng(0).normal(size=(20, 3))
+    unrepeatable = DummyClassifier(strategy="stratified").fit(rows, [0, 1] * 10)
+    with pytest.warns(UserWarning, match="no check sample is stored") as caught:
+        registry.register("dummy", unrepeatable, sample=rows)
+    assert [w.filename for w in caught] == [__file__]

@@ -28,6 +28,7 @@ from satchel.errors import (
     FormatError,
     LimitError,
     PredictionMismatchError,
+    warn,
 )
 from satchel.format import container, reader, writer
 from satchel.format.container import Codec, Header
@@ -56,10 +57,10 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
             if changed is None:
                 tree, arrays = encode(obj.unwrap())  # and the metadata it was saved with
                 return tree, arrays, _saved_again(obj, tree)
-            warnings.warn(
+            warn(
                 f"the model no longer matches the metadata it was loaded with: {changed}. Its"
                 " input schema and check sample are not saved with it; pass sample= (rows like"
-                " those it was fitted on) to store new ones.", UserWarning, stacklevel=3)
+                " those it was fitted on) to store new ones.")
             metadata = obj.metadata.get("user") or None  # the caller's own is kept
         obj = obj.unwrap()
     if sample is not None and is_model(obj):
@@ -352,9 +353,9 @@ def _load(header: Header, source: Source, *, trusted: Iterable[str], check_array
         obj = Decoder(header, source, policy, check_arrays).decode(header.tree)
     source.finish()
     if record.check is None and verify:
-        warnings.warn("load(verify=True) found no check sample in the file: its predictions"
-                      " were not checked. Save the model with sample= (a few rows of its"
-                      " training data) to store one.", UserWarning, stacklevel=3)
+        warn("load(verify=True) found no check sample in the file: its predictions were not"
+             " checked. Save the model with sample= (a few rows of its training data) to store"
+             " one.")
     if record.check is not None and verify is not False:
         # another machine with the same versions is no mismatch to report, but may round
         # otherwise: its predictions are checked as those under other versions are
@@ -401,7 +402,7 @@ def _report(differences: list[environment.Difference], on_mismatch: OnMismatch) 
         raise EnvironmentMismatchError(
             f"{message} To load it here, pass on_mismatch='warn' or 'ignore': the check"
             " sample, if the file holds one, is recomputed either way.")
-    warnings.warn(EnvironmentMismatchWarning(message), stacklevel=4)  # the caller of load()
+    warn(EnvironmentMismatchWarning(message))
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,12 @@ version number alone cannot promise.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from typing import Any
 
 import numpy as np
 import orjson
 
-from satchel.errors import EncodeError, FormatError, PredictionMismatchError
+from satchel.errors import EncodeError, FormatError, PredictionMismatchError, warn
 from satchel.format.decoder import collect_names, decode_inline
 from satchel.format.encoder import encode
 from satchel.format.trust import DATA_CLASSES, TrustPolicy, dotted
@@ -143,8 +142,7 @@ def _none_stored(model: Any, reason: str, advice: str) -> None:
 
     schema = ("The input schema is stored as usual." if is_model(model) else "Nor is an input"
               " schema: load gives the object back as it is, checking no input.")
-    warnings.warn(f"no check sample is stored: {reason}. {advice}{schema}", UserWarning,
-                  stacklevel=5)  # the caller of save()
+    warn(f"no check sample is stored: {reason}. {advice}{schema}")
 
 
 def _no_outputs(model: Any, failures: list[tuple[str, str]], rows: Any) -> str:

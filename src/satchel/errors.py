@@ -10,6 +10,8 @@ found, where, and how to fix it.
 from __future__ import annotations
 
 import shlex
+import sys
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -179,3 +181,14 @@ class PayloadTooLargeError(RequestError):
 
 class NotReadyError(SatchelError, RuntimeError):
     """A server's model is not loaded (yet) (HTTP 503)."""
+
+
+def warn(message: str | Warning, category: type[Warning] = UserWarning) -> None:
+    """Warn at the line outside satchel that led here (the user's call of ``save``, ``load``
+    or the registry's), whichever path inside satchel it took: a fixed ``stacklevel`` pointed
+    into satchel's own code when the same warning came by another path (a registration)."""
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").partition(".")[0] \
+            == "satchel":
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
