@@ -18,7 +18,7 @@ from sklearn.base import is_classifier
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import IsolationForest
 from sklearn.frozen import FrozenEstimator
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import get_scorer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -348,3 +348,20 @@ def test_training_a_mapped_model_in_place_says_to_load_it_whole(tmp_path: Any) -
     assert isinstance(caught.value, ValueError)
     np.testing.assert_array_equal(mapped.fit(X, y).predict(X), GaussianNB().fit(X, y).predict(X))
     satchel.load(tmp_path / "nb.satchel").partial_fit(X, y)
+
+
+def test_methods_that_give_the_estimator_back_give_the_model(frame: pd.DataFrame,
+                                                             xy: tuple[Any, Any]) -> None:
+    """set_params, set_output and partial_fit give the Model back, as the estimator's give the
+    estimator, so that a chained predict checks its input: they gave the bare estimator."""
+    fitted = make_pipeline(StandardScaler(), SGDClassifier(random_state=0)).fit(frame, xy[1])
+    model = satchel.loads(satchel.dumps(fitted, sample=frame))
+    reordered = frame[["d", "c", "b", "a"]].head(3)
+    assert model.set_params(sgdclassifier__alpha=0.001) is model
+    assert model.unwrap().get_params()["sgdclassifier__alpha"] == 0.001
+    assert model[-1].set_params(alpha=0.002) is model.unwrap()[-1]
+    assert model.set_output(transform="default") is model
+    single = satchel.loads(satchel.dumps(SGDClassifier(random_state=0).fit(frame, xy[1])))
+    assert single.partial_fit(frame, xy[1]) is single
+    assert model.set_params(sgdclassifier__alpha=0.01).predict(reordered).shape == (3,)
+    assert model.get_params()["sgdclassifier__alpha"] == 0.01

@@ -30,7 +30,8 @@ class Model:
     bare estimator, unfitted).
 
     ``fit`` (and ``fit_transform``, ``fit_predict``) fits the estimator anew and gives
-    the Model the schemas of the data it was fitted on; ``fit`` gives the Model back.
+    the Model the schemas of the data it was fitted on; ``fit`` gives the Model back, as do
+    the other methods that give the estimator back (``set_params``, ``partial_fit``, ...).
 
     A model loaded with ``mmap=True`` keeps its arrays as read-only views of the
     file: ``fit`` and ``partial_fit`` that would write into them (to train further)
@@ -70,13 +71,16 @@ class Model:
         if (name.startswith("__") and not name.startswith("__sklearn_")) or name == "_estimator":
             raise AttributeError(name)  # not yet set while copy or pickle rebuild the object
         attribute = getattr(self._estimator, name)
-        if name in CHECKED and callable(attribute):
+        if not callable(attribute):
+            return attribute
+        if name in CHECKED:
             return self._checked(attribute)
-        if name in _TRAINING and self.mapped and callable(attribute):
+        own = inspect.ismethod(attribute) and attribute.__self__ is self._estimator
+        if name in _TRAINING and self.mapped:
             attribute = _training(attribute)
-        if name in _REFIT and callable(attribute):
+        if name in _REFIT:
             return self._refitting(attribute)
-        return attribute
+        return self._chained(attribute) if own else attribute
 
     def __sklearn_is_fitted__(self) -> bool:
         """Whether the estimator is fitted, as scikit-learn's ``check_is_fitted`` asks (of a
@@ -123,6 +127,16 @@ class Model:
         refitting.__doc__ = method.__doc__
         refitting.__wrapped__ = method  # type: ignore[attr-defined] # its signature
         return refitting
+
+    def _chained(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        """``method``, giving the Model back where it gives the estimator back
+        (``set_params``, ``set_output``, ``partial_fit``), so that a chained
+        ``model.set_params(...).predict(X)`` checks its input too."""
+        @functools.wraps(method)
+        def chained(*args: Any, **kwargs: Any) -> Any:
+            result = method(*args, **kwargs)
+            return self if result is self._estimator else result
+        return chained
 
     def __getitem__(self, key: Any) -> Any:
         """A step or a slice of a pipeline, as ``Pipeline[...]`` gives it: the estimator's
