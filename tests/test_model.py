@@ -20,8 +20,9 @@ from sklearn.ensemble import IsolationForest
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import get_scorer
+from sklearn.model_selection import cross_validate
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 import satchel
@@ -365,3 +366,18 @@ def test_methods_that_give_the_estimator_back_give_the_model(frame: pd.DataFrame
     assert single.partial_fit(frame, xy[1]) is single
     assert model.set_params(sgdclassifier__alpha=0.01).predict(reordered).shape == (3,)
     assert model.get_params()["sgdclassifier__alpha"] == 0.01
+
+
+def test_metadata_requests_give_the_model_back(frame: pd.DataFrame, xy: tuple[Any, Any]) -> None:
+    """set_fit_request and set_score_request give the Model back, as the estimator's give the
+    estimator, and cross_validate routes sample weights to it: they gave the bare estimator."""
+    model = satchel.loads(satchel.dumps(LogisticRegression().fit(frame, xy[1]), sample=frame))
+    with sklearn.config_context(enable_metadata_routing=True):
+        assert model.set_fit_request(sample_weight=True) is model
+        assert model.set_score_request(sample_weight=True) is model
+        routed = cross_validate(model, frame, xy[1], cv=2,
+                                params={"sample_weight": np.ones(len(frame))})
+    assert len(routed["test_score"]) == 2
+    assert model.get_metadata_routing().fit.requests == {"sample_weight": True}
+    held = satchel.loads(satchel.dumps(FunctionTransformer(np.log1p).fit(frame), sample=frame))
+    assert held.func is np.log1p

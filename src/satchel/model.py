@@ -75,7 +75,7 @@ class Model:
             return attribute
         if name in CHECKED:
             return self._checked(attribute)
-        own = inspect.ismethod(attribute) and attribute.__self__ is self._estimator
+        own = _method(self._estimator, name, attribute)
         if name in _TRAINING and self.mapped:
             attribute = _training(attribute)
         if name in _REFIT:
@@ -130,7 +130,7 @@ class Model:
 
     def _chained(self, method: Callable[..., Any]) -> Callable[..., Any]:
         """``method``, giving the Model back where it gives the estimator back
-        (``set_params``, ``set_output``, ``partial_fit``), so that a chained
+        (``set_params``, ``set_output``, ``partial_fit``, ``set_fit_request``), so that a chained
         ``model.set_params(...).predict(X)`` checks its input too."""
         @functools.wraps(method)
         def chained(*args: Any, **kwargs: Any) -> Any:
@@ -183,6 +183,13 @@ def _training(method: Callable[..., Any]) -> Callable[..., Any]:
                 " mmap=True."
             ) from exc
     return training
+
+
+def _method(estimator: Any, name: str, attribute: Any) -> bool:
+    """Whether ``attribute`` is one of ``estimator``'s methods: a bound method, or the
+    function scikit-learn's ``set_fit_request`` descriptors give, but not a class nor a
+    callable the estimator holds (a ``FunctionTransformer``'s ``func``)."""
+    return not isinstance(attribute, type) and name not in getattr(estimator, "__dict__", {})
 
 
 def _input_name(method: Callable[..., Any]) -> str:
