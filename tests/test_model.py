@@ -381,3 +381,12 @@ def test_metadata_requests_give_the_model_back(frame: pd.DataFrame, xy: tuple[An
     assert model.get_metadata_routing().fit.requests == {"sample_weight": True}
     held = satchel.loads(satchel.dumps(FunctionTransformer(np.log1p).fit(frame), sample=frame))
     assert held.func is np.log1p
+
+
+def test_a_notebook_shows_a_model_as_a_model(model: satchel.Model) -> None:
+    """The text a notebook shows for a Model is its repr, beside the estimator's diagram: it
+    was the bare estimator's text, with no word of the Model and its checks."""
+    bundle = model._repr_mimebundle_()
+    assert bundle["text/plain"] == repr(model)
+    assert "sk-top-container" in bundle["text/html"]
+    assert "StandardScaler" in bundle["text/html"]

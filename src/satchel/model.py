@@ -157,6 +157,14 @@ class Model:
     def __repr__(self) -> str:
         return f"Model({self._estimator!r}, digest={self.digest[:19]}...)"
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """What a notebook shows: the estimator's diagram, with the Model's repr as its text
+        (the estimator's own text would hide that the input is checked)."""
+        shown = getattr(self._estimator, "_repr_mimebundle_", None)
+        bundle = dict(shown(**kwargs)) if callable(shown) else {}
+        bundle["text/plain"] = repr(self)
+        return bundle
+
 
 #: Methods that may update the fitted arrays where they are.
 _TRAINING = ("fit", "partial_fit")
