@@ -16,13 +16,15 @@ import sklearn
 from sklearn.base import clone as sklearn_clone
 from sklearn.base import is_classifier
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import IsolationForest
+from sklearn.ensemble import GradientBoostingClassifier, IsolationForest
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import cross_validate
+from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted
 
 import satchel
@@ -390,3 +392,33 @@ def test_a_notebook_shows_a_model_as_a_model(model: satchel.Model) -> None:
     assert bundle["text/plain"] == repr(model)
     assert "sk-top-container" in bundle["text/html"]
     assert "StandardScaler" in bundle["text/html"]
+
+
+_OTHER_INPUTS = {
+    "predict_joint_log_proba": GaussianNB,
+    "staged_predict": lambda: GradientBoostingClassifier(n_estimators=3, random_state=0),
+    "staged_predict_proba": lambda: GradientBoostingClassifier(n_estimators=3, random_state=0),
+    "staged_decision_function": lambda: GradientBoostingClassifier(n_estimators=3,
+                                                                   random_state=0),
+    "apply": lambda: DecisionTreeClassifier(max_depth=2, random_state=0),
+    "decision_path": lambda: DecisionTreeClassifier(max_depth=2, random_state=0),
+}
+
+
+@pytest.mark.parametrize("method", sorted(_OTHER_INPUTS))
+def test_other_methods_of_the_models_input_validate_first(method: str, frame: pd.DataFrame,
+                                                          xy: tuple[Any, Any]) -> None:
+    """Methods that take the input predict takes (staged predictions, leaves, joint
+    log-probabilities) check and reorder it as predict does: they refused reordered columns."""
+    fitted = _OTHER_INPUTS[method]().fit(frame, xy[1])
+    model = satchel.loads(satchel.dumps(fitted, sample=frame))
+    reordered = frame[["d", "c", "b", "a"]].head(5)
+
+    def values(result: Any) -> Any:
+        return [*result] if inspect.isgenerator(result) else getattr(result, "toarray", lambda:
+                                                                     result)()
+
+    np.testing.assert_allclose(values(getattr(model, method)(reordered)),
+                               values(getattr(fitted, method)(frame.head(5))))
+    with pytest.raises(satchel.SchemaError, match="column 'd': expected a column of float"):
+        getattr(model, method)(frame.head(5).drop(columns="d"))

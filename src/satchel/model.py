@@ -13,16 +13,20 @@ from satchel.format.encoder import BY_TYPE, Encoder, Node
 from satchel.schema import InputSchema, OutputSchema, infer_input, infer_output, model_columns
 
 #: The methods whose input is checked: those of the check sample, and those that take the
-#: same input to give log-probabilities or a score (``score(X, y)``).
-CHECKED = (*METHODS, "predict_log_proba", "score")
+#: same input to give log-probabilities, a score (``score(X, y)``), predictions stage by
+#: stage or the leaves and paths of trees.
+CHECKED = (*METHODS, "predict_log_proba", "predict_joint_log_proba", "score", "staged_predict",
+           "staged_predict_proba", "staged_decision_function", "apply", "decision_path")
 
 
 class Model:
     """A fitted estimator with its schema and metadata.
 
     ``predict``, ``predict_proba``, ``predict_log_proba``, ``decision_function``,
-    ``transform``, ``score_samples`` and ``score`` (those the estimator has) validate
-    their input against the input schema first: every problem is reported in one
+    ``transform``, ``score_samples`` and ``score``, and ``predict_joint_log_proba``,
+    ``staged_predict``, ``staged_predict_proba``, ``staged_decision_function``, ``apply``
+    and ``decision_path`` (those the estimator has) validate their input against the
+    input schema first: every problem is reported in one
     :class:`~satchel.errors.SchemaError`, columns are reordered by name and only
     safe casts are made. Other attributes are the estimator's own, scikit-learn's
     ``__sklearn_tags__`` and ``__sklearn_clone__`` included, so that its scorers
