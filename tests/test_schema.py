@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -463,6 +464,21 @@ def test_frame_schema_refuses_an_array(model: satchel.Model, frame: pd.DataFrame
         "  - input: expected a DataFrame with columns ['age', 'income', 'plan', 'city',"
         " 'joined', 'score'], found ndarray\n" + SCHEMA_FIX
     )
+
+
+def test_a_frame_schema_takes_an_arrow_table_as_its_frame(frame: pd.DataFrame) -> None:
+    """A pyarrow Table (or a polars DataFrame), which scikit-learn takes as a frame, is checked
+    as the pandas frame it holds: it was refused as no DataFrame."""
+    schema = InputSchema(columns=(Column("age", "int64", "integer", False),
+                                  Column("income", "float64", "float", False)))
+    table = pa.Table.from_pandas(frame[["income", "age"]].head(3), preserve_index=False)
+    checked = schema.validate(table)
+    assert type(checked) is pd.DataFrame
+    pd.testing.assert_frame_equal(checked, frame[["age", "income"]].head(3))
+    with pytest.raises(satchel.SchemaError) as caught:
+        schema.validate(table.drop_columns(["age"]))
+    assert caught.value.problems == [
+        {"column": "age", "expected": "a column of integer", "found": "missing"}]
 
 
 def test_a_wide_frame_schema_lists_some_columns_for_an_array() -> None:
