@@ -18,6 +18,7 @@ from sklearn.base import is_classifier
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import GradientBoostingClassifier, IsolationForest
 from sklearn.frozen import FrozenEstimator
+from sklearn.gaussian_process import GaussianProcessClassifier
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import cross_validate
@@ -383,6 +384,9 @@ def test_metadata_requests_give_the_model_back(frame: pd.DataFrame, xy: tuple[An
     assert model.get_metadata_routing().fit.requests == {"sample_weight": True}
     held = satchel.loads(satchel.dumps(FunctionTransformer(np.log1p).fit(frame), sample=frame))
     assert held.func is np.log1p
+    process = GaussianProcessClassifier(random_state=0).fit(frame.head(20), xy[1][:20])
+    given = satchel.loads(satchel.dumps(process))
+    assert repr(given.kernel_) == repr(process.kernel_)
 
 
 def test_a_notebook_shows_a_model_as_a_model(model: satchel.Model) -> None:

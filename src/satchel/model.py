@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -199,9 +200,11 @@ def _training(method: Callable[..., Any]) -> Callable[..., Any]:
 
 def _method(estimator: Any, name: str, attribute: Any) -> bool:
     """Whether ``attribute`` is one of ``estimator``'s methods: a bound method, or the
-    function scikit-learn's ``set_fit_request`` descriptors give, but not a class nor a
-    callable the estimator holds (a ``FunctionTransformer``'s ``func``)."""
-    return not isinstance(attribute, type) and name not in getattr(estimator, "__dict__", {})
+    function scikit-learn's ``set_fit_request`` descriptors give, but not a callable the
+    estimator holds (a ``FunctionTransformer``'s ``func``) or gives (a Gaussian process's
+    ``kernel_``)."""
+    return isinstance(attribute, types.MethodType | types.FunctionType) and (
+        name not in getattr(estimator, "__dict__", {}))
 
 
 def _input_name(method: Callable[..., Any]) -> str:
