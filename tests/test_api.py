@@ -482,6 +482,33 @@ def test_untrusted_types_lists_custom_names(tmp_path: Path) -> None:
     assert satchel.untrusted_types(path) == ["tests.custom.Doubler"]
 
 
+def test_trusted_given_one_name_as_a_string_trusts_that_name(tmp_path: Path) -> None:
+    """trusted="pkg.Name" trusts that one name, as a list of it does: its letters were
+    each taken for a name, and refused as 'invalid name 't''."""
+    from tests.custom import Doubler
+
+    path = tmp_path / "custom.satchel"
+    satchel.save(Doubler(), path)
+    assert repr(satchel.load(path, trusted="tests.custom.Doubler")).startswith("Model(Doubler()")
+    loaded = satchel.loads(path.read_bytes(), trusted="tests.custom.Doubler")
+    assert repr(loaded).startswith("Model(Doubler()")
+
+
+def test_trusted_true_is_refused_with_the_names_to_pass(tmp_path: Path) -> None:
+    """trusted=True (skops' way to trust a whole file) is a TypeError that says satchel
+    trusts names, and how to list them: it was 'Value after * must be an iterable'."""
+    from tests.custom import Doubler
+
+    path = tmp_path / "custom.satchel"
+    satchel.save(Doubler(), path)
+    with pytest.raises(TypeError) as info:
+        satchel.load(path, trusted=True)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "trusted must be a list of names, such as trusted=['mypkg.MyScaler'], not True:"
+        " satchel never trusts a whole file; satchel.untrusted_types(file) (or satchel"
+        " untrusted FILE) lists the names it needs")
+
+
 def test_unsaveable_objects_name_their_path() -> None:
     """An object satchel cannot store is refused with its path inside the structure."""
     with pytest.raises(satchel.EncodeError, match=r"cannot save \['steps'\]\[1\]"):

@@ -259,7 +259,8 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
 
     Args:
         file: a path or a readable binary file object.
-        trusted: names to trust beyond the default set (``["mypkg.MyScaler"]``).
+        trusted: names to trust beyond the default set (``["mypkg.MyScaler"]``, or
+            one name as a string).
         mmap: map the file; uncompressed arrays become read-only views of it
             (zero copy). Array checksums are then left to a full load. A stream,
             or an open file at a position that is no multiple of 64, is read.
@@ -292,6 +293,7 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
         FormatError: the file is damaged, crafted or not a satchel file.
         EnvironmentMismatchError: versions differ and ``on_mismatch="error"``.
         PredictionMismatchError: the check sample's outputs changed.
+        TypeError: ``trusted`` is no list of names (``trusted=True``).
     """
     if is_model_uri(file):
         from satchel.registry import Registry  # noqa: PLC0415 - the registry is optional
@@ -330,13 +332,25 @@ def loads(data: bytes | bytearray | memoryview, *, trusted: Iterable[str] = (),
                  on_mismatch=on_mismatch, trust_code=trust_code)
 
 
+def _trusted_names(trusted: Iterable[str]) -> list[str]:
+    """The names ``trusted=`` holds: a string alone is one name, not its letters."""
+    if isinstance(trusted, str):
+        return [trusted]
+    if not isinstance(trusted, Iterable):  # trusted=True, as skops takes it
+        raise TypeError(
+            f"trusted must be a list of names, such as trusted=['mypkg.MyScaler'], not"
+            f" {trusted!r}: satchel never trusts a whole file; satchel.untrusted_types(file)"
+            " (or satchel untrusted FILE) lists the names it needs")
+    return list(trusted)
+
+
 def _load(header: Header, source: Source, *, trusted: Iterable[str], check_arrays: bool,
           verify: bool | None, on_mismatch: OnMismatch, trust_code: bool) -> Any:
     record = Metadata.from_json(header.metadata)
     if on_mismatch not in ("warn", "error", "ignore"):
         raise ValueError(f"on_mismatch must be 'warn', 'error' or 'ignore', not {on_mismatch!r}")
     extra = custom_code.trusted_names(record.code) if trust_code else []
-    policy = TrustPolicy([*trusted, *extra])
+    policy = TrustPolicy([*_trusted_names(trusted), *extra])
     uses = collect_names(header.tree)
     policy.check(uses)
     modules = {split_name(name)[0] for _, name in uses}
