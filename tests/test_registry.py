@@ -139,6 +139,22 @@ def test_a_uri_version_no_database_holds_is_an_invalid_name(registry: Registry, 
         registry.load(f"models:/churn/{version}")
 
 
+@pytest.mark.parametrize(("stage", "fix"), [
+    ("Production", "for an alias (satchel's stages), write 'models:/churn@Production'"),
+    ("latest", "'models:/churn' names the latest version"),
+])
+def test_a_uri_naming_a_stage_as_mlflow_does_says_how_to_write_an_alias(
+        registry: Registry, stage: str, fix: str) -> None:
+    """models:/churn/Production (MLflow's stage URI) is refused with the alias form that
+    names it, and models:/churn/latest with the form of the latest version: the message
+    asked for a positive integer only."""
+    registry.register("churn", model())
+    with pytest.raises(satchel.InvalidNameError) as info:
+        registry.load(f"models:/churn/{stage}")
+    assert str(info.value) == (f"invalid version {stage!r} in 'models:/churn/{stage}':"
+                               f" expected a positive integer; {fix}")
+
+
 def test_a_registry_folder_under_home_is_found_there(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """SATCHEL_REGISTRY=~/models (an env file does not expand it) and Registry("~/models")

@@ -117,11 +117,12 @@ def parse_uri(text: str) -> ModelURI:
     if not match:
         raise InvalidNameError(f"invalid model URI {text[:80]!r}: expected {forms}")
     alias = match.group("alias")
-    return ModelURI(check_name(match.group("name")), _version(match.group("version"), text),
+    name = check_name(match.group("name"))
+    return ModelURI(name, _version(match.group("version"), text, name),
                     check_alias(alias) if alias is not None else None)
 
 
-def _version(version: str | None, text: str) -> int | None:
+def _version(version: str | None, text: str, name: str) -> int | None:
     """The version number in the URI ``text``: from 1 to :data:`MAX_VERSION`."""
     if version is None:
         return None
@@ -132,8 +133,21 @@ def _version(version: str | None, text: str) -> int | None:
                                " integer") from None
     if number < 1:
         raise InvalidNameError(f"invalid version {version[:20]!r} in {text[:80]!r}: expected a"
-                               " positive integer")
+                               f" positive integer{_stage_fix(version, name)}")
     if number > MAX_VERSION:
         raise InvalidNameError(f"invalid version in {text[:80]!r}: expected a version from 1"
                                f" to {MAX_VERSION}")
     return number
+
+
+def _stage_fix(version: str, name: str) -> str:
+    """How to write what an MLflow stage URI (``models:/churn/Production``) meant."""
+    if version.isdigit():  # 0: no stage was meant
+        return ""
+    if version.lower() == "latest":
+        return f"; 'models:/{name}' names the latest version"
+    try:
+        alias = check_alias(version)
+    except InvalidNameError:
+        return ""
+    return f"; for an alias (satchel's stages), write 'models:/{name}@{alias}'"
