@@ -509,6 +509,19 @@ def test_trusted_true_is_refused_with_the_names_to_pass(tmp_path: Path) -> None:
         " untrusted FILE) lists the names it needs")
 
 
+@pytest.mark.parametrize("compress", [3, True, ("lz4", 3), "gzip"])
+def test_a_compression_level_or_other_codec_is_refused_with_the_codecs_to_pass(
+        compress: Any) -> None:
+    """compress=3, True, ('lz4', 3) or 'gzip' (as joblib takes them) are refused saying that
+    satchel takes a codec's name and which to pass: the message listed a tuple only."""
+    with pytest.raises(ValueError, match="compress must be") as info:
+        satchel.dumps({}, compress=compress)
+    assert str(info.value) == (
+        f"compress must be None, 'zstd' or 'lz4', not {compress!r}: satchel takes the name of"
+        " a codec, with no level (as joblib's compress=3 or ('lz4', 3) give one); pass"
+        " compress='zstd' for smaller files or compress='lz4' for faster loads")
+
+
 def test_unsaveable_objects_name_their_path() -> None:
     """An object satchel cannot store is refused with its path inside the structure."""
     with pytest.raises(satchel.EncodeError, match=r"cannot save \['steps'\]\[1\]"):

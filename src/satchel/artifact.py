@@ -49,7 +49,10 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
             ) -> tuple[Any, list[container.Stored], dict[str, Any]]:
     """(tree, arrays, metadata) of the file ``obj`` is saved as."""
     if compress is not None and compress not in container.CODECS:
-        raise ValueError(f"compress must be None or one of {container.CODECS}, not {compress!r}")
+        raise ValueError(
+            f"compress must be None, 'zstd' or 'lz4', not {compress!r}: satchel takes the name"
+            " of a codec, with no level (as joblib's compress=3 or ('lz4', 3) give one); pass"
+            " compress='zstd' for smaller files or compress='lz4' for faster loads")
     _check_sample_rows(sample_rows)
     if isinstance(obj, Model):  # a loaded model saved again: the estimator, not the wrapper
         if sample is None and metadata is None and not embed_source:
