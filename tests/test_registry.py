@@ -142,6 +142,7 @@ def test_a_uri_version_no_database_holds_is_an_invalid_name(registry: Registry, 
 @pytest.mark.parametrize(("stage", "fix"), [
     ("Production", "for an alias (satchel's stages), write 'models:/churn@Production'"),
     ("latest", "'models:/churn' names the latest version"),
+    ("v2", "write 'models:/churn/2' for version 2"),
 ])
 def test_a_uri_naming_a_stage_as_mlflow_does_says_how_to_write_an_alias(
         registry: Registry, stage: str, fix: str) -> None:
@@ -614,6 +615,18 @@ def test_numpy_integer_versions_are_plain_versions(registry: Registry) -> None:
     registry.delete("churn", np.int64(2), force=True)
     assert [v.version for v in registry.versions("churn")] == [3]
     assert registry.models()[0]["aliases"] == {}
+
+
+def test_a_version_written_as_a_folder_name_says_which_number_to_pass(
+        registry: Registry) -> None:
+    """set_alias("churn", "production", "v2"), as a folder registry names versions, says to
+    pass 2: the message said only that a str was found."""
+    registry.register("churn", model())
+    registry.register("churn", model())
+    with pytest.raises(satchel.InvalidNameError) as info:
+        registry.set_alias("churn", "production", "v2")
+    assert str(info.value) == ("expected a version number, an integer from 1 to"
+                               " 9223372036854775807, found str 'v2'; pass 2 for 'v2'")
 
 
 @pytest.mark.parametrize(("version", "found"), [

@@ -80,11 +80,17 @@ def check_version(version: object) -> int:
             number = operator.index(version)  # type: ignore[arg-type]
         except TypeError:
             raise InvalidNameError(f"{expected}, found {type(version).__name__}"
-                                   f" {str(version)[:40]!r}") from None
+                                   f" {str(version)[:40]!r}{_number_fix(version)}") from None
         found = str(number) if number.bit_length() <= 128 else f"a {number.bit_length()}-bit number"
     if not 1 <= number <= MAX_VERSION:
         raise InvalidNameError(f"{expected}, found {found}")
     return number
+
+
+def _number_fix(version: object) -> str:
+    """The number that a version written as a folder name ('v2') means."""
+    match = re.fullmatch(r"[vV]([1-9][0-9]{0,17})", version) if isinstance(version, str) else None
+    return f"; pass {match.group(1)} for {version!r}" if match else ""
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,8 @@ def _stage_fix(version: str, name: str) -> str:
         return ""
     if version.lower() == "latest":
         return f"; 'models:/{name}' names the latest version"
+    if _number_fix(version):  # a folder registry's v2
+        return f"; write 'models:/{name}/{version[1:]}' for version {version[1:]}"
     try:
         alias = check_alias(version)
     except InvalidNameError:
