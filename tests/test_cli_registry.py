@@ -130,6 +130,20 @@ def test_registering_a_missing_file_names_no_registry(registry: Path, tmp_path: 
     assert len(json.loads(capsys.readouterr().out)) == 2
 
 
+def test_registering_with_the_name_first_says_the_file_comes_first(
+        registry: Path, forest_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """satchel registry register churn FILE (the order of Registry.register(name, model))
+    says to give the file first, registering nothing: it said only that there is no file
+    'churn'."""
+    assert main(["registry", "register", "churn", str(forest_file)]) == 2
+    assert capsys.readouterr().err == (
+        "satchel: error: cannot register 'churn': no such file; expected the path of a"
+        f" .satchel file or a models:/ URI. The file comes first: satchel registry register"
+        f" {str(forest_file)!r} 'churn'\n")
+    assert main(["registry", "versions", "churn", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+
+
 @pytest.mark.parametrize(("args", "expected"), [
     (["tag", "churn", "1", "--set", "stage=qa", "--remove", "stage"],
      "--set and --remove both name the tag 'stage': pass one of them"),

@@ -80,7 +80,7 @@ def _done(args: argparse.Namespace, data: Any, text: str) -> int:
 
 
 def _register(args: argparse.Namespace) -> int:
-    _check_file(args.file)
+    _check_file(args.file, args.name)
     tags = _one_value(args.tag, "--tag", "tag")
     metrics = _one_value(args.metric, "--metric", "metric")
     found = _registry(args).register(args.name, args.file, description=args.description,
@@ -88,14 +88,17 @@ def _register(args: argparse.Namespace) -> int:
     return _done(args, _version_json(found), f"registered {found.uri} ({found.digest})")
 
 
-def _check_file(given: str) -> None:
+def _check_file(given: str, name: str) -> None:
     """Refuse a file to register that is missing or a folder before the registry is opened:
-    the registry's error for it read as if the registry lacked it, naming the registry."""
+    the registry's error for it read as if the registry lacked it, naming the registry.
+    A name given first, as ``Registry.register(name, model)`` takes it, is said to be so."""
     if is_model_uri(given) or os.path.isfile(given):
         return
     found = "a folder, not a file" if os.path.isdir(given) else "no such file"
+    swapped = is_model_uri(name) or os.path.isfile(name)
+    fix = f". The file comes first: satchel registry register {name!r} {given!r}" if swapped else ""
     raise RequestError(f"cannot register {given!r}: {found}; expected the path of a .satchel"
-                       " file or a models:/ URI")
+                       f" file or a models:/ URI{fix}")
 
 
 def _one_value(pairs: list[tuple[str, Any]], option: str, what: str) -> dict[str, Any]:
