@@ -137,6 +137,20 @@ def test_schema_from_feature_names_without_sample(churn: Any) -> None:
     assert model.output_schema.classes == ["churn", "stay"]
 
 
+def test_one_row_given_as_a_1d_array_says_to_wrap_it(xy: tuple[Any, Any]) -> None:
+    """A single row given as a 1-D array of the right length (X[0]) is said to be one row
+    outside a list of rows, with how to wrap it, as scikit-learn says to reshape: it was
+    only 'found shape (4,)'."""
+    model = satchel.loads(satchel.dumps(LogisticRegression().fit(*xy)))
+    with pytest.raises(satchel.SchemaError) as caught:
+        model.predict(np.zeros(4))
+    assert str(caught.value) == (
+        "the input does not match the model's schema (1 problem):\n"
+        "  - input: expected 4 features, found shape (4,): one row that is in no list of rows;"
+        " give [row], or row.reshape(1, -1) for an array\n" + SCHEMA_FIX
+    )
+
+
 def test_schema_from_n_features_without_sample(xy: tuple[Any, Any]) -> None:
     """Without a sample or names, the schema is the number of features from n_features_in_."""
     data = satchel.dumps(LogisticRegression().fit(*xy))

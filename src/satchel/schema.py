@@ -454,6 +454,9 @@ def _frame_kind(frame: Any) -> tuple[str, Any]:
     return max(kinds, key=lambda found: _NUMBERS.index(found[0]))
 
 
+_ONE_ROW = ": one row that is in no list of rows; give [row], or row.reshape(1, -1) for an array"
+
+
 def _validate_array(schema: InputSchema, data: Any) -> Any:
     frame = hasattr(data, "columns") and hasattr(data, "dtypes")
     if hasattr(data, "tocsr") or frame:  # sparse: checked without densifying
@@ -466,8 +469,9 @@ def _validate_array(schema: InputSchema, data: Any) -> Any:
                                 " in rows of equal length", "found": str(exc)[:200]}]) from None
     problems = []
     if array.ndim != 2 or array.shape[1] != schema.n_features:
+        one_row = array.ndim == 1 and array.shape[0] == schema.n_features
         problems.append({"column": None, "expected": f"{schema.n_features} features",
-                         "found": f"shape {array.shape}"})
+                         "found": f"shape {array.shape}" + (_ONE_ROW if one_row else "")})
     expected = kind_of(np.dtype(schema.dtype)) if schema.dtype else None
     found, dtype = _frame_kind(data) if frame else (kind_of(array.dtype), array.dtype)
     numbers = _numbers(data.to_numpy(dtype=object) if frame else array, str(schema.dtype)) if (
