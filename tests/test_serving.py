@@ -191,6 +191,19 @@ def client(server: str) -> Iterator[httpx.Client]:
         yield http
 
 
+def test_create_app_given_one_trusted_name_as_a_string_serves(tmp_path: Path) -> None:
+    """create_app(path, trusted="pkg.Name") trusts that name, as load does: its letters were
+    each taken for a name, and the model was refused as 'invalid name 't''."""
+    from tests.custom import Doubler
+
+    path = tmp_path / "custom.satchel"
+    satchel.save(make_pipeline(Doubler(), LogisticRegression()).fit([[0.0], [1.0]], [0, 1]),
+                 path)
+    with thread_server(create_app(str(path), trusted="tests.custom.Doubler")) as url:
+        answer = httpx.post(f"{url}/invocations", json={"inputs": [[1.0]]}, timeout=30)
+    assert answer.json() == {"predictions": [1]}
+
+
 def metric(text: str, sample_name: str, /, **labels: str) -> float:
     """The value of ``sample_name`` with ``labels`` in a Prometheus text page (0 if absent)."""
     for family in text_string_to_metric_families(text):

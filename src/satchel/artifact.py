@@ -335,7 +335,7 @@ def loads(data: bytes | bytearray | memoryview, *, trusted: Iterable[str] = (),
                  on_mismatch=on_mismatch, trust_code=trust_code)
 
 
-def _trusted_names(trusted: Iterable[str]) -> list[str]:
+def trusted_names(trusted: Iterable[str]) -> list[str]:
     """The names ``trusted=`` holds: a string alone is one name, not its letters."""
     if isinstance(trusted, str):
         return [trusted]
@@ -353,7 +353,7 @@ def _load(header: Header, source: Source, *, trusted: Iterable[str], check_array
     if on_mismatch not in ("warn", "error", "ignore"):
         raise ValueError(f"on_mismatch must be 'warn', 'error' or 'ignore', not {on_mismatch!r}")
     extra = custom_code.trusted_names(record.code) if trust_code else []
-    policy = TrustPolicy([*_trusted_names(trusted), *extra])
+    policy = TrustPolicy([*trusted_names(trusted), *extra])
     uses = collect_names(header.tree)
     policy.check(uses)
     modules = {split_name(name)[0] for _, name in uses}

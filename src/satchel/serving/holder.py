@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from satchel.artifact import load
+from satchel.artifact import load, trusted_names
 from satchel.checks import METHODS
 from satchel.errors import UntrustedTypesError, trust_options
 from satchel.inspection import inspect
@@ -55,7 +55,7 @@ class Holder:
                  trusted: Iterable[str] = (), trust_code: bool = False) -> None:
         self.target = target
         self.mmap = mmap
-        self.trusted = tuple(trusted)
+        self.trusted = tuple(trusted_names(trusted))
         self.trust_code = trust_code
         self.registry = registry
         self._owns_registry = registry is None
