@@ -779,6 +779,19 @@ def chunks(data: bytes, size: int = 512) -> Iterator[bytes]:
         yield data[start:start + size]
 
 
+@pytest.mark.parametrize(("body", "found"), [(b"[[1, 2, 3, 4]]", "a JSON array"),
+                                             (b'"1,2,3,4"', "a JSON string")])
+def test_a_body_that_is_no_json_object_says_what_it_is_and_how_to_wrap_rows(
+        client: httpx.Client, body: bytes, found: str) -> None:
+    """A body of bare rows ([[1, 2, 3, 4]]) is answered with what was found and the object
+    that holds them: the message named the keys only."""
+    answer = client.post("/invocations", content=body, headers=JSON)
+    assert answer.status_code == 400
+    assert answer.json()["message"] == (
+        "expected a JSON object with one of ['dataframe_split', 'dataframe_records',"
+        f" 'instances', 'inputs'], found {found}: send rows as {{\"inputs\": [[...], ...]}}")
+
+
 def oversize(frame: pd.DataFrame) -> bytes:
     """A valid request body of more than the module server's 4 KiB."""
     body = orjson.dumps(records(frame[:60]))

@@ -45,7 +45,8 @@ def parse(body: bytes, content_type: str, schema: InputSchema | None,
     except orjson.JSONDecodeError as exc:
         raise RequestError(f"the body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
-        raise RequestError(f"expected a JSON object with one of {list(FORMATS)}")
+        raise RequestError(f"expected a JSON object with one of {list(FORMATS)}, found"
+                           f" {_json_kind(document)}: send rows as {{\"inputs\": [[...], ...]}}")
     present = [key for key in FORMATS if key in document]
     if len(present) != 1:
         raise RequestError(f"expected exactly one of {list(FORMATS)}, found {present or 'none'}")
@@ -55,6 +56,12 @@ def parse(body: bytes, content_type: str, schema: InputSchema | None,
     value = document[present[0]]
     fast = columns(present[0], value, found) if found is not None else None
     return _rows(fast if fast is not None else _decode(present[0], value, schema)), params
+
+
+def _json_kind(document: Any) -> str:
+    """What a JSON value that is no object is, in the words of JSON."""
+    kinds = {list: "array", str: "string", bool: "boolean"}
+    return f"a JSON {kinds.get(type(document), 'number')}" if document is not None else "null"
 
 
 def _rows(rows: Any) -> Any:
