@@ -205,6 +205,23 @@ def test_missing_module_names_what_to_install(tmp_path: Path,
     assert isinstance(caught.value, ImportError)
 
 
+def test_trust_code_on_a_file_without_source_says_it_holds_none(
+        tmp_path: Path, step_module: tuple[str, Path]) -> None:
+    """trust_code=True on a file saved without embed_source says that the file holds no
+    source to run and how to store it: the message gave no reason why trust_code did
+    nothing."""
+    name, _ = step_module
+    path = tmp_path / "m.satchel"
+    _save_with(name, path)
+    _forget(name, tmp_path / "site")
+    with pytest.raises(satchel.MissingCodeError) as caught:
+        satchel.load(path, trusted=[f"{name}.Shift"], trust_code=True)
+    assert str(caught.value) == (
+        f"the model needs module {name!r}, which is not installed: make module {name!r}"
+        " importable; the file holds no source of it to run (save(..., embed_source=True)"
+        " stores it).")
+
+
 def test_distribution_of_custom_code_is_captured(tmp_path: Path) -> None:
     """A custom module shipped in an installed distribution records it, and load names it."""
     site = tmp_path / "site"

@@ -154,6 +154,9 @@ def ensure_available(records: list[dict[str, Any]], trust_code: bool,
                else f"make module {module!r} importable")
         if isinstance(record.get("source"), str):
             fix += ", or load with trust_code=True to run the source embedded in the file"
+        elif trust_code:
+            fix += ("; the file holds no source of it to run (save(..., embed_source=True)"
+                    " stores it)")
         raise MissingCodeError(f"the model needs module {module!r}, which is not installed:"
                                f" {fix}.")
     if embedded:
