@@ -494,6 +494,23 @@ def test_trusted_given_one_name_as_a_string_trusts_that_name(tmp_path: Path) -> 
     assert repr(loaded).startswith("Model(Doubler()")
 
 
+@pytest.mark.parametrize("name", ["my transformers.Scaler", 7])
+def test_a_trusted_name_that_is_no_dotted_name_is_a_bad_argument(tmp_path: Path,
+                                                                 name: Any) -> None:
+    """A name in trusted= that is no dotted name of identifiers is a ValueError with an
+    example and where to find the names: it was a FormatError, the error of a damaged
+    file, asking for 'module:qualname'."""
+    path = tmp_path / "plain.satchel"
+    satchel.save({"a": 1}, path)
+    with pytest.raises(ValueError, match="trusted names") as info:
+        satchel.load(path, trusted=[name])
+    assert not isinstance(info.value, satchel.FormatError)
+    assert str(info.value) == (
+        "trusted names each type or function by its dotted name, such as"
+        f" 'mypkg.features.MyScaler', not {name!r}: satchel.untrusted_types(file) (or satchel"
+        " untrusted FILE) lists the names a file needs")
+
+
 def test_trusted_true_is_refused_with_the_names_to_pass(tmp_path: Path) -> None:
     """trusted=True (skops' way to trust a whole file) is a TypeError that says satchel
     trusts names, and how to list them: it was 'Value after * must be an iterable'."""

@@ -297,6 +297,7 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
         EnvironmentMismatchError: versions differ and ``on_mismatch="error"``.
         PredictionMismatchError: the check sample's outputs changed.
         TypeError: ``trusted`` is no list of names (``trusted=True``).
+        ValueError: a name in ``trusted`` is no dotted name of identifiers.
     """
     if is_model_uri(file):
         from satchel.registry import Registry  # noqa: PLC0415 - the registry is optional
@@ -344,7 +345,16 @@ def trusted_names(trusted: Iterable[str]) -> list[str]:
             f"trusted must be a list of names, such as trusted=['mypkg.MyScaler'], not"
             f" {trusted!r}: satchel never trusts a whole file; satchel.untrusted_types(file)"
             " (or satchel untrusted FILE) lists the names it needs")
-    return list(trusted)
+    names = list(trusted)
+    for name in names:
+        try:
+            split_name(name)
+        except FormatError:  # the error of a file's names: this one is the caller's
+            raise ValueError(
+                "trusted names each type or function by its dotted name, such as"
+                f" 'mypkg.features.MyScaler', not {name!r}: satchel.untrusted_types(file) (or"
+                " satchel untrusted FILE) lists the names a file needs") from None
+    return names
 
 
 def _load(header: Header, source: Source, *, trusted: Iterable[str], check_arrays: bool,
