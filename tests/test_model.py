@@ -426,3 +426,20 @@ def test_other_methods_of_the_models_input_validate_first(method: str, frame: pd
                                values(getattr(fitted, method)(frame.head(5))))
     with pytest.raises(satchel.SchemaError, match="column 'd': expected a column of float"):
         getattr(model, method)(frame.head(5).drop(columns="d"))
+
+
+def test_a_model_fitted_on_an_array_takes_a_table_without_warning() -> None:
+    """A model fitted on an array given a table (what a CSV or a request becomes) predicts
+    from its values with no warning, as satchel predict and the server give them: each call
+    warned 'X has feature names, but StandardScaler was fitted without feature names'."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rows = np.random.default_rng(0).normal(size=(40, 5))
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(rows, rows[:, 0] > 0)
+    model = satchel.loads(satchel.dumps(pipeline, sample=rows))
+    table = pd.DataFrame(rows[:6], columns=[f"f{i}" for i in range(5)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predicted = model.predict(table)
+    assert predicted.tolist() == pipeline.predict(rows[:6]).tolist()

@@ -165,19 +165,10 @@ def _rows(first: int, last: int) -> str:
 
 
 def _as_fitted(model: Any, chunk: Any) -> Any:
-    """``chunk`` as the estimator was fitted: a table for one fitted on a table, its values
-    (checked against the schema first, by name where it has names) for one fitted on an
-    array. A file read here has a header whatever the model was fitted on, and scikit-learn
-    warned for each chunk: 'X has feature names, but StandardScaler was fitted without
-    feature names'."""
-    estimator = model.unwrap()
-    texts = one_text_per_row(estimator, chunk)
-    if texts is not chunk:
-        return texts
-    if hasattr(estimator, "feature_names_in_") or not hasattr(estimator, "n_features_in_"):
-        return chunk
-    checked = model.validate(chunk)
-    return checked.to_numpy() if hasattr(checked, "to_numpy") else checked
+    """``chunk`` as the model takes it: a text per row for one that starts with a text
+    vectorizer; else the table, whose values the model gives an estimator fitted on an
+    array (:meth:`~satchel.model.Model.validate`)."""
+    return one_text_per_row(model.unwrap(), chunk)
 
 
 def _call(model: Any, method: str, chunk: Any, where: str) -> Any:

@@ -69,8 +69,15 @@ class Model:
         return dict(self.metadata.get("environment", {}))
 
     def validate(self, data: Any) -> Any:
-        """``data`` checked against the input schema (reordered, safely cast)."""
-        return self.input_schema.validate(data) if self.input_schema else data
+        """``data`` checked against the input schema (reordered, safely cast); a table's
+        values for an estimator fitted on an array, which scikit-learn would warn of at each
+        call ('X has feature names, but ... was fitted without feature names')."""
+        checked = self.input_schema.validate(data) if self.input_schema else data
+        if hasattr(checked, "columns") and hasattr(checked, "to_numpy") and hasattr(
+                self._estimator, "n_features_in_") and not hasattr(
+                self._estimator, "feature_names_in_"):
+            return checked.to_numpy()
+        return checked
 
     def __getattr__(self, name: str) -> Any:
         if (name.startswith("__") and not name.startswith("__sklearn_")) or name == "_estimator":
