@@ -10,7 +10,6 @@ prediction methods validate their input.
 from __future__ import annotations
 
 import contextlib
-import operator
 import os
 import sys
 import warnings
@@ -37,7 +36,7 @@ from satchel.format.encoder import encode
 from satchel.format.reader import Source
 from satchel.format.trust import TrustPolicy, split_name
 from satchel.inspection import FileLike, check_file_object, opened
-from satchel.metadata import Metadata, user_data
+from satchel.metadata import Metadata, user_data, whole_number
 from satchel.model import Model, is_model
 from satchel.registry.names import is_model_uri
 
@@ -113,11 +112,7 @@ def _needs_pandas(trees: list[Any], input_schema: schema.InputSchema | None) -> 
 def _check_sample_rows(sample_rows: object) -> None:
     """Refuse a ``sample_rows`` that is no count of rows: a negative one kept no row without
     a word, and a float or a string failed deep inside with a TypeError."""
-    count = -1
-    if not isinstance(sample_rows, bool):
-        with contextlib.suppress(TypeError):
-            count = operator.index(sample_rows)  # type: ignore[arg-type]
-    if count < 0:
+    if whole_number(sample_rows) is None:
         raise ValueError(f"sample_rows must be a whole number >= 0 (the rows of sample= to"
                          f" keep; 0 keeps none), not {sample_rows!r:.40}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import os
 import re
@@ -15,7 +14,7 @@ from satchel.artifact import load
 from satchel.checks import METHODS
 from satchel.csvrows import csv_chunks
 from satchel.errors import InputRejectedError, RequestError, SatchelError, SchemaError
-from satchel.format.writer import descriptor_named, writing
+from satchel.format.writer import descriptor_named, opened, writing
 from satchel.schema import InputSchema, check_output_rows, one_text_per_row
 
 #: How an output is written, by the end of its name (the input's endings, read the same way).
@@ -246,9 +245,8 @@ def _write(frame: Any, destination: str | IO[bytes], kind: str, name: str) -> No
     if kind == "parquet":
         frame.to_parquet(destination, index=False)
     elif kind == "gzip":
-        with (open(destination, "wb") if isinstance(destination, str)
-              else contextlib.nullcontext(destination)) as raw, gzip.GzipFile(
-                name[:-len(".gz")], "wb", fileobj=raw) as packed:
+        with opened(destination) as raw, gzip.GzipFile(name[:-len(".gz")], "wb",
+                                                        fileobj=raw) as packed:
             frame.to_csv(packed, index=False)
     else:
         frame.to_csv(destination, index=False)

@@ -19,8 +19,10 @@ field is refused with its location.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -297,3 +299,14 @@ def _record(data: Any, index: int) -> dict[str, Any]:
     if "source" in data and not isinstance(data["source"], str):
         raise FormatError(f"{where}.source: expected a string")
     return dict(data)
+
+
+def whole_number(value: object) -> int | None:
+    """``value`` as a Python int if it is a whole number from 0 of any integer type (a
+    numpy integer too; not a bool), else None."""
+    if isinstance(value, bool):
+        return None
+    with contextlib.suppress(TypeError):
+        number = operator.index(value)  # type: ignore[arg-type]
+        return number if number >= 0 else None
+    return None

@@ -57,32 +57,23 @@ def write(tree: Any, arrays: Sequence[Stored], metadata: dict[str, Any],
     last, at its front); a device or a descriptor, which cannot be rewound, is written in
     order.
     """
-    with writing(target) as destination:
-        if isinstance(destination, str):
-            # No fsync: the rename is atomic against crashes of this process, and forcing
-            # the bytes to disk would double the cost of a large save.
-            with open(destination, "wb") as handle:
-                if codec is None and sum(a.nbytes for a in arrays) >= STREAM_FROM:
-                    _stream(handle, tree, arrays, metadata)
-                else:
-                    _fill(handle, serialize(tree, arrays, metadata, codec))
+    # No fsync: the rename is atomic against crashes of this process, and forcing the bytes
+    # to disk would double the cost of a large save.
+    with writing(target) as destination, opened(destination) as handle:
+        if isinstance(destination, str) and codec is None and sum(
+                a.nbytes for a in arrays) >= STREAM_FROM:
+            _stream(handle, tree, arrays, metadata)
         else:
-            _fill(destination, serialize(tree, arrays, metadata, codec))
+            for chunk in serialize(tree, arrays, metadata, codec):
+                handle.write(chunk)
 
 
-def write_chunks(chunks: Iterator[bytes | memoryview], target: str | os.PathLike[str]) -> None:
-    """Write ``chunks`` to a temporary file beside ``target`` and rename it into place."""
-    with writing(target) as destination:
-        if isinstance(destination, str):
-            with open(destination, "wb") as handle:
-                _fill(handle, chunks)
-        else:
-            _fill(destination, chunks)
-
-
-def _fill(handle: IO[bytes], chunks: Iterator[bytes | memoryview]) -> None:
-    for chunk in chunks:
-        handle.write(chunk)
+def opened(destination: str | IO[bytes]) -> contextlib.AbstractContextManager[IO[bytes]]:
+    """What :func:`writing` gave, as an open binary file: a path opened for writing, a file
+    as it is (left open)."""
+    if isinstance(destination, str):
+        return open(destination, "wb")
+    return contextlib.nullcontext(destination)
 
 
 def descriptor_named(target: str | os.PathLike[str]) -> int | None:

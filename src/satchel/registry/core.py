@@ -6,7 +6,6 @@ import contextlib
 import difflib
 import io
 import math
-import operator
 import os
 import re
 import tempfile
@@ -29,7 +28,7 @@ from satchel.errors import (
 )
 from satchel.format import reader
 from satchel.inspection import describe, inspect
-from satchel.metadata import json_data, python_scalar
+from satchel.metadata import json_data, python_scalar, whole_number
 from satchel.registry import database as db
 from satchel.registry.artifacts import ArtifactStore
 from satchel.registry.names import (
@@ -663,11 +662,8 @@ def _limit(limit: object) -> int | None:
     results from the end)."""
     if limit is None:
         return None
-    number = -1
-    if not isinstance(limit, bool):
-        with contextlib.suppress(TypeError):
-            number = operator.index(limit)  # type: ignore[arg-type]
-    if number < 0:
+    number = whole_number(limit)
+    if number is None:
         raise InvalidNameError(f"limit: expected None or a whole number >= 0, found"
                                f" {str(limit)[:40]!r}")
     return number
