@@ -22,3 +22,29 @@ def test_mypy_strict() -> None:
     result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True,
                             text=True, check=False)
     assert result.returncode == 0, result.stdout
+
+
+USER_SCRIPT = '''
+import satchel
+from satchel import Registry
+from satchel.registry import ModelVersion
+
+def open_registries(folder: str) -> tuple[Registry, satchel.Registry]:
+    return Registry(folder), satchel.Registry(folder, artifacts=folder + "/artifacts")
+
+def register(registry: Registry, path: str) -> ModelVersion:
+    return registry.register("churn", path)
+
+def digest(path: str) -> str:
+    return satchel.inspect(path).digest
+'''
+
+
+def test_public_api_types_for_users(tmp_path: Path) -> None:
+    """A user's script type-checks under mypy --strict against the public API: satchel.Registry,
+    imported on first use, is the Registry class to a type checker, not an uncallable object."""
+    script = tmp_path / "user.py"
+    script.write_text(USER_SCRIPT)
+    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", str(script)], cwd=ROOT,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout

@@ -6,6 +6,8 @@ Example:
     >>> model = satchel.load("churn.satchel")            # doctest: +SKIP
 """
 
+from typing import TYPE_CHECKING
+
 from satchel.artifact import Verification, dumps, load, loads, save, verify
 from satchel.diff import Change, diff
 from satchel.errors import (
@@ -28,6 +30,9 @@ from satchel.errors import (
 )
 from satchel.inspection import Inspection, inspect, untrusted_types
 from satchel.model import Model
+
+if TYPE_CHECKING:  # for type checkers; at run time __getattr__ imports it on first use
+    from satchel.registry import Registry
 
 
 def __getattr__(name: str) -> object:

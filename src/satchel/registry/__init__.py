@@ -5,9 +5,12 @@
 first use.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from satchel.registry.names import ModelURI, parse_uri
+
+if TYPE_CHECKING:  # for type checkers; at run time __getattr__ imports them on first use
+    from satchel.registry.core import AliasMove, ModelVersion, Registry
 
 __all__ = ["AliasMove", "ModelURI", "ModelVersion", "Registry", "parse_uri"]
 
