@@ -253,7 +253,7 @@ def test_documents_state_the_constants() -> None:
     are the values of the constants the code uses."""
     import inspect
 
-    from satchel import checks, metadata, schema
+    from satchel import checks, metadata, validation
     from satchel.registry import names
     from satchel.serving import app, batching, inputs
 
@@ -269,7 +269,7 @@ def test_documents_state_the_constants() -> None:
             f"`sample_rows=`, {checks.DEFAULT_ROWS} by default; at most"
             f" {checks.MAX_BYTES >> 20} MiB of JSON",
             f"`|saved - current| <= {short(checks.ATOL)} + {short(checks.RTOL)} * |saved|`",
-            f"as far as {schema.HINT_COMPARISONS:,} name comparisons go",
+            f"as far as {validation.HINT_COMPARISONS:,} name comparisons go",
             f"A dtype name is at most {metadata.MAX_DTYPE_NAME} characters",
         ],
         "REGISTRY.md": [

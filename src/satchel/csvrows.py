@@ -20,7 +20,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from satchel.errors import RequestError
-from satchel.schema import kind_of, value_kind, zone_of
+from satchel.schema import kind_of
+from satchel.validation import value_kind, zone_of
 
 if TYPE_CHECKING:
     from satchel.schema import InputSchema

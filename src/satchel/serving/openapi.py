@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from satchel.checks import METHODS
-from satchel.schema import InputSchema, value_kind
+from satchel.schema import InputSchema
+from satchel.validation import value_kind
 
 _JSON_TYPES = {"integer": "integer", "float": "number", "boolean": "boolean",
                "string": "string", "category": "string", "datetime": "string"}
