@@ -312,13 +312,14 @@ def test_serving_docs_list_every_route_and_status(tmp_path: Path) -> None:
 def test_trust_docs_state_the_validators_limits() -> None:
     """The limits TRUST.md's table gives are those the validators of compiled state enforce."""
     from satchel.format.handlers import sklearn_estimators as estimators
+    from satchel.format.handlers import sklearn_params as params
     from satchel.format.handlers import sklearn_sizes as sizes
 
     text = " ".join((ROOT / "docs" / "TRUST.md").read_text().split())
     stated = [
-        f"`n_jobs` is None or a whole number up to {estimators.MAX_JOBS}",
+        f"`n_jobs` is None or a whole number up to {params.MAX_JOBS}",
         f"is from 1 to {estimators.MAX_THREADS}",
-        f"are at most {estimators.MAX_TRANSFORM_ITERATIONS:,}",
+        f"are at most {params.MAX_TRANSFORM_ITERATIONS:,}",
         f"at most 2**{estimators._MAX_BISECTING_NODES.bit_length() - 1} nodes",
         f"at most 2**{sizes.MAX_COLUMNS.bit_length() - 1}",
         f"a pair of lengths from 1 to {sizes.MAX_NGRAM}",

@@ -1,11 +1,12 @@
 """Consistency of fitted scikit-learn estimators whose compiled code trusts their state.
 
 The structures compiled code walks (trees, predictors, neighbour trees) are
-checked in :mod:`satchel.format.handlers.sklearn_`. This module checks the
-estimators that index with what they hold: a boosted model's stage width, a
-neighbours classifier's labels, an SVM's support counts and indices, the
-output columns of encoders and vectorizers, a spline transformer's splines.
-Each check runs on the finished object, before it is returned.
+checked in :mod:`satchel.format.handlers.sklearn_`; encoders, vectorizers and
+spline transformers in :mod:`~satchel.format.handlers.sklearn_features`; the
+hyperparameters a file may not set in :mod:`~satchel.format.handlers.sklearn_params`.
+This module checks the estimators that index with what they hold: a boosted
+model's stage width, a neighbours classifier's labels, an SVM's support counts
+and indices. Each check runs on the finished object, before it is returned.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from satchel.format.handlers.objects import AFTER_TYPES, ATTRIBUTE_RULES, PARTIAL_RULES, fail
+from satchel.format.handlers.objects import AFTER_TYPES, fail
 from satchel.format.handlers.sklearn_ import fitted_width, is_int
+from satchel.format.handlers.sklearn_params import COMPUTED_METRIC_PARAMS
 
 
 def _decision_tree_after(model: Any) -> None:
@@ -39,7 +41,7 @@ def _ensemble_after(model: Any) -> None:
         expected = n_features
         if subsets is not None:
             features = np.asarray(subsets[i])
-            if _outside(features, n_features):
+            if outside(features, n_features):
                 raise fail(type(model).__name__, "a member uses a feature out of range")
             expected = features.shape[0]
         member_features = getattr(member, "n_features_in_", expected)
@@ -161,11 +163,6 @@ def _instance(value: Any, module: str, name: str) -> bool:
     return cls is not None and isinstance(value, cls)
 
 
-#: Metric parameters that scikit-learn computes itself and its compiled search indexes
-#: per row unchecked: never a fitted model's.
-_COMPUTED_METRIC_PARAMS = frozenset({"X_norm_squared", "Y_norm_squared"})
-
-
 def _neighbors_after(model: Any) -> None:
     """The brute-force search (compiled, and scipy's ``cdist``) reads each stored sample
     as wide as the query, which scikit-learn checks against ``n_features_in_``: the
@@ -192,8 +189,8 @@ def _check_metric_params(name: str, params: Any, width: int | None, function: bo
         return
     if type(params) is not dict:
         raise fail(name, "metric parameters must be a dict")
-    if _COMPUTED_METRIC_PARAMS & params.keys():
-        raise fail(name, f"metric parameters may not hold {sorted(_COMPUTED_METRIC_PARAMS)}")
+    if COMPUTED_METRIC_PARAMS & params.keys():
+        raise fail(name, f"metric parameters may not hold {sorted(COMPUTED_METRIC_PARAMS)}")
     if function:
         return
     # V is seuclidean's variances, or mahalanobis' covariance matrix.
@@ -365,7 +362,7 @@ def _check_training_indices(model: Any, support: np.ndarray[Any, Any]) -> None:
     kept = getattr(getattr(model, "_BaseLibSVM__Xfit", None), "shape", ())  # a kernel's input
     if not is_int(rows) or (callable(model.kernel) and tuple(kept)[:1] != (rows,)):
         raise fail(type(model).__name__, "shape_fit_ must give the number of training samples")
-    if _outside(support, rows):
+    if outside(support, rows):
         raise fail(type(model).__name__, f"support_ names a training sample outside the"
                                           f" {rows} the kernel has columns for")
 
@@ -391,228 +388,10 @@ def _kmeans_after(model: Any) -> None:
                    f" to {MAX_THREADS}")
 
 
-# ------------------------------------------------------------ encoders
-# Encoders build a sparse matrix from fitted column indices and scipy densifies it
-# without checking them: each index must fall inside the matrix it is placed in.
-
-
-def _one_hot_after(model: Any) -> None:
-    """``_n_features_outs`` is what scikit-learn computes from the categories, the
-    infrequent groups and the dropped categories, which map each value to a column."""
-    outs = getattr(model, "_n_features_outs", None)
-    if outs is None:
-        return
-    name, categories = type(model).__name__, model.categories_
-    width = len(categories)
-    grouped = bool(model._infrequent_enabled)
-    infrequent = model._infrequent_indices if grouped else [None] * width
-    mappings = model._default_to_infrequent_mappings if grouped else [None] * width
-    drops = model._drop_idx_after_grouping
-    if width != getattr(model, "n_features_in_", width) or len(infrequent) != width \
-            or len(mappings) != width or not (drops is None or (
-                isinstance(drops, np.ndarray) and drops.shape == (width,))):
-        raise fail(name, f"categories_ and the per-feature attributes must hold {width}"
-                          " features")
-    expected = [_one_hot_width(name, *feature) for feature in zip(
-        categories, infrequent, mappings, [None] * width if drops is None else drops,
-        strict=True)]
-    if type(outs) is not list or len(outs) != width or not all(
-            is_int(n) and n == e for n, e in zip(outs, expected, strict=True)):
-        raise fail(name, f"_n_features_outs must be {expected}, the columns the categories"
-                          " make")
-
-
-def _one_hot_width(name: str, categories: Any, infrequent: Any, mapping: Any, drop: Any
-                   ) -> int:
-    """The columns one feature encodes to (as scikit-learn counts them), once its
-    values are checked to stay below that."""
-    if not (isinstance(categories, np.ndarray) and categories.ndim == 1
-            and _searchable(categories)):
-        raise fail(name, "numeric categories must be sorted, with NaN last")
-    kept = len(categories)
-    if (infrequent is None) != (mapping is None):
-        raise fail(name, "infrequent categories come with their mapping")
-    if infrequent is not None:
-        kept -= infrequent.size - 1
-        if not (_indices_below(infrequent, len(categories)) and _indices_below(mapping, kept)):
-            raise fail(name, "an infrequent category or its mapping is out of range")
-    if drop is None:
-        return kept
-    if not (isinstance(drop, int | np.integer) and 0 <= drop < kept):
-        raise fail(name, "a dropped category is out of range")
-    return kept - 1
-
-
-def _indices_below(values: Any, limit: int) -> bool:
-    return (isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iu"
-            and not _outside(values, limit))
-
-
-def _outside(values: np.ndarray[Any, Any], limit: int) -> bool:
+def outside(values: np.ndarray[Any, Any], limit: int) -> bool:
     """Whether any of ``values`` falls outside ``0 .. limit - 1``."""
     return bool(values.size) and bool(values.min() < 0 or values.max() >= limit)
 
-
-def _searchable(categories: np.ndarray[Any, Any]) -> bool:
-    """Whether numeric categories are sorted (NaN last), as the binary search that
-    encodes numeric input needs: unsorted, it can return one past the end."""
-    if categories.dtype.kind in "USMm" or not categories.size or (
-            categories.dtype.kind == "O"
-            and not all(isinstance(v, int | float | np.number) for v in categories.tolist())):
-        return True
-    last = categories[-1]
-    body = categories[:-1] if last != last else categories  # noqa: PLR0124 - NaN
-    return bool(np.all(body[:-1] <= body[1:])) and bool(np.all(body == body))  # noqa: PLR0124
-
-
-def _check_vocabulary(name: str, vocabulary: Any, size: int) -> None:
-    """``vocabulary`` maps its terms one to one onto the columns ``range(size)``."""
-    if not isinstance(vocabulary, dict) or len(vocabulary) != size:
-        raise fail(name, f"the vocabulary must map {size} terms to columns")
-    columns = np.fromiter(vocabulary.values(), dtype=np.int64, count=size)
-    if size and columns.view(np.uint64).max() >= size:
-        raise fail(name, f"the vocabulary maps a term to a column outside 0 to {size - 1}")
-    used = np.zeros(size, dtype=bool)
-    used[columns] = True
-    if not used.all():
-        raise fail(name, "the vocabulary maps two terms to one column")
-
-
-def _dict_vectorizer_after(model: Any) -> None:
-    vocabulary = getattr(model, "vocabulary_", None)
-    if vocabulary is not None:
-        _check_vocabulary(type(model).__name__, vocabulary, len(model.feature_names_))
-
-
-def _count_vectorizer_after(model: Any) -> None:
-    vocabulary = getattr(model, "vocabulary_", None)
-    if vocabulary is not None:
-        _check_vocabulary(type(model).__name__, vocabulary, len(vocabulary))
-
-
-def _label_binarizer_after(model: Any) -> None:
-    cached = getattr(model, "_cached_dict", None)
-    if cached is not None:
-        _check_vocabulary(type(model).__name__, cached, len(model.classes_))
-
-
-#: The most workers a model's ``n_jobs`` may ask for: joblib starts that many processes
-#: when the model predicts (a file of n_jobs=100000 would start them all).
-MAX_JOBS = 64
-
-
-def _jobs_problem(model: Any, state: dict[str, Any]) -> str | None:
-    """What is wrong with an estimator's ``n_jobs`` (at most :data:`MAX_JOBS`), or with one
-    in the keyword arguments it holds for a function, or None."""
-    problem = _workers_problem("n_jobs", state.get("n_jobs"), "processes")
-    if dict not in map(type, state.values()):  # the common case, without a Python loop
-        return problem
-    for name, value in state.items():
-        if problem is None and type(value) is dict and "n_jobs" in value:
-            problem = keywords_problem(value, f"{name}['n_jobs']")
-    return problem
-
-
-def keywords_problem(keywords: dict[Any, Any], where: str = "n_jobs") -> str | None:
-    """What is wrong with keyword arguments a file gives a function, or None: a kernel's
-    or a FunctionTransformer's (``pairwise_kernels(..., n_jobs=100000)`` starts that many
-    threads each time the model predicts)."""
-    return _workers_problem(where, keywords.get("n_jobs"), "processes or threads")
-
-
-#: Keyword arguments that scikit-learn's distance functions read without checking them
-#: against the input, and what to do instead: a Mahalanobis ``VI``, which scipy reads as
-#: wide as the input, and the squared norms in ``metric_kwargs``, which the compiled
-#: euclidean search reads one per row.
-_UNCHECKED_METRIC_KEYWORDS = {
-    "VI": ("a Mahalanobis VI, which scipy reads as wide as the input", "Keep the metric in a"
-           " fitted estimator instead, as NearestNeighbors(metric='mahalanobis',"
-           " metric_params={'VI': ...}), whose width is checked"),
-    **dict.fromkeys(_COMPUTED_METRIC_PARAMS, (
-        "squared norms, which the compiled euclidean search reads one per row",
-        "Leave them out: scikit-learn computes them")),
-}
-
-
-def metric_keywords_problem(keywords: dict[Any, Any], where: str = "the keywords") -> str | None:
-    """What is wrong with the metric parameters in keyword arguments a file gives a function,
-    or None: one of :data:`_UNCHECKED_METRIC_KEYWORDS` among them, or in a dict of them
-    (``metric_kwargs``). ``pairwise_distances`` hands a ``VI`` to scipy unchecked against
-    the input's width (a 1x1 VI for 3000 features read 72 MB past its end and crashed);
-    that width is only known when the function is called, so a file may not give one."""
-    for key, value in keywords.items():
-        names = [key, *(value.keys() if type(value) is dict else ())]
-        found = next((n for n in names if n in _UNCHECKED_METRIC_KEYWORDS), None)
-        if found is not None:
-            what, fix = _UNCHECKED_METRIC_KEYWORDS[found]
-            return f"{where} give a function {what}, without checking it ({found!r}). {fix}"
-    return None
-
-
-def _function_keywords_problem(model: Any, state: dict[str, Any]) -> str | None:
-    """:func:`metric_keywords_problem` on a FunctionTransformer's ``kw_args`` and
-    ``inv_kw_args``."""
-    for name in ("kw_args", "inv_kw_args"):
-        keywords = state.get(name)
-        problem = metric_keywords_problem(keywords, name) if type(keywords) is dict else None
-        if problem is not None:
-            return problem
-    return None
-
-
-def _workers_problem(where: str, jobs: Any, workers: str) -> str | None:
-    if jobs is None:
-        return None
-    if (type(jobs) is not int and not isinstance(jobs, np.integer)) or jobs > MAX_JOBS:
-        return (f"{where} is {str(jobs)[:40]}: a file may ask for at most {MAX_JOBS} workers,"
-                f" which joblib starts as {workers} when the model predicts. Set {where}=-1"
-                " (every core) or a smaller number before saving")
-    return None
-
-
-#: Iterations that ``transform`` runs per call, by the parameter that bounds them: a
-#: file of 10**15 and a negative tolerance made transform run for good.
-MAX_TRANSFORM_ITERATIONS = 1_000_000
-_TRANSFORM_ITERATIONS = ("max_iter", "max_doc_update_iter", "transform_max_iter")
-
-
-def _iterations_problem(model: Any, state: dict[str, Any]) -> str | None:
-    """What is wrong with the parameters of a factorisation whose ``transform`` iterates
-    to a tolerance (a negative tolerance, or more than the most iterations), or None."""
-    try:
-        model._validate_params()
-    except (TypeError, ValueError) as exc:
-        return f"invalid parameters: {str(exc)[:200]}"
-    for parameter in _TRANSFORM_ITERATIONS:
-        count = state.get(parameter)
-        if count is not None and count > MAX_TRANSFORM_ITERATIONS:
-            return (f"{parameter} is {count}; transform may run at most"
-                    f" {MAX_TRANSFORM_ITERATIONS} iterations")
-    return None
-
-
-def _hasher_after(model: Any) -> None:
-    """The hashing kernel takes each hash modulo ``n_features`` in C: 0 is a crash."""
-    n_features = model.n_features
-    if not (isinstance(n_features, int | np.integer) and 1 <= n_features < 1 << 31):
-        raise fail(type(model).__name__, "n_features must be an integer from 1 to 2**31 - 1")
-
-
-def _spline_transformer_after(model: Any) -> None:
-    spline = loaded_class("scipy.interpolate._bsplines", "BSpline")
-    splines = getattr(model, "bsplines_", None)
-    width = fitted_width(model, "bsplines_")
-    if splines is None or width is None:
-        return
-    name = type(model).__name__
-    if type(splines) is not list or len(splines) != width or not all(
-            type(s) is spline and s._c.ndim == 2 for s in splines):
-        raise fail(name, f"bsplines_ must hold a spline of 2-d coefficients for each of the"
-                          f" {width} features")
-    per_feature, bias = splines[0]._c.shape[1], model.include_bias
-    if not isinstance(bias, bool | np.bool_) or {s._c.shape[1] for s in splines} != {
-            per_feature} or model.n_features_out_ != width * (per_feature - (not bias)):
-        raise fail(name, "bsplines_ and n_features_out_ disagree")
 
 AFTER_TYPES.extend([
     ("sklearn.tree._classes:BaseDecisionTree", _decision_tree_after),
@@ -626,20 +405,4 @@ AFTER_TYPES.extend([
     ("sklearn.cluster._hdbscan.hdbscan:HDBSCAN", _hdbscan_after),
     ("sklearn.neighbors._classification:KNeighborsClassifier", _neighbors_labels_after),
     ("sklearn.neighbors._classification:RadiusNeighborsClassifier", _neighbors_labels_after),
-    ("sklearn.preprocessing._encoders:OneHotEncoder", _one_hot_after),
-    ("sklearn.preprocessing._label:MultiLabelBinarizer", _label_binarizer_after),
-    ("sklearn.preprocessing._polynomial:SplineTransformer", _spline_transformer_after),
-    ("sklearn.feature_extraction._dict_vectorizer:DictVectorizer", _dict_vectorizer_after),
-    ("sklearn.feature_extraction.text:CountVectorizer", _count_vectorizer_after),
-    ("sklearn.feature_extraction.text:HashingVectorizer", _hasher_after),
-    ("sklearn.feature_extraction._hash:FeatureHasher", _hasher_after),
 ])
-ATTRIBUTE_RULES.extend([
-    ("sklearn.base:BaseEstimator", _jobs_problem),
-    ("sklearn.gaussian_process.kernels:Kernel", _jobs_problem),
-    ("sklearn.preprocessing._function_transformer:FunctionTransformer",
-     _function_keywords_problem),
-    *((f"sklearn.decomposition.{name}", _iterations_problem) for name in (
-        "_nmf:_BaseNMF", "_lda:LatentDirichletAllocation", "_dict_learning:_BaseSparseCoding")),
-])
-PARTIAL_RULES.extend([keywords_problem, metric_keywords_problem])

@@ -1,0 +1,126 @@
+"""Hyperparameters a file may not give a scikit-learn estimator or a function it calls.
+
+A model's parameters are run when it predicts: ``n_jobs`` starts that many workers,
+metric keyword arguments reach compiled code unchecked against the input, and an
+iteration bound lets ``transform`` run for good. Each rule here names what is wrong
+with such a parameter, checked as the object is built (``ATTRIBUTE_RULES``) or as a
+``functools.partial`` is (``PARTIAL_RULES``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from satchel.format.handlers.objects import ATTRIBUTE_RULES, PARTIAL_RULES
+
+#: Metric parameters that scikit-learn computes itself and its compiled search indexes
+#: per row unchecked: never a fitted model's.
+COMPUTED_METRIC_PARAMS = frozenset({"X_norm_squared", "Y_norm_squared"})
+
+
+#: The most workers a model's ``n_jobs`` may ask for: joblib starts that many processes
+#: when the model predicts (a file of n_jobs=100000 would start them all).
+MAX_JOBS = 64
+
+
+def _jobs_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with an estimator's ``n_jobs`` (at most :data:`MAX_JOBS`), or with one
+    in the keyword arguments it holds for a function, or None."""
+    problem = _workers_problem("n_jobs", state.get("n_jobs"), "processes")
+    if dict not in map(type, state.values()):  # the common case, without a Python loop
+        return problem
+    for name, value in state.items():
+        if problem is None and type(value) is dict and "n_jobs" in value:
+            problem = keywords_problem(value, f"{name}['n_jobs']")
+    return problem
+
+
+def keywords_problem(keywords: dict[Any, Any], where: str = "n_jobs") -> str | None:
+    """What is wrong with keyword arguments a file gives a function, or None: a kernel's
+    or a FunctionTransformer's (``pairwise_kernels(..., n_jobs=100000)`` starts that many
+    threads each time the model predicts)."""
+    return _workers_problem(where, keywords.get("n_jobs"), "processes or threads")
+
+
+#: Keyword arguments that scikit-learn's distance functions read without checking them
+#: against the input, and what to do instead: a Mahalanobis ``VI``, which scipy reads as
+#: wide as the input, and the squared norms in ``metric_kwargs``, which the compiled
+#: euclidean search reads one per row.
+_UNCHECKED_METRIC_KEYWORDS = {
+    "VI": ("a Mahalanobis VI, which scipy reads as wide as the input", "Keep the metric in a"
+           " fitted estimator instead, as NearestNeighbors(metric='mahalanobis',"
+           " metric_params={'VI': ...}), whose width is checked"),
+    **dict.fromkeys(COMPUTED_METRIC_PARAMS, (
+        "squared norms, which the compiled euclidean search reads one per row",
+        "Leave them out: scikit-learn computes them")),
+}
+
+
+def metric_keywords_problem(keywords: dict[Any, Any], where: str = "the keywords") -> str | None:
+    """What is wrong with the metric parameters in keyword arguments a file gives a function,
+    or None: one of :data:`_UNCHECKED_METRIC_KEYWORDS` among them, or in a dict of them
+    (``metric_kwargs``). ``pairwise_distances`` hands a ``VI`` to scipy unchecked against
+    the input's width (a 1x1 VI for 3000 features read 72 MB past its end and crashed);
+    that width is only known when the function is called, so a file may not give one."""
+    for key, value in keywords.items():
+        names = [key, *(value.keys() if type(value) is dict else ())]
+        found = next((n for n in names if n in _UNCHECKED_METRIC_KEYWORDS), None)
+        if found is not None:
+            what, fix = _UNCHECKED_METRIC_KEYWORDS[found]
+            return f"{where} give a function {what}, without checking it ({found!r}). {fix}"
+    return None
+
+
+def _function_keywords_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """:func:`metric_keywords_problem` on a FunctionTransformer's ``kw_args`` and
+    ``inv_kw_args``."""
+    for name in ("kw_args", "inv_kw_args"):
+        keywords = state.get(name)
+        problem = metric_keywords_problem(keywords, name) if type(keywords) is dict else None
+        if problem is not None:
+            return problem
+    return None
+
+
+def _workers_problem(where: str, jobs: Any, workers: str) -> str | None:
+    if jobs is None:
+        return None
+    if (type(jobs) is not int and not isinstance(jobs, np.integer)) or jobs > MAX_JOBS:
+        return (f"{where} is {str(jobs)[:40]}: a file may ask for at most {MAX_JOBS} workers,"
+                f" which joblib starts as {workers} when the model predicts. Set {where}=-1"
+                " (every core) or a smaller number before saving")
+    return None
+
+
+#: Iterations that ``transform`` runs per call, by the parameter that bounds them: a
+#: file of 10**15 and a negative tolerance made transform run for good.
+MAX_TRANSFORM_ITERATIONS = 1_000_000
+_TRANSFORM_ITERATIONS = ("max_iter", "max_doc_update_iter", "transform_max_iter")
+
+
+def _iterations_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with the parameters of a factorisation whose ``transform`` iterates
+    to a tolerance (a negative tolerance, or more than the most iterations), or None."""
+    try:
+        model._validate_params()
+    except (TypeError, ValueError) as exc:
+        return f"invalid parameters: {str(exc)[:200]}"
+    for parameter in _TRANSFORM_ITERATIONS:
+        count = state.get(parameter)
+        if count is not None and count > MAX_TRANSFORM_ITERATIONS:
+            return (f"{parameter} is {count}; transform may run at most"
+                    f" {MAX_TRANSFORM_ITERATIONS} iterations")
+    return None
+
+
+ATTRIBUTE_RULES.extend([
+    ("sklearn.base:BaseEstimator", _jobs_problem),
+    ("sklearn.gaussian_process.kernels:Kernel", _jobs_problem),
+    ("sklearn.preprocessing._function_transformer:FunctionTransformer",
+     _function_keywords_problem),
+    *((f"sklearn.decomposition.{name}", _iterations_problem) for name in (
+        "_nmf:_BaseNMF", "_lda:LatentDirichletAllocation", "_dict_learning:_BaseSparseCoding")),
+])
+PARTIAL_RULES.extend([keywords_problem, metric_keywords_problem])
