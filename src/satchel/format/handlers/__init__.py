@@ -10,10 +10,11 @@ from satchel.format.handlers import (
     sklearn_,
     sklearn_estimators,
     sklearn_features,
+    sklearn_neighbors,
     sklearn_params,
     sklearn_sizes,
 )
 
 __all__ = ["builtins", "columns", "numpy_", "objects", "pandas_", "scipy_", "sklearn_",
-           "sklearn_estimators",
-           "sklearn_features", "sklearn_params", "sklearn_sizes"]
+           "sklearn_estimators", "sklearn_features", "sklearn_neighbors", "sklearn_params",
+           "sklearn_sizes"]
