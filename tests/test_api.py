@@ -539,6 +539,27 @@ def test_a_compression_level_or_other_codec_is_refused_with_the_codecs_to_pass(
         " compress='zstd' for smaller files or compress='lz4' for faster loads")
 
 
+@pytest.mark.parametrize(("codec", "module", "package"),
+                         [("zstd", "zstandard", "zstandard"), ("lz4", "lz4.block", "lz4")])
+def test_a_codec_whose_package_is_missing_is_refused_with_the_extra_to_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codec: str, module: str,
+        package: str) -> None:
+    """save and dumps with a codec whose package is not installed say which package and
+    extra to install, before anything is written: they raised the import's bare
+    ModuleNotFoundError."""
+    monkeypatch.setitem(sys.modules, module, None)
+    for call in (lambda: satchel.save({"x": np.arange(1000.0)}, tmp_path / "x.satchel",
+                                      compress=codec),  # type: ignore[arg-type]
+                 lambda: satchel.dumps({"x": np.arange(1000.0)},
+                                       compress=codec)):  # type: ignore[arg-type]
+        with pytest.raises(satchel.SatchelError) as info:
+            call()
+        assert str(info.value) == (
+            f"compress={codec!r} needs the {package} package, which is not installed: pip"
+            " install 'satchel[compression]', or save without compress=")
+    assert not list(tmp_path.iterdir())
+
+
 def test_unsaveable_objects_name_their_path() -> None:
     """An object satchel cannot store is refused with its path inside the structure."""
     with pytest.raises(satchel.EncodeError, match=r"cannot save \['steps'\]\[1\]"):

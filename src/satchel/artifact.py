@@ -52,6 +52,8 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
             f"compress must be None, 'zstd' or 'lz4', not {compress!r}: satchel takes the name"
             " of a codec, with no level (as joblib's compress=3 or ('lz4', 3) give one); pass"
             " compress='zstd' for smaller files or compress='lz4' for faster loads")
+    if compress is not None:
+        container.require_codec(compress)
     _check_sample_rows(sample_rows)
     if isinstance(obj, Model):  # a loaded model saved again: the estimator, not the wrapper
         if sample is None and metadata is None and not embed_source:
@@ -214,6 +216,8 @@ def save(obj: Any, file: FileLike, *, sample: Any = None, compress: Codec | None
             lambda, a class defined in ``__main__``...); the message gives its
             path inside ``obj`` and the fix.
         ValueError: ``compress`` is no codec, or ``sample_rows`` no whole number >= 0.
+        SatchelError: ``compress`` names a codec whose package is not installed
+            (``pip install 'satchel[compression]'``).
 
     Example:
         >>> satchel.save(pipeline, "churn.satchel", sample=X_train)  # doctest: +SKIP

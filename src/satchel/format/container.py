@@ -30,6 +30,7 @@ from satchel.errors import (
     FormatError,
     IntegrityError,
     LimitError,
+    SatchelError,
     UnsupportedVersionError,
 )
 from satchel.format.threads import Worker, blake3_digest, blake3_of
@@ -409,6 +410,24 @@ def hash_bytes(*parts: memoryview | bytes) -> bytes:
     if sum(map(len, parts)) >= _HASH_THREADS_FROM:
         return blake3_digest(*parts)
     return blake3_of(parts, 1)
+
+
+def require_codec(codec: Codec) -> None:
+    """Refuse ``codec`` when its package is not installed, before anything is encoded.
+
+    Raises:
+        SatchelError: the package is missing; the message names it and the extra.
+    """
+    try:
+        if codec == "zstd":
+            import zstandard  # noqa: F401, PLC0415 - optional dependency
+        else:
+            import lz4.block  # noqa: F401, PLC0415 - optional dependency
+    except ImportError:
+        package = "zstandard" if codec == "zstd" else "lz4"
+        raise SatchelError(f"compress={codec!r} needs the {package} package, which is not"
+                           " installed: pip install 'satchel[compression]', or save without"
+                           " compress=") from None
 
 
 def compress(parts: Sequence[memoryview], codec: Codec) -> bytes | bytearray:
