@@ -296,6 +296,26 @@ def test_constant_arrays_past_the_ratio_limit_are_stored_plain() -> None:
     np.testing.assert_array_equal(loaded["varied"], varied)
 
 
+@pytest.mark.parametrize("after", [b"junk", "frame"])
+def test_bytes_after_an_arrays_zstd_frame_are_refused(after: bytes | str) -> None:
+    """A zstd array whose stored bytes go on after its frame (a second frame, other bytes)
+    is refused, as an lz4 block with bytes after it is: the bytes after the frame were
+    ignored and the file loaded."""
+    import orjson
+    import zstandard
+
+    from tests.hostile import pack, table_entry
+
+    frame = zstandard.ZstdCompressor().compress(np.arange(1000.0).tobytes())
+    stored = frame + (frame if after == "frame" else after)
+    header = {"digest": "", "tree": {"$": "nd", "a": 0},
+              "arrays": [table_entry(stored, "<f8", [1000], codec="zstd")], "metadata": {}}
+    with pytest.raises(satchel.IntegrityError, match=(
+            f"array 0 does not decompress: compressed input contains {len(stored) - len(frame)}"
+            " bytes of unused data")):
+        satchel.loads(pack(orjson.dumps(header), stored))
+
+
 def test_invalid_codec_is_refused() -> None:
     """An unknown codec name is a ValueError that lists the choices."""
     with pytest.raises(ValueError, match="compress must be None, 'zstd' or 'lz4', not 'gzip'"):

@@ -628,8 +628,9 @@ def _decompress(stored: Buffer, spec: ArraySpec, index: int) -> Buffer:
                 raise IntegrityError(f"array {index} does not decompress to its size: its zstd"
                                      f" frame declares {declared} bytes, the table"
                                      f" {spec.nbytes}")
+            # A writer stores one frame: bytes after it would hide in the array section.
             data = zstandard.ZstdDecompressor().decompress(
-                stored.data, max_output_size=spec.nbytes)
+                stored.data, max_output_size=spec.nbytes, allow_extra_data=False)
         else:
             import lz4.block  # noqa: PLC0415 - optional dependency
 
