@@ -316,6 +316,16 @@ def test_bytes_after_an_arrays_zstd_frame_are_refused(after: bytes | str) -> Non
         satchel.loads(pack(orjson.dumps(header), stored))
 
 
+def test_arrays_past_what_an_lz4_block_holds_are_stored_plain() -> None:
+    """An array larger than an lz4 block holds (2,113,929,216 bytes) is stored uncompressed
+    with compress='lz4', as one that does not shrink is: the save raised lz4's own error
+    ('Compression failed', or past 2 GiB an OverflowError)."""
+    large = np.zeros(0x7E000000 + 1, dtype=np.uint8)  # untouched pages: no memory used
+    payloads = container.prepare([large, np.zeros(1000)], "lz4")
+    assert [(p.spec.codec, p.spec.length) for p in payloads[:1]] == [(None, large.nbytes)]
+    assert payloads[1].spec.codec == "lz4"
+
+
 def test_invalid_codec_is_refused() -> None:
     """An unknown codec name is a ValueError that lists the choices."""
     with pytest.raises(ValueError, match="compress must be None, 'zstd' or 'lz4', not 'gzip'"):

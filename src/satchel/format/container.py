@@ -104,6 +104,8 @@ INLINE_MAX = 256
 #: With a codec, arrays of at least this many bytes are compressed (when it pays).
 _COMPRESS_FROM = 256
 _THREADS_FROM = 4 << 20
+#: The most bytes an lz4 block holds (LZ4_MAX_INPUT_SIZE): larger arrays are stored plain.
+_LZ4_MAX = 0x7E000000
 
 Codec = Literal["zstd", "lz4"]
 CODECS: tuple[Codec, ...] = ("zstd", "lz4")
@@ -477,7 +479,8 @@ def _stored(array: Stored, codec: Codec | None
         data, order = raw_view(array)
         parts = (data,)
     digest = hash_bytes(*parts)
-    if codec is not None and array.nbytes >= _COMPRESS_FROM:
+    if codec is not None and array.nbytes >= _COMPRESS_FROM and (
+            codec == "zstd" or array.nbytes <= _LZ4_MAX):
         packed = compress(parts, codec)
         # Kept compressed if smaller, and not so much smaller that a reader would refuse it
         # as a decompression bomb (a large constant array: zstd shrinks 24 MiB of ones to 2 KiB).
