@@ -326,6 +326,29 @@ def test_arrays_past_what_an_lz4_block_holds_are_stored_plain() -> None:
     assert payloads[1].spec.codec == "lz4"
 
 
+def test_a_compressed_array_past_the_memory_free_is_a_limit_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A zstd array whose frame declares more bytes than the process can allocate (a 1 PiB
+    one, under a compression ratio raised to let it through) is a LimitError that names the
+    array and its size: it was an IntegrityError that said only 'does not decompress: '."""
+    import orjson
+
+    from tests.hostile import pack, table_entry
+
+    size = 1 << 50
+    monkeypatch.setattr(container, "MAX_COMPRESSION_RATIO", size)
+    # A frame header declaring ``size`` bytes (single segment), then one empty last block.
+    frame = struct.pack("<IBQ", 0xFD2FB528, 0xE0, size) + (1).to_bytes(3, "little")
+    header = {"digest": "", "tree": {"$": "nd", "a": 0},
+              "arrays": [table_entry(frame, "|u1", [size], codec="zstd")], "metadata": {}}
+    with pytest.raises(satchel.LimitError) as info:
+        satchel.loads(pack(orjson.dumps(header), frame))
+    assert str(info.value) == (
+        f"array 0 (uint8, shape ({size},)) takes {size} bytes once decompressed, more memory"
+        " than this process can allocate: load the file where more memory is free, and only"
+        " if you know where it comes from")
+
+
 def test_invalid_codec_is_refused() -> None:
     """An unknown codec name is a ValueError that lists the choices."""
     with pytest.raises(ValueError, match="compress must be None, 'zstd' or 'lz4', not 'gzip'"):

@@ -31,7 +31,7 @@ from typing import IO, Any
 import numpy as np
 import xxhash
 
-from satchel.errors import FormatError, IntegrityError
+from satchel.errors import FormatError, IntegrityError, LimitError
 from satchel.format.container import (
     ALIGNMENT,
     PREAMBLE_SIZE,
@@ -642,14 +642,28 @@ def _decompress(stored: Buffer, spec: ArraySpec, index: int) -> Buffer:
         ) from None
     except IntegrityError:
         raise
+    except MemoryError:  # the codec's output buffer, of the size the table declares
+        raise _too_large(index, spec) from None
     except Exception as exc:  # codecs raise their own error types
         raise IntegrityError(f"array {index} does not decompress: {exc}") from None
     if len(data) != spec.nbytes:
         raise IntegrityError(f"array {index} decompresses to {len(data)} bytes, expected"
                              f" {spec.nbytes}")
-    out = _allocate(spec.nbytes)
+    try:
+        out = _allocate(spec.nbytes)
+    except MemoryError:
+        raise _too_large(index, spec) from None
     out[:] = np.frombuffer(data, dtype=np.uint8)
     return out
+
+
+def _too_large(index: int, spec: ArraySpec) -> LimitError:
+    """The error for a compressed array whose decoded bytes cannot be allocated: within the
+    ratio a reader accepts, a crafted file can still claim more than any machine has."""
+    return LimitError(
+        f"array {index} ({spec.dtype}, shape {spec.shape}) takes {spec.nbytes} bytes once"
+        " decompressed, more memory than this process can allocate: load the file where more"
+        " memory is free, and only if you know where it comes from")
 
 
 def _fileno(handle: IO[bytes]) -> int | None:
