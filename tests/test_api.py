@@ -267,6 +267,25 @@ def test_mmap_of_compressed_arrays_decodes_them(tmp_path: Path) -> None:
     np.testing.assert_array_equal(satchel.load(tmp_path / "z.satchel", mmap=True)["x"], array)
 
 
+@pytest.mark.parametrize("codec", ["zstd", "lz4"])
+def test_mmap_checks_a_compressed_array_before_decompressing_it(tmp_path: Path,
+                                                                codec: str) -> None:
+    """A mapped load checks a compressed array against its checksum before decompressing it
+    (it reads every byte of it anyway): a damaged one decoded to other values without a
+    word, or failed inside the decompressor."""
+    array = np.round(np.random.default_rng(0).random(20_000), 2)
+    path = tmp_path / "z.satchel"
+    satchel.save({"x": array, "plain": np.arange(1000.0)}, path,
+                 compress=codec)  # type: ignore[arg-type]
+    header = satchel.inspect(path).header
+    spec = next(s for s in header.arrays if s.codec)
+    data = bytearray(path.read_bytes())
+    data[header.data_start + spec.offset + spec.length // 3] ^= 0x10
+    path.write_bytes(data)
+    with pytest.raises(satchel.IntegrityError, match=r"array \d .* does not match its checksum"):
+        satchel.load(path, mmap=True)
+
+
 def test_failed_save_keeps_the_old_file(tmp_path: Path, forest: Any) -> None:
     """A save that fails leaves the previous file intact and no temporary file behind."""
     path = tmp_path / "model.satchel"

@@ -264,7 +264,8 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
         trusted: names to trust beyond the default set (``["mypkg.MyScaler"]``, or
             one name as a string).
         mmap: map the file; uncompressed arrays become read-only views of it
-            (zero copy). Array checksums are then left to a full load. A stream,
+            (zero copy). Their checksums are then left to a full load (a compressed
+            array, read whole to be decompressed, is checked first). A stream,
             or an open file at a position that is no multiple of 64, is read.
         verify: recompute the check sample. ``None`` (default) does so when the
             loading environment differs from the saving one (a version, the platform
@@ -275,7 +276,8 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
             are not installed, and trust the names it defines.
         check_arrays: verify every array's checksum. ``None`` (default) does so
             for full loads and not for ``mmap=True``, whose point is not to read
-            every page (unless the file was read rather than mapped); a server
+            every page (unless the file was read rather than mapped; compressed
+            arrays, read whole to be decompressed, are checked); a server
             passes True (one pass over shared pages). ``False`` skips them on a
             full load too, which then does not read the arrays the object does
             not keep: damage to an array's bytes may go unnoticed, but the header
@@ -316,7 +318,7 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
                                                   check=check_arrays is not False)
         try:
             return _load(header, source, trusted=trusted,
-                         check_arrays=not mmap and check_arrays is not False, verify=verify,
+                         check_arrays=check_arrays is not False, verify=verify,
                          on_mismatch=on_mismatch, trust_code=trust_code)
         finally:
             source.close()
