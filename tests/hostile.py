@@ -796,6 +796,26 @@ add("table_lz4_block_bomb",
     _one_array(lambda: _lz4_block(4 << 20), "<f8", [1 << 17], codec="lz4"),
     "A 1 MiB array stored as an lz4 block that holds 4 MiB.", IntegrityError, "array 0",
     "decompress", isolate="memory")
+def _many_tiny_frames(count: int, size: int) -> bytes:
+    """``count`` arrays of ``size`` zeros, each stored as a tiny zstd frame that holds them:
+    each within the ratio a reader takes of one array, together thousands of times the
+    file's size."""
+    import zstandard
+
+    frame = zstandard.ZstdCompressor(level=19).compress(bytes(size))
+    entries, offset = [], 0
+    for _ in range(count):
+        entries.append(table_entry(frame, "|u1", [size], offset=offset, codec="zstd"))
+        offset = align(offset + len(frame))
+    section = b"".join(frame + bytes(align(len(frame)) - len(frame)) for _ in range(count))
+    tree = [{"$": "nd", "a": i} for i in range(count)]
+    header = {"digest": "", "tree": tree, "arrays": entries, "metadata": {}}
+    return pack(orjson.dumps(header), section)
+
+
+add("table_thousands_of_tiny_frames", functools.partial(_many_tiny_frames, 4000, 1 << 20),
+    "4000 arrays of 1 MiB, each a 49-byte zstd frame: a 300 KB file that claims 4 GiB.",
+    LimitError, "claim to expand to 4194304000 together", isolate="memory")
 add("layout_gap_between_arrays",
     _entry(1, offset=align(len(np.arange(300.0).tobytes())) + ALIGNMENT),
     "A second array placed one alignment step after where it belongs.", FormatError,

@@ -296,6 +296,21 @@ def test_constant_arrays_past_the_ratio_limit_are_stored_plain() -> None:
     np.testing.assert_array_equal(loaded["varied"], varied)
 
 
+def test_compressed_arrays_claim_at_most_the_files_budget_together() -> None:
+    """Arrays of 1 MiB of zeros each shrink to a few dozen bytes with zstd, within what a
+    reader takes of one array; together they would claim more than a reader takes of a file
+    (MAX_INFLATED_FLOOR past the ratio), so those past it are stored uncompressed, and the
+    file loads."""
+    arrays = {f"zeros{i}": np.zeros(1 << 17) for i in range(80)}
+    data = satchel.dumps(arrays, compress="zstd")
+    specs = reader.verified(reader.Source.from_bytes(data))[1].arrays
+    compressed = [spec for spec in specs if spec.codec is not None]
+    assert sum(spec.nbytes for spec in compressed) == container.MAX_INFLATED_FLOOR
+    assert len(compressed) == 64
+    loaded = satchel.loads(data)
+    assert all(np.array_equal(loaded[name], array) for name, array in arrays.items())
+
+
 @pytest.mark.parametrize("after", [b"junk", "frame"])
 def test_bytes_after_an_arrays_zstd_frame_are_refused(after: bytes | str) -> None:
     """A zstd array whose stored bytes go on after its frame (a second frame, other bytes)

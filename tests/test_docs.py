@@ -208,6 +208,8 @@ def test_format_spec_states_the_reader_constants() -> None:
         f"itemsize at most {container.MAX_ITEMSIZE // mib} MiB",
         f"at most {container.MAX_NDIM} dimensions",
         f"at most `max({container.MAX_COMPRESSION_RATIO} * length, 1 MiB)`",
+        f"`max({container.MAX_COMPRESSION_RATIO} * their stored bytes,"
+        f" {container.MAX_INFLATED_FLOOR // mib} MiB)`",
         f"nests at most {decoder.MAX_DEPTH} levels and holds at most {container.MAX_NODES:,} nodes",
         f"a `range` holds at most {container.MAX_NODES:,} numbers",
         f"at most {encoder.MAX_INT_DIGITS} digits",

@@ -52,6 +52,10 @@ MAX_NODES = 1_000_000
 MAX_NDIM = 32
 MAX_ITEMSIZE = 1 << 20
 MAX_COMPRESSION_RATIO = 4096
+#: What a file's compressed arrays may claim together beyond that ratio: each may claim
+#: 1 MiB, so without a bound on their sum a file of thousands of tiny frames would claim
+#: gigabytes (4000 frames of 49 bytes, 4 GiB).
+MAX_INFLATED_FLOOR = 64 << 20
 _HASH_THREADS_FROM = 1 << 20
 #: Preamble flag: the header is stored zlib-compressed (it is mostly repeated keys).
 FLAG_HEADER_ZLIB = 1
@@ -464,8 +468,11 @@ def _zstd(compressor: Any, parts: Sequence[memoryview], size: int) -> bytes | by
     return packed
 
 
-def _stored(array: Stored, codec: Codec | None
-            ) -> tuple[memoryview, Literal["C", "F"], bytes, Codec | None]:
+#: What :func:`_stored` gives for an array: (stored bytes, order, BLAKE3, codec used).
+_Kept = tuple[memoryview, Literal["C", "F"], bytes, Codec | None]
+
+
+def _stored(array: Stored, codec: Codec | None) -> _Kept:
     """(stored bytes, order, BLAKE3 of the raw bytes, codec used) of one array.
 
     A concatenated column is hashed and compressed with zstd from its members' bytes,
@@ -502,12 +509,32 @@ def prepare(arrays: Sequence[Stored], codec: Codec | None) -> list[Payload]:
         stored = [_stored(a, codec) for a in arrays]
     payloads: list[Payload] = []
     offset = 0
-    for array, (data, order, digest, used) in zip(arrays, stored, strict=True):
+    for array, (data, order, digest, used) in zip(arrays, _within_budget(arrays, stored),
+                                                   strict=True):
         spec = ArraySpec(array.dtype, tuple(array.shape), order, offset, len(data), digest, used,
                          checksum(data))
         payloads.append(Payload(spec, data))
         offset = align(offset + len(data))
     return payloads
+
+
+def _within_budget(arrays: Sequence[Stored], stored: list[_Kept]) -> list[_Kept]:
+    """``stored`` with the compressed arrays that would take the file's compressed arrays
+    together past what a reader accepts (:data:`MAX_INFLATED_FLOOR`), in file order, stored
+    plain instead."""
+    if not any(used for *_, used in stored):
+        return stored
+    kept: list[_Kept] = []
+    packed = inflated = 0
+    for array, (data, order, digest, used) in zip(arrays, stored, strict=True):
+        if used is not None and not inflates_within(packed + len(data), inflated + array.nbytes,
+                                                    MAX_INFLATED_FLOOR):
+            kept.append((*raw_view(array), digest, None))
+            continue
+        if used is not None:
+            packed, inflated = packed + len(data), inflated + array.nbytes
+        kept.append((data, order, digest, used))
+    return kept
 
 
 def content_digest(tree: Any, specs: Sequence[ArraySpec]) -> str:
@@ -803,10 +830,11 @@ def _spec_from_json(entry: Any, index: int) -> ArraySpec:
     return spec
 
 
-def inflates_within(length: int, nbytes: int) -> bool:
+def inflates_within(length: int, nbytes: int, floor: int = 1 << 20) -> bool:
     """Whether ``length`` compressed bytes may decode to ``nbytes``: at most
-    :data:`MAX_COMPRESSION_RATIO` times as many, or 1 MiB."""
-    return nbytes <= max(length * MAX_COMPRESSION_RATIO, 1 << 20)
+    :data:`MAX_COMPRESSION_RATIO` times as many, or ``floor`` (1 MiB for one array,
+    :data:`MAX_INFLATED_FLOOR` for all the compressed arrays of a file)."""
+    return nbytes <= max(length * MAX_COMPRESSION_RATIO, floor)
 
 
 def _where(index: int) -> str:
@@ -824,6 +852,7 @@ def _check_layout(specs: Sequence[ArraySpec], data_start: int, file_size: int | 
     file must end with the last (unless ``file_size`` is None). Return where it ends."""
     expected = 0
     end = data_start
+    packed = inflated = 0
     for index, spec in enumerate(specs):
         if spec.offset != expected:
             raise FormatError(
@@ -832,6 +861,13 @@ def _check_layout(specs: Sequence[ArraySpec], data_start: int, file_size: int | 
             )
         end = data_start + spec.offset + spec.length
         expected = align(spec.offset + spec.length)
+        if spec.codec is not None:
+            packed, inflated = packed + spec.length, inflated + spec.nbytes
+    if not inflates_within(packed, inflated, MAX_INFLATED_FLOOR):
+        raise LimitError(
+            f"the compressed arrays' {packed} bytes claim to expand to {inflated} together; a"
+            f" reader accepts at most max({MAX_COMPRESSION_RATIO} * their bytes,"
+            f" {MAX_INFLATED_FLOOR >> 20} MiB) (satchel.format.container.MAX_INFLATED_FLOOR)")
     if file_size is not None and end != file_size:
         what = "truncated" if end > file_size else "followed by unexpected bytes"
         raise FormatError(f"the file is {what}: the layout ends at byte {end}, the file at"
