@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import satchel
-from satchel.format import container, reader, writer
+from satchel.format import container, dtypes, reader, writer
 from satchel.format.encoder import encode
 
 PINNED_PREAMBLE = bytes.fromhex(
@@ -373,11 +373,11 @@ def test_invalid_codec_is_refused() -> None:
 def test_dtype_descriptions_round_trip() -> None:
     """Simple, datetime and record dtypes survive, object dtypes never reach the table."""
     for dtype in ["<f8", ">i4", "|b1", "<M8[ns]", "<m8[s]", "<U7", "|S3", "<c16"]:
-        assert container.dtype_from_json(container.dtype_to_json(np.dtype(dtype)), "x") == dtype
+        assert dtypes.dtype_from_json(dtypes.dtype_to_json(np.dtype(dtype)), "x") == dtype
     record = np.dtype([("a", "<i8"), ("b", "u1")], align=True)
-    assert container.dtype_from_json(container.dtype_to_json(record), "x") == record
+    assert dtypes.dtype_from_json(dtypes.dtype_to_json(record), "x") == record
     with pytest.raises(satchel.FormatError, match="expected a simple dtype"):
-        container.dtype_from_json("|O", "arrays[0].dtype")
+        dtypes.dtype_from_json("|O", "arrays[0].dtype")
 
 
 def test_large_saves_are_streamed_with_the_same_content(tmp_path: Any,
@@ -473,10 +473,10 @@ def test_a_raised_dimension_limit_is_the_one_an_inline_array_is_read_under(
     as FORMAT.md says a user who trusts the file may do."""
     import base64
 
-    shape = [1] * (container.MAX_NDIM + 1)
+    shape = [1] * (dtypes.MAX_NDIM + 1)
     node = {"$": "nd", "dtype": "<f8", "shape": shape, "b64": base64.b64encode(bytes(8)).decode()}
     data = b"".join(container.serialize(node, [], {}))
     with pytest.raises(satchel.FormatError, match="at most 32 non-negative sizes"):
         satchel.loads(data)
-    monkeypatch.setattr(container, "MAX_NDIM", len(shape))
+    monkeypatch.setattr(dtypes, "MAX_NDIM", len(shape))
     assert satchel.loads(data).shape == tuple(shape)

@@ -193,7 +193,7 @@ def test_trust_docs_name_the_default_lists() -> None:
 def test_format_spec_states_the_reader_constants() -> None:
     """FORMAT.md's version, limits and thresholds are the values of the constants the reader
     and writer use."""
-    from satchel.format import container, decoder, encoder, reader, writer
+    from satchel.format import container, decoder, dtypes, encoder, reader, writer
     from satchel.format.handlers import builtins
 
     mib = 1 << 20
@@ -205,8 +205,8 @@ def test_format_spec_states_the_reader_constants() -> None:
         f"The header inflates to at most {container.MAX_HEADER_BYTES // mib} MiB",
         f"holds at most {container.MAX_NODES:,} JSON objects and arrays",
         f"At most {container.MAX_ARRAYS:,} arrays",
-        f"itemsize at most {container.MAX_ITEMSIZE // mib} MiB",
-        f"at most {container.MAX_NDIM} dimensions",
+        f"itemsize at most {dtypes.MAX_ITEMSIZE // mib} MiB",
+        f"at most {dtypes.MAX_NDIM} dimensions",
         f"at most `max({container.MAX_COMPRESSION_RATIO} * length, 1 MiB)`",
         f"`max({container.MAX_COMPRESSION_RATIO} * their stored bytes,"
         f" {container.MAX_INFLATED_FLOOR // mib} MiB)`",

@@ -37,15 +37,13 @@ from satchel.format.container import (
     PREAMBLE_SIZE,
     ArraySpec,
     Header,
-    check_text,
     checksum,
     content_digest,
     hash_bytes,
-    known_dtype,
     parse_header,
     parse_preamble,
-    text_fields,
 )
+from satchel.format.dtypes import check_text, known_dtype, text_fields
 from satchel.format.threads import Worker
 
 CHUNK = 8 << 20

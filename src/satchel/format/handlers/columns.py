@@ -26,14 +26,9 @@ import numpy as np
 
 from satchel.errors import FormatError
 from satchel.format import container
-from satchel.format.container import (
-    INLINE_MAX,
-    Joined,
-    known_dtype,
-    storable_arrays,
-    text_fields,
-)
+from satchel.format.container import INLINE_MAX, Joined
 from satchel.format.decoder import BY_KIND, NAMED_KINDS, Decoder, required
+from satchel.format.dtypes import known_dtype, storable_arrays, text_fields
 from satchel.format.encoder import Encoder, Node
 from satchel.format.handlers.builtins import only
 from satchel.format.handlers.objects import (

@@ -8,17 +8,16 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import FormatError
-from satchel.format import container
-from satchel.format.container import (
-    INLINE_MAX,
+from satchel.format import dtypes
+from satchel.format.container import INLINE_MAX, raw_view
+from satchel.format.decoder import BY_KIND, SELF_REGISTERING, Decoder, required
+from satchel.format.dtypes import (
     check_ndim,
     check_text,
     dtype_from_json,
-    raw_view,
     storable_arrays,
     storable_dtype,
 )
-from satchel.format.decoder import BY_KIND, SELF_REGISTERING, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, BY_TYPE, Encoder, Node
 from satchel.format.handlers.builtins import pack_strings, unpack_strings
 from satchel.format.handlers.columns import decode_flat, encode_members
@@ -82,8 +81,8 @@ def inline_array(node: dict[str, Any]) -> np.ndarray[Any, Any]:
     """The array an inline ``nd`` node (``dtype``, ``shape``, ``b64``) holds."""
     dtype = dtype_from_json(node.get("dtype"), "nd.dtype")
     shape = required(node, "shape", list)
-    if len(shape) > container.MAX_NDIM or not all(type(n) is int and n >= 0 for n in shape):
-        raise FormatError(f"an inline array needs a shape of at most {container.MAX_NDIM}"
+    if len(shape) > dtypes.MAX_NDIM or not all(type(n) is int and n >= 0 for n in shape):
+        raise FormatError(f"an inline array needs a shape of at most {dtypes.MAX_NDIM}"
                           " non-negative sizes")
     try:
         data = bytearray(base64.b64decode(required(node, "b64", str), validate=True))
@@ -106,9 +105,9 @@ def inline_array(node: dict[str, Any]) -> np.ndarray[Any, Any]:
 
 def _decode_objarray(decoder: Decoder, node: dict[str, Any]) -> np.ndarray[Any, Any]:
     shape = required(node, "shape", list)
-    if len(shape) > container.MAX_NDIM or not all(type(n) is int and 0 <= n <= _MAX_OBJECTS
+    if len(shape) > dtypes.MAX_NDIM or not all(type(n) is int and 0 <= n <= _MAX_OBJECTS
                                                   for n in shape):
-        raise FormatError(f"an objarray shape holds at most {container.MAX_NDIM} sizes, each"
+        raise FormatError(f"an objarray shape holds at most {dtypes.MAX_NDIM} sizes, each"
                           f" from 0 to {_MAX_OBJECTS}")
     if "strs" in node:
         items: list[Any] = unpack_strings(decoder, required(node, "strs", dict))

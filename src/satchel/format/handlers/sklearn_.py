@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from satchel.format.container import KNOWN_DTYPES
+from satchel.format.dtypes import KNOWN_DTYPES
 from satchel.format.handlers.columns import COLUMNAR, Bases, Batch
 from satchel.format.handlers.objects import AFTER_TYPES, ARGS, STATE, fail
 
