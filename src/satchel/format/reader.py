@@ -40,10 +40,9 @@ from satchel.format.container import (
     checksum,
     content_digest,
     hash_bytes,
-    parse_header,
-    parse_preamble,
 )
 from satchel.format.dtypes import check_text, known_dtype, text_fields
+from satchel.format.parsing import parse_header, parse_preamble
 from satchel.format.threads import Worker
 
 CHUNK = 8 << 20
