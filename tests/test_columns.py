@@ -15,7 +15,7 @@ from sklearn.ensemble import (
 from sklearn.tree import DecisionTreeClassifier
 
 import satchel
-from satchel.format import reader
+from satchel.format import arrays, reader
 from satchel.format.encoder import encode
 from satchel.format.handlers import columns
 from tests.equality import assert_deep_equal
@@ -216,13 +216,13 @@ def by_array(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(reader, "_WHOLE_BELOW", 0)
     monkeypatch.setattr(columns, "GROUP_BYTES", 4096)
     streamed: list[int] = []
-    opened = reader.FileArrays.stream
+    opened = arrays.FileArrays.stream
 
-    def stream(self: reader.FileArrays, index: int, largest: int) -> reader.Stream:
+    def stream(self: arrays.FileArrays, index: int, largest: int) -> arrays.Stream:
         streamed.append(index)
         return opened(self, index, largest)
 
-    monkeypatch.setattr(reader.FileArrays, "stream", stream)
+    monkeypatch.setattr(arrays.FileArrays, "stream", stream)
     return streamed
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import satchel
-from satchel.format import container, dtypes, reader, writer
+from satchel.format import arrays, container, dtypes, reader, writer
 from satchel.format.encoder import encode
 
 PINNED_PREAMBLE = bytes.fromhex(
@@ -168,8 +168,8 @@ def test_every_single_byte_change_in_a_file_is_detected(
     if reading != "whole":
         monkeypatch.setattr(reader, "_WHOLE_BELOW", 0)
     if reading == "pipelined":
-        monkeypatch.setattr(reader, "_PIPELINE_FROM", 0)
-        monkeypatch.setattr(reader, "CHUNK", 200)
+        monkeypatch.setattr(arrays, "PIPELINE_FROM", 0)
+        monkeypatch.setattr(arrays, "CHUNK", 200)
     data = satchel.dumps({"a": np.arange(300.0), "b": np.ones((70, 3))})
     path = tmp_path / "damaged.satchel"
     undetected = []

@@ -193,7 +193,7 @@ def test_trust_docs_name_the_default_lists() -> None:
 def test_format_spec_states_the_reader_constants() -> None:
     """FORMAT.md's version, limits and thresholds are the values of the constants the reader
     and writer use."""
-    from satchel.format import container, decoder, dtypes, encoder, reader, writer
+    from satchel.format import arrays, container, decoder, dtypes, encoder, reader, writer
     from satchel.format.handlers import builtins
 
     mib = 1 << 20
@@ -219,7 +219,7 @@ def test_format_spec_states_the_reader_constants() -> None:
         f"hold {writer.STREAM_FROM // mib} MiB or more",
         f"hashing each {writer._CHUNK // mib} MiB chunk",
         f"of the same width, plus {writer._HEADER_SLACK} bytes",
-        f"each group of about {reader.CHUNK // mib} MiB",
+        f"each group of about {arrays.CHUNK // mib} MiB",
         f"a full load reads a file of {reader._WHOLE_BELOW // mib} MiB or more",
         f"are packed (`strs`, `strdict`, `objarray` with `strs`) from {builtins.PACK_FROM}"
         " elements on",

@@ -30,6 +30,7 @@ from satchel.errors import (
     warn,
 )
 from satchel.format import container, reader, writer
+from satchel.format.arrays import Progress
 from satchel.format.container import Codec, Header
 from satchel.format.decoder import Decoder, collect_names
 from satchel.format.encoder import encode
@@ -444,7 +445,7 @@ class Verification:
 
 
 def verify(file: FileLike, *, trusted: Iterable[str] = (), trust_code: bool = False,
-           progress: reader.Progress | None = None) -> Verification:
+           progress: Progress | None = None) -> Verification:
     """Check a file completely: every byte, the content digest and the check sample.
 
     Raises:

@@ -40,7 +40,7 @@ from satchel.errors import (
     UntrustedTypesError,
     trust_options,
 )
-from satchel.format.reader import Progress
+from satchel.format.arrays import Progress
 from satchel.format.trust import split_name
 from satchel.registry.names import is_model_uri, parse_uri
 from satchel.render import Table, printable, render, tree_rows

@@ -15,6 +15,7 @@ import numpy as np
 from satchel import checks
 from satchel.errors import FormatError
 from satchel.format import reader
+from satchel.format.arrays import Progress
 from satchel.format.decoder import decode_inline
 from satchel.format.handlers.numpy_ import inline_array
 from satchel.format.trust import TrustPolicy
@@ -37,7 +38,7 @@ class Change:
 
 
 class _Side:
-    def __init__(self, file: FileLike, progress: reader.Progress | None, which: str) -> None:
+    def __init__(self, file: FileLike, progress: Progress | None, which: str) -> None:
         # Which of the two files it is: its path, or its place for a file object.
         name = os.fspath(file) if isinstance(file, (str, os.PathLike)) else f"the {which} file"
         try:
@@ -55,7 +56,7 @@ class _Side:
 
 
 def diff(left: FileLike, right: FileLike, *,
-         progress: reader.Progress | None = None) -> list[Change]:
+         progress: Progress | None = None) -> list[Change]:
     """Every difference between two files: parameters, structure, arrays and metadata.
 
     ``progress(done, total)`` is called while each file is read (for progress bars).
