@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,3 +34,22 @@ def forest_file(tmp_path: Path, forest: Any) -> Path:
     path = tmp_path / "forest.satchel"
     satchel.save(forest, path)
     return path
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a filesystem of 1 MiB (a tmpfs mounted for the test, unmounted after): a
+    file bigger than that fails with ENOSPC, as on a full disk."""
+    import subprocess
+
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    try:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs",
+                                  str(folder)], capture_output=True, check=False).returncode
+    except OSError:  # no mount command
+        mounted = 1
+    if mounted:
+        pytest.skip("filling a disk needs a small tmpfs, which only root can mount here")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=True)

@@ -1710,3 +1710,23 @@ def test_a_file_that_cannot_be_replaced_is_named(tmp_path: Path) -> None:
                                         " permitted (a save writes a new file beside it")
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.satchel"]
+
+
+@pytest.mark.parametrize(("size", "options"), [
+    (300_000, {}), (300_000, {"compress": "zstd"}), (STREAM_FROM // 8, {})])
+def test_a_save_to_a_full_disk_names_the_file_and_keeps_the_old_one(
+        small_disk: Path, size: int, options: dict[str, Any]) -> None:
+    """A save that runs out of room (ENOSPC), written whole, compressed or streamed, says
+    which file and why, leaves no temporary file and keeps the file it would replace: the
+    error was '[Errno 28] No space left on device', naming nothing."""
+    path = small_disk / "model.satchel"
+    satchel.save({"v": 1}, path)
+    big = {"v": np.random.default_rng(0).random(size)}
+    with pytest.raises(OSError, match="No space left") as caught:
+        satchel.save(big, path, **options)
+    assert str(caught.value) == (
+        f"[Errno 28] cannot save to {path}: No space left on device in the folder"
+        f" {small_disk}; nothing was written under its name (a file there keeps what it"
+        " held): free space on its filesystem or choose another folder")
+    assert [p.name for p in small_disk.iterdir()] == ["model.satchel"]
+    assert satchel.load(path) == {"v": 1}

@@ -809,3 +809,24 @@ def test_an_input_of_no_known_ending_is_refused_naming_every_ending(model_file: 
         " or a folder of Parquet files, as the input's format follows its name; give the input"
         " one of these endings")
     assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("output", ["scores.csv", "scores.parquet"])
+def test_an_output_on_a_full_disk_is_one_line_naming_it(predict: Predict, tmp_path: Path,
+                                                        model_file: Path, small_disk: Path,
+                                                        output: str) -> None:
+    """An output that runs out of room names the file and leaves the one it would replace as
+    it was, with no temporary file: the error named no file ('[Errno 28] No space left on
+    device', or Arrow's 'Error writing bytes to file')."""
+    given, written = tmp_path / "rows.parquet", small_disk / output
+    table(60_000).to_parquet(given, index=False)
+    written.write_text("old\n")
+    result = predict(str(model_file), str(given), "-o", str(written), "--method",
+                     "predict_proba")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"satchel: error: [Errno 28] cannot save to {written}: ")
+    assert result.stderr.endswith(f" in the folder {small_disk}; nothing was written under its"
+                                  " name (a file there keeps what it held): free space on its"
+                                  " filesystem or choose another folder\n")
+    assert [p.name for p in small_disk.iterdir()] == [output]
+    assert written.read_text() == "old\n"

@@ -219,6 +219,8 @@ def save(obj: Any, file: FileLike, *, sample: Any = None, compress: Codec | None
         ValueError: ``compress`` is no codec, or ``sample_rows`` no whole number >= 0.
         SatchelError: ``compress`` names a codec whose package is not installed
             (``pip install 'satchel[compression]'``).
+        OSError: the path's folder is missing or read-only, or its filesystem has no room
+            left (the message names the path; a file there keeps what it held).
 
     Example:
         >>> satchel.save(pipeline, "churn.satchel", sample=X_train)  # doctest: +SKIP

@@ -45,6 +45,8 @@ from satchel.format.threads import Worker
 #: Uncompressed array sections from this size on are hashed while written.
 STREAM_FROM = 16 << 20
 _CHUNK = 8 << 20
+#: A write's errors for a filesystem (or a quota) with no room left for the file.
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 #: Room left for the real header beyond the stand-in's compressed length.
 _HEADER_SLACK = 16
 
@@ -138,7 +140,15 @@ def _replacing(target: str | os.PathLike[str]) -> Iterator[tuple[str, bool]]:
         raise _uncreatable(exc, path, directory) from None
     old = _hold(path)
     try:
-        yield temporary, True
+        try:
+            yield temporary, True
+        except OSError as exc:
+            if exc.errno not in _NO_ROOM:
+                raise
+            raise OSError(exc.errno, f"cannot save to {path}: {exc.strerror} in the folder"
+                          f" {directory}; nothing was written under its name (a file there"
+                          " keeps what it held): free space on its filesystem or choose"
+                          " another folder") from None
         if mode is not None:
             os.chmod(temporary, mode)
         try:
