@@ -909,3 +909,27 @@ def test_warnings_point_at_the_callers_line(registry: Registry) -> None:
     with pytest.warns(UserWarning, match="no check sample is stored") as caught:
         registry.register("dummy", unrepeatable, sample=rows)
     assert [w.filename for w in caught] == [__file__]
+
+
+def _big_model(size: int) -> Any:
+    """A fitted classifier whose coefficients take ``size`` float64s."""
+    fitted = model()
+    fitted.coef_ = np.random.default_rng(0).random((1, size))
+    return fitted
+
+
+def test_an_artifact_store_that_fills_is_a_store_error(small_disk: Path, tmp_path: Path) -> None:
+    """A registration whose artifact finds no room says which store and why, records nothing
+    and leaves no temporary file: it raised '[Errno 28] No space left on device', naming
+    nothing."""
+    registry = Registry(str(tmp_path / "registry"), artifacts=str(small_disk))
+    first = registry.register("churn", model())
+    with pytest.raises(satchel.StoreError) as caught:
+        registry.register("churn", _big_model(300_000))
+    assert str(caught.value) == (
+        f"cannot store an artifact in the artifact store {small_disk}: No space left on"
+        " device; nothing was registered: free space on its filesystem or use another"
+        " artifact store")
+    assert [v.version for v in registry.versions("churn")] == [1]
+    stored = [p.name for p in small_disk.rglob("*") if p.is_file()]
+    assert stored == [f"{first.digest.removeprefix('blake3:')}.satchel"]

@@ -46,7 +46,7 @@ from satchel.format.threads import Worker
 STREAM_FROM = 16 << 20
 _CHUNK = 8 << 20
 #: A write's errors for a filesystem (or a quota) with no room left for the file.
-_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 #: Room left for the real header beyond the stand-in's compressed length.
 _HEADER_SLACK = 16
 
@@ -143,7 +143,7 @@ def _replacing(target: str | os.PathLike[str]) -> Iterator[tuple[str, bool]]:
         try:
             yield temporary, True
         except OSError as exc:
-            if exc.errno not in _NO_ROOM:
+            if exc.errno not in NO_ROOM:
                 raise
             raise OSError(exc.errno, f"cannot save to {path}: {exc.strerror} in the folder"
                           f" {directory}; nothing was written under its name (a file there"

@@ -42,6 +42,7 @@ from satchel.errors import (
     UnsupportedVersionError,
 )
 from satchel.format import reader
+from satchel.format.writer import NO_ROOM
 
 #: Names in the store: ``<hex>.satchel`` and the temporaries of local writes.
 _ARTIFACT = re.compile(r"[0-9a-f]{64}\.satchel")
@@ -135,7 +136,14 @@ class ArtifactStore:
         if self._size(target) == size and (not self.local or _holds(target, local_file, digest)):
             return
         if self.local:
-            _write_local(local_file, target)
+            try:
+                _write_local(local_file, target)
+            except OSError as exc:
+                if exc.errno not in NO_ROOM:
+                    raise
+                raise StoreError(f"cannot store an artifact in the artifact store {self.url}:"
+                                 f" {exc.strerror}; nothing was registered: free space on its"
+                                 " filesystem or use another artifact store") from None
         else:
             try:
                 with self._reaching("write to"):
