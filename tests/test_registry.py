@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib.util
 import io
@@ -933,3 +934,31 @@ def test_an_artifact_store_that_fills_is_a_store_error(small_disk: Path, tmp_pat
     assert [v.version for v in registry.versions("churn")] == [1]
     stored = [p.name for p in small_disk.rglob("*") if p.is_file()]
     assert stored == [f"{first.digest.removeprefix('blake3:')}.satchel"]
+
+
+def _fill(folder: Path) -> Path:
+    """Fill the filesystem of ``folder`` with a new file; return its path."""
+    filler = folder / "filler"
+    with filler.open("wb", buffering=0) as handle, contextlib.suppress(OSError):
+        while True:
+            handle.write(bytes(4096))
+    return filler
+
+
+def test_a_registry_database_whose_disk_fills_is_a_store_error(small_disk: Path,
+                                                               tmp_path: Path) -> None:
+    """A SQLite database that cannot grow names its file and says the change was not made,
+    and the registry is whole once there is room: it was SQLAlchemy's OperationalError
+    '(sqlite3.OperationalError) database or disk is full' with its background link."""
+    registry = Registry(str(small_disk / "registry"), artifacts=str(tmp_path / "artifacts"))
+    registry.register("churn", model(), description="first")
+    filler = _fill(small_disk)
+    with pytest.raises(satchel.StoreError) as caught:
+        registry.update("churn", 1, description="x" * 200_000)
+    database = small_disk / "registry" / "registry.db"
+    assert str(caught.value) == (
+        f"the registry database {str(database)!r} cannot grow: database or disk is full;"
+        " nothing was changed: free space on its filesystem")
+    filler.unlink()
+    assert registry.version("churn", 1).description == "first"
+    assert registry.update("churn", 1, description="second").description == "second"

@@ -34,8 +34,9 @@ HEAD = REVISIONS[-1]
 
 #: The PostgreSQL advisory lock key that serialises schema upgrades ("satchel").
 _UPGRADE_LOCK = 0x73617463686C
-#: SQLite's primary result codes for a damaged file and for a file that is not a database.
-_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+#: SQLite's primary result codes for a damaged file, a full disk and a file that is not a
+#: database.
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
 
 
 
@@ -134,7 +135,7 @@ def create_engine(url: str) -> Engine:
 
         @sa.event.listens_for(engine, "handle_error")
         def _damaged(context: sa.engine.ExceptionContext) -> None:
-            _raise_if_damaged(context.original_exception, engine.url.database)
+            _raise_if_unusable(context.original_exception, engine.url.database)
 
         return engine
     try:
@@ -150,16 +151,21 @@ def create_engine(url: str) -> Engine:
                            ) from None
 
 
-def _raise_if_damaged(exc: BaseException, path: str | None) -> None:
-    """Raise a StoreError for SQLite's word that its file is not a database or is damaged.
+def _raise_if_unusable(exc: BaseException, path: str | None) -> None:
+    """Raise a StoreError for SQLite's word that its file is not a database or is damaged,
+    or that its disk is full.
 
     SQLite reads the file only at the first statement, so this runs on every statement's
     error (SQLite says SQLITE_NOTADB for a file of other bytes, SQLITE_CORRUPT for a
     truncated or damaged one; its other errors, such as a lock, pass through).
     """
-    if getattr(exc, "sqlite_errorcode", 0) & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
         raise StoreError(f"{path!r} is not a registry database, or is damaged (SQLite: {exc}):"
                          " restore it from a backup, or name another registry folder") from exc
+    if code == _SQLITE_FULL:
+        raise StoreError(f"the registry database {path!r} cannot grow: {exc}; nothing was"
+                         " changed: free space on its filesystem") from exc
 
 
 def upgrade(engine: Engine) -> None:
