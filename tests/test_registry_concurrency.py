@@ -159,3 +159,33 @@ def test_archiving_never_brings_a_deleted_version_back(backend: Backend, tmp_pat
     run_together(backend, tmp_path, 30, "archive", "delete")
     assert registry.versions("shared") == []
 
+
+
+DYING = textwrap.dedent("""
+    import os
+    import signal
+    import sys
+    from satchel.registry import Registry
+    from satchel.registry.artifacts import ArtifactStore
+
+    registry = Registry(sys.argv[1])
+    ArtifactStore.put = lambda *_: os.kill(os.getpid(), signal.SIGKILL)
+    registry.register("churn", {"coef": list(range(100))})
+""")
+
+
+def test_gc_removes_the_file_a_killed_registration_saved(tmp_path: Path) -> None:
+    """A registration killed once it saved the model leaves no file that gc does not remove:
+    the model was saved in the system's temporary folder, where it stayed, a model's size
+    each time."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    registry = Registry(str(tmp_path / "registry"))
+    died = subprocess.run([sys.executable, "-c", DYING, str(tmp_path / "registry")],
+                          env={**os.environ, "TMPDIR": str(temporary)}, check=False)
+    assert died.returncode == -signal.SIGKILL
+    registry.gc(grace_seconds=0)
+    assert list(temporary.iterdir()) == []
+    assert [p for p in (tmp_path / "registry").rglob("*") if p.is_file()
+            and not p.name.startswith("registry.db")] == []
+    assert registry.models() == []

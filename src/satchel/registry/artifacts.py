@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -44,9 +45,14 @@ from satchel.errors import (
 from satchel.format import reader
 from satchel.format.writer import NO_ROOM
 
+if sys.platform != "win32":
+    import fcntl
+
 #: Names in the store: ``<hex>.satchel`` and the temporaries of local writes.
 _ARTIFACT = re.compile(r"[0-9a-f]{64}\.satchel")
 _TEMPORARY = re.compile(r"[0-9a-f]{64}\.satchel\.[0-9a-f]{32}\.tmp")
+#: The folder of a local store where a registration saves a model before storing it.
+_STAGING = "staging"
 
 
 def _filesystem(url: str) -> tuple[Any, str]:
@@ -99,6 +105,38 @@ class ArtifactStore:
         value = _hex(digest)
         return f"{self.root}/{value[:2]}/{value}.satchel"
 
+    def staging(self) -> str | None:
+        """The folder a registration saves a model in before storing it: in a local store, a
+        folder of the store's own (on its disk, and cleared by ``gc`` of what a killed
+        registration left there); None (the system's temporary folder) for another store."""
+        if not self.local:
+            return None
+        folder = os.path.join(self.root, _STAGING)
+        os.makedirs(folder, exist_ok=True)
+        return folder
+
+    @contextlib.contextmanager
+    def filling(self) -> Iterator[None]:
+        """Raise the error of a local store's disk (or quota) with no room left as a
+        StoreError that names the store; other errors pass through."""
+        try:
+            yield
+        except OSError as exc:
+            if not self.local or exc.errno not in NO_ROOM:
+                raise
+            raise StoreError(f"cannot store an artifact in the artifact store {self.url}:"
+                             f" {os.strerror(exc.errno)}; nothing was registered: free space"
+                             " on its filesystem or use another artifact store") from None
+
+    def hold(self, path: str) -> int | None:
+        """Keep ``gc`` from removing the file a registration saved in :meth:`staging` until the
+        descriptor returned is closed, or the process ends (None: nothing to hold)."""
+        if sys.platform == "win32" or not _staged(path):
+            return None
+        descriptor = os.open(path, os.O_RDONLY)
+        fcntl.flock(descriptor, fcntl.LOCK_SH)
+        return descriptor
+
     def exists(self, digest: str) -> bool:
         """Whether the store holds ``digest`` (asked afresh: listings are not cached)."""
         return self._size(self.path(digest)) is not None
@@ -136,14 +174,8 @@ class ArtifactStore:
         if self._size(target) == size and (not self.local or _holds(target, local_file, digest)):
             return
         if self.local:
-            try:
+            with self.filling():
                 _write_local(local_file, target)
-            except OSError as exc:
-                if exc.errno not in NO_ROOM:
-                    raise
-                raise StoreError(f"cannot store an artifact in the artifact store {self.url}:"
-                                 f" {exc.strerror}; nothing was registered: free space on its"
-                                 " filesystem or use another artifact store") from None
         else:
             try:
                 with self._reaching("write to"):
@@ -234,9 +266,10 @@ class ArtifactStore:
                 yield f"blake3:{name[:64]}", mtime
 
     def temporaries(self) -> Iterator[tuple[str, float]]:
-        """Leftover temporary files (of killed writes) with their modification times."""
-        for path, name, mtime in self._files():
-            if _TEMPORARY.fullmatch(name):
+        """Leftover temporary files (of killed writes and registrations) with their
+        modification times."""
+        for path, _, mtime in self._files():
+            if _temporary(path):
                 yield path, mtime
 
     def delete(self, digest: str) -> None:
@@ -245,9 +278,12 @@ class ArtifactStore:
 
     def delete_temporary(self, path: str) -> None:
         """Remove a leftover temporary file listed by :meth:`temporaries`."""
-        if not _TEMPORARY.fullmatch(path.rsplit("/", 1)[-1]):
+        if not _temporary(path):
             raise IntegrityError(f"{path!r} is not a temporary artifact file")
-        self._remove(path)
+        if _staged(path):
+            _remove_unheld(path)
+        else:
+            self._remove(path)
 
     def _remove(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError), self._reaching("delete from"):
@@ -277,6 +313,36 @@ class ArtifactStore:
             " check that it exists (for S3, that its bucket was created) and that this"
             " process's endpoint and credentials reach it (SATCHEL_ARTIFACTS, fsspec's and"
             " the AWS variables such as AWS_ENDPOINT_URL_S3)")
+
+
+def _temporary(path: str) -> bool:
+    """Whether ``path`` in the store is a temporary file: a write's, or a file a registration
+    saved in the staging folder (a local store's)."""
+    return bool(_TEMPORARY.fullmatch(path.rsplit("/", 1)[-1])) or _staged(path)
+
+
+def _staged(path: str) -> bool:
+    """Whether ``path`` is in a local store's staging folder."""
+    return path.rsplit("/", 2)[-2:-1] == [_STAGING]
+
+
+def _remove_unheld(path: str) -> None:
+    """Remove a file a registration saved in the staging folder, unless a registration still
+    holds it (:meth:`ArtifactStore.hold`); one killed holds nothing."""
+    if sys.platform == "win32":  # no lock to tell a live registration's file: kept
+        return
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def _default_cache() -> str:

@@ -197,6 +197,7 @@ class Registry:
         tags, metrics = _tags(tags), _metrics(metrics)
         params, lineage = _json_mapping(params, "params"), _json_mapping(lineage, "lineage")
         path, temporary = self._artifact_file(model_or_file, sample)
+        held = self.store.hold(path) if temporary else None
         try:
             # The store keeps a file under the digest its header claims: one from outside
             # is checked first (the one just saved needs no second reading).
@@ -219,6 +220,8 @@ class Registry:
         finally:
             if temporary:
                 os.unlink(path)
+            if held is not None:
+                os.close(held)
         raise ConflictError(f"registering {name!r}: gc expired the claim on {info.digest}"
                             " three times; run gc with a grace period longer than uploads")
 
@@ -228,7 +231,8 @@ class Registry:
         if is_model_uri(model_or_file):
             _no_sample(sample)
             return self.store.local_path(self.resolve(str(model_or_file)).digest), False
-        return _artifact_file(model_or_file, sample)
+        with self.store.filling():  # the staging folder is on the store's disk
+            return _artifact_file(model_or_file, sample, self.store.staging())
 
     def _commit_version(self, name: str, claim: int, values: dict[str, Any]) -> int | None:
         """Write the next version of ``name`` and drop the claim; None if gc expired it."""
@@ -707,8 +711,9 @@ def _no_sample(sample: Any) -> None:
             " path, sample=...) and register that file")
 
 
-def _artifact_file(model_or_file: Any, sample: Any) -> tuple[str, bool]:
-    """A satchel file for what was given, and whether it is a temporary one."""
+def _artifact_file(model_or_file: Any, sample: Any, folder: str | None) -> tuple[str, bool]:
+    """A satchel file for what was given, and whether it is a temporary one (saved in
+    ``folder``, None for the system's temporary folder)."""
     if isinstance(model_or_file, (bytes, bytearray, memoryview, io.IOBase)) or callable(
             getattr(model_or_file, "read", None)):
         raise EncodeError(
@@ -727,7 +732,7 @@ def _artifact_file(model_or_file: Any, sample: Any) -> tuple[str, bool]:
     from satchel.artifact import save, save_model  # noqa: PLC0415 - avoids an import cycle
     from satchel.model import Model  # noqa: PLC0415
 
-    handle, path = tempfile.mkstemp(suffix=".satchel")
+    handle, path = tempfile.mkstemp(suffix=".satchel", dir=folder)
     os.close(handle)
     try:
         if isinstance(model_or_file, Model):
