@@ -167,3 +167,40 @@ def test_a_process_forked_after_the_hashing_pool_started_saves(tmp_path: Path) -
     """)
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
     assert satchel.load(tmp_path / "child.satchel")["w"].sum() == 300_000
+
+
+def test_a_process_forked_after_a_save_frees_the_files_it_replaces(tmp_path: Path) -> None:
+    """A child forked after a save replaced a file (a multiprocessing worker, a pre-forking
+    server) closes each file its saves replace, so that their room is freed: with no thread
+    to close them, it kept every one open, a file descriptor and the old file's size on disk
+    per save until it exited."""
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("no /proc here to count open files")
+    script = textwrap.dedent(f"""
+        import os, time, numpy as np, satchel
+        path = {str(tmp_path / 'model.satchel')!r}
+
+        def held():  # replaced files still open, once the closing thread had time
+            for _ in range(100):
+                names = [os.readlink("/proc/self/fd/" + name) for name in os.listdir(
+                    "/proc/self/fd") if os.path.exists("/proc/self/fd/" + name)]
+                count = sum(name.startswith(path + " ") for name in names)
+                if not count:
+                    break
+                time.sleep(0.02)
+            return count
+
+        for _ in range(2):
+            satchel.save({{"w": np.zeros(10)}}, path)
+        assert held() == 0
+        pid = os.fork()
+        if pid == 0:
+            for _ in range(20):
+                satchel.save({{"w": np.zeros(10)}}, path)
+            os._exit(min(held(), 100))
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], check=True, timeout=120,
+                          capture_output=True, text=True)
+    assert done.stdout == "0\n"

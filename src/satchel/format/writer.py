@@ -267,6 +267,12 @@ def _close_forever(descriptors: queue.SimpleQueue[int]) -> None:
         os.close(descriptors.get())
 
 
+if hasattr(os, "register_at_fork"):
+    # A forked child has no closing thread: its first save starts its own, rather than
+    # queueing what it replaces for good (each file's descriptor and room on disk).
+    os.register_at_fork(after_in_child=_closer.cache_clear)
+
+
 def _stream(handle: IO[bytes], tree: Any, arrays: Sequence[Stored],
             metadata: dict[str, Any]) -> None:
     views = [raw_parts(a) for a in arrays]
