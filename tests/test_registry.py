@@ -962,3 +962,22 @@ def test_a_registry_database_whose_disk_fills_is_a_store_error(small_disk: Path,
     filler.unlink()
     assert registry.version("churn", 1).description == "first"
     assert registry.update("churn", 1, description="second").description == "second"
+
+
+def test_a_cache_that_fills_is_named_not_the_remote_store(small_disk: Path,
+                                                          tmp_path: Path) -> None:
+    """A download from a remote store into a cache whose disk fills says so and leaves no
+    partial file: it was reported as the store's failure, saying to check that its bucket
+    exists and the endpoint and credentials reach it."""
+    store = f"memory://{tmp_path.name}/artifacts"
+    registry = Registry(str(tmp_path / "registry"), artifacts=store,
+                        cache=str(small_disk / "cache"))
+    version = registry.register("churn", _big_model(300_000))
+    with pytest.raises(satchel.StoreError) as caught:
+        registry.load("models:/churn/1")
+    assert str(caught.value) == (
+        f"cannot download {version.digest} from the artifact store {store} into the cache"
+        f" {small_disk / 'cache'}: No space left on device; free space there, or give the"
+        " registry a cache folder with room (Registry(cache=...); by default it is in the"
+        " temporary folder, which TMPDIR names)")
+    assert list((small_disk / "cache").iterdir()) == []

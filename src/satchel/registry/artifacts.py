@@ -226,7 +226,7 @@ class ArtifactStore:
         try:
             try:
                 with self._reaching("read from"):
-                    self.fs.get_file(self.path(digest), partial)
+                    self._get(digest, partial)
             except FileNotFoundError as exc:
                 with self._reaching("read from"):
                     empty = not self.fs.exists(self.root)  # no bucket, or nothing in it
@@ -242,6 +242,20 @@ class ArtifactStore:
         finally:
             if os.path.exists(partial):
                 os.unlink(partial)
+
+    def _get(self, digest: str, partial: str) -> None:
+        """Download ``digest`` to the cache's file ``partial``; the cache's disk (or quota)
+        filling is a StoreError naming the cache, not the store."""
+        try:
+            self.fs.get_file(self.path(digest), partial)
+        except OSError as exc:
+            if exc.errno not in NO_ROOM:
+                raise
+            raise StoreError(
+                f"cannot download {digest} from the artifact store {self.url} into the cache"
+                f" {os.path.dirname(partial)}: {os.strerror(exc.errno)}; free space there, or"
+                " give the registry a cache folder with room (Registry(cache=...); by default"
+                " it is in the temporary folder, which TMPDIR names)") from None
 
     def _files(self) -> Iterator[tuple[str, str, float]]:
         """(path, name, modification time) of every file in the store, listed afresh."""
