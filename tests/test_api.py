@@ -1730,3 +1730,19 @@ def test_a_save_to_a_full_disk_names_the_file_and_keeps_the_old_one(
         " held): free space on its filesystem or choose another folder")
     assert [p.name for p in small_disk.iterdir()] == ["model.satchel"]
     assert satchel.load(path) == {"v": 1}
+
+
+@pytest.mark.parametrize("how", ["device", "descriptor"])
+def test_a_save_to_a_full_device_or_descriptor_names_it(how: str) -> None:
+    """A save written in place (a device, a descriptor such as /dev/stdout) that runs out of
+    room names what it wrote to and says the output is cut short: the error was '[Errno 28]
+    No space left on device', naming nothing."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "wb") as full:
+        target = "/dev/full" if how == "device" else f"/dev/fd/{full.fileno()}"
+        with pytest.raises(OSError, match="No space left") as caught:
+            satchel.save({"v": np.zeros(100_000)}, target)
+    assert str(caught.value) == (
+        f"[Errno 28] cannot write {target}: No space left on device; what was written to it"
+        " is cut short: free space where it leads, or save to a file")

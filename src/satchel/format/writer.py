@@ -103,7 +103,7 @@ def writing(target: str | os.PathLike[str]) -> Iterator[str | IO[bytes]]:
             if temporary:
                 yield path
                 return
-            with open(path, "wb") as device:
+            with _in_place(path), open(path, "wb") as device:
                 yield device
         return
     if descriptor == 1 and sys.stdout is not None:  # None when it was closed
@@ -113,8 +113,22 @@ def writing(target: str | os.PathLike[str]) -> Iterator[str | IO[bytes]]:
     except OSError as exc:
         raise type(exc)(exc.errno, f"cannot write {os.fspath(target)}: descriptor {descriptor}"
                         " is not open; redirect it to a file or give a file name") from None
-    with os.fdopen(copy, "wb") as handle:
+    with _in_place(target), os.fdopen(copy, "wb") as handle:
         yield handle
+
+
+@contextlib.contextmanager
+def _in_place(target: str | os.PathLike[str]) -> Iterator[None]:
+    """Raise a write's error of no room left (:data:`NO_ROOM`) as one that names ``target``,
+    a device or a descriptor written in place, and says its output is cut short."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in NO_ROOM:
+            raise
+        raise OSError(exc.errno, f"cannot write {os.fspath(target)}: {exc.strerror}; what was"
+                      " written to it is cut short: free space where it leads, or save to a"
+                      " file") from None
 
 
 @contextlib.contextmanager
