@@ -981,3 +981,23 @@ def test_a_cache_that_fills_is_named_not_the_remote_store(small_disk: Path,
         " registry a cache folder with room (Registry(cache=...); by default it is in the"
         " temporary folder, which TMPDIR names)")
     assert list((small_disk / "cache").iterdir()) == []
+
+
+def test_a_stored_artifact_is_flushed_with_its_name(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Storing an artifact in a local folder flushes the folders that name it once it is
+    renamed into place, so that a power cut after its version is committed cannot lose the
+    file: only the file's bytes were flushed, and the rename could be lost."""
+    synced: list[int] = []
+    fsync = os.fsync
+
+    def recording(descriptor: int) -> None:
+        synced.append(os.fstat(descriptor).st_ino)
+        fsync(descriptor)
+
+    registry = Registry(str(tmp_path / "registry"))
+    monkeypatch.setattr(os, "fsync", recording)
+    version = registry.register("churn", model())
+    stored = Path(registry.store.path(version.digest))
+    assert synced[-3:] == [stored.stat().st_ino, stored.parent.stat().st_ino,
+                           stored.parent.parent.stat().st_ino]

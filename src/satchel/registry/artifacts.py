@@ -4,7 +4,8 @@ An artifact lives at ``<root>/<hex[:2]>/<hex>.satchel``, and its final name is
 only ever written whole:
 
 * in a local folder, the file is written under a temporary name in the same
-  folder, flushed to disk and renamed into place (``os.replace`` is atomic);
+  folder, flushed to disk and renamed into place (``os.replace`` is atomic), and the
+  folders naming it are flushed too, before the version that needs it is committed;
 * in an object store (S3 and the like), the final key is written with one PUT
   (one multipart upload for large files): an object store makes an object
   visible whole or not at all, so nothing is written under another name and
@@ -408,9 +409,25 @@ def _write_local(local_file: str, target: str) -> None:
             destination.flush()
             os.fsync(destination.fileno())
         os.replace(temporary, target)
+        # The new name, and the name of a folder made for it, reach the disk before the
+        # version that needs them is committed.
+        folder = os.path.dirname(target)
+        for entries in (folder, os.path.dirname(folder)):
+            _flush_folder(entries)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def _flush_folder(folder: str) -> None:
+    """Flush ``folder``'s entries to disk, where a folder can be opened to do so."""
+    if os.name != "posix":
+        return
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _mtime(info: dict[str, Any]) -> float:
