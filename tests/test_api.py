@@ -1746,3 +1746,24 @@ def test_a_save_to_a_full_device_or_descriptor_names_it(how: str) -> None:
     assert str(caught.value) == (
         f"[Errno 28] cannot write {target}: No space left on device; what was written to it"
         " is cut short: free space where it leads, or save to a file")
+
+
+def test_a_save_past_the_file_size_limit_says_so(tmp_path: Path) -> None:
+    """A save larger than the process's file size limit (ulimit -f, EFBIG) or what its
+    filesystem allows says so, rather than to free space, which would not help."""
+    script = textwrap.dedent(f"""
+        import resource, numpy as np, satchel
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+        try:
+            satchel.save({{"v": np.zeros(300_000)}}, {str(tmp_path / 'model.satchel')!r})
+        except OSError as exc:
+            print(exc)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout == (
+        f"[Errno 27] cannot save to {tmp_path}/model.satchel: File too large in the folder"
+        f" {tmp_path}; nothing was written under its name (a file there keeps what it held):"
+        " the file is larger than its filesystem or this process's file size limit (ulimit"
+        " -f) allows: choose a folder on another filesystem, or raise the limit\n")
+    assert list(tmp_path.iterdir()) == []

@@ -47,6 +47,9 @@ STREAM_FROM = 16 << 20
 _CHUNK = 8 << 20
 #: A write's errors for a filesystem (or a quota) with no room left for the file.
 NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+#: The fix for EFBIG, where freeing space would not help.
+_TOO_LARGE = ("the file is larger than its filesystem or this process's file size limit"
+              " (ulimit -f) allows: choose a folder on another filesystem, or raise the limit")
 #: Room left for the real header beyond the stand-in's compressed length.
 _HEADER_SLACK = 16
 
@@ -126,9 +129,10 @@ def _in_place(target: str | os.PathLike[str]) -> Iterator[None]:
     except OSError as exc:
         if exc.errno not in NO_ROOM:
             raise
+        fix = _TOO_LARGE if exc.errno == errno.EFBIG else (
+            "free space where it leads, or save to a file")
         raise OSError(exc.errno, f"cannot write {os.fspath(target)}: {exc.strerror}; what was"
-                      " written to it is cut short: free space where it leads, or save to a"
-                      " file") from None
+                      f" written to it is cut short: {fix}") from None
 
 
 @contextlib.contextmanager
@@ -159,10 +163,11 @@ def _replacing(target: str | os.PathLike[str]) -> Iterator[tuple[str, bool]]:
         except OSError as exc:
             if exc.errno not in NO_ROOM:
                 raise
+            fix = _TOO_LARGE if exc.errno == errno.EFBIG else (
+                "free space on its filesystem or choose another folder")
             raise OSError(exc.errno, f"cannot save to {path}: {exc.strerror} in the folder"
                           f" {directory}; nothing was written under its name (a file there"
-                          " keeps what it held): free space on its filesystem or choose"
-                          " another folder") from None
+                          f" keeps what it held): {fix}") from None
         if mode is not None:
             os.chmod(temporary, mode)
         try:
