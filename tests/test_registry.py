@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import fcntl
 import importlib.util
 import io
 import os
@@ -1001,3 +1002,22 @@ def test_a_stored_artifact_is_flushed_with_its_name(tmp_path: Path,
     stored = Path(registry.store.path(version.digest))
     assert synced[-3:] == [stored.stat().st_ino, stored.parent.stat().st_ino,
                            stored.parent.parent.stat().st_ino]
+
+
+def test_a_download_removes_what_killed_downloads_left_in_the_cache(tmp_path: Path) -> None:
+    """A download into the cache removes the partial files of downloads that were killed
+    (a server restarted while it fetched its model), and keeps those a live download
+    holds: they stayed for good, a model's size each."""
+    registry = Registry(str(tmp_path / "registry"), artifacts=f"memory://{tmp_path.name}/a",
+                        cache=str(tmp_path / "cache"))
+    first, second = (registry.register(name, model(c)) for name, c in (("a", 1.0), ("b", 0.5)))
+    registry.load("models:/a/1")
+    cached = tmp_path / "cache" / f"{first.digest.removeprefix('blake3:')}.satchel"
+    killed, live = (Path(f"{cached}.{c * 32}.tmp") for c in "ab")
+    killed.write_bytes(b"partial")
+    live.write_bytes(b"partial")
+    with live.open("rb") as holder:
+        fcntl.flock(holder, fcntl.LOCK_SH)
+        registry.load("models:/b/1")
+        assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
+            [cached.name, live.name, f"{second.digest.removeprefix('blake3:')}.satchel"])

@@ -132,11 +132,7 @@ class ArtifactStore:
     def hold(self, path: str) -> int | None:
         """Keep ``gc`` from removing the file a registration saved in :meth:`staging` until the
         descriptor returned is closed, or the process ends (None: nothing to hold)."""
-        if sys.platform == "win32" or not _staged(path):
-            return None
-        descriptor = os.open(path, os.O_RDONLY)
-        fcntl.flock(descriptor, fcntl.LOCK_SH)
-        return descriptor
+        return _held(path) if _staged(path) else None
 
     def exists(self, digest: str) -> bool:
         """Whether the store holds ``digest`` (asked afresh: listings are not cached)."""
@@ -224,7 +220,9 @@ class ArtifactStore:
 
     def _download(self, digest: str, cached: str) -> None:
         partial = f"{cached}.{uuid.uuid4().hex}.tmp"
+        held = _held(partial, os.O_CREAT)  # kept from the sweeps of other downloads
         try:
+            _sweep(os.path.dirname(cached))
             try:
                 with self._reaching("read from"):
                     self._get(digest, partial)
@@ -243,6 +241,8 @@ class ArtifactStore:
         finally:
             if os.path.exists(partial):
                 os.unlink(partial)
+            if held is not None:
+                os.close(held)
 
     def _get(self, digest: str, partial: str) -> None:
         """Download ``digest`` to the cache's file ``partial``; the cache's disk (or quota)
@@ -341,9 +341,27 @@ def _staged(path: str) -> bool:
     return path.rsplit("/", 2)[-2:-1] == [_STAGING]
 
 
+def _sweep(cache: str) -> None:
+    """Remove the partial files that killed downloads left in the folder ``cache``."""
+    for name in os.listdir(cache):
+        if _TEMPORARY.fullmatch(name):
+            _remove_unheld(os.path.join(cache, name))
+
+
+def _held(path: str, flags: int = 0) -> int | None:
+    """A descriptor of the file at ``path`` (opened with ``flags``, such as ``os.O_CREAT``)
+    that keeps :func:`_remove_unheld` from removing it until it is closed, or the process
+    ends (None where files cannot be locked so)."""
+    if sys.platform == "win32":
+        return None
+    descriptor = os.open(path, os.O_RDONLY | flags, 0o600)
+    fcntl.flock(descriptor, fcntl.LOCK_SH)
+    return descriptor
+
+
 def _remove_unheld(path: str) -> None:
-    """Remove a file a registration saved in the staging folder, unless a registration still
-    holds it (:meth:`ArtifactStore.hold`); one killed holds nothing."""
+    """Remove a temporary file (a registration's in the staging folder, a download's in the
+    cache) unless a live one holds it (:func:`_held`); one killed holds nothing."""
     if sys.platform == "win32":  # no lock to tell a live registration's file: kept
         return
     try:
