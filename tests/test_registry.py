@@ -9,6 +9,7 @@ import importlib.util
 import io
 import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -1021,3 +1022,18 @@ def test_a_download_removes_what_killed_downloads_left_in_the_cache(tmp_path: Pa
         registry.load("models:/b/1")
         assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
             [cached.name, live.name, f"{second.digest.removeprefix('blake3:')}.satchel"])
+
+
+def test_a_file_registered_again_needs_no_writable_store(small_disk: Path,
+                                                         tmp_path: Path) -> None:
+    """Registering a file whose artifact the store holds writes nothing there, so it works on
+    a read-only store (one written by an older satchel, with no staging folder): the folder
+    a model object is saved in first is made only for one."""
+    registry = Registry(str(tmp_path / "registry"), artifacts=str(small_disk / "artifacts"))
+    satchel.save(model(), tmp_path / "model.satchel")
+    first = registry.register("churn", str(tmp_path / "model.satchel"))
+    with contextlib.suppress(FileNotFoundError):
+        (small_disk / "artifacts" / "staging").rmdir()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    again = registry.register("churn-copy", str(tmp_path / "model.satchel"))
+    assert again.digest == first.digest

@@ -10,7 +10,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -232,7 +232,7 @@ class Registry:
             _no_sample(sample)
             return self.store.local_path(self.resolve(str(model_or_file)).digest), False
         with self.store.filling():  # the staging folder is on the store's disk
-            return _artifact_file(model_or_file, sample, self.store.staging())
+            return _artifact_file(model_or_file, sample, self.store.staging)
 
     def _commit_version(self, name: str, claim: int, values: dict[str, Any]) -> int | None:
         """Write the next version of ``name`` and drop the claim; None if gc expired it."""
@@ -711,9 +711,10 @@ def _no_sample(sample: Any) -> None:
             " path, sample=...) and register that file")
 
 
-def _artifact_file(model_or_file: Any, sample: Any, folder: str | None) -> tuple[str, bool]:
-    """A satchel file for what was given, and whether it is a temporary one (saved in
-    ``folder``, None for the system's temporary folder)."""
+def _artifact_file(model_or_file: Any, sample: Any, staging: Callable[[], str | None]
+                   ) -> tuple[str, bool]:
+    """A satchel file for what was given, and whether it is a temporary one (saved in the
+    folder ``staging()`` gives, None for the system's temporary folder)."""
     if isinstance(model_or_file, (bytes, bytearray, memoryview, io.IOBase)) or callable(
             getattr(model_or_file, "read", None)):
         raise EncodeError(
@@ -732,7 +733,7 @@ def _artifact_file(model_or_file: Any, sample: Any, folder: str | None) -> tuple
     from satchel.artifact import save, save_model  # noqa: PLC0415 - avoids an import cycle
     from satchel.model import Model  # noqa: PLC0415
 
-    handle, path = tempfile.mkstemp(suffix=".satchel", dir=folder)
+    handle, path = tempfile.mkstemp(suffix=".satchel", dir=staging())
     os.close(handle)
     try:
         if isinstance(model_or_file, Model):
