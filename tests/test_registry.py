@@ -10,6 +10,7 @@ import io
 import os
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -1037,3 +1038,21 @@ def test_a_file_registered_again_needs_no_writable_store(small_disk: Path,
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     again = registry.register("churn-copy", str(tmp_path / "model.satchel"))
     assert again.digest == first.digest
+
+
+def test_a_temporary_folder_that_fills_says_how_to_choose_another(
+        small_disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model registered in a remote store is saved in the temporary folder first: one with
+    no room says so and names TMPDIR; it said to choose another folder than a temporary file
+    the user never named."""
+    monkeypatch.setattr(tempfile, "tempdir", str(small_disk))
+    store = f"memory://{tmp_path.name}/artifacts"
+    registry = Registry(str(tmp_path / "registry"), artifacts=store,
+                        cache=str(tmp_path / "cache"))
+    with pytest.raises(satchel.StoreError) as caught:
+        registry.register("churn", _big_model(300_000))
+    assert str(caught.value) == (
+        f"cannot register the model: it is saved in the temporary folder {small_disk} before it"
+        f" is uploaded to the artifact store {store}, and that folder has no room (No space"
+        " left on device); free space there, or set TMPDIR to a folder with room")
+    assert list(small_disk.iterdir()) == []

@@ -118,16 +118,24 @@ class ArtifactStore:
 
     @contextlib.contextmanager
     def filling(self) -> Iterator[None]:
-        """Raise the error of a local store's disk (or quota) with no room left as a
-        StoreError that names the store; other errors pass through."""
+        """Raise the error of a disk (or quota) with no room left for a registration as a
+        StoreError that names the folder: a local store's, or the temporary folder where a
+        model is saved before it is uploaded to a remote store. Other errors pass through."""
         try:
             yield
         except OSError as exc:
-            if not self.local or exc.errno not in NO_ROOM:
+            if exc.errno not in NO_ROOM:
                 raise
+            reason = os.strerror(exc.errno)
+            if not self.local:
+                raise StoreError(
+                    f"cannot register the model: it is saved in the temporary folder"
+                    f" {tempfile.gettempdir()} before it is uploaded to the artifact store"
+                    f" {self.url}, and that folder has no room ({reason}); free space there, or"
+                    " set TMPDIR to a folder with room") from None
             raise StoreError(f"cannot store an artifact in the artifact store {self.url}:"
-                             f" {os.strerror(exc.errno)}; nothing was registered: free space"
-                             " on its filesystem or use another artifact store") from None
+                             f" {reason}; nothing was registered: free space on its filesystem"
+                             " or use another artifact store") from None
 
     def hold(self, path: str) -> int | None:
         """Keep ``gc`` from removing the file a registration saved in :meth:`staging` until the
