@@ -97,11 +97,12 @@ def test_artifact_docs_show_the_real_schema_error(tmp_path: Path) -> None:
 
 def test_readme_names_every_exit_code() -> None:
     """The README's paragraph on exit codes names each code the command can exit with."""
-    from satchel import cli
+    from satchel import cli_errors
 
     text = (ROOT / "README.md").read_text()
     paragraph = text.split("A command exits `0`", 1)[1].split("\n\n", 1)[0]
-    codes = {*cli.EXIT_CODES.values(), 1, cli._INTERRUPTED, cli._BROKEN_PIPE}
+    codes = {*cli_errors.EXIT_CODES.values(), 1, cli_errors._INTERRUPTED,
+             cli_errors._BROKEN_PIPE}
     assert sorted(c for c in codes if f"`{c}`" not in paragraph) == []
 
 

@@ -10,138 +10,26 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import math
 import os
-import re
-import signal
 import sys
-import threading
 import warnings
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, TextIO
+from typing import Any
 
 import satchel
-from satchel import checks, environment
+from satchel import checks, cli_registry, environment
+from satchel.cli_args import host, integer, number, target, trusted_name
+from satchel.cli_errors import first_line, noting_ctrl_c, run, show_warning
 from satchel.diff import diff
-from satchel.errors import (
-    ConflictError,
-    EncodeError,
-    EnvironmentMismatchError,
-    FormatError,
-    IntegrityError,
-    InvalidNameError,
-    MissingCodeError,
-    NotFoundError,
-    PredictionMismatchError,
-    RequestError,
-    SatchelError,
-    UntrustedTypesError,
-    trust_options,
-)
+from satchel.errors import IntegrityError, RequestError
 from satchel.format.arrays import Progress
-from satchel.format.trust import split_name
-from satchel.registry.names import is_model_uri, parse_uri
-from satchel.render import Table, printable, render, tree_rows
+from satchel.registry.names import is_model_uri
+from satchel.render import Table, render, tree_rows
 
-#: Exit codes, one per family of expected error (the first match wins).
-EXIT_CODES: dict[type[BaseException], int] = {
-    UntrustedTypesError: 3,
-    IntegrityError: 4,
-    PredictionMismatchError: 5,
-    EnvironmentMismatchError: 6,
-    EncodeError: 7,
-    SatchelError: 2,
-    OSError: 2,
-}
+#: Files from this size on show a progress bar on a terminal.
 _PROGRESS_FROM = 32 << 20
-#: The exit code when the output's reader leaves early: a shell's for a death by SIGPIPE.
-_BROKEN_PIPE = 128 + 13
-#: The exit code after Ctrl-C: a shell's for a death by SIGINT.
-_INTERRUPTED = 128 + 2
-
-
-def integer(low: int, high: int | None = None, *, what: str = "an integer"
-            ) -> Callable[[str], int]:
-    """An argparse ``type``: an integer from ``low`` to ``high`` (no limit when None).
-
-    Example:
-        >>> parser.add_argument("--port", type=integer(0, 65535))  # doctest: +SKIP
-    """
-    expected = f"{what} from {low} to {high}" if high is not None else f"{what} >= {low}"
-
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = low - 1  # not an integer: refused below with the same message
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"expected {expected}, found {text[:40]!r}")
-        return value
-
-    return convert
-
-
-def number(low: float, high: float = math.inf, *, above: bool = False,
-           unit: str = "") -> Callable[[str], float]:
-    """An argparse ``type``: a finite number from ``low`` (or above it, with ``above``) to
-    ``high``; NaN and infinities are refused."""
-    expected = f"a finite number {'>' if above else '>='} {_plain_number(low)}" + (
-        f" and <= {_plain_number(high)}" if math.isfinite(high) else "") + (
-        f" {unit}" if unit else "")
-
-    def convert(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan  # not a number: refused below with the same message
-        inside = low < value <= high if above else low <= value <= high
-        if not (math.isfinite(value) and inside):
-            raise argparse.ArgumentTypeError(f"expected {expected}, found {text[:40]!r}")
-        return value
-
-    return convert
-
-
-def _plain_number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-def model_uri(text: str) -> str:
-    """An argparse ``type``: a well-formed ``models:/`` URI (the model need not exist)."""
-    try:
-        parse_uri(text)
-    except InvalidNameError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def target(text: str) -> str:
-    """An argparse ``type``: a file path, or a ``models:/`` URI checked by :func:`model_uri`."""
-    return model_uri(text) if is_model_uri(text) else text
-
-
-def trusted_name(text: str) -> str:
-    """An argparse ``type``: a name ``--trust`` takes, checked before anything is loaded."""
-    try:
-        split_name(text)
-    except FormatError:
-        raise argparse.ArgumentTypeError(
-            f"invalid name {text[:80]!r}: expected a dotted name of Python identifiers, such as"
-            " mypkg.features.MyScaler; satchel untrusted FILE lists those a file needs"
-        ) from None
-    return text
-
-
-def host(text: str) -> str:
-    """An argparse ``type``: an address to bind, never empty: the system binds an empty one
-    to every interface, so an unset variable (``--host "$HOST"``) would open the server to
-    the network. 0.0.0.0 says so on purpose."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(f"expected an address such as 127.0.0.1 (or 0.0.0.0"
-                                         f" for every interface), found {text!r}")
-    return text
 
 
 def _print_json(data: Any) -> None:
@@ -310,7 +198,7 @@ def _predict(args: argparse.Namespace) -> int:
                          trust_code=args.trust_code, progress=progress)
     except _unreadable_input() as exc:
         found = ("it holds no header row naming its columns" if _is_empty_data(exc)
-                 else _first_line(exc))
+                 else first_line(exc))
         raise RequestError(f"cannot read {args.input!r}: {found}; expected a UTF-8 CSV file"
                            " (gzip-compressed for .csv.gz) or a Parquet file") from None
     print(f"scored {rows} rows of {args.input} with {args.target} -> {args.output}",
@@ -348,10 +236,6 @@ def _is_empty_data(exc: BaseException) -> bool:
 
         return isinstance(exc, pd.errors.EmptyDataError)
     return False
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
 
 
 def _untrusted(args: argparse.Namespace) -> int:
@@ -455,8 +339,6 @@ def build_parser() -> argparse.ArgumentParser:
     _trust_options(predict)
     predict.add_argument("--chunk-rows", type=integer(1, 10**9), default=100_000,
                          help="rows per chunk, up to 1000000000 (100000)")
-    from satchel import cli_registry  # noqa: PLC0415 - it imports this module's argument types
-
     cli_registry.add_commands(commands)
     return parser
 
@@ -464,156 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     args = build_parser().parse_args(argv)
-    with warnings.catch_warnings(), _noting_ctrl_c():  # both put Python's own back at the end
-        warnings.showwarning = _show_warning
-        return _run(args)
-
-
-#: Set when Ctrl-C was pressed during the command.
-_CTRL_C = threading.Event()
-
-
-@contextmanager
-def _noting_ctrl_c() -> Iterator[None]:
-    """Note Ctrl-C before raising KeyboardInterrupt as Python does: pandas' CSV reader turns
-    the interrupt of a read into a ParserError of its own ('Calling read(nbytes) on source
-    failed'), which would otherwise be reported as an unreadable file."""
-    _CTRL_C.clear()
-    if threading.current_thread() is not threading.main_thread():  # only it gets signals
-        yield
-        return
-
-    def note(signum: int, frame: Any) -> None:
-        _CTRL_C.set()
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, note)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _show_warning(  # noqa: PLR0917 - the signature warnings.showwarning is called with
-        message: Warning | str, category: type[Warning], filename: str, lineno: int,
-        file: TextIO | None = None, line: str | None = None) -> None:
-    """Print a warning as one line, ``satchel: warning: ...``: Python's printer adds the file
-    and line that warned and the source of that line, which mean nothing to a user."""
-    kind = "" if category.__module__.startswith("satchel") else f"{category.__name__}: "
-    print(f"satchel: warning: {_escaped(f'{kind}{message}')}", file=file or sys.stderr)
-
-
-def _run(args: argparse.Namespace) -> int:
-    """Run the command ``args`` names; expected errors print one line and give their code."""
-    try:
-        return int(args.handler(args))
-    except BrokenPipeError:  # what reads the output stopped early (satchel inspect F | head)
-        _discard_stdout()
-        return _BROKEN_PIPE
-    except KeyboardInterrupt:  # Ctrl-C: files are written to temporaries, so none is half
-        return _interrupted()
-    except tuple(EXIT_CODES) as exc:
-        if _CTRL_C.is_set():  # a library made the interrupt an error of its own
-            return _interrupted()
-        if isinstance(exc.__cause__, Exception) and _is_database_error(exc.__cause__):
-            return _database_error(exc.__cause__, args)  # the options to check are named
-        code = next(c for kind, c in EXIT_CODES.items() if isinstance(exc, kind))
-        print(f"satchel: error: {_escaped(str(_in_options(exc, args)) + _where(exc, args))}",
-              file=sys.stderr)
-        return code
-    except Exception as exc:
-        if _CTRL_C.is_set():
-            return _interrupted()
-        if not _is_database_error(exc):
-            raise
-        return _database_error(exc, args)
-
-
-def _database_error(exc: Exception, args: argparse.Namespace) -> int:
-    """Print what SQLAlchemy raised as one line naming the registry and the options to check."""
-    print(f"satchel: error: cannot use the registry at {_registry_location(args)!r}:"
-          f" {_escaped(_first_line(getattr(exc, 'orig', None) or exc))}; check --registry"
-          " (or SATCHEL_REGISTRY) and that the database is reachable",
-          file=sys.stderr)
-    return 2
-
-
-def _where(exc: BaseException, args: argparse.Namespace) -> str:
-    """For a model, version or alias the registry does not have, which registry was asked
-    and how to name another: a command run in the wrong folder asks an empty one."""
-    if not isinstance(exc, NotFoundError):
-        return ""
-    option = "--registry or " if "registry" in vars(args) else ""
-    return (f" (in the registry at {_registry_location(args)!r}; {option}SATCHEL_REGISTRY"
-            " names another)")
-
-
-def _interrupted() -> int:
-    print("satchel: interrupted", file=sys.stderr)
-    return _INTERRUPTED
-
-
-def _escaped(message: str) -> str:
-    """``message`` with what is not printable in each line written as its escape: messages
-    quote what files hold (a saved version, a metadata key), which a terminal would act on.
-    A schema error keeps its line per problem."""
-    return "\n".join(printable(line) for line in message.split("\n"))
-
-
-#: Fixes the library words as a Python argument, and the option a command takes instead:
-#: (error, the argument as the message words it, the option, the option's destination).
-_OPTIONS: list[tuple[type[BaseException], str, str, str]] = [
-    (ConflictError, "force=True", "--force", "force"),
-    (MissingCodeError, "load with trust_code=True", "pass --trust-code", "trust_code"),
-    (InvalidNameError, "artifacts='s3://bucket/prefix'", "--artifacts s3://bucket/prefix",
-     "artifacts"),
-]
-
-
-#: The fix for a registry database without an artifact store, for a command without
-#: --artifacts (which _OPTIONS gives to the registry's commands).
-_NO_ARTIFACTS = "pass artifacts='s3://bucket/prefix' (any fsspec URL) or set SATCHEL_ARTIFACTS"
-
-
-def _in_options(exc: BaseException, args: argparse.Namespace) -> BaseException | str:
-    """``exc``, with a fix the library words as a Python argument worded as the command's
-    option: ``--trust NAME`` for ``trusted=[...]``, and those of ``_OPTIONS``."""
-    if isinstance(exc, UntrustedTypesError) and "trust" in vars(args):
-        return UntrustedTypesError(exc.names, exc.detail, fix=f"pass {trust_options(exc.names)}")
-    for kind, argument, option, destination in _OPTIONS:
-        if isinstance(exc, kind) and destination in vars(args) and argument in str(exc):
-            return str(exc).replace(argument, option)
-    if isinstance(exc, InvalidNameError) and _NO_ARTIFACTS in str(exc):  # predict, serve
-        return str(exc).replace(_NO_ARTIFACTS, "set SATCHEL_ARTIFACTS=s3://bucket/prefix (any"
-                                " fsspec URL)")
-    return exc
-
-
-def _discard_stdout() -> None:
-    """Send what is left of standard output to the null device, so that Python's last flush
-    at exit does not fail on the closed pipe with its own traceback."""
-    with suppress(OSError, ValueError):
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, sys.stdout.fileno())
-        os.close(null)
-
-
-def _is_database_error(exc: Exception) -> bool:
-    """Whether SQLAlchemy raised ``exc``: the registry's database is unusable or unreachable."""
-    try:
-        from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415 - the [registry] extra
-    except ImportError:
-        return False
-    return isinstance(exc, SQLAlchemyError)
-
-
-def _registry_location(args: argparse.Namespace) -> str:
-    """The registry a command used, with any password in a database URL hidden."""
-    from satchel.registry.core import DEFAULT_PATH  # noqa: PLC0415 - imports SQLAlchemy
-
-    location = (getattr(args, "registry", None) or os.environ.get("SATCHEL_REGISTRY")
-                or DEFAULT_PATH)
-    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", location)
+    with warnings.catch_warnings(), noting_ctrl_c():  # both put Python's own back at the end
+        warnings.showwarning = show_warning
+        return run(args)
 
 
 if __name__ == "__main__":

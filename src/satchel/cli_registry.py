@@ -9,7 +9,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from satchel.cli import integer, model_uri, number, target
+from satchel.cli_args import integer, model_uri, number, target
 from satchel.errors import RequestError
 from satchel.registry.names import MAX_VERSION, is_model_uri
 from satchel.render import Table, render
