@@ -13,8 +13,8 @@ are deeply equal when:
   with pickle; then their values are equal (NaN-aware; field by field for
   record arrays, whose padding bytes carry no value; element by element for
   object arrays);
-* lists and tuples hold equal items; dicts hold equal keys in the same order
-  with equal values; sets are equal;
+* lists and tuples hold equal items; dicts hold equal keys of the same types in
+  the same order with equal values; sets are equal;
 * scipy.sparse matrices have the same class, shape, dtype and equal parts;
 * pandas objects are equal with exact values, dtypes, index and column types;
 * random generators have the same bit-generator state;
@@ -158,6 +158,9 @@ class _Walk:
             detail = (f"missing {_short(missing)}, unexpected {_short(extra)}"
                       if missing or extra else "the same keys in another order")
             raise _fail(path, f"{'attributes' if attr else 'keys'} differ: {detail}")
+        for i, (key_a, key_b) in enumerate(zip(keys_a, keys_b, strict=True)):
+            if type(key_a) is not str or type(key_b) is not str:  # 1 == 1.0, "a" == np.str_("a")
+                self.compare(key_a, key_b, f"{path}<key {i}>")
         for key in keys_a:
             where = f"{path}.{key}" if attr and isinstance(key, str) else f"{path}[{key!r}]"
             self.compare(a[key], b[key], where)

@@ -145,13 +145,18 @@ _DIFFERENCES = [
                  "obj['a'][1][1]:", id="nan-vs-number"),
     pytest.param(np.log1p, np.expm1, "obj: <ufunc 'log1p'> is not the same object",
                  id="function-identity"),
+    pytest.param({np.int64(1): "a"}, {1: "a"}, "obj<key 0>: type numpy.int64 != builtins.int",
+                 id="key-type"),
+    pytest.param({"a": 1}, {np.str_("a"): 1}, "obj<key 0>: type builtins.str != numpy.str_",
+                 id="key-str-subclass"),
 ]
 
 
 @pytest.mark.parametrize(("expected", "actual", "message"), _DIFFERENCES)
 def test_equality_helper_names_the_first_difference(expected: Any, actual: Any,
                                                     message: str) -> None:
-    """assert_deep_equal fails on types, dtypes, byte and memory order, key order, values."""
+    """assert_deep_equal fails on types (of dict keys too), dtypes, byte and memory order, key
+    order, values."""
     with pytest.raises(AssertionError) as caught:
         assert_deep_equal(expected, actual)
     assert str(caught.value).startswith(message)
