@@ -14,7 +14,7 @@ are deeply equal when:
   record arrays, whose padding bytes carry no value; element by element for
   object arrays);
 * lists and tuples hold equal items; dicts hold equal keys of the same types in
-  the same order with equal values; sets are equal;
+  the same order with equal values; sets hold equal items of the same types;
 * scipy.sparse matrices have the same class, shape, dtype and equal parts;
 * pandas objects are equal with exact values, dtypes, index and column types;
 * random generators have the same bit-generator state;
@@ -170,6 +170,9 @@ class _Walk:
     def _set(self, a: set[Any] | frozenset[Any], b: Any, path: str) -> None:
         if a != b:
             raise _fail(path, f"{_short(a)} != {_short(b)}")
+        counterpart = {item: item for item in b}  # 1 == 1.0, "a" == np.str_("a")
+        for item in a:
+            self.compare(item, counterpart[item], f"{path}<item {_short(item)}>")
 
     def _partial(self, a: functools.partial[Any], b: Any, path: str) -> None:
         self.compare(a.func, b.func, f"{path}.func")

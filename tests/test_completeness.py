@@ -149,14 +149,18 @@ _DIFFERENCES = [
                  id="key-type"),
     pytest.param({"a": 1}, {np.str_("a"): 1}, "obj<key 0>: type builtins.str != numpy.str_",
                  id="key-str-subclass"),
+    pytest.param({1, 2}, {1.0, 2}, "obj<item 1>: type builtins.int != builtins.float",
+                 id="set-item-type"),
+    pytest.param(frozenset({"a"}), frozenset({np.str_("a")}),
+                 "obj<item 'a'>: type builtins.str != numpy.str_", id="frozenset-item-type"),
 ]
 
 
 @pytest.mark.parametrize(("expected", "actual", "message"), _DIFFERENCES)
 def test_equality_helper_names_the_first_difference(expected: Any, actual: Any,
                                                     message: str) -> None:
-    """assert_deep_equal fails on types (of dict keys too), dtypes, byte and memory order, key
-    order, values."""
+    """assert_deep_equal fails on types (of dict keys and set items too), dtypes, byte and memory
+    order, key order, values."""
     with pytest.raises(AssertionError) as caught:
         assert_deep_equal(expected, actual)
     assert str(caught.value).startswith(message)
