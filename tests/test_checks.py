@@ -377,15 +377,17 @@ def test_satchel_verify_counts_the_checked_rows(tmp_path: Path, saved: bytes) ->
 def test_object_outputs_with_missing_values_verify() -> None:
     """A transformer passing text and missing numbers through gives object outputs holding
     NaN and None: an unchanged model verifies (NaN is not equal to itself), a changed
-    value is still found."""
+    value is still found, and so is a missing value that became a value or the reverse."""
     frame = pd.DataFrame({"s": ["a", "b", None, "c"] * 5, "f": [np.nan, 1.0, 2.0, None] * 5})
     columns = ColumnTransformer([("keep", "passthrough", ["s", "f"])]).fit(frame)
     data = satchel.dumps(columns, sample=frame)
     satchel.loads(data, verify=True)
     outputs = columns.transform(frame)
-    changed = outputs.copy()
-    changed[3, 0] = "d"
-    assert checks._differences(outputs, changed) == (1, None)
+    for row, column, value in [(3, 0, "d"), (2, 0, "x"), (0, 1, 0.0), (1, 1, np.nan),
+                               (5, 0, None)]:
+        changed = outputs.copy()
+        changed[row, column] = value
+        assert checks._differences(outputs, changed) == (1, None), (row, column, value)
     assert checks._differences(outputs, outputs.copy()) is None
 
 
