@@ -86,6 +86,20 @@ def test_a_re_exported_foreign_class_is_not_trusted() -> None:
         satchel.loads(forged)
 
 
+def test_a_re_exported_foreign_function_is_not_trusted() -> None:
+    """A name under a trusted scikit-learn function module that resolves to a function defined
+    elsewhere (joblib's effective_n_jobs, which sklearn.metrics.pairwise imports) is refused."""
+    from tests.hostile_tools import rewrite_tree
+
+    name = "sklearn.metrics.pairwise:effective_n_jobs"
+    forged = rewrite_tree(satchel.dumps(1), {"$": "func", "name": name})
+    with pytest.raises(satchel.UntrustedTypesError) as caught:
+        satchel.loads(forged)
+    assert caught.value.names == ["sklearn.metrics.pairwise.effective_n_jobs"]
+    assert ("sklearn.metrics.pairwise.effective_n_jobs is not a function that satchel trusts"
+            " by default (found function)") in str(caught.value)
+
+
 def test_pandas_dtype_classes_are_trusted_as_values() -> None:
     """pandas' dtype classes load as values with no trusted= argument: a column selector of
     [pd.CategoricalDtype, pd.StringDtype] saves, loads and selects as it was fitted."""
