@@ -100,6 +100,22 @@ def test_a_re_exported_foreign_function_is_not_trusted() -> None:
             " by default (found function)") in str(caught.value)
 
 
+@pytest.mark.parametrize("name", ["sklearn.tree._splitter:BestSplitter",
+                                  "sklearn.utils._seq_dataset:ArrayDataset64"])
+def test_unreviewed_compiled_classes_are_not_trusted(name: str) -> None:
+    """A compiled scikit-learn class whose state satchel does not validate (a splitter, a
+    dataset of raw pointers) is refused by default, though its module is scikit-learn's."""
+    from tests.hostile_tools import rewrite_tree
+
+    forged = rewrite_tree(satchel.dumps(1), {"$": "obj", "cls": name})
+    with pytest.raises(satchel.UntrustedTypesError) as caught:
+        satchel.loads(forged)
+    dotted = name.replace(":", ".")
+    assert caught.value.names == [dotted]
+    assert f"{dotted} is not a class that satchel trusts by default (found type)" in str(
+        caught.value)
+
+
 def test_pandas_dtype_classes_are_trusted_as_values() -> None:
     """pandas' dtype classes load as values with no trusted= argument: a column selector of
     [pd.CategoricalDtype, pd.StringDtype] saves, loads and selects as it was fitted."""
