@@ -116,6 +116,23 @@ def test_unreviewed_compiled_classes_are_not_trusted(name: str) -> None:
         caught.value)
 
 
+@pytest.mark.parametrize("node", [
+    {"$": "obj", "cls": "tests.custom:double"},
+    {"$": "type", "name": "tests.custom:double"},
+    {"$": "new", "cls": "tests.custom:double", "args": [1]},
+])
+def test_a_trusted_function_named_as_a_class_is_refused(node: dict[str, Any]) -> None:
+    """A function trusted by name where the file puts a class (to build, or to call with the
+    file's arguments) is a FormatError: trusting a function never lets a file call it."""
+    from tests.hostile_tools import rewrite_tree
+
+    forged = rewrite_tree(satchel.dumps(1), node)
+    with pytest.raises(satchel.FormatError) as caught:
+        satchel.loads(forged, trusted=["tests.custom.double"])
+    assert str(caught.value) == (
+        "tests.custom.double was named as a class but is <class 'function'>")
+
+
 def test_pandas_dtype_classes_are_trusted_as_values() -> None:
     """pandas' dtype classes load as values with no trusted= argument: a column selector of
     [pd.CategoricalDtype, pd.StringDtype] saves, loads and selects as it was fitted."""
