@@ -348,7 +348,8 @@ def _load_embedded_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                            files: dict[str, str], step: str, function: str) -> None:
     """Save a pipeline of ``Shift`` from module ``step`` and ``shift`` from module ``function``
     of a package of ``files`` (PACKAGE in them is its name), with their source embedded; load
-    it with trust_code=True once the package is gone, and check its predictions."""
+    it with trust_code=True once the package is gone, and check its predictions and that the
+    finder of the embedded sources is gone from sys.meta_path once they ran."""
     package = f"shop_{tmp_path.name.replace('-', '_')}"
     site = tmp_path / "site"
     (site / package).mkdir(parents=True)
@@ -366,8 +367,10 @@ def _load_embedded_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     try:
         for name in ours:
             sys.modules.pop(name, None)
+        finders = list(sys.meta_path)
         loaded = satchel.load(tmp_path / "m.satchel", trust_code=True, verify=True)
         assert loaded.predict(rows[:2]) == pytest.approx(model.predict(rows[:2]))
+        assert sys.meta_path == finders
     finally:
         for name in [name for name in sys.modules if name.partition(".")[0] == package]:
             sys.modules.pop(name)
