@@ -414,6 +414,26 @@ def test_an_embedded_module_runs_with_the_own_modules_it_imports(
     }, ".steps", ".functions")
 
 
+def test_a_recorded_module_the_model_does_not_use_is_never_looked_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A code record of a helper module (no names) in a file loaded without trust_code, which
+    runs no helper, is not looked up: finding it would import its package, whose __init__.py
+    would run."""
+    from tests.hostile_tools import header_metadata, rewrite_metadata
+
+    package = f"satchel_helper_{tmp_path.name.replace('-', '_')}"
+    marker = tmp_path / "imported.txt"
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = satchel.dumps([1, 2])
+    metadata = header_metadata(data)
+    metadata["code"] = [{"module": f"{package}.helpers", "names": []}]
+    assert satchel.loads(rewrite_metadata(data, metadata)) == [1, 2]
+    assert not marker.exists()
+    assert package not in sys.modules
+
+
 def test_without_embed_source_no_source_is_stored(tmp_path: Path,
                                                   step_module: tuple[str, Path]) -> None:
     """By default only the hash of the source is stored, never the source itself."""
