@@ -248,20 +248,20 @@ def test_a_model_saved_again_under_other_versions_records_them(tmp_path: Any) ->
 
 
 def test_a_loaded_model_fitted_again_checks_the_columns_it_was_fitted_on() -> None:
-    """fit() on a loaded model gives it the schema of the data it was fitted on, and gives
-    the Model back: it kept the schema it was loaded with and refused its own training
-    columns ('expected no such column'), and fit() gave the bare estimator, whose predict
-    checks nothing."""
+    """fit() on a loaded model gives it the schemas of the data it was fitted on (its new
+    classes too), and gives the Model back: it kept the schema it was loaded with and refused
+    its own training columns ('expected no such column'), and fit() gave the bare estimator,
+    whose predict checks nothing."""
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=40), "z": rng.normal(size=40)})
     loaded = satchel.loads(satchel.dumps(LogisticRegression().fit(frame, frame["x"] > 0),
                                          sample=frame))
     wider = frame.assign(w=rng.integers(0, 3, 40))
-    assert loaded.fit(wider, wider["w"] > 0) is loaded
+    assert loaded.fit(wider, wider["w"]) is loaded
     assert [(c.name, c.dtype) for c in loaded.input_schema.columns] == [
         ("x", "float64"), ("z", "float64"), ("w", "int64")]
     assert loaded.output_schema is not None
-    assert (loaded.output_schema.dtype, loaded.output_schema.classes) == ("bool", [False, True])
+    assert (loaded.output_schema.dtype, loaded.output_schema.classes) == ("int64", [0, 1, 2])
     np.testing.assert_array_equal(loaded.predict(wider[["w", "x", "z"]]),
                                   loaded.unwrap().predict(wider))
     with pytest.raises(satchel.SchemaError, match="column 'w': expected a column of integer"):
