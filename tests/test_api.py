@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import contextlib
 import datetime
 import functools
 import gzip
@@ -21,6 +22,7 @@ import sys
 import textwrap
 import time
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -1527,18 +1529,29 @@ def test_a_save_to_no_file_says_what_the_path_is(tmp_path: Path, where: str,
     assert list(tmp_path.iterdir()) == []
 
 
-def _refusing_folder(tmp_path: Path, kind: str) -> Path:
-    """A folder in which no file can be created: a read-only one, or /proc."""
+@contextlib.contextmanager
+def _refusing_folder(tmp_path: Path, kind: str) -> Iterator[Path]:
+    """A folder in which no file can be created: a read-only one (immutable, chattr +i, for
+    a user such as root, who may write to a read-only folder), or /proc."""
     if kind == "proc":
         if not os.path.isdir("/proc/self"):
             pytest.skip("no /proc here")
-        return Path("/proc")
+        yield Path("/proc")
+        return
     folder = tmp_path / "read-only"
     folder.mkdir()
     folder.chmod(0o555)
-    if os.access(folder, os.W_OK):
-        pytest.skip("this user may write to a read-only folder")
-    return folder
+    if not os.access(folder, os.W_OK):
+        yield folder
+        return
+    if shutil.which("chattr") is None or subprocess.run(
+            ["chattr", "+i", str(folder)], capture_output=True, check=False).returncode != 0:
+        pytest.skip("this user may write to a read-only folder, and chattr +i is not available"
+                    " here (it needs root and a file system that keeps the flag)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
 
 
 @pytest.mark.parametrize("kind", ["read-only", "proc"])
@@ -1546,8 +1559,8 @@ def test_a_save_to_a_folder_that_refuses_files_names_it(tmp_path: Path, kind: st
     """A folder in which no file can be created is named with the path given and why, not
     the hidden temporary file (a read-only folder's error named it) nor as missing (/proc's
     was said not to exist)."""
-    folder = _refusing_folder(tmp_path, kind)
-    with pytest.raises(OSError, match="no file can be created") as caught:
+    with _refusing_folder(tmp_path, kind) as folder, pytest.raises(
+            OSError, match="no file can be created") as caught:
         satchel.save({"a": 1}, folder / "model.satchel")
     assert str(caught.value) == (
         f"[Errno {caught.value.errno}] cannot save to {folder}/model.satchel: no file can be"
