@@ -90,6 +90,8 @@ class Metadata:
                 code=[_record(r, i) for i, r in enumerate(data.get("code", []))],
                 user=data.get("user", {}),
             )
+        except FormatError:
+            raise  # names the field where it is (metadata.check, metadata.code[2])
         except (TypeError, KeyError, ValueError) as exc:
             raise FormatError(f"metadata.schema: malformed ({exc})") from None
 

@@ -1,0 +1,27 @@
+"""The header's metadata, decoded strictly: each malformed field is named where it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import satchel
+from satchel.metadata import Metadata
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("check", {"rows": "ten", "tree": {}},
+     "metadata.check: expected rows (an integer) and tree (a node)"),
+    ("code", [{"module": "m", "names": "Step"}],
+     "metadata.code[0]: module must be a string and names a list"),
+    ("code", [{"module": "m", "source": 1}], "metadata.code[0].source: expected a string"),
+    ("schema", {"input": []}, "metadata.schema.input: expected an object"),
+])
+def test_a_malformed_field_is_named_where_it_is(field: str, value: Any, message: str) -> None:
+    """A malformed check sample or code record is reported at metadata.check or
+    metadata.code[i], as a schema's fields are at metadata.schema: each was reported as
+    'metadata.schema: malformed (metadata.check: ...)', in a schema the file may not have."""
+    with pytest.raises(satchel.FormatError) as caught:
+        Metadata.from_json({field: value})
+    assert str(caught.value) == message
