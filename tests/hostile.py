@@ -1352,7 +1352,7 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
      "node_count says 99 nodes.", "node_count 99 does not match"),
     ("tree_node_count_an_array", "tree",
      lambda f: attrs(_tree_node(f)).update(node_count=_inline("<i8", [2], bytes(16))),
-     "node_count is an array.", "Tree"),
+     "node_count is an array.", "node_count must be a whole number, found ndarray"),
     ("tree_values_wrong_shape", "tree",
      lambda f: edit_array(f, attrs(_tree_node(f))["values"], lambda v: np.zeros(
          (v.shape[0], 1, 5))), "values of 5 classes for a 2-class tree.", "Tree"),

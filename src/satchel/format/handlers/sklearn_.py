@@ -142,8 +142,11 @@ def _tree_state(state: Any, args: tuple[Any, ...]) -> None:
     nodes = state["nodes"]
     if not isinstance(nodes, np.ndarray) or nodes.dtype.names is None or nodes.ndim != 1:
         raise fail("Tree", "nodes must be a 1-d record array")
-    if state["node_count"] != nodes.shape[0] or nodes.shape[0] == 0:
-        raise fail("Tree", f"node_count {state['node_count']!r} does not match"
+    count = state["node_count"]
+    if not isinstance(count, int | np.integer) or isinstance(count, bool):
+        raise fail("Tree", f"node_count must be a whole number, found {type(count).__name__}")
+    if count != nodes.shape[0] or nodes.shape[0] == 0:
+        raise fail("Tree", f"node_count {count!r} does not match"
                             f" {nodes.shape[0]} nodes")
     if not isinstance(state["values"], np.ndarray) or state["values"].ndim != 3 \
             or state["values"].shape[0] != nodes.shape[0]:
