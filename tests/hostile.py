@@ -777,10 +777,10 @@ add("table_dtype_bad_datetime_unit", _entry(0, dtype="<M8[xx]"),
     "A datetime dtype with a unit numpy does not know.", FormatError, "header.arrays[0].dtype")
 add("table_dtype_zero_itemsize", _one_array(b"", "|V0", [5]),
     "Five elements of a zero-byte void dtype (0 bytes stored, as declared).", FormatError,
-    "dtype")
+    "header.arrays[0].dtype: dtype |V0 has no size")
 add("table_shape_huge_with_a_zero", _one_array(b"", "<f8", [0, (1 << 64) - 1]),
     "A shape with a zero and a 2**64-1 dimension: no bytes, but no array either.",
-    FormatError, "shape")
+    FormatError, "array 0 cannot take shape (0, 18446744073709551615)")
 add("table_too_many_dimensions", _one_array(b"\0", "|u1", [1] * 33),
     "An array of 33 dimensions.", FormatError, "at most 32")
 add("table_negative_dimension", _one_array(b"", "<f8", [-1]),
@@ -864,7 +864,7 @@ _NODES: list[tuple[str, Any, str, tuple[str, ...]]] = [
     ("npscalar_zero_itemsize", {"$": "npscalar", "dtype": "|V0", "hex": "00"},
      "A numpy scalar of a zero-byte dtype that holds a byte.", ("npscalar",)),
     ("npscalar_dtype_not_understood", {"$": "npscalar", "dtype": "<f3", "hex": "000000"},
-     "A numpy scalar of dtype '<f3'.", ("dtype",)),
+     "A numpy scalar of dtype '<f3'.", ("npscalar.dtype: '<f3' is not a dtype numpy knows",)),
     ("inline_zero_itemsize", _inline("|S0", [5], b""),
      "An inline array of five zero-byte strings.", ("has no size",)),
     ("inline_shape_huge_with_a_zero", _inline("<f8", [0, (1 << 64) - 1], b""),
@@ -1239,7 +1239,9 @@ add("forged_module_in_code_metadata",
     lambda: rooted(1, metadata={"code": [{"module": f"{MARKER_MODULE}.payload",
                                           "names": [f"{MARKER_MODULE}.payload.Model"]}]}),
     "A plain value whose metadata records custom code in an installed module.",
-    SatchelError, exact=False, isolate="imports", forbidden=(MARKER_MODULE,))
+    FormatError, f"metadata.code records module(s) ['{MARKER_MODULE}.payload'] that the"
+    " object does not use: the metadata was altered", isolate="imports",
+    forbidden=(MARKER_MODULE,))
 for _label, _node in [("globals", {"$": "func",
                                    "name": "sklearn.base:BaseEstimator.__init__.__globals__"}),
                       ("class", {"$": "obj", "cls": "sklearn.base:BaseEstimator.__class__"}),
@@ -1355,14 +1357,16 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
      "node_count is an array.", "node_count must be a whole number, found ndarray"),
     ("tree_values_wrong_shape", "tree",
      lambda f: edit_array(f, attrs(_tree_node(f))["values"], lambda v: np.zeros(
-         (v.shape[0], 1, 5))), "values of 5 classes for a 2-class tree.", "Tree"),
+         (v.shape[0], 1, 5))), "values of 5 classes for a 2-class tree.",
+     "Wrong shape for value array from the pickle: expected (13, 1, 2), got (13, 1, 5)"),
     ("tree_n_features_disagree", "tree",
      lambda f: _tree_node(f)["args"].__setitem__(0, 10),
      "A Tree of 10 features in an estimator of 4.", "tree_ has 10 features, the estimator 4"),
     ("tree_estimator_holds_a_number", "tree", lambda f: attrs(f.tree).update(tree_=5),
      "A decision tree whose tree_ is the number 5.", "DecisionTreeClassifier"),
     ("tree_without_state", "tree", lambda f: _tree_node(f).pop("state"),
-     "A Tree built from its arguments, its state (nodes, values) left out.", "Tree"),
+     "A Tree built from its arguments, its state (nodes, values) left out.",
+     "invalid Tree: the state needs nodes, values and node_count"),
     ("tree_feature_beyond_input", "tree", lambda f: _feature_beyond_input(f.tree, f),
      "n_features_in_ dropped, the Tree widened to 2**31 features, a split on the last one.",
      "feature"),
@@ -1603,7 +1607,8 @@ for _label, _metadata, _match, _options in [
         "dtype": {"x": 1}}, "output": None}}, "metadata.schema.input.dtype: expected the", ()),
     ("array_dtype_not_numpy", {"schema": {"input": {"kind": "array", "n_features": 1,
         "dtype": "no such type"}, "output": None}}, "numpy does not read as a dtype", ()),
-    ("check_sample_not_an_object", {"check": {"rows": 1, "tree": 5}}, "check",
+    ("check_sample_not_an_object", {"check": {"rows": 1, "tree": 5}},
+     "metadata.check: expected rows (an integer) and tree (a node)",
      (("verify", True),)),
     ("check_sample_without_input", {"check": {"rows": 1, "tree": {"$": "dict", "v": {
         "outputs": {"$": "dict", "v": {}}}}}}, "the sample's input", (("verify", True),)),
