@@ -301,7 +301,8 @@ def test_a_bad_order_is_reported_before_a_missing_model(registry: Registry) -> N
 
 
 def test_tags_descriptions_archive_and_delete(registry: Registry) -> None:
-    """Tags and descriptions update; archived versions leave latest; deletion is guarded."""
+    """Tags and descriptions update; archived versions leave latest; deletion is guarded; a
+    deleted version cannot be archived, and the error names the versions there are."""
     for c in (1.0, 0.5):
         registry.register("churn", model(c))
     assert registry.update("churn", 1, tags={"stage": "qa"}, description="x").tags == {
@@ -313,6 +314,9 @@ def test_tags_descriptions_archive_and_delete(registry: Registry) -> None:
         registry.delete("churn", 1)
     registry.delete("churn", 1, force=True)
     assert [v.version for v in registry.versions("churn")] == [2]
+    with pytest.raises(satchel.NotFoundError, match=r"has no version 1; it has versions \[2\]"):
+        registry.archive("churn", 1)
+    assert [(v.version, v.status) for v in registry.versions("churn")] == [(2, "archived")]
     assert registry.register("churn", model(0.2)).version == 3  # numbers are never reused
 
 
