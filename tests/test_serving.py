@@ -859,14 +859,46 @@ BAD_REQUESTS: dict[str, tuple[Callable[[pd.DataFrame], dict[str, Any]], int, str
 }
 
 
+#: What the error message of each of BAD_REQUESTS says: a status and an error code are
+#: shared by many refusals, and tell nothing of which check refused the request.
+BAD_REQUEST_MESSAGES = {
+    "malformed JSON": "the body is not valid JSON: ",
+    "JSON that is not an object": 'found a JSON array: send rows as {"inputs": [[...], ...]}',
+    "no known format key": "'instances', 'inputs'], found none",
+    "two format keys": "found ['dataframe_records', 'instances']",
+    "unknown method": "unknown method 'fit'; this model offers",
+    "oversize body": "the body has 5810 bytes; the limit is 4096 (--max-body-bytes)",
+    "oversize chunked body": "the body exceeds the limit of 4096 bytes (--max-body-bytes)",
+    "unsupported content type": "unsupported content type 'application/x-www-form-urlencoded'",
+    "plain text": "unsupported content type 'text/plain'",
+    "a gzip body": "unsupported content encoding 'gzip'",
+    "a body of two encodings": "unsupported content encoding 'br'",
+    "an index longer than the data": "per row of data (1), found 3 entries",
+    "an index entry that is a list": "per row of data (1), found 1 entries that are lists",
+    "an index entry that is an object": "per row of data (2), found 1 entries that are lists",
+    "a column name that is a list": "found 1 entries that are lists, objects or nulls",
+    "a column name that is an object": "found 1 entries that are lists, objects or nulls",
+    "columns that are a string": "a list of column names (strings or numbers), found str",
+    "no instances": "the request has no rows",
+    "no records": "the request has no rows",
+    "a split of no data": "the request has no rows",
+    "inputs of empty columns": "the request has no rows",
+    "a CSV header alone": "the request has no rows",
+    "a first CSV row longer than the header": "line 2 of the body (its first row of data) has 5",
+    "a later CSV row longer than the header": "line 3 of the body has 5 values",
+}
+
+
 @pytest.mark.parametrize("case", list(BAD_REQUESTS))
 def test_bad_requests_get_their_status_and_the_next_one_is_served(
         client: httpx.Client, model: Any, frame: pd.DataFrame, case: str) -> None:
-    """Each unreadable request gets its 4xx and a JSON error; the next valid one gets 200."""
+    """Each unreadable request gets its 4xx and a JSON error saying what is wrong with it; the
+    next valid one gets 200."""
     build, status, code = BAD_REQUESTS[case]
     response = client.post("/invocations", **build(frame))
     assert response.status_code == status, response.text
     assert response.json()["error_code"] == code
+    assert BAD_REQUEST_MESSAGES[case] in response.json()["message"]
     following = client.post("/invocations", json=records(frame[:3]))
     assert following.status_code == 200
     assert following.json()["predictions"] == model.predict(frame[:3]).tolist()
