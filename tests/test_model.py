@@ -327,7 +327,8 @@ def test_a_loaded_model_fitted_again_is_saved_with_what_describes_it(tmp_path: A
         " the columns ['x', 'z', 'w'], where its schema has ['x', 'z']. Its input schema and"
         " check sample are not saved with it; pass sample= (rows like those it was fitted on)"
         " to store new ones."]
-    again = satchel.load(tmp_path / "wider.satchel", verify=True)
+    with pytest.warns(UserWarning, match=r"load\(verify=True\) found no check sample"):
+        again = satchel.load(tmp_path / "wider.satchel", verify=True)
     assert (again.metadata["user"], "check" in again.metadata) == ({"run": 1}, False)
     np.testing.assert_array_equal(again.predict(frame.assign(w=1.0)),
                                   wider.predict(frame.assign(w=1.0)))
