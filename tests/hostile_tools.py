@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+import satchel
 from satchel.format import container, reader
+
+#: The PYTHONPATH of the processes tests start: the tests' folder, and where the satchel
+#: these tests import lives, so that a child loads files with it, not with whichever satchel
+#: the interpreter would find on its own (an installed one, of another checkout).
+CHILD_PATH = os.pathsep.join([str(Path(__file__).resolve().parent.parent),
+                              str(Path(satchel.__file__).resolve().parent.parent)])
 
 
 def rewrite_tree(data: bytes, tree: Any) -> bytes:

@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 import satchel
 from tests import fuzz, hostile
 from tests.forge import CORPUS
+from tests.hostile_tools import CHILD_PATH
 
 SECONDS = float(os.environ.get("SATCHEL_FUZZ_SECONDS", "20"))
 FIXED_SEED = 20261129
@@ -47,7 +48,7 @@ GRACE = 60.0
 def _fuzz_once(seeds: list[int], start: int, seconds: float) -> tuple[list[dict[str, Any]],
                                                                      bool, str]:
     """One fuzzing process: (its reports, whether it ended normally, how it ended)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1",
+    env = {**os.environ, "PYTHONPATH": CHILD_PATH, "OPENBLAS_NUM_THREADS": "1",
            "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "tests.fuzz", "--seeds", ",".join(map(str, seeds)),
                "--start", str(start), "--seconds", f"{seconds:.1f}", "--out", str(FOUND)]
@@ -67,7 +68,7 @@ def _reports(output: str) -> list[dict[str, Any]]:
 
 def crash_site(path: Path) -> str:
     """The innermost Python frame when checking ``path`` crashes a fresh process."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": CHILD_PATH, "OPENBLAS_NUM_THREADS": "1"}
     try:
         child = subprocess.run([sys.executable, "-X", "faulthandler", "-m", "tests.fuzz",
                                 "--replay", str(path)], capture_output=True, text=True,
@@ -125,7 +126,7 @@ def test_forge_refuses_to_read_a_record_field_past_its_itemsize() -> None:
             "forge = hostile.Forge.parse(hostile.base('tree'))\n"
             "forge.header['arrays'][0]['dtype']['offsets'][2] = 2**31 - 1\n"
             "try:\n    forge.arrays()\nexcept ValueError as exc:\n    print(exc)\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": CHILD_PATH, "OPENBLAS_NUM_THREADS": "1"}
     child = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code], cwd=ROOT,
                            env=env, capture_output=True, text=True, timeout=GRACE, check=False)
     assert (child.returncode, child.stdout) == (0, "a field of int64 at offset 2147483647"

@@ -31,6 +31,7 @@ from tests import hostile
 from tests.forge import CORPUS, MARKER
 from tests.hostile import CASES, Case, Forge
 from tests.hostile_child import LookupRecorder, Report, attempt, run_case
+from tests.hostile_tools import CHILD_PATH
 
 EXPECTED: dict[str, dict[str, str]] = json.loads((CORPUS / "expected.json").read_text())
 CHILD = textwrap.dedent("""
@@ -69,7 +70,7 @@ def outcomes() -> dict[str, dict[str, Any]]:
     paths = [str(CORPUS / f"{name}.satchel") for name in sorted(EXPECTED)]
     child = subprocess.run([sys.executable, "-c", CHILD, *paths], capture_output=True,
                            text=True, timeout=600, check=False,
-                           env={**os.environ, "PYTHONPATH": PATH})
+                           env={**os.environ, "PYTHONPATH": CHILD_PATH})
     assert child.returncode == 0, f"the loading process died: {child.stderr[-2000:]}"
     results: dict[str, dict[str, Any]] = json.loads(child.stdout)
     return results
@@ -160,9 +161,6 @@ ADDRESS_SPACE = 2 << 30
 MEMORY_BUDGET = 2 * container.MAX_HEADER_BYTES + (64 << 20)
 CHILD_TIMEOUT = 300
 ROOT = Path(__file__).resolve().parent.parent
-#: Where the satchel these tests import lives: the children load files with it, not with
-#: whichever satchel the interpreter would find on its own (an installed one).
-PATH = os.pathsep.join([str(ROOT), str(Path(satchel.__file__).resolve().parent.parent)])
 
 
 def _describe(outcome: Report) -> str:
@@ -293,7 +291,7 @@ def isolated_child(tmp_path_factory: pytest.TempPathFactory
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(
         f"open({hostile.MARKER + '-imported'!r}, 'w').close()\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([PATH, str(scratch / "path")]),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([CHILD_PATH, str(scratch / "path")]),
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "tests.hostile_child", "--predict",
                "--limit-as", str(ADDRESS_SPACE), *ISOLATED]
