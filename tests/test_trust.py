@@ -114,6 +114,20 @@ def test_unreviewed_compiled_classes_are_not_trusted(name: str) -> None:
     assert caught.value.names == [dotted]
     assert f"{dotted} is not a class that satchel trusts by default (found type)" in str(
         caught.value)
+    module = name.split(":", maxsplit=1)[0]
+    assert f"Only {module}, a module of a trusted library, was imported to look it up;" \
+           " nothing was run." in str(caught.value)
+    assert "Nothing was imported" not in str(caught.value)
+
+
+def test_a_refusal_before_any_import_says_nothing_was_imported() -> None:
+    """A name refused by the trust check, which runs before any import, is refused saying
+    that nothing was imported or run."""
+    from tests.hostile_tools import rewrite_tree
+
+    forged = rewrite_tree(satchel.dumps(1), {"$": "obj", "cls": "mypkg.things:Thing"})
+    with pytest.raises(satchel.UntrustedTypesError, match="Nothing was imported or run"):
+        satchel.loads(forged)
 
 
 @pytest.mark.parametrize("node", [

@@ -155,7 +155,8 @@ def _in_options(exc: BaseException, args: argparse.Namespace) -> BaseException |
     """``exc``, with a fix the library words as a Python argument worded as the command's
     option: ``--trust NAME`` for ``trusted=[...]``, and those of ``_OPTIONS``."""
     if isinstance(exc, UntrustedTypesError) and "trust" in vars(args):
-        return UntrustedTypesError(exc.names, exc.detail, fix=f"pass {trust_options(exc.names)}")
+        return UntrustedTypesError(exc.names, exc.detail, fix=f"pass {trust_options(exc.names)}",
+                                   imported=exc.imported)
     for kind, argument, option, destination in _OPTIONS:
         if isinstance(exc, kind) and destination in vars(args) and argument in str(exc):
             return str(exc).replace(argument, option)

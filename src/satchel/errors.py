@@ -73,16 +73,21 @@ class UntrustedTypesError(SatchelError, ValueError):
         detail: what else the message says about them ("" for nothing).
     """
 
-    def __init__(self, names: Iterable[str], detail: str = "", *, fix: str = "") -> None:
+    def __init__(self, names: Iterable[str], detail: str = "", *, fix: str = "",
+                 imported: str = "") -> None:
         """``fix`` says how to trust the names where that is not ``trusted=[...]`` (the
-        command line's ``--trust NAME``)."""
+        command line's ``--trust NAME``); ``imported`` names the module of a trusted library
+        that was imported to look a name up, when it was refused only then."""
         self.names = sorted(set(names))
         self.detail = detail
+        self.imported = imported
         listed = ", ".join(repr(n) for n in self.names)
+        done = (f"Only {imported}, a module of a trusted library, was imported to look it up;"
+                " nothing was run." if imported else "Nothing was imported or run.")
         message = (
             f"the file needs {len(self.names)} untrusted type(s) or function(s): {listed}."
             f"{' ' + detail if detail else ''}"
-            f" Nothing was imported or run. If you trust the file's author,"
+            f" {done} If you trust the file's author,"
             f" {fix or f'load it with trusted=[{listed}]'}."
         )
         super().__init__(message)

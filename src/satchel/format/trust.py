@@ -272,7 +272,8 @@ def _attribute(target: Any, part: str, name: str) -> Any:
         found = getattr(target, part)
     if isinstance(found, types.ModuleType):
         raise UntrustedTypesError([dotted(name)], f"{dotted(name)} leads into module"
-                                  f" {found.__name__}, which is never a class or function.")
+                                  f" {found.__name__}, which is never a class or function.",
+                                  imported=split_name(name)[0])
     return found
 
 
@@ -311,6 +312,7 @@ def _check_default_target(role: Role, name: str, module: str, qualname: str,
             [dotted(name)],
             f"{dotted(name)} is not a {role} that satchel trusts by default"
             f" (found {type(target).__name__}).",
+            imported=module,
         )
 
 

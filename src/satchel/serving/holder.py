@@ -94,8 +94,8 @@ class Holder:
             model = registry.load(found.uri, **options)
         except UntrustedTypesError as exc:
             raise UntrustedTypesError(exc.names, exc.detail, fix=(
-                f"serve it with {trust_options(exc.names)} (create_app's trusted=[...])")
-            ) from None
+                f"serve it with {trust_options(exc.names)} (create_app's trusted=[...])"),
+                imported=exc.imported) from None
         return Served(model, found.digest, found.name, found.version, self.target)
 
     def start(self) -> None:
