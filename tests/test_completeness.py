@@ -28,8 +28,10 @@ from tests import cases
 from tests.equality import assert_deep_equal
 from tests.estimators import all_estimator_names, build, class_labels, fit
 
-OUTPUT_METHODS = ("predict", "predict_proba", "decision_function", "transform",
-                  "score_samples")
+#: The methods whose outputs a loaded copy must give as the original does: those that take
+#: X alone, so neighbours (kneighbors) and covariances (mahalanobis) are compared too.
+OUTPUT_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function",
+                  "transform", "score_samples", "kneighbors", "mahalanobis")
 ESTIMATORS = all_estimator_names()
 #: The least share of all_estimators() that must round-trip fitted.
 REQUIRED_RATIO = 0.97
