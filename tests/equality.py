@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
 import types
 from collections.abc import Callable
 from typing import Any
@@ -134,6 +135,9 @@ class _Walk:
     def _float(self, a: float, b: float, path: str) -> None:
         if not (a == b or (math.isnan(a) and math.isnan(b))):
             raise _fail(path, f"{a!r} != {b!r}")
+        if struct.pack("<d", a) != struct.pack("<d", b):  # -0.0 and 0.0, or two NaNs
+            raise _fail(path, f"{a!r} and {b!r} differ in their bits: {struct.pack('<d', a).hex()}"
+                              f" != {struct.pack('<d', b).hex()}")
 
     def _complex(self, a: complex, b: complex, path: str) -> None:
         self._float(a.real, b.real, f"{path}.real")
@@ -221,6 +225,10 @@ class _Walk:
             a, b = a.view(np.int64), b.view(np.int64)
         equal_nan = a.dtype.kind in "fc"
         if np.array_equal(a, b, equal_nan=equal_nan):
+            if equal_nan and not np.array_equal(_bits(a), _bits(b)):  # -0.0 and 0.0, NaNs
+                index = tuple(int(i) for i in np.argwhere(_bits(a) != _bits(b))[0][:a.ndim])
+                raise _fail(f"{path}{list(index) if index else ''}",
+                            "equal values that differ in their bits (-0.0 and 0.0, or two NaNs)")
             return
         same = (a == b) | ((a != a) & (b != b)) if equal_nan else a == b
         index = tuple(int(i) for i in np.argwhere(~np.asarray(same))[0]) if a.ndim else ()
@@ -286,6 +294,12 @@ class _Walk:
                 self._state(x, y, path)
         else:
             self.compare(a, b, f"{path}<state>")
+
+
+def _bits(array: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The bytes of each element of a float or complex array, as unsigned integers."""
+    contiguous = np.ascontiguousarray(array)
+    return contiguous.view(np.uint8).reshape(*contiguous.shape, contiguous.dtype.itemsize)
 
 
 def _same_object(a: Any, b: Any, path: str) -> None:

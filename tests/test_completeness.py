@@ -155,6 +155,11 @@ _DIFFERENCES = [
                  id="set-item-type"),
     pytest.param(frozenset({"a"}), frozenset({np.str_("a")}),
                  "obj<item 'a'>: type builtins.str != numpy.str_", id="frozenset-item-type"),
+    pytest.param([0.0], [-0.0], "obj[0]: 0.0 and -0.0 differ in their bits", id="negative-zero"),
+    pytest.param(np.array([[1.0, 0.0]]), np.array([[1.0, -0.0]]),
+                 "obj[0, 1]: equal values that differ in their bits", id="array-negative-zero"),
+    pytest.param(np.array([_NAN]), (np.array([_NAN]).view(np.uint64) | np.uint64(1)).view(
+        np.float64), "obj[0]: equal values that differ in their bits", id="nan-payload"),
 ]
 
 
@@ -162,7 +167,7 @@ _DIFFERENCES = [
 def test_equality_helper_names_the_first_difference(expected: Any, actual: Any,
                                                     message: str) -> None:
     """assert_deep_equal fails on types (of dict keys and set items too), dtypes, byte and memory
-    order, key order, values."""
+    order, key order, values, and the bits of equal floats (-0.0 and 0.0, NaN payloads)."""
     with pytest.raises(AssertionError) as caught:
         assert_deep_equal(expected, actual)
     assert str(caught.value).startswith(message)
