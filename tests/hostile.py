@@ -1242,6 +1242,15 @@ add("forged_module_in_code_metadata",
     FormatError, f"metadata.code records module(s) ['{MARKER_MODULE}.payload'] that the"
     " object does not use: the metadata was altered", isolate="imports",
     forbidden=(MARKER_MODULE,))
+_SCIPY_EXEC = (f"open({MARKER!r}, 'w').close()\n"
+               + "".join(f"def {n}(self): pass\n"
+                         for n in ("_parse_args", "_parse_args_stats", "_parse_args_rvs")))
+add("forged_distribution_argument_parser_source",
+    _root({"$": "obj", "cls": "scipy.stats._continuous_distns:norm_gen", "state": {
+        "$": "dict", "v": {"_parse_arg_template": _SCIPY_EXEC, "numargs": 0, "moment_type": 1}}}),
+    "A scipy.stats distribution (trusted for RandomizedSearchCV) whose argument-parsing source,"
+    " which scipy's __setstate__ runs with exec, opens a file.",
+    FormatError, "invalid scipy.stats distribution", "argument-parsing source", isolate="crash")
 for _label, _node in [("globals", {"$": "func",
                                    "name": "sklearn.base:BaseEstimator.__init__.__globals__"}),
                       ("class", {"$": "obj", "cls": "sklearn.base:BaseEstimator.__class__"}),

@@ -6,11 +6,14 @@ CSR alone may be 1-d: scipy makes 1-d ``csr_array``s, and scikit-learn's ``spars
 leaves one (or a ``csr_matrix`` converted from one, of the same 1-d shape) as the
 coefficients of a single-output linear model. A B-spline (which scikit-learn's
 SplineTransformer holds) is rebuilt from its attributes, so the checks of its
-constructor run on them first.
+constructor run on them first. A distribution class's state holds the Python source
+of its argument parsers, which scipy runs on unpickling: it must be one scipy's own
+distributions use.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -201,3 +204,27 @@ def _bspline_state(state: Any, args: tuple[Any, ...]) -> None:
 
 
 STATE["scipy.interpolate._bsplines:BSpline"] = _bspline_state
+
+
+@functools.cache
+def _argument_parsers() -> frozenset[str]:
+    """The argument-parsing sources of scipy.stats' named distributions (they depend on the
+    names of a distribution's shape parameters only)."""
+    from scipy.stats import _continuous_distns, _discrete_distns  # noqa: PLC0415
+
+    return frozenset(
+        getattr(module, name)._parse_arg_template
+        for module in (_continuous_distns, _discrete_distns) for name in module._distn_names)
+
+
+def _distribution_class_state(state: Any, args: tuple[Any, ...]) -> None:
+    """``rv_generic.__setstate__`` runs its state's ``_parse_arg_template`` with ``exec``:
+    only a source that scipy itself generates for its distributions may reach it."""
+    source = state.get("_parse_arg_template") if isinstance(state, dict) else None
+    if not (type(source) is str and source in _argument_parsers()):
+        raise fail("scipy.stats distribution", "its argument-parsing source (which scipy runs"
+                   " on load) is not one that scipy's distributions use")
+
+
+STATE["scipy.stats._continuous_distns:*"] = _distribution_class_state
+STATE["scipy.stats._discrete_distns:*"] = _distribution_class_state
