@@ -1251,6 +1251,17 @@ add("forged_distribution_argument_parser_source",
     "A scipy.stats distribution (trusted for RandomizedSearchCV) whose argument-parsing source,"
     " which scipy's __setstate__ runs with exec, opens a file.",
     FormatError, "invalid scipy.stats distribution", "argument-parsing source", isolate="crash")
+_MONITOR = "sklearn.callback._scoring_monitor:ScoringMonitor"
+add("forged_scoring_monitor_connecting_out",
+    _root({"$": "obj", "cls": _MONITOR, "state": {"$": "dict", "v": {
+        "_scoring": ["accuracy"], "_log": [], "_estimator_scorers": {"$": "dict", "v": {}},
+        "_listener_handle": {"$": "namedtuple", "cls": "sklearn.callback._transport:ListenerHandle",
+                             "v": [{"$": "tuple", "v": ["127.0.0.1", 9]},
+                                   {"$": "bytes", "b64": "AAAA"}]}}}}),
+    "A scikit-learn scoring callback whose __setstate__ connects to the address its state"
+    " names (a server that accepts and never answers made the load wait forever).",
+    UntrustedTypesError, _MONITOR.replace(":", "."), names=(_MONITOR.replace(":", "."),),
+    isolate="crash", seconds=20)
 for _label, _node in [("globals", {"$": "func",
                                    "name": "sklearn.base:BaseEstimator.__init__.__globals__"}),
                       ("class", {"$": "obj", "cls": "sklearn.base:BaseEstimator.__class__"}),

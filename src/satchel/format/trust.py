@@ -41,6 +41,9 @@ ROLES: tuple[Role, ...] = ("class", "construct", "function", "type")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _UNSAFE_SKLEARN_PARTS = frozenset({"tests", "_testing", "externals", "conftest", "_mocking",
                                    "_build_utils", "estimator_checks"})
+#: scikit-learn classes whose ``__setstate__`` does more than set attributes: a scoring
+#: callback connects to the address its state names (and opens a listener of its own).
+_UNSAFE_SKLEARN_CLASSES = frozenset({"sklearn.callback._scoring_monitor:ScoringMonitor"})
 
 #: Compiled scikit-learn types whose state satchel validates before use.
 REVIEWED_COMPILED = frozenset({
@@ -198,6 +201,8 @@ def _default_verdict(role: Role, name: str) -> bool:
         return True
     if module == "sklearn.metrics._dist_metrics" and qualname.startswith("PyFunc"):
         return False  # holds an arbitrary Python callable
+    if f"{module}:{qualname}" in _UNSAFE_SKLEARN_CLASSES:
+        return False
     return (
         _is_sklearn_module(module)
         or name in TRUSTED_CLASSES
