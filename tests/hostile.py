@@ -318,7 +318,7 @@ def _base_object(name: str) -> Any:
     from sklearn.metrics import DistanceMetric, pairwise_distances, pairwise_distances_argmin
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, PolynomialFeatures
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, PolynomialFeatures
     from sklearn.svm import SVC
     from sklearn.tree import DecisionTreeClassifier
 
@@ -354,6 +354,7 @@ def _base_object(name: str) -> Any:
         "linear": lambda: LinearRegression().fit(X, y),
         "dummy": lambda: DummyClassifier(strategy="most_frequent").fit(X, y),
         "dummy_regressor": lambda: DummyRegressor().fit(X, y),
+        "one_hot": lambda: OneHotEncoder(sparse_output=False, handle_unknown="ignore").fit(X),
         "count_vectorizer": lambda: CountVectorizer(ngram_range=(1, 2)).fit(
             ["red green blue", "green blue sky"]),
         "lle": lambda: LocallyLinearEmbedding(n_components=1, n_neighbors=5).fit(X),
@@ -1543,6 +1544,11 @@ add("chi2_sampler_10_9_steps", _model("chi2_sampler", lambda f: attrs(find(
     "An additive chi2 sampler of 10**9 steps, which transform took one by one, adding two"
     " copies of the input for each: a pipeline's predict grew by 5 KiB a step until memory"
     " ran out.", FormatError, "sample_steps is 1000000000", isolate="memory")
+add("one_hot_dtype_of_a_gigabyte", _model("one_hot", lambda f: attrs(f.tree).update(
+    dtype="(1000000000,)u1")),
+    "A one-hot encoder whose dtype is the string '(1000000000,)u1', which numpy reads as"
+    " a gigabyte a value: transform allocated one for every output (18 GiB for 80 rows).",
+    FormatError, "dtype is '(1000000000,)u1'", isolate="memory")
 add("dummy_regressor_2_40_outputs", _model("dummy_regressor", lambda f: attrs(f.tree).update(
     n_outputs_=1 << 40)),
     "A dummy regressor of one constant claiming 2**40 outputs: predict filled as many"

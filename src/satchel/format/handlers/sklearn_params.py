@@ -115,8 +115,34 @@ def _iterations_problem(model: Any, state: dict[str, Any]) -> str | None:
     return None
 
 
+#: The largest value of an estimator's ``dtype`` (complex256 takes 32 bytes): transform
+#: allocates one for every value it outputs.
+MAX_DTYPE_ITEMSIZE = 64
+
+
+def _dtype_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with an estimator's ``dtype`` parameter, or None: numpy reads a string
+    such as ``'(1000000000,)u1'`` as a gigabyte a value, which an encoder's ``transform``
+    allocates for every value it outputs. Values numpy reads as no dtype are left to
+    scikit-learn (its transform refuses them)."""
+    value = state.get("dtype")
+    if value is None or (isinstance(value, type) and issubclass(value, np.generic)):
+        return None
+    try:
+        dtype = np.dtype(value)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if dtype.shape == () and dtype.fields is None and dtype.itemsize <= MAX_DTYPE_ITEMSIZE:
+        return None
+    kind = "an array of values" if dtype.shape else "a record" if dtype.fields else "a value"
+    return (f"dtype is {str(value)[:60]!r}, which numpy reads as {kind} of {dtype.itemsize}"
+            " bytes: transform allocates one for every value it outputs. A model's dtype is a"
+            f" type of number of at most {MAX_DTYPE_ITEMSIZE} bytes, such as numpy.float64")
+
+
 ATTRIBUTE_RULES.extend([
     ("sklearn.base:BaseEstimator", _jobs_problem),
+    ("sklearn.base:BaseEstimator", _dtype_problem),
     ("sklearn.gaussian_process.kernels:Kernel", _jobs_problem),
     ("sklearn.preprocessing._function_transformer:FunctionTransformer",
      _function_keywords_problem),
