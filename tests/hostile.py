@@ -1263,6 +1263,16 @@ add("forged_scoring_monitor_connecting_out",
     " names (a server that accepts and never answers made the load wait forever).",
     UntrustedTypesError, _MONITOR.replace(":", "."), names=(_MONITOR.replace(":", "."),),
     isolate="crash", seconds=20)
+add("class_swapped_through_a_slot", _root({
+    "$": "obj", "cls": "sklearn.utils._param_validation:Hidden", "state": {"$": "tuple", "v": [
+        {"$": "dict", "v": {"_t": _inline("<f8", [2], np.array([0.0, 1.0]).tobytes()),
+                            "_c": _inline("<f8", [1], bytes(8)), "k": -5,
+                            "extrapolate": True, "axis": 0}},
+        {"$": "dict", "v": {"__class__": {"$": "type",
+                                          "name": "scipy.interpolate._bsplines:BSpline"}}}]}}),
+    "A plain scikit-learn object whose slot state sets __class__ to BSpline, past the checks"
+    " of a BSpline's state: its degree of -5 aborted the process when it was evaluated.",
+    FormatError, "'__class__' is not a slot of Hidden", isolate="crash")
 for _label, _node in [("globals", {"$": "func",
                                    "name": "sklearn.base:BaseEstimator.__init__.__globals__"}),
                       ("class", {"$": "obj", "cls": "sklearn.base:BaseEstimator.__class__"}),

@@ -332,6 +332,11 @@ def set_state(value: Any, state: Any) -> None:
             raise TypeError(f"expected a dict of attributes, found {type(state).__name__}")
         value.__dict__.update(state)
     for key, item in (slots or {}).items():
+        if type(inspect.getattr_static(type(value), key, None)) is not types.MemberDescriptorType:
+            # setattr would also run a property's setter, or change __class__ past the
+            # checks of the class named
+            raise TypeError(f"{key!r:.60} is not a slot of {type(value).__name__}, and a state"
+                            " sets only the attributes its __slots__ name")
         setattr(value, key, item)
 
 
