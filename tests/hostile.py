@@ -1559,6 +1559,12 @@ add("one_hot_dtype_of_a_gigabyte", _model("one_hot", lambda f: attrs(f.tree).upd
     "A one-hot encoder whose dtype is the string '(1000000000,)u1', which numpy reads as"
     " a gigabyte a value: transform allocated one for every output (18 GiB for 80 rows).",
     FormatError, "dtype is '(1000000000,)u1'", isolate="memory")
+for _base, _what in [("tree", "A decision tree"), ("forest", "A random forest")]:
+    add(f"{_base}_claiming_2_40_outputs", _model(_base, lambda f: attrs(f.tree).update(
+        n_outputs_=1 << 40)),
+        f"{_what} of one output claiming 2**40: predict allocated as many columns for every"
+        " row (terabytes).", FormatError, "n_outputs_ is 1099511627776",
+        isolate="memory")
 add("dummy_regressor_2_40_outputs", _model("dummy_regressor", lambda f: attrs(f.tree).update(
     n_outputs_=1 << 40)),
     "A dummy regressor of one constant claiming 2**40 outputs: predict filled as many"

@@ -3,9 +3,9 @@
 Most of what predict allocates is as large as the arrays a file stores: a forest's
 nodes, a linear model's coefficients. Some sizes are numbers instead (a polynomial's
 degrees, a sketch's n_components, a forest's or dummy model's class count, a dummy
-regressor's output count, a boosted model's trees per iteration, a vectorizer's n-gram
-lengths, an embedding's or a factorisation's width, the rows of a sparse matrix no index
-array bounds), which a file of a few bytes could set to 2**40.
+regressor's, a tree's or a forest's output count, a boosted model's trees per iteration,
+a vectorizer's n-gram lengths, an embedding's or a factorisation's width, the rows of a
+sparse matrix no index array bounds), which a file of a few bytes could set to 2**40.
 Each must be what the stored arrays give, and the columns a transform makes from
 numbers alone at most :data:`MAX_COLUMNS`. The rules hold at load and at save.
 """
@@ -191,6 +191,27 @@ def _class_count_problem(model: Any, state: dict[str, Any]) -> str | None:
     return None
 
 
+def _outputs_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with a fitted tree's or forest's output count, or None: predict
+    allocates ``n_outputs_`` columns a row (a tree of one output claiming 2**40 asked for
+    terabytes), so it is the outputs of ``tree_``, or those of every member of a forest."""
+    if "n_outputs_" not in state:
+        return None
+    outputs: Any = state["n_outputs_"]
+    tree, members = state.get("tree_"), state.get("estimators_")
+    if tree is not None:
+        found = {getattr(tree, "n_outputs", None)}
+    elif isinstance(members, list) and members:
+        found = {getattr(member, "n_outputs_", None) for member in members}
+    else:
+        return None
+    if not (isinstance(outputs, int | np.integer) and found == {outputs}):
+        return (f"n_outputs_ is {str(outputs)[:40]}; it must be the outputs of its trees"
+                f" ({', '.join(sorted(map(str, found)))[:60]}): predict allocates that many"
+                " columns for every row")
+    return None
+
+
 def _count(value: Any) -> tuple[int, ...] | None:
     """``(value,)`` for a whole number, to compare with a shape's first entry."""
     return (int(value),) if isinstance(value, int | np.integer) else None
@@ -282,6 +303,8 @@ ATTRIBUTE_RULES.extend([
     ("sklearn.base:BaseEstimator", _matrices_problem),
     ("sklearn.dummy:DummyClassifier", _dummy_classes_problem),
     ("sklearn.dummy:DummyRegressor", _dummy_outputs_problem),
+    ("sklearn.tree._classes:BaseDecisionTree", _outputs_problem),
+    ("sklearn.ensemble._forest:BaseForest", _outputs_problem),
     ("sklearn.ensemble._forest:ForestClassifier", _class_count_problem),
     ("sklearn.ensemble._bagging:BaggingClassifier", _class_count_problem),
     ("sklearn.ensemble._hist_gradient_boosting.gradient_boosting:BaseHistGradientBoosting",
