@@ -304,6 +304,7 @@ def training_data() -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
 def _base_object(name: str) -> Any:
     from scipy import sparse
     from sklearn.cluster import HDBSCAN, KMeans
+    from sklearn.compose import ColumnTransformer
     from sklearn.decomposition import MiniBatchNMF
     from sklearn.dummy import DummyClassifier, DummyRegressor
     from sklearn.ensemble import (
@@ -318,7 +319,12 @@ def _base_object(name: str) -> Any:
     from sklearn.metrics import DistanceMetric, pairwise_distances, pairwise_distances_argmin
     from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, PolynomialFeatures
+    from sklearn.preprocessing import (
+        FunctionTransformer,
+        OneHotEncoder,
+        PolynomialFeatures,
+        StandardScaler,
+    )
     from sklearn.svm import SVC
     from sklearn.tree import DecisionTreeClassifier
 
@@ -355,6 +361,8 @@ def _base_object(name: str) -> Any:
         "dummy": lambda: DummyClassifier(strategy="most_frequent").fit(X, y),
         "dummy_regressor": lambda: DummyRegressor().fit(X, y),
         "one_hot": lambda: OneHotEncoder(sparse_output=False, handle_unknown="ignore").fit(X),
+        "column_pipeline": lambda: make_pipeline(ColumnTransformer(
+            [("scale", StandardScaler(), [0, 1, 2, 3])]), LinearRegression()).fit(X, y),
         "count_vectorizer": lambda: CountVectorizer(ngram_range=(1, 2)).fit(
             ["red green blue", "green blue sky"]),
         "lle": lambda: LocallyLinearEmbedding(n_components=1, n_neighbors=5).fit(X),
@@ -1565,6 +1573,13 @@ for _base, _what in [("tree", "A decision tree"), ("forest", "A random forest")]
         f"{_what} of one output claiming 2**40: predict allocated as many columns for every"
         " row (terabytes).", FormatError, "n_outputs_ is 1099511627776",
         isolate="memory")
+add("column_names_a_gigabyte_wide", _model("column_pipeline", lambda f: attrs(find(
+    f.tree, "ColumnTransformer")).update(
+        verbose_feature_names_out="{feature_name:>1500000000}",
+        _sklearn_output_config={"$": "dict", "v": {"transform": "pandas"}})),
+    "A column transformer giving pandas output whose names of output columns are formatted"
+    " 1.5 GB wide: predict made a name that wide for every column (6 GB for 4 columns).",
+    FormatError, "verbose_feature_names_out", isolate="memory")
 add("dummy_regressor_2_40_outputs", _model("dummy_regressor", lambda f: attrs(f.tree).update(
     n_outputs_=1 << 40)),
     "A dummy regressor of one constant claiming 2**40 outputs: predict filled as many"

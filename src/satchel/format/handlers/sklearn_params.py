@@ -9,6 +9,8 @@ with such a parameter, checked as the object is built (``ATTRIBUTE_RULES``) or a
 
 from __future__ import annotations
 
+import re
+import string
 from typing import Any
 
 import numpy as np
@@ -140,8 +142,38 @@ def _dtype_problem(model: Any, state: dict[str, Any]) -> str | None:
             f" type of number of at most {MAX_DTYPE_ITEMSIZE} bytes, such as numpy.float64")
 
 
+#: The widest a format may make the name of a ColumnTransformer's output column.
+MAX_NAME_WIDTH = 1000
+_NAME_FIELDS = frozenset({"transformer_name", "feature_name"})
+
+
+def _names_format_problem(model: Any, state: dict[str, Any]) -> str | None:
+    """What is wrong with a ColumnTransformer's format of its output columns' names
+    (``verbose_feature_names_out``), or None: ``str.format`` pads a field to the width
+    its format gives, so ``'{feature_name:>1500000000}'`` made a 1.5 GB name for every
+    column each time the model predicted with pandas output."""
+    text = state.get("verbose_feature_names_out")
+    if type(text) is not str:
+        return None
+    try:
+        fields = [(name, spec) for _, name, spec, _ in string.Formatter().parse(text)
+                  if name is not None]
+    except ValueError:  # scikit-learn's own format call refuses it
+        return None
+    for name, spec in fields:
+        widths = [int(n) for n in re.findall(r"[0-9]+", spec or "")]
+        if name not in _NAME_FIELDS or "{" in (spec or "") or max(widths, default=0) > \
+                MAX_NAME_WIDTH:
+            return (f"verbose_feature_names_out is {text[:60]!r}: its fields may be"
+                    " {transformer_name} and {feature_name}, of a width up to"
+                    f" {MAX_NAME_WIDTH} (str.format pads a name to the width it gives for"
+                    " every column the model outputs)")
+    return None
+
+
 ATTRIBUTE_RULES.extend([
     ("sklearn.base:BaseEstimator", _jobs_problem),
+    ("sklearn.compose._column_transformer:ColumnTransformer", _names_format_problem),
     ("sklearn.base:BaseEstimator", _dtype_problem),
     ("sklearn.gaussian_process.kernels:Kernel", _jobs_problem),
     ("sklearn.preprocessing._function_transformer:FunctionTransformer",
