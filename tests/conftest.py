@@ -50,6 +50,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     except OSError:  # no mount command
         mounted = 1
     if mounted:
-        pytest.skip("filling a disk needs a small tmpfs, which only root can mount here")
+        pytest.skip("this test needs a small tmpfs of its own (a disk to fill, or to remount"
+                    " read-only), which only root can mount here")
     yield folder
     subprocess.run(["umount", "-l", str(folder)], check=True)

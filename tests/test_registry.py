@@ -9,7 +9,10 @@ import importlib.util
 import io
 import os
 import re
+import shutil
+import sqlite3
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ import satchel
 from satchel.format import reader
 from satchel.registry import Registry
 from satchel.registry.artifacts import ArtifactStore
+from satchel.registry.database import HEAD
 from tests import forge
 from tests.backends import (  # noqa: F401 - fixtures
     POSTGRES_VARIABLE,
@@ -1060,3 +1064,127 @@ def test_a_temporary_folder_that_fills_says_how_to_choose_another(
         f" is uploaded to the artifact store {store}, and that folder has no room (No space"
         " left on device); free space there, or set TMPDIR to a folder with room")
     assert list(small_disk.iterdir()) == []
+
+
+def _read_only_message(path: Path) -> str:
+    return (f"the registry database {path} is read-only (its file, its folder or its"
+            " filesystem): nothing was changed; register, move aliases, tag, delete and run"
+            " gc where it is writable")
+
+
+def _served_registry(folder: Path) -> str:
+    """A registry in ``folder`` with model ``m``'s version 1 as alias ``p``; its digest."""
+    registry = Registry(str(folder))
+    version = registry.register("m", model())
+    registry.set_alias("m", "p", version.version)
+    registry.engine.dispose()
+    return version.digest
+
+
+def _refuses_changes(registry: Registry, database: Path) -> None:
+    """Every change to ``registry`` is a StoreError saying its database is read-only."""
+    for change in (lambda: registry.register("m", model(0.5)),
+                   lambda: registry.set_alias("m", "q", 1),
+                   lambda: registry.update("m", 1, tags={"a": "b"}),
+                   lambda: registry.delete("m", 1, force=True), registry.gc):
+        with pytest.raises(satchel.StoreError) as caught:
+            change()
+        assert str(caught.value) == _read_only_message(database)
+
+
+def test_a_registry_on_a_read_only_filesystem_is_read(small_disk: Path) -> None:
+    """A registry on a read-only filesystem (a volume mounted so, a snapshot) loads and
+    lists its models, and refuses changes with a StoreError saying so: it could not be opened
+    ('unable to open database file')."""
+    digest = _served_registry(small_disk / "registry")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    registry = Registry(str(small_disk / "registry"))
+    assert repr(registry) == (f"Registry('sqlite:///{small_disk}/registry/registry.db',"
+                              f" artifacts='{small_disk}/registry/artifacts')")
+    assert registry.load("models:/m@p").digest == digest
+    assert [(v.version, v.aliases) for v in registry.versions("m")] == [(1, ["p"])]
+    _refuses_changes(registry, small_disk / "registry" / "registry.db")
+    assert registry.resolve("models:/m@p").version == 1
+
+
+@contextlib.contextmanager
+def _unwritable(path: Path) -> Any:
+    """``path`` made read-only for this process (chmod, or chattr +i for root, whom modes do
+    not stop), made writable again after."""
+    mode = path.stat().st_mode
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True,
+                          check=False).returncode != 0:
+            pytest.skip("chattr +i is not available here (it needs a file system that"
+                        " supports it)")
+    else:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        if os.access(path, os.W_OK):
+            pytest.skip(f"this user may still write to {path} once it is made read-only")
+        yield path
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        path.chmod(mode)
+
+
+@pytest.mark.parametrize("what", ["registry.db", "."])
+def test_a_registry_whose_file_or_folder_is_read_only_is_read(tmp_path: Path, what: str) -> None:
+    """A registry whose database file (chmod 444) or folder (chmod 555) this user may not
+    write to loads its models and refuses changes with a StoreError saying so."""
+    digest = _served_registry(tmp_path / "registry")
+    with _unwritable(tmp_path / "registry" / what):
+        registry = Registry(str(tmp_path / "registry"))
+        try:
+            assert registry.load("models:/m@p").digest == digest
+            _refuses_changes(registry, tmp_path / "registry" / "registry.db")
+        finally:
+            registry.engine.dispose()
+
+
+def test_an_old_schema_on_read_only_storage_says_to_upgrade_it_where_writable(
+        small_disk: Path) -> None:
+    """A read-only registry whose schema is older than the code's is a StoreError saying to
+    open it once where it is writable, since it cannot be upgraded where it is."""
+    _served_registry(small_disk / "registry")
+    database = small_disk / "registry" / "registry.db"
+    with contextlib.closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute("UPDATE satchel_alembic_version SET version_num = '0001'")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    with pytest.raises(satchel.StoreError) as caught:
+        Registry(str(small_disk / "registry"))
+    assert str(caught.value) == (
+        f"the registry database {database} has the schema 0001, older than this satchel's"
+        f" ({HEAD}), and it is read-only, so it cannot be upgraded here: open it once with"
+        " this satchel where it is writable (satchel registry models), then read it here")
+
+
+def test_a_registry_folder_only_another_user_writes_says_how_to_read_it(tmp_path: Path) -> None:
+    """A registry whose folder only another user may write to, none of whose writers has it
+    open, says that SQLite must create its -shm file there and how to let this user read it:
+    it said that the database was read-only and that nothing was changed."""
+    if os.geteuid() != 0:
+        pytest.skip("reading as another user (os.setuid) needs root here")
+    _served_registry(tmp_path / "warm")
+    folder = Path(tempfile.mkdtemp())  # tmp_path's parents are root's alone
+    try:
+        folder.chmod(0o755)
+        _served_registry(folder / "registry")
+        script = ("import os, sys, satchel\n"
+                  "satchel.Registry(sys.argv[2]).models()\n"  # imports what reading needs
+                  "os.setgid(65534)\nos.setuid(65534)\n"
+                  "try:\n    satchel.Registry(sys.argv[1]).models()\n"
+                  "except satchel.StoreError as exc:\n    print(exc)\n")
+        found = subprocess.run([sys.executable, "-c", script, str(folder / "registry"),
+                                str(tmp_path / "warm")], capture_output=True, text=True,
+                               check=True).stdout
+        database = folder / "registry" / "registry.db"
+        assert found == (
+            f"cannot read the registry database {database}: SQLite must create"
+            f" {database}-shm beside it to read it while none of its writers has it open,"
+            " and this user may not write to its folder (SQLite: attempt to write a readonly"
+            " database); let this user write to the folder, or, if nothing writes to it,"
+            " make it read-only to everyone (chmod a-w)\n")
+    finally:
+        shutil.rmtree(folder)

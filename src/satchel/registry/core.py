@@ -159,12 +159,18 @@ class Registry:
                      if self.engine.dialect.name == "sqlite" else "that its server is running"
                      " and that the URL's host, port, user and database are right")
             raise StoreError(
-                f"cannot open the registry database {self.engine.url.render_as_string()}:"
+                f"cannot open the registry database {self._location}:"
                 f" {reason}. Check {check} (the uri given, or SATCHEL_REGISTRY)") from exc
         self.store = ArtifactStore(artifacts_url, cache)
 
+    @property
+    def _location(self) -> str:
+        """The database URL given, its password hidden (the engine's names a read-only SQLite
+        file as a URI of SQLite's)."""
+        return sa.engine.make_url(self.database_url).render_as_string()
+
     def __repr__(self) -> str:
-        return f"Registry({self.engine.url.render_as_string()!r}, artifacts={self.store.url!r})"
+        return f"Registry({self._location!r}, artifacts={self.store.url!r})"
 
     # ---------------------------------------------------------------- register
 
@@ -193,6 +199,7 @@ class Registry:
                 expired this registration's claim three times.
         """
         check_name(name)
+        db.check_writable(self.engine)  # before the model is saved
         description = _description(description)
         tags, metrics = _tags(tags), _metrics(metrics)
         params, lineage = _json_mapping(params, "params"), _json_mapping(lineage, "lineage")
@@ -555,7 +562,7 @@ class Registry:
             close = difflib.get_close_matches(name, names, n=3)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else (
                 f"; registered models: {sorted(names)[:10]}" if names else (
-                    f" in the registry {self.engine.url.render_as_string()}, which has no"
+                    f" in the registry {self._location}, which has no"
                     " models: check that SATCHEL_REGISTRY (or the registry given) names the"
                     " one you meant"))
             raise NotFoundError(f"no model named {name!r}{hint}")

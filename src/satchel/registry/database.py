@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -34,9 +35,9 @@ HEAD = REVISIONS[-1]
 
 #: The PostgreSQL advisory lock key that serialises schema upgrades ("satchel").
 _UPGRADE_LOCK = 0x73617463686C
-#: SQLite's primary result codes for a damaged file, a full disk and a file that is not a
-#: database.
-_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
+#: SQLite's primary result codes for a read-only file, a damaged one, a full disk and a file
+#: that is not a database.
+_SQLITE_READONLY, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 8, 11, 13, 26
 
 
 
@@ -114,14 +115,25 @@ def now() -> datetime:
 
 
 def create_engine(url: str) -> Engine:
-    """An engine for ``url`` with the locking each backend needs."""
+    """An engine for ``url`` with the locking each backend needs.
+
+    A SQLite file this process cannot write (its file, its folder or its filesystem is
+    read-only) is opened read-only, and :func:`write` refuses changes to it.
+    """
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 60, "isolation_level": None})
+        path = sa.engine.make_url(url).database or ""
+        opening = _read_only(path)
+        engine = sa.create_engine(
+            url if opening is None else sa.engine.URL.create(
+                "sqlite", database=f"file:{quote(path)}", query={**opening, "uri": "true"}),
+            connect_args={"timeout": 60, "isolation_level": None},
+            execution_options={"satchel_read_only": path} if opening is not None else {})
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(connection: Any, _: Any) -> None:
             cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            if opening is None:  # the journal mode of a read-only file stays as it is
+                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=60000")
             cursor.close()
@@ -135,7 +147,7 @@ def create_engine(url: str) -> Engine:
 
         @sa.event.listens_for(engine, "handle_error")
         def _damaged(context: sa.engine.ExceptionContext) -> None:
-            _raise_if_unusable(context.original_exception, engine.url.database)
+            _raise_if_unusable(context.original_exception, path, read_only=opening is not None)
 
         return engine
     try:
@@ -151,18 +163,66 @@ def create_engine(url: str) -> Engine:
                            ) from None
 
 
-def _raise_if_unusable(exc: BaseException, path: str | None) -> None:
+def _read_only(path: str) -> dict[str, str] | None:
+    """How SQLite opens the database file at ``path`` that this process cannot write (None:
+    it can, or there is no file yet): ``mode=ro``, or ``immutable=1`` where no one can change
+    it and no reader could create the shared-memory file of a WAL database beside it."""
+    if not os.path.isfile(path):
+        return None
+    folder = os.path.dirname(path) or "."
+    if os.access(folder, os.W_OK):
+        return None if os.access(path, os.W_OK) else {"mode": "ro"}
+    with suppress(OSError):
+        if os.path.getsize(f"{path}-wal"):  # commits not yet in the file, which ro reads
+            return {"mode": "ro"}
+    return {"immutable": "1"} if _unchanging(folder) else {"mode": "ro"}
+
+
+def _unchanging(folder: str) -> bool:
+    """Whether no one changes the files of ``folder``, which this process may not write to:
+    it is on a read-only filesystem, its mode lets no one write, or even root may not (chattr
+    +i). A folder that another user may write to is not: a writer of theirs may be running."""
+    if hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY:
+        return True
+    return not os.stat(folder).st_mode & 0o222 or (hasattr(os, "geteuid") and os.geteuid() == 0)
+
+
+def read_only_error(path: str) -> StoreError:
+    """The error of a change to a registry database that is read-only."""
+    return StoreError(f"the registry database {path} is read-only (its file, its folder or its"
+                      " filesystem): nothing was changed; register, move aliases, tag, delete"
+                      " and run gc where it is writable")
+
+
+def check_writable(engine: Engine) -> None:
+    """Raise :func:`read_only_error` if ``engine``'s database was opened read-only."""
+    path = engine.get_execution_options().get("satchel_read_only")
+    if path is not None:
+        raise read_only_error(path)
+
+
+def _raise_if_unusable(exc: BaseException, path: str, *, read_only: bool = False) -> None:
     """Raise a StoreError for SQLite's word that its file is not a database or is damaged,
-    or that its disk is full.
+    that its disk is full, or that it is read-only (a filesystem remounted so).
 
     SQLite reads the file only at the first statement, so this runs on every statement's
     error (SQLite says SQLITE_NOTADB for a file of other bytes, SQLITE_CORRUPT for a
-    truncated or damaged one; its other errors, such as a lock, pass through).
+    truncated or damaged one; its other errors, such as a lock, pass through). A database
+    opened read-only is never written (:func:`write`): its SQLITE_READONLY is a read's, of a
+    WAL database whose ``-shm`` file cannot be created.
     """
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
     if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
         raise StoreError(f"{path!r} is not a registry database, or is damaged (SQLite: {exc}):"
                          " restore it from a backup, or name another registry folder") from exc
+    if code == _SQLITE_READONLY and read_only:
+        raise StoreError(f"cannot read the registry database {path}: SQLite must create"
+                         f" {path}-shm beside it to read it while none of its writers has it"
+                         f" open, and this user may not write to its folder (SQLite: {exc});"
+                         " let this user write to the folder, or, if nothing writes to it,"
+                         " make it read-only to everyone (chmod a-w)") from exc
+    if code == _SQLITE_READONLY:
+        raise read_only_error(path) from exc
     if code == _SQLITE_FULL:
         raise StoreError(f"the registry database {path!r} cannot grow: {exc}; nothing was"
                          " changed: free space on its filesystem") from exc
@@ -176,8 +236,16 @@ def upgrade(engine: Engine) -> None:
     revision is read again once the lock is held.
     """
     with engine.connect() as connection:
-        if _revision(connection) == HEAD:
-            return
+        revision = _revision(connection)
+    if revision == HEAD:
+        return
+    path = engine.get_execution_options().get("satchel_read_only")
+    if path is not None:
+        raise StoreError(
+            f"the registry database {path} has the schema {revision or 'none'}, older than this"
+            f" satchel's ({HEAD}), and it is read-only, so it cannot be upgraded here: open it"
+            " once with this satchel where it is writable (satchel registry models), then read"
+            " it here")
     from alembic import command  # noqa: PLC0415 - only needed when the schema changes
     from alembic.config import Config  # noqa: PLC0415
 
@@ -218,7 +286,12 @@ def _revision(connection: Connection) -> str | None:
 
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
-    """A write transaction (the SQLite write lock is taken at its start)."""
+    """A write transaction (the SQLite write lock is taken at its start).
+
+    Raises:
+        StoreError: the database was opened read-only (:func:`check_writable`).
+    """
+    check_writable(engine)
     with engine.connect().execution_options(satchel_write=True) as connection, \
             connection.begin():
         yield connection
