@@ -1188,3 +1188,23 @@ def test_a_registry_folder_only_another_user_writes_says_how_to_read_it(tmp_path
             " make it read-only to everyone (chmod a-w)\n")
     finally:
         shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize("given", ["object", "file"])
+def test_a_read_only_artifact_store_is_a_store_error(small_disk: Path, tmp_path: Path,
+                                                     given: str) -> None:
+    """A registration into a local artifact store on a read-only filesystem (its database
+    elsewhere) is a StoreError naming the store and saying nothing was registered: it was
+    "[Errno 30] Read-only file system: '<store>/staging'"."""
+    registry = Registry(str(tmp_path / "registry"), artifacts=str(small_disk / "artifacts"))
+    registry.register("churn", model())
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    satchel.save(model(0.5), tmp_path / "model.satchel")
+    with pytest.raises(satchel.StoreError) as caught:
+        registry.register("churn", model(0.5) if given == "object"
+                          else str(tmp_path / "model.satchel"))
+    assert str(caught.value) == (
+        f"cannot store an artifact in the artifact store {small_disk}/artifacts: it is read-only"
+        " (Read-only file system); nothing was registered: register where it is writable, or"
+        " use another artifact store")
+    assert [v.version for v in registry.versions("churn")] == [1]

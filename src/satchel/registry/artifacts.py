@@ -25,6 +25,7 @@ listings of whoever opened it first).
 from __future__ import annotations
 
 import contextlib
+import errno
 import getpass
 import os
 import re
@@ -52,6 +53,9 @@ if sys.platform != "win32":
 #: Names in the store: ``<hex>.satchel`` and the temporaries of local writes.
 _ARTIFACT = re.compile(r"[0-9a-f]{64}\.satchel")
 _TEMPORARY = re.compile(r"[0-9a-f]{64}\.satchel\.[0-9a-f]{32}\.tmp")
+#: How the system refuses a write to a read-only filesystem, or to what this user may not
+#: write (a mode, chattr +i).
+_READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 #: The folder of a local store where a registration saves a model before storing it.
 _STAGING = "staging"
 
@@ -120,10 +124,16 @@ class ArtifactStore:
     def filling(self) -> Iterator[None]:
         """Raise the error of a disk (or quota) with no room left for a registration as a
         StoreError that names the folder: a local store's, or the temporary folder where a
-        model is saved before it is uploaded to a remote store. Other errors pass through."""
+        model is saved before it is uploaded to a remote store. So is a local store that is
+        read-only (its filesystem, or to this user). Other errors pass through."""
         try:
             yield
         except OSError as exc:
+            if self.local and exc.errno in _READ_ONLY and self._within(exc.filename):
+                raise StoreError(
+                    f"cannot store an artifact in the artifact store {self.url}: it is"
+                    f" read-only ({os.strerror(exc.errno)}); nothing was registered: register"
+                    " where it is writable, or use another artifact store") from None
             if exc.errno not in NO_ROOM:
                 raise
             reason = os.strerror(exc.errno)
@@ -136,6 +146,11 @@ class ArtifactStore:
             raise StoreError(f"cannot store an artifact in the artifact store {self.url}:"
                              f" {reason}; nothing was registered: free space on its filesystem"
                              " or use another artifact store") from None
+
+    def _within(self, path: object) -> bool:
+        """Whether ``path`` (an OSError's filename) is the local store's folder or in it."""
+        return isinstance(path, str) and (path == self.root
+                                          or path.startswith(f"{self.root}{os.sep}"))
 
     def hold(self, path: str) -> int | None:
         """Keep ``gc`` from removing the file a registration saved in :meth:`staging` until the
