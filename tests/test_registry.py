@@ -1208,3 +1208,23 @@ def test_a_read_only_artifact_store_is_a_store_error(small_disk: Path, tmp_path:
         " (Read-only file system); nothing was registered: register where it is writable, or"
         " use another artifact store")
     assert [v.version for v in registry.versions("churn")] == [1]
+
+
+@pytest.mark.parametrize("left", ["artifact", "staged file"])
+def test_gc_on_a_read_only_artifact_store_is_a_store_error(small_disk: Path, tmp_path: Path,
+                                                           left: str) -> None:
+    """gc of a local artifact store on a read-only filesystem, with an orphan to remove (an
+    artifact, or a file a killed registration left), is a StoreError naming the store and
+    saying it is read-only: it was "[Errno 30] Read-only file system: '<artifact>'"."""
+    registry = Registry(str(tmp_path / "registry"), artifacts=str(small_disk / "artifacts"))
+    registry.register("churn", model())
+    if left == "artifact":
+        registry.delete("churn", 1)
+    else:
+        (small_disk / "artifacts" / "staging" / "tmpkilled.satchel").write_bytes(b"")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    with pytest.raises(satchel.StoreError) as caught:
+        registry.gc(grace_seconds=0)
+    assert str(caught.value) == (
+        f"cannot delete from the artifact store {small_disk}/artifacts: it is read-only"
+        " (Read-only file system); run gc where it is writable")

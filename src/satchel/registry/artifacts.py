@@ -127,13 +127,10 @@ class ArtifactStore:
         model is saved before it is uploaded to a remote store. So is a local store that is
         read-only (its filesystem, or to this user). Other errors pass through."""
         try:
-            yield
+            with self._writing("store an artifact in", "nothing was registered: register where"
+                               " it is writable, or use another artifact store"):
+                yield
         except OSError as exc:
-            if self.local and exc.errno in _READ_ONLY and self._within(exc.filename):
-                raise StoreError(
-                    f"cannot store an artifact in the artifact store {self.url}: it is"
-                    f" read-only ({os.strerror(exc.errno)}); nothing was registered: register"
-                    " where it is writable, or use another artifact store") from None
             if exc.errno not in NO_ROOM:
                 raise
             reason = os.strerror(exc.errno)
@@ -146,6 +143,19 @@ class ArtifactStore:
             raise StoreError(f"cannot store an artifact in the artifact store {self.url}:"
                              f" {reason}; nothing was registered: free space on its filesystem"
                              " or use another artifact store") from None
+
+    @contextlib.contextmanager
+    def _writing(self, action: str, fix: str) -> Iterator[None]:
+        """Raise the error of a local store that refuses a write (a read-only filesystem, or
+        a folder this user may not write to) as a StoreError naming the store, saying it is
+        read-only and ``fix``. Other errors pass through."""
+        try:
+            yield
+        except OSError as exc:
+            if not (self.local and exc.errno in _READ_ONLY and self._within(exc.filename)):
+                raise
+            raise StoreError(f"cannot {action} the artifact store {self.url}: it is read-only"
+                             f" ({os.strerror(exc.errno)}); {fix}") from None
 
     def _within(self, path: object) -> bool:
         """Whether ``path`` (an OSError's filename) is the local store's folder or in it."""
@@ -311,17 +321,23 @@ class ArtifactStore:
                 yield path, mtime
 
     def delete(self, digest: str) -> None:
-        """Remove the artifact of ``digest`` (only ``Registry.gc`` should)."""
-        self._remove(self.path(digest))
+        """Remove the artifact of ``digest`` (only ``Registry.gc`` should).
+
+        Raises:
+            StoreError: a local store that is read-only.
+        """
+        with self._writing("delete from", "run gc where it is writable"):
+            self._remove(self.path(digest))
 
     def delete_temporary(self, path: str) -> None:
         """Remove a leftover temporary file listed by :meth:`temporaries`."""
         if not _temporary(path):
             raise IntegrityError(f"{path!r} is not a temporary artifact file")
-        if _staged(path):
-            _remove_unheld(path)
-        else:
-            self._remove(path)
+        with self._writing("delete from", "run gc where it is writable"):
+            if _staged(path):
+                _remove_unheld(path)
+            else:
+                self._remove(path)
 
     def _remove(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError), self._reaching("delete from"):
