@@ -1228,3 +1228,17 @@ def test_gc_on_a_read_only_artifact_store_is_a_store_error(small_disk: Path, tmp
     assert str(caught.value) == (
         f"cannot delete from the artifact store {small_disk}/artifacts: it is read-only"
         " (Read-only file system); run gc where it is writable")
+
+
+def test_a_missing_registry_on_read_only_storage_says_it_is_not_there(small_disk: Path) -> None:
+    """A registry folder that is not there, on a filesystem where it cannot be created (a
+    mistyped SATCHEL_REGISTRY on a read-only volume), is a StoreError saying so: it was
+    "[Errno 30] Read-only file system: '<folder>'"."""
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    with pytest.raises(satchel.StoreError) as caught:
+        Registry(str(small_disk / "registry"))
+    assert str(caught.value) == (
+        f"there is no registry at {str(small_disk / 'registry')!r}, and its folder cannot be"
+        " created there (Read-only file system): check the path (the uri given, or"
+        " SATCHEL_REGISTRY); a registry on read-only storage is read, once made where it is"
+        " writable")

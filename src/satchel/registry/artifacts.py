@@ -55,7 +55,7 @@ _ARTIFACT = re.compile(r"[0-9a-f]{64}\.satchel")
 _TEMPORARY = re.compile(r"[0-9a-f]{64}\.satchel\.[0-9a-f]{32}\.tmp")
 #: How the system refuses a write to a read-only filesystem, or to what this user may not
 #: write (a mode, chattr +i).
-_READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 #: The folder of a local store where a registration saves a model before storing it.
 _STAGING = "staging"
 
@@ -152,7 +152,7 @@ class ArtifactStore:
         try:
             yield
         except OSError as exc:
-            if not (self.local and exc.errno in _READ_ONLY and self._within(exc.filename)):
+            if not (self.local and exc.errno in READ_ONLY and self._within(exc.filename)):
                 raise
             raise StoreError(f"cannot {action} the artifact store {self.url}: it is read-only"
                              f" ({os.strerror(exc.errno)}); {fix}") from None

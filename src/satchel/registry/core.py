@@ -30,7 +30,7 @@ from satchel.format import reader
 from satchel.inspection import describe, inspect
 from satchel.metadata import json_data, python_scalar, whole_number
 from satchel.registry import database as db
-from satchel.registry.artifacts import ArtifactStore
+from satchel.registry.artifacts import READ_ONLY, ArtifactStore
 from satchel.registry.names import (
     check_alias,
     check_name,
@@ -112,14 +112,23 @@ def _folder(folder: str) -> str:
     """``folder``, created if it is not there yet.
 
     Raises:
-        StoreError: ``folder`` is a file (or something else that is not a folder).
+        StoreError: ``folder`` is a file (or something else that is not a folder), or it is
+            missing and cannot be created (read-only storage).
     """
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise StoreError(f"the registry location {folder!r} is a file, not a folder: a registry"
                          " is a folder (created if missing) holding registry.db and artifacts/,"
                          " or a database URL such as postgresql+psycopg://host/db; name"
                          " another path")
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        if exc.errno not in READ_ONLY:
+            raise
+        raise StoreError(f"there is no registry at {folder!r}, and its folder cannot be created"
+                         f" there ({os.strerror(exc.errno)}): check the path (the uri given, or"
+                         " SATCHEL_REGISTRY); a registry on read-only storage is read, once made"
+                         " where it is writable") from None
     return folder
 
 
