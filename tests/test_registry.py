@@ -1242,3 +1242,29 @@ def test_a_missing_registry_on_read_only_storage_says_it_is_not_there(small_disk
         " created there (Read-only file system): check the path (the uri given, or"
         " SATCHEL_REGISTRY); a registry on read-only storage is read, once made where it is"
         " writable")
+
+
+def test_a_cache_on_read_only_storage_says_how_to_choose_another(small_disk: Path,
+                                                                 tmp_path: Path) -> None:
+    """A remote artifact loaded where the cache cannot be created or written to (a
+    container's read-only temporary folder) is a StoreError naming the cache and how to
+    choose another: it was "[Errno 30] Read-only file system: '<cache>'"; a cached copy there
+    is still loaded."""
+    registry = Registry(str(tmp_path / "registry"), artifacts=f"memory://{tmp_path.name}/a",
+                        cache=str(small_disk / "cache"))
+    registry.register("churn", model())
+    registry.register("churn", model(0.5))
+    registry.load("models:/churn/1")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    assert registry.load("models:/churn/1").coef_.shape == (1, 3)
+    with pytest.raises(satchel.StoreError) as caught:
+        registry.load("models:/churn/2")
+    assert str(caught.value) == (
+        f"cannot write to the artifact cache {str(small_disk / 'cache')!r} (Read-only file"
+        " system): a remote artifact is downloaded there before it is loaded; give the"
+        " registry a writable cache folder (Registry(cache=...); by default it is in the"
+        " temporary folder, which TMPDIR names)")
+    other = Registry(str(tmp_path / "registry"), artifacts=f"memory://{tmp_path.name}/a",
+                     cache=str(small_disk / "other"))
+    with pytest.raises(satchel.StoreError, match=r"cannot write to the artifact cache .*other'"):
+        other.load("models:/churn/1")

@@ -229,10 +229,26 @@ class ArtifactStore:
                 raise IntegrityError(f"artifact {digest} is missing from {self.url}; run"
                                      " 'satchel registry gc' and re-register the model")
             return path
-        cached = os.path.join(_private_folder(self.cache), f"{_hex(digest)}.satchel")
-        if again or not os.path.exists(cached):
-            self._download(digest, cached)
+        with self._caching():
+            cached = os.path.join(_private_folder(self.cache), f"{_hex(digest)}.satchel")
+            if again or not os.path.exists(cached):
+                self._download(digest, cached)
         return cached
+
+    @contextlib.contextmanager
+    def _caching(self) -> Iterator[None]:
+        """Raise the error of a cache that cannot be written to (read-only storage, such as a
+        container's temporary folder) as a StoreError naming it and how to choose another."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno not in READ_ONLY or not str(exc.filename).startswith(self.cache):
+                raise
+            raise StoreError(
+                f"cannot write to the artifact cache {self.cache!r} ({os.strerror(exc.errno)}):"
+                " a remote artifact is downloaded there before it is loaded; give the registry"
+                " a writable cache folder (Registry(cache=...); by default it is in the"
+                " temporary folder, which TMPDIR names)") from None
 
     def cached_is_damaged(self, digest: str) -> bool:
         """Whether the cached copy of a remote artifact is there but not whole (truncated,
