@@ -27,6 +27,7 @@ from satchel.errors import (
     UntrustedTypesError,
     trust_options,
 )
+from satchel.registry.locations import DEFAULT_PATH
 from satchel.render import printable
 
 #: Exit codes, one per family of expected error (the first match wins).
@@ -186,8 +187,6 @@ def _is_database_error(exc: Exception) -> bool:
 
 def _registry_location(args: argparse.Namespace) -> str:
     """The registry a command used, with any password in a database URL hidden."""
-    from satchel.registry.core import DEFAULT_PATH  # noqa: PLC0415 - imports SQLAlchemy
-
     location = (getattr(args, "registry", None) or os.environ.get("SATCHEL_REGISTRY")
                 or DEFAULT_PATH)
     return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", location)

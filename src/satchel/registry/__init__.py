@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from satchel.registry.names import ModelURI, parse_uri
 
 if TYPE_CHECKING:  # for type checkers; at run time __getattr__ imports them on first use
-    from satchel.registry.core import AliasMove, ModelVersion, Registry
+    from satchel.registry.core import Registry
+    from satchel.registry.records import AliasMove, ModelVersion
 
 __all__ = ["AliasMove", "ModelURI", "ModelVersion", "Registry", "parse_uri"]
 

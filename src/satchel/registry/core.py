@@ -5,13 +5,10 @@ from __future__ import annotations
 import contextlib
 import difflib
 import io
-import math
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,15 +19,14 @@ from satchel.errors import (
     EncodeError,
     FormatError,
     IntegrityError,
-    InvalidNameError,
     NotFoundError,
     StoreError,
 )
 from satchel.format import reader
 from satchel.inspection import describe, inspect
-from satchel.metadata import json_data, python_scalar, whole_number
 from satchel.registry import database as db
-from satchel.registry.artifacts import READ_ONLY, ArtifactStore
+from satchel.registry.artifacts import ArtifactStore
+from satchel.registry.locations import locations
 from satchel.registry.names import (
     check_alias,
     check_name,
@@ -38,103 +34,20 @@ from satchel.registry.names import (
     is_model_uri,
     parse_uri,
 )
+from satchel.registry.records import AliasMove, ModelVersion
 from satchel.registry.search import matches, order, order_key, parse_filters
-
-DEFAULT_PATH = "satchel-registry"
+from satchel.registry.values import (
+    checked_description,
+    checked_json,
+    checked_limit,
+    checked_metrics,
+    checked_tag_keys,
+    checked_tags,
+)
 
 
 class _ClaimExpiredError(Exception):
     """gc dropped a registration's claim before its version was written."""
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One registered version, with what the registry knows without downloading it."""
-
-    name: str
-    version: int
-    digest: str
-    size: int
-    status: str
-    description: str
-    tags: dict[str, str]
-    metrics: dict[str, float]
-    params: dict[str, Any]
-    lineage: dict[str, Any]
-    artifact: dict[str, Any]
-    created_at: datetime
-    aliases: list[str] = field(default_factory=list)
-
-    @property
-    def uri(self) -> str:
-        """``models:/name/version``."""
-        return f"models:/{self.name}/{self.version}"
-
-
-@dataclass(frozen=True)
-class AliasMove:
-    """One entry of an alias's history: which version it pointed to, from when."""
-
-    name: str
-    alias: str
-    version: int | None
-    previous: int | None
-    at: datetime
-
-
-def _locations(uri: str | None, artifacts: str | None) -> tuple[str, str]:
-    """(database URL, artifact store URL) for a registry location."""
-    uri = uri or os.environ.get("SATCHEL_REGISTRY") or DEFAULT_PATH
-    if "://" not in uri:
-        # "~/models" from an env file or a quoted option names the home's folder, not a
-        # folder called "~" in the current one (a new, empty registry).
-        folder = _folder(os.path.abspath(os.path.expanduser(uri)))
-        return f"sqlite:///{os.path.join(folder, 'registry.db')}", (
-            _local(artifacts) if artifacts else os.path.join(folder, "artifacts"))
-    artifacts = artifacts or os.environ.get("SATCHEL_ARTIFACTS")
-    if not artifacts:
-        raise InvalidNameError(
-            f"the registry database {uri.split('://')[0]}://... needs an artifact store: pass"
-            " artifacts='s3://bucket/prefix' (any fsspec URL) or set SATCHEL_ARTIFACTS"
-        )
-    return _database_url(uri), _local(artifacts)
-
-
-def _database_url(uri: str) -> str:
-    """``uri`` with ``postgres://`` and ``postgresql://`` naming psycopg, the driver that
-    ``satchel[postgres]`` installs: SQLAlchemy no longer reads the first (which Heroku and
-    others give), and takes the second as psycopg2 before SQLAlchemy 2.1."""
-    scheme, rest = uri.split("://", 1)
-    return f"postgresql+psycopg://{rest}" if scheme in ("postgres", "postgresql") else uri
-
-
-def _folder(folder: str) -> str:
-    """``folder``, created if it is not there yet.
-
-    Raises:
-        StoreError: ``folder`` is a file (or something else that is not a folder), or it is
-            missing and cannot be created (read-only storage).
-    """
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise StoreError(f"the registry location {folder!r} is a file, not a folder: a registry"
-                         " is a folder (created if missing) holding registry.db and artifacts/,"
-                         " or a database URL such as postgresql+psycopg://host/db; name"
-                         " another path")
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as exc:
-        if exc.errno not in READ_ONLY:
-            raise
-        raise StoreError(f"there is no registry at {folder!r}, and its folder cannot be created"
-                         f" there ({os.strerror(exc.errno)}): check the path (the uri given, or"
-                         " SATCHEL_REGISTRY); a registry on read-only storage is read, once made"
-                         " where it is writable") from None
-    return folder
-
-
-def _local(path: str) -> str:
-    """``path`` with a leading ``~`` expanded, unless it is a URL."""
-    return path if "://" in path else os.path.expanduser(path)
 
 
 class Registry:
@@ -157,7 +70,7 @@ class Registry:
 
     def __init__(self, uri: str | None = None, artifacts: str | None = None,
                  cache: str | None = None) -> None:
-        self.database_url, artifacts_url = _locations(uri, artifacts)
+        self.database_url, artifacts_url = locations(uri, artifacts)
         self.engine = db.create_engine(self.database_url)
         try:
             db.upgrade(self.engine)
@@ -209,9 +122,9 @@ class Registry:
         """
         check_name(name)
         db.check_writable(self.engine)  # before the model is saved
-        description = _description(description)
-        tags, metrics = _tags(tags), _metrics(metrics)
-        params, lineage = _json_mapping(params, "params"), _json_mapping(lineage, "lineage")
+        description = checked_description(description)
+        tags, metrics = checked_tags(tags), checked_metrics(metrics)
+        params, lineage = checked_json(params, "params"), checked_json(lineage, "lineage")
         path, temporary = self._artifact_file(model_or_file, sample)
         held = self.store.hold(path) if temporary else None
         try:
@@ -354,7 +267,7 @@ class Registry:
                 ``METRIC OP NUMBER``, ``order_by`` names no field, or ``tags`` is not a dict
                 of names to strings (checked before anything is read).
         """
-        limit, tags, filters = _limit(limit), _tags(tags), parse_filters(metrics)
+        limit, tags, filters = checked_limit(limit), checked_tags(tags), parse_filters(metrics)
         order_key(order_by)  # a bad field is the caller's first mistake, before a missing name
         conditions = [db.versions.c.status.in_(("active", "archived") if include_archived
                                                 else ("active",))]
@@ -464,10 +377,10 @@ class Registry:
         concurrent updates each keep the others' tags.
         """
         version = check_version(version)
-        added, removed = _tags(tags), _tag_keys(remove_tags)
+        added, removed = checked_tags(tags), checked_tag_keys(remove_tags)
         values: dict[str, Any] = {}
         if description is not None:
-            values["description"] = _description(description)
+            values["description"] = checked_description(description)
         with db.write(self.engine) as connection:
             model_id = self._locked_model(connection, name)
             self._check_live(connection, model_id, name, version)
@@ -482,7 +395,7 @@ class Registry:
 
     def describe(self, name: str, description: str) -> None:
         """Set a model's description."""
-        description = _description(description)
+        description = checked_description(description)
         with db.write(self.engine) as connection:
             model_id = self._model_id(connection, name)
             connection.execute(sa.update(db.models).where(db.models.c.id == model_id)
@@ -632,90 +545,6 @@ def _aliases(connection: sa.Connection, model_id: int) -> dict[str, int]:
     rows = connection.execute(sa.select(db.aliases.c.alias, db.aliases.c.version).where(
         db.aliases.c.model_id == model_id)).all()
     return {str(alias): int(version) for alias, version in rows}
-
-
-#: What no registry database stores as text: NUL (PostgreSQL) and lone surrogates (not UTF-8).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _description(description: object) -> str:
-    """``description`` if it is a string (the database has no "no description") that every
-    database stores: PostgreSQL's text holds no NUL character, and no database a lone
-    surrogate, which is no UTF-8 text (they raised the driver's errors with their SQL)."""
-    if not isinstance(description, str):
-        raise InvalidNameError(f"a description must be a string, not"
-                               f" {type(description).__name__}; pass '' for none")
-    unstorable = _UNSTORABLE.search(description)
-    if unstorable:
-        raise InvalidNameError(
-            f"a description must be text a database can store, found {unstorable.group()!r}"
-            f" at position {unstorable.start()}: remove NUL characters, and lone surrogates"
-            " (bytes decoded with errors='surrogateescape': decode them as UTF-8)")
-    return str(description)
-
-
-def _mapping(given: object, what: str, example: str) -> Mapping[Any, Any]:
-    """``given`` if it is a mapping (None: an empty one)."""
-    if given is None:
-        return {}
-    if not isinstance(given, Mapping):
-        raise InvalidNameError(f"{what}: expected a dict such as {example}, found"
-                               f" {type(given).__name__}")
-    return given
-
-
-def _tags(tags: Mapping[str, str] | None) -> dict[str, str]:
-    result = {}
-    for key, value in _mapping(tags, "tags", "{'team': 'growth'}").items():
-        check_name(key, "tag key")
-        if not isinstance(value, str) or len(value) > 1024:
-            found = (f"a string of {len(value)} characters" if isinstance(value, str)
-                     else type(value).__name__)
-            raise InvalidNameError(f"tag {key!r}: expected a string of at most 1024 characters,"
-                                   f" found {found}")
-        result[key] = str(value)
-    return result
-
-
-def _limit(limit: object) -> int | None:
-    """``limit`` if it is None or a whole number from 0 (a negative one would slice off
-    results from the end)."""
-    if limit is None:
-        return None
-    number = whole_number(limit)
-    if number is None:
-        raise InvalidNameError(f"limit: expected None or a whole number >= 0, found"
-                               f" {str(limit)[:40]!r}")
-    return number
-
-
-def _tag_keys(keys: Iterable[str] | None) -> set[str]:
-    """The tag keys to remove: a single string is one key, not its letters."""
-    if keys is None:
-        return set()
-    return {check_name(key, "tag key") for key in ([keys] if isinstance(keys, str) else keys)}
-
-
-def _metrics(metrics: Mapping[str, float] | None) -> dict[str, float]:
-    result = {}
-    for key, value in _mapping(metrics, "metrics", "{'auc': 0.91}").items():
-        check_name(key, "metric name")
-        number, given = math.nan, python_scalar(value)
-        if isinstance(given, (int, float)) and not isinstance(given, bool):
-            with contextlib.suppress(OverflowError):  # an int past float's range
-                number = float(given)
-        if not math.isfinite(number):
-            raise InvalidNameError(f"metric {key!r}: expected a finite number, found"
-                                   f" {value!r:.40}")
-        result[key] = number
-    return result
-
-
-def _json_mapping(given: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
-    """``given`` as JSON data the database stores and gives back unchanged."""
-    result: dict[str, Any] = json_data(_mapping(given, what, "{'C': 1.0}"), what,
-                                       InvalidNameError)
-    return result
 
 
 def _no_sample(sample: Any) -> None:

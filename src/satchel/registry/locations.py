@@ -1,0 +1,68 @@
+"""Where a registry lives: a folder (SQLite and local artifacts), or a database URL and an
+artifact store URL, from the arguments or the environment (``SATCHEL_REGISTRY``,
+``SATCHEL_ARTIFACTS``). Nothing here imports SQLAlchemy."""
+
+from __future__ import annotations
+
+import os
+
+from satchel.errors import InvalidNameError, StoreError
+from satchel.registry.artifacts import READ_ONLY
+
+#: The registry a command or ``Registry()`` uses when none is named.
+DEFAULT_PATH = "satchel-registry"
+
+
+def locations(uri: str | None, artifacts: str | None) -> tuple[str, str]:
+    """(database URL, artifact store URL) for a registry location."""
+    uri = uri or os.environ.get("SATCHEL_REGISTRY") or DEFAULT_PATH
+    if "://" not in uri:
+        # "~/models" from an env file or a quoted option names the home's folder, not a
+        # folder called "~" in the current one (a new, empty registry).
+        folder = _folder(os.path.abspath(os.path.expanduser(uri)))
+        return f"sqlite:///{os.path.join(folder, 'registry.db')}", (
+            _local(artifacts) if artifacts else os.path.join(folder, "artifacts"))
+    artifacts = artifacts or os.environ.get("SATCHEL_ARTIFACTS")
+    if not artifacts:
+        raise InvalidNameError(
+            f"the registry database {uri.split('://')[0]}://... needs an artifact store: pass"
+            " artifacts='s3://bucket/prefix' (any fsspec URL) or set SATCHEL_ARTIFACTS"
+        )
+    return _database_url(uri), _local(artifacts)
+
+
+def _database_url(uri: str) -> str:
+    """``uri`` with ``postgres://`` and ``postgresql://`` naming psycopg, the driver that
+    ``satchel[postgres]`` installs: SQLAlchemy no longer reads the first (which Heroku and
+    others give), and takes the second as psycopg2 before SQLAlchemy 2.1."""
+    scheme, rest = uri.split("://", 1)
+    return f"postgresql+psycopg://{rest}" if scheme in ("postgres", "postgresql") else uri
+
+
+def _folder(folder: str) -> str:
+    """``folder``, created if it is not there yet.
+
+    Raises:
+        StoreError: ``folder`` is a file (or something else that is not a folder), or it is
+            missing and cannot be created (read-only storage).
+    """
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise StoreError(f"the registry location {folder!r} is a file, not a folder: a registry"
+                         " is a folder (created if missing) holding registry.db and artifacts/,"
+                         " or a database URL such as postgresql+psycopg://host/db; name"
+                         " another path")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        if exc.errno not in READ_ONLY:
+            raise
+        raise StoreError(f"there is no registry at {folder!r}, and its folder cannot be created"
+                         f" there ({os.strerror(exc.errno)}): check the path (the uri given, or"
+                         " SATCHEL_REGISTRY); a registry on read-only storage is read, once made"
+                         " where it is writable") from None
+    return folder
+
+
+def _local(path: str) -> str:
+    """``path`` with a leading ``~`` expanded, unless it is a URL."""
+    return path if "://" in path else os.path.expanduser(path)
