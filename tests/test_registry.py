@@ -1268,3 +1268,22 @@ def test_a_cache_on_read_only_storage_says_how_to_choose_another(small_disk: Pat
                      cache=str(small_disk / "other"))
     with pytest.raises(satchel.StoreError, match=r"cannot write to the artifact cache .*other'"):
         other.load("models:/churn/1")
+
+
+def test_a_read_only_temporary_folder_says_how_to_choose_another(
+        small_disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model registered in a remote store is saved in the temporary folder first: a
+    read-only one (a container's /tmp) says so and names TMPDIR; it was the system's bare
+    'Read-only file system' naming a temporary file the user never chose."""
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(small_disk))
+    store = f"memory://{tmp_path.name}/artifacts"
+    registry = Registry(str(tmp_path / "registry"), artifacts=store,
+                        cache=str(tmp_path / "cache"))
+    with pytest.raises(satchel.StoreError) as caught:
+        registry.register("churn", _big_model(1000))
+    assert str(caught.value) == (
+        f"cannot register the model: it is saved in the temporary folder {small_disk} before it"
+        f" is uploaded to the artifact store {store}, and that folder is read-only (Read-only"
+        " file system); set TMPDIR to a folder this process can write to")
+    assert registry.models() == []

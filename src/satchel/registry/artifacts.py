@@ -60,6 +60,11 @@ READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 _STAGING = "staging"
 
 
+def _in_folder(path: object, folder: str) -> bool:
+    """Whether ``path`` (an OSError's filename) is ``folder`` or in it."""
+    return isinstance(path, str) and (path == folder or path.startswith(f"{folder}{os.sep}"))
+
+
 def _filesystem(url: str) -> tuple[Any, str]:
     try:
         import fsspec  # noqa: PLC0415 - optional dependency
@@ -131,9 +136,17 @@ class ArtifactStore:
                                " it is writable, or use another artifact store"):
                 yield
         except OSError as exc:
-            if exc.errno not in NO_ROOM:
+            temporary = not self.local and exc.errno in READ_ONLY and _in_folder(
+                exc.filename, tempfile.gettempdir())
+            if exc.errno not in NO_ROOM and not temporary:
                 raise
-            reason = os.strerror(exc.errno)
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            if temporary:
+                raise StoreError(
+                    f"cannot register the model: it is saved in the temporary folder"
+                    f" {tempfile.gettempdir()} before it is uploaded to the artifact store"
+                    f" {self.url}, and that folder is read-only ({reason}); set TMPDIR to a"
+                    " folder this process can write to") from None
             if not self.local:
                 raise StoreError(
                     f"cannot register the model: it is saved in the temporary folder"
@@ -159,8 +172,7 @@ class ArtifactStore:
 
     def _within(self, path: object) -> bool:
         """Whether ``path`` (an OSError's filename) is the local store's folder or in it."""
-        return isinstance(path, str) and (path == self.root
-                                          or path.startswith(f"{self.root}{os.sep}"))
+        return _in_folder(path, self.root)
 
     def hold(self, path: str) -> int | None:
         """Keep ``gc`` from removing the file a registration saved in :meth:`staging` until the
