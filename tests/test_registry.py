@@ -1287,3 +1287,23 @@ def test_a_read_only_temporary_folder_says_how_to_choose_another(
         f" is uploaded to the artifact store {store}, and that folder is read-only (Read-only"
         " file system); set TMPDIR to a folder this process can write to")
     assert registry.models() == []
+
+
+def test_a_registry_dropped_closes_its_connections(backend: Backend, tmp_path: Path,  # noqa: F811
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry that is no longer referenced closes its database connections: a pooled
+    PostgreSQL connection collected while open gave a ResourceWarning, at whatever line the
+    collector ran."""
+    import gc
+    import warnings
+
+    for key, value in backend.environment.items():
+        monkeypatch.setenv(key, value)
+    registry = Registry(backend.uri, artifacts=backend.artifacts, cache=str(tmp_path / "cache"))
+    registry.register("churn", model())
+    assert registry.load("models:/churn/1") is not None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del registry
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []

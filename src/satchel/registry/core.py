@@ -8,6 +8,7 @@ import io
 import os
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +73,9 @@ class Registry:
                  cache: str | None = None) -> None:
         self.database_url, artifacts_url = locations(uri, artifacts)
         self.engine = db.create_engine(self.database_url)
+        # Its pooled connections are closed once the registry is collected: a PostgreSQL
+        # connection collected while open gives a ResourceWarning wherever that happens.
+        weakref.finalize(self, self.engine.dispose)
         try:
             db.upgrade(self.engine)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
