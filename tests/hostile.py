@@ -1402,7 +1402,8 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
      lambda f: _tree_node(f)["args"].__setitem__(0, 10),
      "A Tree of 10 features in an estimator of 4.", "tree_ has 10 features, the estimator 4"),
     ("tree_estimator_holds_a_number", "tree", lambda f: attrs(f.tree).update(tree_=5),
-     "A decision tree whose tree_ is the number 5.", "DecisionTreeClassifier"),
+     "A decision tree whose tree_ is the number 5.",
+     "invalid DecisionTreeClassifier: tree_ must be a Tree, found int"),
     ("tree_without_state", "tree", lambda f: _tree_node(f).pop("state"),
      "A Tree built from its arguments, its state (nodes, values) left out.",
      "invalid Tree: the state needs nodes, values and node_count"),
@@ -1433,12 +1434,14 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
     ("hgb_predictor_is_a_number", "hgb",
      lambda f: attrs(f.tree).update(_predictors=[[5]]),
      "A gradient-boosting model whose predictor is the number 5.",
-     "HistGradientBoostingClassifier"),
+     "invalid HistGradientBoostingClassifier: _predictors must be a list of lists of"
+     " predictors"),
     ("hgb_is_categorical_too_short", "hgb",
      lambda f: (_categorical_split(f, 3, 0), put_array(
          attrs(find(f.tree, "_BinMapper"))["is_categorical_"], np.ones(1, dtype=np.uint8))),
      "A categorical split on (binned) feature 3 with is_categorical_ of length 1.",
-     "HistGradientBoostingClassifier"),
+     "invalid HistGradientBoostingClassifier: _bin_mapper.is_categorical_ must hold one flag"
+     " for each of its 4 features"),
     ("kdtree_node_range_outside", "kdtree",
      lambda f: _set_field(f, _binary_tree(f)[2], idx_end=10**6),
      "A node whose sample range ends past the data.", "sample range is outside the data"),
@@ -1478,7 +1481,8 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
      "5000 classes whose 4999 rows of dual coefficients and 12497500 intercepts are 1 each.",
      "invalid SVC"),
     ("svc_without_support_indices", "svc", lambda f: attrs(f.tree).pop("support_"),
-     "An SVC without support_.", "SVC"),
+     "An SVC without support_.",
+     "invalid SVC: a fitted model (it holds support_vectors_) needs ['support_']"),
     ("kmeans_threads_negative", "kmeans", lambda f: attrs(f.tree).update(_n_threads=-1),
      "_n_threads of -1, which OpenMP takes as 2**32 - 1 threads (and aborts at predict).",
      "_n_threads must be a whole number of threads"),
@@ -1549,11 +1553,14 @@ _MODELS: list[tuple[str, str, Callable[[Forge], Any], str, str]] = [
      "n_components one from 1 to 16777216"),
     ("kmeans_centers_not_an_array", "kmeans",
      lambda f: attrs(f.tree).update(cluster_centers_=[[0.0] * 4] * 2),
-     "cluster_centers_ as a JSON list.", "KMeans"),
+     "cluster_centers_ as a JSON list.",
+     "invalid KMeans: cluster_centers_ must be an array, found list"),
     ("bagging_feature_subsets_short", "bagging",
      lambda f: attrs(f.tree).update(estimators_features_=attrs(f.tree)[
          "estimators_features_"][:1]),
-     "Three members, one feature subset.", "BaggingClassifier"),
+     "Three members, one feature subset.",
+     "invalid BaggingClassifier: estimators_features_ must list the features of each of its 3"
+     " members"),
 ]
 for _label, _base, _edit, _about, _match in _MODELS:
     add(_label, _model(_base, _edit), _about, FormatError, _match, isolate="crash")

@@ -25,6 +25,8 @@ from satchel.format.handlers.sklearn_params import COMPUTED_METRIC_PARAMS
 def _decision_tree_after(model: Any) -> None:
     n_features = fitted_width(model, "tree_")
     tree = getattr(model, "tree_", None)
+    if tree is not None and not _instance(tree, "sklearn.tree._tree", "Tree"):
+        raise fail(type(model).__name__, f"tree_ must be a Tree, found {type(tree).__name__}")
     if tree is not None and tree.n_features != n_features:
         raise fail(type(model).__name__, f"tree_ has {tree.n_features} features,"
                                           f" the estimator {n_features}")
@@ -37,6 +39,9 @@ def _ensemble_after(model: Any) -> None:
         return
     members = list(np.ravel(np.asarray(members, dtype=object)))
     subsets = getattr(model, "estimators_features_", None)
+    if subsets is not None and (type(subsets) is not list or len(subsets) != len(members)):
+        raise fail(type(model).__name__, f"estimators_features_ must list the features of each"
+                                          f" of its {len(members)} members")
     for i, member in enumerate(members):
         expected = n_features
         if subsets is not None:
@@ -309,6 +314,10 @@ def _libsvm_after(model: Any) -> None:
     if vectors is None:
         return
     name = type(model).__name__
+    missing = [attribute for attribute in ("support_", "_n_support", "_dual_coef_", "_intercept_")
+               if getattr(model, attribute, None) is None]
+    if missing:
+        raise fail(name, f"a fitted model (it holds support_vectors_) needs {missing}")
     support, counts = model.support_, model._n_support
     n_sv, classes = support.shape[0], counts.shape[0]
     pairs = classes * (classes - 1) // 2
@@ -377,6 +386,9 @@ def _kmeans_after(model: Any) -> None:
     that centre, unchecked: there is at least one, of ``n_features_in_`` values."""
     centers = getattr(model, "cluster_centers_", None)
     n_features = getattr(model, "n_features_in_", None)
+    if centers is not None and not isinstance(centers, np.ndarray):
+        raise fail(type(model).__name__, f"cluster_centers_ must be an array, found"
+                                          f" {type(centers).__name__}")
     if centers is not None and n_features is not None and (
             centers.ndim != 2 or centers.shape[1] != n_features):
         raise fail(type(model).__name__, "cluster_centers_ and n_features_in_ disagree")
