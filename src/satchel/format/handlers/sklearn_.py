@@ -349,11 +349,11 @@ def _hist_gbm_after(model: Any) -> None:
                                     or categorical.shape != (n_features,)):
         raise fail(type(model).__name__, f"_bin_mapper.is_categorical_ must hold one flag for"
                                           f" each of its {n_features} features")
-    if type(predictors) is not list or not all(
-            type(row) is list and all(isinstance(getattr(p, "nodes", None), np.ndarray)
-                                      for p in row) for row in predictors):
-        raise fail(type(model).__name__, "_predictors must be a list of lists of predictors")
-    nodes = _all_nodes([p.nodes for row in predictors for p in row])
+    try:
+        nodes = _all_nodes([p.nodes for row in predictors for p in row])
+    except (AttributeError, TypeError):  # a number where a row or a predictor goes
+        raise fail(type(model).__name__, "_predictors must be a list of lists of"
+                                          " predictors") from None
     if nodes is None:
         return
     internal = nodes["is_leaf"] == 0
