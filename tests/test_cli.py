@@ -261,12 +261,19 @@ def test_predict_reports_an_unreadable_input(capsys: pytest.CaptureFixture[str],
     naming the file (an empty one was said to have 'No columns to parse from file')."""
     source = tmp_path / name
     source.write_bytes(content)
-    line = clean_error(capsys, "predict", str(forest_file), str(source), "-o",
-                       str(tmp_path / "out.csv"))
+    _assert_unreadable(capsys, forest_file, source, expected)
+
+
+def _assert_unreadable(capsys: pytest.CaptureFixture[str], forest_file: Path, source: Path,
+                       expected: str) -> None:
+    """satchel predict of ``source`` is bad input naming it and saying ``expected``, and
+    writes nothing."""
+    written = source.parent / "out.csv"
+    line = clean_error(capsys, "predict", str(forest_file), str(source), "-o", str(written))
     assert line.startswith(f"satchel: error: cannot read {str(source)!r}: {expected}")
     assert line.endswith("; expected a UTF-8 CSV file (gzip-compressed for .csv.gz) or a"
                          " Parquet file")
-    assert not (tmp_path / "out.csv").exists()
+    assert not written.exists()
 
 
 _ROWS_GZ = gzip.compress(b"a,b,c,d\n" + b"1,2,3,4\n" * 200, mtime=0)
@@ -284,12 +291,7 @@ def test_predict_reports_a_damaged_gzip_input(capsys: pytest.CaptureFixture[str]
     one cut short printed a traceback (EOFError), the others a line naming no file."""
     source = tmp_path / "rows.csv.gz"
     source.write_bytes(content)
-    line = clean_error(capsys, "predict", str(forest_file), str(source), "-o",
-                       str(tmp_path / "out.csv"))
-    assert line.startswith(f"satchel: error: cannot read {str(source)!r}: {expected}")
-    assert line.endswith("; expected a UTF-8 CSV file (gzip-compressed for .csv.gz) or a"
-                         " Parquet file")
-    assert not (tmp_path / "out.csv").exists()
+    _assert_unreadable(capsys, forest_file, source, expected)
 
 
 @pytest.mark.parametrize(("args", "expected"), [

@@ -1048,15 +1048,22 @@ def test_a_file_registered_again_needs_no_writable_store(small_disk: Path,
     assert again.digest == first.digest
 
 
+def _remote_registry(tmp_path: Path, temporary: Path,
+                     monkeypatch: pytest.MonkeyPatch) -> tuple[Registry, str]:
+    """A registry with a remote artifact store (and its URL), whose models are saved in the
+    temporary folder ``temporary`` before they are uploaded."""
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    store = f"memory://{tmp_path.name}/artifacts"
+    return Registry(str(tmp_path / "registry"), artifacts=store,
+                    cache=str(tmp_path / "cache")), store
+
+
 def test_a_temporary_folder_that_fills_says_how_to_choose_another(
         small_disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A model registered in a remote store is saved in the temporary folder first: one with
     no room says so and names TMPDIR; it said to choose another folder than a temporary file
     the user never named."""
-    monkeypatch.setattr(tempfile, "tempdir", str(small_disk))
-    store = f"memory://{tmp_path.name}/artifacts"
-    registry = Registry(str(tmp_path / "registry"), artifacts=store,
-                        cache=str(tmp_path / "cache"))
+    registry, store = _remote_registry(tmp_path, small_disk, monkeypatch)
     with pytest.raises(satchel.StoreError) as caught:
         registry.register("churn", _big_model(300_000))
     assert str(caught.value) == (
@@ -1276,10 +1283,7 @@ def test_a_read_only_temporary_folder_says_how_to_choose_another(
     read-only one (a container's /tmp) says so and names TMPDIR; it was the system's bare
     'Read-only file system' naming a temporary file the user never chose."""
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
-    monkeypatch.setattr(tempfile, "tempdir", str(small_disk))
-    store = f"memory://{tmp_path.name}/artifacts"
-    registry = Registry(str(tmp_path / "registry"), artifacts=store,
-                        cache=str(tmp_path / "cache"))
+    registry, store = _remote_registry(tmp_path, small_disk, monkeypatch)
     with pytest.raises(satchel.StoreError) as caught:
         registry.register("churn", _big_model(1000))
     assert str(caught.value) == (

@@ -19,7 +19,7 @@ import secrets
 import stat
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 import blake3
@@ -120,19 +120,24 @@ def writing(target: str | os.PathLike[str]) -> Iterator[str | IO[bytes]]:
         yield handle
 
 
+def _in_place(target: str | os.PathLike[str]) -> contextlib.AbstractContextManager[None]:
+    """Raise a write's error of no room left as one that names ``target``, a device or a
+    descriptor written in place, and says its output is cut short (:func:`_no_room`)."""
+    return _no_room(lambda reason: f"cannot write {os.fspath(target)}: {reason}; what was"
+                    " written to it is cut short", "free space where it leads, or save to a file")
+
+
 @contextlib.contextmanager
-def _in_place(target: str | os.PathLike[str]) -> Iterator[None]:
-    """Raise a write's error of no room left (:data:`NO_ROOM`) as one that names ``target``,
-    a device or a descriptor written in place, and says its output is cut short."""
+def _no_room(said: Callable[[str | None], str], fix: str) -> Iterator[None]:
+    """Raise a write's error of no room left (:data:`NO_ROOM`) as one that says
+    ``said(reason)`` and ``fix`` (or, for a file past its size limit, how to raise it)."""
     try:
         yield
     except OSError as exc:
         if exc.errno not in NO_ROOM:
             raise
-        fix = _TOO_LARGE if exc.errno == errno.EFBIG else (
-            "free space where it leads, or save to a file")
-        raise OSError(exc.errno, f"cannot write {os.fspath(target)}: {exc.strerror}; what was"
-                      f" written to it is cut short: {fix}") from None
+        raise OSError(exc.errno, f"{said(exc.strerror)}:"
+                      f" {_TOO_LARGE if exc.errno == errno.EFBIG else fix}") from None
 
 
 @contextlib.contextmanager
@@ -158,16 +163,10 @@ def _replacing(target: str | os.PathLike[str]) -> Iterator[tuple[str, bool]]:
         raise _uncreatable(exc, path, directory) from None
     old = _hold(path)
     try:
-        try:
+        with _no_room(lambda reason: f"cannot save to {path}: {reason} in the folder"
+                      f" {directory}; nothing was written under its name (a file there keeps"
+                      " what it held)", "free space on its filesystem or choose another folder"):
             yield temporary, True
-        except OSError as exc:
-            if exc.errno not in NO_ROOM:
-                raise
-            fix = _TOO_LARGE if exc.errno == errno.EFBIG else (
-                "free space on its filesystem or choose another folder")
-            raise OSError(exc.errno, f"cannot save to {path}: {exc.strerror} in the folder"
-                          f" {directory}; nothing was written under its name (a file there"
-                          f" keeps what it held): {fix}") from None
         if mode is not None:
             os.chmod(temporary, mode)
         try:

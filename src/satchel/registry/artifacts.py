@@ -62,6 +62,7 @@ _STAGING = "staging"
 
 def _in_folder(path: object, folder: str) -> bool:
     """Whether ``path`` (an OSError's filename) is ``folder`` or in it."""
+    folder = os.path.normpath(folder)
     return isinstance(path, str) and (path == folder or path.startswith(f"{folder}{os.sep}"))
 
 
@@ -141,18 +142,14 @@ class ArtifactStore:
             if exc.errno not in NO_ROOM and not temporary:
                 raise
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            if temporary:
-                raise StoreError(
-                    f"cannot register the model: it is saved in the temporary folder"
-                    f" {tempfile.gettempdir()} before it is uploaded to the artifact store"
-                    f" {self.url}, and that folder is read-only ({reason}); set TMPDIR to a"
-                    " folder this process can write to") from None
             if not self.local:
+                state, fix = ("is read-only", "set TMPDIR to a folder this process can write"
+                              " to") if temporary else ("has no room", "free space there, or"
+                                                        " set TMPDIR to a folder with room")
                 raise StoreError(
                     f"cannot register the model: it is saved in the temporary folder"
                     f" {tempfile.gettempdir()} before it is uploaded to the artifact store"
-                    f" {self.url}, and that folder has no room ({reason}); free space there, or"
-                    " set TMPDIR to a folder with room") from None
+                    f" {self.url}, and that folder {state} ({reason}); {fix}") from None
             raise StoreError(f"cannot store an artifact in the artifact store {self.url}:"
                              f" {reason}; nothing was registered: free space on its filesystem"
                              " or use another artifact store") from None
@@ -254,7 +251,7 @@ class ArtifactStore:
         try:
             yield
         except OSError as exc:
-            if exc.errno not in READ_ONLY or not str(exc.filename).startswith(self.cache):
+            if exc.errno not in READ_ONLY or not _in_folder(exc.filename, self.cache):
                 raise
             raise StoreError(
                 f"cannot write to the artifact cache {self.cache!r} ({os.strerror(exc.errno)}):"
