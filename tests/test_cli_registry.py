@@ -58,6 +58,33 @@ def test_every_command_prints_json_with_json(registry: Path,
     assert printed("gc") == []
 
 
+@pytest.mark.parametrize("command", [["models"], ["versions", "churn"],
+                                     ["show", "models:/churn"], ["gc"],
+                                     ["alias", "churn", "production", "1"]])
+def test_commands_that_read_a_registry_create_none(
+        command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry command run where there is no registry says so and creates nothing; it made
+    an empty ./satchel-registry and listed no models (or said the model was not in it)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SATCHEL_REGISTRY", raising=False)
+    assert main(["registry", *command]) == 2
+    assert capsys.readouterr().err.startswith(
+        "satchel: error: there is no registry at 'satchel-registry' (the default location, as"
+        " neither a uri nor SATCHEL_REGISTRY names one): ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_register_creates_the_registry(tmp_path: Path, forest_file: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """register makes the registry that is not there yet, which the other commands then read."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SATCHEL_REGISTRY", raising=False)
+    assert main(["registry", "register", str(forest_file), "churn"]) == 0
+    assert main(["registry", "models"]) == 0
+    assert (tmp_path / "satchel-registry" / "registry.db").is_file()
+
+
 def test_a_database_without_an_artifact_store_names_the_option(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -181,6 +181,40 @@ def test_a_registry_folder_under_home_is_found_there(tmp_path: Path,
     assert list(elsewhere.iterdir()) == []
 
 
+def test_reading_a_registry_that_is_not_there_creates_none(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load("models:/...") where there is no registry is a NoRegistryError naming the default
+    location and how to name another; it made an empty ./satchel-registry and then said the
+    model was not in it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SATCHEL_REGISTRY", raising=False)
+    with pytest.raises(satchel.NoRegistryError) as caught:
+        satchel.load("models:/churn@production")
+    assert str(caught.value) == (
+        "there is no registry at 'satchel-registry' (the default location, as neither a uri"
+        f" nor SATCHEL_REGISTRY names one): '{tmp_path / 'satchel-registry' / 'registry.db'}'"
+        " is not there. Name the registry you meant (Registry(uri), --registry or"
+        " SATCHEL_REGISTRY), or create this one by registering a model in it (satchel registry"
+        " register NAME FILE)")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["folder", "sqlite"])
+def test_create_false_opens_only_a_registry_that_is_there(tmp_path: Path, where: str) -> None:
+    """Registry(uri, create=False) refuses a folder without registry.db, and a sqlite:/// file
+    that is not there, creating nothing; once a registration has made it, it opens it."""
+    uri = (str(tmp_path / "models") if where == "folder"
+           else f"sqlite:///{tmp_path / 'models.db'}")
+    artifacts = None if where == "folder" else str(tmp_path / "store")
+    with pytest.raises(satchel.NoRegistryError, match=re.escape(
+            f"there is no registry at {uri!r}: ")):
+        Registry(uri, artifacts=artifacts, create=False)
+    assert list(tmp_path.iterdir()) == []
+    Registry(uri, artifacts=artifacts).register("churn", model())
+    assert Registry(uri, artifacts=artifacts, create=False).load("models:/churn").coef_.shape == (
+        1, 3)
+
+
 def test_a_registry_location_that_is_a_file_says_so(tmp_path: Path) -> None:
     """A file where the registry's folder should be is a StoreError naming it and saying
     what a registry location is, not the system's bare 'File exists'."""

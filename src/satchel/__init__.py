@@ -20,6 +20,7 @@ from satchel.errors import (
     InvalidNameError,
     LimitError,
     MissingCodeError,
+    NoRegistryError,
     NotFoundError,
     PredictionMismatchError,
     SatchelError,
@@ -49,6 +50,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ConflictError",
     "InvalidNameError",
+    "NoRegistryError",
     "NotFoundError",
     "StoreError",
     "Registry",

@@ -306,7 +306,7 @@ def load(file: FileLike, *, trusted: Iterable[str] = (), mmap: bool = False,
     if is_model_uri(file):
         from satchel.registry import Registry  # noqa: PLC0415 - the registry is optional
 
-        return Registry().load(str(file), trusted=trusted, mmap=mmap, verify=verify,
+        return Registry(create=False).load(str(file), trusted=trusted, mmap=mmap, verify=verify,
                                on_mismatch=on_mismatch, trust_code=trust_code,
                                check_arrays=check_arrays)
     with opened(file) as handle:

@@ -76,7 +76,7 @@ def _registered(given: str) -> tuple[str, str | None]:
         return given, None
     from satchel.registry import Registry  # noqa: PLC0415 - needs the [registry] extra
 
-    registry = Registry()
+    registry = Registry(create=False)
     digest = registry.resolve(given).digest
     return str(registry.store.local_path(digest)), digest
 

@@ -21,6 +21,7 @@ from satchel.errors import (
     IntegrityError,
     InvalidNameError,
     MissingCodeError,
+    NoRegistryError,
     NotFoundError,
     PredictionMismatchError,
     SatchelError,
@@ -118,8 +119,8 @@ def _database_error(exc: Exception, args: argparse.Namespace) -> int:
 def _where(exc: BaseException, args: argparse.Namespace) -> str:
     """For a model, version or alias the registry does not have, which registry was asked
     and how to name another: a command run in the wrong folder asks an empty one."""
-    if not isinstance(exc, NotFoundError):
-        return ""
+    if not isinstance(exc, NotFoundError) or isinstance(exc, NoRegistryError):
+        return ""  # a missing registry's error names it and how to name another
     option = "--registry or " if "registry" in vars(args) else ""
     return (f" (in the registry at {_registry_location(args)!r}; {option}SATCHEL_REGISTRY"
             " names another)")

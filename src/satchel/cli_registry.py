@@ -20,10 +20,11 @@ _version = integer(1, MAX_VERSION, what="a version number")
 _grace = number(0, 100 * 365.25 * 86_400, unit="seconds (100 years)")
 
 
-def _registry(args: argparse.Namespace) -> Any:
+def _registry(args: argparse.Namespace, create: bool = False) -> Any:
+    """The registry a command names; only ``register`` creates one that is not there."""
     from satchel.registry import Registry  # noqa: PLC0415 - needs the [registry] extra
 
-    return Registry(args.registry, artifacts=args.artifacts)
+    return Registry(args.registry, artifacts=args.artifacts, create=create)
 
 
 def _version_row(v: Any) -> list[str]:
@@ -83,8 +84,9 @@ def _register(args: argparse.Namespace) -> int:
     _check_file(args.file, args.name)
     tags = _one_value(args.tag, "--tag", "tag")
     metrics = _one_value(args.metric, "--metric", "metric")
-    found = _registry(args).register(args.name, args.file, description=args.description,
-                                     tags=tags, metrics=metrics)
+    registry = _registry(args, create=True)
+    found = registry.register(args.name, args.file, description=args.description, tags=tags,
+                              metrics=metrics)
     return _done(args, _version_json(found), f"registered {found.uri} ({found.digest})")
 
 

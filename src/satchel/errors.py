@@ -19,6 +19,7 @@ __all__ = [
     "ConflictError",
     "EncodeError",
     "InvalidNameError",
+    "NoRegistryError",
     "NotFoundError",
     "NotReadyError",
     "EnvironmentMismatchError",
@@ -151,6 +152,10 @@ class MissingCodeError(SatchelError, ImportError):
 
 class NotFoundError(SatchelError, LookupError):
     """A registered model, version or alias does not exist."""
+
+
+class NoRegistryError(NotFoundError):
+    """There is no registry where one was named, and what only reads a registry creates none."""
 
 
 class InvalidNameError(SatchelError, ValueError):

@@ -61,6 +61,11 @@ class Registry:
         artifacts: an fsspec URL for the artifacts (``s3://bucket/prefix``);
             required with a database URL (or ``SATCHEL_ARTIFACTS``).
         cache: where remote artifacts are cached locally.
+        create: make a SQLite registry that is not there yet (its folder and
+            database). False refuses it with a ``NoRegistryError`` (a
+            ``NotFoundError``) and creates nothing, as reading a registry does
+            (``load("models:/...")``, ``satchel serve``, and the ``satchel registry``
+            commands other than ``register``).
 
     Example:
         >>> reg = satchel.Registry()                                   # doctest: +SKIP
@@ -70,8 +75,8 @@ class Registry:
     """
 
     def __init__(self, uri: str | None = None, artifacts: str | None = None,
-                 cache: str | None = None) -> None:
-        self.database_url, artifacts_url = locations(uri, artifacts)
+                 cache: str | None = None, *, create: bool = True) -> None:
+        self.database_url, artifacts_url = locations(uri, artifacts, create)
         self.engine = db.create_engine(self.database_url)
         # Its pooled connections are closed once the registry is collected: a PostgreSQL
         # connection collected while open gives a ResourceWarning wherever that happens.

@@ -6,20 +6,32 @@ from __future__ import annotations
 
 import os
 
-from satchel.errors import InvalidNameError, StoreError
+from satchel.errors import InvalidNameError, NoRegistryError, StoreError
 from satchel.registry.artifacts import READ_ONLY
 
 #: The registry a command or ``Registry()`` uses when none is named.
 DEFAULT_PATH = "satchel-registry"
 
 
-def locations(uri: str | None, artifacts: str | None) -> tuple[str, str]:
-    """(database URL, artifact store URL) for a registry location."""
-    uri = uri or os.environ.get("SATCHEL_REGISTRY") or DEFAULT_PATH
+def locations(uri: str | None, artifacts: str | None, create: bool = True) -> tuple[str, str]:
+    """(database URL, artifact store URL) for a registry location.
+
+    Without ``create``, a SQLite registry that does not exist yet (a folder without
+    ``registry.db``, a ``sqlite:///`` file that is not there) is refused, and nothing is
+    created: reading a registry must not leave an empty one where a path was mistyped.
+
+    Raises:
+        NoRegistryError: ``create`` is false and there is no registry at the location.
+    """
+    given = uri or os.environ.get("SATCHEL_REGISTRY")
+    uri = given or DEFAULT_PATH
     if "://" not in uri:
         # "~/models" from an env file or a quoted option names the home's folder, not a
         # folder called "~" in the current one (a new, empty registry).
-        folder = _folder(os.path.abspath(os.path.expanduser(uri)))
+        folder = os.path.abspath(os.path.expanduser(uri))
+        if not create:
+            _existing(os.path.join(folder, "registry.db"), given)
+        folder = _folder(folder)
         return f"sqlite:///{os.path.join(folder, 'registry.db')}", (
             _local(artifacts) if artifacts else os.path.join(folder, "artifacts"))
     artifacts = artifacts or os.environ.get("SATCHEL_ARTIFACTS")
@@ -28,6 +40,10 @@ def locations(uri: str | None, artifacts: str | None) -> tuple[str, str]:
             f"the registry database {uri.split('://')[0]}://... needs an artifact store: pass"
             " artifacts='s3://bucket/prefix' (any fsspec URL) or set SATCHEL_ARTIFACTS"
         )
+    if not create and uri.split("://")[0].split("+")[0] == "sqlite":
+        path = uri.split("://", 1)[1][1:].split("?")[0]  # after the empty host's slash
+        if path not in ("", ":memory:") and not path.startswith("file:"):
+            _existing(path, given)
     return _database_url(uri), _local(artifacts)
 
 
@@ -37,6 +53,23 @@ def _database_url(uri: str) -> str:
     others give), and takes the second as psycopg2 before SQLAlchemy 2.1."""
     scheme, rest = uri.split("://", 1)
     return f"postgresql+psycopg://{rest}" if scheme in ("postgres", "postgresql") else uri
+
+
+def _existing(database: str, given: str | None) -> None:
+    """Refuse a SQLite registry whose ``database`` file is not there.
+
+    Raises:
+        NoRegistryError: there is no file at ``database``.
+    """
+    if os.path.isfile(database):
+        return
+    why = (" (the default location, as neither a uri nor SATCHEL_REGISTRY names one)"
+           if given is None else "")
+    raise NoRegistryError(
+        f"there is no registry at {given or DEFAULT_PATH!r}{why}: {os.path.abspath(database)!r}"
+        " is not there. Name the registry you meant (Registry(uri), --registry or"
+        " SATCHEL_REGISTRY), or create this one by registering a model in it (satchel registry"
+        " register NAME FILE)")
 
 
 def _folder(folder: str) -> str:

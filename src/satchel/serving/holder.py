@@ -72,7 +72,7 @@ class Holder:
         if self.registry is None:
             from satchel.registry import Registry  # noqa: PLC0415 - only for models:/ targets
 
-            self.registry = Registry()
+            self.registry = Registry(create=False)
         return self.registry
 
     def forget_registry(self) -> None:
