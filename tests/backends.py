@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 import pytest
 
 POSTGRES_VARIABLE = "SATCHEL_TEST_POSTGRES_URL"
+#: The URL of this test process's own schema, once made (see :func:`postgres_url`).
+_SCHEMA_URL: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,56 @@ def s3_endpoint() -> Iterator[str]:
         server.wait(10)
 
 
+def postgres_url() -> str | None:
+    """SATCHEL_TEST_POSTGRES_URL, in a schema of this test process's own (made on first use,
+    dropped at exit), or None when it is not set.
+
+    Each test drops the registry's tables before it runs: two test runs on one database
+    (two checkouts, or CI beside a developer) dropped each other's tables mid-test. The
+    schema is the connection's ``search_path``, so the registry's unqualified tables and
+    alembic's version table are made in it. Schemas left by runs that were killed are
+    dropped first.
+    """
+    url = os.environ.get(POSTGRES_VARIABLE)
+    if not url:
+        return None
+    if url not in _SCHEMA_URL:
+        import sqlalchemy as sa
+
+        schema = f"satchel_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            for (left,) in connection.execute(sa.text(
+                    "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'satchel_test_%'")):
+                found = re.fullmatch(r"satchel_test_(\d+)_[0-9a-f]{8}", left)
+                if found and not _alive(int(found[1])):
+                    connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {left} CASCADE"))
+            connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
+        atexit.register(_drop_schema, engine, schema)
+        joiner = "&" if "?" in url else "?"
+        _SCHEMA_URL[url] = f"{url}{joiner}options=-csearch_path%3D{schema}"
+    return _SCHEMA_URL[url]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _drop_schema(engine: object, schema: str) -> None:
+    import sqlalchemy as sa
+
+    assert isinstance(engine, sa.Engine)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    engine.dispose()
+
+
 def _reset_postgres(url: str) -> None:
     import sqlalchemy as sa
 
@@ -91,7 +145,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: object) -> Backend:
     """Each registry test runs on SQLite with a folder and on PostgreSQL with S3."""
     if request.param == "sqlite+local":
         return Backend(request.param, str(tmp_path) + "/registry", None, {})
-    url = os.environ.get(POSTGRES_VARIABLE)
+    url = postgres_url()
     if not url:
         pytest.skip(f"{POSTGRES_VARIABLE} is not set (.ci/run sets it to the local PostgreSQL);"
                     " the PostgreSQL and S3 case runs there")
@@ -102,3 +156,4 @@ def backend(request: pytest.FixtureRequest, tmp_path: object) -> Backend:
     s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir(bucket)
     _reset_postgres(url)
     return Backend(request.param, url, f"s3://{bucket}/models", s3_environment(endpoint))
+

@@ -32,6 +32,7 @@ from tests.backends import (  # noqa: F401 - fixtures
     POSTGRES_VARIABLE,
     Backend,
     backend,
+    postgres_url,
     s3_endpoint,
 )
 from tests.hostile_tools import array_offset
@@ -253,7 +254,7 @@ def test_a_postgres_url_opens_the_database_through_psycopg(tmp_path: Path, schem
     """postgres://... (as Heroku and others give it) and postgresql://... open PostgreSQL
     through psycopg, the driver satchel[postgres] installs: SQLAlchemy raised
     NoSuchModuleError for the first."""
-    url = os.environ.get(POSTGRES_VARIABLE)
+    url = postgres_url()
     if not url:
         pytest.skip(f"{POSTGRES_VARIABLE} is not set")
     registry = Registry(f"{scheme}://{url.split('://', 1)[1]}", artifacts=str(tmp_path))
