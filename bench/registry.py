@@ -18,7 +18,7 @@ What is measured (wall time, ``time.perf_counter``):
   of the model is shown for reference.
 - **load, in process**: a warm ``Registry`` object's
   ``load("models:/x@production")`` against ``satchel.load(path)`` of the very
-  file the registry serves (``Registry.store.local_path(digest)``), median of
+  file the registry serves (``Registry.artifact_path(uri)``), median of
   ``--runs`` calls each, interleaved. Once with the defaults (full, verified
   load) and once with ``mmap=True``.
 - **load, fresh process**: one load per new Python process, median of
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         registry = Registry(str(root / "main"))
         version = registry.latest(NAME)
         registry.set_alias(NAME, "production", version.version)
-        stored = registry.store.local_path(version.digest)
+        stored = registry.artifact_path(version.uri)
 
         progress(f"in-process loads ({args.runs} each)")
         load = {"in_process": measure_in_process(registry, stored, args.runs, mmap=False),

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -157,3 +158,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: object) -> Backend:
     _reset_postgres(url)
     return Backend(request.param, url, f"s3://{bucket}/models", s3_environment(endpoint))
 
+
+def stored_as(registry: Any, version: Any) -> str:
+    """The digest the artifact store keeps ``version``'s file under (its artifact digest)."""
+    return str(registry._stored(version.uri)[3])

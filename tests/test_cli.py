@@ -423,11 +423,11 @@ def test_a_registry_from_a_newer_satchel_is_one_line(capsys: pytest.CaptureFixtu
 
     Registry(str(tmp_path / "registry")).engine.dispose()
     with sqlite3.connect(tmp_path / "registry" / "registry.db") as connection:
-        connection.execute("UPDATE satchel_alembic_version SET version_num = '0003'")
+        connection.execute("UPDATE satchel_alembic_version SET version_num = '0004'")
     connection.close()
     line = clean_error(capsys, "registry", "models", "--registry", str(tmp_path / "registry"))
-    assert line == ("satchel: error: the registry's schema 0003 is newer than this satchel"
-                    " reads (0002): a newer satchel upgraded it; upgrade satchel (pip install -U"
+    assert line == ("satchel: error: the registry's schema 0004 is newer than this satchel"
+                    " reads (0003): a newer satchel upgraded it; upgrade satchel (pip install -U"
                     " 'satchel[registry]') to use this registry")
 
 

@@ -225,7 +225,7 @@ def test_verify_of_a_registered_model_checks_the_recorded_digest(
     satchel.save({"a": 1}, other)
     store = Registry(str(registry))
     recorded = store.resolve("models:/churn/1").digest
-    stored = Path(store.store.local_path(recorded))
+    stored = Path(store.artifact_path("models:/churn/1"))
     stored.chmod(0o644)
     stored.write_bytes(other.read_bytes())
     found = satchel.inspect(other).digest

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
@@ -34,6 +35,7 @@ from tests.backends import (  # noqa: F401 - fixtures
     backend,
     postgres_url,
     s3_endpoint,
+    stored_as,
 )
 from tests.hostile_tools import array_offset
 
@@ -121,6 +123,63 @@ def test_same_model_is_stored_once(registry: Registry) -> None:
     first, second = registry.register("a", fitted), registry.register("b", fitted)
     assert first.digest == second.digest
     assert len(list(registry.store.digests())) == 1
+
+
+def test_a_model_saved_again_keeps_each_versions_file(registry: Registry,
+                                                      tmp_path: Path) -> None:
+    """The same fitted model saved again with another check sample (or under other package
+    versions) and registered keeps each version's own file: the store kept one file per
+    content digest, so the second registration replaced the first version's file, which then
+    loaded with the second's check sample and environment."""
+    fitted = model()
+    rows = np.random.default_rng(1).normal(size=(20, 3))
+    first, second = tmp_path / "first.satchel", tmp_path / "second.satchel"
+    satchel.save(fitted, first, sample=rows[:5])
+    satchel.save(fitted, second, sample=rows)
+    registered = [registry.register("churn", path) for path in (first, second)]
+    assert registered[0].digest == registered[1].digest
+    for version, path in ((1, first), (2, second)):
+        assert registry.load(f"models:/churn/{version}").metadata == satchel.inspect(
+            path).header.metadata
+    assert len(list(registry.store.digests())) == 2
+    registry.register("copy", first)  # the same file again: stored once
+    assert len(list(registry.store.digests())) == 2
+
+
+def test_versions_of_a_registry_upgraded_from_content_digests_still_load(
+        tmp_path: Path) -> None:
+    """A registry whose artifacts are named by content digest (schema 0002) is upgraded: its
+    versions load and gc keeps their files, and the model registered again with other
+    metadata is stored beside them."""
+    from alembic import command
+    from alembic.config import Config
+
+    fitted = model()
+    Registry(str(tmp_path / "registry")).register("churn", fitted)
+    database = tmp_path / "registry" / "registry.db"
+    with contextlib.closing(sqlite3.connect(database)) as connection, connection:
+        digest, stored = connection.execute("SELECT digest, file FROM satchel_versions").fetchone()
+        connection.execute("UPDATE satchel_versions SET file = NULL")
+    store = ArtifactStore(str(tmp_path / "registry" / "artifacts"))
+    os.makedirs(os.path.dirname(store.path(digest)))
+    os.replace(store.path(stored), store.path(digest))  # where 0002 stored it
+    config = Config()
+    config.set_main_option("script_location", str(Path(satchel.registry.__file__).parent
+                                                  / "migrations"))
+    engine = sa.create_engine(f"sqlite:///{database}")
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    engine.dispose()
+
+    registry = Registry(str(tmp_path / "registry"))
+    assert registry.load("models:/churn/1").digest == digest
+    assert registry.gc(grace_seconds=0) == []
+    rows = np.random.default_rng(1).normal(size=(4, 3))
+    registry.register("churn", fitted, sample=rows)
+    assert registry.load("models:/churn/2").metadata["check"]["rows"] == 4
+    assert registry.load("models:/churn/1").metadata.get("check") is None
+    assert len(list(registry.store.digests())) == 2
 
 
 def test_uris_resolve_latest_version_and_alias(registry: Registry) -> None:
@@ -462,7 +521,8 @@ def test_loaded_model_digest_is_checked(registry: Registry) -> None:
     other = registry.register("other", model(0.01))
     if not registry.store.local:
         pytest.skip("tampering is tested on the local store")
-    os.replace(registry.store.path(other.digest), registry.store.path(first.digest))
+    os.replace(registry.store.path(stored_as(registry, other)),
+               registry.store.path(stored_as(registry, first)))
     with pytest.raises(satchel.IntegrityError, match="the registry recorded"):
         registry.load("models:/churn/1")
 
@@ -473,7 +533,7 @@ def test_remote_loads_use_the_cache(registry: Registry) -> None:
         pytest.skip("local stores are read in place")
     found = registry.register("churn", model())
     registry.load("models:/churn/1")
-    cached = registry.store.local_path(found.digest)
+    cached = registry.store.local_path(stored_as(registry, found))
     assert os.path.exists(cached)
     assert registry.load("models:/churn/1", mmap=True).coef_.shape == (1, 3)
 
@@ -522,7 +582,7 @@ def test_a_damaged_cached_copy_is_downloaded_again(registry: Registry, tmp_path:
         pytest.skip("local stores are read in place, with no cached copy")
     found = registry.register("churn", model())
     registry.load("models:/churn/1")
-    cached = Path(registry.store.local_path(found.digest))
+    cached = Path(registry.store.local_path(stored_as(registry, found)))
     whole = cached.read_bytes()
     if damage == "truncated":
         cached.write_bytes(whole[:-10])
@@ -530,11 +590,11 @@ def test_a_damaged_cached_copy_is_downloaded_again(registry: Registry, tmp_path:
         cached.write_bytes(whole[:200] + bytes([whole[200] ^ 1]) + whole[201:])
     else:
         satchel.save(model(3.0), cached)
-    assert registry.store.cached_is_damaged(found.digest)
+    assert registry.store.cached_is_damaged(stored_as(registry, found))
     assert registry.load("models:/churn/1", mmap=True).coef_.tolist() == (
         model().coef_.tolist())
     assert cached.read_bytes() == whole
-    assert not registry.store.cached_is_damaged(found.digest)
+    assert not registry.store.cached_is_damaged(stored_as(registry, found))
 
 
 def test_the_cache_is_private_to_its_user(s3_endpoint: str, tmp_path: Path) -> None:  # noqa: F811
@@ -571,8 +631,9 @@ def test_registries_open_their_own_store(registry: Registry) -> None:
 def test_damaged_stored_artifact_is_replaced(registry: Registry) -> None:
     """A truncated file under an artifact's name is rewritten by the next registration."""
     first = registry.register("churn", model())
-    registry.store.delete(first.digest)
-    registry.store.fs.pipe_file(registry.store.path(first.digest), b"SATCHEL truncated")
+    registry.store.delete(stored_as(registry, first))
+    registry.store.fs.pipe_file(registry.store.path(stored_as(registry, first)),
+                                b"SATCHEL truncated")
     again = registry.register("churn", model())
     assert again.digest == first.digest
     assert registry.load("models:/churn/1").coef_.shape == (1, 3)
@@ -585,7 +646,7 @@ def test_stored_artifact_damaged_in_place_is_repaired_by_registering_it_again(
     if not registry.store.local:
         pytest.skip("an object store's artifact is only checked when it is read")
     first = registry.register("churn", model())
-    path = registry.store.path(first.digest)
+    path = registry.store.path(stored_as(registry, first))
     with open(path, "rb") as handle:
         original = handle.read()
     with open(path, "r+b") as handle:  # in place, as a failing disk would
@@ -612,8 +673,9 @@ def test_gc_during_a_registration_loses_nothing(registry: Registry,
 
     monkeypatch.setattr(registry.store, "put", put_then_gc)
     version = registry.register("churn", model())
-    assert runs == [[version.digest]]  # the claim had expired: gc removed the upload
-    assert registry.store.exists(version.digest)  # and the registration stored it again
+    # the claim had expired: gc removed the upload, and the registration stored it again
+    assert runs == [[stored_as(registry, version)]]
+    assert registry.store.exists(stored_as(registry, version))
     assert registry.load("models:/churn/1").coef_.shape == (1, 3)
     assert registry.gc(grace_seconds=0) == []
 
@@ -624,10 +686,10 @@ def test_gc_keeps_claimed_artifacts_and_removes_old_temporaries(registry: Regist
         pytest.skip("modification times are set on the local store")
     from satchel.registry import database as db
 
-    orphan = registry.register("churn", model(0.5))
+    orphan = stored_as(registry, registry.register("churn", model(0.5)))
     registry.register("churn", model(1.0))
     registry.delete("churn", 1)
-    path = registry.store.path(orphan.digest)
+    path = registry.store.path(orphan)
     old = os.path.getmtime(path) - 7200
     os.utime(path, (old, old))
     stale, fresh = f"{path}.{'a' * 32}.tmp", f"{path}.{'b' * 32}.tmp"
@@ -635,14 +697,14 @@ def test_gc_keeps_claimed_artifacts_and_removes_old_temporaries(registry: Regist
         Path(temporary).write_bytes(b"partial")
     os.utime(stale, (old, old))
     with db.write(registry.engine) as connection:
-        claim = db.claim(connection, orphan.digest)
+        claim = db.claim(connection, orphan)
     assert registry.gc() == []
-    assert registry.store.exists(orphan.digest)
+    assert registry.store.exists(orphan)
     assert (os.path.exists(stale), os.path.exists(fresh)) == (False, True)
     with db.write(registry.engine) as connection:
         assert db.release(connection, claim)
-    assert registry.gc() == [orphan.digest]
-    assert not registry.store.exists(orphan.digest)
+    assert registry.gc() == [orphan]
+    assert not registry.store.exists(orphan)
 
 
 def test_numpy_integer_versions_are_plain_versions(registry: Registry) -> None:
@@ -700,9 +762,10 @@ def test_versions_that_are_not_whole_numbers_are_refused(registry: Registry, ver
 
 
 @pytest.mark.parametrize(("revision", "expected"), [
-    ("0003", "the registry's schema 0003 is newer than this satchel reads (0002): a newer"
+    ("0004", "the registry's schema 0004 is newer than this satchel reads (0003): a newer"
      " satchel upgraded it; upgrade satchel"),
-    ("ab12cd", "the registry's schema 'ab12cd' is not one this satchel knows (0001, 0002)")],
+    ("ab12cd", "the registry's schema 'ab12cd' is not one this satchel knows (0001, 0002,"
+     " 0003)")],
     ids=["newer", "unknown"])
 def test_a_schema_this_satchel_does_not_know_is_refused(registry: Registry, backend: Backend,  # noqa: F811
                                                         tmp_path: Path, revision: str,
@@ -979,7 +1042,7 @@ def test_an_artifact_store_that_fills_is_a_store_error(small_disk: Path, tmp_pat
         " artifact store")
     assert [v.version for v in registry.versions("churn")] == [1]
     stored = [p.name for p in small_disk.rglob("*") if p.is_file()]
-    assert stored == [f"{first.digest.removeprefix('blake3:')}.satchel"]
+    assert stored == [f"{stored_as(registry, first).removeprefix('blake3:')}.satchel"]
 
 
 def _fill(folder: Path) -> Path:
@@ -1022,7 +1085,8 @@ def test_a_cache_that_fills_is_named_not_the_remote_store(small_disk: Path,
     with pytest.raises(satchel.StoreError) as caught:
         registry.load("models:/churn/1")
     assert str(caught.value) == (
-        f"cannot download {version.digest} from the artifact store {store} into the cache"
+        f"cannot download {stored_as(registry, version)} from the artifact store {store} into"
+        " the cache"
         f" {small_disk / 'cache'}: No space left on device; free space there, or give the"
         " registry a cache folder with room (Registry(cache=...); by default it is in the"
         " temporary folder, which TMPDIR names)")
@@ -1044,7 +1108,7 @@ def test_a_stored_artifact_is_flushed_with_its_name(tmp_path: Path,
     registry = Registry(str(tmp_path / "registry"))
     monkeypatch.setattr(os, "fsync", recording)
     version = registry.register("churn", model())
-    stored = Path(registry.store.path(version.digest))
+    stored = Path(registry.store.path(stored_as(registry, version)))
     assert synced[-3:] == [stored.stat().st_ino, stored.parent.stat().st_ino,
                            stored.parent.parent.stat().st_ino]
 
@@ -1057,7 +1121,7 @@ def test_a_download_removes_what_killed_downloads_left_in_the_cache(tmp_path: Pa
                         cache=str(tmp_path / "cache"))
     first, second = (registry.register(name, model(c)) for name, c in (("a", 1.0), ("b", 0.5)))
     registry.load("models:/a/1")
-    cached = tmp_path / "cache" / f"{first.digest.removeprefix('blake3:')}.satchel"
+    cached = tmp_path / "cache" / f"{stored_as(registry, first).removeprefix('blake3:')}.satchel"
     killed, live = (Path(f"{cached}.{c * 32}.tmp") for c in "ab")
     killed.write_bytes(b"partial")
     live.write_bytes(b"partial")
@@ -1065,7 +1129,8 @@ def test_a_download_removes_what_killed_downloads_left_in_the_cache(tmp_path: Pa
         fcntl.flock(holder, fcntl.LOCK_SH)
         registry.load("models:/b/1")
         assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
-            [cached.name, live.name, f"{second.digest.removeprefix('blake3:')}.satchel"])
+            [cached.name, live.name,
+             f"{stored_as(registry, second).removeprefix('blake3:')}.satchel"])
 
 
 def test_a_file_registered_again_needs_no_writable_store(small_disk: Path,

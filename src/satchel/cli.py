@@ -77,8 +77,8 @@ def _registered(given: str) -> tuple[str, str | None]:
     from satchel.registry import Registry  # noqa: PLC0415 - needs the [registry] extra
 
     registry = Registry(create=False)
-    digest = registry.resolve(given).digest
-    return str(registry.store.local_path(digest)), digest
+    found = registry.resolve(given)
+    return registry.artifact_path(found.uri), found.digest
 
 
 def _inspect(args: argparse.Namespace) -> int:

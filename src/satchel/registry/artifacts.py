@@ -1,4 +1,10 @@
-"""The registry's artifact store: satchel files addressed by content digest, on fsspec.
+"""The registry's artifact store: satchel files addressed by artifact digest, on fsspec.
+
+A file's *artifact digest* (:func:`artifact_digest`) is its content digest with the
+metadata it carries: one fitted model saved again with another check sample, or
+under other package versions, is another artifact, and each version keeps its own
+file. Registries of earlier releases named artifacts by content digest alone; such a
+name still finds its file (:func:`holds`).
 
 An artifact lives at ``<root>/<hex[:2]>/<hex>.satchel``, and its final name is
 only ever written whole:
@@ -14,9 +20,9 @@ only ever written whole:
 
 The final name of an artifact is never deleted except by ``delete`` (which only
 the registry's ``gc`` calls). Writing the same digest twice, even from two
-processes at once, writes the same bytes. A remote store is read through a
+processes at once, writes the same model and metadata. A remote store is read through a
 local cache, a folder no other user may write to: the first read downloads the
-file, checks its content digest cryptographically and keeps it; later reads
+file, checks its digests cryptographically and keeps it; later reads
 (and memory maps) use the cached copy. Each store opens its own fsspec
 filesystem (fsspec would otherwise share one per process, with the client and
 listings of whoever opened it first).
@@ -37,6 +43,9 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import blake3
+import orjson
+
 from satchel.errors import (
     IntegrityError,
     LimitError,
@@ -45,6 +54,7 @@ from satchel.errors import (
     UnsupportedVersionError,
 )
 from satchel.format import reader
+from satchel.format.container import Header
 from satchel.format.writer import NO_ROOM
 
 if sys.platform != "win32":
@@ -86,6 +96,26 @@ def _filesystem(url: str) -> tuple[Any, str]:
             fix = "Give a folder path or an s3://bucket/prefix URL"
         raise StoreError(f"cannot open artifact store {url!r}: {exc}. {fix}") from None
     return fs, root.rstrip("/")
+
+
+def artifact_digest(header: Header) -> str:
+    """The digest a verified file is stored under: its content digest and its metadata
+    (environment, schema, check sample, code records, user metadata), but not the time it
+    was saved, so that the same model saved again where nothing changed is stored once."""
+    metadata = dict(header.metadata)
+    environment = metadata.get("environment")
+    if isinstance(environment, dict):
+        metadata["environment"] = {k: v for k, v in environment.items() if k != "created"}
+    hasher = blake3.blake3(b"satchel/1 artifact digest\n")
+    hasher.update(header.digest.encode() + b"\n")
+    hasher.update(orjson.dumps(metadata, option=orjson.OPT_SORT_KEYS))
+    return "blake3:" + hasher.hexdigest()
+
+
+def holds(header: Header, digest: str) -> bool:
+    """Whether the verified file of ``header`` is the artifact ``digest`` names: its artifact
+    digest, or the content digest that registries of earlier releases stored it under."""
+    return digest in (header.digest, artifact_digest(header))
 
 
 def _hex(digest: str) -> str:
@@ -270,7 +300,7 @@ class ArtifactStore:
             return False
         cached = os.path.join(_private_folder(self.cache), f"{_hex(digest)}.satchel")
         try:
-            return reader.verify_file(cached).digest != digest
+            return not holds(reader.verify_file(cached), digest)
         except (UnsupportedVersionError, LimitError, FileNotFoundError):
             return False
         except (SatchelError, OSError):
@@ -293,8 +323,9 @@ class ArtifactStore:
                                      " 'satchel registry gc' and re-register the model"
                                      ) from None
             header = reader.verify_file(partial)
-            if header.digest != digest:
-                raise IntegrityError(f"the store's artifact {digest} holds {header.digest}")
+            if not holds(header, digest):
+                raise IntegrityError(f"the store's artifact {digest} holds another file (of the"
+                                     f" model {header.digest})")
             os.replace(partial, cached)
         finally:
             if os.path.exists(partial):
@@ -476,7 +507,7 @@ def _holds(path: str, local_file: str, digest: str) -> bool:
     """Whether the local file at ``path`` is whole and holds ``digest``: it is, when it is
     ``local_file`` itself (a stored version registered again, verified by the caller)."""
     try:
-        return os.path.samefile(path, local_file) or reader.verify_file(path).digest == digest
+        return os.path.samefile(path, local_file) or holds(reader.verify_file(path), digest)
     except SatchelError:
         return False
 

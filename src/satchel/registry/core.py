@@ -26,7 +26,7 @@ from satchel.errors import (
 from satchel.format import reader
 from satchel.inspection import describe, inspect
 from satchel.registry import database as db
-from satchel.registry.artifacts import ArtifactStore
+from satchel.registry.artifacts import ArtifactStore, artifact_digest
 from satchel.registry.locations import locations
 from satchel.registry.names import (
     check_alias,
@@ -113,9 +113,9 @@ class Registry:
         """Register a model (object, loaded Model or satchel file) as the next version.
 
         The registration first claims the artifact's digest (a committed row that
-        ``gc`` respects), stores the artifact by digest (once, however often it
-        is registered), then writes the version row and drops the claim in one
-        transaction: a crash at any point leaves at most an orphaned artifact
+        ``gc`` respects), stores the artifact under it (once, however often the
+        same model and metadata are registered), then writes the version row and
+        drops the claim in one transaction: a crash at any point leaves at most an orphaned artifact
         and a stale claim, which ``gc`` removes, never a version without its
         artifact.
 
@@ -141,13 +141,15 @@ class Registry:
             # is checked first (the one just saved needs no second reading).
             info = inspect(path) if temporary else describe(reader.verify_file(path))
             record = _artifact_record(info.header.metadata)
+            stored = artifact_digest(info.header)
             for _ in range(3):
                 with db.write(self.engine) as connection:
-                    claim = db.claim(connection, info.digest)
+                    claim = db.claim(connection, stored)
                 try:
-                    self.store.put(path, info.digest)
+                    self.store.put(path, stored)
                     version = self._commit_version(name, claim, {
-                        "digest": info.digest, "size": info.size, "status": "active",
+                        "digest": info.digest, "file": stored, "size": info.size,
+                        "status": "active",
                         "description": description, "tags": tags, "metrics": metrics,
                         "params": params, "lineage": lineage, "artifact": record})
                 except BaseException:
@@ -160,7 +162,7 @@ class Registry:
                 os.unlink(path)
             if held is not None:
                 os.close(held)
-        raise ConflictError(f"registering {name!r}: gc expired the claim on {info.digest}"
+        raise ConflictError(f"registering {name!r}: gc expired the claim on {stored}"
                             " three times; run gc with a grace period longer than uploads")
 
     def _artifact_file(self, model_or_file: Any, sample: Any) -> tuple[str, bool]:
@@ -168,7 +170,7 @@ class Registry:
         file, which is then registered again), and whether it is a temporary one."""
         if is_model_uri(model_or_file):
             _no_sample(sample)
-            return self.store.local_path(self.resolve(str(model_or_file)).digest), False
+            return self.artifact_path(str(model_or_file)), False
         with self.store.filling():  # the staging folder is on the store's disk
             return _artifact_file(model_or_file, sample, self.store.staging)
 
@@ -291,6 +293,29 @@ class Registry:
         full load then verifies every byte (unless ``check_arrays=False``). Options are
         those of :func:`satchel.load`.
         """
+        uri, _, digest, stored = self._stored(uri)
+        try:
+            return _load_artifact(self.store.local_path(stored), uri, digest, options)
+        except FormatError:  # IntegrityError too
+            if not self.store.cached_is_damaged(stored):
+                raise
+            # The cached copy of a remote artifact was damaged or replaced after it was
+            # verified and kept: a fresh download is verified again before it replaces it.
+            return _load_artifact(self.store.local_path(stored, again=True), uri, digest,
+                                  options)
+
+    def artifact_path(self, uri: str) -> str:
+        """A local file holding the artifact of the version ``uri`` names: the store's own
+        file, or a copy of a remote one downloaded (and verified) into the cache."""
+        return self.store.local_path(self._stored(uri)[3])
+
+    def _stored(self, uri: str) -> tuple[str, int, str, str]:
+        """(``uri`` as a ``models:/`` URI, the version it names, its content digest, the
+        digest its artifact is stored under).
+
+        Raises:
+            NotFoundError: no live version is named (saying what exists instead).
+        """
         if not is_model_uri(uri):
             uri = f"models:/{uri}"
         parsed = parse_uri(uri)
@@ -299,15 +324,7 @@ class Registry:
         if found is None:
             self.resolve(uri)  # raises NotFoundError saying what exists instead
             raise NotFoundError(f"{uri} names no loadable version")
-        try:
-            return _load_artifact(self.store.local_path(found[1]), uri, found[1], options)
-        except FormatError:  # IntegrityError too
-            if not self.store.cached_is_damaged(found[1]):
-                raise
-            # The cached copy of a remote artifact was damaged or replaced after it was
-            # verified and kept: a fresh download is verified again before it replaces it.
-            return _load_artifact(self.store.local_path(found[1], again=True), uri, found[1],
-                                  options)
+        return (uri, *found)
 
     # --------------------------------------------------------------- aliases
 
@@ -451,7 +468,8 @@ class Registry:
                 raise NotFoundError(f"model {name!r} has no version {version} to delete")
 
     def gc(self, grace_seconds: float = 3600.0) -> list[str]:
-        """Remove artifacts no live version refers to; return their digests.
+        """Remove artifacts no live version refers to; return the digests they were stored
+        under (artifact digests; content digests for files registered before schema 0003).
 
         Artifacts younger than ``grace_seconds`` are kept, and so are those a
         registration in progress has claimed; claims older than the grace period
@@ -465,7 +483,7 @@ class Registry:
             db.gc_lock(connection)
             db.expire_claims(connection, datetime.fromtimestamp(cutoff, UTC))
         with self.engine.connect() as connection:
-            live = set(connection.execute(sa.select(db.versions.c.digest).where(
+            live = set(connection.execute(sa.select(db.stored_as()).where(
                 db.versions.c.status != "deleted")).scalars())
         candidates = [d for d, mtime in self.store.digests() if d not in live and mtime < cutoff]
         removed = []

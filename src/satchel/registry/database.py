@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from satchel.errors import InvalidNameError, SatchelError, StoreError
 
 #: The alembic revisions of ``migrations/versions``, oldest first.
-REVISIONS = ("0001", "0002")
+REVISIONS = ("0001", "0002", "0003")
 #: The alembic revision the code expects; opening a database upgrades it to this.
 HEAD = REVISIONS[-1]
 
@@ -73,6 +73,9 @@ versions = sa.Table(
     sa.Column("model_id", sa.Integer, sa.ForeignKey("satchel_models.id"), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("digest", sa.String(80), nullable=False, index=True),
+    # The artifact digest the file is stored under; None: the content digest (0002 and
+    # earlier named artifacts by it).
+    sa.Column("file", sa.String(80), nullable=True, index=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("status", sa.String(16), nullable=False, default="active"),
     sa.Column("description", sa.Text, nullable=False, default=""),
@@ -297,10 +300,16 @@ def write(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
+def stored_as() -> sa.ColumnElement[str]:
+    """The digest a version's artifact is stored under (see ``versions.file``)."""
+    return sa.func.coalesce(versions.c.file, versions.c.digest)
+
+
 def find_digest(connection: Connection, name: str, version: int | None,
-                alias: str | None) -> tuple[int, str] | None:
-    """(version, digest) for a name and a version, an alias or neither (latest), in one query."""
-    query = (sa.select(versions.c.version, versions.c.digest)
+                alias: str | None) -> tuple[int, str, str] | None:
+    """(version, digest, the digest its artifact is stored under) for a name and a version,
+    an alias or neither (latest), in one query."""
+    query = (sa.select(versions.c.version, versions.c.digest, stored_as())
              .join(models, models.c.id == versions.c.model_id)
              .where(models.c.name == name, versions.c.status != "deleted"))
     if alias is not None:
@@ -313,7 +322,7 @@ def find_digest(connection: Connection, name: str, version: int | None,
         query = query.where(versions.c.status == "active").order_by(
             versions.c.version.desc()).limit(1)
     row = connection.execute(query).first()
-    return (int(row[0]), str(row[1])) if row else None
+    return (int(row[0]), str(row[1]), str(row[2])) if row else None
 
 
 def lock_model(connection: Connection, name: str) -> int:
@@ -377,8 +386,8 @@ def referenced(connection: Connection, digests: list[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(digests), 500):
         chunk = digests[start:start + 500]
-        found.update(connection.execute(sa.select(versions.c.digest).where(
-            versions.c.digest.in_(chunk), versions.c.status != "deleted")).scalars())
+        found.update(connection.execute(sa.select(stored_as()).where(
+            stored_as().in_(chunk), versions.c.status != "deleted")).scalars())
         found.update(connection.execute(
             sa.select(claims.c.digest).where(claims.c.digest.in_(chunk))).scalars())
     return found
