@@ -331,6 +331,25 @@ def test_bytes_after_an_arrays_zstd_frame_are_refused(after: bytes | str) -> Non
         satchel.loads(pack(orjson.dumps(header), stored))
 
 
+def test_a_zstd_array_is_decoded_into_its_own_memory_only(tmp_path: Path) -> None:
+    """A load of a zstd array holds its decoded bytes once: they were decoded into the
+    codec's own buffer and then copied into the array's, twice the array's size at once
+    (a 4.5 GiB array took 10 GiB to load)."""
+    array = np.random.default_rng(0).integers(0, 100, 4 << 20).astype(np.float64)  # 32 MiB
+    satchel.save(array, tmp_path / "array.satchel", compress="zstd")
+    satchel.load(tmp_path / "array.satchel")  # imports done
+    tracemalloc.start()
+    try:
+        loaded = satchel.load(tmp_path / "array.satchel")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert satchel.inspect(tmp_path / "array.satchel").compressed
+    np.testing.assert_array_equal(loaded, array)
+    assert loaded.flags.writeable
+    assert peak < 1.25 * array.nbytes
+
+
 def test_arrays_past_what_an_lz4_block_holds_are_stored_plain() -> None:
     """An array larger than an lz4 block holds (2,113,929,216 bytes) is stored uncompressed
     with compress='lz4', as one that does not shrink is: the save raised lz4's own error

@@ -52,6 +52,8 @@ from satchel.format.parsing import parse_header, parse_preamble
 
 #: Files smaller than this are read whole, into one buffer that their arrays share.
 _WHOLE_BELOW = 1 << 20
+#: Stored bytes of a zstd array decoded at a time (zstd's blocks decode to 128 KiB at most).
+_ZSTD_PIECE = 128 << 10
 
 
 class Source:
@@ -375,20 +377,10 @@ def _read_up_to(handle: IO[bytes], count: int) -> bytes:
 def _decompress(stored: Buffer, spec: ArraySpec, index: int) -> Buffer:
     try:
         if spec.codec == "zstd":
-            import zstandard  # noqa: PLC0415 - optional dependency
+            return _unzstd(stored, spec, index)
+        import lz4.block  # noqa: PLC0415 - optional dependency
 
-            declared = zstandard.frame_content_size(stored.data)
-            if declared != spec.nbytes:  # zstd would allocate what the frame declares
-                raise IntegrityError(f"array {index} does not decompress to its size: its zstd"
-                                     f" frame declares {declared} bytes, the table"
-                                     f" {spec.nbytes}")
-            # A writer stores one frame: bytes after it would hide in the array section.
-            data = zstandard.ZstdDecompressor().decompress(
-                stored.data, max_output_size=spec.nbytes, allow_extra_data=False)
-        else:
-            import lz4.block  # noqa: PLC0415 - optional dependency
-
-            data = lz4.block.decompress(stored.data, uncompressed_size=spec.nbytes)
+        data = lz4.block.decompress(stored.data, uncompressed_size=spec.nbytes)
     except ImportError:
         raise FormatError(
             f"array {index} is compressed with {spec.codec}; install it with"
@@ -408,6 +400,38 @@ def _decompress(stored: Buffer, spec: ArraySpec, index: int) -> Buffer:
     except MemoryError:
         raise _too_large(index, spec) from None
     out[:] = np.frombuffer(data, dtype=np.uint8)
+    return out
+
+
+def _unzstd(stored: Buffer, spec: ArraySpec, index: int) -> Buffer:
+    """Decode a zstd array a piece at a time straight into its own buffer: decoded whole,
+    its bytes would be held twice, the codec's and the array's copy of them."""
+    import zstandard  # noqa: PLC0415 - optional dependency
+
+    declared = zstandard.frame_content_size(stored.data)
+    if declared != spec.nbytes:  # the buffer is allocated from the declared size
+        raise IntegrityError(f"array {index} does not decompress to its size: its zstd"
+                             f" frame declares {declared} bytes, the table {spec.nbytes}")
+    out, filled = allocate(spec.nbytes), 0
+    stream = zstandard.ZstdDecompressor().decompressobj()
+    for begin in range(0, len(stored), _ZSTD_PIECE):
+        piece = stream.decompress(stored[begin:begin + _ZSTD_PIECE].data)
+        if filled + len(piece) > spec.nbytes:
+            raise IntegrityError(f"array {index} decompresses to more than {spec.nbytes}"
+                                 " bytes, its size")
+        out[filled:filled + len(piece)] = np.frombuffer(piece, dtype=np.uint8)
+        filled += len(piece)
+        if stream.eof:
+            # A writer stores one frame: bytes after it would hide in the array section.
+            extra = len(stored) - min(begin + _ZSTD_PIECE, len(stored)) + len(
+                stream.unused_data)
+            if extra:
+                raise IntegrityError(f"array {index} does not decompress: compressed input"
+                                     f" contains {extra} bytes of unused data")
+            break
+    if not stream.eof or filled != spec.nbytes:
+        raise IntegrityError(f"array {index} decompresses to {filled} bytes, expected"
+                             f" {spec.nbytes}")
     return out
 
 
