@@ -1045,6 +1045,22 @@ def test_an_artifact_store_that_fills_is_a_store_error(small_disk: Path, tmp_pat
     assert stored == [f"{stored_as(registry, first).removeprefix('blake3:')}.satchel"]
 
 
+def test_a_registered_model_takes_its_size_on_disk_once(small_disk: Path) -> None:
+    """A model registered in a local store is kept as the file it was saved to, readable
+    as a file open() makes, so a disk with room for it once takes it: the file was copied
+    into the store, which needed twice the model's size free (6.2 GB to register a 3 GB
+    model) and wrote it twice."""
+    registry = Registry(str(small_disk / "registry"))
+    version = registry.register("churn", _big_model(70_000))  # 560 kB on a disk of 1 MiB
+    umask = os.umask(0)
+    os.umask(umask)
+    artifact = Path(registry.store.path(version.digest))
+    assert artifact.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert version.size > (1 << 20) // 2
+    assert registry.load("models:/churn/1").digest == version.digest
+    assert list((small_disk / "registry" / "artifacts" / "staging").iterdir()) == []
+
+
 def _fill(folder: Path) -> Path:
     """Fill the filesystem of ``folder`` with a new file; return its path."""
     filler = folder / "filler"

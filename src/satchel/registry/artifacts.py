@@ -146,15 +146,25 @@ class ArtifactStore:
         value = _hex(digest)
         return f"{self.root}/{value[:2]}/{value}.satchel"
 
-    def staging(self) -> str | None:
-        """The folder a registration saves a model in before storing it: in a local store, a
-        folder of the store's own (on its disk, and cleared by ``gc`` of what a killed
-        registration left there); None (the system's temporary folder) for another store."""
+    def stage(self) -> str:
+        """A new empty file for a registration to save a model in before storing it.
+
+        In a local store it is in a folder of the store's own (on its disk, and cleared by
+        ``gc`` of what a killed registration left there), created as ``open`` creates a file,
+        since :meth:`put` keeps it as the artifact; for another store, a private file in the
+        system's temporary folder.
+        """
         if not self.local:
-            return None
+            handle, path = tempfile.mkstemp(suffix=".satchel")
+            os.close(handle)
+            return path
         folder = os.path.join(self.root, _STAGING)
         os.makedirs(folder, exist_ok=True)
-        return folder
+        while True:
+            path = os.path.join(folder, f"tmp{uuid.uuid4().hex[:12]}.satchel")
+            with contextlib.suppress(FileExistsError):  # 0o666 less the umask
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                return path
 
     @contextlib.contextmanager
     def filling(self) -> Iterator[None]:
@@ -244,7 +254,8 @@ class ArtifactStore:
             return
         if self.local:
             with self.filling():
-                _write_local(local_file, target)
+                _write_local(local_file, target, staged=os.path.dirname(local_file)
+                             == os.path.join(self.root, _STAGING))
         else:
             try:
                 with self._reaching("write to"):
@@ -512,15 +523,21 @@ def _holds(path: str, local_file: str, digest: str) -> bool:
         return False
 
 
-def _write_local(local_file: str, target: str) -> None:
-    """Copy ``local_file`` to ``target`` through a flushed temporary file and a rename."""
+def _write_local(local_file: str, target: str, staged: bool = False) -> None:
+    """Copy ``local_file`` to ``target`` through a flushed temporary file and a rename.
+
+    A file a registration saved in the store's staging folder (``staged``), which nothing
+    else holds or writes, is linked there instead of copied: a model of gigabytes is then
+    written once, and needs its size free once.
+    """
     os.makedirs(os.path.dirname(target), exist_ok=True)
     temporary = f"{target}.{uuid.uuid4().hex}.tmp"
     try:
-        with open(local_file, "rb") as source, open(temporary, "wb") as destination:
-            shutil.copyfileobj(source, destination, 1 << 20)
-            destination.flush()
-            os.fsync(destination.fileno())
+        if not (staged and _linked(local_file, temporary)):
+            with open(local_file, "rb") as source, open(temporary, "wb") as destination:
+                shutil.copyfileobj(source, destination, 1 << 20)
+                destination.flush()
+                os.fsync(destination.fileno())
         os.replace(temporary, target)
         # The new name, and the name of a folder made for it, reach the disk before the
         # version that needs them is committed.
@@ -530,6 +547,18 @@ def _write_local(local_file: str, target: str) -> None:
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def _linked(local_file: str, temporary: str) -> bool:
+    """Give ``local_file`` the name ``temporary`` too, its bytes flushed to disk; False
+    where the filesystem has no hard links."""
+    try:
+        os.link(local_file, temporary)
+    except OSError:
+        return False
+    with open(temporary, "r+b") as handle:
+        os.fsync(handle.fileno())
+    return True
 
 
 def _flush_folder(folder: str) -> None:

@@ -6,7 +6,6 @@ import contextlib
 import difflib
 import io
 import os
-import tempfile
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -172,7 +171,7 @@ class Registry:
             _no_sample(sample)
             return self.artifact_path(str(model_or_file)), False
         with self.store.filling():  # the staging folder is on the store's disk
-            return _artifact_file(model_or_file, sample, self.store.staging)
+            return _artifact_file(model_or_file, sample, self.store.stage)
 
     def _commit_version(self, name: str, claim: int, values: dict[str, Any]) -> int | None:
         """Write the next version of ``name`` and drop the claim; None if gc expired it."""
@@ -583,10 +582,10 @@ def _no_sample(sample: Any) -> None:
             " path, sample=...) and register that file")
 
 
-def _artifact_file(model_or_file: Any, sample: Any, staging: Callable[[], str | None]
+def _artifact_file(model_or_file: Any, sample: Any, stage: Callable[[], str]
                    ) -> tuple[str, bool]:
     """A satchel file for what was given, and whether it is a temporary one (saved in the
-    folder ``staging()`` gives, None for the system's temporary folder)."""
+    new file ``stage()`` gives)."""
     if isinstance(model_or_file, (bytes, bytearray, memoryview, io.IOBase)) or callable(
             getattr(model_or_file, "read", None)):
         raise EncodeError(
@@ -605,8 +604,7 @@ def _artifact_file(model_or_file: Any, sample: Any, staging: Callable[[], str | 
     from satchel.artifact import save, save_model  # noqa: PLC0415 - avoids an import cycle
     from satchel.model import Model  # noqa: PLC0415
 
-    handle, path = tempfile.mkstemp(suffix=".satchel", dir=staging())
-    os.close(handle)
+    path = stage()
     try:
         if isinstance(model_or_file, Model):
             _no_sample(sample)
