@@ -13,18 +13,54 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import sklearn.experimental.enable_halving_search_cv
 import sklearn.experimental.enable_iterative_imputer  # noqa: F401 - lists IterativeImputer
 from sklearn.base import BaseEstimator
-from sklearn.frozen import FrozenEstimator
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils import all_estimators
-from sklearn.utils._test_common.instance_generator import _construct_instances
+
+try:  # scikit-learn 1.6 added FrozenEstimator, estimator tags and instance_generator
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.utils._test_common.instance_generator import _construct_instances
+except ImportError:  # scikit-learn 1.4 and 1.5: a dict of tags, one test instance a class
+    from sklearn.utils.estimator_checks import _construct_instance, _set_checking_parameters
+
+    FrozenEstimator = None
+
+    def _construct_instances(cls: type[BaseEstimator]) -> Iterator[BaseEstimator]:
+        if cls.__name__ in _REQUIRED_BEFORE_1_6:  # the first test instance 1.6 makes
+            yield cls(**_REQUIRED_BEFORE_1_6[cls.__name__]())
+            return
+        estimator = _construct_instance(cls)
+        _set_checking_parameters(estimator)
+        yield estimator
 
 N_SAMPLES, N_FEATURES = 48, 4
+
+
+def _search() -> dict[str, Any]:
+    return {"cv": 2, "error_score": "raise", "estimator": Ridge()}
+
+
+#: Before scikit-learn 1.6 its test generator cannot make these: their required arguments.
+_REQUIRED_BEFORE_1_6: dict[str, Callable[[], dict[str, Any]]] = {
+    "ColumnTransformer": lambda: {"transformers": [("trans1", StandardScaler(), [0, 1])]},
+    "FeatureUnion": lambda: {"transformer_list": [("trans1", StandardScaler())]},
+    "GridSearchCV": lambda: {**_search(), "param_grid": {"alpha": [0.1, 1.0]}},
+    "HalvingGridSearchCV": lambda: {**_search(), "min_resources": "smallest",
+                                    "param_grid": {"alpha": [0.1, 1.0]}},
+    "HalvingRandomSearchCV": lambda: {**_search(), "random_state": 0,
+                                      "param_distributions": {"alpha": [0.1, 1.0]}},
+    "Pipeline": lambda: {"steps": [("scaler", StandardScaler()), ("final_estimator", Ridge())]},
+    "RandomizedSearchCV": lambda: {**_search(), "random_state": 0,
+                                   "param_distributions": {"alpha": [0.1, 1.0]}},
+    "SparseCoder": lambda: {"dictionary": np.zeros((5, N_FEATURES))},
+}
 
 #: Parameters beyond scikit-learn's test ones, each with its reason.
 EXTRA_PARAMS: dict[str, dict[str, Any]] = {
@@ -54,6 +90,29 @@ def estimator_class(name: str) -> type[BaseEstimator]:
     return dict(all_estimators())[name]  # type: ignore[no-any-return]
 
 
+def tags_of(estimator: BaseEstimator) -> Any:
+    """``estimator.__sklearn_tags__()``, or before scikit-learn 1.6 the same fields read from
+    its dict of ``_get_tags()``."""
+    if hasattr(estimator, "__sklearn_tags__"):
+        return estimator.__sklearn_tags__()
+    old = estimator._get_tags()
+    kinds = old["X_types"]
+    kind = getattr(estimator, "_estimator_type", None)
+    return SimpleNamespace(
+        estimator_type=kind,
+        classifier_tags=SimpleNamespace(multi_class=not old["binary_only"])
+        if kind == "classifier" else None,
+        target_tags=SimpleNamespace(single_output=not old["multioutput_only"],
+                                    positive_only=old["requires_positive_y"],
+                                    one_d_labels="1dlabels" in kinds,
+                                    two_d_labels="2dlabels" in kinds),
+        input_tags=SimpleNamespace(string="string" in kinds, two_d_array="2darray" in kinds,
+                                   dict="dict" in kinds, three_d_array="3darray" in kinds,
+                                   categorical="categorical" in kinds,
+                                   positive_only=old["requires_positive_X"],
+                                   one_d_array="1darray" in kinds, pairwise=old["pairwise"]))
+
+
 @contextmanager
 def quiet() -> Iterator[None]:
     """Silence scikit-learn's warnings while building and fitting on tiny data."""
@@ -73,7 +132,8 @@ def build(name: str) -> BaseEstimator:
     """An unfitted instance of ``name`` with required and fast parameters, seeded."""
     cls = estimator_class(name)
     with quiet():
-        if cls is FrozenEstimator:  # scikit-learn's generator cannot make one
+        # scikit-learn's generator cannot make a FrozenEstimator
+        if FrozenEstimator is not None and cls is FrozenEstimator:
             estimator = FrozenEstimator(LogisticRegression(max_iter=50))
         else:
             estimator = next(iter(_construct_instances(cls)))
@@ -122,7 +182,7 @@ def documents() -> list[str]:
 
 
 def _target(estimator: BaseEstimator) -> np.ndarray[Any, Any]:
-    tags = estimator.__sklearn_tags__()
+    tags = tags_of(estimator)
     multi_output_only = not tags.target_tags.single_output
     if tags.estimator_type == "regressor":
         y = regression_target()
@@ -136,7 +196,7 @@ def _target(estimator: BaseEstimator) -> np.ndarray[Any, Any]:
 
 def _label_fit(estimator: BaseEstimator) -> Fitted | None:
     """Label transformers are fitted on targets alone."""
-    target = estimator.__sklearn_tags__().target_tags
+    target = tags_of(estimator).target_tags
     labels = class_labels()
     if target.two_d_labels:
         sets = [tuple(sorted({int(a), int(b)})) for a, b in zip(labels, labels[::-1],
@@ -149,7 +209,7 @@ def _label_fit(estimator: BaseEstimator) -> Fitted | None:
 
 def _inputs(name: str, estimator: BaseEstimator) -> Any:
     """The X an estimator accepts, by its input tags."""
-    tags = estimator.__sklearn_tags__().input_tags
+    tags = tags_of(estimator).input_tags
     if tags.string and not tags.two_d_array:
         return documents()
     if tags.dict:

@@ -88,7 +88,9 @@ def test_a_member_used_twice_stays_one_object(data: Any) -> None:
 
 @pytest.mark.parametrize(("extra", "message"), [
     (np.array([0x110000] + [0x41] * 5000, dtype="<u4").view("<U1"), r"past U\+10FFFF"),
-    (np.zeros((1,) * 33), "33 dimensions"),
+    # numpy 2.0 raised its limit of dimensions from 32 to 64, so a reader's limit of 32
+    *([(np.zeros((1,) * 33), "33 dimensions")] if np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+      else []),
 ])
 def test_a_column_a_reader_would_refuse_is_refused_at_save(extra: Any, message: str) -> None:
     """The members' arrays joined into one column pass the checks a lone array does."""

@@ -17,7 +17,6 @@ from sklearn.base import clone as sklearn_clone
 from sklearn.base import is_classifier
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import GradientBoostingClassifier, IsolationForest
-from sklearn.frozen import FrozenEstimator
 from sklearn.gaussian_process import GaussianProcessClassifier
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import get_scorer
@@ -32,6 +31,16 @@ import satchel
 from satchel import checks
 from satchel.artifact import save_model
 from tests.hostile_tools import forge_check_outputs, forge_environment
+
+
+def _calibrated(model: Any, X: Any, y: Any) -> CalibratedClassifierCV:
+    """``model`` calibrated as already fitted: through FrozenEstimator, which scikit-learn 1.6
+    added, or before it with ``cv="prefit"``."""
+    try:
+        from sklearn.frozen import FrozenEstimator
+    except ImportError:
+        return CalibratedClassifierCV(model, cv="prefit").fit(X, y)
+    return CalibratedClassifierCV(FrozenEstimator(model)).fit(X, y)
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +159,7 @@ def test_scikit_learn_takes_a_model_as_its_estimator(model: satchel.Model, pipel
     assert get_scorer("roc_auc")(model, reordered, xy[1]) == get_scorer("roc_auc")(
         pipeline, frame, xy[1])
     check_is_fitted(model)
-    calibrated = CalibratedClassifierCV(FrozenEstimator(model)).fit(frame, xy[1])
+    calibrated = _calibrated(model, frame, xy[1])
     assert calibrated.predict_proba(reordered).shape == (len(frame), 2)
     bare = sklearn_clone(model)
     assert type(bare) is Pipeline
@@ -164,7 +173,7 @@ def test_a_model_inside_another_is_saved_as_its_estimator(model: satchel.Model,
                                                           xy: tuple[Any, Any]) -> None:
     """A loaded model calibrated through FrozenEstimator is saved as its bare estimator: the
     file named satchel's Model and schema classes, which no load trusts."""
-    calibrated = CalibratedClassifierCV(FrozenEstimator(model)).fit(frame, xy[1])
+    calibrated = _calibrated(model, frame, xy[1])
     data = satchel.dumps(calibrated, sample=frame)
     assert not [name for name in satchel.inspect(io.BytesIO(data)).types
                 if name.startswith("satchel")]
