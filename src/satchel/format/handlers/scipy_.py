@@ -169,16 +169,26 @@ BY_KIND["distribution"] = _decode_distribution
 MAX_SPLINE_DEGREE = 100
 
 
+@functools.cache
+def _spline_parts() -> tuple[str, str]:
+    """The attributes the installed scipy's BSpline keeps its knots and coefficients in:
+    ``_t`` and ``_c`` behind properties in recent releases, plain ``t`` and ``c`` in older
+    ones (scipy 1.11)."""
+    from scipy.interpolate import BSpline  # noqa: PLC0415
+
+    return ("_t", "_c") if isinstance(BSpline.__dict__.get("t"), property) else ("t", "c")
+
+
 def _bspline_state(state: Any, args: tuple[Any, ...]) -> None:
     """What ``BSpline.__init__`` checks, on the attributes the spline is rebuilt from.
 
     Its compiled evaluation trusts them: a negative degree aborts the process, a
     huge one reads past the knots.
     """
-    if not isinstance(state, dict) or not {"_t", "_c", "k", "extrapolate", "axis"} <= \
-            state.keys():
-        raise fail("BSpline", "the state needs _t, _c, k, extrapolate and axis")
-    knots, coefficients, degree = state["_t"], state["_c"], state["k"]
+    t, c = _spline_parts()
+    if not isinstance(state, dict) or not {t, c, "k", "extrapolate", "axis"} <= state.keys():
+        raise fail("BSpline", f"the state needs {t}, {c}, k, extrapolate and axis")
+    knots, coefficients, degree = state[t], state[c], state["k"]
     if not (isinstance(degree, int | np.integer) and 0 <= degree <= MAX_SPLINE_DEGREE):
         raise fail("BSpline", f"the degree k must be an integer from 0 to {MAX_SPLINE_DEGREE}")
     if not (isinstance(knots, np.ndarray) and knots.dtype == np.float64 and knots.ndim == 1

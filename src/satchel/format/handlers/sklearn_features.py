@@ -131,11 +131,11 @@ def _spline_transformer_after(model: Any) -> None:
         return
     name = type(model).__name__
     if type(splines) is not list or len(splines) != width or not all(
-            type(s) is spline and s._c.ndim == 2 for s in splines):
+            type(s) is spline and s.c.ndim == 2 for s in splines):
         raise fail(name, f"bsplines_ must hold a spline of 2-d coefficients for each of the"
                           f" {width} features")
-    per_feature, bias = splines[0]._c.shape[1], model.include_bias
-    if not isinstance(bias, bool | np.bool_) or {s._c.shape[1] for s in splines} != {
+    per_feature, bias = splines[0].c.shape[1], model.include_bias
+    if not isinstance(bias, bool | np.bool_) or {s.c.shape[1] for s in splines} != {
             per_feature} or model.n_features_out_ != width * (per_feature - (not bias)):
         raise fail(name, "bsplines_ and n_features_out_ disagree")
 
