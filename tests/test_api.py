@@ -1202,6 +1202,17 @@ def test_transform_iterations_past_what_a_reader_accepts_are_refused_at_save() -
         satchel.dumps(model)
 
 
+def test_a_sparse_coder_without_parameter_constraints_round_trips() -> None:
+    """A SparseCoder saves and loads where scikit-learn declares no parameter constraints for
+    it (1.4): its parameters are checked as far as scikit-learn can check them."""
+    from sklearn.decomposition import SparseCoder
+
+    coder = SparseCoder(dictionary=np.eye(3), transform_max_iter=50)
+    loaded = satchel.loads(satchel.dumps(coder)).unwrap()
+    assert loaded.transform_max_iter == 50
+    np.testing.assert_array_equal(loaded.dictionary, np.eye(3))
+
+
 def test_polynomial_features_past_what_a_reader_accepts_are_refused_at_save() -> None:
     """PolynomialFeatures.transform allocates _n_out_full columns for every row: a reader
     refuses a width the degrees do not give, or more than 2**24 columns, so a writer does

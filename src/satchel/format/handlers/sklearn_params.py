@@ -106,7 +106,9 @@ def _iterations_problem(model: Any, state: dict[str, Any]) -> str | None:
     """What is wrong with the parameters of a factorisation whose ``transform`` iterates
     to a tolerance (a negative tolerance, or more than the most iterations), or None."""
     try:
-        model._validate_params()
+        # scikit-learn 1.4 declares no constraints for SparseCoder, nor validates its own
+        if hasattr(model, "_parameter_constraints"):
+            model._validate_params()
     except (TypeError, ValueError) as exc:
         return f"invalid parameters: {str(exc)[:200]}"
     for parameter in _TRANSFORM_ITERATIONS:
