@@ -1202,6 +1202,22 @@ def test_transform_iterations_past_what_a_reader_accepts_are_refused_at_save() -
         satchel.dumps(model)
 
 
+def test_a_tweedie_regressor_keeps_its_loss_as_class_and_power() -> None:
+    """A fitted TweedieRegressor's compiled loss is stored as its class and power and loads
+    back, on scikit-learn 1.4 (whose loss has Cython's generated pickling) as on later ones."""
+    from sklearn.linear_model import TweedieRegressor
+
+    X = np.arange(12.0).reshape(6, 2)
+    model = TweedieRegressor(power=1.5, max_iter=50).fit(X, np.arange(1.0, 7.0))
+    tree, _ = encode(model)
+    closs = tree["state"]["v"]["_base_loss"]["state"]["v"]["closs"]
+    name = type(model._base_loss.closs).__name__
+    assert closs == {"$": "new", "cls": f"sklearn._loss._loss:{name}", "args": [1.5]}
+    loaded = satchel.loads(satchel.dumps(model)).unwrap()
+    assert loaded._base_loss.closs.power == 1.5
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
 def test_a_sparse_coder_without_parameter_constraints_round_trips() -> None:
     """A SparseCoder saves and loads where scikit-learn declares no parameter constraints for
     it (1.4): its parameters are checked as far as scikit-learn can check them."""

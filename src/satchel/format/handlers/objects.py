@@ -181,8 +181,9 @@ def reduced(encoder: Encoder, value: Any) -> tuple[dict[str, Any], Any, Any, Any
     rebuilt_by_new = func is _NEWOBJ or getattr(func, "__name__", "") == "newObj"
     if rebuilt_by_new and args == (cls,):
         return {"$": "obj", "cls": name}, state, listitems, dictitems
-    if _stateless_cython(func, args, cls):
-        return {"$": "new", "cls": name, "args": []}, state, listitems, dictitems
+    fields = _cython_fields(func, args, cls)
+    if fields is not None:
+        return {"$": "new", "cls": name, "args": fields}, state, listitems, dictitems
     if func is cls:
         return {"$": "new", "cls": name, "args": list(args)}, state, listitems, dictitems
     builtin = next((base for base in cls.__mro__[1:] if base.__module__ == "builtins"
@@ -243,11 +244,23 @@ def _own_method(value: Any, name: str, attribute: Any) -> bool:
             and attribute.__func__ is inspect.getattr_static(type(value), name, None))
 
 
-def _stateless_cython(func: Any, args: Any, cls: type) -> bool:
-    """Cython's generated pickling of a class without fields: rebuilt as ``cls()``."""
-    return (getattr(func, "__name__", "") == f"__pyx_unpickle_{cls.__name__}"
+def _cython_fields(func: Any, args: Any, cls: type) -> list[Any] | None:
+    """The arguments that rebuild an object of Cython's generated pickling, or None.
+
+    A class without fields is rebuilt as ``cls()``. scikit-learn 1.4's losses (the
+    ``_base_loss.closs`` of a fitted TweedieRegressor) take their one field (power, delta,
+    quantile) as their one argument, as the ``__reduce__`` of later releases says: the
+    file is the same.
+    """
+    if not (getattr(func, "__name__", "") == f"__pyx_unpickle_{cls.__name__}"
             and isinstance(args, tuple) and len(args) == 3 and args[0] is cls
-            and args[2] == ())
+            and type(args[2]) is tuple):
+        return None
+    if args[2] == ():
+        return []
+    module = getattr(sys.modules.get(cls.__module__), "__name__", cls.__module__)
+    loss = module == "sklearn._loss._loss"
+    return list(args[2]) if loss and len(args[2]) == 1 else None
 
 
 def _encode_namedtuple(encoder: Encoder, value: tuple[Any, ...]) -> Node:
