@@ -282,6 +282,12 @@ def _data_dtype(pd: Any, node: dict[str, Any]) -> Any:
     except ImportError:
         raise FormatError("the file holds a string dtype stored by pyarrow; install pyarrow"
                           " (pip install pyarrow)") from None
+    except TypeError:  # pandas before 2.3 takes no na_value: its strings miss with pd.NA
+        if na_value == "NA":
+            return pd.StringDtype(storage)
+        raise FormatError(f"the file holds a string dtype whose missing value is NaN, which"
+                          f" pandas {pd.__version__} has not; install pandas 2.3 or later"
+                          f" (pip install 'pandas>=2.3')") from None
 
 
 def _check_column(pd: Any, values: Any, index: Any) -> None:
