@@ -657,12 +657,26 @@ def test_nans_stay_distinct_in_sets_and_dict_keys() -> None:
     assert loaded[2] == {math.inf, -math.inf}
 
 
+def _sparse_of(ndim: int) -> bool:
+    """Whether the installed scipy makes sparse arrays of ``ndim`` dimensions (scipy 1.11
+    makes a 1-d input one row, and refuses more than two)."""
+    try:
+        return bool(scipy.sparse.coo_array(np.ones((2,) * ndim)).ndim == ndim)
+    except (TypeError, ValueError):
+        return False
+
+
+_NUMPY_2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
+_SPARSE_OF = {ndim: _sparse_of(ndim) for ndim in (1, 3)}
+
+
 def _record(**spec: Any) -> np.dtype[Any]:
     return np.dtype({"names": ["a"], "formats": ["<i4"], "offsets": [0], **spec})
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    (lambda: np.zeros((1,) * 33), "33 dimensions"),
+    # numpy 2.0 raised its limit of dimensions from 32 to 64
+    *([(lambda: np.zeros((1,) * 33), "33 dimensions")] if _NUMPY_2 else []),
     (lambda: np.empty((0, 20_000_000), dtype=object), "along each axis"),
     (lambda: np.bytes_(b"x" * (2 << 20)), "past what a reader accepts"),
     (lambda: np.array(["y" * 300_000]), "past what a reader accepts"),
@@ -674,8 +688,10 @@ def _record(**spec: Any) -> np.dtype[Any]:
     (lambda: "[" * 1_000_001, "more than 1000000 objects and lists"),
     (lambda: [np.zeros(1) for _ in range(600_000)], "more than 1000000 objects and lists"),
     (lambda: "x" * (65 << 20), "a reader accepts at most 67108864"),
-    (lambda: scipy.sparse.coo_array(np.array([1.0, 0.0, 2.0])), "only 2-D sparse"),
-    (lambda: scipy.sparse.coo_array(np.ones((2, 2, 2))), "only 2-D sparse"),
+    *([(lambda: scipy.sparse.coo_array(np.array([1.0, 0.0, 2.0])), "only 2-D sparse")]
+      if _SPARSE_OF[1] else []),
+    *([(lambda: scipy.sparse.coo_array(np.ones((2, 2, 2))), "only 2-D sparse")]
+      if _SPARSE_OF[3] else []),
     (lambda: {i * (2**61 - 1) for i in range(1001)}, "1001 of its keys share one hash value"),
     (lambda: {(i * (2**61 - 1),): i for i in range(1001)}, "1001 of its keys share one hash"),
 ])
@@ -711,7 +727,8 @@ def test_pandas_names_json_cannot_hold_round_trip(name: Any) -> None:
 
     series = pd.Series([1.0, 2.0], index=pd.Index([3, 4], name=name), name=name)
     loaded = satchel.loads(satchel.dumps(series))
-    pd.testing.assert_series_equal(loaded, series)
+    # pandas 2.0 tells a NaN name from another NaN object: the names are compared below
+    pd.testing.assert_series_equal(loaded, series, check_names=False)
     for got in (loaded.name, loaded.index.name):
         assert type(got) is type(name)
         assert got == name or (got != got and name != name)
@@ -1313,7 +1330,13 @@ def test_every_sparsified_linear_model_round_trips(interface: str) -> None:
     target = features @ np.array([1.0, 0.0, 2.0, 0.0])
     models = [kind() for _, kind in all_estimators() if issubclass(kind, SparseCoefMixin)]
     assert len(models) >= 9
-    with sklearn.config_context(sparse_interface=interface):
+    context: Any = contextlib.nullcontext()
+    if "sparse_interface" in inspect.signature(sklearn.config_context).parameters:
+        context = sklearn.config_context(sparse_interface=interface)
+    elif interface == "sparray":
+        pytest.skip(f"scikit-learn {sklearn.__version__} has no sparse_interface: sparsify()"
+                    f" makes a csr_matrix")
+    with context:
         for model in models:
             labels = target > 0 if sklearn.base.is_classifier(model) else target
             model.fit(features, labels).sparsify()
@@ -1323,6 +1346,8 @@ def test_every_sparsified_linear_model_round_trips(interface: str) -> None:
             np.testing.assert_array_equal(loaded.predict(features), model.predict(features))
 
 
+@pytest.mark.skipif(not _SPARSE_OF[1], reason=f"scipy {scipy.__version__} has no 1-d sparse"
+                    f" arrays: a file's 1-d CSR is refused for its shape alone")
 def test_a_one_dimensional_csr_of_more_than_one_row_is_refused() -> None:
     """A 1-d CSR matrix is one row: index pointers for two, or a shape of three
     dimensions, are refused at load."""
