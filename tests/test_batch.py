@@ -30,6 +30,7 @@ from satchel.errors import SCHEMA_FIX
 from satchel.registry import Registry
 from tests.custom import Doubler, embedded_model, strict_root
 from tests.hostile_tools import forge_environment
+from tests.inferred import TEXT
 from tests.terminal import run_in_terminal
 
 COLUMNS = ["a", "b", "c", "d"]
@@ -204,7 +205,7 @@ def test_schema_problem_in_a_late_chunk_writes_nothing(predict: Predict, tmp_pat
     assert result.stderr == (
         "satchel: error: the input does not match the model's schema in data rows 50 to 53 of"
         f" {str(given)!r} (1 problem):\n"
-        f"  - column 'b': expected float (float64), found string (str)\n{SCHEMA_FIX}\n")
+        f"  - column 'b': expected float (float64), found {TEXT}\n{SCHEMA_FIX}\n")
     assert "zq-secret-text" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
 

@@ -47,6 +47,7 @@ from satchel.serving.columns import Columns, columns, layout
 from satchel.serving.holder import Holder
 from satchel.serving.inputs import parse
 from tests.backends import free_port, stored_as
+from tests.inferred import TEXT, TEXT_DTYPE
 
 COLUMNS = ["a", "b", "c", "d"]
 JSON = {"content-type": "application/json"}
@@ -716,7 +717,7 @@ SCHEMA_PROBLEMS: dict[str, tuple[dict[str, Any], list[dict[str, Any]] | None]] =
         {"json": {"dataframe_records": [
             {"a": SECRET, "b": 31337.25, "c": 1.5, "d": 2.5, "extra": "zq-extra-9921"}]}},
         [{"column": "extra", "expected": "no such column", "found": "an unexpected column"},
-         {"column": "a", "expected": "float (float64)", "found": "string (str)"}]),
+         {"column": "a", "expected": "float (float64)", "found": TEXT}]),
     "a missing column": (
         {"json": {"dataframe_split": {"columns": ["a", "b", "c", "dd"],
                                       "data": [[31337.25, 1.0, 2.0, 3.0]]}}},
@@ -729,7 +730,7 @@ SCHEMA_PROBLEMS: dict[str, tuple[dict[str, Any], list[dict[str, Any]] | None]] =
         [{"column": "a", "expected": "no missing values", "found": "1 missing values"}]),
     "text in a CSV column": (
         {"content": f"a,b,c,d\n1.0,{SECRET},2.0,31337.25\n".encode(), "headers": CSV},
-        [{"column": "b", "expected": "float (float64)", "found": "string (str)"}]),
+        [{"column": "b", "expected": "float (float64)", "found": TEXT}]),
     "rows of three values for four columns": (
         {"json": {"instances": [[31337.25, 1.0, 2.0]]}}, None),
     "infinity in a CSV float column": (
@@ -985,7 +986,8 @@ def test_a_number_among_the_strings_of_a_text_column_is_a_schema_problem(churn: 
             response = http.post("/invocations", json={"dataframe_records": sent})
             assert response.status_code == 422, response.text
             problem = response.json()["problems"]
-            assert problem == [{"column": "region", "expected": "string (str)", "found": found}
+            assert problem == [{"column": "region", "expected": f"string ({TEXT_DTYPE})",
+                                "found": found}
                                if found else {"column": "region", "expected": "string values",
                                               "found": "1 values that are not strings"}]
 
