@@ -321,7 +321,10 @@ from satchel.serving.run import _lean_start
 with _lean_start():
     create_app(sys.argv[1]).state.server.preload()
 import pyarrow
-import sklearn.callback._progressbar as bar
+try:
+    import sklearn.callback._progressbar as bar
+except ImportError:  # scikit-learn 1.4 has no progress bars to import rich for
+    bar = None
 print(pyarrow.default_memory_pool().backend_name, "rich.progress" in sys.modules,
       hasattr(bar, "_Progress"))
 import rich.progress
