@@ -27,6 +27,7 @@ import pytest
 
 import satchel
 from satchel.format import container, reader
+from satchel.format.handlers.scipy_ import _spline_parts
 from tests import hostile
 from tests.forge import CORPUS, MARKER
 from tests.hostile import CASES, Case, Forge
@@ -88,6 +89,10 @@ def test_corpus_is_large_and_complete() -> None:
 def test_hostile_file_is_refused(name: str, outcomes: dict[str, dict[str, Any]]) -> None:
     """load and loads refuse the file with the expected satchel error and message, also when
     the load reads arrays as it needs them and tree nodes a few trees at a time."""
+    if name.startswith(("bspline_", "spline_transformer_")) and _spline_parts() != ("_t", "_c"):
+        pytest.skip("the corpus file holds a BSpline as recent scipy keeps it (_t, _c and an"
+                    " _asarray of scipy's array API module); scipy 1.11 cannot import that"
+                    " module, and refuses the file for it")
     expected = EXPECTED[name]
     for verb in ("load", "loads", "load_by_array"):
         kind, message, *_ = outcomes[name][verb]
