@@ -257,10 +257,24 @@ def _build(pd: Any, kind: str, node: dict[str, Any], parts: dict[str, Any],
         if not isinstance(values, np.ndarray) or values.ndim != 1:
             raise ValueError(f"an extension array's values must be a 1-d array (as satchel"
                              f" saves them), found {type(values).__name__}")
+        if _WRAPS_PAST_RANGE and dtype[0] in "IU" and values.dtype == object:
+            _check_range(dtype, values)
         return pd.array(values, dtype=dtype)
     if kind == "CategoricalDtype":
         return pd.CategoricalDtype(parts["categories"], ordered=bool(node.get("ordered")))
     raise ValueError(f"unknown kind {kind[:40]!r}")
+
+
+#: numpy before 2 casts a Python integer past an integer dtype's range with a DeprecationWarning
+#: where numpy 2 raises OverflowError: pandas refuses the array either way, but the warning
+#: would reach the user of a crafted file.
+_WRAPS_PAST_RANGE = np.lib.NumpyVersion(np.__version__) < "2.0.0"
+
+
+def _check_range(dtype: str, values: np.ndarray[Any, Any]) -> None:
+    info = np.iinfo(dtype.lower())
+    if any(type(v) is int and not info.min <= v <= info.max for v in values):
+        raise ValueError(f"values past the range of {dtype}, {info.min} to {info.max}")
 
 
 def _data_dtype(pd: Any, node: dict[str, Any]) -> Any:
