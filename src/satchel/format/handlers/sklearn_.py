@@ -32,6 +32,10 @@ _CHUNK = 1 << 13
 _PAIRS = {np.int32: np.dtype(np.int64), np.int64: np.dtype(np.complex128)}
 
 
+#: A Tree's n_features: scikit-learn 1.4 keeps it in a C int, and fails to build a wider one.
+MAX_TREE_FEATURES = (1 << 31) - 1
+
+
 def is_int(value: Any, low: int = 0, high: int = 1 << 62) -> bool:
     return type(value) is int and low <= value <= high
 
@@ -128,7 +132,7 @@ def _tree_args(args: tuple[Any, ...]) -> None:
     if len(args) != 3:
         raise fail("Tree", "expected (n_features, n_classes, n_outputs)")
     n_features, n_classes, n_outputs = args
-    if not (is_int(n_features) and is_int(n_outputs, 1, MAX_OUTPUTS)):
+    if not (is_int(n_features, 0, MAX_TREE_FEATURES) and is_int(n_outputs, 1, MAX_OUTPUTS)):
         raise fail("Tree", "n_features and n_outputs must be small non-negative integers")
     if not (isinstance(n_classes, np.ndarray) and n_classes.dtype.kind in "iu"
             and n_classes.shape == (n_outputs,) and (n_classes >= 1).all()
@@ -219,7 +223,8 @@ def _trees_args(args: list[tuple[Any, ...]], bases: Bases) -> bool:
     """:func:`_tree_args` for the trees of a forest at once."""
     if "1" not in bases:
         return False
-    if not all(len(a) == 3 and is_int(a[0]) and is_int(a[2], 1, MAX_OUTPUTS) for a in args):
+    if not all(len(a) == 3 and is_int(a[0], 0, MAX_TREE_FEATURES)
+               and is_int(a[2], 1, MAX_OUTPUTS) for a in args):
         raise fail("Tree", "n_features and n_outputs must be small non-negative integers")
     classes, lengths = bases["1"]
     outputs = np.array([a[2] for a in args], dtype=np.int64)
