@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import collections
 import functools
+import io
 import operator
+import pathlib
 from typing import Any
 
 import numpy as np
@@ -51,6 +53,18 @@ def test_custom_function_is_refused_until_trusted() -> None:
     with pytest.raises(satchel.UntrustedTypesError, match=r"'tests\.custom\.double'"):
         satchel.loads(data)
     assert satchel.loads(data, trusted=["tests.custom.double"]).func is double
+
+
+def test_a_path_is_named_as_pathlib_names_it_on_every_python() -> None:
+    """A Path is pathlib.PosixPath on every Python: on 3.13 it was pathlib._local.PosixPath,
+    a module 3.11 and 3.12 do not have, so the file did not load there."""
+    data = satchel.dumps({"folder": pathlib.PurePosixPath("cache"),
+                          "path": pathlib.PosixPath("/srv/cache")})
+    assert satchel.untrusted_types(io.BytesIO(data)) == ["pathlib.PosixPath",
+                                                      "pathlib.PurePosixPath"]
+    loaded = satchel.loads(data, trusted=["pathlib.PosixPath", "pathlib.PurePosixPath"])
+    assert loaded == {"folder": pathlib.PurePosixPath("cache"),
+                      "path": pathlib.PosixPath("/srv/cache")}
 
 
 @pytest.mark.parametrize(("value", "name"), [

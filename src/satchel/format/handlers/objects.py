@@ -57,6 +57,10 @@ STATE: dict[str, Callable[[Any, tuple[Any, ...]], None]] = {}
 AFTER_TYPES: list[tuple[str, Callable[[Any], None]]] = []
 _after_cache: dict[type, list[Callable[[Any], None]]] = {}
 _rules_cache: dict[type, list[Callable[[Any, dict[str, Any]], str | None]]] = {}
+#: Standard-library modules a Python release split its classes into, and the module that
+#: still exports them: Python 3.13's pathlib._local is no module 3.11 or 3.12 has, so a
+#: file naming it would load on 3.13 alone, and differ from the same model saved on 3.12.
+_PUBLIC_MODULES = {"pathlib._local": "pathlib"}
 #: Classes and functions already named (the lookup imports and walks attributes).
 _qualified: dict[Any, str] = {}
 
@@ -93,6 +97,7 @@ def _find_name(obj: Any) -> str:
     # Some compiled modules report a bare name ("_loss" for sklearn._loss._loss);
     # the module object knows its full name.
     module = str(getattr(sys.modules.get(module), "__name__", module))
+    module = _PUBLIC_MODULES.get(module, module)
     if "<lambda>" in qualname or "<locals>" in qualname:
         raise TypeError(
             f"{module}.{qualname} is a lambda or a local definition and cannot be found by"
