@@ -356,3 +356,24 @@ def test_fitted_round_trip_ratio() -> None:
         f"{len(passed)}/{len(ESTIMATORS)} = {ratio:.1%} of all_estimators() round-trip fitted,"
         f" fewer than {REQUIRED_RATIO:.0%}:\n{failed}"
     )
+
+
+def test_a_spline_is_saved_in_one_form_under_every_scipy() -> None:
+    """A BSpline is stored as scipy 1.17 holds it (knots, coefficients, degree, extrapolate,
+    axis, asarray) under any scipy, and loads back: scipy 1.18 (Python 3.12 and later) saved
+    its delegate, an untrusted _BSpline, and could not load a file of 1.17."""
+    from sklearn.preprocessing import SplineTransformer
+
+    from satchel.format.encoder import encode
+
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    model = SplineTransformer(n_knots=4, degree=2).fit(X)
+    tree, _ = encode(model.bsplines_[0])
+    assert tree["cls"] == "scipy.interpolate._bsplines:BSpline"
+    state = tree["state"]["v"]
+    assert list(state) == ["_t", "_c", "k", "extrapolate", "axis", "_asarray"]
+    assert state["_asarray"] == {"$": "func",
+                                 "name": "scipy._lib.array_api_compat.numpy._aliases:asarray"}
+    assert (state["k"], state["extrapolate"], state["axis"]) == (2, False, 0)
+    loaded = satchel.loads(satchel.dumps(model))
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))

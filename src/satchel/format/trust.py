@@ -103,6 +103,16 @@ TRUSTED_FUNCTIONS = frozenset({
     "sklearn.utils.validation:check_array",
     "scipy._lib.array_api_compat.numpy._aliases:asarray",
 })
+#: Modules a newer release moved names to -> where files name them, as the releases before
+#: did, so that a model saves the same under both and a file loads under either: Python
+#: 3.13 split pathlib's classes into pathlib._local, and scipy 1.18 (Python 3.12 and later)
+#: vendors array_api_compat under scipy._external.
+SAVED_MODULES = {
+    "pathlib._local": "pathlib",
+    "scipy._external.array_api_compat.numpy._aliases":
+        "scipy._lib.array_api_compat.numpy._aliases",
+}
+_MOVED_MODULES = {saved: moved for moved, saved in SAVED_MODULES.items()}
 #: Module parts of pandas whose classes are never trusted by default (its test suite's
 #: example extension dtypes).
 _UNSAFE_PANDAS_PARTS = frozenset({"tests", "_testing", "conftest"})
@@ -233,7 +243,7 @@ class TrustPolicy:
         module_name, qualname = split_name(name)
         user_trusted = dotted(name) in self.user
         try:
-            target: Any = _imported(module_name) or importlib.import_module(module_name)
+            target, module_name = _import(module_name)
             for part in qualname.split("."):
                 target = _attribute(target, part, name)
         except ImportError as exc:
@@ -251,6 +261,18 @@ class TrustPolicy:
         elif role in ("class", "construct", "type") and not isinstance(target, type):
             raise FormatError(f"{dotted(name)} was named as a class but is {type(target)}")
         return target
+
+
+def _import(module_name: str) -> tuple[Any, str]:
+    """The module a file names, or the one a newer release moved it to
+    (:data:`SAVED_MODULES`), with its name."""
+    try:
+        return _imported(module_name) or importlib.import_module(module_name), module_name
+    except ImportError:
+        moved = _MOVED_MODULES.get(module_name)
+        if moved is None:
+            raise
+        return _imported(moved) or importlib.import_module(moved), moved
 
 
 def _imported(module_name: str) -> types.ModuleType | None:

@@ -31,7 +31,7 @@ from satchel.errors import FormatError
 from satchel.format.decoder import BY_KIND, NAMED_KINDS, SELF_REGISTERING, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, BY_TYPE, FALLBACK, Encoder, Node
 from satchel.format.handlers.builtins import PACK_FROM, encode_attributes, only
-from satchel.format.trust import special
+from satchel.format.trust import SAVED_MODULES, special
 
 _NEWOBJ = getattr(copyreg, "__newobj__")  # noqa: B009 - not in the stubs
 
@@ -54,13 +54,12 @@ ATTRIBUTE_RULES: list[tuple[str, Callable[[Any, dict[str, Any]], str | None]]] =
 #: load and at save like ``ATTRIBUTE_RULES``. Each gives the problem, or None.
 PARTIAL_RULES: list[Callable[[dict[str, Any]], str | None]] = []
 STATE: dict[str, Callable[[Any, tuple[Any, ...]], None]] = {}
+#: How the decoded state of a class is set, keyed by ``module:qualname``, where the
+#: default, :func:`set_state`, does not fit every release the class comes from.
+SETTERS: dict[str, Callable[[Any, Any], None]] = {}
 AFTER_TYPES: list[tuple[str, Callable[[Any], None]]] = []
 _after_cache: dict[type, list[Callable[[Any], None]]] = {}
 _rules_cache: dict[type, list[Callable[[Any, dict[str, Any]], str | None]]] = {}
-#: Standard-library modules a Python release split its classes into, and the module that
-#: still exports them: Python 3.13's pathlib._local is no module 3.11 or 3.12 has, so a
-#: file naming it would load on 3.13 alone, and differ from the same model saved on 3.12.
-_PUBLIC_MODULES = {"pathlib._local": "pathlib"}
 #: Classes and functions already named (the lookup imports and walks attributes).
 _qualified: dict[Any, str] = {}
 
@@ -97,7 +96,6 @@ def _find_name(obj: Any) -> str:
     # Some compiled modules report a bare name ("_loss" for sklearn._loss._loss);
     # the module object knows its full name.
     module = str(getattr(sys.modules.get(module), "__name__", module))
-    module = _PUBLIC_MODULES.get(module, module)
     if "<lambda>" in qualname or "<locals>" in qualname:
         raise TypeError(
             f"{module}.{qualname} is a lambda or a local definition and cannot be found by"
@@ -118,7 +116,7 @@ def _find_name(obj: Any) -> str:
         found = getattr(found, part, None)
     if found is not obj:
         raise TypeError(f"{module}.{qualname} does not lead back to {obj!r}")
-    return f"{module}:{qualname}"
+    return f"{SAVED_MODULES.get(module, module)}:{qualname}"
 
 
 def _ufunc_name(ufunc: np.ufunc) -> str:
@@ -308,7 +306,8 @@ def _decode_instance(decoder: Decoder, node: dict[str, Any]) -> Any:
         state = decoder.child(node.get("state"), "")
         if check is not None:
             run_check(check, name, state, args)
-        attempt(lambda: set_state(value, state), name, "restore the state of")
+        setter = SETTERS.get(name, set_state)
+        attempt(lambda: setter(value, state), name, "restore the state of")
     if "list" in node:
         items = decoder.children(node["list"], "list items")
         attempt(lambda: value.extend(items), name, "fill")

@@ -21,7 +21,8 @@ import numpy as np
 from satchel.errors import FormatError
 from satchel.format.decoder import BY_KIND, Decoder, required
 from satchel.format.encoder import BY_PREDICATE, MEMOIZED, Encoder, Node
-from satchel.format.handlers.objects import STATE, fail
+from satchel.format.handlers.builtins import encode_attributes
+from satchel.format.handlers.objects import SETTERS, STATE, fail, qualified_name, set_state
 
 _PARTS = {"csr": ("data", "indices", "indptr"), "csc": ("data", "indices", "indptr"),
           "bsr": ("data", "indices", "indptr"), "coo": ("data", "row", "col"),
@@ -213,7 +214,35 @@ def _bspline_state(state: Any, args: tuple[Any, ...]) -> None:
         raise fail("BSpline", f"axis must be an axis of the coefficients, found {axis!r}")
 
 
-STATE["scipy.interpolate._bsplines:BSpline"] = _bspline_state
+def _is_delegating_spline(value: Any) -> bool:
+    return type(value).__name__ == "BSpline" and type(value).__module__ == _BSPLINE_MODULE \
+        and hasattr(value, "_delegate_to")
+
+
+def _encode_delegating_spline(encoder: Encoder, value: Any) -> Node:
+    """scipy 1.18 (Python 3.12 and later) holds a spline's parts in a delegate: they are
+    stored as the attributes scipy 1.17 holds, so the file is the same under both."""
+    spline = value._delegate_to
+    return {"$": "obj", "cls": qualified_name(type(value)), "state": encode_attributes(encoder, {
+        "_t": spline.t, "_c": spline.c, "k": spline.k, "extrapolate": spline.extrapolate,
+        "axis": spline.axis, "_asarray": value._xp.asarray})}
+
+
+def _set_spline_state(spline: Any, state: dict[str, Any]) -> None:
+    """Set the attributes scipy 1.17 holds, or, under scipy 1.18, the delegate made of them."""
+    if not hasattr(type(spline), "_construct_from_xp"):  # scipy 1.17 and earlier
+        set_state(spline, state)
+        return
+    made = type(spline).construct_fast(state["_t"], state["_c"], state["k"],
+                                       extrapolate=state["extrapolate"], axis=state["axis"])
+    spline.__setstate__(made.__getstate__())
+
+
+_BSPLINE_MODULE = "scipy.interpolate._bsplines"
+STATE[f"{_BSPLINE_MODULE}:BSpline"] = _bspline_state
+SETTERS[f"{_BSPLINE_MODULE}:BSpline"] = _set_spline_state
+BY_PREDICATE.append((_is_delegating_spline, _encode_delegating_spline))
+MEMOIZED.add(_encode_delegating_spline)
 
 
 @functools.cache
