@@ -1054,7 +1054,7 @@ def test_a_registered_model_takes_its_size_on_disk_once(small_disk: Path) -> Non
     version = registry.register("churn", _big_model(70_000))  # 560 kB on a disk of 1 MiB
     umask = os.umask(0)
     os.umask(umask)
-    artifact = Path(registry.store.path(version.digest))
+    artifact = Path(registry.store.path(stored_as(registry, version)))
     assert artifact.stat().st_mode & 0o777 == 0o666 & ~umask
     assert version.size > (1 << 20) // 2
     assert registry.load("models:/churn/1").digest == version.digest
