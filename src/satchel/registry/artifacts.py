@@ -32,12 +32,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import getpass
 import os
 import re
-import shutil
-import stat
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -56,9 +52,13 @@ from satchel.errors import (
 from satchel.format import reader
 from satchel.format.container import Header
 from satchel.format.writer import NO_ROOM
-
-if sys.platform != "win32":
-    import fcntl
+from satchel.registry.localfiles import (
+    default_cache,
+    held,
+    private_folder,
+    remove_unheld,
+    write_whole,
+)
 
 #: Names in the store: ``<hex>.satchel`` and the temporaries of local writes.
 _ARTIFACT = re.compile(r"[0-9a-f]{64}\.satchel")
@@ -139,7 +139,7 @@ class ArtifactStore:
             raise StoreError(f"the artifact store {url!r} is a file, not a folder: name a"
                              " folder (created if missing) or an fsspec URL such as"
                              " s3://bucket/prefix")
-        self.cache = cache or _default_cache()
+        self.cache = cache or default_cache()
 
     def path(self, digest: str) -> str:
         """Where the artifact of ``digest`` lives in the store."""
@@ -214,7 +214,7 @@ class ArtifactStore:
     def hold(self, path: str) -> int | None:
         """Keep ``gc`` from removing the file a registration saved in :meth:`staging` until the
         descriptor returned is closed, or the process ends (None: nothing to hold)."""
-        return _held(path) if _staged(path) else None
+        return held(path) if _staged(path) else None
 
     def exists(self, digest: str) -> bool:
         """Whether the store holds ``digest`` (asked afresh: listings are not cached)."""
@@ -254,7 +254,7 @@ class ArtifactStore:
             return
         if self.local:
             with self.filling():
-                _write_local(local_file, target, staged=os.path.dirname(local_file)
+                write_whole(local_file, target, staged=os.path.dirname(local_file)
                              == os.path.join(self.root, _STAGING))
         else:
             try:
@@ -280,7 +280,7 @@ class ArtifactStore:
                                      " 'satchel registry gc' and re-register the model")
             return path
         with self._caching():
-            cached = os.path.join(_private_folder(self.cache), f"{_hex(digest)}.satchel")
+            cached = os.path.join(private_folder(self.cache), f"{_hex(digest)}.satchel")
             if again or not os.path.exists(cached):
                 self._download(digest, cached)
         return cached
@@ -309,7 +309,7 @@ class ArtifactStore:
         """
         if self.local:
             return False
-        cached = os.path.join(_private_folder(self.cache), f"{_hex(digest)}.satchel")
+        cached = os.path.join(private_folder(self.cache), f"{_hex(digest)}.satchel")
         try:
             return not holds(reader.verify_file(cached), digest)
         except (UnsupportedVersionError, LimitError, FileNotFoundError):
@@ -319,7 +319,7 @@ class ArtifactStore:
 
     def _download(self, digest: str, cached: str) -> None:
         partial = f"{cached}.{uuid.uuid4().hex}.tmp"
-        held = _held(partial, os.O_CREAT)  # kept from the sweeps of other downloads
+        holding = held(partial, os.O_CREAT)  # kept from the sweeps of other downloads
         try:
             _sweep(os.path.dirname(cached))
             try:
@@ -341,8 +341,8 @@ class ArtifactStore:
         finally:
             if os.path.exists(partial):
                 os.unlink(partial)
-            if held is not None:
-                os.close(held)
+            if holding is not None:
+                os.close(holding)
 
     def _get(self, digest: str, partial: str) -> None:
         """Download ``digest`` to the cache's file ``partial``; the cache's disk (or quota)
@@ -402,7 +402,7 @@ class ArtifactStore:
             raise IntegrityError(f"{path!r} is not a temporary artifact file")
         with self._writing("delete from", "run gc where it is writable"):
             if _staged(path):
-                _remove_unheld(path)
+                remove_unheld(path)
             else:
                 self._remove(path)
 
@@ -451,67 +451,15 @@ def _sweep(cache: str) -> None:
     """Remove the partial files that killed downloads left in the folder ``cache``."""
     for name in os.listdir(cache):
         if _TEMPORARY.fullmatch(name):
-            _remove_unheld(os.path.join(cache, name))
+            remove_unheld(os.path.join(cache, name))
 
 
-def _held(path: str, flags: int = 0) -> int | None:
-    """A descriptor of the file at ``path`` (opened with ``flags``, such as ``os.O_CREAT``)
-    that keeps :func:`_remove_unheld` from removing it until it is closed, or the process
-    ends (None where files cannot be locked so)."""
-    if sys.platform == "win32":
-        return None
-    descriptor = os.open(path, os.O_RDONLY | flags, 0o600)
-    fcntl.flock(descriptor, fcntl.LOCK_SH)
-    return descriptor
 
 
-def _remove_unheld(path: str) -> None:
-    """Remove a temporary file (a registration's in the staging folder, a download's in the
-    cache) unless a live one holds it (:func:`_held`); one killed holds nothing."""
-    if sys.platform == "win32":  # no lock to tell a live registration's file: kept
-        return
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-    except BlockingIOError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
-def _default_cache() -> str:
-    """This user's cache folder in the temporary folder: one shared by every user (as
-    ``satchel-cache`` was) lets any of them plant the files the others load."""
-    user = os.getuid() if hasattr(os, "getuid") else getpass.getuser()
-    return os.path.join(tempfile.gettempdir(), f"satchel-cache-{user}")
 
 
-def _private_folder(path: str) -> str:
-    """``path``, created for this user alone if it is missing, once it is known that no one
-    else can write to it.
-
-    A cached copy is trusted as the artifact it is named after (a load checks its bytes
-    against the checksums its own header declares, not its cryptographic digest), so a
-    folder that another user can write to would let them choose the model served.
-
-    Raises:
-        StoreError: the folder belongs to another user, or others may write to it.
-    """
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    info = os.stat(path)
-    if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
-        raise StoreError(
-            f"the artifact cache {path!r} is not private (owner uid {info.st_uid}, mode"
-            f" {stat.S_IMODE(info.st_mode):o}): expected a folder of this user's (uid"
-            f" {os.getuid()}) that no one else may write to, since a file put there is loaded"
-            f" as the artifact it is named after. Pass cache= a private folder (a new folder"
-            f" inside this one will do), or make this one private (chown, chmod 700)")
-    return path
 
 
 def _holds(path: str, local_file: str, digest: str) -> bool:
@@ -523,53 +471,10 @@ def _holds(path: str, local_file: str, digest: str) -> bool:
         return False
 
 
-def _write_local(local_file: str, target: str, staged: bool = False) -> None:
-    """Copy ``local_file`` to ``target`` through a flushed temporary file and a rename.
-
-    A file a registration saved in the store's staging folder (``staged``), which nothing
-    else holds or writes, is linked there instead of copied: a model of gigabytes is then
-    written once, and needs its size free once.
-    """
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    temporary = f"{target}.{uuid.uuid4().hex}.tmp"
-    try:
-        if not (staged and _linked(local_file, temporary)):
-            with open(local_file, "rb") as source, open(temporary, "wb") as destination:
-                shutil.copyfileobj(source, destination, 1 << 20)
-                destination.flush()
-                os.fsync(destination.fileno())
-        os.replace(temporary, target)
-        # The new name, and the name of a folder made for it, reach the disk before the
-        # version that needs them is committed.
-        folder = os.path.dirname(target)
-        for entries in (folder, os.path.dirname(folder)):
-            _flush_folder(entries)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
 
 
-def _linked(local_file: str, temporary: str) -> bool:
-    """Give ``local_file`` the name ``temporary`` too, its bytes flushed to disk; False
-    where the filesystem has no hard links."""
-    try:
-        os.link(local_file, temporary)
-    except OSError:
-        return False
-    with open(temporary, "r+b") as handle:
-        os.fsync(handle.fileno())
-    return True
 
 
-def _flush_folder(folder: str) -> None:
-    """Flush ``folder``'s entries to disk, where a folder can be opened to do so."""
-    if os.name != "posix":
-        return
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _mtime(info: dict[str, Any]) -> float:
