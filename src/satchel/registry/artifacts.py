@@ -115,7 +115,7 @@ def artifact_digest(header: Header) -> str:
 def holds(header: Header, digest: str) -> bool:
     """Whether the verified file of ``header`` is the artifact ``digest`` names: its artifact
     digest, or the content digest that registries of earlier releases stored it under."""
-    return digest in (header.digest, artifact_digest(header))
+    return digest == header.digest or digest == artifact_digest(header)
 
 
 def _hex(digest: str) -> str:

@@ -184,7 +184,7 @@ def reduced(encoder: Encoder, value: Any) -> tuple[dict[str, Any], Any, Any, Any
     rebuilt_by_new = func is _NEWOBJ or getattr(func, "__name__", "") == "newObj"
     if rebuilt_by_new and args == (cls,):
         return {"$": "obj", "cls": name}, state, listitems, dictitems
-    fields = _cython_fields(func, args, cls)
+    fields = _cython_fields(func, args, cls, name)
     if fields is not None:
         return {"$": "new", "cls": name, "args": fields}, state, listitems, dictitems
     if func is cls:
@@ -247,7 +247,7 @@ def _own_method(value: Any, name: str, attribute: Any) -> bool:
             and attribute.__func__ is inspect.getattr_static(type(value), name, None))
 
 
-def _cython_fields(func: Any, args: Any, cls: type) -> list[Any] | None:
+def _cython_fields(func: Any, args: Any, cls: type, name: str) -> list[Any] | None:
     """The arguments that rebuild an object of Cython's generated pickling, or None.
 
     A class without fields is rebuilt as ``cls()``. scikit-learn 1.4's losses (the
@@ -261,8 +261,7 @@ def _cython_fields(func: Any, args: Any, cls: type) -> list[Any] | None:
         return None
     if args[2] == ():
         return []
-    module = getattr(sys.modules.get(cls.__module__), "__name__", cls.__module__)
-    loss = module == "sklearn._loss._loss"
+    loss = name.startswith("sklearn._loss._loss:")  # ``name`` is the class's full name
     return list(args[2]) if loss and len(args[2]) == 1 else None
 
 
