@@ -227,7 +227,7 @@ def raw_view(array: Stored) -> tuple[memoryview, Literal["C", "F"]]:
     return np.ascontiguousarray(array).reshape(-1).view(np.uint8).data, "C"
 
 
-def checksum(data: memoryview | bytes) -> str:
+def checksum(data: memoryview | bytes | bytearray) -> str:
     """The fast integrity checksum of stored bytes: XXH3-64, as 16 hex digits."""
     return xxhash.xxh3_64_hexdigest(data)
 
@@ -267,16 +267,30 @@ def compress(parts: Sequence[memoryview], codec: Codec) -> bytes | bytearray:
     if codec == "zstd":
         import zstandard  # noqa: PLC0415 - optional dependency
 
-        if size >= 4 * _HASH_THREADS_FROM:
+        if threaded_zstd(size):
             try:
-                return _zstd(zstandard.ZstdCompressor(level=3, threads=-1), parts, size)
+                return _zstd(zstd_compressor(threaded=True), parts, size)
             except zstandard.ZstdError:  # its worker threads could not start: compress here
                 pass
-        return _zstd(zstandard.ZstdCompressor(level=3), parts, size)
+        return _zstd(zstd_compressor(threaded=False), parts, size)
     import lz4.block  # noqa: PLC0415 - optional dependency
 
     data = parts[0] if len(parts) == 1 else b"".join(parts)
     return bytes(lz4.block.compress(data, store_size=False))
+
+
+def threaded_zstd(size: int) -> bool:
+    """Whether ``size`` bytes are compressed with zstd on every core: enough to repay
+    starting its worker threads."""
+    return size >= 4 * _HASH_THREADS_FROM
+
+
+def zstd_compressor(threaded: bool) -> Any:
+    """satchel's zstd compressor (level 3), on every core if ``threaded``. Its worker
+    threads may fail to start, which its first compression reports as a ``ZstdError``."""
+    import zstandard  # noqa: PLC0415 - optional dependency
+
+    return zstandard.ZstdCompressor(level=3, threads=-1 if threaded else 0)
 
 
 def _zstd(compressor: Any, parts: Sequence[memoryview], size: int) -> bytes | bytearray:
@@ -307,14 +321,20 @@ def _stored(array: Stored, codec: Codec | None) -> _Kept:
         data, order = raw_view(array)
         parts = (data,)
     digest = hash_bytes(*parts)
-    if codec is not None and array.nbytes >= _COMPRESS_FROM and (
-            codec == "zstd" or array.nbytes <= _LZ4_MAX):
+    if codec is not None and may_compress(array, codec):
         packed = compress(parts, codec)
         # Kept compressed if smaller, and not so much smaller that a reader would refuse it
         # as a decompression bomb (a large constant array: zstd shrinks 24 MiB of ones to 2 KiB).
         if len(packed) < array.nbytes and inflates_within(len(packed), array.nbytes):
             return memoryview(packed), order, digest, codec
     return (parts[0] if len(parts) == 1 else raw_view(array)[0]), order, digest, None
+
+
+def may_compress(array: Stored, codec: Codec | None) -> bool:
+    """Whether ``array`` is compressed with ``codec`` where that pays: it is large enough,
+    and within what one block of the codec holds."""
+    return codec is not None and array.nbytes >= _COMPRESS_FROM and (
+        codec == "zstd" or array.nbytes <= _LZ4_MAX)
 
 
 def prepare(arrays: Sequence[Stored], codec: Codec | None) -> list[Payload]:
@@ -330,8 +350,11 @@ def prepare(arrays: Sequence[Stored], codec: Codec | None) -> list[Payload]:
         stored = [_stored(a, codec) for a in arrays]
     payloads: list[Payload] = []
     offset = 0
-    for array, (data, order, digest, used) in zip(arrays, _within_budget(arrays, stored),
-                                                   strict=True):
+    budget = Budget()
+    for array, kept in zip(arrays, stored, strict=True):
+        data, order, digest, used = kept
+        if used is not None and not budget.admits(len(data), array.nbytes):
+            (data, order), used = raw_view(array), None
         spec = ArraySpec(array.dtype, tuple(array.shape), order, offset, len(data), digest, used,
                          checksum(data))
         payloads.append(Payload(spec, data))
@@ -339,23 +362,21 @@ def prepare(arrays: Sequence[Stored], codec: Codec | None) -> list[Payload]:
     return payloads
 
 
-def _within_budget(arrays: Sequence[Stored], stored: list[_Kept]) -> list[_Kept]:
-    """``stored`` with the compressed arrays that would take the file's compressed arrays
-    together past what a reader accepts (:data:`MAX_INFLATED_FLOOR`), in file order, stored
+class Budget:
+    """What a file's compressed arrays claim together, in file order: those that would take
+    it past what a reader accepts (:data:`MAX_INFLATED_FLOOR` beyond the ratio) are stored
     plain instead."""
-    if not any(used for *_, used in stored):
-        return stored
-    kept: list[_Kept] = []
-    packed = inflated = 0
-    for array, (data, order, digest, used) in zip(arrays, stored, strict=True):
-        if used is not None and not inflates_within(packed + len(data), inflated + array.nbytes,
-                                                    MAX_INFLATED_FLOOR):
-            kept.append((*raw_view(array), digest, None))
-            continue
-        if used is not None:
-            packed, inflated = packed + len(data), inflated + array.nbytes
-        kept.append((data, order, digest, used))
-    return kept
+
+    def __init__(self) -> None:
+        self.packed = self.inflated = 0
+
+    def admits(self, length: int, nbytes: int) -> bool:
+        """Whether an array of ``nbytes`` stored in ``length`` compressed bytes stays within
+        the budget; if it does, it is counted."""
+        if not inflates_within(self.packed + length, self.inflated + nbytes, MAX_INFLATED_FLOOR):
+            return False
+        self.packed, self.inflated = self.packed + length, self.inflated + nbytes
+        return True
 
 
 def content_digest(tree: Any, specs: Sequence[ArraySpec]) -> str:

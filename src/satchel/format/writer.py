@@ -31,18 +31,27 @@ from satchel.format.container import (
     FLAG_HEADER_ZLIB,
     PREAMBLE_SIZE,
     ArraySpec,
+    Budget,
     Codec,
     Stored,
     align,
     build_header,
+    checksum,
+    compress,
     deflate_header,
+    hash_bytes,
+    inflates_within,
+    may_compress,
     preamble,
     raw_parts,
     serialize,
+    threaded_zstd,
+    zstd_compressor,
 )
 from satchel.format.threads import Worker
 
-#: Uncompressed array sections from this size on are hashed while written.
+#: Array sections from this size on are written before the header, each array hashed (and
+#: compressed) as it is written.
 STREAM_FROM = 16 << 20
 _CHUNK = 8 << 20
 #: A write's errors for a filesystem (or a quota) with no room left for the file.
@@ -58,16 +67,14 @@ def write(tree: Any, arrays: Sequence[Stored], metadata: dict[str, Any],
           target: str | os.PathLike[str], codec: Codec | None = None) -> None:
     """Write a satchel file to the path ``target``; a crash never leaves half a file there.
 
-    Large uncompressed files are streamed into the temporary file (the header is written
-    last, at its front); a device or a descriptor, which cannot be rewound, is written in
-    order.
+    Large files are streamed into the temporary file (the header is written last, at its
+    front); a device or a descriptor, which cannot be rewound, is written in order.
     """
     # No fsync: the rename is atomic against crashes of this process, and forcing the bytes
     # to disk would double the cost of a large save.
     with writing(target) as destination, opened(destination) as handle:
-        if isinstance(destination, str) and codec is None and sum(
-                a.nbytes for a in arrays) >= STREAM_FROM:
-            _stream(handle, tree, arrays, metadata)
+        if isinstance(destination, str) and sum(a.nbytes for a in arrays) >= STREAM_FROM:
+            _stream(handle, tree, arrays, metadata, codec)
         else:
             for chunk in serialize(tree, arrays, metadata, codec):
                 handle.write(chunk)
@@ -292,27 +299,25 @@ if hasattr(os, "register_at_fork"):
 
 
 def _stream(handle: IO[bytes], tree: Any, arrays: Sequence[Stored],
-            metadata: dict[str, Any]) -> None:
-    views = [raw_parts(a) for a in arrays]
+            metadata: dict[str, Any], codec: Codec | None) -> None:
+    """Write the array section, then the header in front of it, in the room a stand-in
+    header reserved. Its digests and checksums are unrelated random bytes, which compress
+    as the real ones will; an array that may be compressed is given a length between its
+    size and twice that, with digits as varied as its real one's, which is smaller."""
     specs, offset = [], 0
-    for index, (array, (parts, order)) in enumerate(zip(arrays, views, strict=True)):
-        # Unrelated random bytes, which compress as the real digest and checksum will.
+    for index, array in enumerate(arrays):
         digest, check = (blake3.blake3(b"%s %d" % (what, index)).digest() for what in (b"d", b"c"))
-        length = sum(len(part) for part in parts)
-        specs.append(ArraySpec(array.dtype, tuple(array.shape), order, offset, length,
-                               digest, None, check[:8].hex()))
+        length, used = array.nbytes, codec if may_compress(array, codec) else None
+        if used is not None:  # no longer than this, and with digits as varied as the real one's
+            length += int.from_bytes(check[8:16], "little") % length
+        specs.append(ArraySpec(array.dtype, tuple(array.shape), "C", offset, length, digest,
+                               used, check[:8].hex()))
         offset = align(offset + length)
     reserved = len(deflate_header(build_header(tree, specs, metadata))) + _HEADER_SLACK
     data_start = align(PREAMBLE_SIZE + reserved)
     handle.seek(data_start)
-    hashed, end = [], 0
-    with Worker() as hasher:
-        for (parts, _), spec in zip(views, specs, strict=True):
-            handle.write(bytes(spec.offset - end))  # alignment padding
-            hashed.append(_write_hashed(handle, parts, hasher))
-            end = spec.offset + spec.length
-    specs = [spec._replace(digest=digest, checksum=check)
-             for spec, (digest, check) in zip(specs, hashed, strict=True)]
+    specs = _write_plain(handle, arrays) if codec is None else _write_packed(handle, arrays,
+                                                                              codec)
     text = build_header(tree, specs, metadata)
     # Every length whose aligned end is data_start (FORMAT.md, section 4).
     fits = range(data_start - PREAMBLE_SIZE - ALIGNMENT + 1, data_start - PREAMBLE_SIZE + 1)
@@ -321,7 +326,7 @@ def _stream(handle: IO[bytes], tree: Any, arrays: Sequence[Stored],
     except ValueError:  # compressed worse than the stand-ins by more than the slack
         handle.seek(0)
         handle.truncate()
-        for chunk in serialize(tree, arrays, metadata):
+        for chunk in serialize(tree, arrays, metadata, codec):
             handle.write(chunk)
         return
     handle.seek(0)
@@ -329,25 +334,113 @@ def _stream(handle: IO[bytes], tree: Any, arrays: Sequence[Stored],
                  + bytes(data_start - PREAMBLE_SIZE - len(header)))
 
 
-def _write_hashed(handle: IO[bytes], parts: Sequence[memoryview], hasher: Worker
-                  ) -> tuple[bytes, str]:
-    """Write one array's parts; return the BLAKE3 digest and XXH3 checksum of their bytes.
+def _write_plain(handle: IO[bytes], arrays: Sequence[Stored]) -> list[ArraySpec]:
+    """Write ``arrays`` uncompressed, each hashed as it is written; return their entries."""
+    specs, end = [], 0
+    with Worker() as hasher:
+        for array in arrays:
+            offset = align(end)
+            handle.write(bytes(offset - end))  # alignment padding
+            specs.append(_write_raw(handle, array, offset, hasher))
+            end = offset + specs[-1].length
+    return specs
 
-    Each chunk of about 8 MiB is hashed on ``hasher`` while it is written.
+
+def _write_packed(handle: IO[bytes], arrays: Sequence[Stored], codec: Codec
+                  ) -> list[ArraySpec]:
+    """Write ``arrays`` compressed with ``codec`` where it pays, one after the other; return
+    their entries.
+
+    A zstd array larger than a chunk (:data:`_CHUNK`) is compressed a chunk at a time
+    straight into the file, so that a save never holds its compressed bytes whole; a
+    smaller one, and an lz4 array (an lz4 block has no streaming form), is compressed
+    whole. An array that does not shrink, or that would take the file past what a reader
+    accepts, is written again over its compressed bytes, uncompressed, as :func:`prepare`
+    stores it.
+    """
+    specs, end, budget = [], 0, Budget()
+    with Worker() as hasher:
+        for array in arrays:
+            offset = align(end)
+            handle.write(bytes(offset - end))  # alignment padding
+            start = handle.tell()
+            spec = _write_compressed(handle, array, codec, offset, hasher) if may_compress(
+                array, codec) else None
+            if spec is None or not budget.admits(spec.length, array.nbytes):
+                handle.seek(start)
+                handle.truncate()
+                spec = _write_raw(handle, array, offset, hasher)
+            specs.append(spec)
+            end = offset + spec.length
+    return specs
+
+
+def _write_raw(handle: IO[bytes], array: Stored, offset: int, hasher: Worker) -> ArraySpec:
+    """Write ``array``'s bytes as they are; return its entry, at ``offset``."""
+    parts, order = raw_parts(array)
+    digest, check, length = _write_hashed(handle, parts, hasher)
+    return ArraySpec(array.dtype, tuple(array.shape), order, offset, length, digest, None, check)
+
+
+def _write_compressed(handle: IO[bytes], array: Stored, codec: Codec, offset: int,
+                      hasher: Worker) -> ArraySpec | None:
+    """Write ``array`` compressed with ``codec``; return its entry at ``offset``, or None
+    if it does not shrink, or shrinks past the ratio a reader accepts."""
+    parts, order = raw_parts(array)
+    if codec == "lz4" or array.nbytes <= _CHUNK:  # as a whole-file save compresses it
+        packed = compress(parts, codec)
+        digest, check, length = hash_bytes(*parts), checksum(packed), len(packed)
+        handle.write(packed)
+    else:
+        start, threaded = handle.tell(), threaded_zstd(array.nbytes)
+        try:
+            digest, check, length = _write_hashed(
+                handle, parts, hasher, zstd_compressor(threaded).compressobj(size=array.nbytes))
+        except Exception as exc:  # its worker threads could not start: compress here
+            if not threaded or type(exc).__name__ != "ZstdError":
+                raise
+            handle.seek(start)
+            handle.truncate()
+            digest, check, length = _write_hashed(
+                handle, parts, hasher, zstd_compressor(False).compressobj(size=array.nbytes))
+    if length >= array.nbytes or not inflates_within(length, array.nbytes):
+        return None
+    return ArraySpec(array.dtype, tuple(array.shape), order, offset, length, digest, codec,
+                     check)
+
+
+def _write_hashed(handle: IO[bytes], parts: Sequence[memoryview], hasher: Worker,
+                  stream: Any = None) -> tuple[bytes, str, int]:
+    """Write one array's parts, through the compressor ``stream`` if one is given; return
+    the BLAKE3 digest of the parts' bytes, the XXH3 checksum of the bytes written and how
+    many bytes were written.
+
+    Each chunk of about 8 MiB is hashed on ``hasher`` while it is written (or compressed).
     """
     strong, fast = blake3.blake3(max_threads=1), xxhash.xxh3_64()
+    written = 0
 
     def update(chunk: list[memoryview]) -> None:
         for piece in chunk:
             strong.update(piece)
-            fast.update(piece)
+            if stream is None:
+                fast.update(piece)
+
+    def out(data: bytes | memoryview) -> None:
+        nonlocal written
+        if stream is not None:
+            fast.update(data)
+        handle.write(data)
+        written += len(data)
 
     for chunk in _chunks(parts):
         done = hasher.submit(update, chunk)
         for piece in chunk:
-            handle.write(piece)
+            out(piece if stream is None else stream.compress(piece))
         done.result()
-    return strong.digest(), fast.hexdigest()
+    if stream is not None:
+        out(stream.flush())
+    return strong.digest(), fast.hexdigest(), written
 
 
 def _chunks(parts: Sequence[memoryview]) -> Iterator[list[memoryview]]:
