@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 import satchel
 from satchel.format import reader
 from satchel.registry import Registry
-from satchel.registry.artifacts import ArtifactStore
+from satchel.registry.artifacts import ArtifactStore, artifact_digest
 from satchel.registry.database import HEAD
 from tests import forge
 from tests.backends import (  # noqa: F401 - fixtures
@@ -138,6 +138,8 @@ def test_a_model_saved_again_keeps_each_versions_file(registry: Registry,
     satchel.save(fitted, second, sample=rows)
     registered = [registry.register("churn", path) for path in (first, second)]
     assert registered[0].digest == registered[1].digest
+    assert [v.stored_as for v in registered] == [
+        artifact_digest(satchel.inspect(path).header) for path in (first, second)]
     for version, path in ((1, first), (2, second)):
         assert registry.load(f"models:/churn/{version}").metadata == satchel.inspect(
             path).header.metadata
@@ -149,8 +151,8 @@ def test_a_model_saved_again_keeps_each_versions_file(registry: Registry,
 def test_versions_of_a_registry_upgraded_from_content_digests_still_load(
         tmp_path: Path) -> None:
     """A registry whose artifacts are named by content digest (schema 0002) is upgraded: its
-    versions load and gc keeps their files, and the model registered again with other
-    metadata is stored beside them."""
+    versions load, are stored_as their content digest, and gc keeps their files; the model
+    registered again with other metadata is stored beside them."""
     from alembic import command
     from alembic.config import Config
 
@@ -174,6 +176,7 @@ def test_versions_of_a_registry_upgraded_from_content_digests_still_load(
 
     registry = Registry(str(tmp_path / "registry"))
     assert registry.load("models:/churn/1").digest == digest
+    assert registry.version("churn", 1).stored_as == digest
     assert registry.gc(grace_seconds=0) == []
     rows = np.random.default_rng(1).normal(size=(4, 3))
     registry.register("churn", fitted, sample=rows)

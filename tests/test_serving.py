@@ -1313,6 +1313,33 @@ def test_alias_moved_to_the_same_file_reports_the_new_version(
         assert app.state.server.holder.current.model is loaded
 
 
+def test_alias_moved_to_the_model_saved_again_loads_its_file(
+        registry: Registry, tmp_path: Path, frame: pd.DataFrame) -> None:
+    """The same fitted model saved again with another check sample is another stored file:
+    when the alias moves to it, the server loads and verifies that file and serves its
+    metadata; it relabelled the file already loaded, whose metadata it kept serving."""
+    fitted = fit(frame)
+    first, second = tmp_path / "first.satchel", tmp_path / "second.satchel"
+    satchel.save(fitted, first, sample=frame[:20])
+    satchel.save(fitted, second, sample=frame[20:25], metadata={"run": "second"})
+    registry.register("churn", str(first))
+    registry.set_alias("churn", "production", 1)
+    app = create_app("models:/churn@production", registry=registry, poll_interval=30)
+    holder = app.state.server.holder
+    with thread_server(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        loaded = holder.current.model
+        moved = registry.register("churn", str(second))
+        assert moved.digest == registry.version("churn", 1).digest
+        registry.set_alias("churn", "production", moved.version)
+        asyncio.run(holder.refresh())
+        served = holder.current
+        assert (served.version, served.digest, holder.last_error) == (2, moved.digest, None)
+        assert served.model is not loaded
+        assert served.model.metadata == satchel.inspect(second).header.metadata
+        assert http.get("/metadata").json()["environment"] == served.model.environment
+        assert http.post("/invocations", json=records(frame[:2])).status_code == 200
+
+
 def test_metrics_name_the_model_served_when_read(registry: Registry, frame: pd.DataFrame
                                                  ) -> None:
     """satchel_model_info names the model served when /metrics is read, with no request

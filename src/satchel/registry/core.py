@@ -548,7 +548,8 @@ class Registry:
             name=r.name, version=r.version, digest=r.digest, size=r.size, status=r.status,
             description=r.description, tags=r.tags, metrics=r.metrics, params=r.params,
             lineage=r.lineage, artifact=r.artifact, created_at=r.created_at,
-            aliases=sorted(aliases.get((r.model_id, r.version), []))) for r in rows]
+            aliases=sorted(aliases.get((r.model_id, r.version), [])),
+            stored_as=r.file or r.digest) for r in rows]
 
 
 def _load_artifact(path: str, uri: str, digest: str, options: dict[str, Any]) -> Any:

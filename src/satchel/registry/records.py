@@ -9,7 +9,13 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ModelVersion:
-    """One registered version, with what the registry knows without downloading it."""
+    """One registered version, with what the registry knows without downloading it.
+
+    ``digest`` is the model's content digest; ``stored_as`` names the file the version
+    loads: its artifact digest (the content digest with the file's metadata), or the
+    content digest for a version registered before schema 0003 (and by default). Two
+    versions load the very same file exactly when their ``stored_as`` are equal.
+    """
 
     name: str
     version: int
@@ -24,6 +30,11 @@ class ModelVersion:
     artifact: dict[str, Any]
     created_at: datetime
     aliases: list[str] = field(default_factory=list)
+    stored_as: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.stored_as:
+            object.__setattr__(self, "stored_as", self.digest)
 
     @property
     def uri(self) -> str:

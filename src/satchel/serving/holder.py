@@ -36,6 +36,8 @@ class Served:
     name: str
     version: int | None
     source: str
+    #: The registry's name for the file loaded (``ModelVersion.stored_as``); None for a file.
+    stored_as: str | None = None
     loaded_at: float = field(default_factory=time.time)
     methods: tuple[str, ...] = ()
     layout: Layout | None = None
@@ -96,7 +98,8 @@ class Holder:
             raise UntrustedTypesError(exc.names, exc.detail, fix=(
                 f"serve it with {trust_options(exc.names)} (create_app's trusted=[...])"),
                 imported=exc.imported) from None
-        return Served(model, found.digest, found.name, found.version, self.target)
+        return Served(model, found.digest, found.name, found.version, self.target,
+                      stored_as=found.stored_as)
 
     def start(self) -> None:
         """Load the model for the first time; the server is not ready until this passes."""
@@ -115,7 +118,7 @@ class Holder:
         self.last_check = time.time()
         try:
             found = await asyncio.to_thread(self._registry().resolve, self.target)
-            if self.current is not None and found.digest == self.current.digest:
+            if self.current is not None and found.stored_as == self.current.stored_as:
                 self._relabel(self.current, found)
                 self.last_error = None  # the alias names what is served, whatever failed before
                 return
@@ -130,14 +133,16 @@ class Holder:
                  candidate.digest)
 
     def _relabel(self, served: Served, found: Any) -> None:
-        """Report the version the alias names when it holds the very file already served.
+        """Report the version the alias names when it loads the very file already served.
 
-        The same bytes registered again (or the alias moved to an older copy) need no
+        The same file registered again (or the alias moved to an older copy) needs no
         reload, but /health, /version, /metadata and /metrics must name the version the
-        alias points to now: the one served may even have been deleted.
+        alias points to now: the one served may even have been deleted. The same model
+        saved again with other metadata (check sample, environment) is another stored
+        file, loaded and verified as any other version.
         """
         if (served.name, served.version) == (found.name, found.version):
             return
         log.info("%s now names version %s, the file already served (%s); not reloaded",
-                 self.target, found.version, found.digest)
+                 self.target, found.version, found.stored_as)
         served.name, served.version = found.name, found.version
