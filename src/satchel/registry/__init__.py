@@ -17,8 +17,12 @@ __all__ = ["AliasMove", "ModelURI", "ModelVersion", "Registry", "parse_uri"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("AliasMove", "ModelVersion", "Registry"):
-        from satchel.registry import core  # noqa: PLC0415 - imports SQLAlchemy
+    if name == "Registry":
+        from satchel.registry.core import Registry  # noqa: PLC0415 - imports SQLAlchemy
 
-        return getattr(core, name)
+        return Registry
+    if name in ("AliasMove", "ModelVersion"):
+        from satchel.registry import records  # noqa: PLC0415
+
+        return getattr(records, name)
     raise AttributeError(f"module 'satchel.registry' has no attribute {name!r}")
