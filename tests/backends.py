@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
@@ -157,8 +156,3 @@ def backend(request: pytest.FixtureRequest, tmp_path: object) -> Backend:
     s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir(bucket)
     _reset_postgres(url)
     return Backend(request.param, url, f"s3://{bucket}/models", s3_environment(endpoint))
-
-
-def stored_as(registry: Any, version: Any) -> str:
-    """The digest the artifact store keeps ``version``'s file under (its artifact digest)."""
-    return str(registry._stored(version.uri)[3])

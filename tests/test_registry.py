@@ -35,7 +35,6 @@ from tests.backends import (  # noqa: F401 - fixtures
     backend,
     postgres_url,
     s3_endpoint,
-    stored_as,
 )
 from tests.hostile_tools import array_offset
 
@@ -524,8 +523,8 @@ def test_loaded_model_digest_is_checked(registry: Registry) -> None:
     other = registry.register("other", model(0.01))
     if not registry.store.local:
         pytest.skip("tampering is tested on the local store")
-    os.replace(registry.store.path(stored_as(registry, other)),
-               registry.store.path(stored_as(registry, first)))
+    os.replace(registry.store.path(other.stored_as),
+               registry.store.path(first.stored_as))
     with pytest.raises(satchel.IntegrityError, match="the registry recorded"):
         registry.load("models:/churn/1")
 
@@ -536,7 +535,7 @@ def test_remote_loads_use_the_cache(registry: Registry) -> None:
         pytest.skip("local stores are read in place")
     found = registry.register("churn", model())
     registry.load("models:/churn/1")
-    cached = registry.store.local_path(stored_as(registry, found))
+    cached = registry.store.local_path(found.stored_as)
     assert os.path.exists(cached)
     assert registry.load("models:/churn/1", mmap=True).coef_.shape == (1, 3)
 
@@ -585,7 +584,7 @@ def test_a_damaged_cached_copy_is_downloaded_again(registry: Registry, tmp_path:
         pytest.skip("local stores are read in place, with no cached copy")
     found = registry.register("churn", model())
     registry.load("models:/churn/1")
-    cached = Path(registry.store.local_path(stored_as(registry, found)))
+    cached = Path(registry.store.local_path(found.stored_as))
     whole = cached.read_bytes()
     if damage == "truncated":
         cached.write_bytes(whole[:-10])
@@ -593,11 +592,11 @@ def test_a_damaged_cached_copy_is_downloaded_again(registry: Registry, tmp_path:
         cached.write_bytes(whole[:200] + bytes([whole[200] ^ 1]) + whole[201:])
     else:
         satchel.save(model(3.0), cached)
-    assert registry.store.cached_is_damaged(stored_as(registry, found))
+    assert registry.store.cached_is_damaged(found.stored_as)
     assert registry.load("models:/churn/1", mmap=True).coef_.tolist() == (
         model().coef_.tolist())
     assert cached.read_bytes() == whole
-    assert not registry.store.cached_is_damaged(stored_as(registry, found))
+    assert not registry.store.cached_is_damaged(found.stored_as)
 
 
 def test_the_cache_is_private_to_its_user(s3_endpoint: str, tmp_path: Path) -> None:  # noqa: F811
@@ -634,8 +633,8 @@ def test_registries_open_their_own_store(registry: Registry) -> None:
 def test_damaged_stored_artifact_is_replaced(registry: Registry) -> None:
     """A truncated file under an artifact's name is rewritten by the next registration."""
     first = registry.register("churn", model())
-    registry.store.delete(stored_as(registry, first))
-    registry.store.fs.pipe_file(registry.store.path(stored_as(registry, first)),
+    registry.store.delete(first.stored_as)
+    registry.store.fs.pipe_file(registry.store.path(first.stored_as),
                                 b"SATCHEL truncated")
     again = registry.register("churn", model())
     assert again.digest == first.digest
@@ -649,7 +648,7 @@ def test_stored_artifact_damaged_in_place_is_repaired_by_registering_it_again(
     if not registry.store.local:
         pytest.skip("an object store's artifact is only checked when it is read")
     first = registry.register("churn", model())
-    path = registry.store.path(stored_as(registry, first))
+    path = registry.store.path(first.stored_as)
     with open(path, "rb") as handle:
         original = handle.read()
     with open(path, "r+b") as handle:  # in place, as a failing disk would
@@ -677,8 +676,8 @@ def test_gc_during_a_registration_loses_nothing(registry: Registry,
     monkeypatch.setattr(registry.store, "put", put_then_gc)
     version = registry.register("churn", model())
     # the claim had expired: gc removed the upload, and the registration stored it again
-    assert runs == [[stored_as(registry, version)]]
-    assert registry.store.exists(stored_as(registry, version))
+    assert runs == [[version.stored_as]]
+    assert registry.store.exists(version.stored_as)
     assert registry.load("models:/churn/1").coef_.shape == (1, 3)
     assert registry.gc(grace_seconds=0) == []
 
@@ -689,7 +688,7 @@ def test_gc_keeps_claimed_artifacts_and_removes_old_temporaries(registry: Regist
         pytest.skip("modification times are set on the local store")
     from satchel.registry import database as db
 
-    orphan = stored_as(registry, registry.register("churn", model(0.5)))
+    orphan = registry.register("churn", model(0.5)).stored_as
     registry.register("churn", model(1.0))
     registry.delete("churn", 1)
     path = registry.store.path(orphan)
@@ -1045,7 +1044,7 @@ def test_an_artifact_store_that_fills_is_a_store_error(small_disk: Path, tmp_pat
         " artifact store")
     assert [v.version for v in registry.versions("churn")] == [1]
     stored = [p.name for p in small_disk.rglob("*") if p.is_file()]
-    assert stored == [f"{stored_as(registry, first).removeprefix('blake3:')}.satchel"]
+    assert stored == [f"{first.stored_as.removeprefix('blake3:')}.satchel"]
 
 
 def test_a_registered_model_takes_its_size_on_disk_once(small_disk: Path) -> None:
@@ -1057,7 +1056,7 @@ def test_a_registered_model_takes_its_size_on_disk_once(small_disk: Path) -> Non
     version = registry.register("churn", _big_model(70_000))  # 560 kB on a disk of 1 MiB
     umask = os.umask(0)
     os.umask(umask)
-    artifact = Path(registry.store.path(stored_as(registry, version)))
+    artifact = Path(registry.store.path(version.stored_as))
     assert artifact.stat().st_mode & 0o777 == 0o666 & ~umask
     assert version.size > (1 << 20) // 2
     assert registry.load("models:/churn/1").digest == version.digest
@@ -1104,7 +1103,7 @@ def test_a_cache_that_fills_is_named_not_the_remote_store(small_disk: Path,
     with pytest.raises(satchel.StoreError) as caught:
         registry.load("models:/churn/1")
     assert str(caught.value) == (
-        f"cannot download {stored_as(registry, version)} from the artifact store {store} into"
+        f"cannot download {version.stored_as} from the artifact store {store} into"
         " the cache"
         f" {small_disk / 'cache'}: No space left on device; free space there, or give the"
         " registry a cache folder with room (Registry(cache=...); by default it is in the"
@@ -1127,7 +1126,7 @@ def test_a_stored_artifact_is_flushed_with_its_name(tmp_path: Path,
     registry = Registry(str(tmp_path / "registry"))
     monkeypatch.setattr(os, "fsync", recording)
     version = registry.register("churn", model())
-    stored = Path(registry.store.path(stored_as(registry, version)))
+    stored = Path(registry.store.path(version.stored_as))
     assert synced[-3:] == [stored.stat().st_ino, stored.parent.stat().st_ino,
                            stored.parent.parent.stat().st_ino]
 
@@ -1140,7 +1139,7 @@ def test_a_download_removes_what_killed_downloads_left_in_the_cache(tmp_path: Pa
                         cache=str(tmp_path / "cache"))
     first, second = (registry.register(name, model(c)) for name, c in (("a", 1.0), ("b", 0.5)))
     registry.load("models:/a/1")
-    cached = tmp_path / "cache" / f"{stored_as(registry, first).removeprefix('blake3:')}.satchel"
+    cached = tmp_path / "cache" / f"{first.stored_as.removeprefix('blake3:')}.satchel"
     killed, live = (Path(f"{cached}.{c * 32}.tmp") for c in "ab")
     killed.write_bytes(b"partial")
     live.write_bytes(b"partial")
@@ -1149,7 +1148,7 @@ def test_a_download_removes_what_killed_downloads_left_in_the_cache(tmp_path: Pa
         registry.load("models:/b/1")
         assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted(
             [cached.name, live.name,
-             f"{stored_as(registry, second).removeprefix('blake3:')}.satchel"])
+             f"{second.stored_as.removeprefix('blake3:')}.satchel"])
 
 
 def test_a_file_registered_again_needs_no_writable_store(small_disk: Path,

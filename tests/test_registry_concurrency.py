@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 
 import satchel
 from satchel.registry import Registry
-from tests.backends import Backend, backend, s3_endpoint, stored_as  # noqa: F401 - fixtures
+from tests.backends import Backend, backend, s3_endpoint  # noqa: F401 - fixtures
 
 WORKER = textwrap.dedent("""
     import sys
@@ -80,12 +80,12 @@ def test_killed_registrations_leave_no_half_version(backend: Backend, tmp_path: 
     versions = registry.versions("shared")
     assert [v.version for v in versions] == list(range(1, len(versions) + 1))
     for version in versions:
-        assert registry.store.exists(stored_as(registry, version))
+        assert registry.store.exists(version.stored_as)
     assert registry.load(f"models:/shared/{versions[-1].version}").coef_.shape == (1, 3)
     registry.gc(grace_seconds=0)
-    assert all(registry.store.exists(stored_as(registry, v)) for v in registry.versions("shared"))
+    assert all(registry.store.exists(v.stored_as) for v in registry.versions("shared"))
     stored = {digest for digest, _ in registry.store.digests()}
-    assert stored == {stored_as(registry, v) for v in registry.versions("shared")}
+    assert stored == {v.stored_as for v in registry.versions("shared")}
     worker = start(backend, tmp_path, 1, 99)
     assert worker.wait(timeout=120) == 0
     assert registry.versions("shared")[-1].version == len(versions) + 1

@@ -46,7 +46,7 @@ from satchel.serving.batching import Batcher
 from satchel.serving.columns import Columns, columns, layout
 from satchel.serving.holder import Holder
 from satchel.serving.inputs import parse
-from tests.backends import free_port, stored_as
+from tests.backends import free_port
 from tests.inferred import TEXT, TEXT_DTYPE
 
 COLUMNS = ["a", "b", "c", "d"]
@@ -1376,7 +1376,7 @@ def test_alias_to_a_damaged_version_keeps_the_old_one(registry: Registry, frame:
     registry.register("churn", old, sample=frame[:20])
     damaged = registry.register("churn", fit(frame, flip=True), sample=frame[:20])
     repaired = registry.register("churn", fit(frame[:150], flip=True), sample=frame[:20])
-    truncate(registry.store.path(stored_as(registry, damaged)))
+    truncate(registry.store.path(damaged.stored_as))
     registry.set_alias("churn", "production", 1)
     app = create_app("models:/churn@production", registry=registry, poll_interval=0.2)
     rows = frame[:10]
@@ -1418,7 +1418,7 @@ def test_alias_to_a_version_with_a_flipped_array_bit_keeps_the_old_one(
     flipped = registry.register("wide", LogisticRegression(C=0.5).fit(features,
                                                                       features[:, 0] > 0),
                                 sample=features[:10])
-    path = registry.store.path(stored_as(registry, flipped))
+    path = registry.store.path(flipped.stored_as)
     info = satchel.inspect(path)
     coef = next(s for s in info.header.arrays if s.shape == (1, 300))
     os.chmod(path, 0o644)
