@@ -37,6 +37,7 @@ pytestmark = pytest.mark.skipif(
     reason=f"the files of scikit-learn {', '.join(RELEASES)} are loaded into a newer release;"
            f" the installed {CURRENT} is not newer than each")
 
+
 def _files() -> Iterator[Any]:
     """(release, path) of every file."""
     for release in RELEASES:

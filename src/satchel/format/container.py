@@ -323,11 +323,16 @@ def _stored(array: Stored, codec: Codec | None) -> _Kept:
     digest = hash_bytes(*parts)
     if codec is not None and may_compress(array, codec):
         packed = compress(parts, codec)
-        # Kept compressed if smaller, and not so much smaller that a reader would refuse it
-        # as a decompression bomb (a large constant array: zstd shrinks 24 MiB of ones to 2 KiB).
-        if len(packed) < array.nbytes and inflates_within(len(packed), array.nbytes):
+        if kept_compressed(len(packed), array.nbytes):
             return memoryview(packed), order, digest, codec
     return (parts[0] if len(parts) == 1 else raw_view(array)[0]), order, digest, None
+
+
+def kept_compressed(length: int, nbytes: int) -> bool:
+    """Whether an array of ``nbytes`` compressed to ``length`` bytes is stored so: if it is
+    smaller, and not so much smaller that a reader would refuse it as a decompression bomb
+    (a large constant array: zstd shrinks 24 MiB of ones to 2 KiB)."""
+    return length < nbytes and inflates_within(length, nbytes)
 
 
 def may_compress(array: Stored, codec: Codec | None) -> bool:

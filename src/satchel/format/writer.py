@@ -40,7 +40,7 @@ from satchel.format.container import (
     compress,
     deflate_header,
     hash_bytes,
-    inflates_within,
+    kept_compressed,
     may_compress,
     preamble,
     raw_parts,
@@ -316,16 +316,14 @@ def _stream(handle: IO[bytes], tree: Any, arrays: Sequence[Stored],
     reserved = len(deflate_header(build_header(tree, specs, metadata))) + _HEADER_SLACK
     data_start = align(PREAMBLE_SIZE + reserved)
     handle.seek(data_start)
-    specs = _write_plain(handle, arrays) if codec is None else _write_packed(handle, arrays,
-                                                                              codec)
+    specs = _write_arrays(handle, arrays, codec)
     text = build_header(tree, specs, metadata)
     # Every length whose aligned end is data_start (FORMAT.md, section 4).
     fits = range(data_start - PREAMBLE_SIZE - ALIGNMENT + 1, data_start - PREAMBLE_SIZE + 1)
     try:
         header = deflate_header(text, fits)
     except ValueError:  # compressed worse than the stand-ins by more than the slack
-        handle.seek(0)
-        handle.truncate()
+        _rewind(handle, 0)
         for chunk in serialize(tree, arrays, metadata, codec):
             handle.write(chunk)
         return
@@ -334,22 +332,10 @@ def _stream(handle: IO[bytes], tree: Any, arrays: Sequence[Stored],
                  + bytes(data_start - PREAMBLE_SIZE - len(header)))
 
 
-def _write_plain(handle: IO[bytes], arrays: Sequence[Stored]) -> list[ArraySpec]:
-    """Write ``arrays`` uncompressed, each hashed as it is written; return their entries."""
-    specs, end = [], 0
-    with Worker() as hasher:
-        for array in arrays:
-            offset = align(end)
-            handle.write(bytes(offset - end))  # alignment padding
-            specs.append(_write_raw(handle, array, offset, hasher))
-            end = offset + specs[-1].length
-    return specs
-
-
-def _write_packed(handle: IO[bytes], arrays: Sequence[Stored], codec: Codec
+def _write_arrays(handle: IO[bytes], arrays: Sequence[Stored], codec: Codec | None
                   ) -> list[ArraySpec]:
-    """Write ``arrays`` compressed with ``codec`` where it pays, one after the other; return
-    their entries.
+    """Write ``arrays`` one after the other, each hashed as it is written and, with
+    ``codec``, compressed where it pays; return their entries.
 
     A zstd array larger than a chunk (:data:`_CHUNK`) is compressed a chunk at a time
     straight into the file, so that a save never holds its compressed bytes whole; a
@@ -363,50 +349,57 @@ def _write_packed(handle: IO[bytes], arrays: Sequence[Stored], codec: Codec
         for array in arrays:
             offset = align(end)
             handle.write(bytes(offset - end))  # alignment padding
-            start = handle.tell()
-            spec = _write_compressed(handle, array, codec, offset, hasher) if may_compress(
-                array, codec) else None
-            if spec is None or not budget.admits(spec.length, array.nbytes):
-                handle.seek(start)
-                handle.truncate()
-                spec = _write_raw(handle, array, offset, hasher)
-            specs.append(spec)
-            end = offset + spec.length
+            parts, order = raw_parts(array)
+            written = None
+            if codec is not None and may_compress(array, codec):
+                written = _write_compressed(handle, parts, codec, hasher, budget)
+            used = None if written is None else codec
+            digest, check, length = written or _write_hashed(handle, parts, hasher)
+            specs.append(ArraySpec(array.dtype, tuple(array.shape), order, offset, length,
+                                   digest, used, check))
+            end = offset + length
     return specs
 
 
-def _write_raw(handle: IO[bytes], array: Stored, offset: int, hasher: Worker) -> ArraySpec:
-    """Write ``array``'s bytes as they are; return its entry, at ``offset``."""
-    parts, order = raw_parts(array)
-    digest, check, length = _write_hashed(handle, parts, hasher)
-    return ArraySpec(array.dtype, tuple(array.shape), order, offset, length, digest, None, check)
-
-
-def _write_compressed(handle: IO[bytes], array: Stored, codec: Codec, offset: int,
-                      hasher: Worker) -> ArraySpec | None:
-    """Write ``array`` compressed with ``codec``; return its entry at ``offset``, or None
-    if it does not shrink, or shrinks past the ratio a reader accepts."""
-    parts, order = raw_parts(array)
-    if codec == "lz4" or array.nbytes <= _CHUNK:  # as a whole-file save compresses it
+def _write_compressed(handle: IO[bytes], parts: Sequence[memoryview], codec: Codec,
+                      hasher: Worker, budget: Budget) -> tuple[bytes, str, int] | None:
+    """Write an array's ``parts`` compressed with ``codec``, as :func:`_write_hashed` does;
+    or return None, with nothing written, if they are not kept compressed
+    (:func:`kept_compressed`) or would take the file past ``budget``."""
+    start, nbytes = handle.tell(), sum(map(len, parts))
+    if codec == "lz4" or nbytes <= _CHUNK:  # as a whole-file save compresses it
         packed = compress(parts, codec)
-        digest, check, length = hash_bytes(*parts), checksum(packed), len(packed)
         handle.write(packed)
+        written = hash_bytes(*parts), checksum(packed), len(packed)
     else:
-        start, threaded = handle.tell(), threaded_zstd(array.nbytes)
+        written = _write_zstd(handle, parts, nbytes, hasher)
+    if kept_compressed(written[2], nbytes) and budget.admits(written[2], nbytes):
+        return written
+    _rewind(handle, start)
+    return None
+
+
+def _write_zstd(handle: IO[bytes], parts: Sequence[memoryview], size: int, hasher: Worker
+                ) -> tuple[bytes, str, int]:
+    """:func:`_write_hashed` through zstd, on every core where that pays and its threads
+    start."""
+    import zstandard  # noqa: PLC0415 - optional dependency
+
+    if threaded_zstd(size):
+        start = handle.tell()
         try:
-            digest, check, length = _write_hashed(
-                handle, parts, hasher, zstd_compressor(threaded).compressobj(size=array.nbytes))
-        except Exception as exc:  # its worker threads could not start: compress here
-            if not threaded or type(exc).__name__ != "ZstdError":
-                raise
-            handle.seek(start)
-            handle.truncate()
-            digest, check, length = _write_hashed(
-                handle, parts, hasher, zstd_compressor(False).compressobj(size=array.nbytes))
-    if length >= array.nbytes or not inflates_within(length, array.nbytes):
-        return None
-    return ArraySpec(array.dtype, tuple(array.shape), order, offset, length, digest, codec,
-                     check)
+            return _write_hashed(handle, parts, hasher,
+                                 zstd_compressor(threaded=True).compressobj(size=size))
+        except zstandard.ZstdError:  # its worker threads could not start: compress here
+            _rewind(handle, start)
+    return _write_hashed(handle, parts, hasher,
+                         zstd_compressor(threaded=False).compressobj(size=size))
+
+
+def _rewind(handle: IO[bytes], position: int) -> None:
+    """Drop what was written to ``handle`` from ``position`` on, to write it again."""
+    handle.seek(position)
+    handle.truncate()
 
 
 def _write_hashed(handle: IO[bytes], parts: Sequence[memoryview], hasher: Worker,

@@ -454,14 +454,6 @@ def _sweep(cache: str) -> None:
             remove_unheld(os.path.join(cache, name))
 
 
-
-
-
-
-
-
-
-
 def _holds(path: str, local_file: str, digest: str) -> bool:
     """Whether the local file at ``path`` is whole and holds ``digest``: it is, when it is
     ``local_file`` itself (a stored version registered again, verified by the caller)."""
@@ -469,12 +461,6 @@ def _holds(path: str, local_file: str, digest: str) -> bool:
         return os.path.samefile(path, local_file) or holds(reader.verify_file(path), digest)
     except SatchelError:
         return False
-
-
-
-
-
-
 
 
 def _mtime(info: dict[str, Any]) -> float:

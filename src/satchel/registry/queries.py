@@ -216,6 +216,7 @@ class Queries:
             aliases=sorted(aliases.get((r.model_id, r.version), [])),
             stored_as=r.file or r.digest) for r in rows]
 
+
 def _load_artifact(path: str, uri: str, digest: str, options: dict[str, Any]) -> Any:
     """The model in the file at ``path``, which must hold ``digest`` (the registry's record).
 
