@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from packaging.version import Version
 
 import satchel
 from satchel import checks
@@ -33,7 +34,7 @@ CURRENT = importlib.metadata.version("scikit-learn")
 #: release satchel supports (1.4, as a run on the declared minimum versions installs) they
 #: do not apply. A file of a newer release loads into an older one at the user's risk.
 pytestmark = pytest.mark.skipif(
-    tuple(map(int, CURRENT.split(".")[:3])) <= tuple(map(int, RELEASES[-1].split("."))),
+    Version(CURRENT) <= Version(RELEASES[-1]),
     reason=f"the files of scikit-learn {', '.join(RELEASES)} are loaded into a newer release;"
            f" the installed {CURRENT} is not newer than each")
 
@@ -49,11 +50,12 @@ def _files() -> Iterator[Any]:
 FILES = list(_files())
 
 
-
 def _change(saved: str, current: str) -> str:
-    """major, minor or patch: the first release number that differs."""
-    old, new = saved.split("."), current.split(".")
-    return next(kind for i, kind in enumerate(("major", "minor", "patch")) if old[i] != new[i])
+    """major, minor or patch: the first release number that differs (``1.9.dev0`` and
+    ``1.9rc1`` are releases 1.9)."""
+    old, new = Version(saved).release, Version(current).release
+    return next(kind for i, kind in enumerate(("major", "minor", "patch"))
+                if old[i:i + 1] != new[i:i + 1])
 
 
 def _versions(release: str) -> str:
