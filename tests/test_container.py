@@ -259,6 +259,25 @@ def test_compressed_arrays_round_trip() -> None:
         np.testing.assert_array_equal(satchel.loads(data)["x"], array)
 
 
+def test_each_zstd_array_is_the_frame_it_would_be_alone() -> None:
+    """The arrays of a save share one zstd compressor, and each is still the frame a new
+    compressor gives it alone: nothing one array leaves in the compressor changes the
+    next, so the same array always has the same bytes."""
+    import zstandard
+
+    rng = np.random.default_rng(0)
+    values = {"large": np.tile(rng.integers(0, 9, 5000), 40), "small": np.arange(200.0),
+              "again": np.tile(rng.integers(0, 9, 5000), 40),
+              "repeated": np.repeat(np.arange(50), 30)}
+    data = satchel.dumps(values, compress="zstd")
+    header = reader.verified(reader.Source.from_bytes(data))[1]
+    assert [spec.codec for spec in header.arrays] == ["zstd"] * len(values)
+    for spec, array in zip(header.arrays, values.values(), strict=True):
+        start = header.data_start + spec.offset
+        alone = zstandard.ZstdCompressor(level=3).compress(array.tobytes())
+        assert data[start:start + spec.length] == alone
+
+
 def test_zstd_compresses_a_forest_from_each_trees_nodes(tmp_path: Path) -> None:
     """A forest's trees' nodes, stored as one concatenated array, are hashed and compressed
     with zstd tree by tree: the save never holds a joined copy of them (it did, as large as

@@ -12,9 +12,10 @@ a fixed order and runs before anything is allocated from a size the file declare
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -257,11 +258,13 @@ def require_codec(codec: Codec) -> None:
                            " compress=") from None
 
 
-def compress(parts: Sequence[memoryview], codec: Codec) -> bytes | bytearray:
+def compress(parts: Sequence[memoryview], codec: Codec,
+             context: Callable[[], Any] | None = None) -> bytes | bytearray:
     """Compress the bytes of ``parts``, one after the other, as one frame of ``codec``.
 
     zstd reads the parts where they are (a forest's trees' nodes are never joined in
-    memory first); the frame states the size they make together.
+    memory first); the frame states the size they make together. ``context`` gives the
+    zstd compressor of this thread to use when one core is enough (a new one otherwise).
     """
     size = sum(map(len, parts))
     if codec == "zstd":
@@ -272,7 +275,7 @@ def compress(parts: Sequence[memoryview], codec: Codec) -> bytes | bytearray:
                 return _zstd(zstd_compressor(threaded=True), parts, size)
             except zstandard.ZstdError:  # its worker threads could not start: compress here
                 pass
-        return _zstd(zstd_compressor(threaded=False), parts, size)
+        return _zstd(context() if context else zstd_compressor(threaded=False), parts, size)
     import lz4.block  # noqa: PLC0415 - optional dependency
 
     data = parts[0] if len(parts) == 1 else b"".join(parts)
@@ -307,8 +310,10 @@ def _zstd(compressor: Any, parts: Sequence[memoryview], size: int) -> bytes | by
 _Kept = tuple[memoryview, Literal["C", "F"], bytes, Codec | None]
 
 
-def _stored(array: Stored, codec: Codec | None) -> _Kept:
-    """(stored bytes, order, BLAKE3 of the raw bytes, codec used) of one array.
+def _stored(array: Stored, codec: Codec | None,
+            context: Callable[[], Any] | None = None) -> _Kept:
+    """(stored bytes, order, BLAKE3 of the raw bytes, codec used) of one array, compressed
+    with ``context``'s zstd compressor (:func:`compress`).
 
     A concatenated column is hashed and compressed with zstd from its members' bytes,
     and joined only if it is stored raw.
@@ -322,7 +327,7 @@ def _stored(array: Stored, codec: Codec | None) -> _Kept:
         parts = (data,)
     digest = hash_bytes(*parts)
     if codec is not None and may_compress(array, codec):
-        packed = compress(parts, codec)
+        packed = compress(parts, codec, context)
         if kept_compressed(len(packed), array.nbytes):
             return memoryview(packed), order, digest, codec
     return (parts[0] if len(parts) == 1 else raw_view(array)[0]), order, digest, None
@@ -351,8 +356,9 @@ def prepare(arrays: Sequence[Stored], codec: Codec | None) -> list[Payload]:
     if len(arrays) > 1 and sum(a.nbytes for a in arrays) >= _THREADS_FROM:
         with Worker(threads=2) as pool:
             stored = pool.map(lambda a: _stored(a, codec), arrays)
-    else:
-        stored = [_stored(a, codec) for a in arrays]
+    else:  # one zstd compressor for all: a new one allocates and clears its tables again
+        context = functools.cache(functools.partial(zstd_compressor, threaded=False))
+        stored = [_stored(a, codec, context) for a in arrays]
     payloads: list[Payload] = []
     offset = 0
     budget = Budget()
