@@ -313,6 +313,27 @@ def test_renamed_output_columns_are_a_mismatch() -> None:
         satchel.loads(forge_check_outputs(data, rename), verify=True)
 
 
+def test_a_polars_output_is_checked_as_the_pandas_frame_it_gives() -> None:
+    """A transformer giving polars DataFrames (set_output) keeps a check sample of the
+    pandas frames they give, which verifies at load and finds renamed columns. No check
+    sample was kept: its outputs held polars objects."""
+    import polars as pl
+
+    rows = pl.DataFrame({"x": np.linspace(0.0, 1.0, 20), "s": ["a", "b"] * 10})
+    columns = ColumnTransformer([("num", StandardScaler(), ["x"]),
+                                 ("keep", "passthrough", ["s"])]).set_output(transform="polars")
+    data = satchel.dumps(columns.fit(rows), sample=rows)
+    assert satchel.inspect(io.BytesIO(data)).metadata.check is not None
+    loaded = satchel.loads(data, verify=True)
+    assert type(loaded.transform(rows)) is pl.DataFrame
+
+    def rename(outputs: dict[str, Any]) -> None:
+        outputs["transform"].columns = ["x", "s"]
+
+    with pytest.raises(satchel.PredictionMismatchError, match="gives the columns"):
+        satchel.loads(forge_check_outputs(data, rename), verify=True)
+
+
 def test_infinite_and_missing_outputs_verify_without_warnings() -> None:
     """Outputs holding infinities (a tophat KernelDensity's score_samples far from its data)
     or NaN alone verify with no RuntimeWarning at save or load, and a changed one is still

@@ -501,6 +501,27 @@ def test_a_frame_schema_takes_an_arrow_table_as_its_frame(frame: pd.DataFrame) -
         {"column": "age", "expected": "a column of integer", "found": "missing"}]
 
 
+def test_a_model_fitted_on_polars_takes_a_polars_sample(frame: pd.DataFrame) -> None:
+    """A pipeline fitted on a polars DataFrame is saved with that frame as its sample: the
+    schema and check sample are those of the pandas frame it gives, the check passes at
+    load, and the model predicts polars rows as before. The save failed with an
+    AttributeError (a polars DataFrame has no isna)."""
+    import polars as pl
+
+    rows = pl.from_pandas(frame[["age", "income", "plan", "city"]])
+    labels = np.where(frame["income"] > 50_000, "churn", "stay")
+    model = Pipeline([
+        ("columns", ColumnTransformer([("num", StandardScaler(), ["age", "income"]),
+                                       ("cat", OneHotEncoder(), ["plan", "city"])])),
+        ("model", LogisticRegression()),
+    ]).fit(rows, labels)
+    data = satchel.dumps(model, sample=rows)
+    assert _schema(data) == _schema(satchel.dumps(model, sample=rows.to_pandas()))
+    assert satchel.inspect(io.BytesIO(data)).metadata.check is not None
+    loaded = satchel.loads(data, verify=True)
+    np.testing.assert_array_equal(loaded.predict(rows), model.predict(rows))
+
+
 def test_a_wide_frame_schema_lists_some_columns_for_an_array() -> None:
     """An array given to a model of 3000 named columns is refused naming the first ten and
     how many more: the error listed all 3000 (47 kB)."""

@@ -711,6 +711,24 @@ def test_openapi_gives_a_categorical_of_integers_as_integers(tmp_path: Path) -> 
     assert answer.status_code == 200, answer.text
 
 
+def test_a_transformer_giving_polars_frames_answers_with_records(tmp_path: Path) -> None:
+    """A transformer set to give polars DataFrames answers with one record a row, as one
+    giving pandas DataFrames does: it failed, as a polars frame's to_dict takes no orient."""
+    import polars as pl
+
+    rows = pl.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "s": ["a", "b", "a", "b"]})
+    columns = make_column_transformer((StandardScaler(), ["x"]), ("passthrough", ["s"]),
+                                      verbose_feature_names_out=False)
+    path = tmp_path / "polars.satchel"
+    satchel.save(columns.set_output(transform="polars").fit(rows), path, sample=rows)
+    with thread_server(create_app(str(path))) as url:
+        answer = httpx.post(f"{url}/invocations?method=transform", timeout=30,
+                            json={"dataframe_records": [{"x": 3.0, "s": "b"}]})
+    assert answer.status_code == 200, answer.text
+    scaled = (3.0 - 1.5) / np.std([0.0, 1.0, 2.0, 3.0])
+    assert answer.json() == {"predictions": [{"x": pytest.approx(scaled), "s": "b"}]}
+
+
 # ------------------------------------------------------------------ 3. errors
 
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import orjson
 
-from satchel import checks, custom_code, environment, schema
+from satchel import checks, custom_code, environment, schema, validation
 from satchel.errors import (
     EncodeError,
     EnvironmentMismatchError,
@@ -69,7 +69,9 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
             metadata = obj.metadata.get("user") or None  # the caller's own is kept
         obj = obj.unwrap()
     if sample is not None and is_model(obj):
-        sample = schema.model_columns(obj, sample)
+        # A polars DataFrame or a pyarrow Table is stored and described as pandas gives it,
+        # as the model's inputs are checked and given to it
+        sample = schema.model_columns(obj, validation.as_pandas(sample))
     tree, arrays = encode(obj)
     try:
         uses = collect_names(tree)

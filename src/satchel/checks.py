@@ -17,6 +17,7 @@ from satchel.errors import EncodeError, FormatError, PredictionMismatchError, wa
 from satchel.format.decoder import collect_names, decode_inline
 from satchel.format.encoder import encode
 from satchel.format.trust import DATA_CLASSES, TrustPolicy, dotted
+from satchel.validation import as_pandas
 
 METHODS = ("predict", "predict_proba", "decision_function", "transform", "score_samples")
 DEFAULT_ROWS = 100
@@ -86,14 +87,15 @@ def _row_count(rows: Any) -> int:
 
 def outputs(model: Any, rows: Any, failures: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     """The outputs of each of :data:`METHODS` the model has, on ``rows``; each method that
-    fails is skipped and, given ``failures``, noted there (method, error)."""
+    fails is skipped and, given ``failures``, noted there (method, error). A polars
+    DataFrame (``set_output(transform="polars")``) is taken as pandas gives it."""
     found = {}
     for method in METHODS:
         function = getattr(model, method, None)
         if function is None:
             continue
         try:
-            found[method] = function(rows)
+            found[method] = as_pandas(function(rows))
         except Exception as exc:  # a method the model cannot run is skipped
             if failures is not None:
                 said = " ".join(str(exc).split()).rstrip(".")  # one line: it is quoted in one

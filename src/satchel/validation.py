@@ -241,18 +241,20 @@ def _listed(names: list[str]) -> str:
     return f"{repr(names[:_LISTED])[:-1]}, ... and {len(names) - _LISTED} more]"
 
 
-def _other_frame(data: Any) -> bool:
-    """Whether ``data`` is a table of named columns that is no pandas DataFrame but gives
-    one (a pyarrow Table or RecordBatch, a polars DataFrame): a table has a schema."""
-    return callable(getattr(data, "to_pandas", None)) and hasattr(data, "schema") and (
-        hasattr(data, "columns"))
+def as_pandas(data: Any) -> Any:
+    """``data`` as a pandas DataFrame if it is another table of named columns that gives
+    one (a pyarrow Table or RecordBatch, a polars DataFrame: a table has a schema), which
+    scikit-learn takes too; otherwise ``data`` as it is."""
+    if callable(getattr(data, "to_pandas", None)) and hasattr(data, "schema") and (
+            hasattr(data, "columns")):
+        return data.to_pandas()
+    return data
 
 
 def validate_frame(schema: InputSchema, data: Any) -> Any:
     import pandas as pd  # noqa: PLC0415 - only frame schemas need pandas
 
-    if _other_frame(data):  # scikit-learn takes a pyarrow Table or a polars DataFrame too
-        data = data.to_pandas()
+    data = as_pandas(data)
     if not isinstance(data, pd.DataFrame):
         raise SchemaError([{"column": None, "expected": "a DataFrame with columns"
                             f" {_listed([c.name for c in schema.columns])}",

@@ -21,6 +21,7 @@ from satchel.csvrows import read_csv, text_columns, with_dates
 from satchel.errors import RequestError, SchemaError, UnsupportedMediaTypeError
 from satchel.schema import InputSchema
 from satchel.serving.columns import Layout, columns
+from satchel.validation import as_pandas
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
@@ -261,7 +262,8 @@ def _csv(body: bytes, schema: InputSchema | None) -> Any:
 
 
 def jsonable(output: Any) -> Any:
-    """A prediction as JSON-ready lists."""
+    """A prediction as JSON-ready lists; a DataFrame's (pandas or polars) as one record a row."""
+    output = as_pandas(output)
     if hasattr(output, "toarray"):
         output = output.toarray()
     if hasattr(output, "to_dict") and hasattr(output, "columns"):
