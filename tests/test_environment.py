@@ -114,6 +114,26 @@ def test_pandas_is_recorded_where_the_model_needs_it(xy: tuple[Any, Any]) -> Non
         assert packages == expected, label
 
 
+def test_polars_is_recorded_where_the_model_outputs_its_frames(xy: tuple[Any, Any]) -> None:
+    """polars is recorded for a model set to output polars DataFrames, which needs it to
+    predict, and not for one only fitted on a polars frame: it is given pandas rows."""
+    import polars as pl
+
+    X, y = xy
+    frame = pl.DataFrame(X, schema=[f"f{i}" for i in range(X.shape[1])])
+    cases = {
+        "polars output": (StandardScaler().set_output(transform="polars").fit(X), []),
+        "polars output, polars sample": (
+            StandardScaler().set_output(transform="polars").fit(frame), ["pandas"]),
+        "fitted on polars": (LogisticRegression().fit(frame, y), ["pandas"]),
+    }
+    for label, (model, frames) in cases.items():
+        data = satchel.dumps(model, sample=frame if "sample" in label else None)
+        packages = satchel.inspect(_as_file(data)).metadata.environment["packages"]
+        wanted = [*frames, *["polars"] * ("output" in label)]
+        assert packages == {name: _installed(name) for name in [*CORE, *wanted]}, label
+
+
 def test_custom_module_outside_a_distribution(pipeline: Any) -> None:
     """A custom class from a module no distribution provides records distribution None."""
     info = satchel.inspect(_as_file(satchel.dumps(pipeline)))

@@ -94,24 +94,26 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
 def _modules(uses: set[tuple[Any, str]], trees: list[Any],
              input_schema: schema.InputSchema | None) -> set[str]:
     """The modules whose distributions a file records: those the objects it names come from,
-    and pandas where the model needs it (:func:`_needs_pandas`). pandas imported for another
-    purpose is not recorded: a load where it is not installed would report it missing."""
-    modules = {split_name(name)[0] for _, name in uses}
-    if "pandas" in sys.modules and _needs_pandas(trees, input_schema):
-        modules.add("pandas")
-    return modules
+    and the DataFrame libraries the model needs (:func:`_frame_libraries`)."""
+    return {split_name(name)[0] for _, name in uses} | _frame_libraries(trees, input_schema)
 
 
-def _needs_pandas(trees: list[Any], input_schema: schema.InputSchema | None) -> bool:
-    """Whether a model needs pandas: it takes named columns (it is given DataFrames, which
-    a pandas release may read otherwise), or its tree or check sample's holds pandas objects
-    or an estimator set to output DataFrames, whose nodes both spell ``"pandas"``."""
-    if input_schema is not None and input_schema.is_frame:
-        return True
+def _frame_libraries(trees: list[Any], input_schema: schema.InputSchema | None) -> set[str]:
+    """pandas where a model takes named columns (it is given DataFrames, which a pandas
+    release may read otherwise), and pandas or polars where its tree or its check sample's
+    spells the name: objects of pandas, or an estimator set to output that library's
+    DataFrames, which it then needs to predict. One imported for another purpose is not
+    recorded: a load where it is not installed would report it missing."""
+    found = {"pandas"} if "pandas" in sys.modules and input_schema is not None and (
+        input_schema.is_frame) else set()
+    wanted = [name for name in ("pandas", "polars") if name in sys.modules and name not in found]
+    if not wanted:
+        return found
     try:
-        return any(b'"pandas"' in orjson.dumps(tree) for tree in trees)
+        text = b"".join(orjson.dumps(tree) for tree in trees)
     except orjson.JSONEncodeError:  # text that is no Unicode: writing the header says so
-        return True
+        return found | set(wanted)
+    return found | {name for name in wanted if f'"{name}"'.encode() in text}
 
 
 def _check_sample_rows(sample_rows: object) -> None:
