@@ -568,6 +568,26 @@ def set_output_pandas_column_transformer() -> Case:
     return Case(model.set_output(transform="pandas").fit(X), X)
 
 
+@case
+def polars_input_pipeline() -> Case:
+    import polars as pl
+
+    X = pl.from_pandas(numeric_frame())
+    return Case(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, class_labels()), X)
+
+
+@case
+def set_output_polars_column_transformer() -> Case:
+    import polars as pl
+
+    X = pl.from_pandas(frame()[["age", "income", "city"]])
+    model = ColumnTransformer([
+        ("num", StandardScaler(), ["age", "income"]),
+        ("cat", OneHotEncoder(sparse_output=False), ["city"]),
+    ])
+    return Case(model.set_output(transform="polars").fit(X), X)
+
+
 # ----------------------------------------------------------- sparse
 
 
