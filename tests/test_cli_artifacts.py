@@ -285,6 +285,20 @@ def test_inspect_json(churn: Path) -> None:
     assert metadata["check"]["rows"] == 100
 
 
+def test_inspect_json_shows_the_object_tree(cli: Callable[..., Result], tmp_path: Path) -> None:
+    """inspect --json holds the object tree as stored, so that a parameter that runs at
+    predict (a vectorizer's token_pattern, its input) is read without loading the file."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    path = tmp_path / "text.satchel"
+    satchel.save(CountVectorizer(token_pattern=r"(a+)+b").fit(["aab ab"]), path)
+    tree = json.loads(cli("inspect", path, "--json").stdout)["tree"]
+    assert tree == satchel.inspect(path).tree
+    assert tree["cls"] == "sklearn.feature_extraction.text:CountVectorizer"
+    assert tree["state"]["v"]["token_pattern"] == "(a+)+b"
+    assert tree["state"]["v"]["input"] == "content"
+
+
 def test_inspect_requirements(cli: Callable[..., Result], churn: Path) -> None:
     """inspect --requirements prints the saved packages as a pinned requirements file."""
     import importlib.metadata

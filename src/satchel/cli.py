@@ -93,7 +93,8 @@ def _inspect(args: argparse.Namespace) -> int:
         "compressed": info.compressed, "untrusted": info.untrusted,
     }
     if args.json:
-        _print_json({**summary, "types": info.types, "metadata": info.header.metadata})
+        _print_json({**summary, "types": info.types, "metadata": info.header.metadata,
+                     "tree": info.tree})
         return 0
     render(Table("file", ["field", "value"], [[k, _plain(v)] for k, v in summary.items()]))
     render(Table("objects", ["path", "type", "detail", "trust"],
@@ -285,7 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
                       " or run.")
     inspect.add_argument("file", type=target, help=_FILE)
     json_or_requirements = inspect.add_mutually_exclusive_group()
-    json_or_requirements.add_argument("--json", action="store_true", help="print JSON")
+    json_or_requirements.add_argument(
+        "--json", action="store_true",
+        help="print JSON: the summary, types, metadata and the object tree as stored")
     json_or_requirements.add_argument(
         "--requirements", action="store_true",
         help="print the saved environment as a pinned requirements file")
