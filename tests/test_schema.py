@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -520,6 +522,32 @@ def test_a_model_fitted_on_polars_takes_a_polars_sample(frame: pd.DataFrame) -> 
     assert satchel.inspect(io.BytesIO(data)).metadata.check is not None
     loaded = satchel.loads(data, verify=True)
     np.testing.assert_array_equal(loaded.predict(rows), model.predict(rows))
+
+
+def test_a_polars_sample_without_pyarrow_says_what_to_install() -> None:
+    """polars converts to pandas through pyarrow: where pyarrow is missing, a polars sample
+    is refused with a ModuleNotFoundError that says what was being done and what to
+    install, rather than polars' own error from deep inside the save."""
+    script = """
+import sys
+import numpy as np, polars as pl, satchel
+from sklearn.linear_model import LogisticRegression
+rows = pl.DataFrame({"a": np.arange(20.0), "b": np.arange(20.0) % 3})
+model = LogisticRegression().fit(rows, np.arange(20) % 2)
+sys.modules["pyarrow"] = None  # as where pyarrow is not installed
+try:
+    satchel.dumps(model, sample=rows)
+except ModuleNotFoundError as exc:
+    print(exc.name, exc, sep="|")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    name, message = result.stdout.strip().split("|", 1)
+    assert name == "pyarrow"
+    assert message.startswith("a polars DataFrame is read as the pandas DataFrame its"
+                              " to_pandas() gives, which failed: ")
+    assert message.endswith("Install pandas and pyarrow (pip install pandas pyarrow), or pass"
+                            " a pandas DataFrame")
 
 
 def test_a_wide_frame_schema_lists_some_columns_for_an_array() -> None:

@@ -247,7 +247,14 @@ def as_pandas(data: Any) -> Any:
     scikit-learn takes too; otherwise ``data`` as it is."""
     if callable(getattr(data, "to_pandas", None)) and hasattr(data, "schema") and (
             hasattr(data, "columns")):
-        return data.to_pandas()
+        try:
+            return data.to_pandas()
+        except ImportError as exc:  # polars converts through pyarrow
+            kind = f"{type(data).__module__.partition('.')[0]} {type(data).__name__}"
+            raise ModuleNotFoundError(
+                f"a {kind} is read as the pandas DataFrame its to_pandas() gives, which"
+                f" failed: {exc}. Install pandas and pyarrow (pip install pandas pyarrow), or"
+                " pass a pandas DataFrame", name=exc.name) from None
     return data
 
 
