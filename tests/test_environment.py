@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import io
+import json
 import platform
 import re
+import subprocess
 import sys
 import warnings
 from datetime import UTC, datetime, timedelta
@@ -132,6 +134,24 @@ def test_polars_is_recorded_where_the_model_outputs_its_frames(xy: tuple[Any, An
         packages = satchel.inspect(_as_file(data)).metadata.environment["packages"]
         wanted = [*frames, *["polars"] * ("output" in label)]
         assert packages == {name: _installed(name) for name in [*CORE, *wanted]}, label
+
+
+def test_polars_output_is_recorded_where_polars_was_never_imported() -> None:
+    """A model fitted on arrays and set to output polars DataFrames records polars in a
+    process that never imported it (scikit-learn imports it only to transform): it was
+    recorded only where polars had been imported already."""
+    script = """
+import io, json, sys
+import numpy as np, satchel
+from sklearn.preprocessing import StandardScaler
+model = StandardScaler().set_output(transform="polars").fit(np.arange(12.0).reshape(6, 2))
+assert "polars" not in sys.modules
+packages = satchel.inspect(io.BytesIO(satchel.dumps(model))).metadata.environment["packages"]
+print(json.dumps(packages))
+"""
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           check=True).stdout
+    assert json.loads(found) == {name: _installed(name) for name in [*CORE, "polars"]}
 
 
 def test_custom_module_outside_a_distribution(pipeline: Any) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -102,18 +101,17 @@ def _frame_libraries(trees: list[Any], input_schema: schema.InputSchema | None) 
     """pandas where a model takes named columns (it is given DataFrames, which a pandas
     release may read otherwise), and pandas or polars where its tree or its check sample's
     spells the name: objects of pandas, or an estimator set to output that library's
-    DataFrames, which it then needs to predict. One imported for another purpose is not
-    recorded: a load where it is not installed would report it missing."""
-    found = {"pandas"} if "pandas" in sys.modules and input_schema is not None and (
-        input_schema.is_frame) else set()
-    wanted = [name for name in ("pandas", "polars") if name in sys.modules and name not in found]
-    if not wanted:
-        return found
+    DataFrames, which it needs to predict (scikit-learn imports it only then, so whether
+    it is imported says nothing). A library the model does not need is not recorded: a
+    load where it is not installed would report it missing."""
+    found = set()
+    if input_schema is not None and input_schema.is_frame:
+        found.add("pandas")
     try:
         text = b"".join(orjson.dumps(tree) for tree in trees)
     except orjson.JSONEncodeError:  # text that is no Unicode: writing the header says so
-        return found | set(wanted)
-    return found | {name for name in wanted if f'"{name}"'.encode() in text}
+        return found
+    return found | {name for name in ("pandas", "polars") if f'"{name}"'.encode() in text}
 
 
 def _check_sample_rows(sample_rows: object) -> None:
