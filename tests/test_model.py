@@ -278,6 +278,25 @@ def test_a_loaded_model_fitted_again_checks_the_columns_it_was_fitted_on() -> No
         loaded.predict(frame)
 
 
+def test_a_loaded_model_fitted_again_on_polars_or_arrow_takes_their_columns() -> None:
+    """fit() on a polars DataFrame or a pyarrow Table gives a loaded model the schema of
+    the columns they hold, as for a pandas DataFrame: polars failed with an AttributeError
+    once the estimator was fitted, leaving the old schema to refuse the new columns, and a
+    Table gave an array schema of its width."""
+    import polars as pl
+
+    rng = np.random.default_rng(0)
+    rows = pl.DataFrame({"x": rng.normal(size=40), "z": rng.normal(size=40)})
+    loaded = satchel.loads(satchel.dumps(LogisticRegression().fit(rows, rows["x"] > 0),
+                                         sample=rows))
+    for name, renamed in [("w", rows.rename({"z": "w"})),
+                          ("v", rows.rename({"z": "v"}).to_arrow())]:
+        assert loaded.fit(renamed, rows["x"] > 0) is loaded
+        assert loaded.input_schema is not None
+        assert [c.name for c in loaded.input_schema.columns] == ["x", name]
+        np.testing.assert_array_equal(loaded.predict(renamed), loaded.unwrap().predict(renamed))
+
+
 def test_a_model_that_predicts_otherwise_is_saved_again_with_its_outputs(
         tmp_path: Any) -> None:
     """A model that no longer reproduces its check sample under the current versions
