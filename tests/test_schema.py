@@ -524,30 +524,45 @@ def test_a_model_fitted_on_polars_takes_a_polars_sample(frame: pd.DataFrame) -> 
     np.testing.assert_array_equal(loaded.predict(rows), model.predict(rows))
 
 
-def test_a_polars_sample_without_pyarrow_says_what_to_install() -> None:
-    """polars converts to pandas through pyarrow: where pyarrow is missing, a polars sample
-    is refused with a ModuleNotFoundError that says what was being done and what to
-    install, rather than polars' own error from deep inside the save."""
+def test_polars_without_pyarrow_says_what_to_install() -> None:
+    """polars converts to pandas through pyarrow: where pyarrow is missing, a polars sample,
+    and the polars output of a model given a pandas sample, are refused with a
+    MissingPackageError that says what was being done and what to install. The sample gave
+    polars' own error from inside the save, and the output made the method look as if it
+    could not take the sample."""
     script = """
-import sys
-import numpy as np, polars as pl, satchel
+import importlib.abc, sys
+
+class NoPyarrow(importlib.abc.MetaPathFinder):  # as where pyarrow is not installed
+    def find_spec(self, name, path=None, target=None):
+        if name == "pyarrow" or name.startswith("pyarrow."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoPyarrow())
+import numpy as np, pandas as pd, polars as pl, satchel
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 rows = pl.DataFrame({"a": np.arange(20.0), "b": np.arange(20.0) % 3})
-model = LogisticRegression().fit(rows, np.arange(20) % 2)
-sys.modules["pyarrow"] = None  # as where pyarrow is not installed
-try:
-    satchel.dumps(model, sample=rows)
-except ModuleNotFoundError as exc:
-    print(exc.name, exc, sep="|")
+scaler = StandardScaler().set_output(transform="polars").fit(rows.to_numpy())
+for model, sample in [(LogisticRegression().fit(rows, np.arange(20) % 2), rows),
+                      (scaler, pd.DataFrame(rows.to_numpy()))]:
+    try:
+        satchel.dumps(model, sample=sample)
+    except satchel.MissingPackageError as exc:
+        print(exc.name, exc, sep="|")
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             check=True)
-    name, message = result.stdout.strip().split("|", 1)
-    assert name == "pyarrow"
-    assert message.startswith("a polars DataFrame is read as the pandas DataFrame its"
-                              " to_pandas() gives, which failed: ")
-    assert message.endswith("Install pandas and pyarrow (pip install pandas pyarrow), or pass"
-                            " a pandas DataFrame")
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2, result.stdout + result.stderr
+    for line in lines:
+        name, message = line.split("|", 1)
+        assert name == "pyarrow"
+        assert message.startswith("a polars DataFrame is read as the pandas DataFrame its"
+                                  " to_pandas() gives, which failed: ")
+        assert message.endswith("Install pandas and pyarrow: pip install"
+                                " 'satchel[pandas,parquet]'")
 
 
 def test_a_wide_frame_schema_lists_some_columns_for_an_array() -> None:

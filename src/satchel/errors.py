@@ -150,6 +150,11 @@ class MissingCodeError(SatchelError, ImportError):
     """Custom code the model needs is not installed."""
 
 
+class MissingPackageError(SatchelError, ImportError):
+    """An optional package that what was asked needs is not installed; the message names
+    it and the extra that installs it."""
+
+
 class NotFoundError(SatchelError, LookupError):
     """A registered model, version or alias does not exist."""
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from satchel.errors import SchemaError
+from satchel.errors import MissingPackageError, SchemaError
 from satchel.schema import TEXT_KINDS, Column, InputSchema, kind_of
 
 #: expected kind -> found kinds that are accepted (casting where needed).
@@ -251,10 +251,10 @@ def as_pandas(data: Any) -> Any:
             return data.to_pandas()
         except ImportError as exc:  # polars converts through pyarrow
             kind = f"{type(data).__module__.partition('.')[0]} {type(data).__name__}"
-            raise ModuleNotFoundError(
+            raise MissingPackageError(
                 f"a {kind} is read as the pandas DataFrame its to_pandas() gives, which"
-                f" failed: {exc}. Install pandas and pyarrow (pip install pandas pyarrow), or"
-                " pass a pandas DataFrame", name=exc.name) from None
+                f" failed: {exc}. Install pandas and pyarrow: pip install"
+                " 'satchel[pandas,parquet]'", name=exc.name) from None
     return data
 
 

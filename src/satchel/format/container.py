@@ -27,7 +27,7 @@ import xxhash
 from satchel.errors import (
     EncodeError,
     LimitError,
-    SatchelError,
+    MissingPackageError,
 )
 from satchel.format.dtypes import dtype_to_json
 from satchel.format.threads import Worker, blake3_digest, blake3_of
@@ -244,7 +244,7 @@ def require_codec(codec: Codec) -> None:
     """Refuse ``codec`` when its package is not installed, before anything is encoded.
 
     Raises:
-        SatchelError: the package is missing; the message names it and the extra.
+        MissingPackageError: the package is missing; the message names it and the extra.
     """
     try:
         if codec == "zstd":
@@ -253,18 +253,19 @@ def require_codec(codec: Codec) -> None:
             import lz4.block  # noqa: F401, PLC0415 - optional dependency
     except ImportError:
         package = "zstandard" if codec == "zstd" else "lz4"
-        raise SatchelError(f"compress={codec!r} needs the {package} package, which is not"
+        raise MissingPackageError(f"compress={codec!r} needs the {package} package, which is not"
                            " installed: pip install 'satchel[compression]', or save without"
                            " compress=") from None
 
 
 def compress(parts: Sequence[memoryview], codec: Codec,
-             context: Callable[[], Any] | None = None) -> bytes | bytearray:
+             compressor: Callable[[], Any] | None = None) -> bytes | bytearray:
     """Compress the bytes of ``parts``, one after the other, as one frame of ``codec``.
 
     zstd reads the parts where they are (a forest's trees' nodes are never joined in
-    memory first); the frame states the size they make together. ``context`` gives the
-    zstd compressor of this thread to use when one core is enough (a new one otherwise).
+    memory first); the frame states the size they make together. ``compressor()`` gives
+    the zstd compressor to use when one core is enough, one of this thread (a new one
+    otherwise).
     """
     size = sum(map(len, parts))
     if codec == "zstd":
@@ -275,7 +276,8 @@ def compress(parts: Sequence[memoryview], codec: Codec,
                 return _zstd(zstd_compressor(threaded=True), parts, size)
             except zstandard.ZstdError:  # its worker threads could not start: compress here
                 pass
-        return _zstd(context() if context else zstd_compressor(threaded=False), parts, size)
+        one = compressor() if compressor else zstd_compressor(threaded=False)
+        return _zstd(one, parts, size)
     import lz4.block  # noqa: PLC0415 - optional dependency
 
     data = parts[0] if len(parts) == 1 else b"".join(parts)
@@ -311,9 +313,9 @@ _Kept = tuple[memoryview, Literal["C", "F"], bytes, Codec | None]
 
 
 def _stored(array: Stored, codec: Codec | None,
-            context: Callable[[], Any] | None = None) -> _Kept:
+            compressor: Callable[[], Any] | None = None) -> _Kept:
     """(stored bytes, order, BLAKE3 of the raw bytes, codec used) of one array, compressed
-    with ``context``'s zstd compressor (:func:`compress`).
+    with ``compressor()`` (:func:`compress`).
 
     A concatenated column is hashed and compressed with zstd from its members' bytes,
     and joined only if it is stored raw.
@@ -327,7 +329,7 @@ def _stored(array: Stored, codec: Codec | None,
         parts = (data,)
     digest = hash_bytes(*parts)
     if codec is not None and may_compress(array, codec):
-        packed = compress(parts, codec, context)
+        packed = compress(parts, codec, compressor)
         if kept_compressed(len(packed), array.nbytes):
             return memoryview(packed), order, digest, codec
     return (parts[0] if len(parts) == 1 else raw_view(array)[0]), order, digest, None
@@ -357,8 +359,8 @@ def prepare(arrays: Sequence[Stored], codec: Codec | None) -> list[Payload]:
         with Worker(threads=2) as pool:
             stored = pool.map(lambda a: _stored(a, codec), arrays)
     else:  # one zstd compressor for all: a new one allocates and clears its tables again
-        context = functools.cache(functools.partial(zstd_compressor, threaded=False))
-        stored = [_stored(a, codec, context) for a in arrays]
+        compressor = functools.cache(functools.partial(zstd_compressor, threaded=False))
+        stored = [_stored(a, codec, compressor) for a in arrays]
     payloads: list[Payload] = []
     offset = 0
     budget = Budget()
