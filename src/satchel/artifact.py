@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import orjson
 
-from satchel import checks, custom_code, environment, schema, validation
+from satchel import checks, custom_code, environment, schema
 from satchel.errors import (
     EncodeError,
     EnvironmentMismatchError,
@@ -68,9 +68,7 @@ def _encode(obj: Any, *, sample: Any, compress: Codec | None, metadata: dict[str
             metadata = obj.metadata.get("user") or None  # the caller's own is kept
         obj = obj.unwrap()
     if sample is not None and is_model(obj):
-        # A polars DataFrame or a pyarrow Table is stored and described as pandas gives it,
-        # as the model's inputs are checked and given to it
-        sample = schema.model_columns(obj, validation.as_pandas(sample))
+        sample = schema.model_columns(obj, sample)
     tree, arrays = encode(obj)
     try:
         uses = collect_names(tree)

@@ -17,7 +17,7 @@ from satchel.errors import EncodeError, FormatError, PredictionMismatchError, wa
 from satchel.format.decoder import collect_names, decode_inline
 from satchel.format.encoder import encode
 from satchel.format.trust import DATA_CLASSES, TrustPolicy, dotted
-from satchel.validation import as_pandas
+from satchel.schema import as_pandas
 
 METHODS = ("predict", "predict_proba", "decision_function", "transform", "score_samples")
 DEFAULT_ROWS = 100

@@ -12,7 +12,6 @@ from satchel.checks import METHODS, _rows, outputs
 from satchel.errors import MappedModelError
 from satchel.format.encoder import BY_TYPE, Encoder, Node
 from satchel.schema import InputSchema, OutputSchema, infer_input, infer_output, model_columns
-from satchel.validation import as_pandas
 
 #: The methods whose input is checked: those of the check sample, and those that take the
 #: same input to give log-probabilities, a score (``score(X, y)``), predictions stage by
@@ -129,7 +128,7 @@ class Model:
             result = method(*args, **kwargs)
             data = args[0] if args else kwargs.get(_input_name(method))
             if data is not None:
-                data = model_columns(self._estimator, as_pandas(data))
+                data = model_columns(self._estimator, data)
             self.input_schema = infer_input(self._estimator, data)
             predictions = None if data is None else outputs(
                 self._estimator, _rows(data, 5)).get("predict")

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from satchel.errors import RequestError
+from satchel.errors import MissingPackageError, RequestError
 
 _KINDS = {"b": "boolean", "i": "integer", "u": "integer", "f": "float", "c": "complex",
           "M": "datetime", "m": "timedelta", "U": "string", "S": "bytes", "O": "object"}
@@ -104,12 +104,31 @@ class OutputSchema:
         return {"dtype": self.dtype, "classes": self.classes}
 
 
+def as_pandas(data: Any) -> Any:
+    """``data`` as a pandas DataFrame if it is another table of named columns that gives
+    one (a pyarrow Table or RecordBatch, a polars DataFrame: a table has a schema), which
+    scikit-learn takes too; otherwise ``data`` as it is."""
+    if callable(getattr(data, "to_pandas", None)) and hasattr(data, "schema") and (
+            hasattr(data, "columns")):
+        try:
+            return data.to_pandas()
+        except ImportError as exc:  # polars converts through pyarrow
+            kind = f"{type(data).__module__.partition('.')[0]} {type(data).__name__}"
+            raise MissingPackageError(
+                f"a {kind} is read as the pandas DataFrame its to_pandas() gives, which"
+                f" failed: {exc}. Install pandas and pyarrow: pip install"
+                " 'satchel[pandas,parquet]'", name=exc.name) from None
+    return data
+
+
 def model_columns(model: Any, sample: Any) -> Any:
     """``sample`` with only the columns ``model`` was fitted on (``feature_names_in_``), in
     their order, when it holds those and others (an id, the target) or holds them in another
     order: a schema of the others would refuse every input without them, which the model
     never reads, and one of another order would put the model's input out of order.
-    Otherwise ``sample`` as it is."""
+    Otherwise ``sample`` as it is. A polars DataFrame or a pyarrow Table is taken as pandas
+    gives it (:func:`as_pandas`), as the model's inputs are checked and given to it."""
+    sample = as_pandas(sample)
     names = getattr(model, "feature_names_in_", None)
     columns = getattr(sample, "columns", None)
     if names is None or columns is None or not hasattr(sample, "iloc") or (

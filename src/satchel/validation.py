@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from satchel.errors import MissingPackageError, SchemaError
-from satchel.schema import TEXT_KINDS, Column, InputSchema, kind_of
+from satchel.errors import SchemaError
+from satchel.schema import TEXT_KINDS, Column, InputSchema, as_pandas, kind_of
 
 #: expected kind -> found kinds that are accepted (casting where needed).
 _ACCEPTS = {
@@ -239,23 +239,6 @@ def _listed(names: list[str]) -> str:
     if len(names) <= _LISTED:
         return repr(names)
     return f"{repr(names[:_LISTED])[:-1]}, ... and {len(names) - _LISTED} more]"
-
-
-def as_pandas(data: Any) -> Any:
-    """``data`` as a pandas DataFrame if it is another table of named columns that gives
-    one (a pyarrow Table or RecordBatch, a polars DataFrame: a table has a schema), which
-    scikit-learn takes too; otherwise ``data`` as it is."""
-    if callable(getattr(data, "to_pandas", None)) and hasattr(data, "schema") and (
-            hasattr(data, "columns")):
-        try:
-            return data.to_pandas()
-        except ImportError as exc:  # polars converts through pyarrow
-            kind = f"{type(data).__module__.partition('.')[0]} {type(data).__name__}"
-            raise MissingPackageError(
-                f"a {kind} is read as the pandas DataFrame its to_pandas() gives, which"
-                f" failed: {exc}. Install pandas and pyarrow: pip install"
-                " 'satchel[pandas,parquet]'", name=exc.name) from None
-    return data
 
 
 def validate_frame(schema: InputSchema, data: Any) -> Any:

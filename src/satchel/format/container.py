@@ -253,9 +253,9 @@ def require_codec(codec: Codec) -> None:
             import lz4.block  # noqa: F401, PLC0415 - optional dependency
     except ImportError:
         package = "zstandard" if codec == "zstd" else "lz4"
-        raise MissingPackageError(f"compress={codec!r} needs the {package} package, which is not"
-                           " installed: pip install 'satchel[compression]', or save without"
-                           " compress=") from None
+        raise MissingPackageError(f"compress={codec!r} needs the {package} package, which"
+                                  " is not installed: pip install 'satchel[compression]', or"
+                                  " save without compress=") from None
 
 
 def compress(parts: Sequence[memoryview], codec: Codec,
@@ -288,6 +288,13 @@ def threaded_zstd(size: int) -> bool:
     """Whether ``size`` bytes are compressed with zstd on every core: enough to repay
     starting its worker threads."""
     return size >= 4 * _HASH_THREADS_FROM
+
+
+def reused_zstd() -> Callable[[], Any]:
+    """The single-threaded zstd compressor of one save, made on first use and given again
+    after: a new one for each array allocates and clears its tables again. Not to be shared
+    between threads."""
+    return functools.cache(functools.partial(zstd_compressor, threaded=False))
 
 
 def zstd_compressor(threaded: bool) -> Any:
@@ -358,8 +365,8 @@ def prepare(arrays: Sequence[Stored], codec: Codec | None) -> list[Payload]:
     if len(arrays) > 1 and sum(a.nbytes for a in arrays) >= _THREADS_FROM:
         with Worker(threads=2) as pool:
             stored = pool.map(lambda a: _stored(a, codec), arrays)
-    else:  # one zstd compressor for all: a new one allocates and clears its tables again
-        compressor = functools.cache(functools.partial(zstd_compressor, threaded=False))
+    else:
+        compressor = reused_zstd()
         stored = [_stored(a, codec, compressor) for a in arrays]
     payloads: list[Payload] = []
     offset = 0

@@ -44,6 +44,7 @@ from satchel.format.container import (
     may_compress,
     preamble,
     raw_parts,
+    reused_zstd,
     serialize,
     threaded_zstd,
     zstd_compressor,
@@ -344,7 +345,7 @@ def _write_arrays(handle: IO[bytes], arrays: Sequence[Stored], codec: Codec | No
     accepts, is written again over its compressed bytes, uncompressed, as :func:`prepare`
     stores it.
     """
-    specs, end, budget = [], 0, Budget()
+    specs, end, budget, compressor = [], 0, Budget(), reused_zstd()
     with Worker() as hasher:
         for array in arrays:
             offset = align(end)
@@ -352,7 +353,8 @@ def _write_arrays(handle: IO[bytes], arrays: Sequence[Stored], codec: Codec | No
             parts, order = raw_parts(array)
             written = None
             if codec is not None and may_compress(array, codec):
-                written = _write_compressed(handle, parts, codec, hasher, budget)
+                written = _write_compressed(handle, parts, codec, hasher, budget=budget,
+                                            compressor=compressor)
             used = None if written is None else codec
             digest, check, length = written or _write_hashed(handle, parts, hasher)
             specs.append(ArraySpec(array.dtype, tuple(array.shape), order, offset, length,
@@ -362,13 +364,15 @@ def _write_arrays(handle: IO[bytes], arrays: Sequence[Stored], codec: Codec | No
 
 
 def _write_compressed(handle: IO[bytes], parts: Sequence[memoryview], codec: Codec,
-                      hasher: Worker, budget: Budget) -> tuple[bytes, str, int] | None:
-    """Write an array's ``parts`` compressed with ``codec``, as :func:`_write_hashed` does;
-    or return None, with nothing written, if they are not kept compressed
-    (:func:`kept_compressed`) or would take the file past ``budget``."""
+                      hasher: Worker, *, budget: Budget, compressor: Callable[[], Any]
+                      ) -> tuple[bytes, str, int] | None:
+    """Write an array's ``parts`` compressed with ``codec`` (a whole one with zstd by
+    ``compressor()``), as :func:`_write_hashed` does; or return None, with nothing written,
+    if they are not kept compressed (:func:`kept_compressed`) or would take the file past
+    ``budget``."""
     start, nbytes = handle.tell(), sum(map(len, parts))
     if codec == "lz4" or nbytes <= _CHUNK:  # as a whole-file save compresses it
-        packed = compress(parts, codec)
+        packed = compress(parts, codec, compressor)
         handle.write(packed)
         written = hash_bytes(*parts), checksum(packed), len(packed)
     else:

@@ -19,9 +19,8 @@ import orjson
 
 from satchel.csvrows import read_csv, text_columns, with_dates
 from satchel.errors import RequestError, SchemaError, UnsupportedMediaTypeError
-from satchel.schema import InputSchema
+from satchel.schema import InputSchema, as_pandas
 from satchel.serving.columns import Layout, columns
-from satchel.validation import as_pandas
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
