@@ -787,6 +787,10 @@ add("table_dtype_bad_datetime_unit", _entry(0, dtype="<M8[xx]"),
 add("table_dtype_zero_itemsize", _one_array(b"", "|V0", [5]),
     "Five elements of a zero-byte void dtype (0 bytes stored, as declared).", FormatError,
     "header.arrays[0].dtype: dtype |V0 has no size")
+add("table_dtype_record_of_no_fields", _one_array(
+    bytes(8), {"names": [], "formats": [], "offsets": [], "itemsize": 8}, [1]),
+    "A record dtype of no fields and eight bytes, which numpy makes and no writer writes.",
+    FormatError, "header.arrays[0].dtype: malformed record dtype")
 add("table_shape_huge_with_a_zero", _one_array(b"", "<f8", [0, (1 << 64) - 1]),
     "A shape with a zero and a 2**64-1 dimension: no bytes, but no array either.",
     FormatError, "array 0 cannot take shape (0, 18446744073709551615)")

@@ -177,6 +177,7 @@ def _parse_dtype(spec: Any, where: str) -> np.dtype[Any]:
         names, formats, offsets = spec["names"], spec["formats"], spec["offsets"]
         if not (
             isinstance(names, list)
+            and names  # a writer refuses a record of no fields (dtype_to_json)
             and isinstance(formats, list)
             and isinstance(offsets, list)
             and len(names) == len(formats) == len(offsets)
