@@ -199,7 +199,7 @@ def test_format_spec_states_the_reader_constants() -> None:
     """FORMAT.md's version, limits and thresholds are the values of the constants the reader
     and writer use."""
     from satchel.format import arrays, container, decoder, dtypes, encoder, reader, writer
-    from satchel.format.handlers import builtins
+    from satchel.format.handlers import builtins, numpy_
 
     mib = 1 << 20
     text = " ".join((ROOT / "docs" / "FORMAT.md").read_text().split())
@@ -208,14 +208,20 @@ def test_format_spec_states_the_reader_constants() -> None:
         f"| 10 | 2 | minor version | `{container.FORMAT_MINOR}` (u16) |",
         f"`header_len` is at most {container.MAX_HEADER_BYTES // mib} MiB",
         f"The header inflates to at most {container.MAX_HEADER_BYTES // mib} MiB",
-        f"holds at most {container.MAX_NODES:,} JSON objects and arrays",
+        f"holds at most {container.MAX_NODES:,} `{{` and `[` characters",
         f"At most {container.MAX_ARRAYS:,} arrays",
         f"itemsize at most {dtypes.MAX_ITEMSIZE // mib} MiB",
         f"at most {dtypes.MAX_NDIM} dimensions",
         f"at most `max({container.MAX_COMPRESSION_RATIO} * length, 1 MiB)`",
         f"`max({container.MAX_COMPRESSION_RATIO} * their stored bytes,"
         f" {container.MAX_INFLATED_FLOOR // mib} MiB)`",
-        f"nests at most {decoder.MAX_DEPTH} levels and holds at most {container.MAX_NODES:,} nodes",
+        f"nest at most {decoder.MAX_DEPTH} levels below its root and number at most"
+        f" {container.MAX_NODES:,}",
+        f"at most {builtins.MAX_COLLISIONS:,} distinct keys of a dict or set share one hash",
+        f"an `objs`/`news` node holds 1 to {container.MAX_NODES:,} members",
+        f"an `objarray` axis at most {numpy_._MAX_OBJECTS:,} entries",
+        f"each axis at most {numpy_._MAX_OBJECTS:,}",
+        f"each array in the array section (of {container._COMPRESS_FROM} bytes or more)",
         f"a `range` holds at most {container.MAX_NODES:,} numbers",
         f"at most {encoder.MAX_INT_DIGITS} digits",
         f"arrays of at most {container.INLINE_MAX} bytes stored inline",
