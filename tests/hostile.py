@@ -681,6 +681,16 @@ def header_json_object_bomb() -> bytes:
     return _zlib_file(_deflate(iter(parts)))
 
 
+@case(LimitError, "more than 4000000 values", isolate="memory", seconds=5.0)
+def header_json_value_bomb() -> bytes:
+    """A 60 KB file whose header inflates to 16 million one-letter strings (1.5 GB parsed;
+    under an address-space limit, the JSON parser crashed the process)."""
+    chunk = b'"a",' * 1_000_000
+    parts = [b'{"digest":"","tree":[', *(chunk for _ in range(16)),
+             b'"a"],"arrays":[],"metadata":{}}']
+    return _zlib_file(_deflate(iter(parts)))
+
+
 @case(FormatError, "does not inflate")
 def header_flagged_zlib_but_plain() -> bytes:
     """Flag bit 0 says zlib, the header is plain JSON."""

@@ -696,6 +696,7 @@ def _record(**spec: Any) -> np.dtype[Any]:
     (lambda: np.zeros(1, dtype=_record(itemsize=(1 << 20) + 8)), "past what a reader accepts"),
     (lambda: "[" * 1_000_001, "more than 1000000 objects and lists"),
     (lambda: [np.zeros(1) for _ in range(600_000)], "more than 1000000 objects and lists"),
+    (lambda: [0] * 4_000_001, "more than 4000000 values.*Store long lists of numbers as numpy"),
     (lambda: "x" * (65 << 20), "a reader accepts at most 67108864"),
     *([(lambda: scipy.sparse.coo_array(np.array([1.0, 0.0, 2.0])), "only 2-D sparse")]
       if _SPARSE_OF[1] else []),
@@ -705,9 +706,9 @@ def _record(**spec: Any) -> np.dtype[Any]:
     (lambda: {(i * (2**61 - 1),): i for i in range(1001)}, "1001 of its keys share one hash"),
 ])
 def test_what_a_reader_would_refuse_is_refused_at_save(value: Any, message: str) -> None:
-    """A value past a reader's limits (dimensions, itemsize, dtype text, header size and
-    objects, sparse shapes, keys of one hash) is an EncodeError at save, never a file that
-    does not load."""
+    """A value past a reader's limits (dimensions, itemsize, dtype text, header size,
+    objects and values, sparse shapes, keys of one hash) is an EncodeError at save, never
+    a file that does not load."""
     with pytest.raises(satchel.EncodeError, match=message):
         satchel.dumps(value())
 

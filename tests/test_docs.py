@@ -209,6 +209,7 @@ def test_format_spec_states_the_reader_constants() -> None:
         f"`header_len` is at most {container.MAX_HEADER_BYTES // mib} MiB",
         f"The header inflates to at most {container.MAX_HEADER_BYTES // mib} MiB",
         f"holds at most {container.MAX_NODES:,} `{{` and `[` characters",
+        f"and at most {container.MAX_VALUES:,} values and keys, counted as its",
         f"At most {container.MAX_ARRAYS:,} arrays",
         f"itemsize at most {dtypes.MAX_ITEMSIZE // mib} MiB",
         f"at most {dtypes.MAX_NDIM} dimensions",

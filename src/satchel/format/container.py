@@ -46,6 +46,12 @@ MAX_ARRAYS = 1_000_000
 #: Containers (JSON objects and arrays) a header may hold, counted before parsing:
 #: a forest of 200 deep trees has well under 100,000.
 MAX_NODES = 1_000_000
+#: Values (and keys) a header may hold, counted before parsing as the characters that
+#: come before each: ``[``, ``{``, ``,`` and ``:``. Parsed, a short string costs about
+#: 100 bytes: without this a 60 KB file of a highly compressed header of one-letter
+#: strings became 16 million of them (1.5 GB), and a 6 KB one 4 million (400 MB). A
+#: DataFrame's schema takes about 10 per column.
+MAX_VALUES = 4_000_000
 MAX_COMPRESSION_RATIO = 4096
 #: What a file's compressed arrays may claim together beyond that ratio: each may claim
 #: 1 MiB, so without a bound on their sum a file of thousands of tiny frames would claim
@@ -444,8 +450,9 @@ def build_header(tree: Any, specs: Sequence[ArraySpec], metadata: dict[str, Any]
         check_header_text(text)
     except LimitError as exc:
         raise EncodeError(
-            f"cannot save: {exc}. Join many small arrays or lists into fewer large arrays,"
-            " and keep large text out of the metadata."
+            f"cannot save: {exc}. Store long lists of numbers as numpy arrays, join many"
+            " small arrays or lists into fewer large arrays, and keep large text out of the"
+            " metadata."
         ) from None
     return text
 
@@ -454,14 +461,18 @@ def check_header_text(text: bytes) -> None:
     """Refuse header text past the size and the count of objects a reader accepts.
 
     Raises:
-        LimitError: ``text`` is too large or holds too many objects and lists.
+        LimitError: ``text`` is too large or holds too many objects and lists, or values.
     """
     if len(text) > MAX_HEADER_BYTES:
         raise LimitError(f"the header takes {len(text)} bytes; a reader accepts at most"
                          f" {MAX_HEADER_BYTES} (satchel.format.container.MAX_HEADER_BYTES)")
-    if text.count(b"[") + text.count(b"{") > MAX_NODES:
+    containers = text.count(b"[") + text.count(b"{")
+    if containers > MAX_NODES:
         raise LimitError(f"the header holds more than {MAX_NODES} objects and lists; a reader"
                          " accepts at most that many (satchel.format.container.MAX_NODES)")
+    if containers + text.count(b",") + text.count(b":") > MAX_VALUES:
+        raise LimitError(f"the header holds more than {MAX_VALUES} values; a reader accepts"
+                         " at most that many (satchel.format.container.MAX_VALUES)")
 
 
 #: Why an object nested past what the format can hold is refused at save.
