@@ -281,6 +281,13 @@ def forged(base_name: str, edit: Callable[[Forge], Any]) -> bytes:
     return forge.to_bytes()
 
 
+def _empty_coo(shape: list[int]) -> dict[str, Any]:
+    """A COO matrix node of ``shape`` that holds no values: a few bytes, whatever its shape."""
+    empty = {"$": "nd", "dtype": "<i4", "shape": [0], "b64": ""}
+    return {"$": "sparse", "cls": "coo_matrix", "shape": shape,
+            "data": {**empty, "dtype": "<f8"}, "row": empty, "col": empty}
+
+
 def rooted(tree: Any, section: list[np.ndarray[Any, Any]] | None = None,
            metadata: dict[str, Any] | None = None) -> bytes:
     """A file whose whole tree is ``tree`` (and whose arrays are ``section``)."""
@@ -1692,6 +1699,20 @@ for _label, _metadata, _match, _options in [
         "outputs": {"$": "dict", "v": {}}}}}}, "the sample's input", (("verify", True),)),
     ("check_sample_outputs_a_list", {"check": {"rows": 1, "tree": {"$": "dict", "v": {
         "input": [[1.0]], "outputs": [1]}}}}, "the sample's input", (("verify", True),)),
+    # A few bytes of sparse matrix of no values: the model was run on all of its rows.
+    ("check_sample_input_of_200_million_rows", {"check": {"rows": 50, "tree": {
+        "$": "dict", "v": {"input": _empty_coo([200_000_000, 3]), "outputs": {
+            "$": "dict", "v": {}}}}}},
+     "expected the sample's input and outputs to hold its 50 rows", (("verify", True),)),
+    ("check_sample_output_of_2_40_rows", {"check": {"rows": 1, "tree": {"$": "dict", "v": {
+        "input": [[1.0]], "outputs": {"$": "dict", "v": {
+            "predict_proba": _empty_coo([1 << 40, 2])}}}}}},
+     "found [1, 1099511627776]", (("verify", True),)),
+    ("check_sample_of_2_million_rows", {"check": {"rows": 2_000_000, "tree": {
+        "$": "dict", "v": {"input": _empty_coo([2_000_000, 3]), "outputs": {
+            "$": "dict", "v": {}}}}}}, "(1 to 1048576", (("verify", True),)),
+    ("packages_1001", {"environment": {"packages": {f"p{i}": "1" for i in range(1001)}}},
+     "expected at most 1000 packages", ()),
 ]:
     add(f"metadata_{_label}", functools.partial(rooted, 1, metadata=_metadata),
         f"Metadata: {_label}.", FormatError, _match, options=_options)

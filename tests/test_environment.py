@@ -236,6 +236,27 @@ def test_classify_names_the_size_of_a_change(saved: str, current: str | None,
     assert environment.classify(saved, current) == change
 
 
+def test_versions_and_names_no_release_has_are_differences(plain: bytes) -> None:
+    """A version of 5000 digits and a package named '' are reported as differences: int()
+    refused the digits (ValueError past 4300) and importlib.metadata the empty name."""
+    forged = forge_environment(plain, {"numpy": "1" * 5000, "": "1.0"}, python="9" * 5000)
+    with pytest.warns(satchel.EnvironmentMismatchWarning) as caught:
+        satchel.loads(forged)
+    said = str(caught[0].message)
+    assert " 1.0 -> not installed (missing)" in said
+    assert f"numpy {'1' * 5000} -> {np.__version__} (major)" in said
+    assert f"python {'9' * 5000} -> {platform.python_version()} (major)" in said
+
+
+def test_an_environment_of_many_packages_is_refused(plain: bytes) -> None:
+    """An environment may record at most MAX_PACKAGES packages: each is looked up at load,
+    and 40,000 names no one installed took 45 seconds."""
+    forged = forge_environment(plain, {f"p{i}": "1" for i in range(1001)})
+    with pytest.raises(FormatError, match=r"metadata.environment.packages: expected at most"
+                       r" 1000 packages \(a save records those the model needs\), found 1004"):
+        satchel.loads(forged)
+
+
 def test_same_environment_is_silent(plain: bytes) -> None:
     """A file loaded where it was saved gives no warning, even with on_mismatch='error'."""
     with warnings.catch_warnings():

@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 import orjson
 
-from satchel.errors import EncodeError, FormatError, PredictionMismatchError, warn
+from satchel.errors import (
+    EncodeError,
+    FormatError,
+    LimitError,
+    PredictionMismatchError,
+    warn,
+)
 from satchel.format.decoder import collect_names, decode_inline
 from satchel.format.encoder import encode
 from satchel.format.trust import DATA_CLASSES, TrustPolicy, dotted
@@ -367,7 +373,28 @@ def decoded(check: dict[str, Any]) -> dict[str, Any]:
             and type(found["outputs"]) is dict and set(found["outputs"]) <= set(METHODS)):
         raise FormatError("metadata.check: expected the sample's input and a dict of its"
                           f" outputs by method ({', '.join(METHODS)})")
+    _check_stored_rows(found, check["rows"])
     return found
+
+
+def _check_stored_rows(found: dict[str, Any], rows: int) -> None:
+    """The input and each output of a check sample hold its ``rows`` rows, as a save
+    stores them, and at most :data:`MAX_BYTES`: a sparse input of no values can declare
+    any number of rows in a few bytes, and the model would be run on all of them.
+
+    Raises:
+        FormatError: another number of rows.
+    """
+    try:
+        given = _row_count(found["input"])
+    except TypeError:  # a number: no rows
+        given = None
+    counts = {count for count in (given, *map(_output_rows, found["outputs"].values()))
+              if count is not None}
+    if given is None or counts != {rows} or not 1 <= rows <= MAX_BYTES:
+        raise FormatError(f"metadata.check: expected the sample's input and outputs to hold"
+                          f" its {rows} rows (1 to {MAX_BYTES}, as a save stores them), found"
+                          f" {sorted(counts) if given is not None else 'an input of no rows'}")
 
 
 def verify(model: Any, check: dict[str, Any], versions: str) -> None:
@@ -399,6 +426,10 @@ def verify(model: Any, check: dict[str, Any], versions: str) -> None:
         except (TypeError, ValueError) as exc:  # not outputs a model gives
             raise FormatError(f"metadata.check: the stored {method} outputs cannot be"
                               f" compared with the model's: {exc}") from None
+        except MemoryError:  # a stored sparse output of a shape too large to hold
+            raise LimitError(f"metadata.check: the stored {method} outputs take more memory"
+                             " to compare with the model's than this process can allocate"
+                             ) from None
         if found:
             rows, largest = found
             gap = f", largest absolute difference {largest:.3g}" if largest is not None else ""

@@ -48,16 +48,29 @@ def installed_version(distribution: str) -> str | None:
 
 
 def _dist_info_version(distribution: str) -> str | None:
-    normalized = _SEPARATORS.sub("_", distribution).lower()
-    for entry in sys.path:
-        for folder in glob.glob(os.path.join(entry or ".", "*.dist-info")):
-            name, _, version = os.path.basename(folder)[:-len(".dist-info")].partition("-")
-            if _SEPARATORS.sub("_", name).lower() == normalized and version:
-                return version
+    if not _NAME.fullmatch(distribution):  # no distribution has such a name (a file's '')
+        return None
+    found = _dist_info_versions().get(_SEPARATORS.sub("_", distribution).lower())
+    if found is not None:
+        return found
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return None
+
+
+@functools.cache
+def _dist_info_versions() -> dict[str, str]:
+    """The version of each ``NAME-VERSION.dist-info`` folder on ``sys.path``, by its
+    normalized name (the first one found, as imports find them): listed once, so that a
+    file naming many packages costs one listing, not one per name."""
+    versions: dict[str, str] = {}
+    for entry in sys.path:
+        for folder in glob.glob(os.path.join(entry or ".", "*.dist-info")):
+            name, _, version = os.path.basename(folder)[:-len(".dist-info")].partition("-")
+            if version:
+                versions.setdefault(_SEPARATORS.sub("_", name).lower(), version)
+    return versions
 
 
 @functools.cache
@@ -158,7 +171,8 @@ class Difference:
         return f"{self.name} {self.saved or '-'} -> {current} ({self.change})"
 
 
-_RELEASE = re.compile(r"(\d+(?:\.\d+)*)")
+#: A release's numbers, each of at most 18 digits: int() refuses a string past 4300.
+_RELEASE = re.compile(r"(\d{1,18}(?:\.\d{1,18})*)")
 _SEPARATORS = re.compile(r"[-_.]+")
 
 

@@ -34,6 +34,9 @@ from satchel.errors import EncodeError, FormatError
 from satchel.schema import Column, InputSchema, OutputSchema
 
 _FIELDS = {"environment": dict, "schema": dict, "check": dict, "code": list, "user": dict}
+#: Packages an environment may record: a save records the few a model needs, and a load
+#: looks each one up.
+MAX_PACKAGES = 1000
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,10 @@ def _check_environment(data: dict[str, Any]) -> None:
             isinstance(k, str) and isinstance(v, str) for k, v in packages.items()):
         raise FormatError("metadata.environment.packages: expected an object of name: version"
                           " strings")
+    if len(packages) > MAX_PACKAGES:  # each is looked up at load
+        raise FormatError(f"metadata.environment.packages: expected at most {MAX_PACKAGES}"
+                          f" packages (a save records those the model needs), found"
+                          f" {len(packages)}")
 
 
 def _input(data: Any) -> InputSchema | None:
