@@ -505,6 +505,67 @@ def test_a_stream_is_not_given_the_memory_its_header_claims() -> None:
         satchel.load(io.BytesIO(with_header(data, header)))
 
 
+def test_a_stream_longer_than_memory_is_a_limit_error(tmp_path: Path) -> None:
+    """A stream whose header declares 8 TiB and that gives zeros for ever is refused with a
+    LimitError once memory runs out, where a MemoryError came out of the read."""
+    data = satchel.dumps({"w": np.arange(1000.0)})
+    header = raw_header(data)
+    header["arrays"][0].update(shape=[1 << 40], length=8 << 40)
+    (tmp_path / "start").write_bytes(with_header(data, header)[:-8000])
+    script = textwrap.dedent(f"""
+        import io, resource, sys
+        import satchel
+        resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
+        start = open({str(tmp_path / "start")!r}, "rb").read()
+        class Endless(io.RawIOBase):
+            position = 0
+            def readable(self): return True
+            def readinto(self, view):
+                given = start[self.position:self.position + len(view)]
+                view[:len(view)] = given + bytes(len(view) - len(given))
+                self.position += len(view)
+                return len(view)
+        try:
+            satchel.load(io.BufferedReader(Endless()))
+        except satchel.LimitError as exc:
+            print(exc)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=False,
+                          env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    assert re.fullmatch(r"the stream's layout ends at byte \d{13}, more than this process can"
+                        r" hold in memory: save it to a file and load that \(a file is read"
+                        r" an array at a time\)\n", done.stdout), done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("codec", [gzip, bz2, lzma])
+@pytest.mark.parametrize("damage", ["truncated", "flipped"])
+def test_a_damaged_compressed_file_object_is_a_format_error(tmp_path: Path, codec: Any,
+                                                            damage: str) -> None:
+    """A gzip, bz2 or xz file that is cut short or has a flipped byte near its end is a
+    FormatError that says so: EOFError, BadGzipFile, OSError or LZMAError came out."""
+    packed = codec.compress(satchel.dumps({"w": np.arange(1000.0)}))
+    packed = packed[:-20] if damage == "truncated" else (
+        packed[:-6] + bytes([packed[-6] ^ 1]) + packed[-5:])
+    (tmp_path / "damaged").write_bytes(packed)
+    for use in (satchel.load, satchel.inspect):
+        with codec.open(tmp_path / "damaged", "rb") as handle, pytest.raises(
+                satchel.FormatError, match=r"the file object could not be read: .* A compressed"
+                r" file \(gzip, bz2, xz\) that is truncated or damaged does this"):
+            use(handle)
+
+
+def test_a_file_object_past_its_end_is_an_empty_file(tmp_path: Path) -> None:
+    """An open file positioned past its end holds no satchel file: a full load computed a
+    negative size and numpy refused it ('negative dimensions are not allowed')."""
+    satchel.save({"w": np.arange(1000.0)}, tmp_path / "w.satchel")
+    for use in (satchel.load, functools.partial(satchel.load, mmap=True), satchel.inspect):
+        with open(tmp_path / "w.satchel", "rb") as handle:
+            handle.seek(100_000)
+            with pytest.raises(satchel.FormatError, match="found an empty file"):
+                use(handle)
+
+
 def test_untrusted_types_lists_custom_names(tmp_path: Path) -> None:
     """untrusted_types names what trusted= must hold, without importing it."""
     from tests.custom import Doubler

@@ -22,6 +22,7 @@ import mmap
 import os
 import stat
 import sys
+import zlib
 from collections.abc import Sequence
 from typing import IO, Any
 
@@ -223,7 +224,7 @@ def read_verified(handle: IO[bytes], progress: Progress | None = None, *,
         source, header = read_stream(handle)
         source.verify(header, arrays=check)
         return source, header
-    size = os.fstat(fileno).st_size - handle.tell()
+    size = max(0, os.fstat(fileno).st_size - handle.tell())  # 0 past its end: too short
     if size < _WHOLE_BELOW:
         source, header = _read_whole(handle, size, check)
         if progress is not None:
@@ -284,7 +285,7 @@ def read_header(handle: IO[bytes]) -> Header:
     fileno = _fileno(handle)
     if fileno is None:
         return _stream_header(handle)
-    size = os.fstat(fileno).st_size - handle.tell()
+    size = max(0, os.fstat(fileno).st_size - handle.tell())
     start = handle.read(PREAMBLE_SIZE)
     header_len = parse_preamble(start, size)
     return parse_header(start, handle.read(header_len), size)
@@ -311,11 +312,17 @@ def read_stream(handle: IO[bytes]) -> tuple[Source, Header]:
     start, header_bytes, header = _stream_start(handle)
     chunks = [start, header_bytes]
     got = len(start) + len(header_bytes)
-    while got < header.file_size and (chunk := handle.read(min(CHUNK, header.file_size - got))):
-        chunks.append(chunk)
-        got += len(chunk)
-    _check_stream_end(handle, header, got)
-    buffer = allocate(got)
+    try:
+        while got < header.file_size and (
+                chunk := _read_some(handle, min(CHUNK, header.file_size - got))):
+            chunks.append(chunk)
+            got += len(chunk)
+        _check_stream_end(handle, header, got)
+        buffer = allocate(got)
+    except MemoryError:
+        raise LimitError(f"the stream's layout ends at byte {header.file_size}, more than this"
+                         " process can hold in memory: save it to a file and load that (a"
+                         " file is read an array at a time)") from None
     filled = 0
     chunks.reverse()
     while chunks:
@@ -350,7 +357,7 @@ def _check_stream_end(handle: IO[bytes], header: Header, got: int) -> None:
     if got < end:
         raise FormatError(f"the file is truncated: the layout ends at byte {end}, the file at"
                           f" {got}")
-    if handle.read(1):
+    if _read_some(handle, 1):
         raise FormatError(f"the file is followed by unexpected bytes: the layout ends at byte"
                           f" {end}, the stream goes on after it")
 
@@ -359,7 +366,7 @@ def _skip(handle: IO[bytes], count: int) -> int:
     """Read up to ``count`` bytes of a stream a chunk at a time, keeping nothing; return
     how many it held."""
     skipped = 0
-    while skipped < count and (chunk := handle.read(min(CHUNK, count - skipped))):
+    while skipped < count and (chunk := _read_some(handle, min(CHUNK, count - skipped))):
         skipped += len(chunk)
     return skipped
 
@@ -368,10 +375,39 @@ def _read_up_to(handle: IO[bytes], count: int) -> bytes:
     """The next ``count`` bytes of a stream, or fewer where it ends (a pipe's read returns
     what has arrived)."""
     parts: list[bytes] = []
-    while count > 0 and (part := handle.read(count)):
+    while count > 0 and (part := _read_some(handle, count)):
         parts.append(part)
         count -= len(part)
     return b"".join(parts)
+
+
+def _read_some(handle: IO[bytes], count: int) -> bytes:
+    """Up to ``count`` bytes of a stream. A decompressing reader (``gzip.open``,
+    ``bz2.open``, ``lzma.open``) of a truncated or damaged file raises its own error,
+    which is the file's fault, not the caller's: it becomes a FormatError. An error of
+    the system (an OSError with an errno: a failing disk, a closed pipe) stays one.
+
+    Raises:
+        FormatError: the stream's compression is truncated or damaged.
+    """
+    damaged: tuple[type[Exception], ...] = (EOFError, zlib.error, OSError, *_codec_errors())
+    try:
+        return handle.read(count)
+    except damaged as exc:
+        if isinstance(exc, OSError) and (exc.errno is not None
+                                         or isinstance(exc, io.UnsupportedOperation)):
+            raise
+        raise FormatError(
+            f"the file object could not be read: {exc} ({type(exc).__name__}). A compressed"
+            " file (gzip, bz2, xz) that is truncated or damaged does this: check it with its"
+            " own tool (gzip -t FILE) or fetch it again") from None
+
+
+def _codec_errors() -> tuple[type[Exception], ...]:
+    """lzma's error, if a reader of its has imported it (it is looked up, not imported);
+    gzip's and bz2's are OSErrors without an errno."""
+    error = getattr(sys.modules.get("lzma"), "LZMAError", None)
+    return (error,) if isinstance(error, type) and issubclass(error, Exception) else ()
 
 
 def _decompress(stored: Buffer, spec: ArraySpec, index: int) -> Buffer:
