@@ -143,6 +143,9 @@ def clean_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     ("--max-body-bytes", "-1", "expected an integer >= 1, found '-1'"),
     ("--workers", "0", "expected an integer from 1 to 1024, found '0'"),
     ("--workers", "-3", "expected an integer from 1 to 1024, found '-3'"),
+    ("--body-timeout", "0", "expected a finite number > 0 and <= 3600, found '0'"),
+    ("--body-timeout", "nan", "expected a finite number > 0 and <= 3600, found 'nan'"),
+    ("--max-connections", "0", "expected an integer from 1 to 1000000, found '0'"),
 ])
 def test_serve_refuses_bad_option_values(capsys: pytest.CaptureFixture[str], option: str,
                                          value: str, expected: str) -> None:

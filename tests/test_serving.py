@@ -236,6 +236,26 @@ def test_serve_file_on_default_host(tmp_path: Path, model_file: Path, model: Any
             "ok", "churn.satchel", None)
 
 
+def test_serve_answers_503_past_its_connections(tmp_path: Path, model_file: Path,
+                                               model: Any, frame: pd.DataFrame) -> None:
+    """satchel serve --max-connections 3 answers 503 to a request that comes while three
+    connections are open (two clients that send nothing): connections that never finish a
+    request were held without bound, each with what it had sent. Once they close, requests
+    are served."""
+    with cli_server(tmp_path / "serve.log", str(model_file), "--max-connections", "3",
+                    "--no-batching") as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+        time.sleep(0.2)  # the server has taken both
+        crowded = httpx.post(f"{url}/invocations", json=records(frame[:2]), timeout=30)
+        for connection in idle:
+            connection.close()
+        time.sleep(0.2)
+        served = httpx.post(f"{url}/invocations", json=records(frame[:2]), timeout=30)
+    assert crowded.status_code == 503
+    assert served.json() == {"predictions": model.predict(frame[:2]).tolist()}
+
+
 def test_serve_registry_uri(tmp_path: Path, model: Any, frame: pd.DataFrame) -> None:
     """satchel serve models:/name@alias serves the alias's version from SATCHEL_REGISTRY."""
     registry = Registry(str(tmp_path / "registry"))
@@ -437,6 +457,41 @@ def test_a_csv_body_is_read_in_the_charset_its_content_type_names() -> None:
         parse(body, "text/csv; charset=klingon", None)
     with pytest.raises(satchel.errors.RequestError, match="not valid utf-16 text"):
         parse(b"city\n\xd8\x00", "text/csv; charset=utf-16", None)
+
+
+@pytest.mark.parametrize("charset", ["rot13", "base64", "hex", "zlib", "undefined"])
+def test_a_charset_that_is_no_text_encoding_is_415(charset: str) -> None:
+    """A charset Python knows as a codec of bytes to bytes or text to text (base64, rot13),
+    or as no encoding at all ('undefined'), is a 415 or a 400 saying so: decoding with it
+    raised LookupError or UnicodeError, a 500."""
+    for content_type in ("application/json", "text/csv"):
+        with pytest.raises(satchel.errors.RequestError, match=f"charset '{charset}'"
+                           if charset != "undefined" else "not valid undefined text"):
+            parse(b'{"inputs": [[1]]}', f"{content_type}; charset={charset}", None)
+
+
+def test_a_csv_header_with_a_bare_carriage_return_is_400() -> None:
+    """A CSV header whose lines end in a bare carriage return is a 400 saying how to end
+    lines: the csv module's error was a 500."""
+    with pytest.raises(satchel.errors.RequestError, match=(
+            r"the body is not valid CSV: its header line cannot be read \(new-line character"
+            r" seen in unquoted field.*\); end lines with \\n or \\r\\n")):
+        parse(b"a,b\r1,2\r", "text/csv", None)
+
+
+def test_rows_of_text_are_objects_not_strings_as_wide_as_the_longest() -> None:
+    """Instances holding text become an array of objects: numpy made each cell as wide as
+    the longest string, so a 100 KB body of one long string and 4000 short ones took
+    1.8 GB, and a 1.5 MB one asked for 373 GiB (a 500)."""
+    body = orjson.dumps({"instances": ["x" * 100_000] + ["a"] * 4000})
+    rows, _ = parse(body, "application/json", None)
+    assert rows.dtype == object
+    assert rows.nbytes == 4001 * 8
+    nested, _ = parse(orjson.dumps({"inputs": [[["x" * 1000, "a"]], [["a", "b"]]]}),
+                      "application/json", None)
+    assert nested.dtype == object
+    numbers, _ = parse(b'{"inputs": [[1, 2.5], [3, 4]]}', "application/json", None)
+    assert numbers.dtype == np.float64
 
 
 def test_a_json_body_is_read_in_the_charset_its_content_type_names() -> None:
@@ -1956,6 +2011,46 @@ def test_a_row_the_plan_fails_on_fails_as_in_the_pipeline_alone(churn: Any,
     expected = strict.predict(frame[:12]).tolist()
     assert [r.json()["predictions"][0] for i, r in enumerate(responses) if i != 5] == [
         label for i, label in enumerate(expected) if i != 5]
+
+
+def test_values_a_text_model_cannot_read_are_422(tmp_path: Path) -> None:
+    """Numbers, nulls or lists sent to a text pipeline (which has no input schema) are a
+    422, as values a model refuses with ValueError are: its TypeError or AttributeError
+    ('int' object has no attribute 'lower') was a 500."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = ["good film", "great fun", "bad movie", "awful plot"]
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, [1, 1, 0, 0])
+    path = tmp_path / "texts.satchel"
+    satchel.save(model, path, sample=texts)
+    with thread_server(create_app(str(path))) as url, httpx.Client(base_url=url,
+                                                                  timeout=30) as http:
+        answers = [http.post("/invocations", json={"instances": value})
+                   for value in ([1], [None], [1.5], [["a"]])]
+        following = http.post("/invocations", json={"instances": ["good fun"]})
+    for answer in answers:
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error_code"] == "InputRejectedError"
+        assert answer.json()["message"].startswith("the model refused the input (")
+    assert following.json() == {"predictions": model.predict(["good fun"]).tolist()}
+
+
+def test_a_body_that_stops_arriving_is_408_and_freed(model_file: Path) -> None:
+    """A request whose body stops before its declared length is answered 408 once the body
+    timeout passes: it waited for good, holding what had come, so that clients that stall
+    could fill the server's memory."""
+    with thread_server(create_app(str(model_file), body_timeout=0.5)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\ncontent-type:"
+                               b" application/json\r\ncontent-length: 1000\r\n\r\n{}")
+            started = time.monotonic()
+            answer = connection.recv(65536)
+            waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert b'"error_code":"RequestTimeoutError"' in answer
+    assert b"the body did not arrive within 0.5 s (2 bytes came)" in answer
+    assert waited < 5
 
 
 def test_a_text_model_takes_a_table_of_one_column_as_one_text_per_row(tmp_path: Path) -> None:

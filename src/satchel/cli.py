@@ -182,7 +182,8 @@ def _serve(args: argparse.Namespace) -> int:
     serve(args.target, host=args.host, port=args.port, workers=args.workers,
           max_body_bytes=args.max_body_bytes,
           batch_wait_ms=None if args.no_batching else args.batch_wait_ms,
-          poll_interval=args.poll_interval, trusted=args.trust, trust_code=args.trust_code)
+          poll_interval=args.poll_interval, trusted=args.trust, trust_code=args.trust_code,
+          body_timeout=args.body_timeout, max_connections=args.max_connections)
     return 0
 
 
@@ -322,6 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="worker processes, up to 1024 (1)")
     serve.add_argument("--max-body-bytes", type=integer(1), default=10 << 20,
                        help="larger request bodies get 413 (10 MiB)")
+    serve.add_argument("--body-timeout", type=number(0, 3600, above=True), default=60.0,
+                       help="seconds a request body may take to arrive, up to 3600; later"
+                       " it gets 408 (60)")
+    serve.add_argument("--max-connections", type=integer(1, 1_000_000), default=256,
+                       help="connections a worker holds at once; more get 503 (256)")
     wait_or_no_batching = serve.add_mutually_exclusive_group()
     wait_or_no_batching.add_argument("--batch-wait-ms", type=number(0, 60_000), default=0.0,
                                      help="how long single rows wait to be batched, up to"

@@ -194,6 +194,10 @@ class PayloadTooLargeError(RequestError):
     """A request body over the server's limit (HTTP 413)."""
 
 
+class RequestTimeoutError(RequestError):
+    """A request body that did not arrive within the server's time (HTTP 408)."""
+
+
 class NotReadyError(SatchelError, RuntimeError):
     """A server's model is not loaded (yet) (HTTP 503)."""
 

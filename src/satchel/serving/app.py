@@ -30,6 +30,7 @@ from satchel.errors import (
     NotReadyError,
     PayloadTooLargeError,
     RequestError,
+    RequestTimeoutError,
     SatchelError,
     SchemaError,
     UnsupportedMediaTypeError,
@@ -50,6 +51,7 @@ STATUS: list[tuple[type[BaseException], int]] = [
     (SchemaError, 422),
     (InputRejectedError, 422),
     (PayloadTooLargeError, 413),
+    (RequestTimeoutError, 408),
     (UnsupportedMediaTypeError, 415),
     (RequestError, 400),
 ]
@@ -108,9 +110,10 @@ class Server:
     """The state behind the routes: the held model, the batcher and the metrics."""
 
     def __init__(self, holder: Holder, *, max_body_bytes: int, batch_wait_ms: float | None,
-                 poll_interval: float) -> None:
+                 poll_interval: float, body_timeout: float = 60.0) -> None:
         self.holder = holder
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
         self.poll_interval = poll_interval
         self.metrics = Metrics()
         self.batcher = (Batcher(self._call, wait_ms=batch_wait_ms)
@@ -216,26 +219,41 @@ class Server:
             raise PayloadTooLargeError(f"the body has {declared} bytes; the limit is"
                                        f" {self.max_body_bytes} (--max-body-bytes)")
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise PayloadTooLargeError(f"the body exceeds the limit of"
-                                           f" {self.max_body_bytes} bytes (--max-body-bytes)")
-            chunks.append(chunk)
+        try:  # a client that stops sending would hold its buffered bytes for good
+            async with asyncio.timeout(self.body_timeout):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > self.max_body_bytes:
+                        raise PayloadTooLargeError(
+                            f"the body exceeds the limit of {self.max_body_bytes} bytes"
+                            " (--max-body-bytes)")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"the body did not arrive within {self.body_timeout:g} s ({size} bytes came):"
+                " send it at once, or raise the server's --body-timeout") from None
         return b"".join(chunks)
 
     async def _model_answer(self, served: Served, method: str, rows: Any) -> Any:
-        """The prediction; a ValueError of the model's own is the input's fault (422)."""
+        """The prediction. A ValueError of the model's own is the input's fault (422): values
+        it cannot take. So is a TypeError or AttributeError of a model with no input schema,
+        which vouched for no type: a number where a text pipeline reads documents ('int'
+        object has no attribute 'lower'). Of a model whose schema passed the input, they
+        are the model's own failure (500)."""
         try:
             return await self._predict(served, method, rows)
         except SatchelError:
             raise
-        except ValueError as exc:
+        except (ValueError, TypeError, AttributeError) as exc:
+            if not isinstance(exc, ValueError) and served.model.input_schema is not None:
+                raise
             error_id = uuid.uuid4().hex[:12]
             log.warning("the model refused the input (error id %s): %s", error_id, exc)
             raise InputRejectedError(
-                f"the model refused the input ({type(exc).__name__}); the server log has the"
-                f" model's message under error id {error_id}") from exc
+                f"the model refused the input ({type(exc).__name__}): values it cannot take,"
+                " such as a missing or infinite number, a category it never saw or a number"
+                " where it reads text (GET /metadata gives its input schema); the server log"
+                f" has the model's message under error id {error_id}") from exc
 
     async def _predict(self, served: Served, method: str, rows: Any) -> Any:
         """Single rows run on the event loop (batched unless switched off); more are checked
@@ -319,7 +337,7 @@ class Server:
 def create_app(target: str, *, registry: Any = None, mmap: bool = True,
                max_body_bytes: int = 10 << 20, batch_wait_ms: float | None = 0.0,
                poll_interval: float = 5.0, trusted: Iterable[str] = (),
-               trust_code: bool = False) -> Starlette:
+               trust_code: bool = False, body_timeout: float = 60.0) -> Starlette:
     """An ASGI app serving ``target`` (a satchel file or a ``models:/`` URI).
 
     Args:
@@ -332,6 +350,8 @@ def create_app(target: str, *, registry: Any = None, mmap: bool = True,
         poll_interval: seconds between checks of a followed alias.
         trusted: names to trust beyond the default set, as ``load(trusted=...)`` takes them.
         trust_code: run the source the model embeds if its modules are not installed.
+        body_timeout: seconds a request's body may take to arrive; later, it is answered
+            408 and its bytes are freed.
 
     Example:
         >>> app = create_app("models:/churn@production")  # doctest: +SKIP
@@ -339,7 +359,7 @@ def create_app(target: str, *, registry: Any = None, mmap: bool = True,
     holder = Holder(target, registry=registry, mmap=mmap, trusted=trusted,
                     trust_code=trust_code)
     server = Server(holder, max_body_bytes=max_body_bytes, batch_wait_ms=batch_wait_ms,
-                    poll_interval=poll_interval)
+                    poll_interval=poll_interval, body_timeout=body_timeout)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -171,9 +171,23 @@ def _decode(kind: str, value: Any, schema: InputSchema | None) -> Any:
                                             sorted(widths)) + " values"}])
         return with_dates(_frame(value, schema, names), schema)
     try:
-        return np.asarray(value)
+        return np.asarray(value, dtype=object if _holds_text(value) else None)
     except ValueError as exc:
         raise RequestError(f"{kind} is not a rectangular array: {exc}") from None
+
+
+def _holds_text(value: list[Any]) -> bool:
+    """Whether nested lists hold a string anywhere. numpy makes an array of strings as wide
+    as the longest in every cell: a body of 100 KB, one long string and thousands of short
+    ones, took gigabytes. An array of objects holds each as it is."""
+    pending = [value]
+    while pending:
+        for item in pending.pop():
+            if type(item) is str:
+                return True
+            if type(item) is list:
+                pending.append(item)
+    return False
 
 
 def _check_index(index: Any, rows: int) -> None:
@@ -239,7 +253,11 @@ def _utf8(body: bytes, options: str) -> bytes:
         return body
     try:
         return body.decode(codec).encode("utf-8")
-    except UnicodeDecodeError as exc:
+    except LookupError:  # a codec of bytes to bytes or text to text (base64, rot13)
+        raise UnsupportedMediaTypeError(
+            f"charset {charset[:40]!r} in the content type is not a text encoding: send UTF-8,"
+            " or name a charset of text (latin-1, cp1252, utf-16)") from None
+    except UnicodeError as exc:
         raise RequestError(f"the body is not valid {charset[:40]} text: {exc}; send it in the"
                            " charset the content type names") from None
 
@@ -250,7 +268,12 @@ def _csv(body: bytes, schema: InputSchema | None) -> Any:
     # The header's width from its first line alone (pandas builds a column per name even
     # for nrows=0, which took seconds for a wide header); short rows are filled up to it.
     first = body.split(b"\n", 1)[0].decode("utf-8", "replace")
-    lines, width = body.count(b"\n"), len(next(csv.reader([first]), []))
+    try:
+        width = len(next(csv.reader([first]), []))
+    except csv.Error as exc:  # a bare carriage return in it, a name past the field limit
+        raise RequestError(f"the body is not valid CSV: its header line cannot be read ({exc});"
+                           " end lines with \\n or \\r\\n") from None
+    lines = body.count(b"\n")
     _check_width(width, schema)
     _check_cells(lines, width, body.count(b",") + lines)
     try:

@@ -33,14 +33,18 @@ _QUICK_DEATHS = 5
 def serve(target: str, *, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
           max_body_bytes: int = 10 << 20, batch_wait_ms: float | None = 0.0,
           poll_interval: float = 5.0, trusted: Iterable[str] = (),
-          trust_code: bool = False) -> None:
+          trust_code: bool = False, body_timeout: float = 60.0,
+          max_connections: int = 256) -> None:
     """Serve ``target`` until interrupted (``trusted`` and ``trust_code`` as
     :func:`~satchel.serving.create_app` takes them).
 
     Each worker shares the parent's copy of the model and of the libraries (it
     is forked once they are loaded), and the model's arrays are mapped from its
     file. uvloop and httptools are used where installed; asyncio and uvloop set
-    TCP_NODELAY on every connection.
+    TCP_NODELAY on every connection. Each worker holds at most ``max_connections``
+    connections and answers others 503, so that clients that send slowly, or not at all,
+    hold a bounded amount of its memory; a body must arrive within ``body_timeout``
+    seconds.
     """
     try:
         import uvicorn  # noqa: PLC0415 - the [server] extra
@@ -52,7 +56,8 @@ def serve(target: str, *, host: str = "127.0.0.1", port: int = 8080, workers: in
     gc.disable()  # importing the model's libraries makes objects, not garbage: 10-15% faster
     with _lean_start():
         app = create_app(target, max_body_bytes=max_body_bytes, batch_wait_ms=batch_wait_ms,
-                         poll_interval=poll_interval, trusted=trusted, trust_code=trust_code)
+                         poll_interval=poll_interval, trusted=trusted, trust_code=trust_code,
+                         body_timeout=body_timeout)
         app.state.server.preload()
     gc.enable()
     gc.freeze()  # what the start made stays out of later collections (and shared, once forked)
@@ -60,6 +65,7 @@ def serve(target: str, *, host: str = "127.0.0.1", port: int = 8080, workers: in
         app, host=host, port=port, log_level="info", access_log=False, lifespan="on",
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        limit_concurrency=max_connections,
     )
     # Bound here for one worker too: an address in use is then an OSError, which the
     # command line reports as one line with its exit code, as it does for several.
