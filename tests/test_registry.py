@@ -106,6 +106,29 @@ def test_damaged_or_altered_files_are_refused_and_never_stored(registry: Registr
     assert len(registry.load("models:/forest/1").unwrap().estimators_) == 3
 
 
+def test_a_file_changed_once_verified_is_stored_as_it_was_verified(
+        registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file given to register is copied, and its copy verified and stored: a byte changed
+    in the file after it was verified (while it was still being copied) was stored, and the
+    version registered then failed to load with IntegrityError."""
+    from satchel.registry import core
+
+    path = tmp_path / "forest.satchel"
+    satchel.save(RandomForestClassifier(n_estimators=3, random_state=0).fit(*_data()), path)
+    verified = core.describe
+
+    def describe_then_change(header: Any) -> Any:
+        found = verified(header)
+        data = bytearray(path.read_bytes())
+        data[array_offset(bytes(data))] ^= 1  # after the file was verified
+        path.write_bytes(bytes(data))
+        return found
+
+    monkeypatch.setattr(core, "describe", describe_then_change)
+    registry.register("forest", path)
+    assert len(registry.load("models:/forest/1").unwrap().estimators_) == 3
+
+
 def test_a_model_uri_registers_that_version_again(registry: Registry) -> None:
     """register(name, "models:/...") registers the stored version's file under name."""
     first = registry.register("churn", model(0.5))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -117,12 +118,12 @@ class Registry(Queries):
         description = checked_description(description)
         tags, metrics = checked_tags(tags), checked_metrics(metrics)
         params, lineage = checked_json(params, "params"), checked_json(lineage, "lineage")
-        path, temporary = self._artifact_file(model_or_file, sample)
+        path, temporary, saved = self._artifact_file(model_or_file, sample)
         held = self.store.hold(path) if temporary else None
         try:
             # The store keeps a file under the digest its header claims: one from outside
-            # is checked first (the one just saved needs no second reading).
-            info = inspect(path) if temporary else describe(reader.verify_file(path))
+            # is checked first, as copied (the one just saved needs no second reading).
+            info = inspect(path) if saved else describe(reader.verify_file(path))
             record = _artifact_record(info.header.metadata)
             stored = artifact_digest(info.header)
             for _ in range(3):
@@ -148,14 +149,26 @@ class Registry(Queries):
         raise ConflictError(f"registering {name!r}: gc expired the claim on {stored}"
                             " three times; run gc with a grace period longer than uploads")
 
-    def _artifact_file(self, model_or_file: Any, sample: Any) -> tuple[str, bool]:
-        """A satchel file for what was given (a ``models:/`` URI: the version's stored
-        file, which is then registered again), and whether it is a temporary one."""
+    def _artifact_file(self, model_or_file: Any, sample: Any) -> tuple[str, bool, bool]:
+        """A satchel file for what was given, whether it is a temporary one, and whether
+        this registration saved it. A file from outside is copied first, and its copy is
+        verified and stored: verified where it is, a file that changed before it was
+        copied into the store was stored damaged. A ``models:/`` URI gives the version's
+        stored file, which is then registered again."""
         if is_model_uri(model_or_file):
             _no_sample(sample)
-            return self.artifact_path(str(model_or_file)), False
+            return self.artifact_path(str(model_or_file)), False, False
         with self.store.filling():  # the staging folder is on the store's disk
-            return _artifact_file(model_or_file, sample, self.store.stage)
+            path, saved = _artifact_file(model_or_file, sample, self.store.stage)
+            if saved:
+                return path, True, True
+            copy = self.store.stage()
+            try:
+                shutil.copyfile(path, copy)
+            except BaseException:
+                os.unlink(copy)
+                raise
+            return copy, True, False
 
     def _commit_version(self, name: str, claim: int, values: dict[str, Any]) -> int | None:
         """Write the next version of ``name`` and drop the claim; None if gc expired it."""
