@@ -106,25 +106,32 @@ def test_damaged_or_altered_files_are_refused_and_never_stored(registry: Registr
     assert len(registry.load("models:/forest/1").unwrap().estimators_) == 3
 
 
-def test_a_file_changed_once_verified_is_stored_as_it_was_verified(
+def test_a_file_that_changes_while_it_is_registered_is_never_stored(
         registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A file given to register is copied, and its copy verified and stored: a byte changed
-    in the file after it was verified (while it was still being copied) was stored, and the
-    version registered then failed to load with IntegrityError."""
+    """A file given to register is copied, and the copy verified before the store keeps it:
+    a byte changed in the file after it was verified (while it was being copied) was
+    stored, and the version registered then failed to load with IntegrityError."""
     from satchel.registry import core
 
     path = tmp_path / "forest.satchel"
     satchel.save(RandomForestClassifier(n_estimators=3, random_state=0).fit(*_data()), path)
-    verified = core.describe
+    original = path.read_bytes()
+    verified, calls = core.describe, []
 
     def describe_then_change(header: Any) -> Any:
-        found = verified(header)
-        data = bytearray(path.read_bytes())
-        data[array_offset(bytes(data))] ^= 1  # after the file was verified
-        path.write_bytes(bytes(data))
-        return found
+        calls.append(header)
+        if len(calls) == 1:  # the file given was verified: it changes before it is copied
+            data = bytearray(original)
+            data[array_offset(original)] ^= 1
+            path.write_bytes(bytes(data))
+        return verified(header)
 
     monkeypatch.setattr(core, "describe", describe_then_change)
+    with pytest.raises(satchel.IntegrityError):
+        registry.register("forest", path)
+    assert registry.models() == []
+    assert list(registry.store.digests()) == []
+    path.write_bytes(original)
     registry.register("forest", path)
     assert len(registry.load("models:/forest/1").unwrap().estimators_) == 3
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from satchel.errors import ConflictError, EncodeError, NotFoundError, StoreError
+from satchel.errors import ConflictError, EncodeError, IntegrityError, NotFoundError, StoreError
 from satchel.format import reader
-from satchel.inspection import describe, inspect
+from satchel.inspection import Inspection, describe, inspect
 from satchel.registry import database as db
 from satchel.registry.artifacts import ArtifactStore, artifact_digest
 from satchel.registry.locations import locations
@@ -118,14 +118,17 @@ class Registry(Queries):
         description = checked_description(description)
         tags, metrics = checked_tags(tags), checked_metrics(metrics)
         params, lineage = checked_json(params, "params"), checked_json(lineage, "lineage")
-        path, temporary, saved = self._artifact_file(model_or_file, sample)
+        path, temporary = self._artifact_file(model_or_file, sample)
         held = self.store.hold(path) if temporary else None
         try:
             # The store keeps a file under the digest its header claims: one from outside
-            # is checked first, as copied (the one just saved needs no second reading).
-            info = inspect(path) if saved else describe(reader.verify_file(path))
-            record = _artifact_record(info.header.metadata)
+            # is checked first (the one just saved needs no second reading).
+            info = inspect(path) if temporary else describe(reader.verify_file(path))
             stored = artifact_digest(info.header)
+            if not temporary and not self.store.exists(stored):
+                path, info = self._verified_copy(path, stored)
+                temporary, held = True, self.store.hold(path)
+            record = _artifact_record(info.header.metadata)
             for _ in range(3):
                 with db.write(self.engine) as connection:
                     claim = db.claim(connection, stored)
@@ -149,26 +152,36 @@ class Registry(Queries):
         raise ConflictError(f"registering {name!r}: gc expired the claim on {stored}"
                             " three times; run gc with a grace period longer than uploads")
 
-    def _artifact_file(self, model_or_file: Any, sample: Any) -> tuple[str, bool, bool]:
-        """A satchel file for what was given, whether it is a temporary one, and whether
-        this registration saved it. A file from outside is copied first, and its copy is
-        verified and stored: verified where it is, a file that changed before it was
-        copied into the store was stored damaged. A ``models:/`` URI gives the version's
-        stored file, which is then registered again."""
-        if is_model_uri(model_or_file):
-            _no_sample(sample)
-            return self.artifact_path(str(model_or_file)), False, False
+    def _verified_copy(self, path: str, stored: str) -> tuple[str, Inspection]:
+        """A copy of the file at ``path`` in the store's staging folder, verified to hold the
+        artifact ``stored``, and its description. The store keeps the copy: a byte changed
+        in the file after it was verified, while it was copied, was stored, and the version
+        then failed to load.
+
+        Raises:
+            IntegrityError: the file changed while it was copied; nothing is stored.
+        """
         with self.store.filling():  # the staging folder is on the store's disk
-            path, saved = _artifact_file(model_or_file, sample, self.store.stage)
-            if saved:
-                return path, True, True
             copy = self.store.stage()
             try:
                 shutil.copyfile(path, copy)
+                info = describe(reader.verify_file(copy))
+                if artifact_digest(info.header) != stored:
+                    raise IntegrityError(f"{path!r} changed while it was registered: it holds"
+                                         " another model now; nothing was registered")
             except BaseException:
                 os.unlink(copy)
                 raise
-            return copy, True, False
+        return copy, info
+
+    def _artifact_file(self, model_or_file: Any, sample: Any) -> tuple[str, bool]:
+        """A satchel file for what was given (a ``models:/`` URI: the version's stored
+        file, which is then registered again), and whether it is a temporary one."""
+        if is_model_uri(model_or_file):
+            _no_sample(sample)
+            return self.artifact_path(str(model_or_file)), False
+        with self.store.filling():  # the staging folder is on the store's disk
+            return _artifact_file(model_or_file, sample, self.store.stage)
 
     def _commit_version(self, name: str, claim: int, values: dict[str, Any]) -> int | None:
         """Write the next version of ``name`` and drop the claim; None if gc expired it."""
