@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,55 @@ def test_a_file_that_changes_while_it_is_registered_is_never_stored(
     path.write_bytes(original)
     registry.register("forest", path)
     assert len(registry.load("models:/forest/1").unwrap().estimators_) == 3
+
+
+def test_gc_refuses_another_registrys_artifact_store(tmp_path: Path) -> None:
+    """gc of a registry given another registry's artifact store removes nothing and says
+    so: it took that store's artifacts for orphans and removed them, and the other
+    registry's versions no longer loaded."""
+    first, second = Registry(str(tmp_path / "first")), Registry(str(tmp_path / "second"))
+    first.register("churn", model(0.5))
+    second.register("churn", model(0.1))
+    second.register("other", model(1.0))
+    wrong = Registry(str(tmp_path / "first"), artifacts=str(tmp_path / "second" / "artifacts"))
+    with pytest.raises(satchel.StoreError, match=(
+            r"gc: the artifact store .*second/artifacts lacks the artifacts of 1 live"
+            r" version\(s\) of this registry .*: it is another registry's store")):
+        wrong.gc(0)
+    assert len(list(second.store.digests())) == 2
+    assert second.load("models:/other/1").unwrap().C == 1.0
+
+
+def test_a_database_file_emptied_is_refused_not_made_a_new_registry(tmp_path: Path) -> None:
+    """A registry.db of no bytes (cut short or emptied) is a StoreError: SQLite took it for a
+    new database, the registry wrote its tables into it, and gc then removed every stored
+    artifact as an orphan. One that is just being created (SQLite writes its first page at
+    the first commit) is opened."""
+    registry = Registry(str(tmp_path / "registry"))
+    registry.register("churn", model())
+    registry.engine.dispose()
+    database = tmp_path / "registry" / "registry.db"
+    database.write_bytes(b"")
+    os.utime(database, (time.time() - 60, time.time() - 60))
+    for create in (True, False):
+        with pytest.raises(satchel.StoreError, match=(
+                r"the registry database '.*registry.db' is empty \(0 bytes\): it was cut"
+                r" short or emptied after it was written. Restore it from a backup")):
+            Registry(str(tmp_path / "registry"), create=create)
+    assert len(list(registry.store.digests())) == 1
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "registry.db").write_bytes(b"")
+    Registry(str(fresh)).register("churn", model())
+
+
+def test_gc_of_a_registry_whose_versions_are_all_deleted_removes_their_files(
+        registry: Registry) -> None:
+    """A registry that deleted every version still owns its store: gc removes the files."""
+    registry.register("churn", model())
+    registry.delete("churn", 1)
+    assert len(registry.gc(0)) == 1
+    assert list(registry.store.digests()) == []
 
 
 def test_a_model_uri_registers_that_version_again(registry: Registry) -> None:

@@ -353,7 +353,9 @@ class Registry(Queries):
         with self.engine.connect() as connection:
             live = set(connection.execute(sa.select(db.stored_as()).where(
                 db.versions.c.status != "deleted")).scalars())
-        candidates = [d for d, mtime in self.store.digests() if d not in live and mtime < cutoff]
+        held = dict(self.store.digests())
+        self._check_own_store(live, held)
+        candidates = [d for d, mtime in held.items() if d not in live and mtime < cutoff]
         removed = []
         for start in range(0, len(candidates), 100):
             batch = candidates[start:start + 100]
@@ -368,6 +370,23 @@ class Registry(Queries):
             if mtime < cutoff:
                 self.store.delete_temporary(path)
         return removed
+
+    def _check_own_store(self, live: set[str], held: dict[str, float]) -> None:
+        """Refuse to collect a store that lacks a live version's artifact: another registry's
+        store, given as ``artifacts``, whose every artifact gc took for an orphan and
+        removed (a store that lost files is left as it is too).
+
+        Raises:
+            StoreError: the store and the database do not belong together.
+        """
+        missing = live - held.keys()
+        if missing:
+            raise StoreError(
+                f"gc: the artifact store {self.store.url} lacks the artifacts of"
+                f" {len(missing)} live version(s) of this registry ({sorted(missing)[0]}"
+                f"{', ...' if len(missing) > 1 else ''}): it is another registry's store, or it"
+                " lost files. Check the artifacts location (--artifacts, SATCHEL_ARTIFACTS);"
+                " nothing was removed")
 
     # -------------------------------------------------------------- internals
 

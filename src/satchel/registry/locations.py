@@ -5,6 +5,7 @@ artifact store URL, from the arguments or the environment (``SATCHEL_REGISTRY``,
 from __future__ import annotations
 
 import os
+import time
 
 from satchel.errors import InvalidNameError, NoRegistryError, StoreError
 from satchel.registry.artifacts import READ_ONLY
@@ -31,6 +32,7 @@ def locations(uri: str | None, artifacts: str | None, create: bool = True) -> tu
         folder = os.path.abspath(os.path.expanduser(uri))
         if not create:
             _existing(os.path.join(folder, "registry.db"), given)
+        _not_emptied(os.path.join(folder, "registry.db"))
         folder = _folder(folder)
         return f"sqlite:///{os.path.join(folder, 'registry.db')}", (
             _local(artifacts) if artifacts else os.path.join(folder, "artifacts"))
@@ -44,6 +46,8 @@ def locations(uri: str | None, artifacts: str | None, create: bool = True) -> tu
         path = uri.split("://", 1)[1][1:].split("?")[0]  # after the empty host's slash
         if path not in ("", ":memory:") and not path.startswith("file:"):
             _existing(path, given)
+    if uri.split("://")[0].split("+")[0] == "sqlite":
+        _not_emptied(uri.split("://", 1)[1][1:].split("?")[0])
     return _database_url(uri), _local(artifacts)
 
 
@@ -70,6 +74,30 @@ def _existing(database: str, given: str | None) -> None:
         " is not there. Name the registry you meant (Registry(uri), --registry or"
         " SATCHEL_REGISTRY), or create this one by registering a model in it (satchel registry"
         " register NAME FILE)")
+
+
+#: A database file of no bytes older than this is no registry being created (SQLite
+#: writes a new one's first page at its first commit, within milliseconds).
+_CREATING_SECONDS = 10.0
+
+
+def _not_emptied(database: str) -> None:
+    """Refuse a SQLite database file of no bytes that is not being created: SQLite takes
+    one for a new database, the registry wrote its tables into it, and gc then took every
+    stored artifact for an orphan and removed it.
+
+    Raises:
+        StoreError: the file at ``database`` is empty and was not made just now.
+    """
+    try:
+        found = os.stat(database)
+    except OSError:  # none (a new registry), or unreadable: opening it says why
+        return
+    if found.st_size == 0 and time.time() - found.st_mtime > _CREATING_SECONDS:
+        raise StoreError(
+            f"the registry database {os.path.abspath(database)!r} is empty (0 bytes): it was"
+            " cut short or emptied after it was written. Restore it from a backup; nothing"
+            " was read or changed")
 
 
 def _folder(folder: str) -> str:
