@@ -146,6 +146,9 @@ def clean_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     ("--body-timeout", "0", "expected a finite number > 0 and <= 3600, found '0'"),
     ("--body-timeout", "nan", "expected a finite number > 0 and <= 3600, found 'nan'"),
     ("--max-connections", "0", "expected an integer from 1 to 1000000, found '0'"),
+    ("--port", "8_0", "expected an integer from 0 to 65535, found '8_0'"),
+    ("--port", " 80", "expected an integer from 0 to 65535, found ' 80'"),
+    ("--workers", "٣", "expected an integer from 1 to 1024, found '٣'"),
 ])
 def test_serve_refuses_bad_option_values(capsys: pytest.CaptureFixture[str], option: str,
                                          value: str, expected: str) -> None:
@@ -203,7 +206,8 @@ def test_serve_refuses_an_empty_host(capsys: pytest.CaptureFixture[str], address
 @pytest.mark.parametrize(("uri", "expected"), [
     ("models:/bad name", "invalid model name 'bad name'"),
     ("models:/churn/0", "invalid version '0' in 'models:/churn/0'"),
-    ("models:/churn/²", "invalid version in 'models:/churn/²': expected a positive integer"),
+    ("models:/churn/²", "invalid version '²' in 'models:/churn/²': expected a positive integer"),
+    ("models:/churn/٣", "invalid version '٣' in 'models:/churn/٣': expected a positive integer"),
     ("models:/churn/99999999999999999999", "invalid version in"
      " 'models:/churn/99999999999999999999': expected a version from 1 to 9223372036854775807"),
 ])
@@ -344,7 +348,7 @@ def test_predict_reports_a_damaged_gzip_input(capsys: pytest.CaptureFixture[str]
      "argument uri: invalid version in 'models:/churn/99999999999999999999': expected a"
      " version from 1 to 9223372036854775807"),
     (["registry", "show", "models:/churn/²"],
-     "argument uri: invalid version in 'models:/churn/²': expected a positive integer"),
+     "argument uri: invalid version '²' in 'models:/churn/²': expected a positive integer"),
     (["registry", "gc", "--grace", "nan"], "argument --grace: expected a finite number >= 0"
      " and <= 3155760000 seconds (100 years), found 'nan'"),
     (["registry", "gc", "--grace", "inf"], "argument --grace: expected a finite number >= 0"

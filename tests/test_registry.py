@@ -137,6 +137,18 @@ def test_a_file_that_changes_while_it_is_registered_is_never_stored(
     assert len(registry.load("models:/forest/1").unwrap().estimators_) == 3
 
 
+@pytest.mark.parametrize("grace", [1e300, -5, float("nan"), "10", None, True])
+def test_gc_refuses_a_grace_period_that_is_no_number_of_seconds(registry: Registry,
+                                                                grace: Any) -> None:
+    """gc's grace period is a number of seconds from 0 to a century: 1e300 raised
+    OverflowError, '10' and None TypeErrors, and -5 expired registrations in progress."""
+    registry.register("churn", model())
+    with pytest.raises(ValueError, match=r"grace_seconds must be a number of seconds from 0"
+                       r" to 3155760000 \(a century; 3600, an hour, by default\), not"):
+        registry.gc(grace)
+    assert registry.load("models:/churn/1").coef_.shape == (1, 3)
+
+
 def test_gc_refuses_another_registrys_artifact_store(tmp_path: Path) -> None:
     """gc of a registry given another registry's artifact store removes nothing and says
     so: it took that store's artifacts for orphans and removed them, and the other
@@ -279,11 +291,13 @@ def test_uris_resolve_latest_version_and_alias(registry: Registry) -> None:
 @pytest.mark.parametrize(("version", "expected"), [
     ("99999999999999999999", "expected a version from 1 to 9223372036854775807"),
     ("²", "expected a positive integer"),
+    ("٣", "expected a positive integer"),  # int() reads Arabic-Indic and full-width digits
+    ("\uff13", "expected a positive integer"),
 ])
 def test_a_uri_version_no_database_holds_is_an_invalid_name(registry: Registry, version: str,
                                                             expected: str) -> None:
-    """A version past 64 bits, or written in digits int() cannot read, is refused as a
-    malformed URI before the database is asked."""
+    """A version past 64 bits, or written in other digits than ASCII's, is refused as a
+    malformed URI before the database is asked: '٣' loaded version 3."""
     registry.register("churn", model())
     with pytest.raises(satchel.InvalidNameError, match=expected):
         registry.load(f"models:/churn/{version}")

@@ -22,10 +22,9 @@ def integer(low: int, high: int | None = None, *, what: str = "an integer"
     expected = f"{what} from {low} to {high}" if high is not None else f"{what} >= {low}"
 
     def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = low - 1  # not an integer: refused below with the same message
+        # Digits alone, as written in ASCII: int() also reads ' 8_0 ' and '٣'.
+        digits = text[1:] if text[:1] == "-" else text
+        value = int(text) if digits.isascii() and digits.isdigit() else low - 1
         if value < low or (high is not None and value > high):
             raise argparse.ArgumentTypeError(f"expected {expected}, found {text[:40]!r}")
         return value

@@ -12,12 +12,13 @@ from typing import Any
 from satchel.cli_args import integer, model_uri, number, target
 from satchel.errors import RequestError
 from satchel.registry.names import MAX_VERSION, is_model_uri
+from satchel.registry.values import MAX_GRACE_SECONDS
 from satchel.render import Table, render
 
 #: A version argument: SQLite and PostgreSQL store versions as signed 64-bit integers.
 _version = integer(1, MAX_VERSION, what="a version number")
 #: ``gc --grace``: seconds, at most a century (older times are out of the clock's range).
-_grace = number(0, 100 * 365.25 * 86_400, unit="seconds (100 years)")
+_grace = number(0, MAX_GRACE_SECONDS, unit="seconds (100 years)")
 
 
 def _registry(args: argparse.Namespace, create: bool = False) -> Any:

@@ -30,6 +30,7 @@ from satchel.registry.queries import Queries
 from satchel.registry.records import ModelVersion
 from satchel.registry.values import (
     checked_description,
+    checked_grace,
     checked_json,
     checked_metrics,
     checked_tag_keys,
@@ -346,7 +347,7 @@ class Registry(Queries):
         under a lock that registrations wait for, so an artifact that a
         registration starts to rely on meanwhile is kept.
         """
-        cutoff = time.time() - grace_seconds
+        cutoff = time.time() - checked_grace(grace_seconds)
         with db.write(self.engine) as connection:
             db.gc_lock(connection)
             db.expire_claims(connection, datetime.fromtimestamp(cutoff, UTC))

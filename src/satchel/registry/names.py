@@ -132,11 +132,9 @@ def _version(version: str | None, text: str, name: str) -> int | None:
     """The version number in the URI ``text``: from 1 to :data:`MAX_VERSION`."""
     if version is None:
         return None
-    try:
-        number = int(version) if version.isdigit() else 0
-    except ValueError:  # a digit int() does not read, such as '²'
-        raise InvalidNameError(f"invalid version in {text[:80]!r}: expected a positive"
-                               " integer") from None
+    # ASCII digits only: int() reads Arabic-Indic or full-width digits, which
+    # check_version refuses.
+    number = int(version) if version.isascii() and version.isdigit() else 0
     if number < 1:
         raise InvalidNameError(f"invalid version {version[:20]!r} in {text[:80]!r}: expected a"
                                f" positive integer{_stage_fix(version, name)}")
@@ -148,7 +146,7 @@ def _version(version: str | None, text: str, name: str) -> int | None:
 
 def _stage_fix(version: str, name: str) -> str:
     """How to write what an MLflow stage URI (``models:/churn/Production``) meant."""
-    if version.isdigit():  # 0: no stage was meant
+    if version.isascii() and version.isdigit():  # 0: no stage was meant
         return ""
     if version.lower() == "latest":
         return f"; 'models:/{name}' names the latest version"

@@ -18,6 +18,26 @@ from satchel.registry.names import check_name
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
+#: The longest grace period gc takes, a century: older times are out of the clock's range.
+MAX_GRACE_SECONDS = 100 * 365.25 * 86_400
+
+
+def checked_grace(seconds: object) -> float:
+    """``seconds``, gc's grace period: a number from 0 to :data:`MAX_GRACE_SECONDS` (1e300
+    raised OverflowError, and a negative one expired the claims of registrations in
+    progress).
+
+    Raises:
+        ValueError: ``seconds`` is no such number.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not (
+            0 <= seconds <= MAX_GRACE_SECONDS):
+        raise ValueError(f"grace_seconds must be a number of seconds from 0 to"
+                         f" {MAX_GRACE_SECONDS:.0f} (a century; 3600, an hour, by default),"
+                         f" not {seconds!r:.40}")
+    return float(seconds)
+
+
 def checked_description(description: object) -> str:
     """``description`` if it is a string (the database has no "no description") that every
     database stores: PostgreSQL's text holds no NUL character, and no database a lone
