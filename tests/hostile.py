@@ -598,7 +598,7 @@ _CUTS: list[tuple[str, Callable[[bytes], int], str]] = [
 ]
 for _label, _at, _match in _CUTS:
     add(f"truncated_at_{_label}", _cut(_at), f"A nearest-neighbours file cut at {_label}.",
-        FormatError, _match)
+        FormatError if _label == "7" else IntegrityError, _match)
 
 
 # ---------------------------------------------------------------- bit flips

@@ -658,7 +658,7 @@ def test_requests_while_a_load_fails_share_that_attempt(tmp_path: Path, model_fi
     with caplog.at_level(logging.ERROR, logger="satchel.serving"):
         assert asyncio.run(burst()) == [None] * 8
     assert [r.getMessage()[:16] for r in caplog.records] == ["could not load /"]
-    assert server.holder.last_error.startswith("FormatError: the file is truncated")
+    assert server.holder.last_error.startswith("IntegrityError: the file is truncated")
     target.write_bytes(model_file.read_bytes())
     time.sleep(0.3)  # past the poll interval after the failed load
     assert asyncio.run(server.ensure_loaded()) is server.holder.current is not None
@@ -1464,7 +1464,7 @@ def test_alias_to_a_damaged_version_keeps_the_old_one(registry: Registry, frame:
             wait_for(failed)
             health = http.get("/health").json()
             assert (health["status"], health["version"]) == ("ok", 1)
-            assert health["last_error"].startswith("FormatError: ")
+            assert health["last_error"].startswith("IntegrityError: ")
             assert "truncated" in health["last_error"]
             response = http.post("/invocations", json=records(rows))
             assert response.status_code == 200

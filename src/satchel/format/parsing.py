@@ -65,11 +65,19 @@ def _describe_foreign(start: bytes) -> str:
     return f"bytes starting {start[:8]!r}. {_RESAVE}"
 
 
+def cut_short(message: str) -> IntegrityError:
+    """The error of a file cut short or with bytes added after it was written: damage, as
+    a changed byte is (a command exits 4), not a file of another kind."""
+    return IntegrityError(f"{message}. It was cut short or added to after it was written:"
+                          " copy it again from where it was saved, or restore it from the"
+                          " registry or a backup")
+
+
 def parse_preamble(start: bytes, file_size: int) -> int:
     """Check the 64-byte preamble and return the header length."""
     if len(start) < PREAMBLE_SIZE or not start.startswith(MAGIC):
         if start.startswith(MAGIC):
-            raise FormatError(f"the file is truncated: {file_size} bytes, not even a preamble")
+            raise cut_short(f"the file is truncated: {file_size} bytes, not even a preamble")
         raise FormatError(
             f"not a satchel file: expected the magic bytes {MAGIC!r}, found"
             f" {_describe_foreign(start)}"
@@ -89,10 +97,8 @@ def parse_preamble(start: bytes, file_size: int) -> int:
             f" {container.MAX_HEADER_BYTES} (satchel.format.container.MAX_HEADER_BYTES)"
         )
     if PREAMBLE_SIZE + header_len > file_size:
-        raise FormatError(
-            f"the file is truncated: the header needs {PREAMBLE_SIZE + header_len} bytes,"
-            f" the file has {file_size}"
-        )
+        raise cut_short(f"the file is truncated: the header needs {PREAMBLE_SIZE + header_len}"
+                        f" bytes, the file has {file_size}")
     return int(header_len)
 
 
@@ -223,6 +229,6 @@ def _check_layout(specs: Sequence[ArraySpec], data_start: int, file_size: int | 
             " (satchel.format.container.MAX_INFLATED_FLOOR)")
     if file_size is not None and end != file_size:
         what = "truncated" if end > file_size else "followed by unexpected bytes"
-        raise FormatError(f"the file is {what}: the layout ends at byte {end}, the file at"
-                          f" {file_size}")
+        raise cut_short(f"the file is {what}: the layout ends at byte {end}, the file at"
+                        f" {file_size}")
     return end

@@ -49,7 +49,7 @@ from satchel.format.container import (
     hash_bytes,
 )
 from satchel.format.dtypes import check_text, known_dtype, text_fields
-from satchel.format.parsing import parse_header, parse_preamble
+from satchel.format.parsing import cut_short, parse_header, parse_preamble
 
 #: Files smaller than this are read whole, into one buffer that their arrays share.
 _WHOLE_BELOW = 1 << 20
@@ -351,15 +351,15 @@ def _check_stream_end(handle: IO[bytes], header: Header, got: int) -> None:
     """A stream that held ``got`` bytes up to where its layout ends must end there.
 
     Raises:
-        FormatError: the stream ends before its layout does, or goes on after it.
+        IntegrityError: the stream ends before its layout does, or goes on after it.
     """
     end = header.file_size
     if got < end:
-        raise FormatError(f"the file is truncated: the layout ends at byte {end}, the file at"
-                          f" {got}")
+        raise cut_short(f"the file is truncated: the layout ends at byte {end}, the file at"
+                        f" {got}")
     if _read_some(handle, 1):
-        raise FormatError(f"the file is followed by unexpected bytes: the layout ends at byte"
-                          f" {end}, the stream goes on after it")
+        raise cut_short(f"the file is followed by unexpected bytes: the layout ends at byte"
+                        f" {end}, the stream goes on after it")
 
 
 def _skip(handle: IO[bytes], count: int) -> int:
