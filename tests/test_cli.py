@@ -10,12 +10,14 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
 from satchel.cli import build_parser, main
+from satchel.registry import Registry
 
 COMMANDS = ["quickstart", "inspect", "verify", "diff", "untrusted", "serve", "predict",
             "registry"]
@@ -103,6 +105,34 @@ def test_ctrl_c_is_one_line(tmp_path: Path, forest_file: Path) -> None:
     out, err = process.communicate(timeout=60)
     assert (process.returncode, out, err) == (130, b"", b"satchel: interrupted\n")
     assert sorted(p.name for p in folder.iterdir()) == ["rows.csv"]
+
+
+def test_ctrl_c_after_a_registration_says_it_stays_made(tmp_path: Path,
+                                                        forest_file: Path) -> None:
+    """Ctrl-C that comes once a registration is written says the change stays made, and
+    how to see it: 'satchel: interrupted' alone led users to register again, adding a
+    version. A Ctrl-C as the command exits (the registry's connections close then) is
+    ignored: it printed a traceback from their finalizer."""
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        from satchel.registry import core
+        from satchel.cli import entry
+        register = core.Registry.register
+        def register_then_interrupt(self, *args, **kwargs):
+            found = register(self, *args, **kwargs)
+            os.kill(os.getpid(), signal.SIGINT)
+            return found
+        core.Registry.register = register_then_interrupt
+        sys.argv = ["satchel", "registry", "register", {str(forest_file)!r}, "forest"]
+        entry()
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120, check=False)
+    assert (done.returncode, done.stderr) == (130, (
+        "satchel: interrupted; a change written before it stays made (satchel registry"
+        " versions NAME shows the versions there are)\n"))
+    assert [v.version for v in Registry(str(tmp_path / "satchel-registry")).versions(
+        "forest")] == [1]
 
 
 # ------------------------------------------------- bad arguments: one line, exit 2

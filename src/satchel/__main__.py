@@ -1,7 +1,5 @@
 """``python -m satchel``."""
 
-import sys
+from satchel.cli import entry
 
-from satchel.cli import main
-
-sys.exit(main())
+entry()

@@ -11,6 +11,7 @@ import argparse
 import gzip
 import json
 import os
+import signal
 import sys
 import warnings
 import zlib
@@ -360,5 +361,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
 
 
+def entry() -> None:
+    """The ``satchel`` command: :func:`main`, then an exit that Ctrl-C no longer interrupts.
+    The registry's connections are closed as the interpreter exits, and a Ctrl-C then
+    printed a traceback from their finalizer after the command had finished."""
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

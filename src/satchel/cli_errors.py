@@ -89,10 +89,10 @@ def run(args: argparse.Namespace) -> int:
         _discard_stdout()
         return _BROKEN_PIPE
     except KeyboardInterrupt:  # Ctrl-C: files are written to temporaries, so none is half
-        return _interrupted()
+        return _interrupted(args)
     except tuple(EXIT_CODES) as exc:
         if _CTRL_C.is_set():  # a library made the interrupt an error of its own
-            return _interrupted()
+            return _interrupted(args)
         if isinstance(exc.__cause__, Exception) and _is_database_error(exc.__cause__):
             return _database_error(exc.__cause__, args)  # the options to check are named
         code = next(c for kind, c in EXIT_CODES.items() if isinstance(exc, kind))
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         return code
     except Exception as exc:
         if _CTRL_C.is_set():
-            return _interrupted()
+            return _interrupted(args)
         if not _is_database_error(exc):
             raise
         return _database_error(exc, args)
@@ -126,8 +126,14 @@ def _where(exc: BaseException, args: argparse.Namespace) -> str:
             " names another)")
 
 
-def _interrupted() -> int:
-    print("satchel: interrupted", file=sys.stderr)
+def _interrupted(args: argparse.Namespace | None = None) -> int:
+    """Say the command was interrupted. A registry's change is written in one transaction:
+    one that committed just before Ctrl-C stays made, so the message says how to see it
+    (a registration run again would add another version)."""
+    registry = getattr(getattr(args, "handler", None), "__module__", "") == "satchel.cli_registry"
+    print("satchel: interrupted" + ("; a change written before it stays made (satchel registry"
+                                    " versions NAME shows the versions there are)"
+                                    if registry else ""), file=sys.stderr)
     return _INTERRUPTED
 
 
