@@ -320,6 +320,34 @@ def test_a_uri_naming_a_stage_as_mlflow_does_says_how_to_write_an_alias(
                                f" expected a positive integer; {fix}")
 
 
+def test_a_registry_folder_may_be_a_path(tmp_path: Path) -> None:
+    """Registry(pathlib.Path) opens that folder, as the functions that take files take paths:
+    it raised "argument of type 'PosixPath' is not iterable". Another type is a TypeError
+    saying what a location is."""
+    registry = Registry(tmp_path / "registry", artifacts=tmp_path / "store")
+    registry.register("churn", model())
+    assert Registry(str(tmp_path / "registry"), artifacts=str(tmp_path / "store")).load(
+        "models:/churn").coef_.shape == (1, 3)
+    with pytest.raises(TypeError, match=r"uri must be a folder, a database URL or an artifact"
+                       r" store URL as a string .or a pathlib.Path., not int"):
+        Registry(5)  # type: ignore[arg-type]
+
+
+def test_arguments_of_the_wrong_kind_are_refused_saying_what_is_expected(
+        registry: Registry) -> None:
+    """resolve(None), search(order_by=5) and alias_history of a malformed alias say what they
+    expect: they raised a regular expression's TypeError, an AttributeError, or gave []."""
+    registry.register("churn", model())
+    with pytest.raises(satchel.InvalidNameError, match=r"expected a model URI .* as a string,"
+                       r" found NoneType"):
+        registry.resolve(None)  # type: ignore[arg-type]
+    with pytest.raises(satchel.InvalidNameError, match=r"order_by must be a field's name as a"
+                       r" string, such as '-metrics\.auc', not int"):
+        registry.search(order_by=5)  # type: ignore[arg-type]
+    with pytest.raises(satchel.InvalidNameError, match="alias"):
+        registry.alias_history("churn", "a b")
+
+
 def test_a_registry_folder_under_home_is_found_there(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """SATCHEL_REGISTRY=~/models (an env file does not expand it) and Registry("~/models")

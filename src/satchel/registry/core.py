@@ -65,7 +65,8 @@ class Registry(Queries):
         >>> model = reg.load("models:/churn@production")               # doctest: +SKIP
     """
 
-    def __init__(self, uri: str | None = None, artifacts: str | None = None,
+    def __init__(self, uri: str | os.PathLike[str] | None = None,
+                 artifacts: str | os.PathLike[str] | None = None,
                  cache: str | None = None, *, create: bool = True) -> None:
         self.database_url, artifacts_url = locations(uri, artifacts, create)
         self.engine = db.create_engine(self.database_url)

@@ -14,16 +14,21 @@ from satchel.registry.artifacts import READ_ONLY
 DEFAULT_PATH = "satchel-registry"
 
 
-def locations(uri: str | None, artifacts: str | None, create: bool = True) -> tuple[str, str]:
+def locations(uri: str | os.PathLike[str] | None, artifacts: str | os.PathLike[str] | None,
+              create: bool = True) -> tuple[str, str]:
     """(database URL, artifact store URL) for a registry location.
 
     Without ``create``, a SQLite registry that does not exist yet (a folder without
     ``registry.db``, a ``sqlite:///`` file that is not there) is refused, and nothing is
     created: reading a registry must not leave an empty one where a path was mistyped.
 
+    A folder may be given as a ``pathlib.Path`` too.
+
     Raises:
         NoRegistryError: ``create`` is false and there is no registry at the location.
+        TypeError: ``uri`` or ``artifacts`` is neither a string nor a path.
     """
+    uri, artifacts = _text(uri, "uri"), _text(artifacts, "artifacts")
     given = uri or os.environ.get("SATCHEL_REGISTRY")
     uri = given or DEFAULT_PATH
     if "://" not in uri:
@@ -49,6 +54,16 @@ def locations(uri: str | None, artifacts: str | None, create: bool = True) -> tu
     if uri.split("://")[0].split("+")[0] == "sqlite":
         _not_emptied(uri.split("://", 1)[1][1:].split("?")[0])
     return _database_url(uri), _local(artifacts)
+
+
+def _text(location: str | os.PathLike[str] | None, what: str) -> str | None:
+    """A location given as a string or a path, as a string (None stays None)."""
+    if location is None or isinstance(location, str):
+        return location
+    if isinstance(location, os.PathLike):
+        return os.fspath(location)
+    raise TypeError(f"{what} must be a folder, a database URL or an artifact store URL as a"
+                    f" string (or a pathlib.Path), not {type(location).__name__}")
 
 
 def _database_url(uri: str) -> str:

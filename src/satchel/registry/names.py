@@ -118,8 +118,11 @@ def parse_uri(text: str) -> ModelURI:
     Raises:
         InvalidNameError: the URI is malformed; the message shows the three forms.
     """
-    match = _URI.fullmatch(text)
     forms = "models:/NAME (latest), models:/NAME/VERSION or models:/NAME@ALIAS"
+    if not isinstance(text, str):
+        raise InvalidNameError(f"expected a model URI ({forms}) as a string, found"
+                               f" {type(text).__name__}")
+    match = _URI.fullmatch(text)
     if not match:
         raise InvalidNameError(f"invalid model URI {text[:80]!r}: expected {forms}")
     alias = match.group("alias")

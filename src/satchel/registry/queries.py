@@ -16,7 +16,7 @@ from satchel.errors import FormatError, IntegrityError, NotFoundError
 from satchel.inspection import inspect
 from satchel.registry import database as db
 from satchel.registry.artifacts import ArtifactStore
-from satchel.registry.names import check_name, check_version, is_model_uri, parse_uri
+from satchel.registry.names import check_alias, check_name, check_version, is_model_uri, parse_uri
 from satchel.registry.records import AliasMove, ModelVersion
 from satchel.registry.search import matches, order, order_key, parse_filters
 from satchel.registry.values import checked_limit, checked_tags
@@ -171,7 +171,7 @@ class Queries:
             model_id = self._model_id(connection, name)
             query = sa.select(db.alias_history).where(db.alias_history.c.model_id == model_id)
             if alias is not None:
-                query = query.where(db.alias_history.c.alias == alias)
+                query = query.where(db.alias_history.c.alias == check_alias(alias))
             rows = connection.execute(query.order_by(db.alias_history.c.id)).all()
         return [AliasMove(name, r.alias, r.version, r.previous, r.at) for r in rows]
 

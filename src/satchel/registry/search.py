@@ -68,8 +68,11 @@ def order_key(order_by: str | None) -> tuple[str, bool] | None:
     Raises:
         InvalidNameError: it names no field versions are ordered by.
     """
-    if not order_by:
+    if order_by is None or order_by == "":
         return None
+    if not isinstance(order_by, str):
+        raise InvalidNameError(f"order_by must be a field's name as a string, such as"
+                               f" '-metrics.auc', not {type(order_by).__name__}")
     key = order_by.lstrip("-+")
     if not key.startswith("metrics.") and key not in ("version", "created_at", "name", "size"):
         raise InvalidNameError(f"cannot order by {order_by!r}: expected version, created_at,"
