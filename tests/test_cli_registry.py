@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -125,6 +126,9 @@ def test_times_say_their_zone(registry: Path, capsys: pytest.CaptureFixture[str]
     assert main(["registry", "versions", "churn"]) == 0
     first = capsys.readouterr().out.splitlines()[2]
     assert first.split()[-3:] == created.strftime("%Y-%m-%d %H:%M UTC").split()
+    assert main(["registry", "models", "--json"]) == 0  # as versions --json gives them
+    model = datetime.fromisoformat(json.loads(capsys.readouterr().out)[0]["created_at"])
+    assert model.tzinfo is not None
 
 
 def test_restore_brings_an_archived_version_back(registry: Path,
@@ -143,12 +147,16 @@ def test_restore_brings_an_archived_version_back(registry: Path,
 
 def test_registering_a_missing_file_names_no_registry(registry: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    """A file to register that does not exist, or is a folder, is reported as such: the
-    message said the file was not 'in the registry at ...' and that --registry names
-    another, sending the user to the wrong place."""
+    """A file to register that does not exist, or is a folder, a device or a pipe, is
+    reported as such: the message said the file was not 'in the registry at ...' and that
+    --registry names another, sending the user to the wrong place (and /dev/null was 'no
+    such file')."""
     (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe")
     for given, found in [(tmp_path / "missing.satchel", "no such file"),
-                         (tmp_path / "folder", "a folder, not a file")]:
+                         (tmp_path / "folder", "a folder, not a file"),
+                         (tmp_path / "pipe", "a device, a pipe or a socket, not a file"),
+                         (Path("/dev/null"), "a device, a pipe or a socket, not a file")]:
         assert main(["registry", "register", str(given), "churn"]) == 2
         assert capsys.readouterr().err == (
             f"satchel: error: cannot register {str(given)!r}: {found}; expected the path of a"

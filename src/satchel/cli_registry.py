@@ -55,7 +55,8 @@ def _emit(args: argparse.Namespace, data: Any, table: Table) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     models = _registry(args).models()
-    return _emit(args, models, Table("models", ["name", "latest", "aliases", "description"], [
+    dated = [{**m, "created_at": _utc(m["created_at"]).isoformat()} for m in models]
+    return _emit(args, dated, Table("models", ["name", "latest", "aliases", "description"], [
         [m["name"], str(m["latest"]), ", ".join(f"{a}->{v}" for a, v in m["aliases"].items()),
          m["description"]] for m in models]))
 
@@ -97,7 +98,9 @@ def _check_file(given: str, name: str) -> None:
     A name given first, as ``Registry.register(name, model)`` takes it, is said to be so."""
     if is_model_uri(given) or os.path.isfile(given):
         return
-    found = "a folder, not a file" if os.path.isdir(given) else "no such file"
+    found = ("a folder, not a file" if os.path.isdir(given) else
+             "a device, a pipe or a socket, not a file" if os.path.exists(given) else
+             "no such file")
     swapped = is_model_uri(name) or os.path.isfile(name)
     fix = f". The file comes first: satchel registry register {name!r} {given!r}" if swapped else ""
     raise RequestError(f"cannot register {given!r}: {found}; expected the path of a .satchel"
