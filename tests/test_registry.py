@@ -333,6 +333,20 @@ def test_a_registry_folder_may_be_a_path(tmp_path: Path) -> None:
         Registry(5)  # type: ignore[arg-type]
 
 
+def test_a_registry_folder_that_cannot_be_made_is_a_store_error(tmp_path: Path) -> None:
+    """A registry folder under a file, or under /proc, cannot be made: a StoreError says so
+    and names the path, where the OSError of makedirs came out ('[Errno 2] No such file or
+    directory'), printed by the command line with no fix."""
+    (tmp_path / "file").write_text("")
+    for folder, reason in ((tmp_path / "file" / "registry", "Not a directory"),
+                           (Path("/proc/1/satchel-registry"), "No such file or directory")):
+        with pytest.raises(satchel.StoreError, match=(
+                rf"there is no registry at '{re.escape(str(folder))}', and its folder cannot be"
+                rf" created there \({reason}\): check the path \(the uri given, or"
+                r" SATCHEL_REGISTRY\)$")):
+            Registry(folder)
+
+
 def test_arguments_of_the_wrong_kind_are_refused_saying_what_is_expected(
         registry: Registry) -> None:
     """resolve(None), search(order_by=5) and alias_history of a malformed alias say what they

@@ -120,7 +120,8 @@ def _folder(folder: str) -> str:
 
     Raises:
         StoreError: ``folder`` is a file (or something else that is not a folder), or it is
-            missing and cannot be created (read-only storage).
+            missing and cannot be created (read-only storage, a parent that is a file or
+            that cannot hold folders, such as /proc).
     """
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise StoreError(f"the registry location {folder!r} is a file, not a folder: a registry"
@@ -130,12 +131,12 @@ def _folder(folder: str) -> str:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
-        if exc.errno not in READ_ONLY:
-            raise
+        read_only = ("; a registry on read-only storage is read, once made where it is"
+                     " writable" if exc.errno in READ_ONLY else "")
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise StoreError(f"there is no registry at {folder!r}, and its folder cannot be created"
-                         f" there ({os.strerror(exc.errno)}): check the path (the uri given, or"
-                         " SATCHEL_REGISTRY); a registry on read-only storage is read, once made"
-                         " where it is writable") from None
+                         f" there ({reason}): check the path (the uri given, or"
+                         f" SATCHEL_REGISTRY){read_only}") from None
     return folder
 
 
