@@ -388,7 +388,8 @@ class Registry(Queries):
                 f" {len(missing)} live version(s) of this registry ({sorted(missing)[0]}"
                 f"{', ...' if len(missing) > 1 else ''}): it is another registry's store, or it"
                 " lost files. Check the artifacts location (--artifacts, SATCHEL_ARTIFACTS);"
-                " nothing was removed")
+                " if it is right, register the lost versions' models again (or delete those"
+                " versions) before gc. Nothing was removed")
 
     # -------------------------------------------------------------- internals
 
