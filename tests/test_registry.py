@@ -110,24 +110,24 @@ def test_damaged_or_altered_files_are_refused_and_never_stored(registry: Registr
 def test_a_file_that_changes_while_it_is_registered_is_never_stored(
         registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file given to register is copied, and the copy verified before the store keeps it:
-    a byte changed in the file after it was verified (while it was being copied) was
-    stored, and the version registered then failed to load with IntegrityError."""
+    a byte changed in the file once it was read (while it was being copied) was stored,
+    and the version registered then failed to load with IntegrityError."""
     from satchel.registry import core
 
     path = tmp_path / "forest.satchel"
     satchel.save(RandomForestClassifier(n_estimators=3, random_state=0).fit(*_data()), path)
     original = path.read_bytes()
-    verified, calls = core.describe, []
+    read, calls = core.inspect, []
 
-    def describe_then_change(header: Any) -> Any:
-        calls.append(header)
-        if len(calls) == 1:  # the file given was verified: it changes before it is copied
+    def read_then_change(file: Any) -> Any:
+        calls.append(file)
+        if len(calls) == 1:  # the file given was read: it changes before it is copied
             data = bytearray(original)
             data[array_offset(original)] ^= 1
             path.write_bytes(bytes(data))
-        return verified(header)
+        return read(file)
 
-    monkeypatch.setattr(core, "describe", describe_then_change)
+    monkeypatch.setattr(core, "inspect", read_then_change)
     with pytest.raises(satchel.IntegrityError):
         registry.register("forest", path)
     assert registry.models() == []

@@ -123,11 +123,15 @@ class Registry(Queries):
         path, temporary = self._artifact_file(model_or_file, sample)
         held = self.store.hold(path) if temporary else None
         try:
-            # The store keeps a file under the digest its header claims: one from outside
-            # is checked first (the one just saved needs no second reading).
-            info = inspect(path) if temporary else describe(reader.verify_file(path))
+            # The store keeps a file under the digest its header claims. One from outside
+            # is checked first: where it is if the store holds it already, else as the copy
+            # the store keeps (the one just saved needs no second reading).
+            info = inspect(path)
             stored = artifact_digest(info.header)
-            if not temporary and not self.store.exists(stored):
+            if not temporary and self.store.exists(stored):
+                info = describe(reader.verify_file(path))
+                stored = artifact_digest(info.header)
+            elif not temporary:
                 path, info = self._verified_copy(path, stored)
                 temporary, held = True, self.store.hold(path)
             record = _artifact_record(info.header.metadata)

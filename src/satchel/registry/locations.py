@@ -35,11 +35,12 @@ def locations(uri: str | os.PathLike[str] | None, artifacts: str | os.PathLike[s
         # "~/models" from an env file or a quoted option names the home's folder, not a
         # folder called "~" in the current one (a new, empty registry).
         folder = os.path.abspath(os.path.expanduser(uri))
+        database = os.path.join(folder, "registry.db")
         if not create:
-            _existing(os.path.join(folder, "registry.db"), given)
-        _not_emptied(os.path.join(folder, "registry.db"))
-        folder = _folder(folder)
-        return f"sqlite:///{os.path.join(folder, 'registry.db')}", (
+            _existing(database, given)
+        _not_emptied(database)
+        _folder(folder)
+        return f"sqlite:///{database}", (
             _local(artifacts) if artifacts else os.path.join(folder, "artifacts"))
     artifacts = artifacts or os.environ.get("SATCHEL_ARTIFACTS")
     if not artifacts:
@@ -47,12 +48,11 @@ def locations(uri: str | os.PathLike[str] | None, artifacts: str | os.PathLike[s
             f"the registry database {uri.split('://')[0]}://... needs an artifact store: pass"
             " artifacts='s3://bucket/prefix' (any fsspec URL) or set SATCHEL_ARTIFACTS"
         )
-    if not create and uri.split("://")[0].split("+")[0] == "sqlite":
-        path = uri.split("://", 1)[1][1:].split("?")[0]  # after the empty host's slash
-        if path not in ("", ":memory:") and not path.startswith("file:"):
-            _existing(path, given)
     if uri.split("://")[0].split("+")[0] == "sqlite":
-        _not_emptied(uri.split("://", 1)[1][1:].split("?")[0])
+        path = uri.split("://", 1)[1][1:].split("?")[0]  # after the empty host's slash
+        if not create and path not in ("", ":memory:") and not path.startswith("file:"):
+            _existing(path, given)
+        _not_emptied(path)
     return _database_url(uri), _local(artifacts)
 
 
