@@ -560,6 +560,22 @@ def test_metadata(client: httpx.Client, model_file: Path) -> None:
     assert body["environment"]["python"] == ".".join(map(str, sys.version_info[:3]))
     assert body["environment"]["packages"]["scikit-learn"]
     assert body["methods"] == ["predict", "predict_proba", "decision_function"]
+    assert body["metadata"] == {}
+    assert body["check_sample"] == {"rows": 50, "methods": [
+        "predict", "predict_proba", "decision_function"]}
+
+
+def test_metadata_gives_the_saved_metadata_and_no_check_sample_when_none(
+        tmp_path: Path, model: Any) -> None:
+    """/metadata gives the metadata given to save (as ``satchel inspect`` shows it), and
+    null for the check sample of a model saved without one; the sample's rows are never
+    sent."""
+    path = tmp_path / "plain.satchel"
+    satchel.save(model, path, metadata={"team": "churn", "auc": 0.91, "tags": ["a", "b"]})
+    with thread_server(create_app(str(path))) as url, httpx.Client(base_url=url) as http:
+        body = http.get("/metadata").json()
+    assert body["metadata"] == {"team": "churn", "auc": 0.91, "tags": ["a", "b"]}
+    assert body["check_sample"] is None
 
 
 def test_health_is_ready_only_once_loaded(model_file: Path, tmp_path: Path) -> None:

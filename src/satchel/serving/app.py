@@ -24,7 +24,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 import satchel
-from satchel.checks import METHODS
+from satchel.checks import METHODS, stored_methods
 from satchel.errors import (
     InputRejectedError,
     NotReadyError,
@@ -308,17 +308,23 @@ class Server:
                       "model_version": served.version if served else None})
 
     async def metadata(self, request: Request) -> Response:
-        """Input schema, environment, model name, version and digest."""
+        """Input schema, environment, model name, version and digest, the metadata given
+        to ``save`` and what the check sample holds (its rows stay in the file: they are
+        training data)."""
         served = await self.ensure_loaded()
         if served is None:
             return _json({"status": "loading"}, 503)
         model = served.model
+        check = model.metadata.get("check")
         return _json({
             "name": served.name, "version": served.version, "digest": served.digest,
             "input_schema": model.input_schema.to_json() if model.input_schema else None,
             "output_schema": model.output_schema.to_json() if model.output_schema else None,
             "environment": model.environment,
             "methods": list(served.methods),
+            "metadata": model.metadata.get("user", {}),
+            "check_sample": None if check is None else {
+                "rows": check["rows"], "methods": stored_methods(check)},
         })
 
     async def prometheus(self, request: Request) -> Response:
