@@ -47,6 +47,23 @@ def test_a_single_date_column_is_still_parsed(dated: satchel.Model) -> None:
     assert with_dates(frame, schema)["d"].dtype.kind == "M"
 
 
+@pytest.mark.parametrize("dates", [[1704067200], [1704067200.5], [1704067200, None]])
+def test_numbers_are_no_dates(dated: satchel.Model, dates: list[float | None]) -> None:
+    """A date column of numbers (epoch seconds, from JSON or CSV) is refused, as a frame of
+    them given to predict is: pandas read 1704067200 as nanoseconds, a date in 1970, and the
+    model predicted from it."""
+    frame = pd.DataFrame({"d": dates, "x": [1.0] * len(dates)})
+    schema = dated.input_schema
+    assert schema is not None
+    with pytest.raises(SchemaError) as caught:
+        dated.validate(with_dates(frame, schema))
+    assert [p["column"] for p in caught.value.problems] == ["d"]
+    assert caught.value.problems[0]["expected"].startswith("datetime")
+    text = read_csv(b"d,x\n1704067200,1.0\n")
+    with pytest.raises(SchemaError, match="'d': expected datetime"):
+        dated.validate(with_dates(text, schema))
+
+
 def test_a_column_the_header_names_twice_keeps_its_name() -> None:
     """A CSV body whose header names a column twice is read with that name twice, as the
     header writes it (the schema then reports it as repeated): pandas named the second

@@ -105,7 +105,8 @@ def with_dates(frame: Any, schema: InputSchema | None) -> Any:
     """``frame`` with the columns ``schema`` says hold datetimes (categoricals of dates
     too) parsed as dates, and those of durations (``0 days 00:14:10``, as pandas writes
     them) as durations: CSV and JSON hold both as text, which the schema refused. One that
-    does not parse is left as it is, for validation to report."""
+    does not parse is left as it is, for validation to report, as is a column of numbers:
+    a date sent as a number of seconds would have been read as nanoseconds since 1970."""
     if schema is None or not schema.is_frame:
         return frame
     import pandas as pd  # noqa: PLC0415
@@ -118,11 +119,13 @@ def with_dates(frame: Any, schema: InputSchema | None) -> Any:
                 or column.name in repeated):  # a column of two, for validation to report
             continue
         values = frame[column.name]
+        if kind_of(values.dtype) not in ("string", "object"):
+            continue  # text only: 5 is no duration, and no date (pandas took it for 5 ns)
         with contextlib.suppress(ValueError, TypeError):
-            if kind == "datetime" and values.dtype.kind != "M":
+            if kind == "datetime":
                 frame[column.name] = _dates(pd, values, column.dtype)
-            elif kind == "timedelta" and kind_of(values.dtype) in ("string", "object"):
-                frame[column.name] = pd.to_timedelta(values)  # text only: 5 is no duration
+            else:
+                frame[column.name] = pd.to_timedelta(values)
     return frame
 
 
