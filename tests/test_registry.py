@@ -792,12 +792,51 @@ def test_stored_artifact_damaged_in_place_is_repaired_by_registering_it_again(
     with open(path, "r+b") as handle:  # in place, as a failing disk would
         handle.seek(len(original) - 100)
         handle.write(bytes([original[-100] ^ 0xFF]))
-    with pytest.raises(satchel.IntegrityError):
+    with pytest.raises(satchel.IntegrityError, match=(
+            r"models:/churn/1: the artifact \S+ in the store \S+ is damaged\. Register the model"
+            r" again, .* What was found: .*changed or damaged after it was written")):
         registry.load("models:/churn/1")
     registry.register("churn", model())
     # The same content (digest), whole again; its metadata records the second save's time.
     assert reader.verify_file(path).digest == first.digest
     assert registry.load("models:/churn/1").coef_.shape == (1, 3)
+
+
+def test_a_lost_artifact_says_how_to_store_it_again(registry: Registry) -> None:
+    """A version whose artifact the store lost is refused with what to do: register the model
+    again, which stores it anew. The message said to run gc, which refuses a store that lacks
+    a live version's artifact."""
+    registry.register("other", model(0.01))  # an object store of no files reads as none
+    first = registry.register("churn", model())
+    registry.store.delete(first.stored_as)
+    with pytest.raises(satchel.IntegrityError) as caught:
+        registry.load("models:/churn/1")
+    assert str(caught.value) == (
+        f"the artifact {first.stored_as} is missing from the store {registry.store.url}: its"
+        " file was deleted, or the store is not this registry's own (check --artifacts or"
+        " SATCHEL_ARTIFACTS). Register the model again, which stores the file anew (the"
+        " version it adds may then be deleted), or delete the versions that need it")
+    registry.register("churn", model())
+    assert registry.load("models:/churn/1").coef_.shape == (1, 3)
+
+
+def test_a_damaged_remote_artifact_is_named_by_its_store(registry: Registry) -> None:
+    """An object store's artifact damaged in place is refused as the store's, with how to
+    mend it; the error named the temporary file it was downloaded to."""
+    if registry.store.local:
+        pytest.skip("a local store's damaged artifact is tested above")
+    first = registry.register("churn", model())
+    path = registry.store.path(first.stored_as)
+    data = bytearray(registry.store.fs.cat_file(path))
+    data[-100] ^= 0xFF
+    registry.store.fs.pipe_file(path, bytes(data))
+    with pytest.raises(satchel.IntegrityError) as caught:
+        Registry(registry.database_url, artifacts=registry.store.url,
+                 cache=registry.store.cache + "-fresh").load("models:/churn/1")
+    assert str(caught.value).startswith(
+        f"the artifact {first.stored_as} in the store {registry.store.url} is damaged. Register"
+        " the model again")
+    assert ".tmp" not in str(caught.value)
 
 
 def test_gc_during_a_registration_loses_nothing(registry: Registry,

@@ -276,14 +276,30 @@ class ArtifactStore:
         if self.local:
             path = self.path(digest)
             if not os.path.exists(path):
-                raise IntegrityError(f"artifact {digest} is missing from {self.url}; run"
-                                     " 'satchel registry gc' and re-register the model")
+                raise self._missing(digest)
             return path
         with self._caching():
             cached = os.path.join(private_folder(self.cache), f"{_hex(digest)}.satchel")
             if again or not os.path.exists(cached):
                 self._download(digest, cached)
         return cached
+
+    def damaged(self, digest: str, found: IntegrityError, uri: str | None = None
+                ) -> IntegrityError:
+        """The error of an artifact whose stored file fails verification: ``found``, with
+        the version ``uri`` that needs it and how to mend the store."""
+        return IntegrityError(
+            f"{uri + ': ' if uri else ''}the artifact {digest} in the store {self.url} is"
+            " damaged. Register the model again, which stores a good copy (the version it adds"
+            f" may then be deleted), or restore the store from a backup. What was found: {found}")
+
+    def _missing(self, digest: str) -> IntegrityError:
+        """The error of a live version whose artifact the store lacks."""
+        return IntegrityError(
+            f"the artifact {digest} is missing from the store {self.url}: its file was deleted,"
+            " or the store is not this registry's own (check --artifacts or SATCHEL_ARTIFACTS)."
+            " Register the model again, which stores the file anew (the version it adds may"
+            " then be deleted), or delete the versions that need it")
 
     @contextlib.contextmanager
     def _caching(self) -> Iterator[None]:
@@ -330,10 +346,11 @@ class ArtifactStore:
                     empty = not self.fs.exists(self.root)  # no bucket, or nothing in it
                 if empty:
                     raise self._unreachable("read from", exc) from exc
-                raise IntegrityError(f"artifact {digest} is missing from {self.url}; run"
-                                     " 'satchel registry gc' and re-register the model"
-                                     ) from None
-            header = reader.verify_file(partial)
+                raise self._missing(digest) from None
+            try:
+                header = reader.verify_file(partial)
+            except IntegrityError as exc:  # named by the store, not by the download's file
+                raise self.damaged(digest, exc) from None
             if not holds(header, digest):
                 raise IntegrityError(f"the store's artifact {digest} holds another file (of the"
                                      f" model {header.digest})")

@@ -133,15 +133,18 @@ class Queries:
         those of :func:`satchel.load`.
         """
         uri, _, digest, stored = self._stored(uri)
+        path = self.store.local_path(stored)
         try:
-            return _load_artifact(self.store.local_path(stored), uri, digest, options)
-        except FormatError:  # IntegrityError too
-            if not self.store.cached_is_damaged(stored):
-                raise
-            # The cached copy of a remote artifact was damaged or replaced after it was
-            # verified and kept: a fresh download is verified again before it replaces it.
-            return _load_artifact(self.store.local_path(stored, again=True), uri, digest,
-                                  options)
+            return _load_artifact(path, uri, digest, options)
+        except FormatError as exc:  # IntegrityError too
+            if self.store.cached_is_damaged(stored):
+                # The cached copy of a remote artifact was damaged or replaced after it was
+                # verified and kept: a fresh download is verified again before it replaces it.
+                return _load_artifact(self.store.local_path(stored, again=True), uri, digest,
+                                      options)
+            if isinstance(exc, IntegrityError):
+                raise self.store.damaged(stored, exc, uri) from None
+            raise
 
     def artifact_path(self, uri: str) -> str:
         """A local file holding the artifact of the version ``uri`` names: the store's own
@@ -228,5 +231,6 @@ def _load_artifact(path: str, uri: str, digest: str, options: dict[str, Any]) ->
     model = load(path, **options)
     held = getattr(model, "digest", None) or inspect(path).digest
     if held != digest:
-        raise IntegrityError(f"{uri}: the registry recorded {digest}, the artifact holds {held}")
+        raise IntegrityError(f"the registry recorded {digest}, the artifact holds {held}: it was"
+                             " replaced by another model's file")
     return model
