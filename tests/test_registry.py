@@ -805,8 +805,8 @@ def test_stored_artifact_damaged_in_place_is_repaired_by_registering_it_again(
 def test_a_lost_artifact_says_how_to_store_it_again(registry: Registry) -> None:
     """A version whose artifact the store lost is refused with what to do: register the model
     again, which stores it anew. The message said to run gc, which refuses a store that lacks
-    a live version's artifact."""
-    registry.register("other", model(0.01))  # an object store of no files reads as none
+    a live version's artifact; an object store left with no artifacts was said to be
+    unreachable, as if its bucket did not exist."""
     first = registry.register("churn", model())
     registry.store.delete(first.stored_as)
     with pytest.raises(satchel.IntegrityError) as caught:

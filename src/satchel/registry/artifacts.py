@@ -342,8 +342,9 @@ class ArtifactStore:
                 with self._reaching("read from"):
                     self._get(digest, partial)
             except FileNotFoundError as exc:
+                # An object store's folder of no objects does not exist: its bucket must.
                 with self._reaching("read from"):
-                    empty = not self.fs.exists(self.root)  # no bucket, or nothing in it
+                    empty = not self.fs.exists(self.root.split("/", 1)[0] or self.root)
                 if empty:
                     raise self._unreachable("read from", exc) from exc
                 raise self._missing(digest) from None
