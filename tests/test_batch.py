@@ -117,6 +117,23 @@ def test_predict_in_chunks_matches_the_model(predict: Predict, tmp_path: Path, m
     assert scores["predict"].tolist() == model.predict(rows).tolist()
 
 
+def test_a_file_that_holds_no_model_is_refused(predict: Predict, tmp_path: Path,
+                                               rows: pd.DataFrame) -> None:
+    """A file that holds no model (a dict of settings) exits 2 with what it holds, and no
+    output is written: the command printed a traceback ("'dict' object has no attribute
+    'unwrap'")."""
+    settings, given, written = (tmp_path / "settings.satchel", tmp_path / "rows.csv",
+                                tmp_path / "scores.csv")
+    satchel.save({"threshold": 0.5}, settings)
+    rows.to_csv(given, index=False)
+    result = predict(str(settings), str(given), "-o", str(written))
+    assert result == Result(2, (
+        f"satchel: error: {settings} holds a dict, not a model: scoring needs a fitted"
+        " estimator, with one of the methods predict, predict_proba, decision_function,"
+        " transform, score_samples; give a file or version that holds one\n"))
+    assert not written.exists()
+
+
 @pytest.mark.parametrize("name", ["table.parquet", "spark_output"])
 def test_a_folder_of_parquet_files_is_read_in_order(predict: Predict, tmp_path: Path,
                                                     model_file: Path, model: Any,

@@ -989,6 +989,16 @@ def test_file_contents_are_refused_with_a_hint_to_pass_the_path(registry: Regist
     assert registry.register("churn", path).version == 1
 
 
+def test_none_is_no_model_to_register(registry: Registry) -> None:
+    """register(name, None) is refused, and nothing is stored: a function that fitted a model
+    and forgot to return it registered None as version 1, which every load returned."""
+    with pytest.raises(satchel.EncodeError, match=re.escape(
+            "register() takes a fitted model, a satchel.Model, the path of a .satchel file or"
+            " a models:/ URI, not None: check that the code that made the model returns it")):
+        registry.register("churn", None)
+    assert registry.models() == []
+
+
 def test_a_sample_with_a_saved_model_is_refused(registry: Registry, tmp_path: Path) -> None:
     """sample= with a .satchel file, a loaded Model or a models:/ URI is refused before
     anything is stored: the file keeps the check sample it was saved with, and the sample

@@ -1497,6 +1497,36 @@ def test_alias_to_a_damaged_version_keeps_the_old_one(registry: Registry, frame:
     assert {status for _, status, _ in load.answers} == {200}
 
 
+def test_a_file_or_version_that_holds_no_model_is_not_served(
+        registry: Registry, frame: pd.DataFrame, tmp_path: Path) -> None:
+    """A file that holds no model (a dict of settings) is not served, and /health says so;
+    an alias moved to such a version leaves the old one serving. /health said "AttributeError:
+    'dict' object has no attribute 'unwrap'"."""
+    path = tmp_path / "settings.satchel"
+    satchel.save({"threshold": 0.5}, path)
+    with thread_server(create_app(str(path))) as url:
+        health = httpx.get(f"{url}/health", timeout=30)
+    assert health.status_code == 503
+    assert health.json()["last_error"] == (
+        f"NotAModelError: {path} holds a dict, not a model: a server needs a fitted estimator,"
+        " with one of the methods predict, predict_proba, decision_function, transform,"
+        " score_samples; give a file or version that holds one")
+    old = fit(frame)
+    registry.register("churn", old, sample=frame[:20])
+    registry.register("churn", {"threshold": 0.5})
+    registry.set_alias("churn", "production", 1)
+    app = create_app("models:/churn@production", registry=registry, poll_interval=0.2)
+    with thread_server(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        registry.set_alias("churn", "production", 2)
+        wait_for(lambda: http.get("/health").json()["last_error"] is not None)
+        health = http.get("/health").json()
+        assert (health["status"], health["version"]) == ("ok", 1)
+        assert health["last_error"].startswith(
+            "NotAModelError: models:/churn/2 holds a dict, not a model")
+        response = http.post("/invocations", json=records(frame[:5]))
+    assert response.json() == {"predictions": old.predict(frame[:5]).tolist()}
+
+
 def test_alias_to_a_version_with_a_flipped_array_bit_keeps_the_old_one(
         registry: Registry) -> None:
     """A new version whose array bytes changed on disk is refused by its checksum."""

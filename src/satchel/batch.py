@@ -15,6 +15,7 @@ from satchel.checks import METHODS
 from satchel.csvrows import csv_chunks
 from satchel.errors import InputRejectedError, RequestError, SatchelError, SchemaError
 from satchel.format.writer import descriptor_named, opened, writing
+from satchel.model import as_model
 from satchel.schema import InputSchema, check_output_rows, one_text_per_row
 
 #: How an output is written, by the end of its name (the input's endings, read the same way).
@@ -128,6 +129,7 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
             (nothing is written).
         OSError: ``output`` is a folder or in a missing one (checked before scoring).
         UntrustedTypesError: the model needs names ``trusted`` does not give.
+        NotAModelError: ``target`` holds no model (None, a dict).
         MissingCodeError: custom code it needs is not installed (nor run, with
             ``trust_code``, from the file).
     """
@@ -136,7 +138,8 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     kind = _output_kind(output)
     if method not in METHODS:
         raise RequestError(f"unknown method {method!r}: expected one of {list(METHODS)}")
-    model = load(target, mmap=True, trusted=trusted, trust_code=trust_code)
+    model = as_model(load(target, mmap=True, trusted=trusted, trust_code=trust_code),
+                     str(target), "scoring")
     if not hasattr(model.unwrap(), method):
         raise RequestError(f"this model has no {method}; it offers"
                            f" {[m for m in METHODS if hasattr(model.unwrap(), m)]}")

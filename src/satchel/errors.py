@@ -155,6 +155,11 @@ class MissingPackageError(SatchelError, ImportError):
     it and the extra that installs it."""
 
 
+class NotAModelError(SatchelError, TypeError):
+    """A file or registered version that holds no model (None, a dict, an array) was given
+    to be served or to score rows: it has no method to call."""
+
+
 class NotFoundError(SatchelError, LookupError):
     """A registered model, version or alias does not exist."""
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from satchel.checks import METHODS, _rows, outputs
-from satchel.errors import MappedModelError
+from satchel.errors import MappedModelError, NotAModelError
 from satchel.format.encoder import BY_TYPE, Encoder, Node
 from satchel.schema import InputSchema, OutputSchema, infer_input, infer_output, model_columns
 
@@ -221,6 +221,21 @@ def _input_name(method: Callable[..., Any]) -> str:
         return next(iter(inspect.signature(method).parameters), "X")
     except (TypeError, ValueError):  # a callable without a signature
         return "X"
+
+
+def as_model(loaded: Any, where: str, use: str) -> Model:
+    """``loaded`` (what :func:`~satchel.load` gave for ``where``), which must be a Model.
+
+    Raises:
+        NotAModelError: it is another object (None, a dict, an array), which ``use`` (such
+            as "a server") cannot call.
+    """
+    if not isinstance(loaded, Model):
+        raise NotAModelError(
+            f"{where} holds a {type(loaded).__name__}, not a model: {use} needs a fitted"
+            f" estimator, with one of the methods {', '.join(METHODS)}; give a file or version"
+            " that holds one")
+    return loaded
 
 
 def is_model(obj: Any) -> bool:

@@ -109,7 +109,7 @@ class Registry(Queries):
             InvalidNameError: the name, the description, a tag, a metric, or params or
                 lineage that are not JSON data (numpy scalars are taken as the Python
                 numbers they hold).
-            EncodeError: ``model_or_file`` is bytes or a file object: pass the file's
+            EncodeError: ``model_or_file`` is None, bytes or a file object: pass the file's
                 path instead. Or ``sample`` is given with a model saved already (a file,
                 a Model, a URI), which keeps the check sample it was saved with.
             ConflictError: ``gc`` with a grace period shorter than the upload
@@ -428,6 +428,10 @@ def _artifact_file(model_or_file: Any, sample: Any, stage: Callable[[], str]
                    ) -> tuple[str, bool]:
     """A satchel file for what was given, and whether it is a temporary one (saved in the
     new file ``stage()`` gives)."""
+    if model_or_file is None:
+        raise EncodeError("register() takes a fitted model, a satchel.Model, the path of a"
+                          " .satchel file or a models:/ URI, not None: check that the code"
+                          " that made the model returns it")
     if isinstance(model_or_file, (bytes, bytearray, memoryview, io.IOBase)) or callable(
             getattr(model_or_file, "read", None)):
         raise EncodeError(

@@ -20,6 +20,7 @@ from satchel.artifact import load, trusted_names
 from satchel.checks import METHODS
 from satchel.errors import UntrustedTypesError, trust_options
 from satchel.inspection import inspect
+from satchel.model import as_model
 from satchel.registry.names import is_model_uri, parse_uri
 from satchel.serving import plan
 from satchel.serving.columns import Layout, layout
@@ -88,12 +89,12 @@ class Holder:
                                    "trusted": self.trusted, "trust_code": self.trust_code}
         try:
             if not is_model_uri(self.target):
-                model = load(self.target, **options)
-                digest = getattr(model, "digest", None) or inspect(self.target).digest
+                model = as_model(load(self.target, **options), self.target, "a server")
+                digest = model.digest or inspect(self.target).digest
                 return Served(model, digest, self.target.rsplit("/", 1)[-1], None, self.target)
             registry = self._registry()
             found = registry.resolve(self.target)
-            model = registry.load(found.uri, **options)
+            model = as_model(registry.load(found.uri, **options), found.uri, "a server")
         except UntrustedTypesError as exc:
             raise UntrustedTypesError(exc.names, exc.detail, fix=(
                 f"serve it with {trust_options(exc.names)} (create_app's trusted=[...])"),
