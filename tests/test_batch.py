@@ -20,7 +20,7 @@ from sklearn.compose import ColumnTransformer, make_column_transformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, Normalizer, OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 import satchel
@@ -132,6 +132,28 @@ def test_a_file_that_holds_no_model_is_refused(predict: Predict, tmp_path: Path,
         " estimator, with one of the methods predict, predict_proba, decision_function,"
         " transform, score_samples; give a file or version that holds one\n"))
     assert not written.exists()
+
+
+def test_an_unfitted_model_is_refused_and_a_stateless_one_scores(
+        predict: Predict, tmp_path: Path, rows: pd.DataFrame) -> None:
+    """A model saved before it was fitted exits 2 saying so: it scored nothing and blamed the
+    first row ("the model's predict refused data row 1"). A transformer that needs no fit
+    (Normalizer) scores."""
+    unfitted, stateless, given, written = (
+        tmp_path / "unfitted.satchel", tmp_path / "normalizer.satchel", tmp_path / "rows.csv",
+        tmp_path / "scores.csv")
+    satchel.save(LogisticRegression(), unfitted)
+    satchel.save(Normalizer(), stateless)
+    rows.to_csv(given, index=False)
+    result = predict(str(unfitted), str(given), "-o", str(written))
+    assert result == Result(2, (
+        f"satchel: error: {unfitted} holds a LogisticRegression that was never fitted: scoring"
+        " needs a fitted estimator, and this one would refuse every row; fit it before it is"
+        " saved\n"))
+    assert not written.exists()
+    result = predict(str(stateless), str(given), "-o", str(written), "--method", "transform")
+    assert result.returncode == 0, result.stderr
+    assert read(written).shape == rows.shape
 
 
 @pytest.mark.parametrize("name", ["table.parquet", "spark_output"])

@@ -1527,6 +1527,20 @@ def test_a_file_or_version_that_holds_no_model_is_not_served(
     assert response.json() == {"predictions": old.predict(frame[:5]).tolist()}
 
 
+def test_an_unfitted_model_is_not_served(tmp_path: Path) -> None:
+    """A model saved before it was fitted is not served, and /health says so: it was served
+    as ready, and every request was answered 422, the input blamed."""
+    path = tmp_path / "unfitted.satchel"
+    satchel.save(LogisticRegression(), path)
+    with thread_server(create_app(str(path))) as url:
+        health = httpx.get(f"{url}/health", timeout=30)
+    assert health.status_code == 503
+    assert health.json()["last_error"] == (
+        f"NotAModelError: {path} holds a LogisticRegression that was never fitted: a server"
+        " needs a fitted estimator, and this one would refuse every row; fit it before it is"
+        " saved")
+
+
 def test_alias_to_a_version_with_a_flipped_array_bit_keeps_the_old_one(
         registry: Registry) -> None:
     """A new version whose array bytes changed on disk is refused by its checksum."""

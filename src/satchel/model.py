@@ -228,13 +228,19 @@ def as_model(loaded: Any, where: str, use: str) -> Model:
 
     Raises:
         NotAModelError: it is another object (None, a dict, an array), which ``use`` (such
-            as "a server") cannot call.
+            as "a server") cannot call, or an estimator that was saved before it was fitted,
+            which would refuse every row.
     """
     if not isinstance(loaded, Model):
         raise NotAModelError(
             f"{where} holds a {type(loaded).__name__}, not a model: {use} needs a fitted"
             f" estimator, with one of the methods {', '.join(METHODS)}; give a file or version"
             " that holds one")
+    if not loaded.__sklearn_is_fitted__():
+        raise NotAModelError(
+            f"{where} holds a {type(loaded.unwrap()).__name__} that was never fitted: {use}"
+            " needs a fitted estimator, and this one would refuse every row; fit it before it"
+            " is saved")
     return loaded
 
 
