@@ -902,6 +902,14 @@ BAD_REQUESTS: dict[str, tuple[Callable[[pd.DataFrame], dict[str, Any]], int, str
                         400, "RequestError"),
     "unknown method": (lambda f: {"json": {**records(f[:1]), "params": {"method": "fit"}}},
                        400, "RequestError"),
+    "an empty method": (lambda f: {"json": {**records(f[:1]), "params": {"method": ""}}},
+                        400, "RequestError"),
+    "a method that is false": (lambda f: {"json": {**records(f[:1]), "params": {
+        "method": False}}}, 400, "RequestError"),
+    "a method that is a list": (lambda f: {"json": {**records(f[:1]), "params": {
+        "method": ["predict_proba"]}}}, 400, "RequestError"),
+    "an empty method in the query": (lambda f: {"json": records(f[:1]),
+                                                "params": {"method": ""}}, 400, "RequestError"),
     "params that are no object": (lambda f: {"json": {**records(f[:1]), "params": ["proba"]}},
                                   400, "RequestError"),
     "oversize body": (lambda f: {"content": oversize(f), "headers": JSON},
@@ -962,6 +970,11 @@ BAD_REQUEST_MESSAGES = {
     "no known format key": "'instances', 'inputs'], found none",
     "two format keys": "found ['dataframe_records', 'instances']",
     "unknown method": "unknown method 'fit'; this model offers",
+    "an empty method": "method must be one of ['predict', 'predict_proba',"
+                       " 'decision_function'], found \"\"",
+    "a method that is false": "'decision_function'], found false",
+    "a method that is a list": "'decision_function'], found [\"predict_proba\"]",
+    "an empty method in the query": "'decision_function'], found \"\"",
     "params that are no object": "params must be a JSON object",
     "oversize body": "the body has 5810 bytes; the limit is 4096 (--max-body-bytes)",
     "oversize chunked body": "the body exceeds the limit of 4096 bytes (--max-body-bytes)",

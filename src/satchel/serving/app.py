@@ -71,6 +71,21 @@ def _json(data: Any, status: int = 200) -> Response:
                     media_type="application/json")
 
 
+def _chosen_method(query: Any, params: dict[str, Any], offered: Iterable[str]) -> str:
+    """The method a request names (``?method=`` first, then ``params.method``), ``predict``
+    when it names none.
+
+    Raises:
+        RequestError: it names one that is no text, or empty text: ``params.method`` of
+            ``""``, ``0`` or ``false`` was taken for none, and predict answered.
+    """
+    given = query["method"] if "method" in query else params.get("method", "predict")
+    if type(given) is not str or not given:
+        raise RequestError(f"method must be one of {list(offered)}, found"
+                           f" {orjson.dumps(given, default=str).decode()[:40]}")
+    return given
+
+
 def _check_encoding(header: str) -> None:
     """Refuse a compressed body: read as it is, gzip's bytes were reported as invalid JSON.
 
@@ -203,7 +218,7 @@ class Server:
                          served.model.input_schema, served.layout)
             rows, params = (await asyncio.to_thread(parse, *arguments)
                             if len(body) >= PARSE_OFF_LOOP_BYTES else parse(*arguments))
-            method = str(request.query_params.get("method") or params.get("method") or method)
+            method = _chosen_method(request.query_params, params, served.methods)
             output = await self._model_answer(served, method, rows)
             response = _json({"predictions": jsonable(output)})
         except Exception as exc:
