@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
+from pandas.testing import assert_frame_equal
 from sklearn.compose import ColumnTransformer, make_column_transformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -182,6 +183,34 @@ def test_a_folder_of_parquet_files_is_read_in_order(predict: Predict, tmp_path: 
         f"satchel: error: cannot read {str(empty)!r}: it is a folder that holds no Parquet"
         " file; give a .csv, .csv.gz, .txt, .parquet or .pq file, or a folder of Parquet files"
         " (as Spark writes a table)\n"))
+
+
+def test_an_output_that_is_a_file_of_the_input_writes_nothing(predict: Predict, tmp_path: Path,
+                                                              model_file: Path,
+                                                              rows: pd.DataFrame) -> None:
+    """An output that is one of the Parquet files of the input folder exits 2 saying so, and
+    score refuses one that is the input file: the predictions replaced that part of the
+    table (or, from score, the input file itself), and its rows were lost."""
+    folder = tmp_path / "table"
+    folder.mkdir()
+    rows[:20].to_parquet(folder / "part-00000.parquet", index=False)
+    rows[20:].to_parquet(folder / "part-00001.parquet", index=False)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    part = folder / "part-00001.parquet"
+    result = predict(str(model_file), str(folder), "-o", str(part))
+    assert (result.returncode, result.stderr) == (2, (
+        f"satchel: error: the output {str(part)!r} is 'part-00001.parquet' of the input folder"
+        f" {str(folder)!r}, which would be replaced by the predictions: pass another -o"
+        " file\n"))
+    given = tmp_path / "rows.csv"
+    rows.to_csv(given, index=False)
+    with pytest.raises(satchel.errors.RequestError) as caught:
+        score(str(model_file), str(given), str(tmp_path / "." / "rows.csv"))
+    assert str(caught.value) == (
+        f"the output {str(tmp_path / '.' / 'rows.csv')!r} is the input file {str(given)!r},"
+        " which would be replaced by the predictions: give another output file")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert_frame_equal(pd.read_csv(given), rows)
 
 
 def test_predict_proba_in_chunks(predict: Predict, tmp_path: Path, model_file: Path, model: Any,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import re
@@ -91,6 +92,23 @@ def _output_kind(output: str) -> str:
                        " name; give the output one of these endings")
 
 
+def _check_not_input(source: str, output: str) -> None:
+    """Refuse an ``output`` that is the file ``source`` names, by any spelling or link, or
+    one of the Parquet files of the folder it names: the predictions would replace it.
+
+    Raises:
+        RequestError: ``output`` is one of the files read.
+    """
+    read = _parquet_files(source) if _is_parquet(source) else [source]
+    for part in read:
+        with contextlib.suppress(OSError):  # one of them does not exist (yet)
+            if os.path.samefile(part, output):
+                what = ("the input file" if part == source
+                        else f"{os.path.basename(part)!r} of the input folder")
+                raise RequestError(f"the output {output!r} is {what} {source!r}, which would"
+                                   " be replaced by the predictions: give another output file")
+
+
 def _count_rows(path: str) -> int:
     """Rows in a Parquet file (from its footer) or a CSV file, gzip-compressed or not (lines
     less the header)."""
@@ -125,8 +143,9 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
             a category it never saw (nothing is written).
         SatchelError: the model raised another error on a chunk (nothing is written); the
             model's own is its cause.
-        RequestError: ``source`` has no rows, or ``output``'s name gives no format
-            (nothing is written).
+        RequestError: ``source`` has no rows, ``output``'s name gives no format, or
+            ``output`` is ``source`` or one of the Parquet files of its folder, which the
+            predictions would replace (nothing is written).
         OSError: ``output`` is a folder or in a missing one (checked before scoring).
         UntrustedTypesError: the model needs names ``trusted`` does not give.
         NotAModelError: ``target`` holds no model (None, a dict).
@@ -136,6 +155,7 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     import pandas as pd  # noqa: PLC0415
 
     kind = _output_kind(output)
+    _check_not_input(source, output)
     if method not in METHODS:
         raise RequestError(f"unknown method {method!r}: expected one of {list(METHODS)}")
     model = as_model(load(target, mmap=True, trusted=trusted, trust_code=trust_code),

@@ -191,9 +191,6 @@ def _serve(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from satchel.batch import score  # noqa: PLC0415
 
-    if _same_file(args.input, args.output):
-        raise RequestError(f"the output {args.output!r} is the input file {args.input!r}, which"
-                           " would be replaced by the predictions: pass another -o file")
     try:
         with _progress(args.input, "scoring (rows)") as progress:
             rows = score(args.target, args.input, args.output, method=args.method,
@@ -207,13 +204,6 @@ def _predict(args: argparse.Namespace) -> int:
     print(f"scored {rows} rows of {args.input} with {args.target} -> {args.output}",
           file=sys.stderr)
     return 0
-
-
-def _same_file(first: str, second: str) -> bool:
-    try:
-        return os.path.samefile(first, second)
-    except OSError:  # one of them does not exist (yet)
-        return False
 
 
 def _unreadable_input() -> tuple[type[Exception], ...]:

@@ -24,6 +24,7 @@ from satchel.errors import (
     NoRegistryError,
     NotFoundError,
     PredictionMismatchError,
+    RequestError,
     SatchelError,
     UntrustedTypesError,
     trust_options,
@@ -151,6 +152,7 @@ _OPTIONS: list[tuple[type[BaseException], str, str, str]] = [
     (MissingCodeError, "load with trust_code=True", "pass --trust-code", "trust_code"),
     (InvalidNameError, "artifacts='s3://bucket/prefix'", "--artifacts s3://bucket/prefix",
      "artifacts"),
+    (RequestError, "give another output file", "pass another -o file", "output"),
 ]
 
 
