@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -20,6 +21,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 import satchel
 from tests.custom import Doubler
+from tests.forge import raw_header, with_header
 from tests.hostile_tools import forge_environment, header_metadata, rewrite_metadata
 
 SKLEARN = __import__("sklearn").__version__
@@ -278,3 +280,24 @@ def test_numpy_scalars_are_compared_by_value(tmp_path: Path, xy: tuple[Any, Any]
                                          _save(tmp_path, "e", changed))] == [
         "a: value: 1.5 (float32) -> 1.5 (float64)", "b: value: -3 (int16) -> -4 (int16)",
         "c: value: 'x' (<U1) -> 'yz' (<U2)"]
+
+
+def _with_tree_text(data: bytes, tree: str) -> bytes:
+    """``data`` with its object tree replaced by the JSON text ``tree``, which may nest deeper
+    than a writer goes."""
+    text = orjson.dumps({**raw_header(data), "tree": "TREE"})
+    return with_header(data, text.replace(b'"TREE"', tree.encode()))
+
+
+@pytest.mark.parametrize(("opening", "closing"), [('{"$":"dict","v":{"k":', "}}"), ("[", "]")])
+def test_a_tree_nested_too_deep_is_refused_naming_the_file(tmp_path: Path, opening: str,
+                                                             closing: str) -> None:
+    """A tree nested deeper than a reader accepts is a LimitError naming the file, as inspect
+    and load refuse it: diff walked it and raised RecursionError."""
+    data = satchel.dumps({"w": np.arange(3.0)})
+    left, right = tmp_path / "a.satchel", tmp_path / "b.satchel"
+    left.write_bytes(_with_tree_text(data, opening * 500 + "1" + closing * 500))
+    right.write_bytes(_with_tree_text(data, opening * 500 + "2" + closing * 500))
+    with pytest.raises(satchel.errors.LimitError) as caught:
+        satchel.diff(left, right)
+    assert str(caught.value) == f"{left}: the object tree nests deeper than 200 levels"

@@ -16,7 +16,7 @@ from satchel import checks
 from satchel.errors import FormatError
 from satchel.format import reader
 from satchel.format.arrays import Progress
-from satchel.format.decoder import decode_inline
+from satchel.format.decoder import collect_names, decode_inline
 from satchel.format.handlers.numpy_ import inline_array
 from satchel.format.trust import TrustPolicy
 from satchel.inspection import FileLike, opened
@@ -46,6 +46,7 @@ class _Side:
                 self.source, self.header = reader.read_verified(handle, progress)
             # as inspect and load read it: a malformed field is named, not a traceback
             self.record = Metadata.from_json(self.header.metadata)
+            collect_names(self.header.tree)  # its depth and size within a reader's limits
         except FormatError as exc:
             raise type(exc)(f"{name}: {exc}") from None
 
@@ -60,6 +61,11 @@ def diff(left: FileLike, right: FileLike, *,
     """Every difference between two files: parameters, structure, arrays and metadata.
 
     ``progress(done, total)`` is called while each file is read (for progress bars).
+
+    Raises:
+        IntegrityError: a file is damaged (its message names the file, as do the rest).
+        LimitError: a file's tree nests deeper, or holds more nodes, than a reader accepts.
+        FormatError: a file is no satchel file, or its header is malformed.
 
     Example:
         >>> for change in satchel.diff("v1.satchel", "v2.satchel"):  # doctest: +SKIP
