@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import platform
 import re
@@ -22,7 +23,12 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 import satchel
 from tests.custom import Doubler
 from tests.forge import raw_header, with_header
-from tests.hostile_tools import forge_environment, header_metadata, rewrite_metadata
+from tests.hostile_tools import (
+    forge_environment,
+    header_metadata,
+    rewrite_metadata,
+    rewrite_tree,
+)
 
 SKLEARN = __import__("sklearn").__version__
 
@@ -301,3 +307,34 @@ def test_a_tree_nested_too_deep_is_refused_naming_the_file(tmp_path: Path, openi
     with pytest.raises(satchel.errors.LimitError) as caught:
         satchel.diff(left, right)
     assert str(caught.value) == f"{left}: the object tree nests deeper than 200 levels"
+
+
+@pytest.mark.parametrize("index", [1, -1, True, "0", None])
+def test_an_array_index_not_in_the_table_is_refused_naming_the_file(tmp_path: Path,
+                                                                     index: Any) -> None:
+    """An array node whose index names no entry of the array table is a FormatError naming
+    the file, as load refuses it: 1 and -1 raised IndexError, "0" and None TypeError, and
+    true was read as array 0."""
+    data = satchel.dumps({"w": np.arange(100.0)})
+    left, right = tmp_path / "a.satchel", tmp_path / "b.satchel"
+    left.write_bytes(data)
+    right.write_bytes(rewrite_tree(data, {"$": "dict", "v": {"w": {"$": "nd", "a": index}}}))
+    with pytest.raises(satchel.FormatError) as caught:
+        satchel.diff(left, right)
+    assert str(caught.value) == (f"{right}: array index {index!r} is not in the array table"
+                                 " (0..0)")
+
+
+def test_inline_values_beside_an_index_are_compared_as_load_reads_them(tmp_path: Path) -> None:
+    """An array node that holds inline values beside an index is compared by its inline
+    values, which load gives: diff compared the indexed array and found no difference
+    between files whose models differ."""
+    data = satchel.dumps({"w": np.arange(100.0)})
+    other = {"$": "nd", "a": 0, "dtype": "<f8", "shape": [100],
+             "b64": base64.b64encode(np.ones(100).tobytes()).decode()}
+    left, right = tmp_path / "a.satchel", tmp_path / "b.satchel"
+    left.write_bytes(data)
+    right.write_bytes(rewrite_tree(data, {"$": "dict", "v": {"w": other}}))
+    assert satchel.load(right)["w"].tolist() == [1.0] * 100
+    assert [str(c) for c in satchel.diff(left, right) if c.kind == "array"] == [
+        "w: array: values -> 99 of 100 values differ, largest difference 98"]

@@ -16,6 +16,7 @@ from satchel import checks
 from satchel.errors import FormatError
 from satchel.format import reader
 from satchel.format.arrays import Progress
+from satchel.format.container import ArraySpec
 from satchel.format.decoder import collect_names, decode_inline
 from satchel.format.handlers.numpy_ import inline_array
 from satchel.format.trust import TrustPolicy
@@ -40,7 +41,8 @@ class Change:
 class _Side:
     def __init__(self, file: FileLike, progress: Progress | None, which: str) -> None:
         # Which of the two files it is: its path, or its place for a file object.
-        name = os.fspath(file) if isinstance(file, (str, os.PathLike)) else f"the {which} file"
+        self.name = name = (os.fspath(file) if isinstance(file, (str, os.PathLike))
+                            else f"the {which} file")
         try:
             with opened(file) as handle:
                 self.source, self.header = reader.read_verified(handle, progress)
@@ -50,10 +52,30 @@ class _Side:
         except FormatError as exc:
             raise type(exc)(f"{name}: {exc}") from None
 
+    def spec(self, node: dict[str, Any]) -> ArraySpec | None:
+        """The array table's entry an ``nd`` node names; None for an inline array, whose
+        ``b64`` load reads first.
+
+        Raises:
+            FormatError: the node names no entry of the table.
+        """
+        if "b64" in node:
+            return None
+        index = node.get("a")
+        if type(index) is not int or not 0 <= index < len(self.header.arrays):
+            raise FormatError(f"{self.name}: array index {_short(index)} is not in the array"
+                              f" table (0..{len(self.header.arrays) - 1})")
+        return self.header.arrays[index]
+
     def array(self, node: dict[str, Any]) -> np.ndarray[Any, Any]:
-        if "a" in node:
+        """The array an ``nd`` node holds, as load reads it."""
+        spec = self.spec(node)
+        try:
+            if spec is None:
+                return inline_array(node)
             return self.source.array(self.header, node["a"], verify=False)
-        return inline_array(node)
+        except FormatError as exc:  # a malformed inline array, a shape its bytes cannot take
+            raise type(exc)(f"{self.name}: {exc}") from None
 
 
 def diff(left: FileLike, right: FileLike, *,
@@ -136,11 +158,11 @@ class _Differ:
     def compare_arrays(self, x: dict[str, Any], y: dict[str, Any], path: str) -> None:
         if x == y and "a" not in x:
             return
-        if "a" in x and "a" in y:
-            first, second = self.a.header.arrays[x["a"]], self.b.header.arrays[y["a"]]
-            if (first.digest, first.dtype, first.shape) == (second.digest, second.dtype,
-                                                             second.shape):
-                return
+        first, second = self.a.spec(x), self.b.spec(y)
+        if first is not None and second is not None and (
+                (first.digest, first.dtype, first.shape) == (second.digest, second.dtype,
+                                                             second.shape)):
+            return
         left, right = self.a.array(x), self.b.array(y)
         if left.shape != right.shape or left.dtype != right.dtype:
             self.add(path, "array", f"{left.dtype} {left.shape}",
