@@ -338,3 +338,28 @@ def test_inline_values_beside_an_index_are_compared_as_load_reads_them(tmp_path:
     assert satchel.load(right)["w"].tolist() == [1.0] * 100
     assert [str(c) for c in satchel.diff(left, right) if c.kind == "array"] == [
         "w: array: values -> 99 of 100 values differ, largest difference 98"]
+
+
+_DATES = np.array(["NaT", "2024-01-01", "2024-01-02"], dtype="M8[s]")
+
+
+@pytest.mark.parametrize(("left", "right", "expected"), [
+    (np.arange(100.0) + 1j, np.arange(100.0) + 2j,
+     "100 of 100 values differ, largest difference 1"),
+    (np.r_[np.nan, np.arange(99.0)], np.r_[5.0, np.arange(99.0)],
+     "1 of 100 values differ, 1 missing (NaN) on one side"),
+    (np.full(100, np.nan), np.r_[np.nan, np.arange(99.0) + 0.5],
+     "99 of 100 values differ, 99 missing (NaN) on one side"),
+    (np.r_[np.nan, np.arange(99.0)], np.r_[5.0, np.arange(99.0) * 2],
+     "99 of 100 values differ, largest difference 98, 1 missing (NaN) on one side"),
+    (np.repeat(_DATES, 20), np.repeat(_DATES[[0, 1, 1]], 20), "20 of 60 entries differ"),
+], ids=["complex", "nan-on-one-side", "nan-on-the-left", "both", "dates-with-nat"])
+def test_array_gaps_of_every_kind_of_number(tmp_path: Path, left: np.ndarray[Any, Any],
+                                            right: np.ndarray[Any, Any], expected: str) -> None:
+    """A changed array's gap is measured without warnings: complex numbers by the modulus of
+    their difference (their imaginary parts were dropped, with a ComplexWarning, and the
+    largest difference was 0), and values missing on one side only are counted apart, where
+    the largest difference was 0 or, with no other, nan after a RuntimeWarning. NaT on both
+    sides is no difference, as NaN is (each was counted as one)."""
+    changes = satchel.diff(_save(tmp_path, "a", {"w": left}), _save(tmp_path, "b", {"w": right}))
+    assert [str(c) for c in changes] == [f"w: array: values -> {expected}"]

@@ -167,20 +167,33 @@ class _Differ:
         if left.shape != right.shape or left.dtype != right.dtype:
             self.add(path, "array", f"{left.dtype} {left.shape}",
                                    f"{right.dtype} {right.shape}")
-        elif not np.array_equal(left, right, equal_nan=left.dtype.kind in "fc"):
+        elif not np.array_equal(left, right, equal_nan=left.dtype.kind in _MISSING):
             self.add(path, "array", "values", _array_gap(left, right))
 
 
+#: The dtype kinds whose missing value (NaN, NaT) is unequal to itself, as array_equal found.
+_MISSING = "fcmM"
+
+
 def _array_gap(left: np.ndarray[Any, Any], right: np.ndarray[Any, Any]) -> str:
-    if left.dtype.kind in "iufc" and left.dtype.names is None:
-        unequal = left != right
-        if left.dtype.kind in "fc":  # NaN on both sides is no difference, as array_equal found
-            unequal &= ~(np.isnan(left) & np.isnan(right))
-        differ = int(np.count_nonzero(unequal))
-        gap = float(np.nanmax(np.abs(left.astype(float) - right.astype(float))))
-        return f"{differ} of {left.size} values differ, largest difference {gap:.4g}"
-    differ = int(np.count_nonzero(left != right))
-    return f"{differ} of {left.size} entries differ"
+    """How many values of two arrays of one shape and dtype differ, and for numbers by how
+    much at most (a complex number's gap is the modulus of the difference); a missing value
+    on both sides is no difference, and one on one side only is counted apart."""
+    unequal = left != right
+    if left.dtype.kind in _MISSING:
+        unequal &= ~(np.isnan(left) & np.isnan(right))
+    differ = int(np.count_nonzero(unequal))
+    if left.dtype.kind not in "iufc":
+        return f"{differ} of {left.size} entries differ"
+    wide = np.result_type(left.dtype, np.float64)  # integers as floats: their gaps overflow
+    gaps = np.abs(left[unequal].astype(wide) - right[unequal].astype(wide))
+    measured = gaps[~np.isnan(gaps)]
+    words = [f"{differ} of {left.size} values differ"]
+    if measured.size:
+        words.append(f"largest difference {float(measured.max()):.4g}")
+    if measured.size < differ:
+        words.append(f"{differ - measured.size} missing (NaN) on one side")
+    return ", ".join(words)
 
 
 class _NamesNothing(TrustPolicy):
