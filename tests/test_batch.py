@@ -213,6 +213,32 @@ def test_an_output_that_is_a_file_of_the_input_writes_nothing(predict: Predict, 
     assert_frame_equal(pd.read_csv(given), rows)
 
 
+@pytest.mark.parametrize(("name", "content", "expected"), [
+    ("rows.csv", "a,b,c,d\n1,2,3,4\n".encode("utf-16"), "'utf-8' codec can't decode byte 0xff"
+     " in position 0: invalid start byte"),
+    ("rows.csv", b"", "it holds no header row naming its columns"),
+    ("rows.csv.gz", b"\x1f\x8b\x08\x00", "Compressed file ended before the end-of-stream"
+     " marker was reached"),
+    ("rows.parquet", b"a,b,c,d\n1,2,3,4\n", "Parquet magic bytes not found in footer"),
+], ids=["utf-16", "empty", "gzip-cut-short", "csv-as-parquet"])
+def test_score_of_an_unreadable_input_is_a_request_error(tmp_path: Path, model_file: Path,
+                                                         name: str, content: bytes,
+                                                         expected: str) -> None:
+    """score of an input that is not the CSV or Parquet its name says raises RequestError
+    naming it, with or without progress (which counts its rows first), as the command
+    reports it: UnicodeDecodeError, pandas' EmptyDataError, EOFError and pyarrow's
+    ArrowInvalid came out."""
+    source = tmp_path / name
+    source.write_bytes(content)
+    for progress in (None, lambda done, total: None):
+        with pytest.raises(satchel.errors.RequestError) as caught:
+            score(str(model_file), str(source), str(tmp_path / "out.csv"), progress=progress)
+        assert str(caught.value).startswith(f"cannot read {str(source)!r}: {expected}")
+        assert str(caught.value).endswith("; expected a UTF-8 CSV file (gzip-compressed for"
+                                          " .csv.gz) or a Parquet file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
 def test_predict_proba_in_chunks(predict: Predict, tmp_path: Path, model_file: Path, model: Any,
                                  rows: pd.DataFrame) -> None:
     """--method predict_proba writes one column per class, equal to model.predict_proba."""

@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
@@ -43,6 +44,30 @@ def _chunks(path: str, rows: int, schema: InputSchema | None) -> Iterator[Any]:
         raise RequestError(f"cannot read {path!r}: expected a .csv, .csv.gz, .txt, .parquet or"
                            " .pq file, or a folder of Parquet files, as the input's format"
                            " follows its name; give the input one of these endings")
+
+
+@contextlib.contextmanager
+def _reading(path: str) -> Iterator[None]:
+    """Raise what pandas, pyarrow and gzip raise on a file that is not the CSV or Parquet it
+    claims to be as a RequestError naming ``path``: gzip raises EOFError for a file cut
+    short, BadGzipFile for one that is no gzip or fails its checksum, and zlib.error for
+    damaged data."""
+    import pandas as pd  # noqa: PLC0415
+
+    errors: list[type[Exception]] = [UnicodeDecodeError, EOFError, gzip.BadGzipFile,
+                                     zlib.error, pd.errors.ParserError, pd.errors.EmptyDataError]
+    with contextlib.suppress(ImportError):
+        from pyarrow import ArrowInvalid  # noqa: PLC0415 - the [parquet] extra
+
+        errors.append(ArrowInvalid)
+    try:
+        yield
+    except tuple(errors) as exc:
+        found = ("it holds no header row naming its columns"  # 'No columns to parse from file'
+                 if isinstance(exc, pd.errors.EmptyDataError)
+                 else (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip("."))
+        raise RequestError(f"cannot read {path!r}: {found}; expected a UTF-8 CSV file"
+                           " (gzip-compressed for .csv.gz) or a Parquet file") from None
 
 
 def _is_parquet(path: str) -> bool:
@@ -143,7 +168,8 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
             a category it never saw (nothing is written).
         SatchelError: the model raised another error on a chunk (nothing is written); the
             model's own is its cause.
-        RequestError: ``source`` has no rows, ``output``'s name gives no format, or
+        RequestError: ``source`` cannot be read as its name says (not UTF-8, cut short,
+            no Parquet) or has no rows, ``output``'s name gives no format, or
             ``output`` is ``source`` or one of the Parquet files of its folder, which the
             predictions would replace (nothing is written).
         OSError: ``output`` is a folder or in a missing one (checked before scoring).
@@ -163,10 +189,11 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     if not hasattr(model.unwrap(), method):
         raise RequestError(f"this model has no {method}; it offers"
                            f" {[m for m in METHODS if hasattr(model.unwrap(), m)]}")
-    total = _count_rows(source) if progress is not None else 0  # a pass over the whole file
+    with _reading(source):  # a pass over the whole file
+        total = _count_rows(source) if progress is not None else 0
     parts, done = [], 0
     with writing(output) as destination:  # a folder or a missing one fails before scoring
-        for chunk in _chunks(source, chunk_rows, model.input_schema):
+        for chunk in _read(source, chunk_rows, model.input_schema):
             if not len(chunk):  # a CSV file of a header alone: columns of no dtype
                 continue
             where = f"{_rows(done + 1, done + len(chunk))} of {source!r}"
@@ -179,6 +206,12 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
         frame = pd.concat(parts, ignore_index=True)
         _write(frame, destination, kind, os.path.basename(output))
     return done
+
+
+def _read(path: str, rows: int, schema: InputSchema | None) -> Iterator[Any]:
+    """:func:`_chunks`, with an unreadable file's error naming it (:func:`_reading`)."""
+    with _reading(path):
+        yield from _chunks(path, rows, schema)
 
 
 def _rows(first: int, last: int) -> str:

@@ -8,23 +8,21 @@ the code of their family; they never print a traceback.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import signal
 import sys
 import warnings
-import zlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 import satchel
 from satchel import checks, cli_registry, environment
 from satchel.cli_args import host, integer, number, target, trusted_name
-from satchel.cli_errors import first_line, noting_ctrl_c, run, show_warning
+from satchel.cli_errors import noting_ctrl_c, run, show_warning
 from satchel.diff import diff
-from satchel.errors import IntegrityError, RequestError
+from satchel.errors import IntegrityError
 from satchel.format.arrays import Progress
 from satchel.registry.names import is_model_uri
 from satchel.render import Table, render, tree_rows
@@ -191,44 +189,13 @@ def _serve(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from satchel.batch import score  # noqa: PLC0415
 
-    try:
-        with _progress(args.input, "scoring (rows)") as progress:
-            rows = score(args.target, args.input, args.output, method=args.method,
-                         chunk_rows=args.chunk_rows, trusted=args.trust,
-                         trust_code=args.trust_code, progress=progress)
-    except _unreadable_input() as exc:
-        found = ("it holds no header row naming its columns" if _is_empty_data(exc)
-                 else first_line(exc))
-        raise RequestError(f"cannot read {args.input!r}: {found}; expected a UTF-8 CSV file"
-                           " (gzip-compressed for .csv.gz) or a Parquet file") from None
+    with _progress(args.input, "scoring (rows)") as progress:
+        rows = score(args.target, args.input, args.output, method=args.method,
+                     chunk_rows=args.chunk_rows, trusted=args.trust,
+                     trust_code=args.trust_code, progress=progress)
     print(f"scored {rows} rows of {args.input} with {args.target} -> {args.output}",
           file=sys.stderr)
     return 0
-
-
-def _unreadable_input() -> tuple[type[Exception], ...]:
-    """What pandas, pyarrow and gzip raise on a file that is not the CSV or Parquet it claims
-    to be: gzip raises EOFError for a file cut short, BadGzipFile for one that is no gzip or
-    fails its checksum, and zlib.error for damaged data."""
-    errors: list[type[Exception]] = [UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error]
-    with suppress(ImportError):
-        import pandas as pd  # noqa: PLC0415 - the [pandas] extra, imported by now
-
-        errors += [pd.errors.ParserError, pd.errors.EmptyDataError]
-    with suppress(ImportError):
-        from pyarrow import ArrowInvalid  # noqa: PLC0415 - the [parquet] extra
-
-        errors.append(ArrowInvalid)
-    return tuple(errors)
-
-
-def _is_empty_data(exc: BaseException) -> bool:
-    """Whether pandas found no header row in a CSV file ('No columns to parse from file')."""
-    with suppress(ImportError):
-        import pandas as pd  # noqa: PLC0415 - the [pandas] extra, imported by now
-
-        return isinstance(exc, pd.errors.EmptyDataError)
-    return False
 
 
 def _untrusted(args: argparse.Namespace) -> int:
