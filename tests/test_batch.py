@@ -239,6 +239,25 @@ def test_score_of_an_unreadable_input_is_a_request_error(tmp_path: Path, model_f
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
+@pytest.mark.parametrize("rows", [0, -1, 2.5, True, "7"])
+@pytest.mark.parametrize("name", ["rows.csv", "rows.parquet"])
+def test_score_refuses_a_chunk_size_that_is_no_count_of_rows(tmp_path: Path, model_file: Path,
+                                                             rows: Any, name: str) -> None:
+    """score's chunk_rows must be an integer >= 1, checked before anything is read: pandas
+    refused 0 and 2.5 in its own words ('chunksize' must be an integer >=1), pyarrow refused
+    0 in others, and took 2.5 and True as chunk sizes."""
+    source = tmp_path / name
+    if name.endswith(".csv"):
+        table(5).to_csv(source, index=False)
+    else:
+        table(5).to_parquet(source)
+    with pytest.raises(ValueError, match=re.escape(
+            f"chunk_rows must be an integer >= 1, not {rows!r}")) as caught:
+        score(str(model_file), str(source), str(tmp_path / "out.csv"), chunk_rows=rows)
+    assert type(caught.value) is ValueError
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_predict_proba_in_chunks(predict: Predict, tmp_path: Path, model_file: Path, model: Any,
                                  rows: pd.DataFrame) -> None:
     """--method predict_proba writes one column per class, equal to model.predict_proba."""

@@ -173,6 +173,7 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
             ``output`` is ``source`` or one of the Parquet files of its folder, which the
             predictions would replace (nothing is written).
         OSError: ``output`` is a folder or in a missing one (checked before scoring).
+        ValueError: ``chunk_rows`` is not an integer >= 1.
         UntrustedTypesError: the model needs names ``trusted`` does not give.
         NotAModelError: ``target`` holds no model (None, a dict).
         MissingCodeError: custom code it needs is not installed (nor run, with
@@ -180,6 +181,8 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
     """
     import pandas as pd  # noqa: PLC0415
 
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be an integer >= 1, not {chunk_rows!r:.40}")
     kind = _output_kind(output)
     _check_not_input(source, output)
     if method not in METHODS:
