@@ -6,6 +6,8 @@ import contextlib
 import gzip
 import os
 import re
+import shutil
+import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
@@ -16,7 +18,7 @@ from satchel.artifact import load
 from satchel.checks import METHODS
 from satchel.csvrows import csv_chunks
 from satchel.errors import InputRejectedError, RequestError, SatchelError, SchemaError
-from satchel.format.writer import descriptor_named, opened, writing
+from satchel.format.writer import descriptor_named, writing
 from satchel.model import as_model
 from satchel.schema import InputSchema, check_output_rows, one_text_per_row
 
@@ -179,7 +181,6 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
         MissingCodeError: custom code it needs is not installed (nor run, with
             ``trust_code``, from the file).
     """
-    import pandas as pd  # noqa: PLC0415
 
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise ValueError(f"chunk_rows must be an integer >= 1, not {chunk_rows!r:.40}")
@@ -194,20 +195,20 @@ def score(target: str, source: str, output: str, *, method: str = "predict",
                            f" {[m for m in METHODS if hasattr(model.unwrap(), m)]}")
     with _reading(source):  # a pass over the whole file
         total = _count_rows(source) if progress is not None else 0
-    parts, done = [], 0
-    with writing(output) as destination:  # a folder or a missing one fails before scoring
+    done = 0
+    # A folder or a missing one fails before scoring.
+    with writing(output) as destination, _writer(destination, kind,
+                                                 os.path.basename(output)) as write:
         for chunk in _read(source, chunk_rows, model.input_schema):
             if not len(chunk):  # a CSV file of a header alone: columns of no dtype
                 continue
             where = f"{_rows(done + 1, done + len(chunk))} of {source!r}"
-            parts.append(_columns(_call(model, method, chunk, where), method, len(chunk)))
+            write(_columns(_call(model, method, chunk, where), method, len(chunk)), where)
             done += len(chunk)
             if progress is not None:
                 progress(done, max(total, done))
-        if not parts:
+        if not done:
             raise RequestError(f"{source!r} has no rows to score; nothing was written")
-        frame = pd.concat(parts, ignore_index=True)
-        _write(frame, destination, kind, os.path.basename(output))
     return done
 
 
@@ -298,14 +299,69 @@ def _columns(result: Any, name: str, rows: int) -> Any:
     return pd.DataFrame(values, columns=[f"{name}_{i}" for i in range(values.shape[1])])
 
 
-def _write(frame: Any, destination: str | IO[bytes], kind: str, name: str) -> None:
-    """Write ``frame`` to ``destination`` (a path or an open binary file) as ``kind``; a gzip
-    header names the file ``name`` less .gz (not the temporary file's name)."""
+Write = Callable[[Any, str], None]
+
+
+@contextlib.contextmanager
+def _writer(destination: str | IO[bytes], kind: str, name: str) -> Iterator[Write]:
+    """A function that writes each chunk's outputs (a DataFrame, and the rows they are of)
+    to ``destination`` as ``kind`` after those before, so that a score holds one chunk's
+    outputs at a time: it held all of them, gigabytes for a table of a hundred million rows.
+
+    A path (the temporary file a save renames) is written as the chunks come. A descriptor
+    or a device is given the outputs once every chunk has been scored, from a temporary
+    file, so that a failing chunk still leaves nothing written there.
+    """
+    if isinstance(destination, str):
+        with open(destination, "wb") as handle, _formatted(handle, kind, name) as write:
+            yield write
+        return
+    with tempfile.TemporaryFile() as spool:
+        with _formatted(spool, kind, name) as write:
+            yield write
+        spool.seek(0)
+        shutil.copyfileobj(spool, destination)
+
+
+@contextlib.contextmanager
+def _formatted(handle: IO[bytes], kind: str, name: str) -> Iterator[Write]:
+    """:func:`_writer` of an open binary file: CSV with one header, the same gzip-compressed
+    (its header names the file ``name`` less .gz, not the temporary file's name), or
+    Parquet whose columns have the first chunk's types."""
     if kind == "parquet":
-        frame.to_parquet(destination, index=False)
-    elif kind == "gzip":
-        with opened(destination) as raw, gzip.GzipFile(name[:-len(".gz")], "wb",
-                                                        fileobj=raw) as packed:
-            frame.to_csv(packed, index=False)
-    else:
-        frame.to_csv(destination, index=False)
+        import pyarrow as pa  # noqa: PLC0415
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        parquet: list[Any] = []  # the writer, made with the first chunk's schema
+
+        def write_parquet(frame: Any, where: str) -> None:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if not parquet:
+                parquet.append(pq.ParquetWriter(handle, table.schema))
+            elif not table.schema.equals(parquet[0].schema):
+                try:
+                    table = table.cast(parquet[0].schema)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
+                        ValueError) as exc:
+                    raise SatchelError(
+                        f"the outputs of {where} have other types than those before them"
+                        f" ({exc}), which one Parquet file cannot hold: write a .csv output"
+                        " instead") from None
+            parquet[0].write_table(table)
+
+        try:
+            yield write_parquet
+        finally:
+            if parquet:
+                parquet[0].close()
+        return
+    with contextlib.ExitStack() as stack:
+        text: IO[bytes] | gzip.GzipFile = handle
+        if kind == "gzip":
+            text = stack.enter_context(gzip.GzipFile(name[:-len(".gz")], "wb", fileobj=handle))
+        header = [True]
+
+        def write_csv(frame: Any, _where: str) -> None:
+            frame.to_csv(text, index=False, header=header.pop() if header else False)
+
+        yield write_csv
