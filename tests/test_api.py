@@ -1019,6 +1019,17 @@ def test_devices_and_pipes_are_refused_before_they_are_opened(tmp_path: Path) ->
                 read(path)
 
 
+def test_a_folder_is_refused_saying_what_to_give(tmp_path: Path) -> None:
+    """A folder given to a reading entry point is an IsADirectoryError that names it and
+    says to give a .satchel file: open's "[Errno 21] Is a directory" said nothing of the
+    fix, and satchel diff printed no more."""
+    for read in (satchel.load, satchel.inspect, satchel.untrusted_types, satchel.verify):
+        with pytest.raises(IsADirectoryError, match=re.escape(
+                f"{str(tmp_path)!r} is a folder, not a file: give the path of a .satchel file"
+                " (a model in a registry is named models:/NAME)")):
+            read(tmp_path)
+
+
 def test_distributions_a_reader_would_refuse_are_refused_at_save() -> None:
     """Frozen distributions the format cannot rebuild (array parameters, histogram or
     discrete-values distributions, multivariate ones) are an EncodeError at save; named

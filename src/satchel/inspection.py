@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import stat
@@ -88,12 +89,17 @@ def check_file_object(file: Any, use: str) -> None:
 
 def _check_regular(path: str | os.PathLike[str]) -> None:
     """Refuse a device or a pipe before opening it: a FIFO blocks the open, and a device
-    such as /dev/zero never ends. Missing files and folders fail in ``open`` as usual."""
+    such as /dev/zero never ends. A folder is an IsADirectoryError that says what to give
+    instead (open's said only "Is a directory"); a missing file fails in ``open`` as usual."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
         return
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, f"{os.fspath(path)!r} is a folder, not a file:"
+                                " give the path of a .satchel file (a model in a registry is"
+                                " named models:/NAME)")
+    if not stat.S_ISREG(mode):
         kind = "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else (
             "a device")
         raise FormatError(f"{os.fspath(path)!r} is {kind}, not a file: expected a .satchel"
