@@ -804,3 +804,25 @@ def test_token_lists_are_no_feature_matrix(lengths: tuple[int, ...]) -> None:
     assert loaded.input_schema is None
     new = [["a", "b", "c"], ["d"]]
     np.testing.assert_array_equal(loaded.predict(new), model.predict(new))
+
+
+def test_a_long_column_name_is_shown_cut_with_its_length() -> None:
+    """A column name of a million letters is shown as its first 80 with its length, in the
+    problem and in a hint naming it: the message held the whole name (a command printed
+    megabytes). The problem's ``column`` keeps the name whole."""
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(20, 2)), columns=["alpha", "beta"])
+    model = satchel.loads(satchel.dumps(LinearRegression().fit(frame, frame["alpha"]),
+                                        sample=frame))
+    long = "x" * 1_000_000
+    with pytest.raises(satchel.SchemaError) as caught:
+        model.predict(frame.rename(columns={"beta": long}))
+    assert str(caught.value).splitlines()[1:3] == [
+        "  - column 'beta': expected a column of float, found missing",
+        f"  - column {'x' * 80!r}... (1000000 characters): expected no such column, found an"
+        " unexpected column"]
+    assert caught.value.problems[1]["column"] == long
+    near = "beta" + "b" * 3  # close enough to be named as the closest
+    schema = InputSchema([Column(near * 30, "float64", "float", False)])
+    with pytest.raises(satchel.SchemaError, match=re.escape(
+            f"found missing (closest: {(near * 29 + 'beta')[:80]!r}... (207 characters))")):
+        schema.validate(pd.DataFrame({near * 29 + "beta": [1.0]}))

@@ -105,6 +105,15 @@ SCHEMA_FIX = ("To fix it, give the input the columns and dtypes the schema expec
               " again with a sample that holds it.")
 
 
+def shown_name(name: object, limit: int = 80) -> str:
+    """``repr(name)``, its text cut to ``limit`` characters with its length said after it:
+    a column name is the input's own, and one of 20 million letters made a message of 20 MB
+    (printed whole by a command)."""
+    if isinstance(name, str) and len(name) > limit:
+        return f"{name[:limit]!r}... ({len(name)} characters)"
+    return repr(name)
+
+
 class SchemaError(SatchelError, ValueError):
     """An input does not match the model's input schema.
 
@@ -118,7 +127,7 @@ class SchemaError(SatchelError, ValueError):
         self.problems = [dict(p) for p in problems]
         self.where = where
         lines = [
-            f"  - {'column ' + repr(p['column']) if p['column'] is not None else 'input'}:"
+            f"  - {'column ' + shown_name(p['column']) if p['column'] is not None else 'input'}:"
             f" expected {p['expected']}, found {p['found']}"
             for p in problems
         ]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from satchel.errors import SchemaError
+from satchel.errors import SchemaError, shown_name
 from satchel.schema import TEXT_KINDS, Column, InputSchema, as_pandas, kind_of
 
 #: expected kind -> found kinds that are accepted (casting where needed).
@@ -51,7 +51,7 @@ class _Hints:
             return ""
         self.budget -= len(candidates)
         found = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-        return f" (closest: {found[0]!r})" if found else ""
+        return f" (closest: {shown_name(found[0])})" if found else ""
 
 
 def _column_labels(frame: Any) -> dict[str, Any]:
