@@ -14,6 +14,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from satchel.cli import build_parser, main
@@ -104,6 +106,29 @@ def test_ctrl_c_is_one_line(tmp_path: Path, forest_file: Path) -> None:
             pipe.write(b"a,b,c,d\n" + b"1,2,3,4\n" * 1000)
     out, err = process.communicate(timeout=60)
     assert (process.returncode, out, err) == (130, b"", b"satchel: interrupted\n")
+    assert sorted(p.name for p in folder.iterdir()) == ["rows.csv"]
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does(tmp_path: Path, forest_file: Path) -> None:
+    """SIGTERM (kill, timeout, a container stopped) during a score prints 'satchel:
+    terminated' and exits 143, the shell's code for it, removing the temporary output file:
+    the process ended at once and left the hidden .NAME.PID.HEX.tmp file behind."""
+    folder = tmp_path / "scoring"
+    folder.mkdir()
+    pd.DataFrame(np.ones((400_000, 4)), columns=list("abcd")).to_csv(folder / "rows.csv",
+                                                                     index=False)
+    process = subprocess.Popen([sys.executable, "-m", "satchel", "predict", str(forest_file),
+                                str(folder / "rows.csv"), "-o", str(folder / "out.csv"),
+                                "--chunk-rows", "1000"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not any(p.name.endswith(".tmp") for p in folder.iterdir()):  # the output begun
+        assert process.poll() is None, process.stderr
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert (process.returncode, out, err) == (143, b"", b"satchel: terminated\n")
     assert sorted(p.name for p in folder.iterdir()) == ["rows.csv"]
 
 

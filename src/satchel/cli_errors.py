@@ -44,33 +44,37 @@ EXIT_CODES: dict[type[BaseException], int] = {
 }
 #: The exit code when the output's reader leaves early: a shell's for a death by SIGPIPE.
 _BROKEN_PIPE = 128 + 13
-#: The exit code after Ctrl-C: a shell's for a death by SIGINT.
-_INTERRUPTED = 128 + 2
-
-
-#: Set when Ctrl-C was pressed during the command.
+#: Set when Ctrl-C was pressed, or SIGTERM sent, during the command.
 _CTRL_C = threading.Event()
+#: The signal that interrupted the command (SIGINT or SIGTERM), once _CTRL_C is set.
+_SIGNAL = [int(signal.SIGINT)]
 
 
 @contextmanager
 def noting_ctrl_c() -> Iterator[None]:
-    """Note Ctrl-C before raising KeyboardInterrupt as Python does: pandas' CSV reader turns
-    the interrupt of a read into a ParserError of its own ('Calling read(nbytes) on source
-    failed'), which would otherwise be reported as an unreadable file."""
+    """Note Ctrl-C (SIGINT) and SIGTERM before raising KeyboardInterrupt as Python does for
+    Ctrl-C: pandas' CSV reader turns the interrupt of a read into a ParserError of its own
+    ('Calling read(nbytes) on source failed'), which would otherwise be reported as an
+    unreadable file. SIGTERM (``kill``, ``timeout``, a container stopped) ended the process
+    at once, leaving the temporary file of a save or a score behind; it now stops the
+    command as Ctrl-C does, which removes it (``satchel serve`` handles both its own way)."""
     _CTRL_C.clear()
     if threading.current_thread() is not threading.main_thread():  # only it gets signals
         yield
         return
 
     def note(signum: int, frame: Any) -> None:
+        _SIGNAL[0] = signum
         _CTRL_C.set()
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, note)
+    previous = {number: signal.signal(number, note) for number in (signal.SIGINT,
+                                                                    signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def show_warning(  # noqa: PLR0917 - the signature warnings.showwarning is called with
@@ -128,14 +132,16 @@ def _where(exc: BaseException, args: argparse.Namespace) -> str:
 
 
 def _interrupted(args: argparse.Namespace | None = None) -> int:
-    """Say the command was interrupted. A registry's change is written in one transaction:
-    one that committed just before Ctrl-C stays made, so the message says how to see it
-    (a registration run again would add another version)."""
+    """Say the command was interrupted (Ctrl-C) or terminated (SIGTERM), and give a shell's
+    code for a death by that signal. A registry's change is written in one transaction: one
+    that committed just before the signal stays made, so the message says how to see it (a
+    registration run again would add another version)."""
+    terminated = _CTRL_C.is_set() and _SIGNAL[0] == signal.SIGTERM
     registry = getattr(getattr(args, "handler", None), "__module__", "") == "satchel.cli_registry"
-    print("satchel: interrupted" + ("; a change written before it stays made (satchel registry"
-                                    " versions NAME shows the versions there are)"
-                                    if registry else ""), file=sys.stderr)
-    return _INTERRUPTED
+    print(f"satchel: {'terminated' if terminated else 'interrupted'}"
+          + ("; a change written before it stays made (satchel registry versions NAME shows"
+             " the versions there are)" if registry else ""), file=sys.stderr)
+    return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
 
 
 def escaped(message: str) -> str:
