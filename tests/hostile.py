@@ -1272,6 +1272,20 @@ add("forged_module_in_code_metadata",
     FormatError, f"metadata.code records module(s) ['{MARKER_MODULE}.payload'] that the"
     " object does not use: the metadata was altered", isolate="imports",
     forbidden=(MARKER_MODULE,))
+_POPEN = {"$": "new", "cls": "subprocess:Popen", "args": [["touch", MARKER]]}
+for _label, _tree, _record in [
+    ("library_module", _POPEN, {"module": "subprocess", "names": ["subprocess.Popen"]}),
+    ("library_module_with_source", _POPEN, {"module": "subprocess", "source": "",
+                                            "names": ["subprocess.Popen"]}),
+    ("name_outside_its_module", [_POPEN, {"$": "type", "name": "satchel_own_steps:Step"}],
+     {"module": "satchel_own_steps", "source": "class Step: pass\n",
+      "names": ["satchel_own_steps.Step", "subprocess.Popen"]}),
+]:
+    add(f"trust_code_with_a_{_label}",
+        functools.partial(rooted, _tree, metadata={"code": [_record]}),
+        "subprocess.Popen(['touch', ...]), recorded as custom code that the file's source does"
+        " not define, loaded with trust_code=True: it ran.", UntrustedTypesError,
+        "subprocess.Popen", names=("subprocess.Popen",), options=(("trust_code", True),))
 _SCIPY_EXEC = (f"open({MARKER!r}, 'w').close()\n"
                + "".join(f"def {n}(self): pass\n"
                          for n in ("_parse_args", "_parse_args_stats", "_parse_args_rvs")))

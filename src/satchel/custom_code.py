@@ -217,6 +217,14 @@ class _EmbeddedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 def trusted_names(records: list[dict[str, Any]]) -> list[str]:
-    """Every custom name recorded in the file."""
-    return [name for record in records for name in record.get("names", [])
-            if isinstance(name, str)]
+    """The names the source a file embeds defines, which ``trust_code=True`` trusts: those of
+    each record that holds source, of its own module, and a module of the user's own (a save
+    embeds no other). A record with no source, or a library's module, has its names trusted
+    by name alone.
+
+    Raises:
+        FormatError: such a record holds a name that is not a dotted name.
+    """
+    return [name for record in records if isinstance(record.get("source"), str)
+            and _own(record["module"]) for name in record.get("names", [])
+            if isinstance(name, str) and split_name(name)[0] == record["module"]]
