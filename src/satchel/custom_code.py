@@ -150,8 +150,8 @@ def ensure_available(records: list[dict[str, Any]], trust_code: bool,
             embedded[module] = record["source"]
             continue
         distribution, version = record.get("distribution"), record.get("version")
-        fix = (f"pip install '{distribution}=={version}'" if distribution
-               else f"make module {module!r} importable")
+        pin = f"{distribution}=={version}" if version else distribution
+        fix = f"pip install '{pin}'" if distribution else f"make module {module!r} importable"
         if isinstance(record.get("source"), str):
             fix += ", or load with trust_code=True to run the source embedded in the file"
         elif trust_code:

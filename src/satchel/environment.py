@@ -225,6 +225,13 @@ _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]*")
 
 
+def is_pin(name: Any, version: Any) -> bool:
+    """Whether ``name`` and ``version`` are a distribution's name and version, which a pin
+    (``name==version``) may quote: no space, quote or line break of a command of their own."""
+    return (isinstance(name, str) and isinstance(version, str) and bool(_NAME.fullmatch(name))
+            and bool(_VERSION.fullmatch(version)))
+
+
 def requirements(saved: dict[str, Any]) -> str:
     """The saved packages as a pinned requirements file.
 
@@ -235,7 +242,7 @@ def requirements(saved: dict[str, Any]) -> str:
     """
     packages = sorted(saved.get("packages", {}).items())
     bad = [f"{name!r}: {version!r}" for name, version in packages
-           if not (_NAME.fullmatch(name) and _VERSION.fullmatch(version))]
+           if not is_pin(name, version)]
     bad += [f"{key} {saved[key]!r}" for key in ("python", "platform")
             if not str(saved.get(key, "")).isprintable()]
     if bad:

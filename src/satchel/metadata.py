@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from satchel import environment
 from satchel.errors import EncodeError, FormatError
 from satchel.schema import Column, InputSchema, OutputSchema
 
@@ -307,6 +308,13 @@ def _record(data: Any, index: int) -> dict[str, Any]:
         raise FormatError(f"{where}: module must be a string and names a list")
     if "source" in data and not isinstance(data["source"], str):
         raise FormatError(f"{where}.source: expected a string")
+    distribution, version = data.get("distribution"), data.get("version")
+    if distribution is not None and not environment.is_pin(distribution, version or "0"):
+        # load's MissingCodeError words them as a command: pip install 'name==version'
+        raise FormatError(f"{where}: expected the name and version of the distribution that"
+                          f" provides the module, such as 'acme-features' and '2.1.0', found"
+                          f" {distribution!r:.80} and {version!r:.80}; the file was altered"
+                          " after it was saved")
     return dict(data)
 
 
