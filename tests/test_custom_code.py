@@ -499,6 +499,28 @@ def test_a_librarys_source_is_never_embedded(tmp_path: Path, xy: tuple[Any, Any]
         info.metadata.environment)
 
 
+def test_a_guarded_import_from_above_the_top_level_package_is_embedded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """embed_source stores a module whose relative import, guarded by try, reaches above its
+    top-level package (it fails when run, and imports nothing): save failed with ImportError
+    'attempted relative import beyond top-level package'."""
+    package = f"guarded_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / package).mkdir()
+    (tmp_path / package / "__init__.py").write_text("")
+    source = ("try:\n    from ...compat import thing\nexcept ImportError:\n    thing = None\n"
+              + _SHIFT_STEP.replace("CALL", "np.asarray").replace(
+                  "from sklearn", "import numpy as np\nfrom sklearn", 1))
+    (tmp_path / package / "steps.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        step = importlib.import_module(f"{package}.steps").Shift()
+        [record] = _inspect(satchel.dumps(step, embed_source=True)).metadata.code
+    finally:
+        for name in [name for name in sys.modules if name.partition(".")[0] == package]:
+            sys.modules.pop(name)
+    assert (record["module"], record["source"]) == (f"{package}.steps", source)
+
+
 @pytest.mark.parametrize("algorithm", ["auto", "ball_tree"])
 def test_neighbours_with_a_function_metric_load_with_the_names_untrusted_types_gives(
         xy: tuple[Any, Any], algorithm: str) -> None:

@@ -112,7 +112,11 @@ def _imports(module: str, read: Callable[[str], str | None]) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and (node.level == 0 or package):
-            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+            try:
+                base = importlib.util.resolve_name("." * node.level + (node.module or ""),
+                                                   package)
+            except ImportError:  # above the top-level package: it fails when run (guarded)
+                continue
             names.update([base, *(f"{base}.{alias.name}" for alias in node.names)])
     return {name for name in names if name in sys.modules}
 
