@@ -91,7 +91,7 @@ class Metadata:
                 input_schema=_input(schema.get("input")),
                 output_schema=_output(schema.get("output")),
                 check=_check(data.get("check")),
-                code=[_record(r, i) for i, r in enumerate(data.get("code", []))],
+                code=_records(data.get("code", [])),
                 user=data.get("user", {}),
             )
         except FormatError:
@@ -298,6 +298,20 @@ def _check(data: Any) -> dict[str, Any] | None:
 
 
 _RECORD = {"module", "names", "distribution", "version", "source_sha256", "source"}
+
+
+def _records(data: list[Any]) -> list[dict[str, Any]]:
+    """The code records, one a module, as a save writes them: a module recorded twice would
+    leave load to choose between two distributions or sources, and to look it up again."""
+    records: dict[str, dict[str, Any]] = {}
+    for index, item in enumerate(data):
+        record = _record(item, index)
+        if record["module"] in records:
+            raise FormatError(f"metadata.code[{index}]: module {record['module']!r:.80} is"
+                              " recorded twice, expected one record a module; the file was"
+                              " altered after it was saved")
+        records[record["module"]] = record
+    return list(records.values())
 
 
 def _record(data: Any, index: int) -> dict[str, Any]:
