@@ -196,6 +196,11 @@ class _EmbeddedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def __init__(self, sources: dict[str, str]) -> None:
         self.sources = sources
+        #: The embedded modules others are below, found once: looked up for each module,
+        #: they took time growing with the square of the modules' number.
+        self.packages = {name.rpartition(".")[0] for name in sources} - {""}
+        self.packages |= {p.rsplit(".", i)[0] for p in list(self.packages)
+                          for i in range(1, p.count(".") + 1)}
 
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: types.ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
@@ -204,8 +209,8 @@ class _EmbeddedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if fullname not in self.sources:
             return None
         _add_parents(fullname)
-        package = any(other.startswith(f"{fullname}.") for other in self.sources)
-        return importlib.util.spec_from_loader(fullname, self, is_package=package,
+        return importlib.util.spec_from_loader(fullname, self,
+                                               is_package=fullname in self.packages,
                                                origin=f"<satchel embedded {fullname}>")
 
     def exec_module(self, module: types.ModuleType) -> None:
