@@ -587,12 +587,15 @@ def test_trusted_given_one_name_as_a_string_trusts_that_name(tmp_path: Path) -> 
     assert repr(loaded).startswith("Model(Doubler()")
 
 
-@pytest.mark.parametrize("name", ["my transformers.Scaler", 7])
+@pytest.mark.parametrize(("name", "shown"), [
+    ("my transformers.Scaler", "'my transformers.Scaler'"), (7, "7"),
+    ("x" * 10**6 + "!", f"{'x' * 80!r}... (1000001 characters)")])
 def test_a_trusted_name_that_is_no_dotted_name_is_a_bad_argument(tmp_path: Path,
-                                                                 name: Any) -> None:
+                                                                 name: Any, shown: str) -> None:
     """A name in trusted= that is no dotted name of identifiers is a ValueError with an
     example and where to find the names: it was a FormatError, the error of a damaged
-    file, asking for 'module:qualname'."""
+    file, asking for 'module:qualname'. A long one is shown cut, with its length (a name of
+    ten million letters made a message of 10 MB)."""
     path = tmp_path / "plain.satchel"
     satchel.save({"a": 1}, path)
     with pytest.raises(ValueError, match="trusted names") as info:
@@ -600,7 +603,7 @@ def test_a_trusted_name_that_is_no_dotted_name_is_a_bad_argument(tmp_path: Path,
     assert not isinstance(info.value, satchel.FormatError)
     assert str(info.value) == (
         "trusted names each type or function by its dotted name, such as"
-        f" 'mypkg.features.MyScaler', not {name!r}: satchel.untrusted_types(file) (or satchel"
+        f" 'mypkg.features.MyScaler', not {shown}: satchel.untrusted_types(file) (or satchel"
         " untrusted FILE) lists the names a file needs")
 
 

@@ -26,6 +26,7 @@ from satchel.errors import (
     FormatError,
     LimitError,
     PredictionMismatchError,
+    shown_name,
     warn,
 )
 from satchel.format import container, reader, writer
@@ -356,8 +357,9 @@ def trusted_names(trusted: Iterable[str]) -> list[str]:
         except FormatError:  # the error of a file's names: this one is the caller's
             raise ValueError(
                 "trusted names each type or function by its dotted name, such as"
-                f" 'mypkg.features.MyScaler', not {name!r}: satchel.untrusted_types(file) (or"
-                " satchel untrusted FILE) lists the names a file needs") from None
+                f" 'mypkg.features.MyScaler', not {shown_name(name)}:"
+                " satchel.untrusted_types(file) (or satchel untrusted FILE) lists the names a"
+                " file needs") from None
     return names
 
 
