@@ -118,40 +118,35 @@ def test_predict_in_chunks_matches_the_model(predict: Predict, tmp_path: Path, m
     assert scores["predict"].tolist() == model.predict(rows).tolist()
 
 
-def test_a_file_that_holds_no_model_is_refused(predict: Predict, tmp_path: Path,
-                                               rows: pd.DataFrame) -> None:
-    """A file that holds no model (a dict of settings) exits 2 with what it holds, and no
-    output is written: the command printed a traceback ("'dict' object has no attribute
-    'unwrap'")."""
-    settings, given, written = (tmp_path / "settings.satchel", tmp_path / "rows.csv",
-                                tmp_path / "scores.csv")
-    satchel.save({"threshold": 0.5}, settings)
+@pytest.mark.parametrize(("held", "found"), [
+    ({"threshold": 0.5}, "holds a dict, not a model: scoring needs a fitted estimator, with one"
+     " of the methods predict, predict_proba, decision_function, transform, score_samples;"
+     " give a file or version that holds one"),
+    (LogisticRegression(), "holds a LogisticRegression that was never fitted: scoring needs a"
+     " fitted estimator, and this one would refuse every row; fit it before it is saved")])
+def test_a_file_that_holds_no_fitted_model_is_refused(predict: Predict, tmp_path: Path,
+                                                      rows: pd.DataFrame, held: Any,
+                                                      found: str) -> None:
+    """A file that holds no model (a dict of settings) or a model saved before it was fitted
+    exits 2 saying so, and no output is written: the command printed a traceback ("'dict'
+    object has no attribute 'unwrap'"), or scored nothing and blamed the first row ("the
+    model's predict refused data row 1")."""
+    saved, given, written = (tmp_path / "held.satchel", tmp_path / "rows.csv",
+                             tmp_path / "scores.csv")
+    satchel.save(held, saved)
     rows.to_csv(given, index=False)
-    result = predict(str(settings), str(given), "-o", str(written))
-    assert result == Result(2, (
-        f"satchel: error: {settings} holds a dict, not a model: scoring needs a fitted"
-        " estimator, with one of the methods predict, predict_proba, decision_function,"
-        " transform, score_samples; give a file or version that holds one\n"))
+    result = predict(str(saved), str(given), "-o", str(written))
+    assert result == Result(2, f"satchel: error: {saved} {found}\n")
     assert not written.exists()
 
 
-def test_an_unfitted_model_is_refused_and_a_stateless_one_scores(
-        predict: Predict, tmp_path: Path, rows: pd.DataFrame) -> None:
-    """A model saved before it was fitted exits 2 saying so: it scored nothing and blamed the
-    first row ("the model's predict refused data row 1"). A transformer that needs no fit
-    (Normalizer) scores."""
-    unfitted, stateless, given, written = (
-        tmp_path / "unfitted.satchel", tmp_path / "normalizer.satchel", tmp_path / "rows.csv",
-        tmp_path / "scores.csv")
-    satchel.save(LogisticRegression(), unfitted)
+def test_a_transformer_that_needs_no_fit_scores(predict: Predict, tmp_path: Path,
+                                                rows: pd.DataFrame) -> None:
+    """A transformer that needs no fit (Normalizer) scores, unfitted as it is."""
+    stateless, given, written = (tmp_path / "normalizer.satchel", tmp_path / "rows.csv",
+                                 tmp_path / "scores.csv")
     satchel.save(Normalizer(), stateless)
     rows.to_csv(given, index=False)
-    result = predict(str(unfitted), str(given), "-o", str(written))
-    assert result == Result(2, (
-        f"satchel: error: {unfitted} holds a LogisticRegression that was never fitted: scoring"
-        " needs a fitted estimator, and this one would refuse every row; fit it before it is"
-        " saved\n"))
-    assert not written.exists()
     result = predict(str(stateless), str(given), "-o", str(written), "--method", "transform")
     assert result.returncode == 0, result.stderr
     assert read(written).shape == rows.shape

@@ -1510,20 +1510,30 @@ def test_alias_to_a_damaged_version_keeps_the_old_one(registry: Registry, frame:
     assert {status for _, status, _ in load.answers} == {200}
 
 
-def test_a_file_or_version_that_holds_no_model_is_not_served(
-        registry: Registry, frame: pd.DataFrame, tmp_path: Path) -> None:
-    """A file that holds no model (a dict of settings) is not served, and /health says so;
-    an alias moved to such a version leaves the old one serving. /health said "AttributeError:
-    'dict' object has no attribute 'unwrap'"."""
-    path = tmp_path / "settings.satchel"
-    satchel.save({"threshold": 0.5}, path)
+@pytest.mark.parametrize(("held", "found"), [
+    ({"threshold": 0.5}, "holds a dict, not a model: a server needs a fitted estimator, with"
+     " one of the methods predict, predict_proba, decision_function, transform,"
+     " score_samples; give a file or version that holds one"),
+    (LogisticRegression(), "holds a LogisticRegression that was never fitted: a server needs a"
+     " fitted estimator, and this one would refuse every row; fit it before it is saved")])
+def test_a_file_that_holds_no_fitted_model_is_not_served(tmp_path: Path, held: Any,
+                                                         found: str) -> None:
+    """A file that holds no model (a dict of settings), or a model saved before it was
+    fitted, is not served, and /health says so. /health said "AttributeError: 'dict' object
+    has no attribute 'unwrap'"; the unfitted model was served as ready, and every request
+    was answered 422, the input blamed."""
+    path = tmp_path / "held.satchel"
+    satchel.save(held, path)
     with thread_server(create_app(str(path))) as url:
         health = httpx.get(f"{url}/health", timeout=30)
     assert health.status_code == 503
-    assert health.json()["last_error"] == (
-        f"NotAModelError: {path} holds a dict, not a model: a server needs a fitted estimator,"
-        " with one of the methods predict, predict_proba, decision_function, transform,"
-        " score_samples; give a file or version that holds one")
+    assert health.json()["last_error"] == f"NotAModelError: {path} {found}"
+
+
+def test_an_alias_moved_to_a_version_that_holds_no_model_keeps_the_old_one(
+        registry: Registry, frame: pd.DataFrame) -> None:
+    """An alias moved to a version that holds no model (a dict) leaves the old one serving,
+    and /health says why."""
     old = fit(frame)
     registry.register("churn", old, sample=frame[:20])
     registry.register("churn", {"threshold": 0.5})
@@ -1538,20 +1548,6 @@ def test_a_file_or_version_that_holds_no_model_is_not_served(
             "NotAModelError: models:/churn/2 holds a dict, not a model")
         response = http.post("/invocations", json=records(frame[:5]))
     assert response.json() == {"predictions": old.predict(frame[:5]).tolist()}
-
-
-def test_an_unfitted_model_is_not_served(tmp_path: Path) -> None:
-    """A model saved before it was fitted is not served, and /health says so: it was served
-    as ready, and every request was answered 422, the input blamed."""
-    path = tmp_path / "unfitted.satchel"
-    satchel.save(LogisticRegression(), path)
-    with thread_server(create_app(str(path))) as url:
-        health = httpx.get(f"{url}/health", timeout=30)
-    assert health.status_code == 503
-    assert health.json()["last_error"] == (
-        f"NotAModelError: {path} holds a LogisticRegression that was never fitted: a server"
-        " needs a fitted estimator, and this one would refuse every row; fit it before it is"
-        " saved")
 
 
 def test_alias_to_a_version_with_a_flipped_array_bit_keeps_the_old_one(

@@ -198,9 +198,8 @@ class _EmbeddedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self.sources = sources
         #: The embedded modules others are below, found once: looked up for each module,
         #: they took time growing with the square of the modules' number.
-        self.packages = {name.rpartition(".")[0] for name in sources} - {""}
-        self.packages |= {p.rsplit(".", i)[0] for p in list(self.packages)
-                          for i in range(1, p.count(".") + 1)}
+        self.packages = {name.rsplit(".", level)[0] for name in sources
+                         for level in range(1, name.count(".") + 1)}
 
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: types.ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:

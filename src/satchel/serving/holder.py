@@ -19,7 +19,6 @@ from typing import Any
 from satchel.artifact import load, trusted_names
 from satchel.checks import METHODS
 from satchel.errors import UntrustedTypesError, trust_options
-from satchel.inspection import inspect
 from satchel.model import as_model
 from satchel.registry.names import is_model_uri, parse_uri
 from satchel.serving import plan
@@ -90,8 +89,8 @@ class Holder:
         try:
             if not is_model_uri(self.target):
                 model = as_model(load(self.target, **options), self.target, "a server")
-                digest = model.digest or inspect(self.target).digest
-                return Served(model, digest, self.target.rsplit("/", 1)[-1], None, self.target)
+                return Served(model, model.digest, self.target.rsplit("/", 1)[-1], None,
+                              self.target)
             registry = self._registry()
             found = registry.resolve(self.target)
             model = as_model(registry.load(found.uri, **options), found.uri, "a server")
